@@ -1,0 +1,105 @@
+// Small helpers for bench/run.ts: timing whole processes, medians, ssh arguments for sandbox hosts.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import type { SandboxHost, SandboxState } from '../src/sandbox/index.ts';
+
+export interface Timed {
+  seconds: number;
+  code: number | null;
+  /** Peak RSS of the largest process of the tree, in KiB (GNU time %M), when asked for. */
+  maxRssKb?: number;
+}
+
+export interface TimedOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** stdout and stderr go to files, never through pipes we would have to drain while timing. */
+  stdoutFile: string;
+  stderrFile?: string;
+  /** A file whose content becomes the process's stdin (default: /dev/null). */
+  stdinFile?: string;
+  /** Wrap in GNU time to get the peak RSS; costs one extra fork+exec (about 1 ms), not measured apart. */
+  rssFile?: string;
+  timeoutMs?: number;
+}
+
+/** Runs one process to its end and returns the wall time from spawn to exit. */
+export async function timed(cmd: string, args: string[], opts: TimedOptions): Promise<Timed> {
+  const out = openSync(opts.stdoutFile, 'w');
+  const err = opts.stderrFile ? openSync(opts.stderrFile, 'w') : out;
+  const input = openSync(opts.stdinFile ?? '/dev/null', 'r');
+  const [file, argv] = opts.rssFile ? ['/usr/bin/time', ['-f', '%M', '-o', opts.rssFile, cmd, ...args]] : [cmd, args];
+  const t0 = performance.now();
+  const child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [input, out, err] });
+  closeSync(out);
+  if (err !== out) closeSync(err);
+  closeSync(input);
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20 * 60_000);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  clearTimeout(timer);
+  let maxRssKb: number | undefined;
+  if (opts.rssFile && existsSync(opts.rssFile)) {
+    // GNU time writes "Command exited with non-zero status N" before the figure when it fails
+    const n = Number(readFileSync(opts.rssFile, 'utf8').trim().split('\n').pop());
+    if (Number.isFinite(n)) maxRssKb = n;
+  }
+  // GNU time passes the child's exit status through
+  return { seconds, code, maxRssKb };
+}
+
+/** Several processes started at once; the time is until the last one exits. */
+export async function timedAll(runs: { cmd: string; args: string[]; opts: TimedOptions }[]): Promise<{ seconds: number; codes: (number | null)[] }> {
+  const t0 = performance.now();
+  const results = await Promise.all(runs.map((r) => timed(r.cmd, r.args, r.opts)));
+  return { seconds: (performance.now() - t0) / 1000, codes: results.map((r) => r.code) };
+}
+
+export function median(xs: number[]): number {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * OpenSSH options for a sandbox host: its key, host keys checked against the sandbox's known_hosts,
+ * no agent, no multiplexing (every process opens its own connection, as mailprov does).
+ */
+export function sshArgs(state: SandboxState, host: SandboxHost): string[] {
+  return [
+    '-F', '/dev/null',
+    '-i', state.privateKey,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${state.knownHosts}`,
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'ControlMaster=no',
+    '-o', 'ControlPath=none',
+    '-p', String(host.port),
+    'root@127.0.0.1',
+  ];
+}
+
+/** One command on a host over its own ssh connection, outside any timing. Throws on failure. */
+export function sshRun(state: SandboxState, host: SandboxHost, command: string): string {
+  const r = spawnSync('ssh', [...sshArgs(state, host), command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`ssh ${host.name}: ${command}: exit ${r.status}: ${r.stderr.slice(-1000)}`);
+  return r.stdout;
+}
+
+/** Runs a command on every host at once (untimed set-up work), failing if any host fails. */
+export async function sshRunAll(state: SandboxState, command: string, logFile: string): Promise<void> {
+  const r = await timedAll(
+    state.hosts.map((h) => ({ cmd: 'ssh', args: [...sshArgs(state, h), command], opts: { stdoutFile: `${logFile}.${h.name}` } })),
+  );
+  const bad = r.codes.map((c, i) => (c === 0 ? undefined : state.hosts[i].name)).filter(Boolean);
+  if (bad.length) throw new Error(`${command}: failed on ${bad.join(', ')} (see ${logFile}.<host>)`);
+}
+
+export const fmt = (s: number | undefined, digits = 2) => (s === undefined || Number.isNaN(s) ? 'n/a' : s.toFixed(digits));
+export const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || b === 0 ? undefined : a / b;

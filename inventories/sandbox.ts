@@ -1,0 +1,24 @@
+// The local sandbox (`mailprov sandbox up`): every sandbox host becomes a relay through the
+// stand-in smart host, exactly as a production host would relay through Gmail on port 587.
+import { defineInventory } from 'mailprov';
+import { readState, relaySettings } from 'mailprov/sandbox';
+import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+
+const state = readState();
+if (!state) throw new Error('no sandbox is running here: run `mailprov sandbox up` (or `npm run demo`) first');
+
+export default defineInventory({
+  defaults: {
+    user: 'root',
+    privateKey: state.privateKey,
+    knownHosts: state.knownHosts,
+    hostKeyPolicy: 'strict',
+  },
+  hosts: Object.fromEntries(state.hosts.map((h) => [h.name, { address: '127.0.0.1', port: h.port, groups: ['relays'] }])),
+  playbooks: [
+    {
+      on: 'relays',
+      use: sendmailSmartHost(relaySettings(state)),
+    },
+  ],
+});

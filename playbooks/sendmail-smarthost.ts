@@ -1,0 +1,104 @@
+// The sendmail smart-host relay (see ../shared/SENDMAIL.md): install sendmail, render sendmail.mc,
+// authinfo and access, rebuild maps and sendmail.cf (validated before it goes live), open TCP 25,
+// restart only when sendmail.cf changed, then prove the relay works.
+import { readFileSync } from 'node:fs';
+import { definePlaybook, type Finding, type VerifyContext } from '../src/playbook/index.ts';
+import type { HostFacts } from '../src/facts/types.ts';
+import { command, file, firewallRule, packages, service, serviceId } from '../src/resources/index.ts';
+import { sendmailSettingsSchema, type SendmailSettings } from '../src/sendmail/settings.ts';
+import { lintMc, lintSettings } from '../src/sendmail/lint.ts';
+import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from '../src/sendmail/render.ts';
+import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, verifyRelay } from '../src/sendmail/host.ts';
+
+export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+
+export const sendmailSmartHost = definePlaybook({
+  name: 'sendmail-smarthost',
+  settings: sendmailSettingsSchema,
+  build(settings: SendmailSettings) {
+    const userMc = settings.mc && 'path' in settings.mc ? readFileSync(settings.mc.path, 'utf8') : undefined;
+    const mcText = (facts: HostFacts) => renderMc(settings, distroOf(facts), userMc);
+    const mc = `${MAIL_DIR}/sendmail.mc`;
+    const authinfo = `${MAIL_DIR}/authinfo`;
+    const access = `${MAIL_DIR}/access`;
+    const sendmail = serviceId('sendmail');
+    const auth = settings.auth;
+
+    const resources = [
+      packages({
+        name: 'sendmail',
+        candidates: ['sendmail', 'sendmail-cf', 'libsasl2-modules', 'cyrus-sasl-plain', 'iptables-persistent', 'iptables-services'],
+        names: (facts) => {
+          const rhel = facts.os.family === 'rhel';
+          const sasl = settings.auth ? [rhel ? 'cyrus-sasl-plain' : 'libsasl2-modules'] : [];
+          // persistence of the firewall rule at boot: netfilter-persistent on Debian
+          const fw = settings.openSmtpPort && !rhel ? ['iptables-persistent'] : [];
+          return ['sendmail', 'sendmail-cf', ...sasl, ...fw];
+        },
+      }),
+      file({ path: mc, content: mcText, owner: 'root', group: 'smmsp', mode: '0644', validate: validateMcCommand('%s') }),
+      ...(auth
+        ? [
+            file({
+              path: authinfo,
+              // revealed at plan time, on the controller, only to become file content sent over stdin
+              content: () => renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
+              owner: 'root',
+              group: 'root',
+              mode: '0600',
+              mask: maskAuthinfo,
+            }),
+            command({ name: 'makemap authinfo', run: makemapCommand('authinfo'), onChangeOf: [`file:${authinfo}`], creates: `${authinfo}.db` }),
+          ]
+        : []),
+      file({ path: access, content: renderAccess(settings.relayFrom), owner: 'root', group: 'root', mode: '0644' }),
+      command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
+      // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
+      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail] }),
+      // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
+      command({
+        name: `restorecon ${MAIL_DIR}`,
+        run: `restorecon -R ${MAIL_DIR}`,
+        onChangeOf: [`file:${mc}`, `file:${access}`, ...(auth ? [`file:${authinfo}`] : [])],
+        when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
+      }),
+      ...(settings.openSmtpPort ? [firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
+      // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
+      service({ name: 'sendmail', onNotify: 'restart', companions: (facts) => (facts.os.family === 'rhel' && facts.os.serviceManager === 'systemd' ? ['sm-client'] : []) }),
+    ];
+
+    return {
+      resources,
+      lint(): Finding[] {
+        const findings: Finding[] = [];
+        if (settings.auth) {
+          try {
+            settings.auth.password.reveal();
+          } catch (err) {
+            findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
+          }
+        }
+        // distro-specific checks run again with facts; these are the ones that need no host
+        findings.push(...lintSettings(settings, { distro: { family: 'debian', major: 12 } }).filter((f) => f.code !== 'wrong-distro-mc'));
+        if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {
+          findings.push(...lintMc(userMc ?? (settings.mc as { text: string }).text, undefined));
+        }
+        return settings.force ? findings.map((f) => ({ ...f, level: 'warning' as const, message: `${f.message} (forced)` })) : findings;
+      },
+      checkFacts(facts: HostFacts): Finding[] {
+        if (facts.os.family === 'unknown') {
+          return [{ level: 'error', code: 'unsupported-os', message: `${facts.os.prettyName} is neither Debian- nor RHEL-like` }];
+        }
+        const findings = lintSettings(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn }).filter((f) => f.code === 'unqualified-hostname');
+        if (settings.mc) {
+          const text = userMc ?? (settings.mc as { text: string }).text;
+          findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));
+        }
+        return settings.force ? findings.map((f) => ({ ...f, level: 'warning' as const })) : findings;
+      },
+      verify: (ctx: VerifyContext) => verifyRelay(ctx, settings),
+    };
+  },
+});
+
+export default sendmailSmartHost;

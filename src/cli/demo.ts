@@ -1,0 +1,22 @@
+// `mailprov demo` (`npm run demo`): the whole job on the local sandbox. Brings the sandbox up if
+// needed, applies inventories/sandbox.ts, and shows the test messages that reached the stand-in.
+import { join } from 'node:path';
+import { packageRoot } from '../paths.ts';
+import { readMessages, sandboxUp } from '../sandbox/index.ts';
+import { runCommand } from './run.ts';
+
+export async function demoCommand(opts: { hosts: number }): Promise<number> {
+  const state = await sandboxUp({ count: opts.hosts, log: (l) => process.stderr.write(`sandbox: ${l}\n`) });
+  const inventory = join(packageRoot(), 'inventories/sandbox.ts');
+  process.env.MAILPROV_SANDBOX_DIR = state.dir;
+  const since = Date.now();
+  const code = await runCommand(inventory, { forks: 20 }, 'apply');
+  const fresh = (await readMessages(state.smartHost.storeDir)).filter((m) => Date.parse(m.receivedAt) >= since - 1000);
+  process.stdout.write(`\nThe stand-in smart host ${state.smartHost.name} received ${fresh.length} message(s) in this run:\n`);
+  for (const m of fresh) {
+    process.stdout.write(`  ${m.receivedAt}  from ${m.mailFrom} to ${m.rcptTo.join(', ')}  AUTH as ${m.authUser}${m.tls ? ' over STARTTLS' : ''}  "${m.subject}"\n`);
+  }
+  if (!fresh.length) process.stdout.write('  (none: the hosts were already configured, so nothing was changed or verified; run `mailprov apply inventories/sandbox.ts --verify`)\n');
+  process.stdout.write(`\nThe sandbox stays up: \`npx mailprov sandbox status\`, \`npx mailprov plan inventories/sandbox.ts\`, \`npx mailprov sandbox down\`.\n`);
+  return code;
+}

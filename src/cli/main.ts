@@ -1,0 +1,137 @@
+// The command line: parses options and lazy-loads one module per command. This is the one place
+// that catches mailprov's errors and maps them to text and exit codes.
+import { Command, InvalidArgumentError } from 'commander';
+import { MailprovError } from '../errors.ts';
+import { redact } from '../secrets/index.ts';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+export interface RunCommandOptions {
+  limit?: string;
+  forks: number;
+  json?: boolean;
+  dryRun?: boolean;
+  verify?: boolean;
+  with?: string;
+  serial?: string;
+  maxFail?: number;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('mailprov')
+    .description('Provision sendmail smart-host relays over SSH: plan, apply, sandbox')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const runOptions = (cmd: Command) =>
+    cmd
+      .argument('<inventory>', 'inventory file (.ts, or an Ansible-style .ini)')
+      .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+      .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
+      .option('--json', 'print one JSON document instead of text')
+      .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings');
+
+  runOptions(program.command('apply'))
+    .description('change what differs on every host, validate, restart only when needed, verify')
+    .option('--dry-run', 'plan only: show what would change, change nothing (same as `plan`)')
+    .option('--verify', 'verify hosts even when nothing changed')
+    .option('--serial <n>', 'apply in batches of n hosts (or n%), like Ansible serial')
+    .option('--max-fail <k>', 'stop the rollout once more than k hosts failed', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+      return n;
+    })
+    .action(async (inventory: string, opts: RunCommandOptions) => {
+      const { runCommand } = await import('./run.ts');
+      exitCode = await runCommand(inventory, opts, opts.dryRun ? 'plan' : 'apply');
+    });
+
+  runOptions(program.command('plan'))
+    .description('show what apply would change (exit 0: nothing, 2: changes pending, 1: error)')
+    .action(async (inventory: string, opts: RunCommandOptions) => {
+      const { runCommand } = await import('./run.ts');
+      exitCode = await runCommand(inventory, opts, 'plan');
+    });
+
+  program
+    .command('history')
+    .description("list each host's generations (recorded on the host)")
+    .argument('<inventory>', 'inventory file')
+    .option('--host <hosts>', 'only these hosts or groups')
+    .option('--json', 'print JSON')
+    .action(async (inventory: string, opts: { host?: string; json?: boolean }) => {
+      const { historyCommand } = await import('./rollback.ts');
+      exitCode = await historyCommand(inventory, opts);
+    });
+
+  program
+    .command('rollback')
+    .description('return a host to an earlier generation: restore files, remove added firewall rules, rebuild, restart, verify')
+    .argument('<inventory>', 'inventory file')
+    .requiredOption('--host <host>', 'the host to roll back')
+    .option('--to <generation>', 'generation to return to (default: the one before the latest)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a generation number');
+      return n;
+    })
+    .option('--dry-run', 'show what the rollback would change, change nothing')
+    .option('--packages', 'also remove the packages the undone generations installed')
+    .option('--json', 'print JSON')
+    .action(async (inventory: string, opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean }) => {
+      const { rollbackCommand } = await import('./rollback.ts');
+      exitCode = await rollbackCommand(inventory, opts);
+    });
+
+  const sandbox = program.command('sandbox').description('local Debian hosts in namespaces, for trying playbooks and for tests');
+  sandbox
+    .command('up')
+    .argument('[count]', 'number of hosts', positiveInt, 3)
+    .option('--dir <dir>', 'state folder (default ./.sandbox or $MAILPROV_SANDBOX_DIR)')
+    .action(async (count: number, opts: { dir?: string }) => {
+      const { sandboxUpCommand } = await import('./sandbox.ts');
+      exitCode = await sandboxUpCommand(count, opts);
+    });
+  sandbox
+    .command('status')
+    .option('--dir <dir>', 'state folder')
+    .action(async (opts: { dir?: string }) => {
+      const { sandboxStatusCommand } = await import('./sandbox.ts');
+      exitCode = await sandboxStatusCommand(opts);
+    });
+  sandbox
+    .command('down')
+    .option('--dir <dir>', 'state folder')
+    .action(async (opts: { dir?: string }) => {
+      const { sandboxDownCommand } = await import('./sandbox.ts');
+      exitCode = await sandboxDownCommand(opts);
+    });
+
+  program
+    .command('demo')
+    .description('bring the sandbox up if needed, apply the sendmail playbook, show the relayed test message')
+    .option('--hosts <n>', 'sandbox hosts', positiveInt, 3)
+    .action(async (opts: { hosts: number }) => {
+      const { demoCommand } = await import('./demo.ts');
+      exitCode = await demoCommand(opts);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 1;
+    if (err instanceof MailprovError) {
+      process.stderr.write(redact(`mailprov: ${err.message}\n`));
+      return 1;
+    }
+    process.stderr.write(redact(`mailprov: unexpected error: ${(err as Error).stack ?? err}\n`));
+    return 1;
+  }
+}

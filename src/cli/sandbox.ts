@@ -1,0 +1,26 @@
+// `mailprov sandbox up|status|down`.
+import { sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+
+const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
+
+export async function sandboxUpCommand(count: number, opts: { dir?: string }): Promise<number> {
+  const state = await sandboxUp({ count, dir: opts.dir, log });
+  for (const h of state.hosts) process.stdout.write(`${h.name}\t${h.fqdn}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts} -p ${h.port} root@127.0.0.1\n`);
+  return 0;
+}
+
+export async function sandboxStatusCommand(opts: { dir?: string }): Promise<number> {
+  const s = await sandboxStatus(opts.dir);
+  if (!s.state) {
+    process.stdout.write(`no sandbox${s.processes ? ` (but ${s.processes} leftover process(es): run \`mailprov sandbox down\`)` : ''}\n`);
+    return s.processes ? 1 : 0;
+  }
+  for (const h of s.hosts) process.stdout.write(`${h.name}\t127.0.0.1:${h.port}\t${h.up ? 'up' : 'DOWN'}\n`);
+  process.stdout.write(`smart host ${s.state.smartHost.name}: ${s.messages} message(s) received\nstate: ${s.state.dir}\n`);
+  return s.hosts.every((h) => h.up) ? 0 : 1;
+}
+
+export async function sandboxDownCommand(opts: { dir?: string }): Promise<number> {
+  await sandboxDown({ dir: opts.dir, log });
+  return 0;
+}

@@ -1,0 +1,32 @@
+// What the engine reports, as plain data tagged by `kind`. Renderers (report/) turn these into
+// terminal lines, a summary table or JSON; the engine never prints.
+import type { Finding } from '../playbook/index.ts';
+import type { Change } from '../resources/types.ts';
+
+export type Phase = 'connecting' | 'facts' | 'planning' | 'applying' | 'verifying' | 'rolling back';
+
+export type HostStatus = 'unchanged' | 'changed' | 'failed' | 'rolled-back' | 'pending' | 'skipped';
+
+export interface HostResult {
+  host: string;
+  address: string;
+  os?: string;
+  status: HostStatus;
+  /** Changes planned (dry run) or applied (apply). */
+  changes: Change[];
+  /** Changes that were applied before a failure (apply only). */
+  applied: number;
+  error?: string;
+  /** Set when the host failed and was rolled back by itself. */
+  rolledBack?: { generation: number; restored: string[] };
+  findings: Finding[];
+  durationMs: number;
+  logFile?: string;
+}
+
+export type EngineEvent =
+  | { kind: 'host-phase'; host: string; phase: Phase; step?: number; total?: number; detail?: string }
+  | { kind: 'host-finding'; host: string; finding: Finding }
+  | { kind: 'host-done'; result: HostResult };
+
+export type EventSink = (event: EngineEvent) => void;

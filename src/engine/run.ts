@@ -1,0 +1,75 @@
+// Runs every host through runHost, at most `forks` at a time. One host failing never stops others.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResolvedHost } from '../inventory/load.ts';
+import { MailprovError } from '../errors.ts';
+import type { EventSink, HostResult } from './events.ts';
+import { runHost } from './host.ts';
+
+export interface RunOptions {
+  dryRun: boolean;
+  forks: number;
+  emit: EventSink;
+  /** Folder for this run's per-host logs; none when undefined. */
+  runDir?: string;
+  alwaysVerify?: boolean;
+  inventoryFile?: string;
+  /** Apply in batches of this many hosts (a number, or "N%" of the hosts), as Ansible's `serial`. */
+  serial?: string;
+  /** Stop the rollout once more than this many hosts failed; the rest stay untouched. */
+  maxFail?: number;
+  firewallConfirmSeconds?: number;
+}
+
+/** "3" -> 3 hosts per batch, "25%" -> a quarter of them (at least 1); none -> all at once. */
+export function batchSize(serial: string | undefined, total: number): number {
+  if (!serial) return Math.max(1, total);
+  const m = /^(\d+)(%?)$/.exec(serial.trim());
+  if (!m || Number(m[1]) < 1) throw new MailprovError(`--serial ${serial}: expected a number of hosts or a percentage, e.g. 2 or 25%`);
+  return m[2] ? Math.max(1, Math.floor((total * Number(m[1])) / 100)) : Number(m[1]);
+}
+
+export async function runHosts(hosts: ResolvedHost[], opts: RunOptions): Promise<HostResult[]> {
+  if (opts.runDir) mkdirSync(opts.runDir, { recursive: true });
+  const results: HostResult[] = [];
+  const size = batchSize(opts.serial, hosts.length);
+  for (let start = 0; start < hosts.length; start += size) {
+    const failed = results.filter((r) => r.status === 'failed' || r.status === 'rolled-back').length;
+    if (opts.maxFail !== undefined && failed > opts.maxFail) {
+      // the rollout stops: hosts of later batches are not touched at all
+      for (const h of hosts.slice(start)) results.push(skipped(h, `not started: ${failed} host(s) failed, more than --max-fail ${opts.maxFail}`));
+      break;
+    }
+    results.push(...(await runBatch(hosts.slice(start, start + size), opts)));
+  }
+  return results;
+}
+
+async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostResult[]> {
+  const results: HostResult[] = new Array(hosts.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < hosts.length) {
+      const i = next++;
+      const host = hosts[i];
+      results[i] = await runHost(host, {
+        dryRun: opts.dryRun,
+        emit: opts.emit,
+        logFile: opts.runDir ? join(opts.runDir, `${host.name}.log`) : undefined,
+        alwaysVerify: opts.alwaysVerify,
+        inventoryFile: opts.inventoryFile,
+        firewallConfirmSeconds: opts.firewallConfirmSeconds,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.forks, hosts.length)) }, worker));
+  return results;
+}
+
+function skipped(host: ResolvedHost, why: string): HostResult {
+  return { host: host.name, address: `${host.target.address}:${host.target.port}`, status: 'skipped', changes: [], applied: 0, findings: [], durationMs: 0, error: why };
+}
+
+export function defaultRunDir(base = join(process.cwd(), '.mailprov', 'runs')): string {
+  return join(base, new Date().toISOString().replace(/[:.]/g, '-'));
+}

@@ -1,0 +1,55 @@
+// One flat family of errors. Exactly one place (the CLI entry) maps them to exit codes and text.
+
+export class MailprovError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The inventory (or a playbook's settings) is wrong: names the file, the field and what was expected. */
+export class InventoryError extends MailprovError {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly expected: string,
+    detail?: string,
+  ) {
+    super(`${file}: ${field}: ${expected}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+/** Could not reach or authenticate to a host, or its host key did not verify. */
+export class ConnectError extends MailprovError {
+  constructor(readonly host: string, message: string, options?: { cause?: unknown }) {
+    super(`${host}: ${message}`, options);
+  }
+}
+
+/** A remote command failed: carries the command, exit code and output, as zx's ProcessOutput does. */
+export class CommandError extends MailprovError {
+  constructor(
+    readonly host: string,
+    readonly command: string,
+    readonly exitCode: number | null,
+    readonly stdout: string,
+    readonly stderr: string,
+    readonly what?: string,
+  ) {
+    const tail = (stderr || stdout).trim().split('\n').slice(-8).join('\n');
+    super(`${host}: ${what ?? 'command'} failed (exit ${exitCode}): ${command}${tail ? `\n${tail}` : ''}`);
+  }
+}
+
+/** Gathering facts failed or their output could not be parsed. */
+export class FactError extends MailprovError {}
+
+/** A resource could not be planned or applied (lint errors, validation failures, verification). */
+export class OperationError extends MailprovError {
+  constructor(message: string, readonly evidence: string[] = []) {
+    super(evidence.length ? `${message}\n${evidence.join('\n')}` : message);
+  }
+}
+
+/** The sandbox cannot run here (not root, no namespaces) or failed to start. */
+export class SandboxError extends MailprovError {}

@@ -1,0 +1,55 @@
+// A playbook is a function of its typed settings returning the resources it wants (plus optional
+// lint, fact checks and post-apply verification). Settings are validated by the playbook's schema
+// when the inventory loads, so a mistake fails before any connection.
+import type { z } from 'zod';
+import type { HostFacts } from '../facts/types.ts';
+import type { Resource } from '../resources/types.ts';
+import type { Connection } from '../transport/ssh.ts';
+
+export interface Finding {
+  level: 'error' | 'warning';
+  code: string;
+  message: string;
+  line?: number;
+}
+
+export interface VerifyContext {
+  hostName: string;
+  /** After a rollback only the basics are checked: the old config may not relay at all. */
+  mode: 'apply' | 'rollback';
+  exec: Connection['exec'];
+  facts: HostFacts;
+  /** Reports a line of progress (already redacted by the engine). */
+  log(line: string): void;
+}
+
+export interface PlaybookParts {
+  resources: Resource[];
+  /** Checks that need no host (run before connecting). */
+  lint?(): Finding[];
+  /** Checks that need the host's facts (run before any change). */
+  checkFacts?(facts: HostFacts): Finding[];
+  /** Post-apply verification, run when the host changed; throws OperationError with evidence. */
+  verify?(ctx: VerifyContext): Promise<void>;
+}
+
+export interface PlaybookDefinition<Schema extends z.ZodType> {
+  name: string;
+  settings: Schema;
+  build(settings: z.output<Schema>): PlaybookParts;
+}
+
+/** What an inventory holds: a playbook with the settings it was given (validated at load). */
+export interface PlaybookUse {
+  readonly playbook: PlaybookDefinition<z.ZodType>;
+  readonly settings: unknown;
+}
+
+export type Playbook<Schema extends z.ZodType> = ((settings: z.input<Schema>) => PlaybookUse) & {
+  definition: PlaybookDefinition<Schema>;
+};
+
+export function definePlaybook<Schema extends z.ZodType>(def: PlaybookDefinition<Schema>): Playbook<Schema> {
+  const use = (settings: z.input<Schema>): PlaybookUse => ({ playbook: def as unknown as PlaybookDefinition<z.ZodType>, settings });
+  return Object.assign(use, { definition: def });
+}

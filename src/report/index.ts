@@ -1,0 +1,3 @@
+export { ConsoleReporter, type ConsoleOptions } from './console.ts';
+export { resultsToJson } from './json.ts';
+export { unifiedDiff } from './diff.ts';

@@ -1,0 +1,60 @@
+// command: runs only when a guard says so, so that a second apply runs nothing:
+//   onChangeOf - a resource it watches has a change in this plan
+//   creates    - the path does not exist yet
+//   unless     - this read-only check exits non-zero
+// A command with no guard is refused (it would run on every apply).
+import { OperationError } from '../errors.ts';
+import type { HostFacts } from '../facts/types.ts';
+import type { Change, NoChange, Resource } from './types.ts';
+
+export interface CommandOptions {
+  /** Unique name, e.g. "makemap authinfo". */
+  name: string;
+  run: string;
+  onChangeOf?: string[];
+  creates?: string;
+  unless?: string;
+  notify?: string[];
+  /** Only on hosts whose facts say so (e.g. SELinux enabled); the reason shows in the plan otherwise. */
+  when?: { test: (facts: HostFacts) => boolean; otherwise: string };
+  /** What undoing this change means, if anything (commands are re-run by the resources they watch). */
+  describe?: string;
+}
+
+export function command(opts: CommandOptions): Resource {
+  if (!opts.onChangeOf?.length && !opts.creates && !opts.unless) {
+    throw new OperationError(`command "${opts.name}" needs a guard: onChangeOf, creates or unless`);
+  }
+  const id = `command:${opts.name}`;
+  return {
+    id,
+    notify: opts.notify ?? [],
+    handler: false,
+    facts: () => [
+      ...(opts.creates ? [{ kind: 'file' as const, path: opts.creates }] : []),
+      ...(opts.unless ? [{ kind: 'test' as const, command: opts.unless }] : []),
+    ],
+    plan(facts, ctx): Change | NoChange {
+      if (opts.when && !opts.when.test(facts)) return { resourceId: id, reason: opts.when.otherwise };
+      const reasons: string[] = [];
+      const watched = (opts.onChangeOf ?? []).filter((w) => ctx.changed.has(w));
+      if (watched.length) reasons.push(`because ${watched.map(shortName).join(', ')} change${watched.length > 1 ? '' : 's'}`);
+      if (opts.creates && facts.files.get(opts.creates)?.exists !== true) reasons.push(`${opts.creates} does not exist`);
+      if (opts.unless && facts.tests.get(opts.unless) !== 0) reasons.push(`check failed: ${opts.unless}`);
+      if (!reasons.length) return { resourceId: id, reason: 'nothing it watches changed' };
+      return {
+        resourceId: id,
+        action: 'run',
+        summary: `run ${opts.name}`,
+        reason: reasons.join('; '),
+        steps: [{ label: opts.name, command: opts.run }],
+        undo: [],
+      };
+    },
+  };
+}
+
+/** "file:/etc/mail/authinfo" -> "/etc/mail/authinfo" for reasons a person reads. */
+export function shortName(resourceId: string): string {
+  return resourceId.replace(/^(file|command|packages|service):/, '');
+}

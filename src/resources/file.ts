@@ -1,0 +1,116 @@
+// file: content, owner, group and mode. Written atomically: a temp file in the same directory gets
+// the content over stdin, its owner and mode, an optional validate command, then a rename.
+import type { FileFact, HostFacts } from '../facts/types.ts';
+import { sh } from '../transport/quote.ts';
+import type { Change, FileDiff, NoChange, PlanContext, Resource } from './types.ts';
+
+export interface FileOptions {
+  path: string;
+  /** The content, or a function of the host's facts (e.g. an mc rendered per distro). */
+  content: string | ((facts: HostFacts) => string);
+  owner?: string;
+  group?: string;
+  /** Octal string, e.g. "0644". */
+  mode?: string;
+  /** A shell command run on the temp file before it replaces the real one; `%s` is its path. */
+  validate?: string;
+  /** Masks secrets in diffs (e.g. the authinfo password). Marks the content as sensitive. */
+  mask?: (text: string) => string;
+  notify?: string[];
+}
+
+const normMode = (m: string) => m.replace(/^0*/, '').padStart(3, '0').padStart(4, '0');
+
+export function file(opts: FileOptions): Resource {
+  const id = `file:${opts.path}`;
+  const owner = opts.owner ?? 'root';
+  const group = opts.group ?? owner;
+  const mode = normMode(opts.mode ?? '0644');
+  return {
+    id,
+    notify: opts.notify ?? [],
+    handler: false,
+    file: { path: opts.path, mask: opts.mask },
+    facts: () => [{ kind: 'file', path: opts.path }],
+    plan(facts: HostFacts, _ctx: PlanContext): Change | NoChange {
+      const current = facts.files.get(opts.path) ?? { exists: false };
+      const desired = typeof opts.content === 'function' ? opts.content(facts) : opts.content;
+      if (current.exists && current.type !== 'file') {
+        return fileChange(id, opts, current, desired, owner, group, mode, `${opts.path} exists but is a ${current.type}`, [], 'update');
+      }
+      if (!current.exists) {
+        return fileChange(id, opts, current, desired, owner, group, mode, 'does not exist', [], 'create');
+      }
+      const meta: string[] = [];
+      if (current.owner !== owner || current.group !== group) meta.push(`owner ${current.owner}:${current.group} -> ${owner}:${group}`);
+      if (normMode(current.mode) !== mode) meta.push(`mode ${normMode(current.mode)} -> ${mode}`);
+      const contentDiffers = current.content !== desired;
+      if (!contentDiffers && meta.length === 0) return { resourceId: id, reason: `${opts.path} is up to date` };
+      const reason = contentDiffers ? (meta.length ? `content and ${meta.join(', ')} differ` : 'content differs') : meta.join(', ');
+      return fileChange(id, opts, current, desired, owner, group, mode, reason, meta, 'update', !contentDiffers);
+    },
+  };
+}
+
+function fileChange(
+  id: string,
+  opts: FileOptions,
+  current: FileFact,
+  desired: string,
+  owner: string,
+  group: string,
+  mode: string,
+  reason: string,
+  meta: string[],
+  action: 'create' | 'update',
+  metaOnly = false,
+): Change {
+  const before = current.exists && current.type === 'file' ? (current.content ?? null) : null;
+  const mask = opts.mask ?? ((t: string) => t);
+  const maskedBefore = before === null ? null : mask(before);
+  const maskedAfter = mask(desired);
+  const diff: FileDiff = {
+    path: opts.path,
+    before: maskedBefore,
+    after: maskedAfter,
+    masked: opts.mask !== undefined,
+    secretChanged: opts.mask !== undefined && before !== desired && maskedBefore === maskedAfter,
+    meta,
+  };
+  if (!current.exists) diff.meta = [`new file ${owner}:${group} ${mode}`];
+  const steps = metaOnly
+    ? [{ label: `set owner/mode of ${opts.path}`, command: sh`chown ${owner}:${group} ${opts.path} && chmod ${mode} ${opts.path}` }]
+    : [{ label: `write ${opts.path}`, command: atomicWriteCommand(opts.path, owner, group, mode, opts.validate), stdin: desired }];
+  return {
+    resourceId: id,
+    action,
+    summary: `${action} ${opts.path}${diff.secretChanged ? ' (a secret value changed)' : ''}`,
+    reason,
+    diff,
+    steps,
+    undo: [{ kind: 'file', path: opts.path, before: current, sensitive: opts.mask !== undefined }],
+  };
+}
+
+/**
+ * The remote half of an atomic write: content arrives on stdin into a temp file created with a
+ * private umask in the target directory; owner and mode are set before the rename, so the file
+ * never appears with the wrong permissions or half written.
+ */
+export function atomicWriteCommand(path: string, owner: string, group: string, mode: string, validate?: string): string {
+  const dir = path.replace(/\/[^/]*$/, '') || '/';
+  const base = path.slice(dir.length + 1);
+  const lines = [
+    'set -e',
+    'umask 077',
+    sh`mkdir -p ${dir}`,
+    sh`tmp=$(mktemp ${`${dir}/.${base}.mailprov.XXXXXX`})`,
+    `trap 'rm -f "$tmp"' EXIT`,
+    'cat > "$tmp"',
+    sh`chown ${owner}:${group} "$tmp"`,
+    sh`chmod ${mode} "$tmp"`,
+  ];
+  if (validate) lines.push(validate.split('%s').join('"$tmp"'));
+  lines.push(sh`mv -f "$tmp" ${path}`, 'trap - EXIT');
+  return lines.join('\n');
+}

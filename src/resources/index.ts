@@ -1,0 +1,6 @@
+export * from './types.ts';
+export { file, atomicWriteCommand, type FileOptions } from './file.ts';
+export { packages, installCommand, removeCommand, type PackagesOptions } from './packages.ts';
+export { firewallRule, insertPosition, saveCommand, defaultPersistFile, type FirewallRuleOptions } from './firewall.ts';
+export { command, shortName, type CommandOptions } from './command.ts';
+export { service, serviceId, serviceCommand, type ServiceOptions } from './service.ts';

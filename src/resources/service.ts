@@ -1,0 +1,58 @@
+// service: kept running; restarted (or reloaded) once, after every other resource, when notified.
+import type { HostFacts, OsFacts } from '../facts/types.ts';
+import { sh } from '../transport/quote.ts';
+import { shortName } from './command.ts';
+import type { Change, NoChange, Resource } from './types.ts';
+
+export interface ServiceOptions {
+  name: string;
+  /** Extra units started/restarted together (RHEL 7+: sm-client with sendmail), per host. */
+  companions?: (facts: HostFacts) => string[];
+  state?: 'running';
+  onNotify?: 'restart' | 'reload';
+}
+
+export function serviceCommand(os: OsFacts, name: string, action: 'start' | 'restart' | 'reload' | 'stop'): string {
+  if (os.serviceManager === 'systemd') return sh`systemctl ${action} ${name}`;
+  return sh`if command -v service >/dev/null 2>&1; then service ${name} ${action}; else ${`/etc/init.d/${name}`} ${action}; fi`;
+}
+
+export function serviceId(name: string): string {
+  return `service:${name}`;
+}
+
+export function service(opts: ServiceOptions): Resource {
+  const id = serviceId(opts.name);
+  const onNotify = opts.onNotify ?? 'restart';
+  const steps = (facts: HostFacts, action: 'start' | 'restart' | 'reload') =>
+    [opts.name, ...(opts.companions?.(facts) ?? [])].map((u) => ({ label: `${action} ${u}`, command: serviceCommand(facts.os, u, action) }));
+  return {
+    id,
+    notify: [],
+    handler: true,
+    facts: () => [{ kind: 'service' as const, name: opts.name }],
+    plan(facts): Change | NoChange {
+      const fact = facts.services.get(opts.name);
+      if (fact?.running) return { resourceId: id, reason: `${opts.name} is running` };
+      return {
+        resourceId: id,
+        action: 'start',
+        summary: `start ${opts.name}`,
+        reason: fact?.known ? 'not running' : 'not installed yet',
+        steps: steps(facts, 'start'),
+        undo: [],
+      };
+    },
+    planNotified(facts, notifiedBy, ctx): Change | NoChange {
+      if (ctx.changed.has(id)) return { resourceId: id, reason: `${opts.name} is started in this run already` };
+      return {
+        resourceId: id,
+        action: onNotify,
+        summary: `${onNotify} ${opts.name}`,
+        reason: `because ${notifiedBy.map(shortName).join(', ')} changed`,
+        steps: steps(facts, onNotify),
+        undo: [],
+      };
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// The sandbox's Debian bookworm root filesystem, built once with mmdebstrap and cached. It holds
+// an OpenSSH server, iptables and a small resolver, but not sendmail: installing that is mailprov's
+// job. Instead it carries a local apt repository (/srv/mailprov-repo) with sendmail and everything
+// it depends on, because a sandbox host has no route out.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.ts';
+
+/** Installed in every host: what a minimal server has, plus the sandbox's own plumbing. */
+export const BASE_PACKAGES = [
+  'openssh-server', 'iproute2', 'iptables', 'dnsmasq-base', 'tini', 'ca-certificates', 'netbase',
+  'procps', 'python3', 'sudo', 'init-system-helpers',
+];
+
+/** Downloaded into the local repository (with their dependencies), not installed. */
+export const REPO_PACKAGES = ['sendmail', 'sendmail-cf', 'sendmail-bin', 'libsasl2-modules', 'mailutils', 'python3-apt', 'iptables-persistent', 'netfilter-persistent'];
+
+export const REPO_DIR = '/srv/mailprov-repo';
+
+export const SSHD_CONFIG = [
+  '# mailprov sandbox: key-only root login, one host key per host, no DNS stalls',
+  'HostKey /etc/ssh/ssh_host_ed25519_key',
+  'PermitRootLogin prohibit-password',
+  'PasswordAuthentication no',
+  'KbdInteractiveAuthentication no',
+  'UseDNS no',
+  'MaxStartups 200',
+  'MaxSessions 200',
+  '',
+].join('\n');
+
+// PID 1 of every host is tini; this script starts the resolver and then becomes sshd.
+// dnsmasq answers names from /etc/hosts and NXDOMAIN for everything else, at once: without an
+// answer sendmail's canonicalisation would wait for timeouts and mail would sit in the queue.
+const INIT_SCRIPT = [
+  '#!/bin/sh',
+  'dnsmasq --no-resolv --no-poll --listen-address=127.0.0.1 --bind-interfaces --address=/#/ --user=root --pid-file=/run/dnsmasq.pid',
+  'mkdir -p /run/sshd',
+  'exec /usr/sbin/sshd -D -e',
+  '',
+].join('\n');
+
+export function recipeHash(): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ BASE_PACKAGES, REPO_PACKAGES, SSHD_CONFIG, INIT_SCRIPT, v: 3 }))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+export function defaultCacheDir(): string {
+  return process.env.MAILPROV_CACHE_DIR ?? '/var/cache/mailprov';
+}
+
+export function basePath(cacheDir = defaultCacheDir()): string {
+  return join(cacheDir, `debian-bookworm-${recipeHash()}`, 'rootfs');
+}
+
+export function mirrorArg(): string {
+  // Use the machine's own apt sources (the only package source reachable here).
+  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) if (existsSync(f)) return f;
+  return 'http://deb.debian.org/debian';
+}
+
+/** Runs mmdebstrap; its stderr's tail becomes the error when it fails. */
+export function runMmdebstrap(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new SandboxError(`mmdebstrap failed (exit ${code}):\n${err}`))));
+  });
+}
+
+/** Returns the cached base root filesystem, building it first if needed. */
+export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: string) => void = () => {}): Promise<string> {
+  const target = basePath(cacheDir);
+  if (existsSync(join(target, 'etc', 'mailprov-sandbox-base'))) return target;
+  const parent = join(target, '..');
+  mkdirSync(parent, { recursive: true });
+  // Build beside the target and rename: a crashed or concurrent build never leaves half a base.
+  const tmp = join(parent, `rootfs.building-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  log(`building the sandbox base (Debian bookworm, mmdebstrap) in ${parent}`);
+  const t0 = Date.now();
+  const hooks = [
+    // the local repository: sendmail and its dependencies, downloaded but not installed
+    `chroot "$1" apt-get install --download-only -y -q ${REPO_PACKAGES.join(' ')}`,
+    `mkdir -p "$1${REPO_DIR}" && mv "$1"/var/cache/apt/archives/*.deb "$1${REPO_DIR}/"`,
+    `cd "$1${REPO_DIR}" && dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null`,
+    `rm -f "$1"/etc/apt/sources.list.d/* && echo "deb [trusted=yes] file:${REPO_DIR} ./" > "$1/etc/apt/sources.list"`,
+    'chroot "$1" apt-get update -q',
+    // per-host keys are written at `up`; never share the base's
+    'rm -f "$1"/etc/ssh/ssh_host_*',
+  ];
+  const args = [
+    '--variant=minbase', '--mode=root', '--quiet',
+    `--include=${BASE_PACKAGES.join(',')}`,
+    '--skip=cleanup/apt/lists',
+    ...hooks.map((h) => `--customize-hook=${h}`),
+    'bookworm', tmp, mirrorArg(),
+  ];
+  await runMmdebstrap(args);
+  writeFileSync(join(tmp, 'etc/ssh/sshd_config.d/mailprov-sandbox.conf'), SSHD_CONFIG);
+  writeFileSync(join(tmp, 'usr/local/sbin/mailprov-sandbox-init'), INIT_SCRIPT, { mode: 0o755 });
+  writeFileSync(join(tmp, 'etc/mailprov-sandbox-base'), `${recipeHash()}\n`);
+  const debs = readdirSync(join(tmp, REPO_DIR.slice(1))).filter((f) => f.endsWith('.deb')).length;
+  try {
+    renameSync(tmp, target);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(target)) throw err; // another build won the race: use it
+  }
+  log(`base built in ${((Date.now() - t0) / 1000).toFixed(1)} s (${debs} packages in the local repository)`);
+  return target;
+}
+
+export function removeBase(cacheDir = defaultCacheDir()): void {
+  execFileSync('rm', ['-rf', join(basePath(cacheDir), '..')]);
+}

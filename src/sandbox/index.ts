@@ -1,0 +1,9 @@
+export {
+  sandboxUp, sandboxDown, sandboxStatus, readState, defaultStateDir, sandboxPids, hostKind,
+  SMART_HOST_NAME, SMART_HOST_USER, SMART_HOST_PORT, SANDBOX_DOMAIN,
+  type SandboxState, type SandboxHost, type SandboxHostKind, type UpOptions,
+} from './lifecycle.ts';
+export { ensureBase, basePath, defaultCacheDir } from './base.ts';
+export { ensureCentosBase, centosBasePath, RPM_REPO_DIR } from './centos/base.ts';
+export { readMessages, waitForMessage } from './messages.ts';
+export { relaySettings } from './relay.ts';

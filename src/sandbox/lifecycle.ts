@@ -1,0 +1,368 @@
+// `mailprov sandbox up|status|down`: hosts in their own network, PID, mount, UTS and IPC namespaces,
+// each on a copy-on-write overlay of the cached base, reached over SSH through a port on 127.0.0.1.
+//
+// Everything a host mounts lives in its own mount namespace, so it disappears with the host's
+// processes; `down` therefore only has to kill processes (found by the state folder in their
+// command line, which also catches leftovers of a crashed `up`) and delete the folder.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../paths.ts';
+import { SandboxError } from '../errors.ts';
+import { basePath, ensureBase } from './base.ts';
+import { ensureCa, issueServerCert } from './ca.ts';
+import { ensureCentosBase } from './centos/base.ts';
+import { preflight } from './preflight.ts';
+
+export const SANDBOX_DOMAIN = 'sandbox.test';
+export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
+/** Inside each host the smart host's name resolves to this loopback address (its /etc/hosts). */
+export const SMART_HOST_ADDR = '127.0.0.2';
+export const SMART_HOST_PORT = 587;
+export const SMART_HOST_USER = `relay@${SANDBOX_DOMAIN}`;
+
+/** 'debian': Debian bookworm. 'centos': the CentOS-like stand-in (rpm, dnf, RHEL layout; see centos/base.ts). */
+export type SandboxHostKind = 'debian' | 'centos';
+
+export interface SandboxHost {
+  name: string;
+  fqdn: string;
+  port: number;
+  dir: string;
+  /** State written before this field existed holds Debian hosts only: read it with hostKind(). */
+  kind: SandboxHostKind;
+}
+
+export interface SandboxState {
+  dir: string;
+  /** The Debian base (not built when every host is CentOS-like). */
+  base: string;
+  /** The CentOS-like base, when the sandbox has CentOS-like hosts. */
+  centosBase?: string;
+  privateKey: string;
+  knownHosts: string;
+  smartHost: { name: string; user: string; passwordFile: string; socket: string; storeDir: string; caCert: string };
+  hosts: SandboxHost[];
+}
+
+export function defaultStateDir(): string {
+  return resolve(process.env.MAILPROV_SANDBOX_DIR ?? join(process.cwd(), '.sandbox'));
+}
+
+const stateFile = (dir: string) => join(dir, 'state.json');
+
+export const hostKind = (h: SandboxHost): SandboxHostKind => h.kind ?? 'debian';
+
+function hostBase(state: SandboxState, host: SandboxHost): string {
+  if (hostKind(host) === 'debian') return state.base;
+  if (!state.centosBase) throw new SandboxError(`sandbox host ${host.name} is CentOS-like but the sandbox has no CentOS-like base`);
+  return state.centosBase;
+}
+
+export function readState(dir = defaultStateDir()): SandboxState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(dir), 'utf8')) as SandboxState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processes that belong to this sandbox: their command line names its folder. */
+export function sandboxPids(dir: string): number[] {
+  const needle = resolve(dir) + '/';
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes(needle)) pids.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Resolves once something on 127.0.0.1:port answers with an SSH banner. */
+async function waitForSsh(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = netConnect(port, '127.0.0.1');
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        s.destroy();
+        res(v);
+      };
+      const timer = setTimeout(() => done(false), 1000);
+      s.once('data', (d) => done(d.toString().startsWith('SSH-')));
+      s.once('error', () => done(false));
+      // the forwarder accepts and then closes while sshd is not listening yet: try again
+      s.once('close', () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new SandboxError(`sandbox host on port ${port} did not answer SSH within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a long-lived process detached from us, its output appended to a log file. */
+function daemon(cmd: string, args: string[], logFile: string): number {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  if (!child.pid) throw new SandboxError(`could not start ${cmd}`);
+  return child.pid;
+}
+
+// Runs on the controller's filesystem inside the host's fresh namespaces, then becomes the host.
+const HOST_START = String.raw`set -e
+base=$1 dir=$2 fqdn=$3 smarthost_sock=$4 smarthost_addr=$5 smarthost_port=$6
+root=$dir/root
+mount -t overlay overlay -o "lowerdir=$base,upperdir=$dir/upper,workdir=$dir/work" "$root"
+mount -t proc proc "$root/proc"
+mount -t sysfs -o ro sysfs "$root/sys" 2>/dev/null || true
+mount -t tmpfs -o mode=755,size=16m tmpfs "$root/dev"
+for d in null zero full random urandom tty; do touch "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
+mkdir -p "$root/dev/pts" "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts"
+ln -s pts/ptmx "$root/dev/ptmx"; ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
+mount -t tmpfs -o mode=755 tmpfs "$root/run"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+hostname "$fqdn"
+ip link set lo up
+# SSH in: a unix socket (visible to the controller) bridged to sshd on the host's own loopback.
+socat "UNIX-LISTEN:$dir/ssh.sock,fork,unlink-early,mode=600" TCP:127.0.0.1:22 &
+# The smart host out: the stand-in's unix socket, offered on a loopback address of the host.
+socat "TCP-LISTEN:$smarthost_port,bind=$smarthost_addr,fork,reuseaddr" "UNIX-CONNECT:$smarthost_sock" &
+exec chroot "$root" /usr/bin/tini -- /bin/sh /usr/local/sbin/mailprov-sandbox-init
+`;
+
+function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, caPem: string): void {
+  const upper = join(host.dir, 'upper');
+  const base = hostBase(state, host);
+  const centos = hostKind(host) === 'centos';
+  for (const d of ['etc/ssh', 'root/.ssh', 'etc/ssl/certs']) mkdirSync(join(upper, d), { recursive: true });
+  mkdirSync(join(host.dir, 'work'), { recursive: true });
+  mkdirSync(join(host.dir, 'root'), { recursive: true });
+  const short = host.fqdn.split('.')[0];
+  writeFileSync(join(upper, 'etc/hostname'), `${host.fqdn}\n`);
+  // RHEL names localhost.localdomain too (its stock sendmail.mc has LOCAL_DOMAIN(localhost.localdomain))
+  const localhost = centos ? 'localhost localhost.localdomain localhost4 localhost4.localdomain4' : 'localhost';
+  const localhost6 = centos ? 'localhost localhost.localdomain localhost6 localhost6.localdomain6' : 'localhost ip6-localhost ip6-loopback';
+  writeFileSync(
+    join(upper, 'etc/hosts'),
+    `127.0.0.1\t${localhost}\n127.0.1.1\t${host.fqdn} ${short}\n${SMART_HOST_ADDR}\t${state.smartHost.name}\n::1\t${localhost6}\n`,
+  );
+  writeFileSync(join(upper, 'etc/resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+  chmodSync(join(upper, 'root/.ssh'), 0o700);
+  writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey, { mode: 0o600 });
+  const key = join(upper, 'etc/ssh/ssh_host_ed25519_key');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', host.fqdn, '-f', key]);
+  // The hosts trust the sandbox CA, as a production host trusts Gmail's: through the system bundle.
+  // (CentOS-like hosts: also RHEL's bundle, which RHEL's sendmail.mc names, and its anchor folder;
+  // the Debian bundle stays what the Debian-built OpenSSL reads by default.)
+  const bundle = readFileSync(join(base, 'etc/ssl/certs/ca-certificates.crt'), 'utf8');
+  writeFileSync(join(upper, 'etc/ssl/certs/ca-certificates.crt'), bundle + caPem);
+  const anchor = centos ? 'etc/pki/ca-trust/source/anchors' : 'usr/local/share/ca-certificates';
+  mkdirSync(join(upper, anchor), { recursive: true });
+  writeFileSync(join(upper, anchor, 'mailprov-sandbox-ca.crt'), caPem);
+  if (centos) {
+    mkdirSync(join(upper, 'etc/pki/tls/certs'), { recursive: true });
+    writeFileSync(join(upper, 'etc/pki/tls/certs/ca-bundle.crt'), readFileSync(join(base, 'etc/pki/tls/certs/ca-bundle.crt'), 'utf8') + caPem);
+  }
+}
+
+async function startSmartHost(state: SandboxState, password: string): Promise<void> {
+  const { cert, key } = await issueServerCert(join(state.dir, 'ca'), state.smartHost.name);
+  const config = {
+    socketPath: state.smartHost.socket,
+    certPath: cert,
+    keyPath: key,
+    users: { [state.smartHost.user]: password },
+    storeDir: state.smartHost.storeDir,
+    pidFile: join(state.dir, 'smarthost.pid'),
+  };
+  const configPath = join(state.dir, 'smarthost.json');
+  writeFileSync(configPath, JSON.stringify(config), { mode: 0o600 });
+  const root = packageRoot();
+  const entry = join(root, 'src/sandbox/smarthost-daemon.ts');
+  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  daemon(process.execPath, ['--import', tsx, entry, configPath], join(state.dir, 'smarthost.log'));
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(config.pidFile)) {
+    if (Date.now() > deadline) {
+      const log = existsSync(join(state.dir, 'smarthost.log')) ? readFileSync(join(state.dir, 'smarthost.log'), 'utf8').slice(-2000) : '';
+      throw new SandboxError(`the stand-in smart host did not start:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startHost(state: SandboxState, host: SandboxHost): Promise<void> {
+  const args = [
+    '--net', '--pid', '--fork', '--mount', '--uts', '--ipc', '--kill-child',
+    'sh', '-c', HOST_START, 'mailprov-sandbox-host',
+    hostBase(state, host), host.dir, host.fqdn, state.smartHost.socket, SMART_HOST_ADDR, String(SMART_HOST_PORT),
+  ];
+  daemon('unshare', args, join(host.dir, 'host.log'));
+  // The forwarder from the machine's loopback; retried when a chosen port was taken meanwhile.
+  for (let attempt = 0; ; attempt++) {
+    const sock = join(host.dir, 'ssh.sock');
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(sock)) {
+      if (Date.now() > deadline) throw new SandboxError(`sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    daemon('socat', [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`], join(host.dir, 'forward.log'));
+    try {
+      await waitForSsh(host.port, 10_000);
+      return;
+    } catch (err) {
+      if (attempt >= 2) throw err;
+      host.port = await freePort();
+    }
+  }
+}
+
+export interface UpOptions {
+  dir?: string;
+  /** Debian hosts: relay1, relay2, ... */
+  count: number;
+  /**
+   * CentOS-like hosts, after the Debian ones: centos1, centos2, ... (default 0). A count rather than
+   * a kind per host, so that `relayN` keeps naming the same Debian host whatever is added.
+   */
+  centos?: number;
+  cacheDir?: string;
+  log?: (line: string) => void;
+}
+
+export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
+  const log = opts.log ?? (() => {});
+  const dir = resolve(opts.dir ?? defaultStateDir());
+  preflight(log);
+  const centosCount = opts.centos ?? 0;
+  const existing = readState(dir);
+  const kindCount = (s: SandboxState, k: SandboxHostKind) => s.hosts.filter((h) => hostKind(h) === k).length;
+  if (existing && kindCount(existing, 'debian') === opts.count && kindCount(existing, 'centos') === centosCount && (await isHealthy(existing))) {
+    log(`sandbox in ${dir} is already up with ${existing.hosts.length} host(s)`);
+    return existing;
+  }
+  if (existing || sandboxPids(dir).length) await sandboxDown({ dir, log });
+  // Only the bases this sandbox uses are built (each is cached after its first build).
+  const base = opts.count > 0 || centosCount === 0 ? await ensureBase(opts.cacheDir, log) : basePath(opts.cacheDir);
+  const centosBase = centosCount > 0 ? await ensureCentosBase(opts.cacheDir, log) : undefined;
+  const t0 = Date.now();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const privateKey = join(dir, 'id_ed25519');
+  if (!existsSync(privateKey)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mailprov-sandbox', '-f', privateKey]);
+  const pubKey = readFileSync(`${privateKey}.pub`, 'utf8');
+  const ca = await ensureCa(join(dir, 'ca'));
+  const passwordFile = join(dir, 'smarthost-password');
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
+  const state: SandboxState = {
+    dir,
+    base,
+    ...(centosBase ? { centosBase } : {}),
+    privateKey,
+    knownHosts: join(dir, 'known_hosts'),
+    smartHost: {
+      name: SMART_HOST_NAME,
+      user: SMART_HOST_USER,
+      passwordFile,
+      socket: join(dir, 'smarthost.sock'),
+      storeDir: join(dir, 'messages'),
+      caCert: ca.caCert,
+    },
+    hosts: [],
+  };
+  mkdirSync(state.smartHost.storeDir, { recursive: true });
+  await startSmartHost(state, readFileSync(passwordFile, 'utf8').trim());
+  const caPem = readFileSync(ca.caCert, 'utf8');
+  const wanted: [string, SandboxHostKind][] = [
+    ...Array.from({ length: opts.count }, (_, i) => [`relay${i + 1}`, 'debian'] as [string, SandboxHostKind]),
+    ...Array.from({ length: centosCount }, (_, i) => [`centos${i + 1}`, 'centos'] as [string, SandboxHostKind]),
+  ];
+  for (const [name, kind] of wanted) {
+    const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: await freePort(), dir: join(dir, 'hosts', name), kind };
+    rmSync(host.dir, { recursive: true, force: true });
+    prepareUpper(state, host, pubKey, caPem);
+    state.hosts.push(host);
+  }
+  // Hosts start in parallel; each is ready when its sshd answers through the forwarder.
+  await Promise.all(state.hosts.map((h) => startHost(state, h)));
+  const known = state.hosts.map((h) => {
+    const pub = readFileSync(join(h.dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ');
+    return `[127.0.0.1]:${h.port} ${pub[0]} ${pub[1]}`;
+  });
+  writeFileSync(state.knownHosts, known.join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(stateFile(dir), JSON.stringify(state, null, 2) + '\n');
+  log(`sandbox up: ${state.hosts.length} host(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s (state in ${dir})`);
+  return state;
+}
+
+async function isHealthy(state: SandboxState): Promise<boolean> {
+  try {
+    await Promise.all(state.hosts.map((h) => waitForSsh(h.port, 1500)));
+    return existsSync(state.smartHost.socket);
+  } catch {
+    return false;
+  }
+}
+
+export interface HostStatus {
+  name: string;
+  port: number;
+  up: boolean;
+}
+
+export async function sandboxStatus(dir = defaultStateDir()): Promise<{ state?: SandboxState; hosts: HostStatus[]; processes: number; messages: number }> {
+  const state = readState(dir);
+  const hosts: HostStatus[] = [];
+  for (const h of state?.hosts ?? []) {
+    hosts.push({ name: h.name, port: h.port, up: await waitForSsh(h.port, 1000).then(() => true, () => false) });
+  }
+  const messages = state && existsSync(state.smartHost.storeDir) ? readdirSync(state.smartHost.storeDir).filter((f) => f.endsWith('.json')).length : 0;
+  return { state, hosts, processes: sandboxPids(dir).length, messages };
+}
+
+export async function sandboxDown(opts: { dir?: string; log?: (line: string) => void } = {}): Promise<void> {
+  const dir = resolve(opts.dir ?? defaultStateDir());
+  const log = opts.log ?? (() => {});
+  // Kill until none is left: killing a host's PID 1 takes its whole PID namespace with it.
+  for (let round = 0; round < 50; round++) {
+    const pids = sandboxPids(dir);
+    if (!pids.length) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const left = sandboxPids(dir);
+  if (left.length) throw new SandboxError(`could not stop sandbox processes: ${left.join(', ')}`);
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${dir}/`));
+  for (const m of mounts.reverse()) execFileSync('umount', ['-l', m.split(' ')[1]]);
+  rmSync(dir, { recursive: true, force: true });
+  log(`sandbox in ${dir} is down`);
+}

@@ -1,0 +1,4 @@
+export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput, type Distro } from './settings.ts';
+export { renderMc, renderAuthinfo, renderAccess, maskAuthinfo, distroPaths, PRIVACY_FLAGS } from './render.ts';
+export { lintMc, lintSettings, type LintContext } from './lint.ts';
+export { distroOf, validateMcCommand, makeCommand, makemapCommand, verifyRelay, transcriptEvidence, MAIL_DIR } from './host.ts';

@@ -1,0 +1,155 @@
+// Lint for sendmail settings and sendmail.mc text, run before connecting: the mistakes that make
+// `make` and the init script exit 0 while installing a broken sendmail.cf, and the ones that make
+// mail silently go nowhere (SENDMAIL.md, "Pitfalls seen in the wild").
+import type { Finding } from '../playbook/index.ts';
+import { renderMc } from './render.ts';
+import type { Distro, SendmailSettings } from './settings.ts';
+
+export type { Finding };
+
+/**
+ * Walks the mc as m4 reads it: `quotes' nest, # starts a comment outside quotes, and a `dnl`
+ * outside quotes while an argument list is open swallows the rest of the line, closing paren
+ * included. That is the classic one-line confPRIVACY_FLAGS mistake: m4 then fails with "end of file
+ * in argument list" and sendmail.cf comes out truncated.
+ */
+function scanMc(text: string): Finding[] {
+  const findings: Finding[] = [];
+  let quote = 0;
+  let parens = 0;
+  let openedAt = 0;
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
+    const lineNo = i + 1;
+    for (let j = 0; j < line.length; j++) {
+      const ch = line[j];
+      if (quote > 0) {
+        if (ch === '`') quote++;
+        else if (ch === "'") quote--;
+        continue;
+      }
+      if (ch === '`') quote++;
+      else if (ch === '#') break; // comment to end of line
+      else if (ch === '(') {
+        if (parens === 0) openedAt = lineNo;
+        parens++;
+      } else if (ch === ')' && parens > 0) parens--;
+      else if (line.startsWith('dnl', j) && !/[A-Za-z0-9_]/.test(line[j - 1] ?? ' ') && !/[A-Za-z0-9_]/.test(line[j + 3] ?? ' ')) {
+        // `dnl' at the end of a line inside a list is Debian's own continuation idiom
+        // (define(`confPRIVACY_FLAGS',dnl + next line); only text it swallows is lost.
+        if (parens > 0 && line.slice(j + 3).trim() !== '') {
+          findings.push({
+            level: 'error',
+            code: 'dnl-in-arguments',
+            line: lineNo,
+            message: `line ${lineNo}: \`dnl' inside an argument list (opened on line ${openedAt}) deletes the rest of the line, closing parenthesis included: m4 fails with "end of file in argument list" and sendmail.cf is truncated`,
+          });
+          parens = 0; // report once per statement
+        }
+        break; // dnl eats the rest of the line
+      }
+    }
+  }
+  if (quote !== 0) findings.push({ level: 'error', code: 'unbalanced-quotes', message: 'the mc ends inside a `quoted string\' (a backtick without its closing apostrophe)' });
+  if (parens !== 0) findings.push({ level: 'error', code: 'unbalanced-parens', line: openedAt, message: `the argument list opened on line ${openedAt} is never closed` });
+  return findings;
+}
+
+export function lintMc(text: string, distro?: Distro): Finding[] {
+  const findings = scanMc(text);
+  for (const [i, line] of text.split('\n').entries()) {
+    const m = /^\s*include\(`?(\/etc\/mail\/m4\/[^')]+)/.exec(line);
+    if (m) {
+      findings.push({ level: 'warning', code: 'include-may-be-missing', line: i + 1, message: `line ${i + 1}: include(${m[1]}) makes m4 fail if the file is missing; use sinclude() for optional files` });
+    }
+  }
+  const smart = /define\(\s*`SMART_HOST'\s*,\s*`?([^')]*)'?\s*\)/.exec(text);
+  if (smart) {
+    const value = smart[1].trim();
+    const bare = value.replace(/^\[|\]$/g, '');
+    if (/^[^[\]]*:\d+$/.test(value) || (/:\d+$/.test(bare) && !bare.startsWith('IPv6:'))) {
+      findings.push({ level: 'error', code: 'smart-host-port-in-name', message: `SMART_HOST "${value}": a colon separates a host list, not a port; set the port with RELAY_MAILER_ARGS \`TCP $h 587'` });
+    } else if (!value.startsWith('[')) {
+      findings.push({ level: 'warning', code: 'smart-host-mx-lookup', message: `SMART_HOST "${value}" without brackets makes sendmail look up MX records; write [${value}]` });
+    }
+  }
+  if (!/MAILER\(\s*`?smtp'?\s*\)/.test(text)) {
+    findings.push({ level: 'error', code: 'no-smtp-mailer', message: "the mc has no MAILER(`smtp'): sendmail could not relay anything" });
+  }
+  if (distro) {
+    const debianMc = /\/usr\/share\/sendmail\/cf\/|OSTYPE\(`?debian/.test(text);
+    const rhelMc = /\/usr\/share\/sendmail-cf\/|OSTYPE\(`?linux/.test(text);
+    if (distro.family === 'rhel' && debianMc) {
+      findings.push({ level: 'error', code: 'wrong-distro-mc', message: 'a Debian-style mc (Debian cf path / OSTYPE(debian)) does not build on RHEL: use /usr/share/sendmail-cf and OSTYPE(linux)' });
+    }
+    if (distro.family === 'debian' && rhelMc) {
+      findings.push({ level: 'error', code: 'wrong-distro-mc', message: 'a RHEL-style mc (/usr/share/sendmail-cf, OSTYPE(linux)) does not build on Debian: use /usr/share/sendmail/cf and OSTYPE(debian)' });
+    }
+  }
+  return findings;
+}
+
+const isLoopback = (addr: string) => addr.startsWith('127.') || addr === '::1';
+const domainOf = (address: string) => address.split('@').pop()?.toLowerCase() ?? '';
+// class w matches whole host names only (R$+ < @ $=w . > $#local): no subdomains
+const parentDomain = (host: string) => host.toLowerCase().split('.').slice(1).join('.');
+
+export interface LintContext {
+  distro: Distro;
+  /** The host's FQDN, once facts are known. */
+  hostFqdn?: string;
+}
+
+export function lintSettings(settings: SendmailSettings, ctx: LintContext): Finding[] {
+  const findings: Finding[] = [];
+  // m4 quotes are `...': a value cannot carry an apostrophe or a backtick
+  const mcValues: [string, string | undefined][] = [
+    ['smartHost', settings.smartHost],
+    ['localDomain', settings.localDomain],
+    ['trustedCa', settings.trustedCa],
+    ...settings.listen.map((l, i): [string, string] => [`listen[${i}]`, l]),
+    ...(settings.auth?.mechanisms ?? []).map((m, i): [string, string] => [`auth.mechanisms[${i}]`, m]),
+  ];
+  for (const [field, value] of mcValues) {
+    if (value !== undefined && /['`]/.test(value)) {
+      findings.push({ level: 'error', code: 'apostrophe-in-value', message: `${field} "${value}" contains an apostrophe or backtick, which m4 quoting cannot carry` });
+    }
+  }
+  if (settings.localDomain) {
+    const local = settings.localDomain.toLowerCase();
+    const destinations = [settings.verify ? domainOf(settings.verify.recipient) : undefined].filter((d): d is string => !!d);
+    for (const d of destinations) {
+      if (local === d) {
+        findings.push({ level: 'error', code: 'local-domain-covers-destination', message: `LOCAL_DOMAIN(${settings.localDomain}) covers ${d}: mail to it would be delivered locally instead of relayed` });
+      }
+    }
+    if (local === settings.smartHost.toLowerCase() || local === parentDomain(settings.smartHost)) {
+      findings.push({ level: 'error', code: 'local-domain-covers-destination', message: `LOCAL_DOMAIN(${settings.localDomain}) covers the smart host ${settings.smartHost}: sendmail would treat it as itself` });
+    }
+  }
+  if (settings.openSmtpPort && settings.listen.every(isLoopback)) {
+    findings.push({
+      level: 'warning',
+      code: 'port-25-loopback-only',
+      message: `port 25 is opened in the firewall but sendmail listens on ${settings.listen.join(', ')} only: other hosts still cannot connect (set listen, or openSmtpPort: false)`,
+    });
+  }
+  const v4 = settings.listen.filter((a) => !a.includes(':'));
+  const v6 = settings.listen.filter((a) => a.includes(':'));
+  for (const [any, addrs] of [['0.0.0.0', v4], ['::', v6]] as const) {
+    if (new Set(addrs).size !== addrs.length || (addrs.includes(any) && addrs.length > 1)) {
+      findings.push({ level: 'error', code: 'listen-overlap', message: `listen ${addrs.join(', ')}: a duplicate, or ${any} next to other addresses, makes the second daemon fail to bind port 25` });
+    }
+  }
+  if (settings.auth && !settings.auth.mechanisms.some((m) => m === 'PLAIN' || m === 'LOGIN')) {
+    findings.push({ level: 'warning', code: 'no-plain-login', message: `auth mechanisms ${settings.auth.mechanisms.join(' ')} include neither PLAIN nor LOGIN, which Gmail and most submission servers need` });
+  }
+  if (settings.auth && settings.smartHostPort === 25) {
+    findings.push({ level: 'warning', code: 'auth-on-port-25', message: 'SMTP AUTH towards port 25: submission servers such as Gmail take AUTH on 587' });
+  }
+  if (ctx.hostFqdn !== undefined && !ctx.hostFqdn.includes('.')) {
+    findings.push({ level: 'error', code: 'unqualified-hostname', message: `host name "${ctx.hostFqdn}" has no domain: every sendmail command would stall 60 s (give the host an FQDN in /etc/hosts)` });
+  }
+  if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro));
+  return findings;
+}

@@ -1,0 +1,43 @@
+// The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
+import { z } from 'zod';
+import { Secret } from '../secrets/index.ts';
+
+const hostname = z
+  .string()
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'a host name (letters, digits, dots, dashes; no port, no brackets)');
+
+/** Networks in access-map syntax: octet prefixes (192.168, 10.0.0.5), IPv6:..., or host names. */
+const network = z.string().regex(/^(IPv6:[0-9A-Fa-f:.]+|[0-9]{1,3}(\.[0-9]{1,3}){0,3}|[A-Za-z0-9.-]+)$/, 'a network like 192.168, 10.0.0.5, IPv6:2001:db8 or a host name');
+
+const address = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)$/, 'an IP address such as 127.0.0.1 or 0.0.0.0');
+
+export const sendmailSettingsSchema = z
+  .object({
+    smartHost: hostname,
+    smartHostPort: z.number().int().min(1).max(65535).default(587),
+    auth: z
+      .object({
+        user: z.string().min(1),
+        password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
+        mechanisms: z.array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name')).min(1).default(['PLAIN', 'LOGIN']),
+      })
+      .strict()
+      .optional(),
+    localDomain: hostname.optional(),
+    relayFrom: z.array(network).default([]),
+    listen: z.array(address).min(1).default(['127.0.0.1']),
+    openSmtpPort: z.boolean().default(true),
+    mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
+    trustedCa: z.string().min(1).optional(),
+    verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),
+    force: z.boolean().default(false),
+  })
+  .strict();
+
+export type SendmailSettings = z.output<typeof sendmailSettingsSchema>;
+export type SendmailSettingsInput = z.input<typeof sendmailSettingsSchema>;
+
+export interface Distro {
+  family: 'debian' | 'rhel';
+  major: number;
+}

@@ -1,0 +1,178 @@
+// OpenSSH known_hosts support for ssh2's hostVerifier, which hands us the raw host key blob.
+// Semantics follow OpenSSH (hostfile.c, sshconnect.c): a line applies to a host when one of its
+// patterns matches the lookup name and no negated pattern does; a recorded key of the same type
+// that differs is a changed key; @revoked wins over everything.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { open, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export interface KnownHostEntry {
+  /** 1-based line number in the file, for messages. */
+  line: number;
+  /** '@revoked' lines are kept so that checkHostKey can refuse their key. */
+  revoked: boolean;
+  /** Plain host patterns (may hold *, ? and a leading !); empty for a hashed entry. */
+  patterns: string[];
+  /** A hashed entry (|1|salt|hash): HMAC-SHA1 of the lookup name keyed with the salt. */
+  hashed?: { salt: Buffer; hash: Buffer };
+  /** The key type read from the key blob itself, e.g. ssh-ed25519. */
+  keyType: string;
+  key: Buffer;
+  comment: string;
+}
+
+export type HostKeyCheck =
+  | { status: 'match' }
+  | { status: 'unknown' }
+  | { status: 'mismatch'; expected: string[] }
+  | { status: 'revoked' };
+
+/** The name OpenSSH records and looks up: host for port 22, else [host]:port. */
+export function hostKeyName(host: string, port: number): string {
+  // ssh lowercases the host name before lookup and before hashing, so hashed lines only match that way
+  const name = host.toLowerCase();
+  return port === 22 ? name : `[${name}]:${port}`;
+}
+
+/** SHA256:<base64, no padding>, as `ssh-keygen -l` prints it. */
+export function fingerprint(key: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '');
+}
+
+/** The type name at the start of an SSH wire-format key blob (uint32 length, then the name). */
+export function keyType(key: Buffer): string {
+  if (key.length < 4) throw new Error('not an SSH public key blob: too short');
+  const length = key.readUInt32BE(0);
+  if (length === 0 || length > 64 || 4 + length > key.length) {
+    throw new Error('not an SSH public key blob: bad type length');
+  }
+  const name = key.subarray(4, 4 + length).toString('latin1');
+  if (!/^[\x21-\x7e]+$/.test(name)) throw new Error('not an SSH public key blob: bad type name');
+  return name;
+}
+
+/**
+ * Parses known_hosts text. Like OpenSSH, lines it cannot understand are skipped rather than fatal,
+ * since the file is shared with ssh itself. @cert-authority lines are dropped: ssh2 does not do host
+ * certificates, so they can never vouch for a key here.
+ */
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const entries: KnownHostEntry[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const entry = parseLine(raw, i + 1);
+    if (entry) entries.push(entry);
+  });
+  return entries;
+}
+
+function parseLine(raw: string, line: number): KnownHostEntry | undefined {
+  const text = raw.trim();
+  if (text === '' || text.startsWith('#')) return undefined;
+  const fields = text.split(/[ \t]+/);
+  let revoked = false;
+  if (fields[0].startsWith('@')) {
+    const marker = fields.shift();
+    if (marker !== '@revoked') return undefined; // @cert-authority, or a marker we do not know
+    revoked = true;
+  }
+  if (fields.length < 3) return undefined;
+  const [hostField, typeField, base64, ...rest] = fields;
+  const key = decodeKey(base64);
+  if (!key) return undefined;
+  let type: string;
+  try {
+    type = keyType(key);
+  } catch {
+    return undefined;
+  }
+  if (type !== typeField) return undefined; // OpenSSH rejects a line whose blob contradicts its type
+  const entry: KnownHostEntry = { line, revoked, patterns: [], keyType: type, key, comment: rest.join(' ') };
+  if (hostField.startsWith('|')) {
+    const hashed = parseHashed(hostField);
+    if (!hashed) return undefined;
+    entry.hashed = hashed;
+  } else {
+    entry.patterns = hostField.split(',').filter((p) => p !== '');
+    if (entry.patterns.length === 0) return undefined;
+  }
+  return entry;
+}
+
+function decodeKey(base64: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return undefined;
+  const key = Buffer.from(base64, 'base64');
+  return key.length > 0 ? key : undefined;
+}
+
+function parseHashed(field: string): { salt: Buffer; hash: Buffer } | undefined {
+  const parts = field.split('|'); // '', '1', salt, hash
+  if (parts.length !== 4 || parts[1] !== '1') return undefined;
+  const salt = Buffer.from(parts[2], 'base64');
+  const hash = Buffer.from(parts[3], 'base64');
+  // SHA-1 sized, as ssh-keygen -H writes them
+  return salt.length === 20 && hash.length === 20 ? { salt, hash } : undefined;
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const body = [...pattern]
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`, 'is');
+}
+
+/** Does this entry apply to the lookup name (as built by hostKeyName)? */
+export function entryMatches(entry: KnownHostEntry, name: string): boolean {
+  if (entry.hashed) {
+    const digest = createHmac('sha1', entry.hashed.salt).update(name).digest();
+    return timingSafeEqual(digest, entry.hashed.hash);
+  }
+  let positive = false;
+  for (const pattern of entry.patterns) {
+    const negated = pattern.startsWith('!');
+    if (!globToRegExp(negated ? pattern.slice(1) : pattern).test(name)) continue;
+    if (negated) return false; // a matching negation vetoes the whole line
+    positive = true;
+  }
+  return positive;
+}
+
+/** Verifies a presented host key against parsed known_hosts entries. */
+export function checkHostKey(entries: readonly KnownHostEntry[], host: string, port: number, key: Buffer): HostKeyCheck {
+  const name = hostKeyName(host, port);
+  const type = keyType(key);
+  const forHost = entries.filter((e) => entryMatches(e, name));
+  if (forHost.some((e) => e.revoked && e.key.equals(key))) return { status: 'revoked' };
+  const recorded = forHost.filter((e) => !e.revoked && e.keyType === type);
+  if (recorded.length === 0) return { status: 'unknown' };
+  if (recorded.some((e) => e.key.equals(key))) return { status: 'match' };
+  return { status: 'mismatch', expected: [...new Set(recorded.map((e) => fingerprint(e.key)))] };
+}
+
+/** A plain (unhashed) known_hosts line: `[127.0.0.1]:2201 ssh-ed25519 AAAA...`. */
+export function formatKnownHostsLine(host: string, port: number, key: Buffer): string {
+  return `${hostKeyName(host, port)} ${keyType(key)} ${key.toString('base64')}`;
+}
+
+/**
+ * Appends one line, creating the file (0600) and its directory (0700) as ssh would. A single
+ * O_APPEND write keeps concurrent appenders from interleaving within a line.
+ */
+export async function appendKnownHost(file: string, line: string): Promise<void> {
+  const text = line.replace(/\r?\n$/, '');
+  // a line break inside would let one value smuggle in a second, unrelated entry
+  if (/[\r\n]/.test(text)) throw new Error('appendKnownHost: the line must not contain a line break');
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const handle = await open(file, 'a+', 0o600);
+  try {
+    const { size } = await handle.stat();
+    let prefix = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) prefix = '\n'; // the file lacks a trailing newline: do not glue onto its last line
+    }
+    await handle.appendFile(prefix + text + '\n');
+  } finally {
+    await handle.close();
+  }
+}

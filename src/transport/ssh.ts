@@ -1,0 +1,172 @@
+// The SSH connector: connect (verifying the host key), run a command with optional stdin, close.
+// One connection per host for the whole run; every command is a channel on it.
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { NodeSSH } from 'node-ssh';
+import type { ClientChannel } from 'ssh2';
+import { ConnectError } from '../errors.ts';
+import { redact } from '../secrets/index.ts';
+import { appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, parseKnownHosts } from './known-hosts.ts';
+import { shellQuote } from './quote.ts';
+
+export type HostKeyPolicy = 'strict' | 'accept-new';
+
+export interface SshTarget {
+  /** Inventory name, used in messages. */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  privateKey?: string;
+  knownHosts: string;
+  hostKeyPolicy: HostKeyPolicy;
+  /** Run commands through sudo (for non-root users). */
+  sudo: boolean;
+  sudoPassword?: string;
+  connectTimeoutMs: number;
+}
+
+export interface ExecResult {
+  command: string;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Connection {
+  readonly target: SshTarget;
+  /** Runs a shell command (interpreted by /bin/sh on the host); stdin is sent then closed. */
+  exec(command: string, stdin?: string): Promise<ExecResult>;
+  /** Starts a long-running command and hands back its channel (e.g. to hold a lock while open). */
+  openChannel(command: string): Promise<ClientChannel>;
+  close(): void;
+}
+
+const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
+}
+
+/** Wraps a command so it runs under /bin/sh, through sudo when asked. */
+export function wrapCommand(command: string, target: Pick<SshTarget, 'sudo' | 'sudoPassword'>): string {
+  // A fixed PATH: non-login SSH sessions of some users lack the sbin directories.
+  const inner = `/bin/sh -c ${shellQuote(`PATH=${SAFE_PATH}; export PATH\n${command}`)}`;
+  if (!target.sudo) return inner;
+  // -S reads the password from stdin (first line); -p '' keeps the prompt out of stderr.
+  return target.sudoPassword !== undefined ? `sudo -S -p '' -- ${inner}` : `sudo -n -- ${inner}`;
+}
+
+export async function connect(target: SshTarget): Promise<Connection> {
+  const knownHostsPath = expandHome(target.knownHosts);
+  let knownText = '';
+  try {
+    knownText = await readFile(knownHostsPath, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConnectError(target.name, `cannot read known_hosts ${knownHostsPath}: ${err}`);
+    if (target.hostKeyPolicy === 'strict') {
+      throw new ConnectError(target.name, `known_hosts file ${knownHostsPath} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`);
+    }
+  }
+  const entries = parseKnownHosts(knownText);
+  let refusal: string | undefined;
+  let newKeyLine: string | undefined;
+
+  const hostVerifier = (key: Buffer): boolean => {
+    const result = checkHostKey(entries, target.address, target.port, key);
+    switch (result.status) {
+      case 'match':
+        return true;
+      case 'unknown':
+        if (target.hostKeyPolicy === 'accept-new') {
+          newKeyLine = formatKnownHostsLine(target.address, target.port, key);
+          return true;
+        }
+        refusal = `host key ${fingerprint(key)} is not in ${knownHostsPath} (strict host key checking)`;
+        return false;
+      case 'mismatch':
+        refusal =
+          `HOST KEY CHANGED for ${target.address}:${target.port}: it offered ${fingerprint(key)}, ` +
+          `${knownHostsPath} has ${result.expected.join(', ')}. Refusing to connect: this may be a man-in-the-middle; ` +
+          `if the host was rebuilt, remove its old line from ${knownHostsPath}`;
+        return false;
+      case 'revoked':
+        refusal = `host key ${fingerprint(key)} is marked @revoked in ${knownHostsPath}`;
+        return false;
+    }
+  };
+
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({
+      host: target.address,
+      port: target.port,
+      username: target.user,
+      privateKeyPath: target.privateKey ? expandHome(target.privateKey) : undefined,
+      agent: process.env.SSH_AUTH_SOCK || undefined,
+      hostVerifier,
+      readyTimeout: target.connectTimeoutMs,
+      keepaliveInterval: 15_000,
+    });
+  } catch (err) {
+    ssh.dispose();
+    if (refusal) throw new ConnectError(target.name, refusal);
+    const msg = (err as Error).message ?? String(err);
+    if (/authentication methods failed/i.test(msg)) {
+      throw new ConnectError(target.name, `authentication refused for user ${target.user} (key ${target.privateKey ?? 'from agent'})`);
+    }
+    throw new ConnectError(target.name, `cannot connect to ${target.address}:${target.port}: ${redact(msg)}`, { cause: err });
+  }
+  if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
+  // A connection that drops later must fail the command in flight, not crash the process.
+  ssh.connection?.on('error', () => {});
+
+  return {
+    target,
+    async exec(command, stdin) {
+      const wrapped = wrapCommand(command, target);
+      const input = target.sudo && target.sudoPassword !== undefined ? `${target.sudoPassword}\n${stdin ?? ''}` : stdin;
+      try {
+        return { command, ...(await execRaw(ssh, wrapped, input)) };
+      } catch (err) {
+        throw new ConnectError(target.name, `connection lost while running a command: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    openChannel(command) {
+      return new Promise((resolve, reject) => {
+        const conn = ssh.connection;
+        if (!conn) return reject(new ConnectError(target.name, 'not connected'));
+        conn.exec(wrapCommand(command, target), (err: Error | undefined, channel: ClientChannel) => {
+          if (err) return reject(err);
+          // sudo -S reads its password first; the rest of stdin stays the command's
+          if (target.sudo && target.sudoPassword !== undefined) channel.write(`${target.sudoPassword}\n`);
+          resolve(channel);
+        });
+      });
+    },
+    close() {
+      ssh.dispose();
+    },
+  };
+}
+
+/** One channel on the connection; output is kept byte for byte (node-ssh's execCommand trims it). */
+function execRaw(ssh: NodeSSH, command: string, stdin: string | undefined): Promise<Omit<ExecResult, 'command'>> {
+  return new Promise((resolve, reject) => {
+    const conn = ssh.connection;
+    if (!conn) return reject(new Error('not connected'));
+    conn.exec(command, (err: Error | undefined, channel: ClientChannel) => {
+      if (err) return reject(err);
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let code: number | null = null;
+      channel.on('data', (d: Buffer) => out.push(d));
+      channel.stderr.on('data', (d: Buffer) => errOut.push(d));
+      channel.on('exit', (c: number | null) => (code = c));
+      channel.on('close', () => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }));
+      channel.on('error', reject);
+      if (stdin !== undefined) channel.end(stdin);
+      else channel.end();
+    });
+  });
+}

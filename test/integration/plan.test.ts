@@ -1,0 +1,121 @@
+// Dry runs on real hosts: read-only to the byte, truthful (the plan equals what apply then does),
+// drift shows up as a diff back to the desired state, secrets stay masked, exit codes gate CI.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { relaySettings, type SandboxState } from '../../src/sandbox/index.ts';
+import { apply, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+
+let state: SandboxState;
+
+beforeAll(async () => {
+  state = await startSandbox(1);
+});
+
+afterAll(async () => {
+  await stopSandbox(state);
+});
+
+const settings = () => relaySettings(state);
+const inventory = () => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(settings()) }]);
+
+const remote = async (cmd: string) => (await remoteExec(state, 0, cmd)).stdout;
+
+/** Everything a dry run could touch: every file written on the host (its overlay's upper layer and
+ * its tmpfs /run and /tmp), the package database, the firewall, the processes. */
+async function snapshot(): Promise<string> {
+  const upper = join(state.hosts[0].dir, 'upper');
+  const files = spawnSync('sh', ['-c', 'cd "$1" && find . -printf "%p %s %m %u %T@\\n" | sort', 'sh', upper]).stdout.toString();
+  // PAM rewrites /run/motd.dynamic (and so touches /run) at every SSH login, this snapshot's own included
+  const inside = await remote(
+    'find /run /tmp -mindepth 1 -xdev ! -path /run/motd.dynamic -printf "%p %s %m %T@\\n" 2>/dev/null | sort; md5sum /var/lib/dpkg/status; iptables-save | grep -v "^#" | sed "s/\\[[0-9:]*\\]//"; ps -e -o pid=,comm=',
+  );
+  // the snapshot's own processes (its SSH session and pipeline) come and go; every other one must stay
+  const own = /\s(ps|sh|bash|sshd|socat|find|sort|md5sum|grep|sed|iptables-save|xtables-nft-mu)$/;
+  return files + inside.split('\n').filter((l) => !own.test(l)).join('\n');
+}
+
+function cli(args: string[]) {
+  const inv = join(state.dir, 'inventory.ts');
+  writeFileSync(
+    inv,
+    `import { defineInventory, secret } from 'mailprov';
+     import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+     export default defineInventory({
+       defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
+       hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} } },
+       playbooks: [{ use: sendmailSmartHost({ smartHost: ${JSON.stringify(state.smartHost.name)}, listen: ['0.0.0.0'],
+         relayFrom: ['192.168'], verify: { recipient: 'ops@example.com' },
+         auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(state.smartHost.passwordFile)}) } }) }],
+     });\n`,
+  );
+  const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), ...args, inv], { encoding: 'utf8', cwd: state.dir });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('plan (dry run)', () => {
+  it('shows the whole plan for a host without sendmail, and changes nothing on it', async () => {
+    const before = await snapshot();
+    const [r] = await apply(inventory(), true);
+    expect(r.status).toBe('pending');
+    expect(r.os).toMatch(/Debian GNU\/Linux 12/);
+    const mc = r.changes.find((c) => c.resourceId === 'file:/etc/mail/sendmail.mc');
+    expect(mc?.diff).toMatchObject({ before: null });
+    expect(mc?.diff?.after).toContain("define(`SMART_HOST', `[smtp.sandbox.test]')dnl");
+    const authinfo = r.changes.find((c) => c.resourceId === 'file:/etc/mail/authinfo');
+    expect(authinfo?.diff?.after).toMatch(/"P:\*{8}"/);
+    expect(resourceIds(r)).toContain('command:make in /etc/mail');
+    expect(r.changes.find((c) => c.resourceId === 'command:make in /etc/mail')?.reason).toBe('because /etc/mail/sendmail.mc changes');
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('is truthful: the plan lists exactly the changes the following apply makes', async () => {
+    const [planned] = await apply(inventory(), true);
+    const [applied] = await apply(inventory());
+    expect(applied.error).toBeUndefined();
+    expect(resourceIds(applied)).toEqual(resourceIds(planned));
+    expect(applied.changes.map((c) => c.summary)).toEqual(planned.changes.map((c) => c.summary));
+  });
+
+  it('exits 0 with nothing to do, and shows drift as a diff back to the desired state with exit 2', async () => {
+    const clean = cli(['plan']);
+    expect(clean.stderr).toBe('');
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/0 changes pending on 0 hosts, 1 host unchanged/);
+
+    await remote("sed -i 's/^Connect:192.168.*$/Connect:10 RELAY/' /etc/mail/access && chmod 0600 /etc/mail/access");
+    const before = await snapshot();
+    const drift = cli(['plan']);
+    expect(drift.code).toBe(2);
+    expect(drift.stdout).toContain('update /etc/mail/access (content and mode 0600 -> 0644 differ)');
+    expect(drift.stdout).toMatch(/^\s+-Connect:10 RELAY$/m);
+    expect(drift.stdout).toMatch(/^\s+\+Connect:192\.168\s+RELAY$/m);
+    expect(drift.stdout).toContain('run makemap access (because /etc/mail/access changes)');
+    expect(await snapshot()).toBe(before);
+
+    const json = JSON.parse(cli(['plan', '--json']).stdout);
+    expect(json.summary).toMatchObject({ hosts: 1, changed: 1 });
+    expect(json.hosts[0].changes[0].diff.unified).toContain('+Connect:192.168');
+
+    expect(cli(['apply']).code).toBe(0);
+    expect(cli(['plan']).code).toBe(0);
+  });
+
+  it('masks the password in diffs and JSON but still shows that it changed', async () => {
+    await remote("sed -i 's/\"P:[^\"]*\"/\"P:old-password\"/' /etc/mail/authinfo");
+    const r = cli(['plan', '--json']);
+    expect(r.code).toBe(2);
+    const text = r.stdout + r.stderr;
+    expect(text).not.toContain('old-password');
+    expect(text).not.toContain(readFileSync(state.smartHost.passwordFile, 'utf8').trim());
+    const doc = JSON.parse(r.stdout);
+    const change = doc.hosts[0].changes.find((c: { resource: string }) => c.resource === 'file:/etc/mail/authinfo');
+    expect(change.summary).toBe('update /etc/mail/authinfo (a secret value changed)');
+    expect(change.diff.secretChanged).toBe(true);
+    const human = cli(['plan']);
+    expect(human.stdout).toContain('a secret value changed (masked)');
+    expect(human.stdout).not.toContain('old-password');
+  });
+});

@@ -1,0 +1,176 @@
+// Generations and rollback on real hosts: apply A, apply B, rollback -> A again (files, firewall)
+// and relaying; a rollback can be undone; a controller killed mid-apply leaves a host the next run
+// repairs; two applies on one host -> one refused; --serial 1 --max-fail 0 stops a rollout.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { runHosts } from '../../src/engine/index.ts';
+import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
+import { definePlaybook } from '../../src/playbook/index.ts';
+import { command, file, firewallRule } from '../../src/resources/index.ts';
+import { relaySettings, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { secret } from '../../src/secrets/index.ts';
+import type { SendmailSettingsInput } from '../../src/sendmail/settings.ts';
+import { apply, byHost, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+
+let state: SandboxState;
+beforeAll(async () => {
+  state = await startSandbox(3);
+});
+afterAll(async () => {
+  await stopSandbox(state);
+});
+
+const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, { openSmtpPort: false, ...over });
+const sendmailOn = (host: string, s: SendmailSettingsInput) => sandboxInventory(state, [{ on: host, use: sendmailSmartHost(s) }], {}, [host]);
+
+/** What rollback must give back: the managed files, the firewall, and the derived cf minus its build stamp. */
+const snapshot = async (host: number) =>
+  (
+    await remote(
+      host,
+      'cd /etc/mail && sha256sum sendmail.mc authinfo access; ls /etc/iptables/rules.v4 2>&1; iptables -S INPUT; grep -v "^#" sendmail.cf | sha256sum',
+    )
+  ).stdout;
+
+describe('rollback', () => {
+  it('apply A, apply B, rollback: the host is back to A and relaying; the rollback itself can be undone', async () => {
+    // a rule that existed before, and a host that already persists its rules (iptables-persistent)
+    await remote(0, 'iptables -A INPUT -p tcp -m tcp --dport 2525 -j ACCEPT && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables-persistent');
+    const [a] = await apply(sendmailOn('relay1', settings()));
+    expect(a.error).toBeUndefined();
+    const afterA = await snapshot(0);
+    const [b] = await apply(sendmailOn('relay1', settings({ relayFrom: ['10.0.0'], localDomain: 'relay1.lan', openSmtpPort: true })));
+    expect(b.error).toBeUndefined();
+    const afterB = await snapshot(0);
+    expect(afterB).not.toBe(afterA);
+    expect(afterB).toContain('--dport 25 -j ACCEPT');
+
+    const host = sendmailOn('relay1', settings()).hosts[0];
+    const history = await readHistory(host);
+    expect(history.map((g) => [g.id, g.kind, g.status])).toEqual([[1, 'apply', 'complete'], [2, 'apply', 'complete']]);
+    expect(history[1].rulesAdded).toEqual([{ chain: 'INPUT', rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT' }]);
+
+    // the dry run shows the way back as diffs and changes nothing
+    const log: string[] = [];
+    const dry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
+    expect(dry.ok).toBe(true);
+    expect(dry.plan?.target).toBe(1);
+    expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(['/etc/iptables/rules.v4', '/etc/mail/access', '/etc/mail/sendmail.mc']);
+    expect(dry.plan?.rulesRemoved).toHaveLength(1);
+    expect(await snapshot(0)).toBe(afterB);
+
+    const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
+    expect(rb.error).toBeUndefined();
+    expect(rb.generation).toBe(3);
+    expect(await snapshot(0)).toBe(afterA);
+    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain('--dport 2525 -j ACCEPT');
+    // relaying again with A's configuration
+    const sent = await remote(0, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', 'Subject: after rollback\n\nok\n');
+    expect(sent.code).toBe(0);
+    await waitForMessage(state.smartHost.storeDir, (m) => m.subject === 'after rollback', 10_000);
+    // and the apply of A has nothing to do
+    const [again] = await apply(sendmailOn('relay1', settings()));
+    expect([again.status, again.changes]).toEqual(['unchanged', []]);
+
+    // undo the rollback: back to B
+    const undo = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
+    expect(undo.error).toBeUndefined();
+    expect(await snapshot(0)).toBe(afterB);
+    // the story as recorded on the host: 2 was undone by 3, and 3 by 4
+    expect((await readHistory(host)).map((g) => [g.id, g.kind, g.status, g.reason ?? ''])).toEqual([
+      [1, 'apply', 'complete', ''],
+      [2, 'apply', 'rolled-back', 'undone by generation 3'],
+      [3, 'rollback', 'rolled-back', 'undone by generation 4'],
+      [4, 'rollback', 'complete', ''],
+    ]);
+  });
+
+  const slow = definePlaybook({
+    name: 'slow',
+    settings: z.object({ motd: z.string(), seconds: z.number() }).strict(),
+    build: ({ motd, seconds }) => ({
+      resources: [
+        file({ path: '/etc/motd', content: `${motd}\n` }),
+        command({ name: 'slow step', run: `sleep ${seconds}`, onChangeOf: ['file:/etc/motd'] }),
+      ],
+    }),
+  });
+
+  it('a controller killed mid-apply leaves an incomplete generation that the next run rolls back first', async () => {
+    await apply(sandboxInventory(state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']));
+    const inv = join(state.dir, 'slow-inventory.ts');
+    writeFileSync(
+      inv,
+      `import { defineInventory, file, command, definePlaybook, z } from 'mailprov';
+       const slow = definePlaybook({ name: 'slow', settings: z.object({}).strict(), build: () => ({ resources: [
+         file({ path: '/etc/motd', content: 'second\\n' }),
+         command({ name: 'slow step', run: 'sleep 60', onChangeOf: ['file:/etc/motd'] }) ] }) });
+       export default defineInventory({
+         defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
+         hosts: { relay2: { address: '127.0.0.1', port: ${state.hosts[1].port} } },
+         playbooks: [{ use: slow({}) }],
+       });\n`,
+    );
+    const child = spawn(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), 'apply', inv], { cwd: resolve(__dirname, '../..'), stdio: 'ignore' });
+    // wait until the new motd is written and the slow step runs, then kill the controller
+    for (let i = 0; i < 200 && (await remote(1, 'cat /etc/motd')).stdout !== 'second\n'; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(child.exitCode).toBeNull(); // still running: killed mid-apply, not finished or failed
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    const host = sandboxInventory(state, [], {}, ['relay2']).hosts[0];
+    expect((await readHistory(host)).at(-1)?.status).toBe('in-progress');
+
+    const [next] = await apply(sandboxInventory(state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']));
+    expect(next.findings.map((f) => f.code)).toContain('incomplete-generation');
+    expect(next.error).toBeUndefined();
+    // the incomplete generation was undone (motd back to "first"), so there is nothing left to do
+    expect(next.status).toBe('unchanged');
+    expect((await remote(1, 'cat /etc/motd')).stdout).toBe('first\n');
+    expect((await readHistory(host)).at(-1)?.status).toBe('rolled-back');
+  });
+
+  it('refuses a second concurrent apply on the same host, naming the holder', async () => {
+    const inv = (motd: string) => sandboxInventory(state, [{ on: 'relay2', use: slow({ motd, seconds: 3 }) }], {}, ['relay2']);
+    const [one, two] = await Promise.all([apply(inv('one')), new Promise((r) => setTimeout(r, 700)).then(() => apply(inv('two')))]);
+    expect(one[0].status).toBe('changed');
+    expect(two[0].status).toBe('failed');
+    expect(two[0].error).toMatch(/another mailprov run holds the host's lock \(.*pid \d+ since/);
+  });
+
+  it('a firewall change that cuts off new SSH connections is reverted by the host itself, and the host rolled back', async () => {
+    const lockout = definePlaybook({
+      name: 'lockout',
+      settings: z.object({}).strict(),
+      build: () => ({ resources: [firewallRule({ rule: '-p tcp -m tcp --dport 22 -m state --state NEW -j DROP' })] }),
+    });
+    const inv = sandboxInventory(state, [{ on: 'relay3', use: lockout({}) }], {}, ['relay3']);
+    const [r] = await runHosts(inv.hosts, { dryRun: false, forks: 1, emit: () => {}, firewallConfirmSeconds: 2 });
+    expect(r.status).toBe('rolled-back');
+    expect(r.error).toMatch(/reverted by the host before it could be confirmed|cut off new SSH connections/);
+    // the watcher on the host did it (2 s), before the confirming connection got through
+    const gen = (await readHistory(inv.hosts[0])).at(-1)!;
+    expect(gen.status).toBe('rolled-back');
+    expect((await remote(2, `ls /var/lib/mailprov/generations/${gen.id}/`)).stdout).toContain('firewall-reverted');
+    expect((await remote(2, 'iptables -S INPUT')).stdout).not.toContain('--dport 22');
+  });
+
+  it('--serial 1 --max-fail 0 stops the rollout at a broken first host and leaves the rest untouched', async () => {
+    const wrong = join(state.dir, 'wrong');
+    writeFileSync(wrong, 'not-the-password\n');
+    const inv = sandboxInventory(state, [
+      { on: 'relay1', use: sendmailSmartHost(settings({ auth: { user: state.smartHost.user, password: secret.file(wrong) } })) },
+      { on: ['relay2', 'relay3'], use: sendmailSmartHost(settings()) },
+    ]);
+    const results = byHost(await runHosts(inv.hosts, { dryRun: false, forks: 5, emit: () => {}, serial: '1', maxFail: 0 }));
+    expect(results.relay1.status).toBe('rolled-back');
+    expect(results.relay2.status).toBe('skipped');
+    expect(results.relay3.status).toBe('skipped');
+    for (const i of [1, 2]) expect((await remote(i, 'command -v sendmail || echo none')).stdout.trim()).toBe('none');
+  });
+});

@@ -1,0 +1,138 @@
+// The sendmail smart-host playbook end to end on real sandbox hosts: real apt, sendmail, m4,
+// makemap and iptables inside each host, and the stand-in smart host with STARTTLS and AUTH.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { runHosts } from '../../src/engine/index.ts';
+import { resultsToJson } from '../../src/report/json.ts';
+import { readMessages, relaySettings, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { secret } from '../../src/secrets/index.ts';
+import { renderMc } from '../../src/sendmail/render.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../src/sendmail/settings.ts';
+import { apply, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+
+let state: SandboxState;
+
+beforeAll(async () => {
+  state = await startSandbox(2);
+});
+
+afterAll(async () => {
+  await stopSandbox(state);
+});
+
+const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, over);
+
+const inventory = (s: SendmailSettingsInput, only?: string[]) => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(s) }], {}, only);
+
+const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+
+const sendmailPid = async (host: number) => (await remote(host, 'head -n1 /run/sendmail/mta/sendmail.pid')).stdout.trim();
+
+describe('sendmail smart-host playbook', () => {
+  it('turns fresh hosts into relays that send through the smart host with AUTH over STARTTLS', async () => {
+    const results = await apply(inventory(settings()));
+    for (const r of results) {
+      expect(r.error).toBeUndefined();
+      expect(r.status).toBe('changed');
+      expect(resourceIds(r)).toEqual([
+        'packages:sendmail',
+        'file:/etc/mail/sendmail.mc',
+        'file:/etc/mail/authinfo',
+        'command:makemap authinfo',
+        'file:/etc/mail/access',
+        'command:makemap access',
+        'command:make in /etc/mail',
+        'firewall:INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
+        'service:sendmail',
+      ]);
+    }
+    // the verification message of each host reached the stand-in, authenticated, over TLS
+    for (const h of state.hosts) {
+      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${h.name}`, 10_000);
+      expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true, rcptTo: ['ops@example.com'] });
+    }
+    // and ordinary mail submitted on the host goes MSP -> daemon -> smart host
+    const sub = await remote(0, '/usr/sbin/sendmail -oi ops@example.com', 'From: root\nTo: ops@example.com\nSubject: submitted on relay1\n\nhello\n');
+    expect(sub.code).toBe(0);
+    const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'submitted on relay1', 30_000);
+    expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true });
+    // the pieces are where SENDMAIL.md says they belong
+    expect((await remote(0, 'stat -c "%a %U:%G" /etc/mail/authinfo /etc/mail/authinfo.db')).stdout).toBe('600 root:root\n640 smmta:smmsp\n');
+    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain('-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT');
+    expect((await remote(0, 'cat /etc/iptables/rules.v4')).stdout).toContain('--dport 25 -j ACCEPT');
+  });
+
+  it('changes nothing and does not restart on the second apply', async () => {
+    const pid = await sendmailPid(0);
+    const results = await apply(inventory(settings()));
+    for (const r of results) expect([r.status, r.changes]).toEqual(['unchanged', []]);
+    expect(await sendmailPid(0)).toBe(pid);
+  });
+
+  it('a changed password updates only authinfo and its map; refused by the smart host, the host rolls back by itself', async () => {
+    const pid = await sendmailPid(0);
+    const good = readFileSync(state.smartHost.passwordFile, 'utf8').trim();
+    const authinfoBefore = (await remote(0, 'sha256sum /etc/mail/authinfo')).stdout;
+    const wrong = join(state.dir, 'wrong-password');
+    writeFileSync(wrong, 'Wr0ng"pass$word\n', { mode: 0o600 });
+    const runDir = join(state.dir, 'runs');
+    const bad = await runHosts(inventory(settings({ auth: { user: state.smartHost.user, password: secret.file(wrong) } }), ['relay1']).hosts, { dryRun: false, forks: 1, emit: () => {}, runDir });
+    const r = bad[0];
+    expect(resourceIds(r)).toEqual(['file:/etc/mail/authinfo', 'command:makemap authinfo']);
+    expect(r.changes[0].diff?.secretChanged).toBe(true);
+    // the stand-in refuses the wrong password: the host fails with the server's answer as evidence,
+    // and goes back to the authinfo that worked, with no restart
+    expect(r.status).toBe('rolled-back');
+    expect(r.error).toMatch(/535/);
+    expect(r.rolledBack?.restored).toEqual(['/etc/mail/authinfo']);
+    expect((await remote(0, 'sha256sum /etc/mail/authinfo')).stdout).toBe(authinfoBefore);
+    const json = resultsToJson('apply', bad);
+    for (const text of [json, r.error ?? '', readFileSync(join(runDir, 'relay1.log'), 'utf8')]) {
+      expect(text).not.toContain('Wr0ng');
+      expect(text).not.toContain(good);
+    }
+    expect(await sendmailPid(0)).toBe(pid);
+    const again = await apply(inventory(settings(), ['relay1']));
+    expect([again[0].status, again[0].changes]).toEqual(['unchanged', []]);
+    // the journal tells the story
+    const metas = (await remote(0, 'cat /var/lib/mailprov/generations/*/meta.json')).stdout;
+    expect(metas).toContain('"status": "rolled-back"');
+    expect(metas).not.toContain('Wr0ng');
+  });
+
+  it('refuses a user mc with the one-line dnl mistake by lint, and when forced, by validation before any restart', async () => {
+    const parsed = sendmailSettingsSchema.parse(settings());
+    const broken = renderMc(parsed, { family: 'debian', major: 12 }).replace(
+      /^define\(`confPRIVACY_FLAGS'.*$/m,
+      "define(`confPRIVACY_FLAGS',dnl`needmailhelo,needexpnhelo,needvrfyhelo,restrictqrun,restrictexpand,nobodyreturn,authwarnings,goaway')dnl",
+    );
+    expect(broken).toContain("',dnl`needmailhelo");
+    const before = (await remote(1, 'sha256sum /etc/mail/sendmail.mc /etc/mail/sendmail.cf')).stdout;
+    const pid = await sendmailPid(1);
+
+    const [linted] = await apply(inventory(settings({ mc: { text: broken } }), ['relay2']));
+    expect(linted.status).toBe('failed');
+    expect(linted.error).toMatch(/lint found .*dnl-in-arguments/s);
+    expect(linted.applied).toBe(0);
+
+    const [forced] = await apply(inventory(settings({ mc: { text: broken }, force: true }), ['relay2']));
+    // the candidate never replaced the mc, so the automatic rollback has nothing to restore
+    expect(forced.status).toBe('rolled-back');
+    expect(forced.rolledBack?.restored).toEqual([]);
+    expect(forced.error).toMatch(/m4 rejects the new sendmail\.mc/);
+    expect(forced.error).toMatch(/end of file in argument list|EOF in argument list/i);
+    expect((await remote(1, 'sha256sum /etc/mail/sendmail.mc /etc/mail/sendmail.cf')).stdout).toBe(before);
+    expect((await remote(1, 'ls /etc/mail | grep -c mailprov || true')).stdout.trim()).toBe('0');
+    expect(await sendmailPid(1)).toBe(pid);
+    // and the host still relays
+    const count = (await readMessages(state.smartHost.storeDir)).length;
+    const [again] = await apply({ ...inventory(settings(), ['relay2']) });
+    expect(again.status).toBe('unchanged');
+    const v = await remote(1, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', 'Subject: still relaying\n\nok\n');
+    expect(v.code).toBe(0);
+    await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'still relaying', 10_000);
+    expect((await readMessages(state.smartHost.storeDir)).length).toBe(count + 1);
+  });
+});

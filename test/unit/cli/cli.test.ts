@@ -1,0 +1,88 @@
+// The real `mailprov` binary, run as a user runs it: TypeScript inventories loaded at run time,
+// `import ... from 'mailprov'` from anywhere on disk, clear errors and exit codes.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = resolve(__dirname, '../../../bin/mailprov.mjs');
+
+function mailprov(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: tmpdir() });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const made: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function inventory(text: string, name = 'inv.ts'): string {
+  const dir = tempDir('mailprov-cli-');
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('mailprov CLI', () => {
+  it('loads an inventory outside the repository that imports mailprov and its playbook', () => {
+    const file = inventory(`
+      import { defineInventory, secret } from 'mailprov';
+      import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+      const count: number = 0; // TypeScript, loaded without a build step
+      export default defineInventory({
+        hosts: {},
+        playbooks: [{ use: sendmailSmartHost({ smartHost: 'smtp.gmail.com', auth: { user: 'u@example.org', password: secret.env('NOPE') } }) }],
+      });
+    `);
+    const r = mailprov(['plan', file]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('0 changes pending on 0 hosts');
+  });
+
+  it('reports an inventory mistake with file, field and expectation, and no stack trace', () => {
+    const file = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ hosts: { relay1: { address: '10.0.0.1', port: 'twenty-two' } } } as any);
+    `);
+    const r = mailprov(['apply', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^mailprov: ${file.replace(/[.]/g, '\\.')}: hosts\\.relay1\\.port: .*expected number`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('reports a TypeScript syntax error in the inventory as an inventory error', () => {
+    const r = mailprov(['plan', inventory('export default {{{')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/inv\.ts: \(module\): a TypeScript module that loads/);
+  });
+
+  it('reports a missing inventory file', () => {
+    const r = mailprov(['plan', '/nonexistent/inv.ts']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('/nonexistent/inv.ts: (file): an existing inventory file');
+  });
+
+  it('reads an Ansible INI host list with --with for the playbooks; an unreachable host fails alone with exit 1', () => {
+    const dir = tempDir('mailprov-ini-');
+    writeFileSync(join(dir, 'hosts.ini'), '[relays]\nrelay1 ansible_host=127.0.0.1 ansible_port=1\n');
+    writeFileSync(join(dir, 'known_hosts'), '');
+    writeFileSync(join(dir, 'pb.ts'), "import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';\nexport default [{ on: 'relays', use: sendmailSmartHost({ smartHost: 'smtp.example.org' }) }];\n");
+    const r = mailprov(['plan', join(dir, 'hosts.ini'), '--with', join(dir, 'pb.ts'), '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.hosts[0]).toMatchObject({ host: 'relay1', status: 'failed' });
+    expect(doc.hosts[0].error).toMatch(/known_hosts|cannot connect/);
+  });
+
+  it('says what to do when --help is asked', () => {
+    const r = mailprov(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/apply.*\n.*plan|plan/);
+  });
+});

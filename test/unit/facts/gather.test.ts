@@ -1,0 +1,66 @@
+// The fact script and its parser: raw command output in, parsed facts out (no host needed).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildFactScript, parseFacts, parseOs, uniqueQueries } from '../../../src/facts/gather.ts';
+
+const DEBIAN = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+ID=debian
+MAILPROV_FQDN=relay1.example.org
+MAILPROV_HAS_apt_get=1
+MAILPROV_HAS_service=1
+`;
+
+describe('parseOs', () => {
+  it('reads Debian from /etc/os-release', () => {
+    expect(parseOs(DEBIAN)).toMatchObject({ family: 'debian', id: 'debian', version: '12', major: 12, packageManager: 'apt', serviceManager: 'sysv', fqdn: 'relay1.example.org' });
+  });
+  it('reads Rocky 9 with systemd and dnf', () => {
+    const os = parseOs('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3"\nMAILPROV_HAS_dnf=1\nMAILPROV_HAS_yum=1\nMAILPROV_SYSTEMD_RUNNING=1\n');
+    expect(os).toMatchObject({ family: 'rhel', major: 9, packageManager: 'dnf', serviceManager: 'systemd' });
+  });
+  it('falls back to /etc/redhat-release on CentOS 6', () => {
+    const os = parseOs('MAILPROV_REDHAT_RELEASE=CentOS release 6.10 (Final)\nMAILPROV_HAS_yum=1\nMAILPROV_HAS_service=1\n');
+    expect(os).toMatchObject({ family: 'rhel', id: 'centos', version: '6.10', major: 6, packageManager: 'yum', serviceManager: 'sysv' });
+  });
+});
+
+describe('buildFactScript', () => {
+  it('asks for each fact once, os always first', () => {
+    const q = uniqueQueries([{ kind: 'file', path: '/a' }, { kind: 'file', path: '/a' }, { kind: 'iptables' }]);
+    expect(q).toEqual([{ kind: 'os' }, { kind: 'file', path: '/a' }, { kind: 'iptables' }]);
+  });
+
+  it('runs under dash and its output parses back, whatever the files contain', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facts-'));
+    const tricky = join(dir, "it's a \"file\" $x");
+    // content that looks like a section marker must not confuse the parser
+    writeFileSync(tricky, '@@mailprov-0000@@ end\nsecond line\n', { mode: 0o640 });
+    const built = buildFactScript([
+      { kind: 'file', path: tricky },
+      { kind: 'file', path: join(dir, 'missing') },
+      { kind: 'file', path: dir },
+      { kind: 'test', command: 'exit 3' },
+      { kind: 'package', name: 'dash' },
+      { kind: 'package', name: 'no-such-package-xyz' },
+    ]);
+    const out = execFileSync('/bin/dash', ['-c', built.script]).toString();
+    const facts = parseFacts(out, built);
+    expect(facts.files.get(tricky)).toMatchObject({ exists: true, type: 'file', mode: '0640', content: '@@mailprov-0000@@ end\nsecond line\n' });
+    expect(facts.files.get(join(dir, 'missing'))).toEqual({ exists: false });
+    expect(facts.files.get(dir)).toMatchObject({ exists: true, type: 'directory' });
+    expect(facts.tests.get('exit 3')).toBe(3);
+    expect(facts.packages.get('dash')?.installed).toBe(true);
+    expect(facts.packages.get('no-such-package-xyz')).toEqual({ installed: false });
+    expect(facts.os.family).toBe('debian');
+  });
+
+  it('refuses output that was cut short', () => {
+    const built = buildFactScript([]);
+    expect(() => parseFacts(`${built.marker} os\nID=debian\n`, built)).toThrow(/cut short/);
+  });
+});

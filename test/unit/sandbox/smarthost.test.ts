@@ -1,0 +1,380 @@
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureCa, issueServerCert } from '../../../src/sandbox/ca.ts';
+import { readMessages, waitForMessage, type StoredMessage } from '../../../src/sandbox/messages.ts';
+import { startSmartHost, type SmartHost } from '../../../src/sandbox/smarthost.ts';
+import { b64, plainToken, RawSmtp } from './raw-smtp.ts';
+
+const HOSTNAME = 'smtp.sandbox.test';
+const USER = 'relay@sandbox.test';
+const PASSWORD = 'app-password-1234';
+
+let dir: string;
+let caPem: string;
+let tlsPem: { key: string; cert: string };
+let socketPath: string;
+let storeDir: string;
+let host: SmartHost;
+const errors: Error[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mailprov-smarthost-'));
+  const { caCert } = await ensureCa(join(dir, 'ca'));
+  const { cert, key } = await issueServerCert(join(dir, 'ca'), HOSTNAME);
+  caPem = await readFile(caCert, 'utf8');
+  tlsPem = { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
+  socketPath = join(dir, 'smarthost.sock');
+  storeDir = join(dir, 'store');
+  host = await startSmartHost({
+    listen: { path: socketPath },
+    tls: tlsPem,
+    users: { [USER]: PASSWORD },
+    storeDir,
+    hostname: HOSTNAME,
+    onError: (err) => errors.push(err),
+  });
+});
+
+afterAll(async () => {
+  await host?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+// nodemailer dials host:port only; getSocket hands it a connected unix socket instead.
+function unixTransport(auth: { user: string; pass: string }, authMethod?: 'PLAIN' | 'LOGIN') {
+  return nodemailer.createTransport({
+    host: HOSTNAME,
+    port: 587,
+    secure: false,
+    requireTLS: true,
+    tls: { ca: caPem },
+    auth,
+    authMethod,
+    getSocket: (_options: unknown, callback: (err: Error | null, socketOptions: unknown) => void) => {
+      const socket = net.connect(socketPath);
+      socket.once('connect', () => callback(null, { connection: socket }));
+      socket.once('error', (err) => callback(err, null));
+    },
+  });
+}
+
+function bySubject(subject: string) {
+  return (m: StoredMessage) => m.subject === subject;
+}
+
+/** EHLO, STARTTLS, EHLO: the state sendmail is in before AUTH. */
+async function secureSession(): Promise<RawSmtp> {
+  const { client } = await RawSmtp.connect(socketPath);
+  await client.command('EHLO h1.sandbox.test');
+  expect(await client.startTls(caPem, HOSTNAME)).toMatch(/^220 /);
+  expect(await client.command('EHLO h1.sandbox.test')).toMatch(/^250/);
+  return client;
+}
+
+describe('sandbox CA', () => {
+  it('issues a server cert for the hostname, signed by the CA, with private keys', async () => {
+    const caDir = join(dir, 'ca');
+    const ca = new X509Certificate(await readFile(join(caDir, 'ca.crt')));
+    const cert = new X509Certificate(tlsPem.cert);
+    expect(ca.subject).toContain('CN=mailprov sandbox CA');
+    expect(ca.ca).toBe(true);
+    const years = (Date.parse(ca.validTo) - Date.now()) / (365 * 24 * 3600 * 1000);
+    expect(years).toBeGreaterThan(9.9);
+    expect(cert.subjectAltName).toBe(`DNS:${HOSTNAME}`);
+    expect(cert.checkIssued(ca)).toBe(true);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect((await stat(join(caDir, 'ca.key'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(caDir, `${HOSTNAME}.key`))).mode & 0o777).toBe(0o600);
+  });
+
+  it('reuses the CA and the server cert when they are already there', async () => {
+    const caDir = join(dir, 'ca');
+    const before = await readFile(join(caDir, `${HOSTNAME}.crt`), 'utf8');
+    const again = await issueServerCert(caDir, HOSTNAME);
+    expect(await readFile(again.cert, 'utf8')).toBe(before);
+    expect(await readFile(join(caDir, 'ca.crt'), 'utf8')).toBe(caPem);
+  });
+
+  it('refuses a hostname that is not a DNS name', async () => {
+    await expect(issueServerCert(join(dir, 'ca'), 'bad/name,DNS:evil')).rejects.toThrow(/invalid hostname/);
+  });
+});
+
+describe('smart host over a unix socket', () => {
+  it('accepts mail sent with AUTH PLAIN over STARTTLS and stores it', async () => {
+    const info = await unixTransport({ user: USER, pass: PASSWORD }, 'PLAIN').sendMail({
+      from: 'root@h1.sandbox.test',
+      to: ['alice@example.com', 'bob@example.com'],
+      subject: 'plain über STARTTLS',
+      text: 'hello from h1',
+    });
+    expect(info.response).toMatch(/^250 2\.6\.0 OK /);
+
+    const message = await waitForMessage(storeDir, bySubject('plain über STARTTLS'), 5000);
+    expect(message).toMatchObject({
+      authUser: USER,
+      mailFrom: 'root@h1.sandbox.test',
+      rcptTo: ['alice@example.com', 'bob@example.com'],
+      tls: true,
+      remoteAddress: 'unix',
+    });
+    expect(message.raw).toContain('hello from h1');
+    expect(Number.isNaN(Date.parse(message.receivedAt))).toBe(false);
+  });
+
+  it('accepts AUTH LOGIN', async () => {
+    await unixTransport({ user: USER, pass: PASSWORD }, 'LOGIN').sendMail({
+      from: 'root@h2.sandbox.test',
+      to: 'alice@example.com',
+      subject: 'via login',
+      text: 'x',
+    });
+    const message = await waitForMessage(storeDir, bySubject('via login'), 5000);
+    expect(message.authUser).toBe(USER);
+  });
+
+  it('answers a wrong password with 535 5.7.8', async () => {
+    const send = unixTransport({ user: USER, pass: 'wrong' }, 'PLAIN').sendMail({
+      from: 'root@h1.sandbox.test',
+      to: 'alice@example.com',
+      subject: 'never',
+      text: 'x',
+    });
+    await expect(send).rejects.toMatchObject({
+      responseCode: 535,
+      response: '535 5.7.8 Username and Password not accepted',
+    });
+  });
+
+  it('answers an unknown user (and a prototype key) with 535 5.7.8 over the wire', async () => {
+    for (const user of ['nobody@sandbox.test', 'constructor']) {
+      const client = await secureSession();
+      expect(await client.command(`AUTH PLAIN ${plainToken(user, PASSWORD)}`)).toBe(
+        '535 5.7.8 Username and Password not accepted',
+      );
+      client.close();
+    }
+  });
+
+  it('answers a wrong password with AUTH LOGIN with 535 5.7.8', async () => {
+    const client = await secureSession();
+    expect(await client.command('AUTH LOGIN')).toMatch(/^334 /);
+    expect(await client.command(b64(USER))).toMatch(/^334 /);
+    expect(await client.command(b64('wrong'))).toBe('535 5.7.8 Username and Password not accepted');
+    client.close();
+  });
+
+  it('requires AUTH for MAIL FROM, with and without TLS', async () => {
+    const client = await secureSession();
+    expect(await client.command('MAIL FROM:<root@h1.sandbox.test>')).toBe('530 5.7.0 Authentication Required');
+    client.close();
+
+    const { client: plain } = await RawSmtp.connect(socketPath);
+    await plain.command('EHLO h1.sandbox.test');
+    expect(await plain.command('MAIL FROM:<root@h1.sandbox.test>')).toBe('530 5.7.0 Authentication Required');
+    plain.close();
+  });
+
+  it('refuses AUTH before STARTTLS like Gmail, before any credentials are sent', async () => {
+    const { client, greeting } = await RawSmtp.connect(socketPath);
+    expect(greeting).toMatch(new RegExp(`^220 ${HOSTNAME} ESMTP`));
+    const ehlo = await client.command('EHLO h1.sandbox.test');
+    expect(ehlo).toContain('STARTTLS');
+    expect(ehlo).toContain('ENHANCEDSTATUSCODES');
+    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe(
+      '530 5.7.0 Must issue a STARTTLS command first',
+    );
+    expect(await client.command('AUTH LOGIN')).toBe('530 5.7.0 Must issue a STARTTLS command first');
+    client.close();
+  });
+
+  it("accepts sendmail's MAIL FROM with SIZE= and AUTH= parameters", async () => {
+    const client = await secureSession();
+    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe(
+      '235 2.7.0 Authentication successful',
+    );
+    expect(await client.command('MAIL From:<root@h1.sandbox.test> SIZE=123 AUTH=root@h1.sandbox.test')).toMatch(
+      /^250 /,
+    );
+    expect(await client.command('RCPT To:<alice@example.com>')).toMatch(/^250 /);
+    expect(await client.command('DATA')).toMatch(/^354 /);
+    const body = 'From: root@h1.sandbox.test\r\nTo: alice@example.com\r\nSubject: raw auth param\r\n\r\nbody\r\n.';
+    expect(await client.command(body)).toMatch(/^250 2\.6\.0 OK /);
+    // sendmail sends AUTH=<> when it has no authenticated sender to pass on.
+    expect(await client.command('MAIL From:<root@h1.sandbox.test> SIZE=10 AUTH=<>')).toMatch(/^250 /);
+    expect(await client.command('QUIT')).toMatch(/^221 /);
+    client.close();
+
+    const message = await waitForMessage(storeDir, bySubject('raw auth param'), 5000);
+    expect(message).toMatchObject({ authUser: USER, mailFrom: 'root@h1.sandbox.test', rcptTo: ['alice@example.com'] });
+  });
+
+  it('reported no server errors for the conversations above', () => {
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('smart host listeners', () => {
+  it('listens on a loopback TCP port and reports the bound port', async () => {
+    const tcp = await startSmartHost({
+      listen: { host: '127.0.0.1', port: 0 },
+      tls: tlsPem,
+      users: { [USER]: PASSWORD },
+      storeDir,
+    });
+    try {
+      expect(typeof tcp.address).toBe('number');
+      const { client, greeting } = await RawSmtp.connect(tcp.address);
+      expect(greeting).toMatch(/^220 /);
+      client.close();
+    } finally {
+      await tcp.close();
+    }
+  });
+
+  it('refuses a non-loopback host', async () => {
+    const listen = { host: '0.0.0.0', port: 0 } as unknown as { host: '127.0.0.1'; port: number };
+    await expect(startSmartHost({ listen, tls: tlsPem, users: {}, storeDir })).rejects.toThrow(/127\.0\.0\.1 only/);
+  });
+
+  it('replaces a stale socket file but not a live one, and removes its socket on close', async () => {
+    const path = join(dir, 'stale.sock');
+    const leftover = net.createServer();
+    await new Promise<void>((resolve) => leftover.listen(path, resolve));
+    // Refused while something still listens there.
+    await expect(startSmartHost({ listen: { path }, tls: tlsPem, users: {}, storeDir })).rejects.toThrow(/in use/);
+    // A crashed process leaves the socket file behind without a listener.
+    leftover.close();
+    const stale = await recreateStaleSocket(path);
+    expect(stale).toBe(true);
+
+    const second = await startSmartHost({ listen: { path }, tls: tlsPem, users: {}, storeDir });
+    const { client, greeting } = await RawSmtp.connect(path);
+    expect(greeting).toMatch(/^220 /);
+    client.close();
+    await second.close();
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses to replace a regular file', async () => {
+    const path = join(dir, 'not-a-socket');
+    await writeFile(path, 'keep me');
+    await expect(startSmartHost({ listen: { path }, tls: tlsPem, users: {}, storeDir })).rejects.toThrow(/not a socket/);
+    expect(await readFile(path, 'utf8')).toBe('keep me');
+  });
+});
+
+// Node removes the socket file on close(); a SIGKILLed process does not. Recreate that state
+// by binding a socket in a child process and killing it.
+async function recreateStaleSocket(path: string): Promise<boolean> {
+  const script = `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`;
+  await new Promise<void>((resolve) => spawn(process.execPath, ['-e', script]).once('exit', () => resolve()));
+  return (await stat(path)).isSocket();
+}
+
+describe('readMessages / waitForMessage', () => {
+  it('returns [] for a store that does not exist yet', async () => {
+    expect(await readMessages(join(dir, 'nowhere'))).toEqual([]);
+  });
+
+  it('sorts by receivedAt and ignores unfinished temp files', async () => {
+    const store = join(dir, 'sorted');
+    await mkdir(store);
+    await writeFile(join(store, 'b.json'), JSON.stringify(fakeMessage('b', '2024-01-01T00:00:02.000Z')));
+    await writeFile(join(store, 'a.json'), JSON.stringify(fakeMessage('a', '2024-01-01T00:00:01.000Z')));
+    await writeFile(join(store, '.c.tmp'), '{"half":');
+    expect((await readMessages(store)).map((m) => m.id)).toEqual(['a', 'b']);
+  });
+
+  it('waits for a message that arrives later', async () => {
+    const store = join(dir, 'later');
+    setTimeout(() => {
+      void mkdir(store).then(() => writeFile(join(store, 'x.json'), JSON.stringify(fakeMessage('x', new Date().toISOString()))));
+    }, 250);
+    expect((await waitForMessage(store, (m) => m.id === 'x', 3000)).id).toBe('x');
+  });
+
+  it('times out with a list of what did arrive', async () => {
+    const store = join(dir, 'timeout');
+    await mkdir(store);
+    await writeFile(join(store, 'm1.json'), JSON.stringify(fakeMessage('m1', '2024-01-01T00:00:01.000Z')));
+    const started = Date.now();
+    const wait = waitForMessage(store, (m) => m.subject === 'missing', 300);
+    await expect(wait).rejects.toThrow(/no matching message in .*timeout after 300 ms; 1 message\(s\) arrived:\n {2}- .*m1: from <root@h1\.sandbox\.test> to <a@example\.com> subject "hello m1"/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('says so when nothing arrived at all', async () => {
+    await expect(waitForMessage(join(dir, 'empty'), () => true, 150)).rejects.toThrow(/no messages arrived at all/);
+  });
+});
+
+describe('smarthost daemon', () => {
+  it('starts from a config file, writes its pid file, and stops on SIGTERM', async () => {
+    const daemonDir = join(dir, 'daemon');
+    await mkdir(daemonDir);
+    const config = {
+      socketPath: join(daemonDir, 'smarthost.sock'),
+      certPath: join(dir, 'ca', `${HOSTNAME}.crt`),
+      keyPath: join(dir, 'ca', `${HOSTNAME}.key`),
+      users: { [USER]: PASSWORD },
+      storeDir: join(daemonDir, 'store'),
+      pidFile: join(daemonDir, 'smarthost.pid'),
+    };
+    const configPath = join(daemonDir, 'config.json');
+    await writeFile(configPath, JSON.stringify(config));
+
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/sandbox/smarthost-daemon.ts', configPath], {
+      cwd: join(import.meta.dirname, '../../..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const pid = await waitForFile(config.pidFile, 15_000, () => output);
+      expect(Number(pid.trim())).toBe(child.pid);
+      const { client, greeting } = await RawSmtp.connect(config.socketPath);
+      expect(greeting).toMatch(/^220 /);
+      client.close();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(output).toBe('');
+    await expect(stat(config.pidFile)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 30_000);
+});
+
+async function waitForFile(path: string, timeoutMs: number, output: () => string): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await readFile(path, 'utf8');
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${path} did not appear; daemon output: ${output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+function fakeMessage(id: string, receivedAt: string): StoredMessage {
+  return {
+    id,
+    receivedAt,
+    authUser: USER,
+    mailFrom: 'root@h1.sandbox.test',
+    rcptTo: ['a@example.com'],
+    tls: true,
+    remoteAddress: 'unix',
+    subject: `hello ${id}`,
+    raw: `Subject: hello ${id}\r\n\r\nbody\r\n`,
+  };
+}

@@ -1,0 +1,107 @@
+// Every lint: a case where it fires and one where it does not.
+import { describe, expect, it } from 'vitest';
+import { secret } from '../../../src/secrets/index.ts';
+import { lintMc, lintSettings } from '../../../src/sendmail/lint.ts';
+import { renderMc } from '../../../src/sendmail/render.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
+
+const debian = { family: 'debian' as const, major: 12 };
+const rhel = { family: 'rhel' as const, major: 9 };
+const settings = (s: Partial<SendmailSettingsInput> = {}) =>
+  sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', listen: ['0.0.0.0'], auth: { user: 'u@example.org', password: secret.value('pw-123') }, ...s });
+const codes = (f: { code: string }[]) => f.map((x) => x.code);
+const good = renderMc(settings(), debian);
+
+// the line from the seed blog post (SENDMAIL.md, "Pitfalls seen in the wild")
+const SEED_LINE = "define(`confPRIVACY_FLAGS',dnl`needmailhelo,needexpnhelo,needvrfyhelo,restrictqrun,restrictexpand,nobodyreturn,authwarnings')dnl";
+
+describe('lintMc', () => {
+  it('finds nothing wrong in the generated mc, for either distro', () => {
+    expect(lintMc(good, debian)).toEqual([]);
+    expect(lintMc(renderMc(settings(), rhel), rhel)).toEqual([]);
+  });
+
+  it('catches the one-line dnl inside an argument list, with its line number', () => {
+    const mc = good.replace(/^define\(`confPRIVACY_FLAGS'.*$/m, SEED_LINE);
+    const findings = lintMc(mc, debian);
+    expect(codes(findings)).toEqual(['dnl-in-arguments']);
+    expect(findings[0].line).toBe(mc.split('\n').indexOf(SEED_LINE) + 1);
+    expect(findings[0].level).toBe('error');
+  });
+
+  it("accepts Debian's own two-line form, where dnl ends the line inside the list", () => {
+    const mc = good.replace(/^define\(`confPRIVACY_FLAGS'.*$/m, "define(`confPRIVACY_FLAGS',dnl\n`needmailhelo,needexpnhelo,goaway')dnl");
+    expect(lintMc(mc, debian)).toEqual([]);
+    expect(codes(lintMc("define(`A', dnl   \n`x')dnl\nMAILER(`smtp')dnl\n"))).toEqual([]);
+  });
+
+  it('accepts dnl after a closed list, inside quotes, and in comments; and multi-line argument lists', () => {
+    expect(codes(lintMc("define(`A', `x dnl y')dnl\n# dnl (\nFEATURE(`x',\n  `y')dnl\nMAILER(`smtp')dnl\n"))).toEqual([]);
+  });
+
+  it('reports unbalanced quotes and parentheses', () => {
+    expect(codes(lintMc("define(`A', `x)\nMAILER(`smtp')\n"))).toContain('unbalanced-quotes');
+    expect(codes(lintMc("define(`A', `x'\nMAILER(`smtp')\n"))).toContain('unbalanced-parens');
+  });
+
+  it('warns of include() of optional Debian files', () => {
+    expect(codes(lintMc(`${good}include(\`/etc/mail/m4/dialup.m4')dnl\n`))).toEqual(['include-may-be-missing']);
+    expect(codes(lintMc(`${good}sinclude(\`/etc/mail/m4/dialup.m4')dnl\n`))).toEqual([]);
+  });
+
+  it('refuses host:port in SMART_HOST and warns when brackets are missing', () => {
+    expect(codes(lintMc(good.replace('[smtp.gmail.com]', 'smtp.gmail.com:587')))).toEqual(['smart-host-port-in-name']);
+    expect(codes(lintMc(good.replace('[smtp.gmail.com]', '[smtp.gmail.com:587]')))).toEqual(['smart-host-port-in-name']);
+    expect(codes(lintMc(good.replace('[smtp.gmail.com]', 'smtp.gmail.com')))).toEqual(['smart-host-mx-lookup']);
+  });
+
+  it('refuses an mc without the smtp mailer', () => {
+    expect(codes(lintMc(good.replace("MAILER(`smtp')dnl", '')))).toEqual(['no-smtp-mailer']);
+  });
+
+  it('refuses an mc written for the other distro', () => {
+    expect(codes(lintMc(good, rhel))).toEqual(['wrong-distro-mc']);
+    expect(codes(lintMc(renderMc(settings(), rhel), debian))).toEqual(['wrong-distro-mc']);
+  });
+});
+
+describe('lintSettings', () => {
+  it('finds nothing in good settings', () => {
+    expect(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1.example.org' })).toEqual([]);
+  });
+
+  it('refuses an apostrophe in a value that goes into the mc', () => {
+    expect(codes(lintSettings(settings({ trustedCa: "/etc/ssl/it's.pem" }), { distro: debian }))).toEqual(['apostrophe-in-value']);
+  });
+
+  it('refuses a LOCAL_DOMAIN that covers the relay destination or the smart host', () => {
+    expect(codes(lintSettings(settings({ localDomain: 'Example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
+    expect(codes(lintSettings(settings({ localDomain: 'gmail.com' }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
+    expect(codes(lintSettings(settings({ localDomain: 'smtp.gmail.com' }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
+    // class w matches whole names: neither a parent nor a subdomain of the destination is local
+    expect(codes(lintSettings(settings({ localDomain: 'relay.example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian }))).toEqual([]);
+    expect(codes(lintSettings(settings({ localDomain: 'example.org', verify: { recipient: 'ops@mail.example.org' } }), { distro: debian }))).toEqual([]);
+  });
+
+  it('warns when port 25 is opened while sendmail listens on loopback only', () => {
+    expect(codes(lintSettings(settings({ listen: ['127.0.0.1'] }), { distro: debian }))).toEqual(['port-25-loopback-only']);
+    expect(codes(lintSettings(settings({ listen: ['127.0.0.1'], openSmtpPort: false }), { distro: debian }))).toEqual([]);
+  });
+
+  it('refuses listen addresses whose daemons would fight over port 25', () => {
+    expect(codes(lintSettings(settings({ listen: ['0.0.0.0', '192.0.2.10'] }), { distro: debian }))).toEqual(['listen-overlap']);
+    expect(codes(lintSettings(settings({ listen: ['192.0.2.10', '192.0.2.10'] }), { distro: debian }))).toEqual(['listen-overlap']);
+    expect(codes(lintSettings(settings({ listen: ['::', '2001:db8::1'] }), { distro: debian }))).toEqual(['listen-overlap']);
+    expect(codes(lintSettings(settings({ listen: ['127.0.0.1', '192.0.2.10', '::'] }), { distro: debian }))).toEqual([]);
+  });
+
+  it('refuses a host name without a domain', () => {
+    expect(codes(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1' }))).toEqual(['unqualified-hostname']);
+    expect(codes(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1.example.org' }))).toEqual([]);
+  });
+
+  it('warns about mechanisms without PLAIN/LOGIN and AUTH on port 25', () => {
+    expect(codes(lintSettings(settings({ auth: { user: 'u', password: secret.value('pw-1'), mechanisms: ['CRAM-MD5'] } }), { distro: debian }))).toEqual(['no-plain-login']);
+    expect(codes(lintSettings(settings({ smartHostPort: 25 }), { distro: debian }))).toEqual(['auth-on-port-25']);
+  });
+});
