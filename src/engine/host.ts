@@ -138,7 +138,10 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
       for (const p of host.playbooks) {
         if (!p.parts.verify) continue;
         emit({ kind: 'host-phase', host: host.name, phase: 'verifying', detail: p.name });
-        await p.parts.verify({ hostName: host.name, mode: 'apply', exec: (cmd, stdin) => c.exec(cmd, stdin), facts, log: (l) => log(`verify: ${l}`) });
+        await p.parts.verify({
+          hostName: host.name, mode: 'apply', exec: (cmd, stdin) => c.exec(cmd, stdin), facts, log: (l) => log(`verify: ${l}`),
+          warn: (message) => finding({ level: 'warning', code: 'not-verified', message }),
+        });
       }
     }
     if (gen) await writeMeta(c, { ...gen, status: 'complete', finishedAt: new Date().toISOString() });
@@ -166,7 +169,10 @@ async function rollBackFailed(conn: Connection, host: ResolvedHost, gen: Generat
     for (const p of host.playbooks) {
       if (!p.parts.verify) continue;
       const facts = await gatherFacts(conn, []);
-      await p.parts.verify({ hostName: host.name, mode: 'rollback', exec: (cmd, stdin) => conn.exec(cmd, stdin), facts, log: (l) => log(`verify after rollback: ${l}`) });
+      await p.parts.verify({
+        hostName: host.name, mode: 'rollback', exec: (cmd, stdin) => conn.exec(cmd, stdin), facts, log: (l) => log(`verify after rollback: ${l}`),
+        warn: (message) => log(`verify after rollback, warning: ${message}`),
+      });
     }
     await writeMeta(conn, { ...gen, status: 'rolled-back', finishedAt: new Date().toISOString(), reason: result.error });
     result.status = 'rolled-back';

@@ -54,7 +54,7 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
     const undone = await undoGenerations(conn, plan.undo, host.playbooks, { packages: opts.packages, log, recordInto: gen });
     const facts = await gatherFacts(conn, []);
     for (const p of host.playbooks) {
-      await p.parts.verify?.({ hostName: host.name, mode: 'rollback', exec: (c, s) => conn.exec(c, s), facts, log: (l) => log(`verify: ${l}`) });
+      await p.parts.verify?.({ hostName: host.name, mode: 'rollback', exec: (c, s) => conn.exec(c, s), facts, log: (l) => log(`verify: ${l}`), warn: (m) => log(`verify, warning: ${m}`) });
     }
     for (const g of plan.undo) await writeMeta(conn, { ...g, status: 'rolled-back', finishedAt: new Date().toISOString(), reason: `undone by generation ${gen.id}` });
     await writeMeta(conn, { ...gen, status: 'complete', finishedAt: new Date().toISOString() });

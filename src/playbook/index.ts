@@ -21,6 +21,8 @@ export interface VerifyContext {
   facts: HostFacts;
   /** Reports a line of progress (already redacted by the engine). */
   log(line: string): void;
+  /** Reports what could not be verified, and why, without failing the host (shown as a warning). */
+  warn(message: string): void;
 }
 
 export interface PlaybookParts {

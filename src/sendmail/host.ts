@@ -52,14 +52,53 @@ export function makemapCommand(map: 'authinfo' | 'access'): string {
   ].join('\n');
 }
 
-async function retry<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+/** Polls until fn says yes or the time is up; says whether it did. */
+async function poll(fn: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new OperationError(`verification failed: ${what}`);
+    if (await fn()) return true;
+    if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+async function retry(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  if (!(await poll(fn, timeoutMs))) throw new OperationError(`verification failed: ${what}`);
+}
+
+/** How long verification waits for a host's load to drop below sendmail's RefuseLA. */
+export const LOAD_WAIT_MS = 90_000;
+
+/**
+ * Prints sendmail's process titles, the 1-minute load average, the CPU count and sendmail.cf's
+ * RefuseLA (if set), for loadRefusal(). The daemon closes its sockets while the load is at or above
+ * RefuseLA, and says so in its title.
+ */
+export const LOAD_FACTS_COMMAND = `ps -eo args | grep '^sendmail'; echo "load $(cut -d' ' -f1 /proc/loadavg)"; echo "cpus $(nproc 2>/dev/null || echo 1)"; echo "refusela $(sed -n 's/^O RefuseLA=\\([0-9]*\\).*/\\1/p' ${MAIL_DIR}/sendmail.cf | tail -n 1)"`;
+
+/**
+ * Whether sendmail refuses connections because of the load. Its process title says so ("rejecting
+ * connections on daemon MTA-v4: load average: 27"), as of its last look at the load; failing that,
+ * the load is compared with RefuseLA from sendmail.cf, else its default of 12 per CPU (op.me).
+ */
+export function loadRefusal(output: string): { load: number; refuseLA: number } | undefined {
+  const field = (key: string) => new RegExp(`^${key} ([0-9.]+)`, 'm').exec(output)?.[1];
+  const setLA = field('refusela');
+  const refuseLA = setLA !== undefined ? Number(setLA) : 12 * (Number(field('cpus')) || 1);
+  const title = /^sendmail: .*rejecting connections on daemon [^:]*: load average: (\d+)/m.exec(output);
+  if (title) return { load: Number(title[1]), refuseLA };
+  const load = Number(field('load') ?? Number.NaN);
+  if (Number.isNaN(load) || refuseLA <= 0) return undefined;
+  return Math.floor(load) >= refuseLA ? { load, refuseLA } : undefined;
+}
+
+/** The last lines sendmail logged, wherever this host keeps them (Debian, RHEL, journald). */
+const LOG_TAIL_COMMAND = 'for f in /var/log/mail.log /var/log/maillog; do [ -r "$f" ] && { tail -n 15 "$f"; exit 0; }; done; journalctl -q -n 15 -t sm-mta -t sendmail 2>/dev/null; true';
+
+async function sendmailEvidence(exec: VerifyContext['exec']): Promise<string[]> {
+  // the daemon's process title tells what it does ("rejecting connections on daemon MTA-v4: load average: 31")
+  const r = await exec(`ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null; ${LOAD_FACTS_COMMAND}; ${LOG_TAIL_COMMAND}`);
+  return redact(r.stdout).trim().split('\n').filter(Boolean).map((l) => `  ${l}`);
 }
 
 /** Server replies (lines starting with a reply code) and status lines of a `sendmail -v` transcript; never client lines. */
@@ -75,7 +114,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   const { exec, log } = ctx;
   await retry('sendmail is not running after the restart', async () => {
     const r = await exec('if [ -d /run/systemd/system ]; then systemctl is-active --quiet sendmail; else /etc/init.d/sendmail status >/dev/null 2>&1; fi');
-    return r.code === 0 ? true : undefined;
+    return r.code === 0;
   });
   log('sendmail is running');
   if (ctx.mode === 'rollback') {
@@ -87,12 +126,30 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   }
 
   const wanted = settings.listen.map((a) => `${a}:25`);
-  await retry(`sendmail does not listen on ${wanted.join(', ')}`, async () => {
+  const listening = async () => {
     const r = await exec('ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null');
     const local = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[3] ?? '');
-    return wanted.every((w) => local.includes(w) || (w.startsWith('0.0.0.0:') && local.includes(`*:${w.split(':')[1]}`))) ? true : undefined;
-  });
-  log(`listening on ${wanted.join(', ')}`);
+    return wanted.every((w) => local.includes(w) || (w.startsWith('0.0.0.0:') && local.includes(`*:${w.split(':')[1]}`)));
+  };
+  if (await poll(listening, 10_000)) {
+    log(`listening on ${wanted.join(', ')}`);
+  } else {
+    // A busy host is not a broken config: sendmail closes its sockets while the load average is at
+    // or above RefuseLA, and opens them again when it drops. Rolling back would not help.
+    const refusal = loadRefusal((await exec(LOAD_FACTS_COMMAND)).stdout);
+    if (!refusal) throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
+    log(`sendmail refuses connections while the load average (${refusal.load}) is at or above its RefuseLA (${refusal.refuseLA}): waiting for it to drop`);
+    if (await poll(listening, LOAD_WAIT_MS)) {
+      log(`listening on ${wanted.join(', ')}`);
+    } else {
+      const still = loadRefusal((await exec(LOAD_FACTS_COMMAND)).stdout);
+      if (!still) throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
+      ctx.warn(
+        `sendmail runs but refuses connections while the load average (${still.load}) is at or above its RefuseLA (${still.refuseLA}); ` +
+          `it listens on ${wanted.join(', ')} once the load drops (not verified)`,
+      );
+    }
+  }
 
   const probe = settings.verify?.recipient ?? 'postmaster@example.com';
   const route = await exec(`echo ${sh`${`3,0 ${probe}`}`} | ${SENDMAIL} -bt`);
@@ -118,7 +175,9 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     '',
   ].join('\n');
   // -v delivers at once and shows the SMTP dialogue; -Am uses the MTA config as the daemon would.
-  const r = await exec(sh`${SENDMAIL} -Am -v -odi -oi -f ${from} -- ${settings.verify.recipient}`, message);
+  // The probe lifts QueueLA (as root may): on a busy host the message would only be queued, and a
+  // busy relay could not be told from a broken one.
+  const r = await exec(sh`${SENDMAIL} -Am -v -odi -oi -O QueueLA=100000 -f ${from} -- ${settings.verify.recipient}`, message);
   const evidence = transcriptEvidence(r.stdout + '\n' + r.stderr);
   const sent = /\.\.\. Sent \(/.test(r.stdout);
   const tls = /^>>> STARTTLS/m.test(r.stdout) && /^220 /m.test(r.stdout.split('>>> STARTTLS')[1] ?? '');

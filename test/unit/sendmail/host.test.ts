@@ -1,0 +1,33 @@
+// Reading a host's load against sendmail's RefuseLA: the difference between a busy relay (wait, warn)
+// and a broken one (fail, roll back) when the daemon does not listen after a restart.
+import { describe, expect, it } from 'vitest';
+import { loadRefusal } from '../../../src/sendmail/host.ts';
+
+const facts = (load: string, cpus: string, refusela = '') => `load ${load}\ncpus ${cpus}\nrefusela ${refusela}\n`;
+
+describe('loadRefusal', () => {
+  it("uses sendmail's default of 12 per CPU when sendmail.cf sets no RefuseLA", () => {
+    expect(loadRefusal(facts('23.99', '2'))).toBeUndefined();
+    expect(loadRefusal(facts('24.00', '2'))).toEqual({ load: 24, refuseLA: 24 });
+    expect(loadRefusal(facts('31.52', '2'))).toEqual({ load: 31.52, refuseLA: 24 });
+    expect(loadRefusal(facts('13.0', '1'))).toEqual({ load: 13, refuseLA: 12 });
+  });
+
+  it('uses the RefuseLA that sendmail.cf sets', () => {
+    expect(loadRefusal(facts('5.10', '8', '5'))).toEqual({ load: 5.1, refuseLA: 5 });
+    expect(loadRefusal(facts('4.99', '8', '5'))).toBeUndefined();
+    expect(loadRefusal(facts('90', '2', '100'))).toBeUndefined();
+  });
+
+  it("believes sendmail's own process title, which reflects its last look at the load", () => {
+    const title = 'sendmail: MTA: rejecting connections on daemon MSP-v4: load average: 27\n';
+    expect(loadRefusal(title + facts('23.82', '2'))).toEqual({ load: 27, refuseLA: 24 });
+    expect(loadRefusal('sendmail: MTA: accepting connections\n' + facts('3.1', '2'))).toBeUndefined();
+  });
+
+  it('never blames the load when RefuseLA is off (0) or the output is unreadable', () => {
+    expect(loadRefusal(facts('500', '2', '0'))).toBeUndefined();
+    expect(loadRefusal('')).toBeUndefined();
+    expect(loadRefusal('load \ncpus 2\nrefusela \n')).toBeUndefined();
+  });
+});
