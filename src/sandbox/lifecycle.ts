@@ -148,9 +148,11 @@ mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 hostname "$fqdn"
 ip link set lo up
 # SSH in: a unix socket (visible to the controller) bridged to sshd on the host's own loopback.
-socat "UNIX-LISTEN:$dir/ssh.sock,fork,unlink-early,mode=600" TCP:127.0.0.1:22 &
+# Every TCP leg of a relay sets nodelay: a relay writes what it read in pieces, and Nagle would hold
+# each second piece until the delayed ACK (40 ms), on every SSH round trip.
+socat "UNIX-LISTEN:$dir/ssh.sock,fork,unlink-early,mode=600" TCP:127.0.0.1:22,nodelay &
 # The smart host out: the stand-in's unix socket, offered on a loopback address of the host.
-socat "TCP-LISTEN:$smarthost_port,bind=$smarthost_addr,fork,reuseaddr" "UNIX-CONNECT:$smarthost_sock" &
+socat "TCP-LISTEN:$smarthost_port,bind=$smarthost_addr,fork,reuseaddr,nodelay" "UNIX-CONNECT:$smarthost_sock" &
 exec chroot "$root" /usr/bin/tini -- /bin/sh /usr/local/sbin/mailprov-sandbox-init
 `;
 
@@ -230,7 +232,7 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
       if (Date.now() > deadline) throw new SandboxError(`sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    daemon('socat', [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`], join(host.dir, 'forward.log'));
+    daemon('socat', [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${sock}`], join(host.dir, 'forward.log'));
     try {
       await waitForSsh(host.port, 10_000);
       return;

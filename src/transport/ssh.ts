@@ -1,6 +1,7 @@
 // The SSH connector: connect (verifying the host key), run a command with optional stdin, close.
 // One connection per host for the whole run; every command is a channel on it.
 import { readFile } from 'node:fs/promises';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
@@ -96,9 +97,11 @@ export async function connect(target: SshTarget): Promise<Connection> {
     }
   };
 
+  const sock = await openTcp(target);
   const ssh = new NodeSSH();
   try {
     await ssh.connect({
+      sock,
       host: target.address,
       port: target.port,
       username: target.user,
@@ -110,6 +113,7 @@ export async function connect(target: SshTarget): Promise<Connection> {
     });
   } catch (err) {
     ssh.dispose();
+    sock.destroy();
     if (refusal) throw new ConnectError(target.name, refusal);
     const msg = (err as Error).message ?? String(err);
     if (/authentication methods failed/i.test(msg)) {
@@ -148,6 +152,31 @@ export async function connect(target: SshTarget): Promise<Connection> {
       ssh.dispose();
     },
   };
+}
+
+/**
+ * The TCP connection, opened before the SSH handshake so that its errors are ours to report, with
+ * TCP_NODELAY: ssh2 never sets it and writes a packet in pieces, so with Nagle every round trip
+ * (each auth step, each channel opened for a command) would wait ~40 ms for the peer's delayed ACK.
+ */
+function openTcp(target: SshTarget): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect({ host: target.address, port: target.port, noDelay: true });
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(new ConnectError(target.name, `cannot connect to ${target.address}:${target.port}: ${why}`));
+    };
+    const timer = setTimeout(() => fail(`no answer within ${target.connectTimeoutMs} ms`), target.connectTimeoutMs);
+    sock.once('error', (err) => fail(err.message));
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      // a later error (reset, broken pipe) fails the command in flight through ssh2, never the process
+      sock.on('error', () => {});
+      resolve(sock);
+    });
+  });
 }
 
 /** One channel on the connection; output is kept byte for byte (node-ssh's execCommand trims it). */
