@@ -1,12 +1,14 @@
 // `mailprov demo` (`npm run demo`): the whole job on the local sandbox. Brings the sandbox up if
 // needed, applies inventories/sandbox.ts, and shows the test messages that reached the stand-in.
 import { join } from 'node:path';
+import { SandboxError } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { readMessages, sandboxUp } from '../sandbox/index.ts';
 import { runCommand } from './run.ts';
 
-export async function demoCommand(opts: { hosts: number }): Promise<number> {
-  const state = await sandboxUp({ count: opts.hosts, log: (l) => process.stderr.write(`sandbox: ${l}\n`) });
+export async function demoCommand(opts: { hosts: number; centos?: number }): Promise<number> {
+  if (opts.hosts + (opts.centos ?? 0) < 1) throw new SandboxError('the demo needs at least one sandbox host');
+  const state = await sandboxUp({ count: opts.hosts, centos: opts.centos, log: (l) => process.stderr.write(`sandbox: ${l}\n`) });
   const inventory = join(packageRoot(), 'inventories/sandbox.ts');
   process.env.MAILPROV_SANDBOX_DIR = state.dir;
   const since = Date.now();

@@ -10,6 +10,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  return n;
+}
+
 export interface RunCommandOptions {
   limit?: string;
   forks: number;
@@ -41,11 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dry-run', 'plan only: show what would change, change nothing (same as `plan`)')
     .option('--verify', 'verify hosts even when nothing changed')
     .option('--serial <n>', 'apply in batches of n hosts (or n%), like Ansible serial')
-    .option('--max-fail <k>', 'stop the rollout once more than k hosts failed', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
-      return n;
-    })
+    .option('--max-fail <k>', 'stop the rollout once more than k hosts failed', wholeNumber)
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
       exitCode = await runCommand(inventory, opts, opts.dryRun ? 'plan' : 'apply');
@@ -90,9 +92,10 @@ export async function main(argv: string[]): Promise<number> {
   const sandbox = program.command('sandbox').description('local Debian hosts in namespaces, for trying playbooks and for tests');
   sandbox
     .command('up')
-    .argument('[count]', 'number of hosts', positiveInt, 3)
+    .argument('[count]', 'number of Debian hosts (relay1, relay2, ...)', wholeNumber, 3)
+    .option('--centos <n>', 'also n CentOS-like hosts (centos1, ...): rpm, dnf, RHEL layout', wholeNumber, 0)
     .option('--dir <dir>', 'state folder (default ./.sandbox or $MAILPROV_SANDBOX_DIR)')
-    .action(async (count: number, opts: { dir?: string }) => {
+    .action(async (count: number, opts: { dir?: string; centos: number }) => {
       const { sandboxUpCommand } = await import('./sandbox.ts');
       exitCode = await sandboxUpCommand(count, opts);
     });
@@ -114,8 +117,9 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('demo')
     .description('bring the sandbox up if needed, apply the sendmail playbook, show the relayed test message')
-    .option('--hosts <n>', 'sandbox hosts', positiveInt, 3)
-    .action(async (opts: { hosts: number }) => {
+    .option('--hosts <n>', 'Debian sandbox hosts', wholeNumber, 3)
+    .option('--centos <n>', 'CentOS-like sandbox hosts', wholeNumber, 0)
+    .action(async (opts: { hosts: number; centos: number }) => {
       const { demoCommand } = await import('./demo.ts');
       exitCode = await demoCommand(opts);
     });

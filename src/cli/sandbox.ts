@@ -1,11 +1,13 @@
 // `mailprov sandbox up|status|down`.
-import { sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+import { SandboxError } from '../errors.ts';
+import { hostKind, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 
-export async function sandboxUpCommand(count: number, opts: { dir?: string }): Promise<number> {
-  const state = await sandboxUp({ count, dir: opts.dir, log });
-  for (const h of state.hosts) process.stdout.write(`${h.name}\t${h.fqdn}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts} -p ${h.port} root@127.0.0.1\n`);
+export async function sandboxUpCommand(count: number, opts: { dir?: string; centos?: number }): Promise<number> {
+  if (count + (opts.centos ?? 0) < 1) throw new SandboxError('a sandbox needs at least one host');
+  const state = await sandboxUp({ count, centos: opts.centos, dir: opts.dir, log });
+  for (const h of state.hosts) process.stdout.write(`${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts} -p ${h.port} root@127.0.0.1\n`);
   return 0;
 }
 
@@ -15,7 +17,8 @@ export async function sandboxStatusCommand(opts: { dir?: string }): Promise<numb
     process.stdout.write(`no sandbox${s.processes ? ` (but ${s.processes} leftover process(es): run \`mailprov sandbox down\`)` : ''}\n`);
     return s.processes ? 1 : 0;
   }
-  for (const h of s.hosts) process.stdout.write(`${h.name}\t127.0.0.1:${h.port}\t${h.up ? 'up' : 'DOWN'}\n`);
+  const kinds = new Map(s.state.hosts.map((h) => [h.name, hostKind(h)]));
+  for (const h of s.hosts) process.stdout.write(`${h.name}\t${kinds.get(h.name)}\t127.0.0.1:${h.port}\t${h.up ? 'up' : 'DOWN'}\n`);
   process.stdout.write(`smart host ${s.state.smartHost.name}: ${s.messages} message(s) received\nstate: ${s.state.dir}\n`);
   return s.hosts.every((h) => h.up) ? 0 : 1;
 }

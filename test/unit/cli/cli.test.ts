@@ -1,7 +1,7 @@
 // The real `mailprov` binary, run as a user runs it: TypeScript inventories loaded at run time,
 // `import ... from 'mailprov'` from anywhere on disk, clear errors and exit codes.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -84,5 +84,15 @@ describe('mailprov CLI', () => {
     const r = mailprov(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/apply.*\n.*plan|plan/);
+  });
+
+  it('refuses a sandbox of no host, and a host count that is not a whole number, before touching anything', () => {
+    const dir = join(tempDir('mailprov-cli-sb-'), 'sandbox');
+    const none = mailprov(['sandbox', 'up', '0', '--centos', '0', '--dir', dir]);
+    expect([none.code, none.stderr.trim()]).toEqual([1, 'mailprov: a sandbox needs at least one host']);
+    const bad = mailprov(['sandbox', 'up', '2', '--centos', 'two', '--dir', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("option '--centos <n>' argument 'two' is invalid. expected a whole number");
+    expect(existsSync(dir)).toBe(false);
   });
 });
