@@ -25,6 +25,7 @@ export interface RunCommandOptions {
   with?: string;
   serial?: string;
   maxFail?: number;
+  askSudoPass?: boolean;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -40,7 +41,8 @@ export async function main(argv: string[]): Promise<number> {
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
-      .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings');
+      .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings')
+      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv');
 
   runOptions(program.command('apply'))
     .description('change what differs on every host, validate, restart only when needed, verify')
@@ -84,7 +86,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dry-run', 'show what the rollback would change, change nothing')
     .option('--packages', 'also remove the packages the undone generations installed')
     .option('--json', 'print JSON')
-    .action(async (inventory: string, opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean }) => {
+    .option('-K, --ask-sudo-pass', 'ask for the sudo password (a host with sudo: true and no sudoPasswordEnv)')
+    .action(async (inventory: string, opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean; askSudoPass?: boolean }) => {
       const { rollbackCommand } = await import('./rollback.ts');
       exitCode = await rollbackCommand(inventory, opts);
     });

@@ -5,6 +5,7 @@ import { readHistory, rollbackHost } from '../engine/rollback-host.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
 import { unifiedDiff } from '../report/diff.ts';
 import { redact } from '../secrets/index.ts';
+import { askSudoPasswordFor } from './prompt.ts';
 
 const out = (s: string) => process.stdout.write(redact(s));
 
@@ -35,9 +36,13 @@ export async function historyCommand(inventoryFile: string, opts: { host?: strin
   return code;
 }
 
-export async function rollbackCommand(inventoryFile: string, opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean }): Promise<number> {
+export async function rollbackCommand(
+  inventoryFile: string,
+  opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean; askSudoPass?: boolean },
+): Promise<number> {
   const inv = await loadInventory(inventoryFile);
-  const hosts = limitHosts(inv, opts.host);
+  let hosts = limitHosts(inv, opts.host);
+  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
   if (hosts.length !== 1) throw new OperationError(`--host must name exactly one host (it matched ${hosts.map((h) => h.name).join(', ') || 'none'})`);
   const log = (l: string) => {
     if (!opts.json) process.stderr.write(redact(`${hosts[0].name}: ${l}\n`));

@@ -3,11 +3,13 @@ import type { RunCommandOptions } from './main.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
 import { ConsoleReporter, resultsToJson } from '../report/index.ts';
+import { askSudoPasswordFor } from './prompt.ts';
 
 export async function runCommand(inventoryFile: string, opts: RunCommandOptions, mode: 'apply' | 'plan'): Promise<number> {
   const dryRun = mode === 'plan';
   const inventory = await loadInventory(inventoryFile, { withPlaybooks: opts.with });
-  const hosts = limitHosts(inventory, opts.limit);
+  let hosts = limitHosts(inventory, opts.limit);
+  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
   const reporter = new ConsoleReporter({ live: opts.json ? false : undefined });
   // Plans write no logs: a dry run leaves no trace, on the hosts or here.
   const runDir = dryRun ? undefined : defaultRunDir();

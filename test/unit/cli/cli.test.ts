@@ -1,6 +1,6 @@
 // The real `mailprov` binary, run as a user runs it: TypeScript inventories loaded at run time,
 // `import ... from 'mailprov'` from anywhere on disk, clear errors and exit codes.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -95,4 +95,28 @@ describe('mailprov CLI', () => {
     expect(bad.stderr).toContain("option '--centos <n>' argument 'two' is invalid. expected a whole number");
     expect(existsSync(dir)).toBe(false);
   });
+
+  it('asks for the sudo password on the terminal with -K, echoing nothing, and says why when there is no terminal', async () => {
+    const file = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ hosts: { relay1: { address: '127.0.0.1', port: 1, user: 'deploy', sudo: true, connectTimeoutMs: 2000 } } });
+    `);
+    // a real terminal (script's pty); the password is typed once the prompt is up, as a person would
+    const typed = await new Promise<{ stdout: string; status: number | null }>((done) => {
+      const child = spawn('script', ['-qec', `${process.execPath} ${BIN} plan ${file} -K`, '/dev/null'], { cwd: tmpdir() });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        const before = stdout;
+        stdout += d.toString();
+        if (!before.includes('sudo password: ') && stdout.includes('sudo password: ')) child.stdin.write('Tr0ub4dor-3\r');
+      });
+      child.on('close', (status) => done({ stdout, status }));
+    });
+    expect(typed.stdout).toContain('sudo password: ');
+    expect(typed.stdout).toContain('relay1');
+    expect(typed.stdout).not.toContain('Tr0ub4dor-3');
+    expect(typed.status).toBe(1); // the host is unreachable: asked first, then failed alone
+    const piped = mailprov(['plan', file, '-K']);
+    expect([piped.code, piped.stderr.trim()]).toEqual([1, 'mailprov: --ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv']);
+    }, 30_000);
 });

@@ -1,0 +1,49 @@
+// Asking for a secret on the terminal (`--ask-sudo-pass`), as sudo and ssh do: nothing is echoed,
+// and the answer is registered for redaction before anything else sees it.
+import { MailprovError } from '../errors.ts';
+import type { ResolvedHost } from '../inventory/load.ts';
+import { registerSecret } from '../secrets/index.ts';
+
+export async function askHidden(question: string, input: NodeJS.ReadStream = process.stdin): Promise<string> {
+  if (!input.isTTY) throw new MailprovError('--ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv');
+  // echo off before the prompt shows, so nothing typed after it is ever echoed
+  input.setRawMode(true);
+  input.setEncoding('utf8');
+  input.resume();
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const finish = () => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+    };
+    const onData = (chunk: string) => {
+      for (const c of chunk) {
+        if (c === '\r' || c === '\n' || c === '\u0004') {
+          finish();
+          registerSecret(value);
+          return resolve(value);
+        }
+        if (c === '\u0003') {
+          finish();
+          return reject(new MailprovError('interrupted at the sudo password prompt'));
+        }
+        value = c === '\u007f' || c === '\b' ? value.slice(0, -1) : value + c;
+      }
+    };
+    input.on('data', onData);
+  });
+}
+
+/** Gives the password to every host that runs through sudo and has none from sudoPasswordEnv. */
+export function withSudoPassword(hosts: ResolvedHost[], password: string): ResolvedHost[] {
+  return hosts.map((h) => (h.target.sudo && h.target.sudoPassword === undefined ? { ...h, target: { ...h.target, sudoPassword: password } } : h));
+}
+
+/** `-K`: asks once, only when some host needs it. */
+export async function askSudoPasswordFor(hosts: ResolvedHost[]): Promise<ResolvedHost[]> {
+  if (!hosts.some((h) => h.target.sudo && h.target.sudoPassword === undefined)) return hosts;
+  return withSudoPassword(hosts, await askHidden('sudo password: '));
+}
