@@ -66,9 +66,6 @@ async function retry(what: string, fn: () => Promise<boolean>, timeoutMs = 10_00
   if (!(await poll(fn, timeoutMs))) throw new OperationError(`verification failed: ${what}`);
 }
 
-/** How long verification waits for a host's load to drop below sendmail's RefuseLA. */
-export const LOAD_WAIT_MS = 90_000;
-
 /**
  * Prints sendmail's process titles, the 1-minute load average, the CPU count and sendmail.cf's
  * RefuseLA (if set), for loadRefusal(). The daemon closes its sockets while the load is at or above
@@ -90,6 +87,32 @@ export function loadRefusal(output: string): { load: number; refuseLA: number } 
   const load = Number(field('load') ?? Number.NaN);
   if (Number.isNaN(load) || refuseLA <= 0) return undefined;
   return Math.floor(load) >= refuseLA ? { load, refuseLA } : undefined;
+}
+
+/** Whether sendmail says (in its process title) that it refuses connections because of the load. */
+export function refusesForLoad(output: string): boolean {
+  return /^sendmail: .*rejecting connections on daemon [^:]*: load average: \d+/m.test(output);
+}
+
+/** Prints the daemons of the live sendmail.cf, for smtpDaemonAddresses(). */
+export const DAEMONS_COMMAND = `grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf`;
+
+/**
+ * The addresses the cf's daemons on port 25 listen on: "O DaemonPortOptions=Family=inet, Name=MTA-v4,
+ * Port=smtp, Addr=127.0.0.1"; no Addr means every address of its family (0.0.0.0 or ::).
+ */
+export function smtpDaemonAddresses(cfLines: string): string[] {
+  const addresses: string[] = [];
+  for (const line of cfLines.split('\n')) {
+    const m = /^O DaemonPortOptions=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const opts = new Map(m[1].split(',').map((kv) => kv.trim().split('=') as [string, string]).map(([k, v]) => [k.trim(), (v ?? '').trim()]));
+    const port = opts.get('Port') ?? opts.get('P') ?? 'smtp';
+    if (port !== 'smtp' && port !== '25') continue;
+    const v6 = (opts.get('Family') ?? opts.get('F')) === 'inet6';
+    addresses.push(opts.get('Addr') ?? opts.get('A') ?? (v6 ? '::' : '0.0.0.0'));
+  }
+  return addresses;
 }
 
 /** The last lines sendmail logged, wherever this host keeps them (Debian, RHEL, journald). */
@@ -131,24 +154,29 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     const local = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[3] ?? '');
     return wanted.every((w) => local.includes(w) || (w.startsWith('0.0.0.0:') && local.includes(`*:${w.split(':')[1]}`)));
   };
-  if (await poll(listening, 10_000)) {
+  // A busy host is not a broken config: while the load average is at or above RefuseLA, sendmail
+  // closes its sockets (and says so in its title) until the load drops. Then the daemons of the live
+  // cf are what can be checked; rolling back a right config would not help.
+  let refusing = false;
+  const listens = await poll(async () => {
+    if (await listening()) return true;
+    refusing = refusesForLoad((await exec(LOAD_FACTS_COMMAND)).stdout);
+    return refusing;
+  }, 10_000);
+  if (listens && !refusing) {
     log(`listening on ${wanted.join(', ')}`);
   } else {
-    // A busy host is not a broken config: sendmail closes its sockets while the load average is at
-    // or above RefuseLA, and opens them again when it drops. Rolling back would not help.
     const refusal = loadRefusal((await exec(LOAD_FACTS_COMMAND)).stdout);
     if (!refusal) throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
-    log(`sendmail refuses connections while the load average (${refusal.load}) is at or above its RefuseLA (${refusal.refuseLA}): waiting for it to drop`);
-    if (await poll(listening, LOAD_WAIT_MS)) {
-      log(`listening on ${wanted.join(', ')}`);
-    } else {
-      const still = loadRefusal((await exec(LOAD_FACTS_COMMAND)).stdout);
-      if (!still) throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
-      ctx.warn(
-        `sendmail runs but refuses connections while the load average (${still.load}) is at or above its RefuseLA (${still.refuseLA}); ` +
-          `it listens on ${wanted.join(', ')} once the load drops (not verified)`,
-      );
+    const configured = smtpDaemonAddresses((await exec(DAEMONS_COMMAND)).stdout);
+    const missing = settings.listen.filter((a) => !configured.includes(a));
+    if (missing.length) {
+      throw new OperationError(`verification failed: the live sendmail.cf has no daemon on ${missing.map((a) => `${a}:25`).join(', ')}`, await sendmailEvidence(exec));
     }
+    ctx.warn(
+      `sendmail refuses connections while the load average (${refusal.load}) is at or above its RefuseLA (${refusal.refuseLA}); ` +
+        `its sendmail.cf has daemons on ${wanted.join(', ')}, which listen once the load drops (listening not verified)`,
+    );
   }
 
   const probe = settings.verify?.recipient ?? 'postmaster@example.com';

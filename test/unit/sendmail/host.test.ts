@@ -1,7 +1,7 @@
 // Reading a host's load against sendmail's RefuseLA: the difference between a busy relay (wait, warn)
 // and a broken one (fail, roll back) when the daemon does not listen after a restart.
 import { describe, expect, it } from 'vitest';
-import { loadRefusal } from '../../../src/sendmail/host.ts';
+import { loadRefusal, refusesForLoad, smtpDaemonAddresses } from '../../../src/sendmail/host.ts';
 
 const facts = (load: string, cpus: string, refusela = '') => `load ${load}\ncpus ${cpus}\nrefusela ${refusela}\n`;
 
@@ -29,5 +29,31 @@ describe('loadRefusal', () => {
     expect(loadRefusal(facts('500', '2', '0'))).toBeUndefined();
     expect(loadRefusal('')).toBeUndefined();
     expect(loadRefusal('load \ncpus 2\nrefusela \n')).toBeUndefined();
+  });
+});
+
+describe('refusesForLoad', () => {
+  it("takes sendmail's word only: its process title", () => {
+    expect(refusesForLoad('sendmail: MTA: rejecting connections on daemon MTA-v4: load average: 31\n')).toBe(true);
+    expect(refusesForLoad('sendmail: MTA: accepting connections\nload 40\ncpus 2\nrefusela \n')).toBe(false);
+    expect(refusesForLoad('grep rejecting connections on daemon X: load average: 3\n')).toBe(false);
+  });
+});
+
+describe('smtpDaemonAddresses', () => {
+  it('reads the port 25 daemons of a cf, a missing Addr meaning every address of the family', () => {
+    const cf = [
+      'O DaemonPortOptions=Family=inet, Name=MTA-v4, Port=smtp',
+      'O DaemonPortOptions=Family=inet, Name=MSP-v4, Port=submission, M=Ea, Addr=127.0.0.1',
+      'O DaemonPortOptions=Family=inet6, Name=MTA-v6, Port=smtp, Addr=::1',
+      'O DaemonPortOptions=Family=inet6, Name=MTA-v6b, Port=25',
+      '#O DaemonPortOptions=Port=smtp,Addr=10.0.0.1, Name=MTA',
+    ].join('\n');
+    expect(smtpDaemonAddresses(cf)).toEqual(['0.0.0.0', '::1', '::']);
+  });
+
+  it("reads RHEL's stock form too", () => {
+    expect(smtpDaemonAddresses('O DaemonPortOptions=Port=smtp,Addr=127.0.0.1, Name=MTA\n')).toEqual(['127.0.0.1']);
+    expect(smtpDaemonAddresses('')).toEqual([]);
   });
 });
