@@ -67,11 +67,13 @@ async function retry(what: string, fn: () => Promise<boolean>, timeoutMs = 10_00
 }
 
 /**
- * Prints sendmail's process titles, the 1-minute load average, the CPU count and sendmail.cf's
- * RefuseLA (if set), for loadRefusal(). The daemon closes its sockets while the load is at or above
- * RefuseLA, and says so in its title.
+ * Prints sendmail's process titles, the 1-minute load average, the CPU count, and sendmail.cf's
+ * RefuseLA (if set) and daemons, for loadRefusal() and smtpDaemonAddresses(). The daemon closes its
+ * sockets while the load is at or above RefuseLA, and says so in its title.
  */
-export const LOAD_FACTS_COMMAND = `ps -eo args | grep '^sendmail'; echo "load $(cut -d' ' -f1 /proc/loadavg)"; echo "cpus $(nproc 2>/dev/null || echo 1)"; echo "refusela $(sed -n 's/^O RefuseLA=\\([0-9]*\\).*/\\1/p' ${MAIL_DIR}/sendmail.cf | tail -n 1)"`;
+export const LOAD_FACTS_COMMAND = `ps -eo args | grep '^sendmail'; grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf; echo "load $(cut -d' ' -f1 /proc/loadavg)"; echo "cpus $(nproc 2>/dev/null || echo 1)"; echo "refusela $(sed -n 's/^O RefuseLA=\\([0-9]*\\).*/\\1/p' ${MAIL_DIR}/sendmail.cf | tail -n 1)"`;
+
+const REFUSAL_TITLE = /^sendmail: .*rejecting connections on daemon [^:]*: load average: (\d+)/m;
 
 /**
  * Whether sendmail refuses connections because of the load. Its process title says so ("rejecting
@@ -82,7 +84,7 @@ export function loadRefusal(output: string): { load: number; refuseLA: number } 
   const field = (key: string) => new RegExp(`^${key} ([0-9.]+)`, 'm').exec(output)?.[1];
   const setLA = field('refusela');
   const refuseLA = setLA !== undefined ? Number(setLA) : 12 * (Number(field('cpus')) || 1);
-  const title = /^sendmail: .*rejecting connections on daemon [^:]*: load average: (\d+)/m.exec(output);
+  const title = REFUSAL_TITLE.exec(output);
   if (title) return { load: Number(title[1]), refuseLA };
   const load = Number(field('load') ?? Number.NaN);
   if (Number.isNaN(load) || refuseLA <= 0) return undefined;
@@ -91,11 +93,8 @@ export function loadRefusal(output: string): { load: number; refuseLA: number } 
 
 /** Whether sendmail says (in its process title) that it refuses connections because of the load. */
 export function refusesForLoad(output: string): boolean {
-  return /^sendmail: .*rejecting connections on daemon [^:]*: load average: \d+/m.test(output);
+  return REFUSAL_TITLE.test(output);
 }
-
-/** Prints the daemons of the live sendmail.cf, for smtpDaemonAddresses(). */
-export const DAEMONS_COMMAND = `grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf`;
 
 /**
  * The addresses the cf's daemons on port 25 listen on: "O DaemonPortOptions=Family=inet, Name=MTA-v4,
@@ -157,18 +156,14 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   // A busy host is not a broken config: while the load average is at or above RefuseLA, sendmail
   // closes its sockets (and says so in its title) until the load drops. Then the daemons of the live
   // cf are what can be checked; rolling back a right config would not help.
-  let refusing = false;
-  const listens = await poll(async () => {
-    if (await listening()) return true;
-    refusing = refusesForLoad((await exec(LOAD_FACTS_COMMAND)).stdout);
-    return refusing;
-  }, 10_000);
-  if (listens && !refusing) {
+  let loadFacts = ''; // of the last look that found no listener
+  const settled = await poll(async () => (await listening()) || refusesForLoad((loadFacts = (await exec(LOAD_FACTS_COMMAND)).stdout)), 10_000);
+  if (settled && !refusesForLoad(loadFacts)) {
     log(`listening on ${wanted.join(', ')}`);
   } else {
-    const refusal = loadRefusal((await exec(LOAD_FACTS_COMMAND)).stdout);
+    const refusal = loadRefusal(loadFacts);
     if (!refusal) throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
-    const configured = smtpDaemonAddresses((await exec(DAEMONS_COMMAND)).stdout);
+    const configured = smtpDaemonAddresses(loadFacts);
     const missing = settings.listen.filter((a) => !configured.includes(a));
     if (missing.length) {
       throw new OperationError(`verification failed: the live sendmail.cf has no daemon on ${missing.map((a) => `${a}:25`).join(', ')}`, await sendmailEvidence(exec));
