@@ -53,3 +53,14 @@ export class OperationError extends MailprovError {
 
 /** The sandbox cannot run here (not root, no namespaces) or failed to start. */
 export class SandboxError extends MailprovError {}
+
+/** Another run holds the host's lock, or taking it did not answer. */
+export class LockError extends MailprovError {}
+
+/** A secret (env variable or file) could not be read. */
+export class SecretError extends MailprovError {}
+
+/** An error as one line of text for a person: ours as they are, anything else as unexpected, with its stack. */
+export function describeError(err: unknown): string {
+  return err instanceof MailprovError ? err.message : `unexpected error: ${(err as Error)?.stack ?? String(err)}`;
+}

@@ -1,8 +1,13 @@
 // The command line: parses options and lazy-loads one module per command. This is the one place
 // that catches mailprov's errors and maps them to text and exit codes.
 import { Command, InvalidArgumentError } from 'commander';
-import { MailprovError } from '../errors.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '../errors.ts';
+import { packageRoot } from '../paths.ts';
 import { redact } from '../secrets/index.ts';
+import type { RunCommandOptions } from './run.ts';
+import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -16,22 +21,16 @@ function wholeNumber(value: string): number {
   return n;
 }
 
-export interface RunCommandOptions {
-  limit?: string;
-  forks: number;
-  json?: boolean;
-  dryRun?: boolean;
-  verify?: boolean;
-  with?: string;
-  serial?: string;
-  maxFail?: number;
-  askSudoPass?: boolean;
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('mailprov')
     .description('Provision sendmail smart-host relays over SSH: plan, apply, sandbox')
+    .version(version(), '-V, --version', 'print the version of mailprov')
     .showHelpAfterError()
     .exitOverride();
 
@@ -68,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
     .option('--json', 'print JSON')
-    .action(async (inventory: string, opts: { host?: string; json?: boolean }) => {
+    .action(async (inventory: string, opts: HistoryCommandOptions) => {
       const { historyCommand } = await import('./rollback.ts');
       exitCode = await historyCommand(inventory, opts);
     });
@@ -87,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--packages', 'also remove the packages the undone generations installed')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (a host with sudo: true and no sudoPasswordEnv)')
-    .action(async (inventory: string, opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean; askSudoPass?: boolean }) => {
+    .action(async (inventory: string, opts: RollbackCommandOptions) => {
       const { rollbackCommand } = await import('./rollback.ts');
       exitCode = await rollbackCommand(inventory, opts);
     });
@@ -134,11 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as { code?: string; exitCode?: number };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 1;
-    if (err instanceof MailprovError) {
-      process.stderr.write(redact(`mailprov: ${err.message}\n`));
-      return 1;
-    }
-    process.stderr.write(redact(`mailprov: unexpected error: ${(err as Error).stack ?? err}\n`));
+    process.stderr.write(redact(`mailprov: ${describeError(err)}\n`));
     return 1;
   }
 }

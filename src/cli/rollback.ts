@@ -1,45 +1,47 @@
 // `mailprov history` and `mailprov rollback`.
-import chalk from 'chalk';
 import { OperationError } from '../errors.ts';
-import { readHistory, rollbackHost } from '../engine/rollback-host.ts';
+import { readHistory, rollbackHost } from '../engine/index.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
-import { unifiedDiff } from '../report/diff.ts';
+import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
 import { askSudoPasswordFor } from './prompt.ts';
 
+export interface HistoryCommandOptions {
+  host?: string;
+  json?: boolean;
+}
+
+export interface RollbackCommandOptions {
+  host: string;
+  to?: number;
+  dryRun?: boolean;
+  packages?: boolean;
+  json?: boolean;
+  askSudoPass?: boolean;
+}
+
 const out = (s: string) => process.stdout.write(redact(s));
 
-export async function historyCommand(inventoryFile: string, opts: { host?: string; json?: boolean }): Promise<number> {
+export async function historyCommand(inventoryFile: string, opts: HistoryCommandOptions): Promise<number> {
   const inv = await loadInventory(inventoryFile);
-  const hosts = limitHosts(inv, opts.host);
   const all: Record<string, unknown> = {};
   let code = 0;
-  for (const h of hosts) {
+  for (const h of limitHosts(inv, opts.host)) {
     try {
-      const gens = await readHistory(h);
-      all[h.name] = gens;
-      if (opts.json) continue;
-      out(`${chalk.bold(h.name)}\n`);
-      if (!gens.length) out('  no generations\n');
-      for (const g of gens) {
-        out(`  ${String(g.id).padStart(3)}  ${g.kind.padEnd(8)} ${g.status.padEnd(11)} ${g.startedAt}  ${g.by}\n`);
-        for (const s of g.summary) out(`         ${s}\n`);
-        if (g.reason) out(`         reason: ${g.reason.split('\n')[0]}\n`);
-      }
+      const history = await readHistory(h);
+      all[h.name] = history;
+      if (!opts.json) out(renderHistory(h.name, history));
     } catch (err) {
       code = 1;
       all[h.name] = { error: (err as Error).message };
-      if (!opts.json) out(`${chalk.bold(h.name)}\n  ${chalk.red((err as Error).message)}\n`);
+      if (!opts.json) out(renderHistoryError(h.name, (err as Error).message));
     }
   }
-  if (opts.json) out(JSON.stringify(all, null, 2) + '\n');
+  if (opts.json) out(historyToJson(all) + '\n');
   return code;
 }
 
-export async function rollbackCommand(
-  inventoryFile: string,
-  opts: { host: string; to?: number; dryRun?: boolean; packages?: boolean; json?: boolean; askSudoPass?: boolean },
-): Promise<number> {
+export async function rollbackCommand(inventoryFile: string, opts: RollbackCommandOptions): Promise<number> {
   const inv = await loadInventory(inventoryFile);
   let hosts = limitHosts(inv, opts.host);
   if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
@@ -47,21 +49,10 @@ export async function rollbackCommand(
   const log = (l: string) => {
     if (!opts.json) process.stderr.write(redact(`${hosts[0].name}: ${l}\n`));
   };
-  const r = await rollbackHost(hosts[0], { to: opts.to, dryRun: Boolean(opts.dryRun), packages: Boolean(opts.packages), inventoryFile: inv.file, log });
-  if (opts.json) {
-    out(JSON.stringify({ ...r, plan: r.plan && { ...r.plan, undo: r.plan.undo.map((g) => g.id), diffs: r.plan.diffs.map((d) => ({ ...d, unified: unifiedDiff(d) })) } }, null, 2) + '\n');
-  } else if (r.plan) {
-    const p = r.plan;
-    out(`${chalk.bold(r.host)}: ${opts.dryRun ? 'would roll back' : 'rolled back'} to generation ${p.target} (undo ${p.undo.map((g) => g.id).join(', ')})\n`);
-    for (const d of p.diffs) {
-      out(`  ${chalk.yellow('~')} ${d.path}${d.meta.length ? ` (${d.meta.join(', ')})` : ''}${d.secretChanged ? ' (a secret value changed)' : ''}\n`);
-      if (d.before !== d.after) out(unifiedDiff(d).split('\n').map((l) => `      ${l}`).join('\n') + '\n');
-    }
-    for (const rule of p.rulesRemoved) out(`  ${chalk.yellow('-')} iptables rule -A ${rule.chain} ${rule.rule}\n`);
-    for (const rule of p.rulesAdded) out(`  ${chalk.yellow('+')} iptables rule -A ${rule.chain} ${rule.rule}\n`);
-    for (const pkg of p.packages) out(`  ${chalk.yellow('-')} package ${pkg}\n`);
-    if (!opts.dryRun) out(`recorded as generation ${r.generation}; restored ${r.restored?.join(', ') || 'no file'}; rebuilt and verified\n`);
-  }
+  const dryRun = Boolean(opts.dryRun);
+  const r = await rollbackHost(hosts[0], { to: opts.to, dryRun, packages: Boolean(opts.packages), inventoryFile: inv.file, log });
+  out(opts.json ? rollbackToJson(r) + '\n' : renderRollback(r, dryRun));
   if (!r.ok) process.stderr.write(redact(`mailprov: ${r.host}: rollback failed: ${r.error}\n`));
-  return r.ok ? (opts.dryRun && r.plan && (r.plan.diffs.length || r.plan.rulesRemoved.length) ? 2 : 0) : 1;
+  if (!r.ok) return 1;
+  return dryRun && r.plan && (r.plan.diffs.length || r.plan.actions.length) ? 2 : 0;
 }

@@ -1,9 +1,21 @@
 // `mailprov apply` and `mailprov plan`: inventory -> hosts -> (engine) -> report.
-import type { RunCommandOptions } from './main.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
 import { ConsoleReporter, resultsToJson } from '../report/index.ts';
 import { askSudoPasswordFor } from './prompt.ts';
+
+/** The options of `apply` and `plan` (see main.ts). */
+export interface RunCommandOptions {
+  limit?: string;
+  forks: number;
+  json?: boolean;
+  dryRun?: boolean;
+  verify?: boolean;
+  with?: string;
+  serial?: string;
+  maxFail?: number;
+  askSudoPass?: boolean;
+}
 
 export async function runCommand(inventoryFile: string, opts: RunCommandOptions, mode: 'apply' | 'plan'): Promise<number> {
   const dryRun = mode === 'plan';

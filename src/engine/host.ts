@@ -1,25 +1,24 @@
-// One host, start to finish: connect -> lock -> facts -> checks -> plan -> record -> apply ->
-// verify. A dry run is the same path stopped after planning (and takes no lock: it writes nothing).
+// One host, start to finish, in named phases over one context:
+//   connect -> lock -> facts -> plan -> record -> apply -> verify -> finish
+// A dry run is the same path stopped after planning (and takes no lock: it writes nothing).
 // A host that fails after its changes began is rolled back at once. Errors fail this host alone.
 import { appendFileSync } from 'node:fs';
-import { CommandError, MailprovError, OperationError } from '../errors.ts';
+import { describeError, OperationError } from '../errors.ts';
+import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
-import {
-  acquireLock, backupCommand, controllerIdentity, deleteRuleCommand, genDir, parseJournal, restoreFilesCommand, touchedFiles, writeMeta,
-  type Generation,
-} from '../journal/index.ts';
-import { sh } from '../transport/quote.ts';
+import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation } from '../journal/index.ts';
 import type { Finding } from '../playbook/index.ts';
-import type { Change } from '../resources/types.ts';
+import { undoHandlerFor } from '../resources/undo.ts';
+import type { Change, Resource } from '../resources/types.ts';
 import { redact } from '../secrets/index.ts';
+import { commandRunner, type Runner } from '../transport/runner.ts';
 import { connect, type Connection } from '../transport/ssh.ts';
-import type { EventSink, HostResult } from './events.ts';
-import { gatherFacts } from './facts.ts';
-import { checkResources, planHost, type HostPlan } from './plan.ts';
-import { undoGenerations } from './rollback.ts';
-
-export { gatherFacts };
+import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.ts';
+import type { EventSink, HostResult, Phase } from './events.ts';
+import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
+import { repairIncomplete, undoGenerations } from './undo.ts';
+import { verifyPlaybooks } from './verify.ts';
 
 export interface HostRunOptions {
   dryRun: boolean;
@@ -32,36 +31,66 @@ export interface HostRunOptions {
   inventoryFile?: string;
   /** How long a firewall change waits for confirmation over a fresh connection before the host reverts it. */
   firewallConfirmSeconds?: number;
+  /** Fault injection for tests: wait this long before confirming a firewall change. */
+  firewallConfirmDelayMs?: number;
 }
 
-export function newGeneration(id: number, kind: Generation['kind'], inventory: string, summary: string[]): Generation {
-  return {
-    id, kind, status: 'in-progress', startedAt: new Date().toISOString(), by: controllerIdentity(), inventory, summary,
-    files: [], sensitive: [], packageManager: 'apt', packagesInstalled: [], packagesRemoved: [], rulesAdded: [], rulesRemoved: [],
-  };
-}
-
-/** What a plan will touch, recorded before the first change. */
-export function generationFor(id: number, plan: HostPlan, facts: HostFacts, inventory: string): Generation {
-  const gen = newGeneration(id, 'apply', inventory, plan.changes.map((c) => c.summary));
-  gen.packageManager = facts.os.packageManager;
-  for (const c of plan.changes) {
-    for (const f of touchedFiles(c)) if (!gen.files.includes(f)) gen.files.push(f);
-    for (const u of c.undo) {
-      if (u.kind === 'file' && u.sensitive) gen.sensitive.push(u.path);
-      if (u.kind === 'packages') gen.packagesInstalled.push(...u.installed);
-      if (u.kind === 'iptables-rule') gen.rulesAdded.push({ chain: u.chain, rule: u.rule });
-      if (u.kind === 'firewalld-service') (gen.firewalldServicesAdded ??= []).push(u.service);
-    }
-  }
-  return gen;
+/** Everything the phases of one host's run share. */
+interface HostRun {
+  host: ResolvedHost;
+  opts: HostRunOptions;
+  result: HostResult;
+  resources: Resource[];
+  log(line: string): void;
+  phase(phase: Phase, extra?: { step?: number; total?: number; detail?: string }): void;
+  finding(f: Finding): void;
+  conn?: Connection;
+  runner?: Runner;
+  facts?: HostFacts;
+  journal?: HostJournal;
+  plan?: HostPlan;
+  gen?: Generation;
 }
 
 export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise<HostResult> {
   const started = Date.now();
-  const { emit } = opts;
+  const run = newRun(host, opts);
+  let lock: { release(): void } | undefined;
+  try {
+    lint(run);
+    const runner = await connectPhase(run);
+    if (!opts.dryRun) lock = await acquireLock(runner.conn, `${controllerIdentity()} since ${new Date().toISOString()} (${opts.inventoryFile ?? 'inventory'})`);
+    await factsPhase(run, runner);
+    const plan = planPhase(run);
+    if (opts.dryRun) {
+      run.result.status = plan.changes.length ? 'pending' : 'unchanged';
+      return run.result;
+    }
+    if (plan.changes.length) {
+      run.gen = await recordPhase(run, runner, plan);
+      await applyPhase(run, runner, run.gen, plan.changes);
+      run.result.status = 'changed';
+    }
+    if (plan.changes.length || opts.alwaysVerify) await verifyPlaybooks(runner, host, run.facts!, 'apply', run.phase, run.finding);
+    if (run.gen) await run.journal!.finish(run.gen, 'complete');
+    return run.result;
+  } catch (err) {
+    run.result.status = 'failed';
+    run.result.error = redact(describeError(err));
+    run.log(`FAILED: ${run.result.error}`);
+    if (run.gen && run.runner) await rollBackFailed(run, run.runner, run.gen);
+    return run.result;
+  } finally {
+    lock?.release();
+    run.conn?.close();
+    run.result.durationMs = Date.now() - started;
+    opts.emit({ kind: 'host-done', result: run.result });
+  }
+}
+
+function newRun(host: ResolvedHost, opts: HostRunOptions): HostRun {
   const log = (line: string) => {
-    if (opts.logFile) appendFileSync(opts.logFile, redact(line) + '\n');
+    if (opts.logFile) appendFileSync(opts.logFile, redact(line) + '\n', { mode: 0o600 });
   };
   const result: HostResult = {
     host: host.name,
@@ -73,115 +102,148 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     durationMs: 0,
     logFile: opts.logFile,
   };
-  const finding = (f: Finding) => {
-    result.findings.push(f);
-    emit({ kind: 'host-finding', host: host.name, finding: f });
-    log(`${f.level}: [${f.code}] ${f.message}`);
+  return {
+    host,
+    opts,
+    result,
+    resources: host.playbooks.flatMap((p) => p.parts.resources),
+    log,
+    phase: (phase, extra = {}) => opts.emit({ kind: 'host-phase', host: host.name, phase, ...extra }),
+    finding(f) {
+      result.findings.push(f);
+      opts.emit({ kind: 'host-finding', host: host.name, finding: f });
+      log(`${f.level}: [${f.code}] ${f.message}`);
+    },
   };
-  const resources = host.playbooks.flatMap((p) => p.parts.resources);
-  let conn: Connection | undefined;
-  let lock: { release(): void } | undefined;
-  let gen: Generation | undefined;
+}
+
+/** Checks that need no host: the resources fit together, and the playbooks' own lint. */
+function lint(run: HostRun): void {
+  const problems = checkResources(run.resources);
+  if (problems.length) throw new OperationError('the playbooks declare conflicting resources', problems);
+  for (const p of run.host.playbooks) p.parts.lint?.().forEach(run.finding);
+  failOnErrors(run.result.findings, 'lint');
+}
+
+async function connectPhase(run: HostRun): Promise<Runner> {
+  const t = run.host.target;
+  run.phase('connecting');
+  run.log(`connect ${t.user}@${t.address}:${t.port}`);
+  run.conn = await connect(t);
+  run.runner = commandRunner(run.conn, run.log);
+  return run.runner;
+}
+
+/** Facts and the journal in one round trip; a generation a dead controller left is rolled back first. */
+async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
+  run.phase('facts');
+  const queries = [journalFact.query(), ...factQueries(run.resources)];
+  run.facts = await gatherFacts(runner.conn, queries);
+  run.journal = HostJournal.fromFacts(runner, run.facts);
+  const os = run.facts.os;
+  run.result.os = os.prettyName;
+  run.log(`facts: ${os.prettyName} (${os.family}, ${os.packageManager}, ${os.serviceManager}), fqdn ${os.fqdn}`);
+  const incomplete = run.journal.incomplete;
+  if (incomplete.length) {
+    const ids = incomplete.map((g) => g.id).join(', ');
+    const what = `generation ${ids} was left incomplete (a controller died mid-apply)`;
+    if (run.opts.dryRun) {
+      run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}; the next apply or rollback rolls it back first` });
+    } else {
+      run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}: rolling it back first` });
+      await repairIncomplete(runner, run.journal, run.host.playbooks);
+      run.facts = await gatherFacts(runner.conn, queries);
+      run.journal = HostJournal.fromFacts(runner, run.facts);
+    }
+  }
+  for (const p of run.host.playbooks) p.parts.checkFacts?.(run.facts).forEach(run.finding);
+  failOnErrors(run.result.findings, 'host checks');
+}
+
+function planPhase(run: HostRun): HostPlan {
+  run.phase('planning');
+  const plan = planHost(run.resources, run.facts!);
+  run.plan = plan;
+  run.result.changes = plan.changes;
+  for (const ch of plan.changes) run.log(`plan: ${ch.summary} -- ${ch.reason}`);
+  for (const u of plan.unchanged) run.log(`ok: ${u.resourceId} -- ${u.reason}`);
+  return plan;
+}
+
+/** The generation is recorded before the first change, with everything the plan may touch. */
+async function recordPhase(run: HostRun, runner: Runner, plan: HostPlan): Promise<Generation> {
+  const written = plan.changes.flatMap((c) => c.files ?? []);
+  const unique = (paths: string[]) => [...new Set(paths)];
+  // each record is checked by its own kind now, so a bad one fails before anything changes
+  for (const r of plan.changes.flatMap((c) => c.undo)) undoHandlerFor(r);
+  return run.journal!.begin({
+    kind: 'apply',
+    inventory: run.opts.inventoryFile ?? '',
+    summary: plan.changes.map((c) => c.summary),
+    files: unique(written.filter((f) => !f.keepOnUndo).map((f) => f.path)),
+    kept: unique(written.filter((f) => f.keepOnUndo).map((f) => f.path)),
+    sensitive: unique(written.filter((f) => f.sensitive).map((f) => f.path)),
+    undo: plan.changes.flatMap((c) => c.undo),
+  });
+}
+
+async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes: Change[]): Promise<void> {
+  const total = changes.length;
+  for (const [i, change] of changes.entries()) {
+    run.phase('applying', { step: i + 1, total, detail: change.summary });
+    run.log(`apply ${i + 1}/${total}: ${change.summary} (${change.reason})`);
+    // a change that could cut us off: the host undoes it by itself unless we confirm it
+    const watch = change.confirm ? newWatch(gen.id, i + 1) : undefined;
+    if (watch) {
+      const revert = change.undo.flatMap((r) => {
+        const { handler, record } = undoHandlerFor(r);
+        return handler.steps(record, run.facts!.os);
+      });
+      await runner.run(watcherCommand(watch, revert, run.opts.firewallConfirmSeconds ?? 60), 'start the firewall watcher');
+    }
+    // the files a change writes are copied aside first, in the same remote command (fail-stop)
+    const backup = run.journal!.backupScript(gen, (change.files ?? []).map((f) => f.path));
+    for (const [j, step] of change.steps.entries()) {
+      const command = j === 0 && backup ? `${backup}\n${step.command}` : step.command;
+      await runner.run(command, step.label, { stdin: step.stdin, what: change.summary });
+    }
+    if (watch) await confirmPhase(run, watch);
+    run.result.applied++;
+  }
+}
+
+async function confirmPhase(run: HostRun, watch: ReturnType<typeof newWatch>): Promise<void> {
+  if (run.opts.firewallConfirmDelayMs) await new Promise((r) => setTimeout(r, run.opts.firewallConfirmDelayMs));
+  let fresh: Connection;
   try {
-    const problems = checkResources(resources);
-    if (problems.length) throw new OperationError('the playbooks declare conflicting resources', problems);
-    for (const p of host.playbooks) p.parts.lint?.().forEach(finding);
-    failOnErrors(result.findings, 'lint');
-
-    emit({ kind: 'host-phase', host: host.name, phase: 'connecting' });
-    log(`connect ${host.target.user}@${host.target.address}:${host.target.port}`);
-    conn = await connect(host.target);
-    const c = conn;
-    if (!opts.dryRun) lock = await acquireLock(conn, `${controllerIdentity()} since ${new Date().toISOString()} (${opts.inventoryFile ?? 'inventory'})`);
-
-    emit({ kind: 'host-phase', host: host.name, phase: 'facts' });
-    let facts = await gatherFacts(conn, resources);
-    result.os = facts.os.prettyName;
-    log(`facts: ${facts.os.prettyName} (${facts.os.family}, ${facts.os.packageManager}, ${facts.os.serviceManager}), fqdn ${facts.os.fqdn}`);
-
-    // A generation left in progress means a controller died mid-apply: repair before anything else.
-    let journal = parseJournal(facts.journal);
-    const incomplete = journal.filter((g) => g.status === 'in-progress').reverse();
-    if (incomplete.length) {
-      const ids = incomplete.map((g) => g.id).join(', ');
-      if (opts.dryRun) {
-        finding({ level: 'warning', code: 'incomplete-generation', message: `generation ${ids} was left incomplete (a controller died mid-apply); the next apply or rollback rolls it back first` });
-      } else {
-        finding({ level: 'warning', code: 'incomplete-generation', message: `generation ${ids} was left incomplete (a controller died mid-apply): rolling it back first` });
-        await undoGenerations(c, incomplete, host.playbooks, { packages: false, log });
-        for (const g of incomplete) await writeMeta(c, { ...g, status: 'rolled-back', finishedAt: new Date().toISOString(), reason: 'left incomplete by a controller that died; rolled back by the next run' });
-        facts = await gatherFacts(c, resources);
-        journal = parseJournal(facts.journal);
-      }
-    }
-    for (const p of host.playbooks) p.parts.checkFacts?.(facts).forEach(finding);
-    failOnErrors(result.findings, 'host checks');
-
-    emit({ kind: 'host-phase', host: host.name, phase: 'planning' });
-    const plan: HostPlan = planHost(resources, facts);
-    result.changes = plan.changes;
-    for (const ch of plan.changes) log(`plan: ${ch.summary} -- ${ch.reason}`);
-    for (const u of plan.unchanged) log(`ok: ${u.resourceId} -- ${u.reason}`);
-
-    if (opts.dryRun) {
-      result.status = plan.changes.length ? 'pending' : 'unchanged';
-      return result;
-    }
-    if (plan.changes.length) {
-      gen = generationFor(Math.max(0, ...journal.map((g) => g.id)) + 1, plan, facts, opts.inventoryFile ?? '');
-      await writeMeta(c, gen);
-      log(`recorded generation ${gen.id} in /var/lib/mailprov`);
-      await applyChanges(c, plan.changes, gen, host, emit, log, () => result.applied++, opts.firewallConfirmSeconds ?? 60);
-      result.status = 'changed';
-    }
-    if (plan.changes.length || opts.alwaysVerify) {
-      for (const p of host.playbooks) {
-        if (!p.parts.verify) continue;
-        emit({ kind: 'host-phase', host: host.name, phase: 'verifying', detail: p.name });
-        await p.parts.verify({
-          hostName: host.name, mode: 'apply', exec: (cmd, stdin) => c.exec(cmd, stdin), facts, log: (l) => log(`verify: ${l}`),
-          warn: (message) => finding({ level: 'warning', code: 'not-verified', message }),
-        });
-      }
-    }
-    if (gen) await writeMeta(c, { ...gen, status: 'complete', finishedAt: new Date().toISOString() });
-    return result;
+    fresh = await connect(run.host.target);
   } catch (err) {
-    result.status = 'failed';
-    result.error = redact(err instanceof MailprovError ? err.message : `unexpected error: ${(err as Error).stack ?? err}`);
-    log(`FAILED: ${result.error}`);
-    if (gen && conn) await rollBackFailed(conn, host, gen, result, emit, log);
-    return result;
+    throw new OperationError(`the firewall change cut off new SSH connections (${(err as Error).message}); the host reverts it by itself`);
+  }
+  try {
+    await confirmOverFreshConnection(commandRunner(fresh, run.log), watch);
   } finally {
-    lock?.release();
-    conn?.close();
-    result.durationMs = Date.now() - started;
-    emit({ kind: 'host-done', result });
+    fresh.close();
   }
 }
 
 /** A host whose new config failed goes back to where it was, by itself. */
-async function rollBackFailed(conn: Connection, host: ResolvedHost, gen: Generation, result: HostResult, emit: EventSink, log: (l: string) => void): Promise<void> {
-  emit({ kind: 'host-phase', host: host.name, phase: 'rolling back', detail: `generation ${gen.id}` });
-  log(`rolling back generation ${gen.id}`);
+async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Promise<void> {
+  run.phase('rolling back', { detail: `generation ${gen.id}` });
+  run.log(`rolling back generation ${gen.id}`);
+  const journal = run.journal!;
   try {
-    const undone = await undoGenerations(conn, [gen], host.playbooks, { packages: false, log });
-    for (const p of host.playbooks) {
-      if (!p.parts.verify) continue;
-      const facts = await gatherFacts(conn, []);
-      await p.parts.verify({
-        hostName: host.name, mode: 'rollback', exec: (cmd, stdin) => conn.exec(cmd, stdin), facts, log: (l) => log(`verify after rollback: ${l}`),
-        warn: (message) => log(`verify after rollback, warning: ${message}`),
-      });
-    }
-    await writeMeta(conn, { ...gen, status: 'rolled-back', finishedAt: new Date().toISOString(), reason: result.error });
-    result.status = 'rolled-back';
-    result.rolledBack = { generation: gen.id, restored: undone.restored };
+    const undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, { optIn: new Set() });
+    const facts = await gatherFacts(runner.conn, []);
+    await verifyPlaybooks(runner, run.host, facts, 'rollback', run.phase, (f) => run.log(`verify after rollback, ${f.level}: ${f.message}`));
+    await journal.finish(gen, 'rolled-back', run.result.error);
+    run.result.status = 'rolled-back';
+    run.result.rolledBack = { generation: gen.id, restored: undone.restored };
   } catch (err) {
-    const why = redact(err instanceof MailprovError ? err.message : String(err));
-    log(`ROLLBACK FAILED: ${why}`);
-    await writeMeta(conn, { ...gen, status: 'failed', finishedAt: new Date().toISOString(), reason: `${result.error}; rollback failed: ${why}` }).catch(() => {});
-    result.error += `\nautomatic rollback of generation ${gen.id} failed too: ${why}`;
+    const why = redact(describeError(err));
+    run.log(`ROLLBACK FAILED: ${why}`);
+    await journal.finish(gen, 'failed', `${run.result.error}; rollback failed: ${why}`).catch(() => {});
+    run.result.error += `\nautomatic rollback of generation ${gen.id} failed too: ${why}`;
   }
 }
 
@@ -189,83 +251,3 @@ function failOnErrors(findings: Finding[], stage: string): void {
   const errors = findings.filter((f) => f.level === 'error');
   if (errors.length) throw new OperationError(`${stage} found ${errors.length} error(s)`, errors.map((e) => `  [${e.code}] ${e.message}`));
 }
-
-async function applyChanges(
-  conn: Connection,
-  changes: Change[],
-  gen: Generation,
-  host: ResolvedHost,
-  emit: EventSink,
-  log: (line: string) => void,
-  onApplied: () => void,
-  confirmSeconds: number,
-): Promise<void> {
-  const total = changes.length;
-  for (const [i, change] of changes.entries()) {
-    emit({ kind: 'host-phase', host: host.name, phase: 'applying', step: i + 1, total, detail: change.summary });
-    log(`apply ${i + 1}/${total}: ${change.summary} (${change.reason})`);
-    const rules = change.undo.filter((u) => u.kind === 'iptables-rule');
-    // a firewall change could cut us off: the host reverts it by itself unless we confirm it
-    if (rules.length) await run(conn, firewallWatcherCommand(gen, rules, confirmSeconds), 'start the firewall watcher', log);
-    // the files a change writes are copied into the generation first, in the same remote command
-    const backup = touchedFiles(change).map((f) => backupCommand(gen.id, f)).join('\n');
-    for (const [j, step] of change.steps.entries()) {
-      await run(conn, j === 0 && backup ? `${backup}\n${step.command}` : step.command, step.label, log, step.stdin, change.summary);
-    }
-    if (rules.length) await confirmFirewall(host, gen, log);
-    onApplied();
-  }
-}
-
-async function run(conn: Connection, command: string, label: string, log: (line: string) => void, stdin?: string, what?: string): Promise<void> {
-  const t0 = Date.now();
-  const r = await conn.exec(command, stdin);
-  log(`  $ ${label} -> exit ${r.code} in ${Date.now() - t0} ms`);
-  if (r.stdout.trim()) log(indent(r.stdout));
-  if (r.stderr.trim()) log(indent(r.stderr));
-  if (r.code !== 0) throw new CommandError(conn.target.name, label, r.code, redact(r.stdout), redact(r.stderr), what);
-}
-
-/**
- * A detached process on the host (the idea of iptables-apply and deploy-rs's magic rollback):
- * unless a fresh SSH connection confirms the new rules within the timeout, it deletes them and puts
- * the saved rules file back.
- */
-export function firewallWatcherCommand(gen: Generation, rules: { chain: string; rule: string; persistFile?: string }[], seconds: number): string {
-  const dir = genDir(gen.id);
-  const files = rules.flatMap((r) => (r.persistFile ? [r.persistFile] : []));
-  const revert = [
-    // first: the file restore below stops this generation's watcher, which is this very script
-    `rm -f ${dir}/firewall-watcher.pid`,
-    ...rules.map((r) => deleteRuleCommand(r)),
-    restoreFilesCommand({ ...gen, files }),
-    `date > ${dir}/firewall-reverted`,
-  ].join('\n');
-  const script = `sleep ${seconds}; [ -e ${dir}/firewall-confirmed ] && exit 0\n${revert}`;
-  return sh`rm -f ${`${dir}/firewall-confirmed`} ${`${dir}/firewall-reverted`}; setsid sh -c ${script} >/dev/null 2>&1 </dev/null & echo $! > ${`${dir}/firewall-watcher.pid`}`;
-}
-
-async function confirmFirewall(host: ResolvedHost, gen: Generation, log: (line: string) => void): Promise<void> {
-  const dir = genDir(gen.id);
-  let fresh: Connection;
-  try {
-    fresh = await connect(host.target);
-  } catch (err) {
-    throw new OperationError(`the firewall change cut off new SSH connections (${(err as Error).message}); the host reverts it by itself`);
-  }
-  try {
-    // confirmed only if the watcher has not reverted already
-    const r = await fresh.exec(sh`[ ! -e ${`${dir}/firewall-reverted`} ] && touch ${`${dir}/firewall-confirmed`} && kill "$(cat ${`${dir}/firewall-watcher.pid`})" 2>/dev/null; [ -e ${`${dir}/firewall-confirmed`} ]`);
-    if (r.code !== 0) throw new OperationError('the firewall change was reverted by the host before it could be confirmed');
-    log('firewall change confirmed over a fresh SSH connection');
-  } finally {
-    fresh.close();
-  }
-}
-
-const indent = (text: string) =>
-  text
-    .trimEnd()
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');

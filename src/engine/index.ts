@@ -1,4 +1,6 @@
 export * from './events.ts';
-export { planHost, checkResources, type HostPlan } from './plan.ts';
-export { runHost, gatherFacts, type HostRunOptions } from './host.ts';
+export { planHost, checkResources, factQueries, type HostPlan } from './plan.ts';
+export { runHost, type HostRunOptions } from './host.ts';
 export { runHosts, defaultRunDir, type RunOptions } from './run.ts';
+export { rollbackHost, readHistory, type RollbackOptions, type RollbackResult, type HostHistory } from './rollback-host.ts';
+export type { RollbackPlan } from './undo.ts';

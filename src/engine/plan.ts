@@ -12,7 +12,12 @@ export interface HostPlan {
  * `alreadyChanged`: resources changed outside this plan (files a rollback restored); they are not
  * planned, but count as changed for watchers and notify their handlers.
  */
-export function planHost(resources: Resource[], facts: HostFacts, alreadyChanged: ReadonlySet<string> = new Set()): HostPlan {
+export function planHost(
+  resources: Resource[],
+  facts: HostFacts,
+  alreadyChanged: ReadonlySet<string> = new Set(),
+  mode: 'apply' | 'rollback' = 'apply',
+): HostPlan {
   const changed = new Set<string>(alreadyChanged);
   const notified = new Map<string, string[]>();
   const plan: HostPlan = { changes: [], unchanged: [] };
@@ -28,12 +33,18 @@ export function planHost(resources: Resource[], facts: HostFacts, alreadyChanged
       plan.unchanged.push(result);
     }
   };
-  for (const r of resources) if (!alreadyChanged.has(r.id)) record(r, r.plan(facts, { changed }));
+  // a rollback only rebuilds: handlers act when notified, never to bring a service up by themselves
+  for (const r of resources) if (!alreadyChanged.has(r.id) && !(mode === 'rollback' && r.handler)) record(r, r.plan(facts, { changed, mode }));
   for (const r of resources) {
     const by = notified.get(r.id);
-    if (r.handler && by && r.planNotified) record(r, r.planNotified(facts, by, { changed }));
+    if (r.handler && by && r.planNotified) record(r, r.planNotified(facts, by, { changed, mode }));
   }
   return plan;
+}
+
+/** Every fact the resources read. */
+export function factQueries(resources: Resource[]) {
+  return resources.flatMap((r) => r.facts());
 }
 
 /** Checks that resource ids are unique and every notify target exists, before any host is touched. */

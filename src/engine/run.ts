@@ -19,6 +19,8 @@ export interface RunOptions {
   /** Stop the rollout once more than this many hosts failed; the rest stay untouched. */
   maxFail?: number;
   firewallConfirmSeconds?: number;
+  /** Fault injection for tests: a late firewall confirmation. */
+  firewallConfirmDelayMs?: number;
 }
 
 /** "3" -> 3 hosts per batch, "25%" -> a quarter of them (at least 1); none -> all at once. */
@@ -30,7 +32,8 @@ export function batchSize(serial: string | undefined, total: number): number {
 }
 
 export async function runHosts(hosts: ResolvedHost[], opts: RunOptions): Promise<HostResult[]> {
-  if (opts.runDir) mkdirSync(opts.runDir, { recursive: true });
+  // logs may hold what a host printed: readable by their owner only
+  if (opts.runDir) mkdirSync(opts.runDir, { recursive: true, mode: 0o700 });
   const results: HostResult[] = [];
   const size = batchSize(opts.serial, hosts.length);
   for (let start = 0; start < hosts.length; start += size) {
@@ -59,6 +62,7 @@ async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostRe
         alwaysVerify: opts.alwaysVerify,
         inventoryFile: opts.inventoryFile,
         firewallConfirmSeconds: opts.firewallConfirmSeconds,
+        firewallConfirmDelayMs: opts.firewallConfirmDelayMs,
       });
     }
   };

@@ -1,16 +1,5 @@
-// Facts are small, named queries about a host. Resources say which they need; the engine gathers
-// all of them in one remote command (see gather.ts) and hands the parsed result to every planner.
-
-export type FactQuery =
-  | { kind: 'os' }
-  | { kind: 'package'; name: string }
-  | { kind: 'file'; path: string }
-  | { kind: 'iptables' }
-  | { kind: 'service'; name: string }
-  /** mailprov's own journal on the host (generations under /var/lib/mailprov). */
-  | { kind: 'journal' }
-  /** Exit code of a read-only guard command (a command resource's `unless`). */
-  | { kind: 'test'; command: string };
+// The shapes of the built-in facts (see builtin.ts for how each is gathered).
+export type { Fact, FactQuery, HostFacts } from './fact.ts';
 
 export type OsFamily = 'debian' | 'rhel' | 'unknown';
 
@@ -66,32 +55,4 @@ export interface ServiceFact {
   running: boolean;
 }
 
-export interface HostFacts {
-  os: OsFacts;
-  packages: Map<string, PackageFact>;
-  files: Map<string, FileFact>;
-  iptables: IptablesFacts;
-  services: Map<string, ServiceFact>;
-  tests: Map<string, number>;
-  /** Raw journal lines (one generation's meta.json per line); parsed by src/journal. */
-  journal: string;
-}
-
 export const MAX_CONTENT_BYTES = 1024 * 1024;
-
-export function factKey(q: FactQuery): string {
-  switch (q.kind) {
-    case 'os':
-    case 'iptables':
-    case 'journal':
-      return q.kind;
-    case 'package':
-      return `package:${q.name}`;
-    case 'file':
-      return `file:${q.path}`;
-    case 'service':
-      return `service:${q.name}`;
-    case 'test':
-      return `test:${q.command}`;
-  }
-}

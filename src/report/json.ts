@@ -1,7 +1,7 @@
 // The machine-readable result: one JSON document per run. Step stdin (file content) is never
-// included, diffs are already masked, and the whole text passes the redactor once more.
+// included, diffs are already masked, every value passes the redactor, and the text once more.
 import type { HostResult } from '../engine/events.ts';
-import { redact } from '../secrets/index.ts';
+import { redact, redactValue } from '../secrets/index.ts';
 import { unifiedDiff } from './diff.ts';
 
 export function resultsToJson(command: string, results: HostResult[], extra: Record<string, unknown> = {}): string {
@@ -37,5 +37,6 @@ export function resultsToJson(command: string, results: HostResult[], extra: Rec
       })),
     })),
   };
-  return redact(JSON.stringify(doc, null, 2));
+  // values first: a secret JSON-escaped in the text (a quote, a backslash) would slip past a text redactor
+  return redact(JSON.stringify(redactValue(doc), null, 2));
 }

@@ -4,6 +4,7 @@
 //   unless     - this read-only check exits non-zero
 // A command with no guard is refused (it would run on every apply).
 import { OperationError } from '../errors.ts';
+import { fileFact, testFact } from '../facts/builtin.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { Change, NoChange, Resource } from './types.ts';
 
@@ -30,17 +31,15 @@ export function command(opts: CommandOptions): Resource {
     id,
     notify: opts.notify ?? [],
     handler: false,
-    facts: () => [
-      ...(opts.creates ? [{ kind: 'file' as const, path: opts.creates }] : []),
-      ...(opts.unless ? [{ kind: 'test' as const, command: opts.unless }] : []),
-    ],
+    rebuildsFromFiles: true,
+    facts: () => [...(opts.creates ? [fileFact.query(opts.creates)] : []), ...(opts.unless ? [testFact.query(opts.unless)] : [])],
     plan(facts, ctx): Change | NoChange {
       if (opts.when && !opts.when.test(facts)) return { resourceId: id, reason: opts.when.otherwise };
       const reasons: string[] = [];
       const watched = (opts.onChangeOf ?? []).filter((w) => ctx.changed.has(w));
       if (watched.length) reasons.push(`because ${watched.map(shortName).join(', ')} change${watched.length > 1 ? '' : 's'}`);
-      if (opts.creates && facts.files.get(opts.creates)?.exists !== true) reasons.push(`${opts.creates} does not exist`);
-      if (opts.unless && facts.tests.get(opts.unless) !== 0) reasons.push(`check failed: ${opts.unless}`);
+      if (opts.creates && !facts.get(fileFact, opts.creates).exists) reasons.push(`${opts.creates} does not exist`);
+      if (opts.unless && facts.get(testFact, opts.unless) !== 0) reasons.push(`check failed: ${opts.unless}`);
       if (!reasons.length) return { resourceId: id, reason: 'nothing it watches changed' };
       return {
         resourceId: id,

@@ -1,6 +1,8 @@
 // file: content, owner, group and mode. Written atomically: a temp file in the same directory gets
 // the content over stdin, its owner and mode, an optional validate command, then a rename.
+import { fileFact } from '../facts/builtin.ts';
 import type { FileFact, HostFacts } from '../facts/types.ts';
+import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
 import type { Change, FileDiff, NoChange, PlanContext, Resource } from './types.ts';
 
@@ -12,7 +14,7 @@ export interface FileOptions {
   group?: string;
   /** Octal string, e.g. "0644". */
   mode?: string;
-  /** A shell command run on the temp file before it replaces the real one; `%s` is its path. */
+  /** A shell command run on the temp file before it replaces the real one; `%s` (required) is its path. */
   validate?: string;
   /** Masks secrets in diffs (e.g. the authinfo password). Marks the content as sensitive. */
   mask?: (text: string) => string;
@@ -22,6 +24,10 @@ export interface FileOptions {
 const normMode = (m: string) => m.replace(/^0*/, '').padStart(3, '0').padStart(4, '0');
 
 export function file(opts: FileOptions): Resource {
+  // as Ansible's validate: a check that does not name the candidate would check the old file
+  if (opts.validate !== undefined && !opts.validate.includes('%s')) {
+    throw new OperationError(`file ${opts.path}: validate must contain %s (the candidate file's path): ${opts.validate}`);
+  }
   const id = `file:${opts.path}`;
   const owner = opts.owner ?? 'root';
   const group = opts.group ?? owner;
@@ -31,9 +37,9 @@ export function file(opts: FileOptions): Resource {
     notify: opts.notify ?? [],
     handler: false,
     file: { path: opts.path, mask: opts.mask },
-    facts: () => [{ kind: 'file', path: opts.path }],
+    facts: () => [fileFact.query(opts.path)],
     plan(facts: HostFacts, _ctx: PlanContext): Change | NoChange {
-      const current = facts.files.get(opts.path) ?? { exists: false };
+      const current = facts.get(fileFact, opts.path);
       const desired = typeof opts.content === 'function' ? opts.content(facts) : opts.content;
       if (current.exists && current.type !== 'file') {
         return fileChange(id, opts, current, desired, owner, group, mode, `${opts.path} exists but is a ${current.type}`, [], 'update');
@@ -88,7 +94,8 @@ function fileChange(
     reason,
     diff,
     steps,
-    undo: [{ kind: 'file', path: opts.path, before: current, sensitive: opts.mask !== undefined }],
+    files: [{ path: opts.path, sensitive: opts.mask !== undefined }],
+    undo: [],
   };
 }
 

@@ -1,8 +1,11 @@
 // packages: present or absent, through the host's own package manager (apt or dnf/yum, from facts).
+import { z } from 'zod';
+import { packagesFact } from '../facts/builtin.ts';
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { shellJoin } from '../transport/quote.ts';
-import type { Change, NoChange, Resource } from './types.ts';
+import { parseRecord } from './undo-record.ts';
+import type { Change, NoChange, Resource, UndoHandler } from './types.ts';
 
 export interface PackagesOptions {
   /** Names the resource (its id is `packages:<name>`); default: the listed names. */
@@ -44,11 +47,14 @@ export function packages(opts: PackagesOptions): Resource {
     id,
     notify: opts.notify ?? [],
     handler: false,
-    facts: () => listed.map((name) => ({ kind: 'package' as const, name })),
+    facts: () => [packagesFact.query(listed)],
     plan(facts): Change | NoChange {
       const names = typeof opts.names === 'function' ? opts.names(facts) : opts.names;
       const manager = facts.os.packageManager;
-      const isInstalled = (n: string) => facts.packages.get(n)?.installed === true;
+      const known = facts.get(packagesFact, listed);
+      const unlisted = names.filter((n) => !known.has(n));
+      if (unlisted.length) throw new OperationError(`packages ${id}: ${unlisted.join(', ')} not among its candidates (facts were gathered for ${listed.join(', ')})`);
+      const isInstalled = (n: string) => known.get(n)?.installed === true;
       const todo = names.filter((n) => (state === 'present' ? !isInstalled(n) : isInstalled(n)));
       if (todo.length === 0) return { resourceId: id, reason: `${names.join(', ')} ${state === 'present' ? 'installed' : 'absent'}` };
       const verb = state === 'present' ? 'install' : 'remove';
@@ -59,8 +65,29 @@ export function packages(opts: PackagesOptions): Resource {
         reason: state === 'present' ? 'not installed' : 'installed',
         steps: [{ label: `${verb} ${todo.join(', ')}`, command: state === 'present' ? installCommand(manager, todo) : removeCommand(manager, todo) }],
         // Removing them again undoes the install, but not the dependencies they pulled in.
-        undo: state === 'present' ? [{ kind: 'packages', manager, installed: todo }] : [],
+        undo: [state === 'present' ? { kind: 'packages', manager, installed: todo } : { kind: 'packages', manager, removed: todo }],
       };
     },
   };
 }
+
+const packagesRecord = z.object({
+  kind: z.literal('packages'),
+  manager: z.enum(['apt', 'dnf', 'yum']),
+  installed: z.array(z.string().min(1)).optional(),
+  removed: z.array(z.string().min(1)).optional(),
+});
+type PackagesRecord = z.infer<typeof packagesRecord>;
+
+/** Packages installed are removed again (not the dependencies they pulled in), removed ones reinstalled; only with --packages. */
+export const packagesUndo: UndoHandler<PackagesRecord> = {
+  kind: 'packages',
+  optIn: 'packages',
+  parse: (record) => parseRecord(packagesRecord, record),
+  steps: (r) => [
+    ...(r.installed?.length ? [{ label: `remove ${r.installed.join(', ')}`, command: removeCommand(r.manager, r.installed) }] : []),
+    ...(r.removed?.length ? [{ label: `reinstall ${r.removed.join(', ')}`, command: installCommand(r.manager, r.removed) }] : []),
+  ],
+  inverse: (r) => ({ kind: 'packages', manager: r.manager, installed: r.removed ?? [], removed: r.installed ?? [] }),
+  describe: (r) => [...(r.installed ?? []).map((p) => `- package ${p}`), ...(r.removed ?? []).map((p) => `+ package ${p}`)].join('\n'),
+};

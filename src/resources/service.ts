@@ -1,4 +1,5 @@
 // service: kept running; restarted (or reloaded) once, after every other resource, when notified.
+import { serviceFact } from '../facts/builtin.ts';
 import type { HostFacts, OsFacts } from '../facts/types.ts';
 import { sh } from '../transport/quote.ts';
 import { shortName } from './command.ts';
@@ -30,21 +31,23 @@ export function service(opts: ServiceOptions): Resource {
     id,
     notify: [],
     handler: true,
-    facts: () => [{ kind: 'service' as const, name: opts.name }],
+    facts: () => [serviceFact.query(opts.name)],
     plan(facts): Change | NoChange {
-      const fact = facts.services.get(opts.name);
-      if (fact?.running) return { resourceId: id, reason: `${opts.name} is running` };
+      const fact = facts.get(serviceFact, opts.name);
+      if (fact.running) return { resourceId: id, reason: `${opts.name} is running` };
       return {
         resourceId: id,
         action: 'start',
         summary: `start ${opts.name}`,
-        reason: fact?.known ? 'not running' : 'not installed yet',
+        reason: fact.known ? 'not running' : 'not installed yet',
         steps: steps(facts, 'start'),
         undo: [],
       };
     },
     planNotified(facts, notifiedBy, ctx): Change | NoChange {
       if (ctx.changed.has(id)) return { resourceId: id, reason: `${opts.name} is started in this run already` };
+      // a rollback restarts what runs, and starts nothing that was not running before
+      if (ctx.mode === 'rollback' && !facts.get(serviceFact, opts.name).running) return { resourceId: id, reason: `${opts.name} is not running: nothing to restart` };
       return {
         resourceId: id,
         action: onNotify,
@@ -56,3 +59,4 @@ export function service(opts: ServiceOptions): Resource {
     },
   };
 }
+

@@ -1,9 +1,14 @@
 // The resource contract every resource follows (pyinfra's operation, Ansible's module):
 //   facts()  -> which facts it reads
 //   plan()   -> pure: desired state vs facts -> a Change (what, why, diff, the steps that make it so,
-//               and what to record so it can be undone), or a NoChange with the reason
+//               the files it writes, and the records of what else it does), or a NoChange with the reason
+//   undo     -> each kind of record has an UndoHandler beside its resource (see undo.ts): how to
+//               undo it, and what a rollback records so that the rollback itself can be undone
 // The engine executes the steps of a plan; a dry run renders the same plan and executes nothing.
-import type { FactQuery, FileFact, HostFacts } from '../facts/types.ts';
+import type { FactQuery, HostFacts, OsFacts } from '../facts/types.ts';
+import type { UndoRecord } from '../journal/records.ts';
+
+export type { UndoRecord };
 
 /** One remote execution. Content travels on stdin, never inside the command line. */
 export interface Step {
@@ -27,12 +32,28 @@ export interface FileDiff {
   meta: string[];
 }
 
-/** What to record before a change so that it can be undone later (rollback). */
-export type UndoRecord =
-  | { kind: 'file'; path: string; before: FileFact; sensitive?: boolean }
-  | { kind: 'packages'; manager: string; installed: string[] }
-  | { kind: 'iptables-rule'; chain: string; rule: string; persistFile?: string }
-  | { kind: 'firewalld-service'; service: string };
+/** A file a change writes: the journal copies it aside first, and a rollback puts the copy back. */
+export interface WrittenFile {
+  path: string;
+  /** It holds secrets: rollback diffs mask it whole unless a resource knows how to mask it. */
+  sensitive?: boolean;
+  /** Copied aside but not put back on undo: the resource's own undo rewrites it (e.g. saved firewall rules). */
+  keepOnUndo?: boolean;
+}
+
+/** How one kind of undo record is undone. Records come from the host: `parse` checks them first. */
+export interface UndoHandler<R extends UndoRecord = UndoRecord> {
+  readonly kind: R['kind'];
+  /** Undone only when the user opts in (e.g. `rollback --packages`); otherwise left as it is. */
+  readonly optIn?: 'packages';
+  parse(record: UndoRecord): R;
+  /** The steps that undo it (each idempotent: undoing twice is harmless). */
+  steps(record: R, os: OsFacts): Step[];
+  /** What the rollback records so that it can be undone in turn. */
+  inverse(record: R): UndoRecord;
+  /** One line for plans and dry runs, e.g. "- iptables rule -A INPUT -p tcp ...". */
+  describe(record: R): string;
+}
 
 export interface Change {
   resourceId: string;
@@ -44,7 +65,15 @@ export interface Change {
   reason: string;
   diff?: FileDiff;
   steps: Step[];
+  /** Files the steps write (backed up by the journal before the first step). */
+  files?: WrittenFile[];
+  /** What else the steps do, as records their resource kind knows how to undo. */
   undo: UndoRecord[];
+  /**
+   * The change could cut the controller off (a firewall rule): the host undoes it by itself unless
+   * a fresh SSH connection confirms it in time.
+   */
+  confirm?: boolean;
 }
 
 export interface NoChange {
@@ -55,6 +84,8 @@ export interface NoChange {
 export interface PlanContext {
   /** Ids of resources that have a change planned so far (in order). */
   readonly changed: ReadonlySet<string>;
+  /** 'rollback': rebuilding after files were restored; start nothing that was not running. */
+  readonly mode?: 'apply' | 'rollback';
 }
 
 export interface Resource {
@@ -64,6 +95,8 @@ export interface Resource {
   readonly notify: readonly string[];
   /** A handler only acts when notified; it is planned after every ordinary resource. */
   readonly handler: boolean;
+  /** It derives state from files (a command watching them): a rollback re-runs it when they are restored. */
+  readonly rebuildsFromFiles?: boolean;
   /** For file resources: the path and how to mask its secrets, so rollback diffs mask them too. */
   readonly file?: { path: string; mask?: (text: string) => string };
   facts(): FactQuery[];

@@ -3,7 +3,7 @@
 // that leaves the process (output, logs, JSON, errors) can be scrubbed of it, even on error paths
 // nobody foresaw. That registry is deliberately process-wide: a secret must be masked everywhere.
 import { readFileSync } from 'node:fs';
-import { MailprovError } from '../errors.ts';
+import { SecretError } from '../errors.ts';
 
 export const MASK = '********';
 
@@ -11,9 +11,22 @@ const knownSecrets = new Set<string>();
 
 /** Registers a value (and its base64 forms, as authinfo and SMTP AUTH carry them) for redaction. */
 export function registerSecret(value: string): void {
-  if (value.length < 3) return; // too short to mask without mangling ordinary text
+  // any length: a short password garbles the output where it is masked, but never shows
+  if (!value) return;
   knownSecrets.add(value);
   knownSecrets.add(Buffer.from(value).toString('base64'));
+  // as it reads inside a JSON string (quotes, backslashes, control characters escaped)
+  knownSecrets.add(JSON.stringify(value).slice(1, -1));
+}
+
+/** Redacts every string inside a value (objects, arrays), before it is serialized. */
+export function redactValue<T>(value: T): T {
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map(redactValue) as T;
+  if (value && typeof value === 'object' && !(value instanceof Secret)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactValue(v)])) as T;
+  }
+  return value;
 }
 
 /** Replaces every registered secret in the text with the mask. */
@@ -26,7 +39,7 @@ export function redact(text: string): string {
   return out;
 }
 
-export class SecretError extends MailprovError {}
+
 
 type SecretSource = { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'value'; value: string };
 

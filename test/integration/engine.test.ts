@@ -79,7 +79,7 @@ describe('apply', () => {
     // inserted before the REJECT rule, and saved
     const rules = (await remote(0, 'iptables -S INPUT')).trim().split('\n');
     expect(rules.findIndex((l) => l.includes('--dport 25'))).toBeLessThan(rules.findIndex((l) => l.includes('REJECT')));
-    expect(await remote(0, 'cat /etc/iptables/rules.v4')).toContain('--dport 25 -j ACCEPT');
+    expect(await remote(0, 'cat /etc/iptables/rules.v4')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
     expect(await remote(1, 'cat /var/tmp/demo-restarts')).toBe('start\n');
   });
 

@@ -51,8 +51,8 @@ describe('a mixed inventory (Debian and CentOS-like hosts)', () => {
     expect(await out('relay1', 'cat /etc/mail/sendmail.mc')).toContain("OSTYPE(`debian')dnl");
     expect(await out('centos1', 'cat /etc/mail/sendmail.mc')).toContain("include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl");
     // the rule is saved where each distro loads it at boot, before RHEL's stock REJECT
-    expect(await out('relay1', 'cat /etc/iptables/rules.v4')).toContain('--dport 25 -j ACCEPT');
-    expect(await out('centos1', 'cat /etc/sysconfig/iptables')).toContain('--dport 25 -j ACCEPT');
+    expect(await out('relay1', 'cat /etc/iptables/rules.v4')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+    expect(await out('centos1', 'cat /etc/sysconfig/iptables')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
     expect((await out('centos1', 'iptables -S INPUT')).trim().split('\n').at(-1)).toBe('-A INPUT -j REJECT --reject-with icmp-host-prohibited');
     for (const name of HOSTS) {
       const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${name}` && Date.parse(x.receivedAt) >= since - 1000, 15_000);

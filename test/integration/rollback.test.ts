@@ -48,20 +48,21 @@ describe('rollback', () => {
     expect(b.error).toBeUndefined();
     const afterB = await snapshot(0);
     expect(afterB).not.toBe(afterA);
-    expect(afterB).toContain('--dport 25 -j ACCEPT');
+    expect(afterB).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
 
     const host = sendmailOn('relay1', settings()).hosts[0];
-    const history = await readHistory(host);
+    const history = (await readHistory(host)).generations;
     expect(history.map((g) => [g.id, g.kind, g.status])).toEqual([[1, 'apply', 'complete'], [2, 'apply', 'complete']]);
-    expect(history[1].rulesAdded).toEqual([{ chain: 'INPUT', rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT' }]);
+    expect(history[1].undo).toEqual([{ kind: 'iptables-rule', chain: 'INPUT', rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT', added: true, persistFile: '/etc/iptables/rules.v4' }]);
 
     // the dry run shows the way back as diffs and changes nothing
     const log: string[] = [];
     const dry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
     expect(dry.ok).toBe(true);
     expect(dry.plan?.target).toBe(1);
-    expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(['/etc/iptables/rules.v4', '/etc/mail/access', '/etc/mail/sendmail.mc']);
-    expect(dry.plan?.rulesRemoved).toHaveLength(1);
+    expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(['/etc/mail/access', '/etc/mail/sendmail.mc']);
+    // the saved rules are not put back whole: the rule mailprov added is deleted and the rules saved again
+    expect(dry.plan?.actions).toEqual(['- iptables rule -A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT']);
     expect(await snapshot(0)).toBe(afterB);
 
     const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
@@ -82,7 +83,7 @@ describe('rollback', () => {
     expect(undo.error).toBeUndefined();
     expect(await snapshot(0)).toBe(afterB);
     // the story as recorded on the host: 2 was undone by 3, and 3 by 4
-    expect((await readHistory(host)).map((g) => [g.id, g.kind, g.status, g.reason ?? ''])).toEqual([
+    expect((await readHistory(host)).generations.map((g) => [g.id, g.kind, g.status, g.reason ?? ''])).toEqual([
       [1, 'apply', 'complete', ''],
       [2, 'apply', 'rolled-back', 'undone by generation 3'],
       [3, 'rollback', 'rolled-back', 'undone by generation 4'],
@@ -124,7 +125,7 @@ describe('rollback', () => {
     child.kill('SIGKILL');
     await exited;
     const host = sandboxInventory(state, [], {}, ['relay2']).hosts[0];
-    expect((await readHistory(host)).at(-1)?.status).toBe('in-progress');
+    expect((await readHistory(host)).generations.at(-1)?.status).toBe('in-progress');
 
     const [next] = await apply(sandboxInventory(state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']));
     expect(next.findings.map((f) => f.code)).toContain('incomplete-generation');
@@ -132,7 +133,7 @@ describe('rollback', () => {
     // the incomplete generation was undone (motd back to "first"), so there is nothing left to do
     expect(next.status).toBe('unchanged');
     expect((await remote(1, 'cat /etc/motd')).stdout).toBe('first\n');
-    expect((await readHistory(host)).at(-1)?.status).toBe('rolled-back');
+    expect((await readHistory(host)).generations.at(-1)?.status).toBe('rolled-back');
   });
 
   it('refuses a second concurrent apply on the same host, naming the holder', async () => {
@@ -154,9 +155,9 @@ describe('rollback', () => {
     expect(r.status).toBe('rolled-back');
     expect(r.error).toMatch(/reverted by the host before it could be confirmed|cut off new SSH connections/);
     // the watcher on the host did it (2 s), before the confirming connection got through
-    const gen = (await readHistory(inv.hosts[0])).at(-1)!;
+    const gen = (await readHistory(inv.hosts[0])).generations.at(-1)!;
     expect(gen.status).toBe('rolled-back');
-    expect((await remote(2, `ls /var/lib/mailprov/generations/${gen.id}/`)).stdout).toContain('firewall-reverted');
+    expect((await remote(2, `cat /var/lib/mailprov/generations/${gen.id}/firewall-1.decided/outcome`)).stdout).toBe('reverted\n');
     expect((await remote(2, 'iptables -S INPUT')).stdout).not.toContain('--dport 22');
   });
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { packagesFact } from '../../src/facts/builtin.ts';
 import { buildFactScript, parseFacts } from '../../src/facts/gather.ts';
 import { relaySettings, sandboxDown, sandboxPids, sandboxStatus, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
 import { apply, remote as remoteExec, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
@@ -46,11 +47,12 @@ describe('a CentOS-like sandbox host', () => {
     expect(await out('cat /etc/redhat-release')).toMatch(/^CentOS Stream release 8/);
     expect((await remote('command -v apt-get || command -v dpkg-query || command -v dpkg || echo none')).stdout.trim()).toBe('none');
     expect((await out('readlink -f /usr/bin/yum')).trim()).toBe('/usr/bin/dnf-3');
-    const built = buildFactScript([{ kind: 'package', name: 'mailprov-sandbox-base' }, { kind: 'package', name: 'sendmail' }]);
+    const names = ['mailprov-sandbox-base', 'sendmail'];
+    const built = buildFactScript([packagesFact.query(names)]);
     const facts = parseFacts(await out(built.script), built);
     expect(facts.os).toMatchObject({ family: 'rhel', id: 'centos', major: 8, packageManager: 'dnf', serviceManager: 'sysv', fqdn: 'centos1.sandbox.test' });
-    expect(facts.packages.get('mailprov-sandbox-base')?.installed).toBe(true);
-    expect(facts.packages.get('sendmail')?.installed).toBe(false);
+    expect(facts.get(packagesFact, names).get('mailprov-sandbox-base')?.installed).toBe(true);
+    expect(facts.get(packagesFact, names).get('sendmail')?.installed).toBe(false);
   });
 
   it('has rpm and dnf working offline, with only the local repository', async () => {
@@ -152,7 +154,7 @@ describe('a CentOS-like sandbox host', () => {
     // the rule went in before the stock REJECT and was saved where RHEL keeps its rules
     const input = (await out('iptables -S INPUT')).trim().split('\n');
     expect(input.at(-1)).toBe('-A INPUT -j REJECT --reject-with icmp-host-prohibited');
-    expect(await out('cat /etc/sysconfig/iptables')).toContain('--dport 25 -j ACCEPT');
+    expect(await out('cat /etc/sysconfig/iptables')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
   });
 });
 

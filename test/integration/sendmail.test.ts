@@ -60,8 +60,8 @@ describe('sendmail smart-host playbook', () => {
     expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true });
     // the pieces are where SENDMAIL.md says they belong
     expect((await remote(0, 'stat -c "%a %U:%G" /etc/mail/authinfo /etc/mail/authinfo.db')).stdout).toBe('600 root:root\n640 smmta:smmsp\n');
-    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain('-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT');
-    expect((await remote(0, 'cat /etc/iptables/rules.v4')).stdout).toContain('--dport 25 -j ACCEPT');
+    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain('-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT');
+    expect((await remote(0, 'cat /etc/iptables/rules.v4')).stdout).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
   });
 
   it('changes nothing and does not restart on the second apply', async () => {

@@ -1,6 +1,6 @@
 // In-memory facts for planner tests: a host as the fact script would describe it.
 import { createHash } from 'node:crypto';
-import type { FileFact, HostFacts, OsFacts } from '../../src/facts/types.ts';
+import type { Fact, FileFact, HostFacts, OsFacts } from '../../src/facts/types.ts';
 
 export const centosOs = (major: number, systemd = major >= 7): OsFacts => ({
   family: 'rhel', id: 'centos', version: String(major), major, prettyName: `CentOS ${major}`,
@@ -17,13 +17,23 @@ export function fileFact(content: string, owner = 'root', group = 'root', mode =
 }
 
 export function hostFacts(over: Partial<{ os: OsFacts; files: Record<string, FileFact>; packages: Record<string, boolean>; rules: string[]; firewalld: { runtime: string[]; permanent: string[] }; services: Record<string, boolean>; tests: Record<string, number> }> = {}): HostFacts {
-  return {
-    os: over.os ?? debianOs,
-    files: new Map(Object.entries(over.files ?? {})),
-    packages: new Map(Object.entries(over.packages ?? {}).map(([k, v]) => [k, { installed: v }])),
-    iptables: { available: true, rules: over.rules ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'], firewalld: over.firewalld },
-    services: new Map(Object.entries(over.services ?? {}).map(([k, v]) => [k, { known: true, running: v }])),
-    tests: new Map(Object.entries(over.tests ?? {})),
-    journal: '',
+  // what the fact script would report: a file not listed is missing, a package not listed absent
+  const answer = (name: string, arg: unknown): unknown => {
+    switch (name) {
+      case 'file':
+        return over.files?.[arg as string] ?? { exists: false };
+      case 'packages':
+        return new Map((arg as string[]).map((n) => [n, { installed: over.packages?.[n] ?? false }]));
+      case 'iptables':
+        return { available: true, rules: over.rules ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'], firewalld: over.firewalld };
+      case 'service':
+        return over.services?.[arg as string] === undefined ? { known: false, running: false } : { known: true, running: over.services[arg as string] };
+      case 'test':
+        return over.tests?.[arg as string] ?? 1;
+      case 'journal':
+        return { generations: [], unreadable: [] };
+    }
+    throw new Error(`fixture has no fact ${name}`);
   };
+  return { os: over.os ?? debianOs, get: <T, A>(fact: Fact<T, A>, arg: A) => answer(fact.name, arg) as T };
 }

@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildFactScript, parseFacts, parseOs, uniqueQueries } from '../../../src/facts/gather.ts';
+import { fileFact, iptablesFact, packagesFact, parseOs, testFact } from '../../../src/facts/builtin.ts';
+import { buildFactScript, parseFacts, uniqueQueries } from '../../../src/facts/gather.ts';
 
 const DEBIAN = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -31,8 +32,8 @@ describe('parseOs', () => {
 
 describe('buildFactScript', () => {
   it('asks for each fact once, os always first', () => {
-    const q = uniqueQueries([{ kind: 'file', path: '/a' }, { kind: 'file', path: '/a' }, { kind: 'iptables' }]);
-    expect(q).toEqual([{ kind: 'os' }, { kind: 'file', path: '/a' }, { kind: 'iptables' }]);
+    const q = uniqueQueries([fileFact.query('/a'), fileFact.query('/a'), iptablesFact.query()]);
+    expect(q.map((x) => x.key)).toEqual(['os', 'file:/a', 'iptables']);
   });
 
   it('runs under dash and its output parses back, whatever the files contain', () => {
@@ -41,21 +42,23 @@ describe('buildFactScript', () => {
     // content that looks like a section marker must not confuse the parser
     writeFileSync(tricky, '@@mailprov-0000@@ end\nsecond line\n', { mode: 0o640 });
     const built = buildFactScript([
-      { kind: 'file', path: tricky },
-      { kind: 'file', path: join(dir, 'missing') },
-      { kind: 'file', path: dir },
-      { kind: 'test', command: 'exit 3' },
-      { kind: 'package', name: 'dash' },
-      { kind: 'package', name: 'no-such-package-xyz' },
+      fileFact.query(tricky),
+      fileFact.query(join(dir, 'missing')),
+      fileFact.query(dir),
+      testFact.query('exit 3'),
+      packagesFact.query(['dash', 'no-such-package-xyz']),
     ]);
     const out = execFileSync('/bin/dash', ['-c', built.script]).toString();
     const facts = parseFacts(out, built);
-    expect(facts.files.get(tricky)).toMatchObject({ exists: true, type: 'file', mode: '0640', content: '@@mailprov-0000@@ end\nsecond line\n' });
-    expect(facts.files.get(join(dir, 'missing'))).toEqual({ exists: false });
-    expect(facts.files.get(dir)).toMatchObject({ exists: true, type: 'directory' });
-    expect(facts.tests.get('exit 3')).toBe(3);
-    expect(facts.packages.get('dash')?.installed).toBe(true);
-    expect(facts.packages.get('no-such-package-xyz')).toEqual({ installed: false });
+    expect(facts.get(fileFact, tricky)).toMatchObject({ exists: true, type: 'file', mode: '0640', content: '@@mailprov-0000@@ end\nsecond line\n' });
+    expect(facts.get(fileFact, join(dir, 'missing'))).toEqual({ exists: false });
+    expect(facts.get(fileFact, dir)).toMatchObject({ exists: true, type: 'directory' });
+    expect(facts.get(testFact, 'exit 3')).toBe(3);
+    const pkgs = facts.get(packagesFact, ['dash', 'no-such-package-xyz']);
+    expect(pkgs.get('dash')?.installed).toBe(true);
+    expect(pkgs.get('no-such-package-xyz')).toEqual({ installed: false });
+    // a fact nobody asked for is a bug in the resource, said as such
+    expect(() => facts.get(fileFact, '/not/asked')).toThrow(/was not gathered/);
     expect(facts.os.family).toBe('debian');
   });
 

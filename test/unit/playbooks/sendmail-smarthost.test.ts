@@ -48,7 +48,7 @@ describe('sendmail playbook on RHEL', () => {
     expect(plan.changes[0].steps[0].command).toMatch(/^yum install/);
     const fw = plan.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
     expect(fw.steps.map((s) => s.command)).toEqual(["firewall-cmd --permanent --add-service='smtp' && firewall-cmd --reload"]);
-    expect(fw.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp' }]);
+    expect(fw.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true }]);
     expect(plan.changes.at(-1)!.steps.map((s) => s.command)).toEqual(["systemctl 'restart' 'sendmail'", "systemctl 'restart' 'sm-client'"]);
   });
 

@@ -27,7 +27,7 @@ describe('file plan', () => {
     const c = file({ path: '/etc/new', content: 'x\n', owner: 'root', group: 'smmsp', mode: '640' }).plan(hostFacts(), { changed: new Set() });
     if (!isChange(c)) throw new Error('expected a change');
     expect(c.diff).toMatchObject({ before: null, after: 'x\n', meta: ['new file root:smmsp 0640'] });
-    expect(c.undo).toEqual([{ kind: 'file', path: '/etc/new', before: { exists: false }, sensitive: false }]);
+    expect([c.files, c.undo]).toEqual([[{ path: '/etc/new', sensitive: false }], []]);
   });
 });
 

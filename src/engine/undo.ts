@@ -1,0 +1,156 @@
+// Undoing generations on a host: the journal puts back the files each one backed up (or removes
+// the ones it created), each resource kind undoes its own records (firewall rules, packages with
+// --packages), then what depends on the restored files is rebuilt by the playbooks' own
+// resources (makemap, make, restart of what runs). Used by `mailprov rollback`, by the automatic
+// rollback of a failed host, and to repair a host whose previous controller died mid-apply.
+import { OperationError } from '../errors.ts';
+import { fileFact } from '../facts/builtin.ts';
+import { gatherFacts } from '../facts/gather.ts';
+import type { HostFacts } from '../facts/types.ts';
+import type { BoundPlaybook } from '../inventory/load.ts';
+import { genDir, type Generation, type HostJournal, type UndoRecord } from '../journal/index.ts';
+import { undoHandlerFor } from '../resources/undo.ts';
+import type { Change, FileDiff, Resource } from '../resources/types.ts';
+import type { Runner } from '../transport/runner.ts';
+import { settleWatchersCommand } from './confirm.ts';
+import { factQueries, planHost } from './plan.ts';
+
+export interface UndoOptions {
+  /** Opt-ins for records undone only when asked (`rollback --packages`). */
+  optIn: ReadonlySet<string>;
+  /** A rollback generation: the current files are backed up into it first, and the inverse records kept in it. */
+  recordInto?: Generation;
+}
+
+export interface UndoResult {
+  restored: string[];
+  rebuilt: Change[];
+}
+
+/** Undoes generations, newest first, then rebuilds and restarts what depends on the restored files. */
+export async function undoGenerations(
+  runner: Runner,
+  journal: HostJournal,
+  gens: Generation[],
+  playbooks: BoundPlaybook[],
+  opts: UndoOptions,
+): Promise<UndoResult> {
+  const into = opts.recordInto;
+  if (into) {
+    await journal.backup(into, [...into.files, ...into.kept]);
+  }
+  const restored = new Set<string>();
+  let os: HostFacts['os'] | undefined;
+  for (const gen of gens) {
+    runner.log(`undo generation ${gen.id} (${gen.kind}, ${gen.startedAt})`);
+    // a firewall watcher of this generation must not act after (or during) its rollback
+    if (gen.undo.length) await runner.run(settleWatchersCommand(gen.id), `settle the firewall watchers of generation ${gen.id}`, { what: 'rollback' });
+    for (const f of await journal.restoreFiles(gen)) restored.add(f);
+    // records in reverse: the last thing done is undone first
+    for (const raw of [...gen.undo].reverse()) {
+      const { handler, record } = undoHandlerFor(raw);
+      if (handler.optIn && !opts.optIn.has(handler.optIn)) continue;
+      os ??= (await gatherFacts(runner.conn, [])).os;
+      for (const step of handler.steps(record, os)) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+      if (into) into.undo.push(handler.inverse(record));
+    }
+  }
+  if (into) await journal.write(into);
+  const rebuilt = await rebuild(runner, playbooks, restored);
+  return { restored: [...restored], rebuilt };
+}
+
+/** Re-runs the resources that derive state from the restored files, with the playbooks' own watchers. */
+async function rebuild(runner: Runner, playbooks: BoundPlaybook[], restored: Set<string>): Promise<Change[]> {
+  const resources = playbooks.flatMap((p) => p.parts.resources);
+  const already = new Set([...restored].map((p) => `file:${p}`));
+  const involved = resources.filter((r) => already.has(r.id) || r.rebuildsFromFiles || r.handler);
+  const facts = await gatherFacts(runner.conn, factQueries(involved.filter((r) => !already.has(r.id))));
+  const plan = planHost(involved, facts, already, 'rollback');
+  for (const change of plan.changes) {
+    runner.log(`rebuild: ${change.summary} (${change.reason})`);
+    for (const step of change.steps) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+  }
+  return plan.changes;
+}
+
+/**
+ * Generations a controller left in progress (it died mid-apply) are rolled back before anything
+ * else, by apply and rollback alike.
+ */
+export async function repairIncomplete(runner: Runner, journal: HostJournal, playbooks: BoundPlaybook[]): Promise<boolean> {
+  const incomplete = journal.incomplete;
+  if (!incomplete.length) return false;
+  runner.log(`generation ${incomplete.map((g) => g.id).join(', ')} was left incomplete: rolling it back first`);
+  await undoGenerations(runner, journal, incomplete, playbooks, { optIn: new Set() });
+  for (const g of incomplete) await journal.finish(g, 'rolled-back', 'left incomplete by a controller that died; rolled back by the next run');
+  return true;
+}
+
+export interface RollbackPlan {
+  target: number;
+  undo: Generation[];
+  /** Per file: what it is now and what the rollback makes it (masked where it holds secrets). */
+  diffs: FileDiff[];
+  /** What the resources' undo does besides files, one line each ("- iptables rule ..."). */
+  actions: string[];
+}
+
+/** Which generations `rollback --to N` undoes: every complete one after N, newest first. */
+export function chooseUndo(generations: Generation[], to?: number): { target: number; undo: Generation[] } {
+  const complete = generations.filter((g) => g.status === 'complete');
+  if (!complete.length) throw new OperationError('nothing to roll back: the host has no complete generation');
+  const target = to ?? (complete.length >= 2 ? complete[complete.length - 2].id : 0);
+  if (to !== undefined && to !== 0 && !complete.some((g) => g.id === to)) {
+    throw new OperationError(`--to ${to}: no complete generation ${to} on this host (complete: ${complete.map((g) => g.id).join(', ')})`);
+  }
+  const undo = complete.filter((g) => g.id > target).reverse();
+  if (!undo.length) throw new OperationError(`nothing to roll back: generation ${target} is the latest`);
+  return { target, undo };
+}
+
+/** What undoing these records does, one line each, with the opt-ins applied. */
+export function describeUndo(records: UndoRecord[], optIn: ReadonlySet<string>): string[] {
+  return records.flatMap((raw) => {
+    const { handler, record } = undoHandlerFor(raw);
+    return handler.optIn && !optIn.has(handler.optIn) ? [] : handler.describe(record).split('\n');
+  });
+}
+
+/** The dry run of a rollback: file diffs from the host's own backups, read-only. */
+export async function planRollback(runner: Runner, generations: Generation[], playbooks: BoundPlaybook[], to: number | undefined, optIn: ReadonlySet<string>): Promise<RollbackPlan> {
+  const { target, undo } = chooseUndo(generations, to);
+  // Restoring newest first, the oldest undone generation's copy of a file is what remains.
+  const source = new Map<string, Generation>();
+  for (const g of undo) for (const f of g.files) source.set(f, g);
+  const queries = [...source.entries()].flatMap(([path, g]) => [path, `${genDir(g.id)}/files${path}`, `${genDir(g.id)}/absent`].map((p) => fileFact.query(p)));
+  const facts = await gatherFacts(runner.conn, queries);
+  const masks = new Map(playbooks.flatMap((p) => p.parts.resources).flatMap((r: Resource) => (r.file ? [[r.file.path, r.file.mask] as const] : [])));
+  const diffs: FileDiff[] = [];
+  for (const [path, g] of source) {
+    const now = facts.get(fileFact, path);
+    const copy = facts.get(fileFact, `${genDir(g.id)}/files${path}`);
+    const absentList = facts.get(fileFact, `${genDir(g.id)}/absent`);
+    const absent = absentList.exists && (absentList.content ?? '').split('\n').includes(path);
+    if (!copy.exists && !absent) continue; // never written by that generation
+    const before = now.exists ? (now.content ?? null) : null;
+    const after = copy.exists ? (copy.content ?? null) : null;
+    const meta: string[] = [];
+    if (now.exists && copy.exists && (now.mode !== copy.mode || now.owner !== copy.owner || now.group !== copy.group)) {
+      meta.push(`${now.owner}:${now.group} ${now.mode} -> ${copy.owner}:${copy.group} ${copy.mode}`);
+    }
+    if (before === after && !meta.length) continue;
+    const sensitive = undo.some((u) => u.sensitive.includes(path));
+    const mask = masks.get(path) ?? (sensitive ? () => '(content hidden: it holds secrets)\n' : undefined);
+    const m = (t: string | null) => (t === null || !mask ? t : mask(t));
+    diffs.push({
+      path,
+      before: m(before),
+      after: m(after),
+      masked: !!mask,
+      secretChanged: !!mask && before !== after && m(before) === m(after),
+      meta: after === null ? ['file removed (it did not exist before)'] : meta,
+    });
+  }
+  return { target, undo, diffs, actions: describeUndo(undo.flatMap((g) => [...g.undo].reverse()), optIn) };
+}
