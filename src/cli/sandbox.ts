@@ -14,8 +14,13 @@ export async function sandboxUpCommand(count: number, opts: { dir?: string; cent
 export async function sandboxStatusCommand(opts: { dir?: string }): Promise<number> {
   const s = await sandboxStatus(opts.dir);
   if (!s.state) {
-    process.stdout.write(`no sandbox${s.processes ? ` (but ${s.processes} leftover process(es): run \`mailprov sandbox down\`)` : ''}\n`);
-    return s.processes ? 1 : 0;
+    process.stdout.write('no sandbox\n');
+    return 0;
+  }
+  if (!s.state.ready) {
+    // what a crashed `up` leaves: its recorded processes, which `down` (or the next `up`) stops
+    process.stdout.write(`sandbox in ${s.state.dir} did not finish starting (${s.processes} process(es) left): run \`mailprov sandbox down\`\n`);
+    return 1;
   }
   const kinds = new Map(s.state.hosts.map((h) => [h.name, hostKind(h)]));
   for (const h of s.hosts) process.stdout.write(`${h.name}\t${kinds.get(h.name)}\t127.0.0.1:${h.port}\t${h.up ? 'up' : 'DOWN'}\n`);

@@ -2,11 +2,13 @@
 // each on a copy-on-write overlay of the cached base, reached over SSH through a port on 127.0.0.1.
 //
 // Everything a host mounts lives in its own mount namespace, so it disappears with the host's
-// processes; `down` therefore only has to kill processes (found by the state folder in their
-// command line, which also catches leftovers of a crashed `up`) and delete the folder.
+// processes; `down` therefore only has to kill processes and delete the folder. It acts only on a
+// folder whose state file `up` wrote, and kills only the processes `up` recorded there (pid and start
+// time, written as each one starts, so a crashed `up` leaves them known too): a folder or a process
+// that merely shares a name with the sandbox is never touched.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +18,7 @@ import { basePath, ensureBase } from './base.ts';
 import { ensureCa, issueServerCert } from './ca.ts';
 import { ensureCentosBase } from './centos/base.ts';
 import { preflight } from './preflight.ts';
+import { isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
 
 export const SANDBOX_DOMAIN = 'sandbox.test';
 export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
@@ -36,8 +39,16 @@ export interface SandboxHost {
   kind: SandboxHostKind;
 }
 
+/** In every state file `up` writes: what `down` checks before it deletes a folder. */
+export const SANDBOX_OWNER = 'mailprov sandbox';
+
 export interface SandboxState {
+  owner: typeof SANDBOX_OWNER;
   dir: string;
+  /** false until every host answers and known_hosts is written: a crashed `up` is never taken for a sandbox */
+  ready: boolean;
+  /** every daemon `up` started, recorded as it started: what `down` may kill */
+  processes: RecordedProcess[];
   /** The Debian base (not built when every host is CentOS-like). */
   base: string;
   /** The CentOS-like base, when the sandbox has CentOS-like hosts. */
@@ -70,20 +81,44 @@ export function readState(dir = defaultStateDir()): SandboxState | undefined {
   }
 }
 
-/** Processes that belong to this sandbox: their command line names its folder. */
-export function sandboxPids(dir: string): number[] {
-  const needle = resolve(dir) + '/';
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes(needle)) pids.push(Number(entry));
-    } catch {
-      /* exited meanwhile */
-    }
+// Written whole to a temporary file and renamed: a crash mid-write leaves the previous state, never half.
+function writeState(state: SandboxState): void {
+  const tmp = `${stateFile(state.dir)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(tmp, stateFile(state.dir));
+}
+
+type Folder = { kind: 'absent' } | { kind: 'ours'; state: SandboxState } | { kind: 'foreign'; reason: string; empty: boolean };
+
+/** Whether `dir` holds a sandbox of ours: a state file `up` wrote (with the owner mark) for this very folder. */
+export function inspectFolder(dir: string): Folder {
+  if (!existsSync(dir)) return { kind: 'absent' };
+  const empty = readdirSync(dir).length === 0;
+  const file = stateFile(dir);
+  if (!existsSync(file)) return { kind: 'foreign', reason: `${dir} does not hold a mailprov sandbox (no state.json)`, empty };
+  let state: Partial<SandboxState>;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as Partial<SandboxState>;
+  } catch (err) {
+    return { kind: 'foreign', reason: `${file} is not a mailprov sandbox's state (${(err as Error).message})`, empty };
   }
-  return pids;
+  if (state.owner !== SANDBOX_OWNER || !Array.isArray(state.processes)) {
+    // also a sandbox of a mailprov from before the mark: it recorded no processes, so none can be told apart
+    return {
+      kind: 'foreign',
+      reason: `${file} was not written by this mailprov's \`sandbox up\` (no "owner": "${SANDBOX_OWNER}"; a sandbox of an older mailprov must be stopped and deleted by hand)`,
+      empty,
+    };
+  }
+  if (typeof state.dir !== 'string' || resolve(state.dir) !== dir) {
+    return { kind: 'foreign', reason: `${file} is the state of a sandbox in ${String(state.dir)}, not in ${dir}`, empty };
+  }
+  return { kind: 'ours', state: state as SandboxState };
+}
+
+/** The recorded processes of a sandbox that still run (same pid, same start time). */
+export function sandboxProcesses(state: SandboxState): RecordedProcess[] {
+  return state.processes.filter((p) => isRunning(p));
 }
 
 async function freePort(): Promise<number> {
@@ -120,13 +155,22 @@ async function waitForSsh(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Starts a long-lived process detached from us, its output appended to a log file. */
-function daemon(cmd: string, args: string[], logFile: string): number {
+/**
+ * Starts a long-lived process detached from us, its output appended to a log file, and records it in
+ * the state file at once, so that `down` knows it even if `up` dies before it finishes.
+ */
+function daemon(state: SandboxState, what: string, cmd: string, args: string[], logFile: string): number {
   const fd = openSync(logFile, 'a');
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   if (!child.pid) throw new SandboxError(`could not start ${cmd}`);
+  const recorded = recordProcess(child.pid, what);
+  // not readable means it has already exited: nothing to record, nothing to kill later
+  if (recorded) {
+    state.processes.push(recorded);
+    writeState(state);
+  }
   return child.pid;
 }
 
@@ -206,7 +250,7 @@ async function startSmartHost(state: SandboxState, password: string): Promise<vo
   const root = packageRoot();
   const entry = join(root, 'src/sandbox/smarthost-daemon.ts');
   const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  daemon(process.execPath, ['--import', tsx, entry, configPath], join(state.dir, 'smarthost.log'));
+  daemon(state, 'smart host', process.execPath, ['--import', tsx, entry, configPath], join(state.dir, 'smarthost.log'));
   const deadline = Date.now() + 15_000;
   while (!existsSync(config.pidFile)) {
     if (Date.now() > deadline) {
@@ -223,7 +267,8 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
     'sh', '-c', HOST_START, 'mailprov-sandbox-host',
     hostBase(state, host), host.dir, host.fqdn, state.smartHost.socket, SMART_HOST_ADDR, String(SMART_HOST_PORT),
   ];
-  daemon('unshare', args, join(host.dir, 'host.log'));
+  // --kill-child: killing this unshare kills the host's PID 1, and with it the host's namespaces
+  daemon(state, `${host.name} host`, 'unshare', args, join(host.dir, 'host.log'));
   // The forwarder from the machine's loopback; retried when a chosen port was taken meanwhile.
   for (let attempt = 0; ; attempt++) {
     const sock = join(host.dir, 'ssh.sock');
@@ -232,7 +277,7 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
       if (Date.now() > deadline) throw new SandboxError(`sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    daemon('socat', [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${sock}`], join(host.dir, 'forward.log'));
+    daemon(state, `${host.name} forwarder`, 'socat', [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${sock}`], join(host.dir, 'forward.log'));
     try {
       await waitForSsh(host.port, 10_000);
       return;
@@ -261,26 +306,30 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const dir = resolve(opts.dir ?? defaultStateDir());
   preflight(log);
   const centosCount = opts.centos ?? 0;
-  const existing = readState(dir);
+  const folder = inspectFolder(dir);
+  // an empty folder (mkdtemp) is fine; anything else is someone's files, which `down` would delete
+  if (folder.kind === 'foreign' && !folder.empty) throw new SandboxError(`${folder.reason}: refusing to use it for a sandbox`);
+  const existing = folder.kind === 'ours' ? folder.state : undefined;
   const kindCount = (s: SandboxState, k: SandboxHostKind) => s.hosts.filter((h) => hostKind(h) === k).length;
   if (existing && kindCount(existing, 'debian') === opts.count && kindCount(existing, 'centos') === centosCount && (await isHealthy(existing))) {
     log(`sandbox in ${dir} is already up with ${existing.hosts.length} host(s)`);
     return existing;
   }
-  if (existing || sandboxPids(dir).length) await sandboxDown({ dir, log });
+  // also what a crashed `up` left: its state file lists the processes it had started
+  if (existing) await sandboxDown({ dir, log });
   // Only the bases this sandbox uses are built (each is cached after its first build).
   const base = opts.count > 0 || centosCount === 0 ? await ensureBase(opts.cacheDir, log) : basePath(opts.cacheDir);
   const centosBase = centosCount > 0 ? await ensureCentosBase(opts.cacheDir, log) : undefined;
   const t0 = Date.now();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const privateKey = join(dir, 'id_ed25519');
-  if (!existsSync(privateKey)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mailprov-sandbox', '-f', privateKey]);
-  const pubKey = readFileSync(`${privateKey}.pub`, 'utf8');
-  const ca = await ensureCa(join(dir, 'ca'));
   const passwordFile = join(dir, 'smarthost-password');
-  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
+  // The state file comes first, before any file or process of the sandbox: `down` needs it to act.
   const state: SandboxState = {
+    owner: SANDBOX_OWNER,
     dir,
+    ready: false,
+    processes: [],
     base,
     ...(centosBase ? { centosBase } : {}),
     privateKey,
@@ -291,10 +340,16 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
       passwordFile,
       socket: join(dir, 'smarthost.sock'),
       storeDir: join(dir, 'messages'),
-      caCert: ca.caCert,
+      caCert: join(dir, 'ca', 'ca.crt'),
     },
     hosts: [],
   };
+  writeState(state);
+  if (!existsSync(privateKey)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mailprov-sandbox', '-f', privateKey]);
+  const pubKey = readFileSync(`${privateKey}.pub`, 'utf8');
+  const ca = await ensureCa(join(dir, 'ca'));
+  state.smartHost.caCert = ca.caCert;
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
   mkdirSync(state.smartHost.storeDir, { recursive: true });
   await startSmartHost(state, readFileSync(passwordFile, 'utf8').trim());
   const caPem = readFileSync(ca.caCert, 'utf8');
@@ -315,12 +370,14 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     return `[127.0.0.1]:${h.port} ${pub[0]} ${pub[1]}`;
   });
   writeFileSync(state.knownHosts, known.join('\n') + '\n', { mode: 0o600 });
-  writeFileSync(stateFile(dir), JSON.stringify(state, null, 2) + '\n');
+  state.ready = true;
+  writeState(state);
   log(`sandbox up: ${state.hosts.length} host(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s (state in ${dir})`);
   return state;
 }
 
 async function isHealthy(state: SandboxState): Promise<boolean> {
+  if (!state.ready) return false;
   try {
     await Promise.all(state.hosts.map((h) => waitForSsh(h.port, 1500)));
     return existsSync(state.smartHost.socket);
@@ -342,27 +399,22 @@ export async function sandboxStatus(dir = defaultStateDir()): Promise<{ state?: 
     hosts.push({ name: h.name, port: h.port, up: await waitForSsh(h.port, 1000).then(() => true, () => false) });
   }
   const messages = state && existsSync(state.smartHost.storeDir) ? readdirSync(state.smartHost.storeDir).filter((f) => f.endsWith('.json')).length : 0;
-  return { state, hosts, processes: sandboxPids(dir).length, messages };
+  const folder = inspectFolder(resolve(dir));
+  return { state, hosts, processes: folder.kind === 'ours' ? sandboxProcesses(folder.state).length : 0, messages };
 }
 
 export async function sandboxDown(opts: { dir?: string; log?: (line: string) => void } = {}): Promise<void> {
   const dir = resolve(opts.dir ?? defaultStateDir());
   const log = opts.log ?? (() => {});
-  // Kill until none is left: killing a host's PID 1 takes its whole PID namespace with it.
-  for (let round = 0; round < 50; round++) {
-    const pids = sandboxPids(dir);
-    if (!pids.length) break;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const folder = inspectFolder(dir);
+  if (folder.kind === 'absent') {
+    log(`no sandbox in ${dir}`);
+    return;
   }
-  const left = sandboxPids(dir);
-  if (left.length) throw new SandboxError(`could not stop sandbox processes: ${left.join(', ')}`);
+  if (folder.kind === 'foreign') throw new SandboxError(`${folder.reason}: refusing to delete it`);
+  const left = await killRecorded(folder.state.processes);
+  if (left.length) throw new SandboxError(`could not stop sandbox processes: ${left.map((p) => `${p.pid} (${p.what})`).join(', ')}`);
+  // none expected (a host mounts inside its own mount namespace), but never delete through a mount
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${dir}/`));
   for (const m of mounts.reverse()) execFileSync('umount', ['-l', m.split(' ')[1]]);
   rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // Shared by the integration tests: a sandbox of real hosts in a temporary state folder, and
 // inventories built in memory the way a user's file would build them.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -8,7 +8,7 @@ import type { HostResult } from '../../src/engine/events.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { resolveInventory, type Inventory } from '../../src/inventory/load.ts';
 import type { InventoryInput } from '../../src/inventory/schema.ts';
-import { sandboxDown, sandboxPids, sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
+import { sandboxDown, sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
 import { connect, type ExecResult } from '../../src/transport/ssh.ts';
 
 export async function startSandbox(count: number): Promise<SandboxState> {
@@ -16,11 +16,26 @@ export async function startSandbox(count: number): Promise<SandboxState> {
   return sandboxUp({ dir, count });
 }
 
+/**
+ * Hygiene check, wider than what `down` kills: every process whose command line names the folder
+ * (hosts, forwarders and their per-connection children, the smart host).
+ */
+export function pidsNaming(dir: string): number[] {
+  const needle = dir + '/';
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
+}
+
 export async function stopSandbox(state: SandboxState | undefined): Promise<void> {
   if (!state) return;
   await sandboxDown({ dir: state.dir });
   // hygiene: nothing of this sandbox may survive its `down`
-  expect(sandboxPids(state.dir)).toEqual([]);
+  expect(pidsNaming(state.dir)).toEqual([]);
   expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(state.dir);
 }
 

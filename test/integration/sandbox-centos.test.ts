@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { packagesFact } from '../../src/facts/builtin.ts';
 import { buildFactScript, parseFacts } from '../../src/facts/gather.ts';
-import { relaySettings, sandboxDown, sandboxPids, sandboxStatus, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, remote as remoteExec, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
+import { relaySettings, sandboxDown, sandboxStatus, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { apply, pidsNaming, remote as remoteExec, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
 
 let state: SandboxState | undefined;
 let down = false;
@@ -163,7 +163,7 @@ describe('a sandbox with a CentOS-like host', () => {
     const dir = state!.dir;
     await sandboxDown({ dir });
     down = true;
-    expect(sandboxPids(dir)).toEqual([]);
+    expect(pidsNaming(dir)).toEqual([]);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dir);
     expect(existsSync(dir)).toBe(false);
   });

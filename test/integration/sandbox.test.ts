@@ -1,21 +1,31 @@
 // The sandbox itself: real hosts with their own namespaces, SSH through 127.0.0.1 only, and a
 // `down` that leaves nothing behind.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxDown, sandboxPids, sandboxStatus, sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
+import {
+  readState, recordProcess, SANDBOX_OWNER, sandboxDown, sandboxProcesses, sandboxStatus, sandboxUp,
+  type RecordedProcess, type SandboxState,
+} from '../../src/sandbox/index.ts';
 import { connect, type Connection } from '../../src/transport/ssh.ts';
-import { startSandbox, stopSandbox } from './helpers.ts';
+import { pidsNaming, startSandbox, stopSandbox } from './helpers.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/mailprov.mjs');
 
 let state: SandboxState | undefined;
 
-function cmdlineOf(pid: number): string | undefined {
+function readProc(pid: number, what: 'cmdline' | 'stat'): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return readFileSync(`/proc/${pid}/${what}`, 'utf8');
   } catch {
     return undefined;
   }
 }
+const cmdlineOf = (pid: number) => readProc(pid, 'cmdline');
+const statOf = (pid: number) => readProc(pid, 'stat');
 const conns: Connection[] = [];
 
 async function ssh(i: number): Promise<Connection> {
@@ -87,19 +97,121 @@ describe('sandbox lifecycle', () => {
   it('down removes every process and mount, also after a crashed up; up works again', async () => {
     const dir = `${state!.dir}-cycle`;
     const s1 = await sandboxUp({ dir, count: 3 });
-    expect(sandboxPids(dir).length).toBeGreaterThan(3);
+    expect(sandboxProcesses(s1).map((p) => p.what)).toEqual(expect.arrayContaining(['smart host', 'relay3 host', 'relay3 forwarder']));
     // simulate a crash: kill only the forwarders; the hosts' namespaces are left running
-    for (const pid of sandboxPids(dir)) {
-      // a listed process may exit before we read it (a forwarder's child closing its connection)
-      const cmd = cmdlineOf(pid);
-      if (cmd?.startsWith('socat\0TCP-LISTEN')) process.kill(pid, 'SIGKILL');
-    }
+    for (const p of sandboxProcesses(s1)) if (p.what.endsWith('forwarder')) process.kill(p.pid, 'SIGKILL');
     const s2 = await sandboxUp({ dir, count: 3 }); // notices the broken sandbox and starts afresh
     expect(s2.hosts.map((h) => h.name)).toEqual(s1.hosts.map((h) => h.name));
     expect((await sandboxStatus(dir)).hosts.every((h) => h.up)).toBe(true);
     await sandboxDown({ dir });
-    expect(sandboxPids(dir)).toEqual([]);
+    expect(pidsNaming(dir)).toEqual([]);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dir);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('down stops what an up killed halfway had started, from the processes it recorded as they started', async () => {
+    const dir = `${state!.dir}-crashed`;
+    const up = spawn(process.execPath, [BIN, 'sandbox', 'up', '2', '--dir', dir], { stdio: 'ignore', env: { ...process.env, MAILPROV_FROM_SOURCE: '1' } });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!readState(dir)?.processes?.some((p) => p.what === 'relay2 host')) {
+        if (Date.now() > deadline) throw new Error('sandbox up did not start its hosts');
+        await sleep(20);
+      }
+    } finally {
+      up.kill('SIGKILL');
+    }
+    await new Promise((r) => up.once('exit', r));
+    expect(readState(dir)!.ready).toBe(false);
+    expect(pidsNaming(dir).length).toBeGreaterThan(0); // the hosts outlived their up
+    await sandboxDown({ dir });
+    expect(pidsNaming(dir)).toEqual([]);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dir);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe('sandbox down acts only on what it owns', () => {
+  const folders: string[] = [];
+  const others: ChildProcess[] = [];
+  afterAll(() => {
+    for (const p of others) p.kill('SIGKILL');
+    for (const d of folders) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A folder of someone's files. */
+  function unrelatedFolder(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'not-a-sandbox-'));
+    folders.push(dir);
+    writeFileSync(join(dir, 'notes.txt'), 'keep me\n');
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'data'), 'and me\n');
+    return dir;
+  }
+
+  /** An unrelated process whose command line names a file in the folder, as the old `down` looked for. */
+  async function processNaming(dir: string): Promise<ChildProcess> {
+    const child = spawn('bash', ['-c', 'exec -a "$0/foo" sleep 300', dir], { stdio: 'ignore' });
+    others.push(child);
+    for (let i = 0; !cmdlineOf(child.pid!)?.startsWith(`${dir}/foo`); i++) {
+      if (i > 100) throw new Error('the unrelated process did not start');
+      await sleep(20);
+    }
+    return child;
+  }
+
+  const isAlive = (pid: number) => /^\S+ \(.*\) [^ZX] /.test(statOf(pid) ?? '');
+
+  function expectUntouched(dir: string, other: ChildProcess): void {
+    expect(readdirSync(dir).sort()).toEqual(['notes.txt', 'sub']);
+    expect(readFileSync(join(dir, 'sub', 'data'), 'utf8')).toBe('and me\n');
+    expect(isAlive(other.pid!)).toBe(true);
+  }
+
+  it('refuses a folder with no state file, with a clear error, through the CLI (--dir and the environment)', async () => {
+    const dir = unrelatedFolder();
+    const other = await processNaming(dir);
+    for (const [args, env] of [[['--dir', dir], {}], [[], { MAILPROV_SANDBOX_DIR: dir }]] as const) {
+      const r = spawnSync(process.execPath, [BIN, 'sandbox', 'down', ...args], {
+        encoding: 'utf8', cwd: tmpdir(), env: { ...process.env, MAILPROV_FROM_SOURCE: '1', ...env },
+      });
+      expect(r.stderr).toBe(`mailprov: ${dir} does not hold a mailprov sandbox (no state.json): refusing to delete it\n`);
+      expect(r.status).toBe(1);
+      expectUntouched(dir, other);
+    }
+  });
+
+  it('refuses a state.json that mailprov did not write, or that names another folder', async () => {
+    const dir = unrelatedFolder();
+    const other = await processNaming(dir);
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ dir, hosts: [], processes: [] }));
+    await expect(sandboxDown({ dir })).rejects.toThrow(`${dir}/state.json was not written by this mailprov's \`sandbox up\``);
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir: '/elsewhere', processes: [] }));
+    await expect(sandboxDown({ dir })).rejects.toThrow(`${dir}/state.json is the state of a sandbox in /elsewhere, not in ${dir}: refusing to delete it`);
+    rmSync(join(dir, 'state.json'));
+    expectUntouched(dir, other);
+  });
+
+  it('up refuses a folder of other files, which its down would delete', async () => {
+    const dir = unrelatedFolder();
+    const other = await processNaming(dir);
+    await expect(sandboxUp({ dir, count: 1 })).rejects.toThrow(`${dir} does not hold a mailprov sandbox (no state.json): refusing to use it for a sandbox`);
+    expectUntouched(dir, other);
+  });
+
+  it('kills a recorded process only while its start time matches (a reused pid is left alone)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-owned-'));
+    folders.push(dir);
+    const [reused, ours] = [await processNaming(dir), await processNaming(dir)];
+    const start = (pid: number) => recordProcess(pid, 'x')!.start;
+    const processes: RecordedProcess[] = [
+      { pid: reused.pid!, start: String(Number(start(reused.pid!)) - 1), what: 'relay1 host' },
+      { pid: ours.pid!, start: start(ours.pid!), what: 'relay1 forwarder' },
+    ];
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir, ready: true, processes, hosts: [] }));
+    await sandboxDown({ dir });
+    expect(isAlive(reused.pid!)).toBe(true);
+    expect(isAlive(ours.pid!)).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });
 });

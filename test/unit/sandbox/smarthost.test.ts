@@ -21,7 +21,6 @@ let tlsPem: { key: string; cert: string };
 let socketPath: string;
 let storeDir: string;
 let host: SmartHost;
-const errors: Error[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mailprov-smarthost-'));
@@ -37,7 +36,6 @@ beforeAll(async () => {
     users: { [USER]: PASSWORD },
     storeDir,
     hostname: HOSTNAME,
-    onError: (err) => errors.push(err),
   });
 });
 
@@ -47,7 +45,7 @@ afterAll(async () => {
 });
 
 // nodemailer dials host:port only; getSocket hands it a connected unix socket instead.
-function unixTransport(auth: { user: string; pass: string }, authMethod?: 'PLAIN' | 'LOGIN') {
+function unixTransport(auth: { user: string; pass: string }, authMethod?: 'PLAIN' | 'LOGIN', path = socketPath) {
   return nodemailer.createTransport({
     host: HOSTNAME,
     port: 587,
@@ -57,7 +55,7 @@ function unixTransport(auth: { user: string; pass: string }, authMethod?: 'PLAIN
     auth,
     authMethod,
     getSocket: (_options: unknown, callback: (err: Error | null, socketOptions: unknown) => void) => {
-      const socket = net.connect(socketPath);
+      const socket = net.connect(path);
       socket.once('connect', () => callback(null, { connection: socket }));
       socket.once('error', (err) => callback(err, null));
     },
@@ -214,9 +212,72 @@ describe('smart host over a unix socket', () => {
     const message = await waitForMessage(storeDir, bySubject('raw auth param'), 5000);
     expect(message).toMatchObject({ authUser: USER, mailFrom: 'root@h1.sandbox.test', rcptTo: ['alice@example.com'] });
   });
+});
 
-  it('reported no server errors for the conversations above', () => {
-    expect(errors).toEqual([]);
+// A smart host of its own per test, closed before the check: close() waits for the server's side of
+// every connection, so an error reported late still lands in the list.
+async function errorsOf(conversation: (socket: string, store: string) => Promise<void>): Promise<Error[]> {
+  const own = await mkdtemp(join(dir, 'errors-'));
+  const found: Error[] = [];
+  const socket = join(own, 'smarthost.sock');
+  const store = join(own, 'store');
+  const server = await startSmartHost({
+    listen: { path: socket },
+    tls: tlsPem,
+    users: { [USER]: PASSWORD },
+    storeDir: store,
+    hostname: HOSTNAME,
+    onError: (err) => found.push(err),
+  });
+  try {
+    await conversation(socket, store);
+  } finally {
+    await server.close();
+  }
+  return found;
+}
+
+describe('smart host error reporting', () => {
+  it('reports no server error for well-behaved and refused conversations', async () => {
+    const found = await errorsOf(async (socket, store) => {
+      await unixTransport({ user: USER, pass: PASSWORD }, 'LOGIN', socket).sendMail({
+        from: 'root@h1.sandbox.test',
+        to: 'alice@example.com',
+        subject: 'via nodemailer',
+        text: 'x',
+      });
+      const { client } = await RawSmtp.connect(socket);
+      await client.command('EHLO h1.sandbox.test');
+      await client.startTls(caPem, HOSTNAME);
+      await client.command('EHLO h1.sandbox.test');
+      expect(await client.command(`AUTH PLAIN ${plainToken(USER, 'wrong')}`)).toMatch(/^535 /);
+      expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toMatch(/^235 /);
+      expect(await client.command('MAIL From:<root@h1.sandbox.test> SIZE=10 AUTH=<>')).toMatch(/^250 /);
+      expect(await client.command('RCPT To:<alice@example.com>')).toMatch(/^250 /);
+      expect(await client.command('DATA')).toMatch(/^354 /);
+      expect(await client.command('Subject: no errors\r\n\r\nbody\r\n.')).toMatch(/^250 2\.6\.0 OK /);
+      expect(await client.command('QUIT')).toMatch(/^221 /);
+      client.close();
+      // a client that hangs up without QUIT, outside a transaction, is no server error either
+      const { client: rude } = await RawSmtp.connect(socket);
+      await rude.command('EHLO h1.sandbox.test');
+      rude.close();
+      expect((await readMessages(store)).map((m) => m.subject)).toEqual(['via nodemailer', 'no errors']);
+    });
+    expect(found).toEqual([]);
+  });
+
+  it('does report an error (control: the check above can fail)', async () => {
+    // a failed TLS handshake after STARTTLS is a server-side error
+    const found = await errorsOf(async (socket) => {
+      const { client, greeting } = await RawSmtp.connect(socket);
+      expect(greeting).toMatch(/^220 /);
+      await client.command('EHLO h1.sandbox.test');
+      expect(await client.command('STARTTLS')).toMatch(/^220 /);
+      await client.command('this is no TLS ClientHello').catch(() => 'closed');
+      client.close();
+    });
+    expect(found.map((e) => e.message).join('\n')).toMatch(/wrong version number/);
   });
 });
 

@@ -102,10 +102,21 @@ describe('shellQuote', () => {
     });
   }
 
-  it('round-trips through bash in interactive-like mode with history expansion on', () => {
-    const value = '!! !$ !x';
-    const out = execFileSync('/bin/bash', ['-H', '-c', 'set -H; printf %s ' + shellQuote(value)]);
-    expect(out.toString('utf8')).toBe(value);
+  // History expansion needs history on (set -o history) and an earlier line to expand to; bash -c
+  // reads its script line by line, so the second line can name the first. The control proves the
+  // setup expands: the same value in double quotes comes out changed, so a wrong quote would fail.
+  describe('with history expansion live in bash', () => {
+    const value = '!! !$ !-1 !echo';
+    const run = (word: string) =>
+      execFileSync('/bin/bash', ['-c', `set -o history -H\necho previous\nprintf %s ${word}`], { env: { PATH: '/usr/bin:/bin' } }).toString('utf8');
+
+    it('expands an unprotected value (control)', () => {
+      expect(run(`"${value}"`)).toBe('previous\necho previous previous echo previous echo previous');
+    });
+
+    it('keeps a quoted value as it is', () => {
+      expect(run(shellQuote(value))).toBe(`previous\n${value}`);
+    });
   });
 });
 

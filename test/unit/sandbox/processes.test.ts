@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { descendants, isRunning, killRecorded, parseProcStat, processTree, readProcStat, recordProcess, type StatReader } from '../../../src/sandbox/processes.ts';
+
+// A real stat line's layout: pid (comm) state ppid ... with the start time as field 22.
+const statLine = (pid: number, comm: string, state: string, ppid: number, start: string) =>
+  `${pid} (${comm}) ${state} ${ppid} ${pid} ${pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 ${start} 2383872 201 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n`;
+
+const reader = (lines: Record<number, string>): StatReader => (pid) => lines[pid];
+
+describe('parseProcStat', () => {
+  it('reads pid, state, parent and start time (field 22)', () => {
+    expect(parseProcStat(statLine(4242, 'socat', 'S', 1, '987654'))).toEqual({ pid: 4242, state: 'S', ppid: 1, start: '987654' });
+  });
+
+  it('is not fooled by a command name with spaces and parentheses', () => {
+    expect(parseProcStat(statLine(7, 'a) R 1 (b', 'S', 3, '555'))).toEqual({ pid: 7, state: 'S', ppid: 3, start: '555' });
+  });
+
+  it('refuses what is not a stat line', () => {
+    expect(parseProcStat('')).toBeUndefined();
+    expect(parseProcStat('7 (x) S 1')).toBeUndefined();
+  });
+
+  it('reads this very process from /proc', () => {
+    const self = recordProcess(process.pid, 'me')!;
+    expect(self.pid).toBe(process.pid);
+    expect(self.start).toMatch(/^\d+$/);
+  });
+});
+
+describe('isRunning: the recorded process, not just its pid', () => {
+  const recorded = { pid: 4242, start: '987654', what: 'relay1 forwarder' };
+
+  it('is true for the same pid with the same start time', () => {
+    expect(isRunning(recorded, reader({ 4242: statLine(4242, 'socat', 'S', 1, '987654') }))).toBe(true);
+  });
+
+  it('is false when the pid now belongs to a process started at another time (a reused pid)', () => {
+    expect(isRunning(recorded, reader({ 4242: statLine(4242, 'socat', 'S', 1, '1987654') }))).toBe(false);
+    expect(isRunning(recorded, reader({ 4242: statLine(4242, 'bash', 'S', 1, '98765') }))).toBe(false);
+  });
+
+  it('is false when the process is gone or a zombie', () => {
+    expect(isRunning(recorded, reader({}))).toBe(false);
+    expect(isRunning(recorded, reader({ 4242: statLine(4242, 'socat', 'Z', 1, '987654') }))).toBe(false);
+  });
+
+  it('tells this process from a record of it with another start time', () => {
+    const self = recordProcess(process.pid, 'me')!;
+    expect(isRunning(self)).toBe(true);
+    expect(isRunning({ ...self, start: String(Number(self.start) + 1) })).toBe(false);
+  });
+});
+
+describe('descendants', () => {
+  it('walks the tree below a pid, and only below it', () => {
+    const tree = new Map([
+      [10, [{ pid: 11, state: 'S', ppid: 10, start: '1' }, { pid: 12, state: 'S', ppid: 10, start: '2' }]],
+      [12, [{ pid: 13, state: 'S', ppid: 12, start: '3' }]],
+      [1, [{ pid: 10, state: 'S', ppid: 1, start: '0' }, { pid: 20, state: 'S', ppid: 1, start: '4' }]],
+    ]);
+    expect(descendants(10, tree).map((p) => [p.pid, p.start])).toEqual([[11, '1'], [12, '2'], [13, '3']]);
+    expect(descendants(20, tree)).toEqual([]);
+  });
+});
+
+describe('killRecorded', () => {
+  const started: ChildProcess[] = [];
+  afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
+  const sleeper = () => {
+    const c = spawn('sleep', ['300'], { stdio: 'ignore' });
+    started.push(c);
+    return c;
+  };
+  const alive = (pid: number) => !['Z', 'X', undefined].includes(parseProcStat(readProcStat(pid) ?? '')?.state);
+
+  it('leaves alone a pid whose start time is not the recorded one, and kills the one that matches, with its children', async () => {
+    const [reused, ours] = [sleeper(), spawn('sh', ['-c', 'sleep 300 & wait'], { stdio: 'ignore' })];
+    started.push(ours);
+    await sleep(200);
+    const rec = (pid: number) => recordProcess(pid, 'x')!;
+    const child = descendants(ours.pid!, processTree())[0];
+    expect(child).toBeDefined();
+    const left = await killRecorded([{ ...rec(reused.pid!), start: String(Number(rec(reused.pid!).start) + 1) }, rec(ours.pid!)]);
+    expect(left).toEqual([]);
+    expect(alive(reused.pid!)).toBe(true);
+    expect(alive(ours.pid!)).toBe(false);
+    expect(isRunning(child)).toBe(false);
+  });
+});
