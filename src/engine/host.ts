@@ -139,7 +139,7 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   run.phase('facts');
   const queries = [journalFact.query(), ...factQueries(run.resources)];
   run.facts = await gatherFacts(runner.conn, queries);
-  run.journal = HostJournal.fromFacts(runner, run.facts);
+  run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
   const os = run.facts.os;
   run.result.os = os.prettyName;
   run.log(`facts: ${os.prettyName} (${os.family}, ${os.packageManager}, ${os.serviceManager}), fqdn ${os.fqdn}`);
@@ -153,7 +153,7 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
       run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}: rolling it back first` });
       await repairIncomplete(runner, run.journal, run.host.playbooks);
       run.facts = await gatherFacts(runner.conn, queries);
-      run.journal = HostJournal.fromFacts(runner, run.facts);
+      run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
     }
   }
   for (const p of run.host.playbooks) p.parts.checkFacts?.(run.facts).forEach(run.finding);

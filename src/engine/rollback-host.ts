@@ -4,6 +4,7 @@ import { describeError } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
 import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation, type UnreadableRecord } from '../journal/index.ts';
+import { undoHandlerFor } from '../resources/undo.ts';
 import { redact } from '../secrets/index.ts';
 import { commandRunner, type Runner } from '../transport/runner.ts';
 import { connect } from '../transport/ssh.ts';
@@ -28,7 +29,7 @@ export interface RollbackResult {
 }
 
 async function readJournal(runner: Runner): Promise<HostJournal> {
-  return HostJournal.fromFacts(runner, await gatherFacts(runner.conn, [journalFact.query()]));
+  return HostJournal.fromFacts(runner, await gatherFacts(runner.conn, [journalFact.query()]), undoHandlerFor);
 }
 
 export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): Promise<RollbackResult> {

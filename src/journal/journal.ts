@@ -45,9 +45,22 @@ export class HostJournal {
     for (const u of unreadable) runner.log(`journal: skipping generation folder ${u.dir}: ${u.problem}`);
   }
 
-  static fromFacts(runner: Runner, facts: HostFacts): HostJournal {
+  /**
+   * `checkUndo` checks each undo record with the kind that owns it (the engine knows the kinds): a
+   * generation holding one that does not pass is set aside as unreadable, never acted on.
+   */
+  static fromFacts(runner: Runner, facts: HostFacts, checkUndo: (record: UndoRecord) => void = () => {}): HostJournal {
     const { generations, unreadable } = facts.get(journalFact, undefined);
-    return new HostJournal(runner, generations, unreadable);
+    const usable: Generation[] = [];
+    for (const g of generations) {
+      try {
+        g.undo.forEach(checkUndo);
+        usable.push(g);
+      } catch (err) {
+        unreadable.push({ dir: String(g.id), problem: (err as Error).message });
+      }
+    }
+    return new HostJournal(runner, usable, unreadable);
   }
 
   /** Generations a controller left in progress (it died mid-apply), newest first. */
