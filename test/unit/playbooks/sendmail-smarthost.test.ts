@@ -1,10 +1,9 @@
 // The whole playbook planned against fixture facts: Debian, and RHEL 6, 7 and 8+ (packages,
 // mc layout, service control, firewall and SELinux), without a host.
 import { describe, expect, it } from 'vitest';
-import { sendmailSmartHost } from '../../../playbooks/sendmail-smarthost.ts';
+import { sendmailSettingsSchema, sendmailSmartHost, type SendmailSettingsInput } from '../../../playbooks/sendmail-smarthost.ts';
 import { planHost } from '../../../src/engine/plan.ts';
 import { secret } from '../../../src/secrets/index.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
 import { centosOs, debianOs, hostFacts } from '../fixtures.ts';
 
 const build = (s: Partial<SendmailSettingsInput> = {}) =>

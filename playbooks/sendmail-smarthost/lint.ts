@@ -1,7 +1,7 @@
 // Lint for sendmail settings and sendmail.mc text, run before connecting: the mistakes that make
 // `make` and the init script exit 0 while installing a broken sendmail.cf, and the ones that make
 // mail silently go nowhere (SENDMAIL.md, "Pitfalls seen in the wild").
-import type { Finding } from '../playbook/index.ts';
+import type { Finding } from 'mailprov';
 import { renderMc } from './render.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 

@@ -1,9 +1,9 @@
 // Every lint: a case where it fires and one where it does not.
 import { describe, expect, it } from 'vitest';
-import { secret } from '../../../src/secrets/index.ts';
-import { lintMc, lintSettings } from '../../../src/sendmail/lint.ts';
-import { renderMc } from '../../../src/sendmail/render.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
+import { secret } from '../../../../src/secrets/index.ts';
+import { lintMc, lintSettings } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
 const debian = { family: 'debian' as const, major: 12 };
 const rhel = { family: 'rhel' as const, major: 9 };

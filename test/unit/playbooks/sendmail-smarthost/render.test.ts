@@ -1,8 +1,8 @@
 // Exact expected text for the files the playbook writes.
 import { describe, expect, it } from 'vitest';
-import { secret } from '../../../src/secrets/index.ts';
-import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from '../../../src/sendmail/render.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
+import { secret } from '../../../../src/secrets/index.ts';
+import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
 const parse = (s: Partial<SendmailSettingsInput> = {}) =>
   sendmailSettingsSchema.parse({

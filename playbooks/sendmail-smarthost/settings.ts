@@ -1,6 +1,5 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
-import { z } from 'zod';
-import { Secret } from '../secrets/index.ts';
+import { Secret, z } from 'mailprov';
 
 const hostname = z
   .string()
