@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 // renderers, lint, host commands) are in ./sendmail-smarthost/.
 import { command, definePlaybook, file, firewallRule, packages, service, serviceId, type Finding, type HostFacts, type VerifyContext } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
-import { lintMc, lintSettings } from './sendmail-smarthost/lint.ts';
+import { applyForce, lintMc, lintSettings } from './sendmail-smarthost/lint.ts';
 import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from './sendmail-smarthost/render.ts';
 import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, verifyRelay } from './sendmail-smarthost/host.ts';
 
@@ -85,7 +85,8 @@ export const sendmailSmartHost = definePlaybook({
         if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {
           findings.push(...lintMc(userMc ?? (settings.mc as { text: string }).text, undefined));
         }
-        return settings.force ? findings.map((f) => ({ ...f, level: 'warning' as const, message: `${f.message} (forced)` })) : findings;
+        // force downgrades what the lint says the mc means, never an injection or a missing secret
+        return applyForce(findings, settings.force);
       },
       checkFacts(facts: HostFacts): Finding[] {
         if (facts.os.family === 'unknown') {
@@ -96,7 +97,7 @@ export const sendmailSmartHost = definePlaybook({
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));
         }
-        return settings.force ? findings.map((f) => ({ ...f, level: 'warning' as const })) : findings;
+        return applyForce(findings, settings.force);
       },
       verify: (ctx: VerifyContext) => verifyRelay(ctx, settings),
     };

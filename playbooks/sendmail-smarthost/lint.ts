@@ -8,6 +8,19 @@ import type { Distro, SendmailSettings } from './settings.ts';
 export type { Finding };
 
 /**
+ * What `force` never downgrades to a warning: a value that would inject text into the mc or a map
+ * (whatever the user meant, the file would not say it), and a secret that cannot be read (there
+ * would be nothing to write). `force` is for findings about what a valid mc means.
+ */
+export const UNFORCEABLE = new Set(['apostrophe-in-value', 'line-break-in-value', 'secret-missing']);
+
+/** With `force`, every finding that can be forced becomes a warning, marked "(forced)". */
+export function applyForce(findings: Finding[], force: boolean): Finding[] {
+  if (!force) return findings;
+  return findings.map((f) => (UNFORCEABLE.has(f.code) || f.level !== 'error' ? f : { ...f, level: 'warning' as const, message: `${f.message} (forced)` }));
+}
+
+/**
  * Walks the mc as m4 reads it: `quotes' nest, # starts a comment outside quotes, and a `dnl`
  * outside quotes while an argument list is open swallows the rest of the line, closing paren
  * included. That is the classic one-line confPRIVACY_FLAGS mistake: m4 then fails with "end of file
@@ -113,6 +126,14 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   for (const [field, value] of mcValues) {
     if (value !== undefined && /['`]/.test(value)) {
       findings.push({ level: 'error', code: 'apostrophe-in-value', message: `${field} "${value}" contains an apostrophe or backtick, which m4 quoting cannot carry` });
+    }
+  }
+  // The schema refuses these already; settings that reach here some other way are checked again,
+  // since a line break in a value written into the mc or the access map adds lines of its own.
+  const lineValues: [string, string | undefined][] = [...mcValues, ...settings.relayFrom.map((n, i): [string, string] => [`relayFrom[${i}]`, n])];
+  for (const [field, value] of lineValues) {
+    if (value !== undefined && /[\x00-\x1f\x7f]/.test(value)) {
+      findings.push({ level: 'error', code: 'line-break-in-value', message: `${field} ${JSON.stringify(value)} contains a line break or another control character, which would add lines of its own to the file it is written into` });
     }
   }
   if (settings.localDomain) {
