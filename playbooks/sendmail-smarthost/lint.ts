@@ -12,7 +12,7 @@ export type { Finding };
  * (whatever the user meant, the file would not say it), and a secret that cannot be read (there
  * would be nothing to write). `force` is for findings about what a valid mc means.
  */
-export const UNFORCEABLE = new Set(['apostrophe-in-value', 'line-break-in-value', 'secret-missing']);
+export const UNFORCEABLE = new Set(['apostrophe-in-value', 'line-break-in-value', 'm4-macro-in-value', 'secret-missing']);
 
 /** With `force`, every finding that can be forced becomes a warning, marked "(forced)". */
 export function applyForce(findings: Finding[], force: boolean): Finding[] {
@@ -102,6 +102,9 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
   return findings;
 }
 
+/** GNU m4 builtins that run even without an argument list (the others need "name("). */
+const M4_BARE_BUILTINS = new Set(['dnl', 'divert', 'undivert', 'divnum', 'changequote', 'changecom', 'm4exit', 'traceon', 'traceoff', 'dumpdef', 'sysval', '__file__', '__line__', '__program__', '__gnu__', '__unix__', 'debugmode', 'debugfile']);
+
 const isLoopback = (addr: string) => addr.startsWith('127.') || addr === '::1';
 const domainOf = (address: string) => address.split('@').pop()?.toLowerCase() ?? '';
 // class w matches whole host names only (R$+ < @ $=w . > $#local): no subdomains
@@ -126,6 +129,15 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   for (const [field, value] of mcValues) {
     if (value !== undefined && /['`]/.test(value)) {
       findings.push({ level: 'error', code: 'apostrophe-in-value', message: `${field} "${value}" contains an apostrophe or backtick, which m4 quoting cannot carry` });
+    }
+  }
+  // A value is quoted once in the mc, and m4 reads it again where cf.m4 expands the macro holding it:
+  // a word in it that m4 runs without arguments changes the cf (`/etc/ssl/dnl/ca.pem` deletes the
+  // rest of its line, `m4exit` ends the file)
+  for (const [field, value] of mcValues) {
+    const words = value?.match(/[A-Za-z_][A-Za-z0-9_]*/g)?.filter((w) => M4_BARE_BUILTINS.has(w)) ?? [];
+    if (words.length) {
+      findings.push({ level: 'error', code: 'm4-macro-in-value', message: `${field} "${value}" contains ${words.map((w) => `"${w}"`).join(', ')}, which m4 runs as a macro when it builds sendmail.cf` });
     }
   }
   // The schema refuses these already; settings that reach here some other way are checked again,

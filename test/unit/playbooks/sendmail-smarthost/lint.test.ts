@@ -81,6 +81,17 @@ describe('lintSettings', () => {
     expect(codes(lintSettings({ ...settings(), relayFrom: ['10.0\nConnect:0'] }, ctx))).toEqual(['line-break-in-value']);
   });
 
+  it('refuses a word in a value that m4 would run as a macro when it reads the value again', () => {
+    const ctx = { distro: debian };
+    expect(codes(lintSettings(settings({ trustedCa: '/etc/ssl/dnl/ca.pem' }), ctx))).toEqual(['m4-macro-in-value']);
+    expect(codes(lintSettings(settings({ smartHost: 'm4exit.example.org' }), ctx))).toEqual(['m4-macro-in-value']);
+    expect(codes(lintSettings(settings({ localDomain: 'divert.example.org' }), ctx))).toEqual(['m4-macro-in-value']);
+    // part of a longer word is no macro
+    expect(lintSettings(settings({ trustedCa: '/etc/ssl/mydnl/dnl_ca.pem', localDomain: 'divert-1.example.org' }), ctx)).toEqual([
+      expect.objectContaining({ code: 'm4-macro-in-value', message: expect.stringContaining('localDomain') }),
+    ]);
+  });
+
   it('refuses a LOCAL_DOMAIN that covers the relay destination or the smart host', () => {
     expect(codes(lintSettings(settings({ localDomain: 'Example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
     expect(codes(lintSettings(settings({ localDomain: 'gmail.com' }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
@@ -131,6 +142,6 @@ describe('applyForce', () => {
     ]);
     expect(forced[0].message).toBe('local-domain-covers-destination (forced)');
     expect(forced[4].message).toBe('port-25-loopback-only');
-    expect([...UNFORCEABLE].sort()).toEqual(['apostrophe-in-value', 'line-break-in-value', 'secret-missing']);
+    expect([...UNFORCEABLE].sort()).toEqual(['apostrophe-in-value', 'line-break-in-value', 'm4-macro-in-value', 'secret-missing']);
   });
 });
