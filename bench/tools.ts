@@ -6,8 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SandboxState } from '../src/sandbox/index.ts';
 import { secret } from '../src/secrets/index.ts';
-import { sendmailSettingsSchema } from '../src/sendmail/settings.ts';
-import { renderAccess, renderAuthinfo, renderMc } from '../src/sendmail/render.ts';
+import { renderAccess, renderAuthinfo, renderMc, sendmailSettingsSchema } from '../playbooks/sendmail-smarthost/index.ts';
 import { shellQuote } from '../src/transport/quote.ts';
 import { median, sshArgs, timed, timedAll, type Timed } from './lib.ts';
 

@@ -29,6 +29,8 @@ await build({
   target: 'node20',
   // dependencies stay in node_modules and load natively: only our own TypeScript is bundled
   packages: 'external',
+  // playbooks import the engine as 'mailprov', as users' playbooks do: bundle it, the same copy
+  alias: { mailprov: './src/index.ts' },
   logLevel: 'warning',
 });
 writeFileSync(join(root, 'dist', '.built'), `${new Date().toISOString()}\n`);

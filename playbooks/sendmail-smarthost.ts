@@ -2,13 +2,15 @@
 // authinfo and access, rebuild maps and sendmail.cf (validated before it goes live), open TCP 25,
 // restart only when sendmail.cf changed, then prove the relay works.
 import { readFileSync } from 'node:fs';
-import { definePlaybook, type Finding, type VerifyContext } from '../src/playbook/index.ts';
-import type { HostFacts } from '../src/facts/types.ts';
-import { command, file, firewallRule, packages, service, serviceId } from '../src/resources/index.ts';
-import { sendmailSettingsSchema, type SendmailSettings } from '../src/sendmail/settings.ts';
-import { lintMc, lintSettings } from '../src/sendmail/lint.ts';
-import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from '../src/sendmail/render.ts';
-import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, verifyRelay } from '../src/sendmail/host.ts';
+// Like any user's playbook it takes the engine from 'mailprov' only; its own parts (settings,
+// renderers, lint, host commands) are in ./sendmail-smarthost/.
+import { command, definePlaybook, file, firewallRule, packages, service, serviceId, type Finding, type HostFacts, type VerifyContext } from 'mailprov';
+import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
+import { applyForce, lintMc, lintSettings } from './sendmail-smarthost/lint.ts';
+import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from './sendmail-smarthost/render.ts';
+import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, verifyRelay } from './sendmail-smarthost/host.ts';
+
+export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
@@ -83,7 +85,8 @@ export const sendmailSmartHost = definePlaybook({
         if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {
           findings.push(...lintMc(userMc ?? (settings.mc as { text: string }).text, undefined));
         }
-        return settings.force ? findings.map((f) => ({ ...f, level: 'warning' as const, message: `${f.message} (forced)` })) : findings;
+        // force downgrades what the lint says the mc means, never an injection or a missing secret
+        return applyForce(findings, settings.force);
       },
       checkFacts(facts: HostFacts): Finding[] {
         if (facts.os.family === 'unknown') {
@@ -94,7 +97,7 @@ export const sendmailSmartHost = definePlaybook({
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));
         }
-        return settings.force ? findings.map((f) => ({ ...f, level: 'warning' as const })) : findings;
+        return applyForce(findings, settings.force);
       },
       verify: (ctx: VerifyContext) => verifyRelay(ctx, settings),
     };

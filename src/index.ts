@@ -1,11 +1,35 @@
 // The public face of mailprov, for inventories and playbooks: `import { ... } from 'mailprov'`.
+// Everything a playbook needs comes from here, the bundled ones under playbooks/ included: they
+// import nothing from src/ (test/unit/playbooks/boundary.test.ts checks it).
+
+// Inventories: declare hosts and bind playbooks to them; load one (as the CLI does).
 export { defineInventory, hostsFromIni, loadInventory, type Inventory, type ResolvedHost } from './inventory/load.ts';
 export type { InventoryInput, HostInput } from './inventory/schema.ts';
-export { definePlaybook, type Playbook, type PlaybookParts, type Finding, type VerifyContext } from './playbook/index.ts';
-export { secret, Secret } from './secrets/index.ts';
+
+// Playbooks: a typed settings schema and a build() returning resources, plus optional lint,
+// checks against the host's facts, and post-apply verification.
+export { definePlaybook, type Playbook, type PlaybookDefinition, type PlaybookParts, type PlaybookUse, type Finding, type VerifyContext } from './playbook/index.ts';
+
+// Secrets: read at apply time (secret.env / secret.file), never printed; redact() scrubs every
+// secret read so far from a text (command output kept as evidence, say).
+export { secret, Secret, SecretError, redact } from './secrets/index.ts';
+
+// Resources: what a playbook's build() returns. Each plans against facts, then the engine applies it.
 export { file, packages, firewallRule, command, service, serviceId } from './resources/index.ts';
 export type { Resource, Change, NoChange, Step, UndoRecord } from './resources/index.ts';
+export type { FileOptions, PackagesOptions, FirewallRuleOptions, CommandOptions, ServiceOptions } from './resources/index.ts';
+
+// Facts: what the host looks like, as resources, checkFacts() and verify() see it.
 export type { HostFacts, OsFacts } from './facts/types.ts';
+
+// Shell quoting for remote commands (POSIX single quotes, safe in dash): sh`cmd ${value}` quotes
+// every interpolated value; shellQuote / shellJoin quote one word / an argv.
+export { sh, shellQuote, shellJoin, type ShellValue } from './transport/quote.ts';
+
+// Errors: one flat family, also as the `errors` namespace. A playbook's verify() throws
+// OperationError (with evidence lines) when the host does not do what it should.
+export { MailprovError, InventoryError, ConnectError, CommandError, FactError, OperationError, SandboxError } from './errors.ts';
 export * as errors from './errors.ts';
-// playbooks outside this repository declare their settings with the same zod
+
+// Settings schemas: playbooks outside this repository declare their settings with the same zod.
 export { z } from 'zod';

@@ -1,7 +1,7 @@
 // The sendmail settings that make a sandbox host relay through the stand-in smart host, exactly as
 // a production host would through Gmail: shared by inventories/sandbox.ts and the tests.
 import { secret } from '../secrets/index.ts';
-import type { SendmailSettingsInput } from '../sendmail/settings.ts';
+import type { SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import type { SandboxState } from './lifecycle.ts';
 
 export function relaySettings(state: SandboxState, over: Partial<SendmailSettingsInput> = {}): SendmailSettingsInput {

@@ -5,10 +5,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { sendmailSmartHost, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
 import { relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
-import type { SendmailSettingsInput } from '../../src/sendmail/settings.ts';
 import { apply, byHost, remote, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;

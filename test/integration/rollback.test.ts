@@ -6,14 +6,13 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { sendmailSmartHost, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule } from '../../src/resources/index.ts';
 import { relaySettings, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
-import type { SendmailSettingsInput } from '../../src/sendmail/settings.ts';
 import { apply, byHost, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;

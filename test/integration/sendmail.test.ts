@@ -8,8 +8,7 @@ import { runHosts } from '../../src/engine/index.ts';
 import { resultsToJson } from '../../src/report/json.ts';
 import { readMessages, relaySettings, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
-import { renderMc } from '../../src/sendmail/render.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../src/sendmail/settings.ts';
+import { renderMc, sendmailSettingsSchema, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost/index.ts';
 import { apply, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;

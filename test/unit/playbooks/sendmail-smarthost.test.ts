@@ -1,10 +1,9 @@
 // The whole playbook planned against fixture facts: Debian, and RHEL 6, 7 and 8+ (packages,
 // mc layout, service control, firewall and SELinux), without a host.
 import { describe, expect, it } from 'vitest';
-import { sendmailSmartHost } from '../../../playbooks/sendmail-smarthost.ts';
+import { sendmailSettingsSchema, sendmailSmartHost, type SendmailSettingsInput } from '../../../playbooks/sendmail-smarthost.ts';
 import { planHost } from '../../../src/engine/plan.ts';
 import { secret } from '../../../src/secrets/index.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
 import { centosOs, debianOs, hostFacts } from '../fixtures.ts';
 
 const build = (s: Partial<SendmailSettingsInput> = {}) =>
@@ -62,5 +61,31 @@ describe('sendmail playbook on RHEL', () => {
     const parts = build({ mc: { text: "include(`/usr/share/sendmail/cf/m4/cf.m4')\nOSTYPE(`debian')\nMAILER(`smtp')\n" } });
     expect(parts.checkFacts?.(hostFacts({ os: centosOs(8) })).map((f) => f.code)).toEqual(['wrong-distro-mc']);
     expect(parts.checkFacts?.(hostFacts({ os: { ...centosOs(8), fqdn: 'relay1' } })).map((f) => f.code)).toContain('unqualified-hostname');
+  });
+});
+
+describe('force', () => {
+  const parse = (s: Partial<SendmailSettingsInput>) => sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', listen: ['0.0.0.0'], ...s });
+  const levels = (f: { code: string; level: string }[] = []) => Object.fromEntries(f.map((x) => [x.code, x.level]));
+
+  it("downgrades the lint's findings about the mc, but a missing secret stays an error", () => {
+    delete process.env.MAILPROV_TEST_UNSET_PASSWORD;
+    const settings = { auth: { user: 'u@example.org', password: secret.env('MAILPROV_TEST_UNSET_PASSWORD') }, localDomain: 'example.org', verify: { recipient: 'ops@example.org' } };
+    expect(levels(sendmailSmartHost.definition.build(parse(settings)).lint?.())).toEqual({ 'secret-missing': 'error', 'local-domain-covers-destination': 'error' });
+    expect(levels(sendmailSmartHost.definition.build(parse({ ...settings, force: true })).lint?.())).toEqual({ 'secret-missing': 'error', 'local-domain-covers-destination': 'warning' });
+  });
+
+  it('never downgrades a value that would inject into the mc, even when it got past the schema', () => {
+    const parsed = { ...parse({ force: true }), trustedCa: "/etc/ssl/ca.pem')dnl\nFEATURE(`promiscuous_relay')dnl" };
+    const found = levels(sendmailSmartHost.definition.build(parsed).lint?.());
+    expect(found['apostrophe-in-value']).toBe('error');
+    expect(found['line-break-in-value']).toBe('error');
+  });
+
+  it('downgrades what the host facts say about the mc', () => {
+    const parts = build({ force: true, mc: { text: "include(`/usr/share/sendmail/cf/m4/cf.m4')\nOSTYPE(`debian')\nMAILER(`smtp')\n" } });
+    const found = parts.checkFacts?.(hostFacts({ os: { ...centosOs(8), fqdn: 'relay1' } })) ?? [];
+    expect(levels(found)).toEqual({ 'unqualified-hostname': 'warning', 'wrong-distro-mc': 'warning' });
+    expect(found.every((f) => f.message.endsWith('(forced)'))).toBe(true);
   });
 });

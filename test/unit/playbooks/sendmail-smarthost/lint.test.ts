@@ -1,9 +1,9 @@
 // Every lint: a case where it fires and one where it does not.
 import { describe, expect, it } from 'vitest';
-import { secret } from '../../../src/secrets/index.ts';
-import { lintMc, lintSettings } from '../../../src/sendmail/lint.ts';
-import { renderMc } from '../../../src/sendmail/render.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
+import { secret } from '../../../../src/secrets/index.ts';
+import { applyForce, lintMc, lintSettings, UNFORCEABLE } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
 const debian = { family: 'debian' as const, major: 12 };
 const rhel = { family: 'rhel' as const, major: 9 };
@@ -70,8 +70,26 @@ describe('lintSettings', () => {
     expect(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1.example.org' })).toEqual([]);
   });
 
+  // the schema refuses these values; settings that reach the lint some other way are checked again
   it('refuses an apostrophe in a value that goes into the mc', () => {
-    expect(codes(lintSettings(settings({ trustedCa: "/etc/ssl/it's.pem" }), { distro: debian }))).toEqual(['apostrophe-in-value']);
+    expect(codes(lintSettings({ ...settings(), trustedCa: "/etc/ssl/it's.pem" }, { distro: debian }))).toEqual(['apostrophe-in-value']);
+  });
+
+  it('refuses a line break in a value that goes into the mc or the access map', () => {
+    const ctx = { distro: debian };
+    expect(codes(lintSettings({ ...settings(), trustedCa: '/etc/ssl/ca.pem\nFEATURE(`promiscuous_relay\')dnl' }, ctx))).toContain('line-break-in-value');
+    expect(codes(lintSettings({ ...settings(), relayFrom: ['10.0\nConnect:0'] }, ctx))).toEqual(['line-break-in-value']);
+  });
+
+  it('refuses a word in a value that m4 would run as a macro when it reads the value again', () => {
+    const ctx = { distro: debian };
+    expect(codes(lintSettings(settings({ trustedCa: '/etc/ssl/dnl/ca.pem' }), ctx))).toEqual(['m4-macro-in-value']);
+    expect(codes(lintSettings(settings({ smartHost: 'm4exit.example.org' }), ctx))).toEqual(['m4-macro-in-value']);
+    expect(codes(lintSettings(settings({ localDomain: 'divert.example.org' }), ctx))).toEqual(['m4-macro-in-value']);
+    // part of a longer word is no macro
+    expect(lintSettings(settings({ trustedCa: '/etc/ssl/mydnl/dnl_ca.pem', localDomain: 'divert-1.example.org' }), ctx)).toEqual([
+      expect.objectContaining({ code: 'm4-macro-in-value', message: expect.stringContaining('localDomain') }),
+    ]);
   });
 
   it('refuses a LOCAL_DOMAIN that covers the relay destination or the smart host', () => {
@@ -103,5 +121,27 @@ describe('lintSettings', () => {
   it('warns about mechanisms without PLAIN/LOGIN and AUTH on port 25', () => {
     expect(codes(lintSettings(settings({ auth: { user: 'u', password: secret.value('pw-1'), mechanisms: ['CRAM-MD5'] } }), { distro: debian }))).toEqual(['no-plain-login']);
     expect(codes(lintSettings(settings({ smartHostPort: 25 }), { distro: debian }))).toEqual(['auth-on-port-25']);
+  });
+});
+
+describe('applyForce', () => {
+  const f = (code: string, level: 'error' | 'warning' = 'error') => ({ level, code, message: code });
+
+  it('leaves findings alone without force', () => {
+    expect(applyForce([f('dnl-in-arguments'), f('apostrophe-in-value')], false)).toEqual([f('dnl-in-arguments'), f('apostrophe-in-value')]);
+  });
+
+  it('downgrades findings about the mc to warnings, never injections or a missing secret', () => {
+    const forced = applyForce([f('local-domain-covers-destination'), f('apostrophe-in-value'), f('line-break-in-value'), f('secret-missing'), f('port-25-loopback-only', 'warning')], true);
+    expect(forced.map((x) => [x.code, x.level])).toEqual([
+      ['local-domain-covers-destination', 'warning'],
+      ['apostrophe-in-value', 'error'],
+      ['line-break-in-value', 'error'],
+      ['secret-missing', 'error'],
+      ['port-25-loopback-only', 'warning'],
+    ]);
+    expect(forced[0].message).toBe('local-domain-covers-destination (forced)');
+    expect(forced[4].message).toBe('port-25-loopback-only');
+    expect([...UNFORCEABLE].sort()).toEqual(['apostrophe-in-value', 'line-break-in-value', 'm4-macro-in-value', 'secret-missing']);
   });
 });

@@ -2,11 +2,7 @@
 // rebuild of maps and sendmail.cf (whose exit codes hide m4 errors), and the post-restart proof
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
-import { OperationError } from '../errors.ts';
-import type { HostFacts } from '../facts/types.ts';
-import type { VerifyContext } from '../playbook/index.ts';
-import { redact } from '../secrets/index.ts';
-import { sh } from '../transport/quote.ts';
+import { OperationError, redact, sh, type HostFacts, type VerifyContext } from 'mailprov';
 import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';

@@ -1,6 +1,5 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
-import { z } from 'zod';
-import { Secret } from '../secrets/index.ts';
+import { Secret, z } from 'mailprov';
 
 const hostname = z
   .string()
@@ -11,13 +10,28 @@ const network = z.string().regex(/^(IPv6:[0-9A-Fa-f:.]+|[0-9]{1,3}(\.[0-9]{1,3})
 
 const address = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)$/, 'an IP address such as 127.0.0.1 or 0.0.0.0');
 
+/**
+ * A path written into the mc inside m4 quotes: m4 quotes (` and '), other quotes, whitespace and line
+ * breaks would end the value or add lines of their own, and parentheses and commas would let m4 read
+ * macro calls into it when sendmail.cf is built. Letters, digits and . _ + - @ = : ~ / only.
+ */
+const mcPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._+@=:~\/-]*$/, 'an absolute path (starting with /) of letters, digits and . _ + - @ = : ~ / only: no spaces, line breaks, quotes, backticks, parentheses or commas');
+
+/** The SASL user, written into authinfo as "U:<user>": no line breaks or other control characters. */
+const saslUser = z
+  .string()
+  .min(1)
+  .regex(/^[^\x00-\x1f\x7f]+$/, 'a user name without line breaks, tabs or other control characters');
+
 export const sendmailSettingsSchema = z
   .object({
     smartHost: hostname,
     smartHostPort: z.number().int().min(1).max(65535).default(587),
     auth: z
       .object({
-        user: z.string().min(1),
+        user: saslUser,
         password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
         mechanisms: z.array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name')).min(1).default(['PLAIN', 'LOGIN']),
       })
@@ -28,7 +42,7 @@ export const sendmailSettingsSchema = z
     listen: z.array(address).min(1).default(['127.0.0.1']),
     openSmtpPort: z.boolean().default(true),
     mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
-    trustedCa: z.string().min(1).optional(),
+    trustedCa: mcPath.optional(),
     verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),
     force: z.boolean().default(false),
   })

@@ -1,3 +1,4 @@
+// The sendmail playbook's parts, for tests and the benchmark; the playbook itself is ../sendmail-smarthost.ts.
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput, type Distro } from './settings.ts';
 export { renderMc, renderAuthinfo, renderAccess, maskAuthinfo, distroPaths, PRIVACY_FLAGS } from './render.ts';
 export { lintMc, lintSettings, type LintContext } from './lint.ts';

@@ -1,7 +1,7 @@
 // Reading a host's load against sendmail's RefuseLA: the difference between a busy relay (wait, warn)
 // and a broken one (fail, roll back) when the daemon does not listen after a restart.
 import { describe, expect, it } from 'vitest';
-import { loadRefusal, refusesForLoad, smtpDaemonAddresses } from '../../../src/sendmail/host.ts';
+import { loadRefusal, refusesForLoad, smtpDaemonAddresses } from '../../../../playbooks/sendmail-smarthost/host.ts';
 
 const facts = (load: string, cpus: string, refusela = '') => `load ${load}\ncpus ${cpus}\nrefusela ${refusela}\n`;
 

@@ -1,8 +1,8 @@
 // Exact expected text for the files the playbook writes.
 import { describe, expect, it } from 'vitest';
-import { secret } from '../../../src/secrets/index.ts';
-import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from '../../../src/sendmail/render.ts';
-import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../src/sendmail/settings.ts';
+import { secret } from '../../../../src/secrets/index.ts';
+import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
 const parse = (s: Partial<SendmailSettingsInput> = {}) =>
   sendmailSettingsSchema.parse({
@@ -89,6 +89,14 @@ describe('renderAuthinfo', () => {
     }
   });
 
+  it('uses the base64 form for a user name with a quote or a backslash, and for any control character in a password', () => {
+    const user = 'o"brien\\x@example.org';
+    const line = renderAuthinfo('h', { user, mechanisms: ['PLAIN'] }, 'pa\tss');
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    expect(line).toBe(`AuthInfo:h "U=${b64(user)}" "I=${b64(user)}" "P=${b64('pa\tss')}" "M:PLAIN"\n`);
+    expect(line.split('\n')).toHaveLength(2); // one line, then the final newline
+  });
+
   it('masks both password forms the same way', () => {
     expect(maskAuthinfo('AuthInfo:h "U:u" "I:u" "P:secret" "M:PLAIN"\nAuthInfo:k "P=c2VjcmV0"\n')).toBe('AuthInfo:h "U:u" "I:u" "P:********" "M:PLAIN"\nAuthInfo:k "P:********"\n');
   });
@@ -108,6 +116,16 @@ describe('renderAccess', () => {
       ].join('\n'),
     );
   });
+
+  it('keeps a space between a long network name and RELAY', () => {
+    const long = 'relay-network.example.org'; // "Connect:" + 25 characters: past the column
+    const lines = renderAccess([long, 'mail-gateway-01.dc2.example.org', '10.0.0']).split('\n');
+    expect(lines).toContain(`Connect:${long} RELAY`);
+    expect(lines).toContain('Connect:mail-gateway-01.dc2.example.org RELAY');
+    expect(lines).toContain('Connect:10.0.0                  RELAY');
+    // the way makemap reads it: a key, whitespace, the value RELAY
+    for (const l of lines.slice(1, -1)) expect(l).toMatch(/^Connect:\S+\s+RELAY$/);
+  });
 });
 
 describe('settings', () => {
@@ -124,5 +142,35 @@ describe('settings', () => {
     expect(bad({ smartHost: 'smtp.gmail.com:587' })?.path).toEqual(['smartHost']);
     expect(bad({ smartHost: 'h', smartHostPort: 70000 })?.path).toEqual(['smartHostPort']);
     expect(bad({ smartHost: 'h', auth: { user: 'u', password: 'plain-text' } })?.message).toMatch(/secret\.env/);
+  });
+
+  it('rejects a trustedCa that would write lines of its own into the mc', () => {
+    const issue = (trustedCa: string) => sendmailSettingsSchema.safeParse({ smartHost: 'smtp.gmail.com', trustedCa }).error?.issues[0];
+    const injected = issue("/etc/ssl/ca.pem')dnl\nFEATURE(`promiscuous_relay')dnl\ndnl(`");
+    expect(injected?.path).toEqual(['trustedCa']);
+    expect(injected?.message).toMatch(/absolute path .*no spaces, line breaks, quotes, backticks/);
+    for (const bad of ['/etc/ssl/ca.pem\nFEATURE(`promiscuous_relay\')', 'etc/ssl/ca.pem', '/etc/ssl/my ca.pem', "/etc/ssl/it's.pem", '/etc/ssl/`x\'', '/etc/ssl/"x"', '/tmp/esyscmd(id)', '/a,b', '/etc/ssl/ca.pem\r', '/etc/ssl/ca.pem\t']) {
+      expect(issue(bad)?.path, JSON.stringify(bad)).toEqual(['trustedCa']);
+    }
+    expect(sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', trustedCa: '/etc/ssl/certs/ca-certificates.crt' }).trustedCa).toBe('/etc/ssl/certs/ca-certificates.crt');
+    expect(sendmailSettingsSchema.parse({ smartHost: 'h', trustedCa: '/usr/local/share/ca-certificates/corp_root-2024+v2.crt' }).trustedCa).toBeDefined();
+  });
+
+  it('rejects a line break (or quote) in every other value written into the mc, authinfo or access', () => {
+    const base = { smartHost: 'smtp.gmail.com', auth: { user: 'u@example.org', password: secret.value('pw-123') } };
+    const path = (over: Record<string, unknown>) => sendmailSettingsSchema.safeParse({ ...base, ...over }).error?.issues[0]?.path.join('.');
+    const nl = "\nFEATURE(`promiscuous_relay')dnl";
+    expect(path({ smartHost: `smtp.gmail.com${nl}` })).toBe('smartHost');
+    expect(path({ localDomain: `relay.example.org${nl}` })).toBe('localDomain');
+    expect(path({ listen: [`0.0.0.0${nl}`] })).toBe('listen.0');
+    expect(path({ relayFrom: ['192.168\nConnect:0 RELAY'] })).toBe('relayFrom.0');
+    expect(path({ relayFrom: ['192.168 RELAY'] })).toBe('relayFrom.0');
+    expect(path({ auth: { ...base.auth, mechanisms: [`PLAIN${nl}`] } })).toBe('auth.mechanisms.0');
+    expect(path({ auth: { ...base.auth, mechanisms: ["PLAIN') dnl"] } })).toBe('auth.mechanisms.0');
+    expect(path({ auth: { ...base.auth, user: 'u@example.org\nAuthInfo:evil.example "U:x"' } })).toBe('auth.user');
+    expect(path({ auth: { ...base.auth, user: 'u@example.org\r' } })).toBe('auth.user');
+    expect(path({ verify: { recipient: 'ops@example.org\nBcc: x@example.org' } })).toBe('verify.recipient');
+    expect(path({ verify: { recipient: 'ops@example.org', from: 'a"b@example.org' } })).toBe('verify.from');
+    expect(path({})).toBeUndefined();
   });
 });

@@ -1,11 +1,24 @@
 // Lint for sendmail settings and sendmail.mc text, run before connecting: the mistakes that make
 // `make` and the init script exit 0 while installing a broken sendmail.cf, and the ones that make
 // mail silently go nowhere (SENDMAIL.md, "Pitfalls seen in the wild").
-import type { Finding } from '../playbook/index.ts';
+import type { Finding } from 'mailprov';
 import { renderMc } from './render.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
 export type { Finding };
+
+/**
+ * What `force` never downgrades to a warning: a value that would inject text into the mc or a map
+ * (whatever the user meant, the file would not say it), and a secret that cannot be read (there
+ * would be nothing to write). `force` is for findings about what a valid mc means.
+ */
+export const UNFORCEABLE = new Set(['apostrophe-in-value', 'line-break-in-value', 'm4-macro-in-value', 'secret-missing']);
+
+/** With `force`, every finding that can be forced becomes a warning, marked "(forced)". */
+export function applyForce(findings: Finding[], force: boolean): Finding[] {
+  if (!force) return findings;
+  return findings.map((f) => (UNFORCEABLE.has(f.code) || f.level !== 'error' ? f : { ...f, level: 'warning' as const, message: `${f.message} (forced)` }));
+}
 
 /**
  * Walks the mc as m4 reads it: `quotes' nest, # starts a comment outside quotes, and a `dnl`
@@ -89,6 +102,9 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
   return findings;
 }
 
+/** GNU m4 builtins that run even without an argument list (the others need "name("). */
+const M4_BARE_BUILTINS = new Set(['dnl', 'divert', 'undivert', 'divnum', 'changequote', 'changecom', 'm4exit', 'traceon', 'traceoff', 'dumpdef', 'sysval', '__file__', '__line__', '__program__', '__gnu__', '__unix__', 'debugmode', 'debugfile']);
+
 const isLoopback = (addr: string) => addr.startsWith('127.') || addr === '::1';
 const domainOf = (address: string) => address.split('@').pop()?.toLowerCase() ?? '';
 // class w matches whole host names only (R$+ < @ $=w . > $#local): no subdomains
@@ -113,6 +129,23 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   for (const [field, value] of mcValues) {
     if (value !== undefined && /['`]/.test(value)) {
       findings.push({ level: 'error', code: 'apostrophe-in-value', message: `${field} "${value}" contains an apostrophe or backtick, which m4 quoting cannot carry` });
+    }
+  }
+  // A value is quoted once in the mc, and m4 reads it again where cf.m4 expands the macro holding it:
+  // a word in it that m4 runs without arguments changes the cf (`/etc/ssl/dnl/ca.pem` deletes the
+  // rest of its line, `m4exit` ends the file)
+  for (const [field, value] of mcValues) {
+    const words = value?.match(/[A-Za-z_][A-Za-z0-9_]*/g)?.filter((w) => M4_BARE_BUILTINS.has(w)) ?? [];
+    if (words.length) {
+      findings.push({ level: 'error', code: 'm4-macro-in-value', message: `${field} "${value}" contains ${words.map((w) => `"${w}"`).join(', ')}, which m4 runs as a macro when it builds sendmail.cf` });
+    }
+  }
+  // The schema refuses these already; settings that reach here some other way are checked again,
+  // since a line break in a value written into the mc or the access map adds lines of its own.
+  const lineValues: [string, string | undefined][] = [...mcValues, ...settings.relayFrom.map((n, i): [string, string] => [`relayFrom[${i}]`, n])];
+  for (const [field, value] of lineValues) {
+    if (value !== undefined && /[\x00-\x1f\x7f]/.test(value)) {
+      findings.push({ level: 'error', code: 'line-break-in-value', message: `${field} ${JSON.stringify(value)} contains a line break or another control character, which would add lines of its own to the file it is written into` });
     }
   }
   if (settings.localDomain) {
