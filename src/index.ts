@@ -12,15 +12,19 @@ export { definePlaybook, type Playbook, type PlaybookDefinition, type PlaybookPa
 
 // Secrets: read at apply time (secret.env / secret.file), never printed; redact() scrubs every
 // secret read so far from a text (command output kept as evidence, say).
-export { secret, Secret, SecretError, redact } from './secrets/index.ts';
+export { secret, Secret, redact } from './secrets/index.ts';
 
 // Resources: what a playbook's build() returns. Each plans against facts, then the engine applies it.
 export { file, packages, firewallRule, command, service, serviceId } from './resources/index.ts';
 export type { Resource, Change, NoChange, Step, UndoRecord } from './resources/index.ts';
 export type { FileOptions, PackagesOptions, FirewallRuleOptions, CommandOptions, ServiceOptions } from './resources/index.ts';
 
-// Facts: what the host looks like, as resources, checkFacts() and verify() see it.
-export type { HostFacts, OsFacts } from './facts/types.ts';
+// Facts: what the host looks like, as resources, checkFacts() and verify() see it. A fact is one
+// declaration (defineFact: name, shell snippet, parser); facts.get(fact, arg) reads it; the
+// engine gathers every fact of a host in one remote command.
+export type { HostFacts, OsFacts, FileFact, PackageFact, ServiceFact, IptablesFacts, Fact, FactQuery } from './facts/types.ts';
+export { defineFact } from './facts/fact.ts';
+export { fileFact, packagesFact, serviceFact, iptablesFact, testFact } from './facts/builtin.ts';
 
 // Shell quoting for remote commands (POSIX single quotes, safe in dash): sh`cmd ${value}` quotes
 // every interpolated value; shellQuote / shellJoin quote one word / an argv.
@@ -28,7 +32,7 @@ export { sh, shellQuote, shellJoin, type ShellValue } from './transport/quote.ts
 
 // Errors: one flat family, also as the `errors` namespace. A playbook's verify() throws
 // OperationError (with evidence lines) when the host does not do what it should.
-export { MailprovError, InventoryError, ConnectError, CommandError, FactError, OperationError, SandboxError } from './errors.ts';
+export { MailprovError, InventoryError, ConnectError, CommandError, FactError, OperationError, SandboxError, SecretError, LockError } from './errors.ts';
 export * as errors from './errors.ts';
 
 // Settings schemas: playbooks outside this repository declare their settings with the same zod.

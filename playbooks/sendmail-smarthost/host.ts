@@ -130,6 +130,11 @@ export function transcriptEvidence(output: string): string[] {
 
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
   const { exec, log } = ctx;
+  if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ]`)).code !== 0) {
+    // a first apply that failed before sendmail was installed: the host is back to having none
+    log('sendmail is not installed: nothing to verify');
+    return;
+  }
   await retry('sendmail is not running after the restart', async () => {
     const r = await exec('if [ -d /run/systemd/system ]; then systemctl is-active --quiet sendmail; else /etc/init.d/sendmail status >/dev/null 2>&1; fi');
     return r.code === 0;
@@ -175,7 +180,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   // -bt prints tokens spaced out: "$# relay $@ [ smtp . gmail . com ] $: ..."
   const parsed = /^\s*parse\s+returns: \$# (\S+) \$@ (.*?) \$:/m.exec(route.stdout);
   const relay = parsed ? [parsed[1], parsed[2].replace(/\s+/g, '')] : undefined;
-  if (!relay || relay[0] !== 'relay' || relay[1].replace(/^\[|\]$/g, '') !== settings.smartHost) {
+  if (relay?.[0] !== 'relay' || relay[1].replace(/^\[|\]$/g, '') !== settings.smartHost) {
     throw new OperationError(`verification failed: mail to ${probe} is not routed to the smart host ${settings.smartHost}`, transcriptEvidence(route.stdout).concat(route.stdout.split('\n').filter((l) => l.includes('$#')).map((l) => `  ${l}`)));
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);

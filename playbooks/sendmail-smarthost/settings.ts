@@ -17,7 +17,7 @@ const address = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)$/
  */
 const mcPath = z
   .string()
-  .regex(/^\/[A-Za-z0-9._+@=:~\/-]*$/, 'an absolute path (starting with /) of letters, digits and . _ + - @ = : ~ / only: no spaces, line breaks, quotes, backticks, parentheses or commas');
+  .regex(/^\/[A-Za-z0-9._+@=:~/-]*$/, 'an absolute path (starting with /) of letters, digits and . _ + - @ = : ~ / only: no spaces, line breaks, quotes, backticks, parentheses or commas');
 
 /** The SASL user, written into authinfo as "U:<user>": no line breaks or other control characters. */
 const saslUser = z

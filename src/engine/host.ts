@@ -67,7 +67,7 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
       return run.result;
     }
     if (plan.changes.length) {
-      run.gen = await recordPhase(run, runner, plan);
+      run.gen = await recordPhase(run, plan);
       await applyPhase(run, runner, run.gen, plan.changes);
       run.result.status = 'changed';
     }
@@ -171,7 +171,7 @@ function planPhase(run: HostRun): HostPlan {
 }
 
 /** The generation is recorded before the first change, with everything the plan may touch. */
-async function recordPhase(run: HostRun, runner: Runner, plan: HostPlan): Promise<Generation> {
+async function recordPhase(run: HostRun, plan: HostPlan): Promise<Generation> {
   const written = plan.changes.flatMap((c) => c.files ?? []);
   const unique = (paths: string[]) => [...new Set(paths)];
   // each record is checked by its own kind now, so a bad one fails before anything changes

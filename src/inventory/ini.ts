@@ -288,7 +288,7 @@ function isQuoted(value: string): boolean {
 function parseChildLine(state: ParseState, group: string, line: string, lineNo: number): void {
   const words = splitWords(line);
   if (words?.length === 0) return;
-  if (!words || words.length !== 1 || !GROUP_NAME.test(words[0])) {
+  if (words?.length !== 1 || !GROUP_NAME.test(words[0])) {
     throw new InventoryError(state.file, `groups.${group}.children`, 'one group name per line', at(line, lineNo));
   }
   const child = words[0];

@@ -1,6 +1,7 @@
 // Renders engine events for people: live per-host lines on a terminal, plain lines otherwise;
 // then the plan (changes, reasons, diffs) and a summary table. Everything passes the redactor.
-import chalk, { Chalk } from 'chalk';
+import type chalk from 'chalk';
+import { Chalk } from 'chalk';
 import type { EngineEvent, HostResult } from '../engine/events.ts';
 import { redact } from '../secrets/index.ts';
 import { unifiedDiff } from './diff.ts';

@@ -175,7 +175,7 @@ function daemon(state: SandboxState, what: string, cmd: string, args: string[], 
 }
 
 // Runs on the controller's filesystem inside the host's fresh namespaces, then becomes the host.
-const HOST_START = String.raw`set -e
+const HOST_START = `set -e
 base=$1 dir=$2 fqdn=$3 smarthost_sock=$4 smarthost_addr=$5 smarthost_port=$6
 root=$dir/root
 mount -t overlay overlay -o "lowerdir=$base,upperdir=$dir/upper,workdir=$dir/work" "$root"

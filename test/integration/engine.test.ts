@@ -50,7 +50,7 @@ const tempDir = (prefix: string) => {
 };
 
 afterAll(async () => {
-  made.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  for (const d of made) rmSync(d, { recursive: true, force: true });
   await stopSandbox(state);
 });
 

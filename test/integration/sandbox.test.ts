@@ -43,7 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  conns.forEach((c) => c.close());
+  for (const c of conns) c.close();
   await stopSandbox(state);
 });
 

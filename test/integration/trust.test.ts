@@ -6,8 +6,9 @@ import { z } from 'zod';
 import { runHosts } from '../../src/engine/index.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
-import { file, firewallRule, packages, service, serviceId } from '../../src/resources/index.ts';
-import type { SandboxState } from '../../src/sandbox/index.ts';
+import { file, firewallRule, packages } from '../../src/resources/index.ts';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { relaySettings, type SandboxState } from '../../src/sandbox/index.ts';
 import { apply, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;
@@ -116,12 +117,13 @@ describe('what mailprov guarantees', () => {
       build: () => ({
         resources: [
           packages({ names: ['mailprov-no-such-package'] }),
-          file({ path: '/etc/mail/mailprov-test', content: 'x\n', notify: [serviceId('sendmail')] }),
-          service({ name: 'sendmail' }),
+          file({ path: '/etc/mailprov-test', content: 'x\n' }),
         ],
       }),
     });
-    const [r] = await apply(sandboxInventory(state, [{ on: 'relay2', use: broken({}) }], {}, ['relay2']));
+    // bound before the relay playbook: the install fails before sendmail's own
+    const playbooks = [{ on: 'relay2', use: broken({}) }, { on: 'relay2', use: sendmailSmartHost(relaySettings(state, { openSmtpPort: false })) }];
+    const [r] = await apply(sandboxInventory(state, playbooks, {}, ['relay2']));
     expect(r.status).toBe('rolled-back');
     expect(r.error).toMatch(/install mailprov-no-such-package/);
     expect(r.error).not.toMatch(/rollback failed|unrecognized service/i);

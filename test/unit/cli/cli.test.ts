@@ -19,7 +19,9 @@ const tempDir = (prefix: string) => {
   made.push(dir);
   return dir;
 };
-afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 function inventory(text: string, name = 'inv.ts'): string {
   const dir = tempDir('mailprov-cli-');

@@ -68,7 +68,9 @@ describe('descendants', () => {
 
 describe('killRecorded', () => {
   const started: ChildProcess[] = [];
-  afterAll(() => started.forEach((c) => c.kill('SIGKILL')));
+  afterAll(() => {
+    for (const c of started) c.kill('SIGKILL');
+  });
   const sleeper = () => {
     const c = spawn('sleep', ['300'], { stdio: 'ignore' });
     started.push(c);
