@@ -6,9 +6,10 @@ import { homedir } from 'node:os';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
 import { ConnectError } from '../errors.ts';
-import { redact } from '../secrets/index.ts';
+import { redact, registerSecret } from '../secrets/index.ts';
 import { appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, parseKnownHosts } from './known-hosts.ts';
 import { shellQuote } from './quote.ts';
+import { announceStart, SudoStderr, sudoRefusal, sudoWords, type SudoWords } from './sudo.ts';
 
 export type HostKeyPolicy = 'strict' | 'accept-new';
 
@@ -49,16 +50,27 @@ export function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
 }
 
-/** Wraps a command so it runs under /bin/sh, through sudo when asked. */
-export function wrapCommand(command: string, target: Pick<SshTarget, 'sudo' | 'sudoPassword'>): string {
+/**
+ * Wraps a command so it runs under /bin/sh, through sudo when asked. Through sudo, the shell first
+ * announces that it started (see sudo.ts), so that stdin is only sent once it is the command's.
+ */
+export function wrapCommand(command: string, target: Pick<SshTarget, 'sudo' | 'sudoPassword'>, words?: SudoWords): string {
   // A fixed PATH: non-login SSH sessions of some users lack the sbin directories.
-  const inner = `/bin/sh -c ${shellQuote(`PATH=${SAFE_PATH}; export PATH\n${command}`)}`;
-  if (!target.sudo) return inner;
-  // -S reads the password from stdin (first line); -p '' keeps the prompt out of stderr.
-  return target.sudoPassword !== undefined ? `sudo -S -p '' -- ${inner}` : `sudo -n -- ${inner}`;
+  const body = `PATH=${SAFE_PATH}; export PATH\n${command}`;
+  if (!target.sudo) return `/bin/sh -c ${shellQuote(body)}`;
+  if (!words) throw new Error('wrapCommand: a sudo command needs its prompt and marker');
+  const inner = `/bin/sh -c ${shellQuote(`${announceStart(words)}\n${body}`)}`;
+  // -S reads the password from stdin, but only when sudo asks, with our prompt on stderr
+  return target.sudoPassword !== undefined ? `sudo -S -p ${shellQuote(words.prompt)} -- ${inner}` : `sudo -n -- ${inner}`;
 }
 
 export async function connect(target: SshTarget): Promise<Connection> {
+  if (target.sudoPassword !== undefined) {
+    // whoever set it (inventory, -K, a test), it must be masked in every message
+    registerSecret(target.sudoPassword);
+    // sudo reads one line: the rest of a password with a line break would become input
+    if (/[\r\n]/.test(target.sudoPassword)) throw new ConnectError(target.name, 'the sudo password contains a line break; sudo reads a single line');
+  }
   const knownHostsPath = expandHome(target.knownHosts);
   let knownText = '';
   try {
@@ -125,14 +137,17 @@ export async function connect(target: SshTarget): Promise<Connection> {
   // A connection that drops later must fail the command in flight, not crash the process.
   ssh.connection?.on('error', () => {});
 
+  const sudoRun = (): SudoRun | undefined =>
+    target.sudo ? { words: sudoWords(), password: target.sudoPassword, user: target.user, host: `${target.address}:${target.port}`, name: target.name } : undefined;
+
   return {
     target,
     async exec(command, stdin) {
-      const wrapped = wrapCommand(command, target);
-      const input = target.sudo && target.sudoPassword !== undefined ? `${target.sudoPassword}\n${stdin ?? ''}` : stdin;
+      const sudo = sudoRun();
       try {
-        return { command, ...(await execRaw(ssh, wrapped, input)) };
+        return { command, ...(await execRaw(ssh, wrapCommand(command, target, sudo?.words), stdin, sudo)) };
       } catch (err) {
+        if (err instanceof ConnectError) throw err;
         throw new ConnectError(target.name, `connection lost while running a command: ${(err as Error).message}`, { cause: err });
       }
     },
@@ -140,11 +155,12 @@ export async function connect(target: SshTarget): Promise<Connection> {
       return new Promise((resolve, reject) => {
         const conn = ssh.connection;
         if (!conn) return reject(new ConnectError(target.name, 'not connected'));
-        conn.exec(wrapCommand(command, target), (err: Error | undefined, channel: ClientChannel) => {
+        const sudo = sudoRun();
+        conn.exec(wrapCommand(command, target, sudo?.words), (err: Error | undefined, channel: ClientChannel) => {
           if (err) return reject(err);
-          // sudo -S reads its password first; the rest of stdin stays the command's
-          if (target.sudo && target.sudoPassword !== undefined) channel.write(`${target.sudoPassword}\n`);
-          resolve(channel);
+          if (!sudo) return resolve(channel);
+          // handed over once the command runs; its stderr is not read, as without sudo
+          startThroughSudo(channel, sudo, () => {}).then(() => resolve(channel), reject);
         });
       });
     },
@@ -179,8 +195,72 @@ function openTcp(target: SshTarget): Promise<Socket> {
   });
 }
 
-/** One channel on the connection; output is kept byte for byte (node-ssh's execCommand trims it). */
-function execRaw(ssh: NodeSSH, command: string, stdin: string | undefined): Promise<Omit<ExecResult, 'command'>> {
+interface SudoRun {
+  words: SudoWords;
+  password?: string;
+  user: string;
+  /** address:port, for messages */
+  host: string;
+  /** inventory name */
+  name: string;
+}
+
+/** A guard only: sudo starts in milliseconds, unless it waits on a prompt we did not recognise. */
+const SUDO_START_TIMEOUT_MS = 30_000;
+
+/**
+ * Sees a channel through sudo's start: answers its prompt once with the password, fails on a second
+ * prompt (a refused password) or when the command never starts, and passes the command's own stderr
+ * to onStderr. Resolves when the command runs; nothing else has been written to its stdin by then.
+ */
+function startThroughSudo(channel: ClientChannel, run: SudoRun, onStderr: (data: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const parser = new SudoStderr(run.words);
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      channel.close(); // sends nothing more: no second password, no stdin
+      reject(new ConnectError(run.name, redact(why)));
+    };
+    const timer = setTimeout(
+      () => fail(`sudo did not start the command within ${SUDO_START_TIMEOUT_MS / 1000} s for user ${run.user} on host ${run.host} (a prompt mailprov does not recognise?)`),
+      SUDO_START_TIMEOUT_MS,
+    );
+    channel.stderr.on('data', (data: Buffer) => {
+      for (const event of parser.feed(data)) {
+        if (settled && event.kind !== 'stderr') return;
+        switch (event.kind) {
+          case 'prompt':
+            if (run.password === undefined) return fail(sudoRefusal('a password is required', false, run));
+            channel.write(`${run.password}\n`);
+            break;
+          case 'prompt-again':
+            return fail(sudoRefusal(parser.sudoSaid, true, run));
+          case 'started':
+            settled = true;
+            clearTimeout(timer);
+            resolve();
+            break;
+          case 'stderr':
+            onStderr(event.data);
+        }
+      }
+    });
+    // stderr's end, not the channel's close: that waits for stdout to be read, which the holder of
+    // an openChannel does only later
+    channel.stderr.once('end', () => {
+      if (!parser.started) fail(sudoRefusal(parser.sudoSaid, parser.prompts > 0, run));
+    });
+  });
+}
+
+/**
+ * One channel on the connection; output is kept byte for byte (node-ssh's execCommand trims it).
+ * Through sudo, stdin is sent only once the command started, and stderr is the command's alone.
+ */
+function execRaw(ssh: NodeSSH, command: string, stdin: string | undefined, sudo?: SudoRun): Promise<Omit<ExecResult, 'command'>> {
   return new Promise((resolve, reject) => {
     const conn = ssh.connection;
     if (!conn) return reject(new Error('not connected'));
@@ -190,12 +270,15 @@ function execRaw(ssh: NodeSSH, command: string, stdin: string | undefined): Prom
       const errOut: Buffer[] = [];
       let code: number | null = null;
       channel.on('data', (d: Buffer) => out.push(d));
-      channel.stderr.on('data', (d: Buffer) => errOut.push(d));
+      const started = sudo ? startThroughSudo(channel, sudo, (d) => errOut.push(d)) : Promise.resolve();
+      if (!sudo) channel.stderr.on('data', (d: Buffer) => errOut.push(d));
       channel.on('exit', (c: number | null) => (code = c));
-      channel.on('close', () => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }));
+      // through the promise, so that a sudo failure rejects before a close could resolve
+      channel.on('close', () =>
+        started.then(() => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }), () => {}),
+      );
       channel.on('error', reject);
-      if (stdin !== undefined) channel.end(stdin);
-      else channel.end();
+      started.then(() => (stdin !== undefined ? channel.end(stdin) : channel.end()), reject);
     });
   });
 }
