@@ -27,7 +27,7 @@ export async function acquireLock(conn: Connection, info: string): Promise<{ rel
   });
   if (outcome === 'timeout') {
     channel.close();
-    throw new LockError(`${conn.target.name}: taking the host's lock did not answer within 30 s (a sudo prompt?)`);
+    throw new LockError(`${conn.target.name}: taking the host's lock did not answer within 30 s (a sudo prompt mailprov did not recognise?)`);
   }
   if (outcome === 'busy') {
     const holder = (await conn.exec(`cat ${JOURNAL_DIR}/lock.info 2>/dev/null`)).stdout.trim();

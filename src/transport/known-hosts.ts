@@ -148,6 +148,37 @@ export function checkHostKey(entries: readonly KnownHostEntry[], host: string, p
   return { status: 'mismatch', expected: [...new Set(recorded.map((e) => fingerprint(e.key)))] };
 }
 
+/** The key types recorded for a host (not @revoked lines), in file order. */
+export function recordedKeyTypes(entries: readonly KnownHostEntry[], host: string, port: number): string[] {
+  const name = hostKeyName(host, port);
+  return [...new Set(entries.filter((e) => !e.revoked && entryMatches(e, name)).map((e) => e.keyType))];
+}
+
+/**
+ * Host key algorithms (ssh2's names, in its order of preference) that present a key of one of these
+ * types. An RSA key signs with three algorithms; ssh2 knows no others (no sk-*, no certificates).
+ */
+const ALGORITHMS_BY_KEY_TYPE: ReadonlyArray<readonly [algorithm: string, keyType: string]> = [
+  ['ssh-ed25519', 'ssh-ed25519'],
+  ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp256'],
+  ['ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp384'],
+  ['ecdsa-sha2-nistp521', 'ecdsa-sha2-nistp521'],
+  ['rsa-sha2-512', 'ssh-rsa'],
+  ['rsa-sha2-256', 'ssh-rsa'],
+  ['ssh-rsa', 'ssh-rsa'],
+  ['ssh-dss', 'ssh-dss'],
+];
+
+/**
+ * The algorithms to offer a host whose keys of these types are recorded. Restricting the handshake
+ * to them means a host that now offers only another type fails to agree, instead of presenting a key
+ * that would look merely unknown (and be recorded under accept-new). A host key type that changed
+ * is treated as a changed key.
+ */
+export function hostKeyAlgorithms(types: readonly string[]): string[] {
+  return ALGORITHMS_BY_KEY_TYPE.filter(([, type]) => types.includes(type)).map(([algorithm]) => algorithm);
+}
+
 /** A plain (unhashed) known_hosts line: `[127.0.0.1]:2201 ssh-ed25519 AAAA...`. */
 export function formatKnownHostsLine(host: string, port: number, key: Buffer): string {
   return `${hostKeyName(host, port)} ${keyType(key)} ${key.toString('base64')}`;

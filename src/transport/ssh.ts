@@ -4,10 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { NodeSSH } from 'node-ssh';
-import type { ClientChannel } from 'ssh2';
+import type { ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectError } from '../errors.ts';
 import { redact, registerSecret } from '../secrets/index.ts';
-import { appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, parseKnownHosts } from './known-hosts.ts';
+import { appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyAlgorithms, parseKnownHosts, recordedKeyTypes } from './known-hosts.ts';
 import { shellQuote } from './quote.ts';
 import { announceStart, SudoStderr, sudoRefusal, sudoWords, type SudoWords } from './sudo.ts';
 
@@ -82,6 +82,8 @@ export async function connect(target: SshTarget): Promise<Connection> {
     }
   }
   const entries = parseKnownHosts(knownText);
+  const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
+  const serverHostKey = recordedAlgorithms(recordedTypes, target, knownHostsPath);
   let refusal: string | undefined;
   let newKeyLine: string | undefined;
 
@@ -120,6 +122,7 @@ export async function connect(target: SshTarget): Promise<Connection> {
       privateKeyPath: target.privateKey ? expandHome(target.privateKey) : undefined,
       agent: process.env.SSH_AUTH_SOCK || undefined,
       hostVerifier,
+      algorithms: serverHostKey && { serverHostKey },
       readyTimeout: target.connectTimeoutMs,
       keepaliveInterval: 15_000,
     });
@@ -128,6 +131,14 @@ export async function connect(target: SshTarget): Promise<Connection> {
     sock.destroy();
     if (refusal) throw new ConnectError(target.name, refusal);
     const msg = (err as Error).message ?? String(err);
+    if (serverHostKey && /no matching host key format/i.test(msg)) {
+      throw new ConnectError(
+        target.name,
+        `HOST KEY CHANGED for ${target.address}:${target.port}: it offers no host key of the type ${knownHostsPath} has for it ` +
+          `(${recordedTypes.join(', ')}), only keys of other types. Refusing to connect: this may be a man-in-the-middle; ` +
+          `if the host was rebuilt, remove its old line from ${knownHostsPath}`,
+      );
+    }
     if (/authentication methods failed/i.test(msg)) {
       throw new ConnectError(target.name, `authentication refused for user ${target.user} (key ${target.privateKey ?? 'from agent'})`);
     }
@@ -168,6 +179,19 @@ export async function connect(target: SshTarget): Promise<Connection> {
       ssh.dispose();
     },
   };
+}
+
+/**
+ * With keys recorded for the host, only their types may be negotiated (see hostKeyAlgorithms), so
+ * that a key of another type is never taken for an unknown one.
+ */
+function recordedAlgorithms(types: string[], target: SshTarget, knownHostsPath: string): ServerHostKeyAlgorithm[] | undefined {
+  if (types.length === 0) return undefined;
+  const algorithms = hostKeyAlgorithms(types);
+  if (algorithms.length === 0) {
+    throw new ConnectError(target.name, `${knownHostsPath} records for ${target.address}:${target.port} only host key types mailprov cannot check (${types.join(', ')})`);
+  }
+  return algorithms as ServerHostKeyAlgorithm[];
 }
 
 /**

@@ -1,7 +1,10 @@
 // The transport's trust rules against real sandbox hosts. sudo: the password reaches sudo only when
 // it asks, never a command's stdin (a NOPASSWD rule with a password configured once wrote the password
 // into every file mailprov wrote), a refused password or requiretty fails clearly and changes nothing.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Host keys: a host that now offers a key of a type other than the recorded one is refused like a
+// changed key, not recorded as a new one.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,3 +166,62 @@ describe('sudo', () => {
     expect(await hostState()).toBe(before);
   });
 });
+
+describe('host key types', () => {
+  const relay2Target = (knownHosts: string): SshTarget => ({
+    name: 'relay2', address: '127.0.0.1', port: state!.hosts[RELAY2].port, user: 'root', privateKey: state!.privateKey,
+    knownHosts, hostKeyPolicy: 'accept-new', sudo: false, connectTimeoutMs: 5000,
+  });
+  const hostPub = (name: string) => readFileSync(join(state!.hosts[RELAY2].dir, 'upper/etc/ssh', name), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+
+  it('accept-new refuses a host that offers no key of the recorded type, and leaves known_hosts alone', async () => {
+    // recorded: an ECDSA key; the host has only its ed25519 key
+    const other = join(tempDir('mailprov-otherkey-'), 'key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', other]);
+    const known = join(tempDir('mailprov-kh-'), 'known_hosts');
+    const line = `[127.0.0.1]:${state!.hosts[RELAY2].port} ${readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`;
+    writeFileSync(known, line);
+    await expect(connect(relay2Target(known))).rejects.toThrow(
+      new RegExp(`^relay2: HOST KEY CHANGED for 127\\.0\\.0\\.1:\\d+: it offers no host key of the type ${known} has for it \\(ecdsa-sha2-nistp256\\)`),
+    );
+    expect(readFileSync(known, 'utf8')).toBe(line);
+  });
+
+  it('accept-new refuses a host whose sshd switched from its recorded ed25519 key to ECDSA and RSA keys', async () => {
+    const port = state!.hosts[RELAY2].port;
+    const known = join(tempDir('mailprov-kh-'), 'known_hosts');
+    const line = `[127.0.0.1]:${port} ${hostPub('ssh_host_ed25519_key.pub')}\n`;
+    writeFileSync(known, line);
+    // sshd re-reads its configuration on SIGHUP (it re-executes itself); sessions it has stay
+    await remote(
+      RELAY2,
+      [
+        "ssh-keygen -q -t ecdsa -N '' -f /etc/ssh/ssh_host_ecdsa_key",
+        "ssh-keygen -q -t rsa -b 2048 -N '' -f /etc/ssh/ssh_host_rsa_key",
+        "sed -i 's|^HostKey .*|HostKey /etc/ssh/ssh_host_ecdsa_key\\nHostKey /etc/ssh/ssh_host_rsa_key|' /etc/ssh/sshd_config.d/mailprov-sandbox.conf",
+        'kill -HUP $(pgrep -o -x sshd)',
+      ].join(' && '),
+    );
+    // the ECDSA key is now what it offers: recorded, it is accepted (so sshd is back and serving)
+    const ecdsaKnown = join(tempDir('mailprov-kh-'), 'known_hosts');
+    writeFileSync(ecdsaKnown, `[127.0.0.1]:${port} ${hostPub('ssh_host_ecdsa_key.pub')}\n`);
+    const c = await connectSoon(relay2Target(ecdsaKnown));
+    expect((await c.exec('grep -c ^HostKey /etc/ssh/sshd_config.d/mailprov-sandbox.conf')).stdout).toBe('2\n');
+    c.close();
+
+    await expect(connect(relay2Target(known))).rejects.toThrow(/^relay2: HOST KEY CHANGED for 127\.0\.0\.1:\d+: it offers no host key of the type .* \(ssh-ed25519\)/);
+    expect(readFileSync(known, 'utf8')).toBe(line);
+  });
+});
+
+/** sshd takes a moment to listen again after SIGHUP. */
+async function connectSoon(target: SshTarget): Promise<Connection> {
+  for (let i = 0; ; i++) {
+    try {
+      return await connect(target);
+    } catch (err) {
+      if (i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -8,9 +8,11 @@ import {
   checkHostKey,
   fingerprint,
   formatKnownHostsLine,
+  hostKeyAlgorithms,
   hostKeyName,
   keyType,
   parseKnownHosts,
+  recordedKeyTypes,
 } from '../../../src/transport/known-hosts.ts';
 
 let dir: string;
@@ -22,7 +24,7 @@ interface TestKey {
   pubFile: string;
 }
 
-function generateKey(name: string, type: 'ed25519' | 'ecdsa'): TestKey {
+function generateKey(name: string, type: 'ed25519' | 'ecdsa' | 'rsa'): TestKey {
   const file = join(dir, name);
   execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `test ${name}`, '-f', file]);
   const [keyTypeField, base64] = readFileSync(`${file}.pub`, 'utf8').trim().split(' ');
@@ -36,12 +38,14 @@ function sshKeygen(args: string[]): string {
 let ed1: TestKey;
 let ed2: TestKey;
 let ecdsa: TestKey;
+let rsa: TestKey;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mailprov-known-hosts-'));
   ed1 = generateKey('ed1', 'ed25519');
   ed2 = generateKey('ed2', 'ed25519');
   ecdsa = generateKey('ec', 'ecdsa');
+  rsa = generateKey('rsa', 'rsa');
 });
 
 afterAll(() => {
@@ -223,6 +227,57 @@ describe('checkHostKey', () => {
   it('ignores malformed hashed host fields', () => {
     const entries = parseKnownHosts(`|1|c2hvcnQ=|c2hvcnQ= ${ed1.type} ${ed1.base64}\n|2|x|y ${ed1.type} ${ed1.base64}`);
     expect(entries).toEqual([]);
+  });
+});
+
+describe('recordedKeyTypes', () => {
+  it("lists the types recorded for this host and port only, once each, leaving out @revoked lines", () => {
+    const entries = parseKnownHosts(
+      [
+        `[127.0.0.1]:2201 ${ed1.type} ${ed1.base64}`,
+        `[127.0.0.1]:2201,relay1 ${rsa.type} ${rsa.base64}`,
+        `[127.0.0.1]:2201 ${ed2.type} ${ed2.base64}`,
+        `@revoked [127.0.0.1]:2201 ${ecdsa.type} ${ecdsa.base64}`,
+        `[127.0.0.1]:2202 ${ecdsa.type} ${ecdsa.base64}`,
+      ].join('\n'),
+    );
+    expect(recordedKeyTypes(entries, '127.0.0.1', 2201)).toEqual(['ssh-ed25519', 'ssh-rsa']);
+    expect(recordedKeyTypes(entries, '127.0.0.1', 2202)).toEqual(['ecdsa-sha2-nistp256']);
+    expect(recordedKeyTypes(entries, '127.0.0.1', 22)).toEqual([]);
+  });
+
+  it('reads hashed entries too', () => {
+    const file = join(dir, 'hashed_types');
+    writeFileSync(file, `[127.0.0.1]:2201 ${ecdsa.type} ${ecdsa.base64}\n`);
+    sshKeygen(['-q', '-H', '-f', file]);
+    expect(recordedKeyTypes(parseKnownHosts(readFileSync(file, 'utf8')), '127.0.0.1', 2201)).toEqual(['ecdsa-sha2-nistp256']);
+  });
+});
+
+describe('hostKeyAlgorithms', () => {
+  it('offers only the algorithms that present a recorded key type', () => {
+    expect(hostKeyAlgorithms(['ssh-ed25519'])).toEqual(['ssh-ed25519']);
+    expect(hostKeyAlgorithms(['ecdsa-sha2-nistp384'])).toEqual(['ecdsa-sha2-nistp384']);
+    expect(hostKeyAlgorithms(['ssh-dss'])).toEqual(['ssh-dss']);
+  });
+
+  it('maps an RSA key to its three signature algorithms, strongest first', () => {
+    expect(hostKeyAlgorithms(['ssh-rsa'])).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+  });
+
+  it("keeps ssh2's order of preference, whatever the file's order", () => {
+    expect(hostKeyAlgorithms(['ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519'])).toEqual([
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+    ]);
+  });
+
+  it('drops types ssh2 cannot negotiate (security keys, certificates)', () => {
+    expect(hostKeyAlgorithms(['sk-ssh-ed25519@openssh.com', 'ssh-ed25519-cert-v01@openssh.com'])).toEqual([]);
+    expect(hostKeyAlgorithms([])).toEqual([]);
   });
 });
 
