@@ -52,7 +52,9 @@ export async function timed(cmd: string, args: string[], opts: TimedOptions): Pr
 }
 
 /** Several processes started at once; the time is until the last one exits. */
-export async function timedAll(runs: { cmd: string; args: string[]; opts: TimedOptions }[]): Promise<{ seconds: number; codes: (number | null)[] }> {
+export async function timedAll(
+  runs: { cmd: string; args: string[]; opts: TimedOptions }[],
+): Promise<{ seconds: number; codes: (number | null)[] }> {
   const t0 = performance.now();
   const results = await Promise.all(runs.map((r) => timed(r.cmd, r.args, r.opts)));
   return { seconds: (performance.now() - t0) / 1000, codes: results.map((r) => r.code) };
@@ -71,15 +73,24 @@ export function median(xs: number[]): number {
  */
 export function sshArgs(state: SandboxState, host: SandboxHost): string[] {
   return [
-    '-F', '/dev/null',
-    '-i', state.privateKey,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${state.knownHosts}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-o', 'ControlMaster=no',
-    '-o', 'ControlPath=none',
-    '-p', String(host.port),
+    '-F',
+    '/dev/null',
+    '-i',
+    state.privateKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${state.knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ControlMaster=no',
+    '-o',
+    'ControlPath=none',
+    '-p',
+    String(host.port),
     'root@127.0.0.1',
   ];
 }

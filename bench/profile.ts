@@ -48,7 +48,8 @@ function bucketOf(stack: ProfileNode[]): string {
     const url = n.callFrame.url;
     if (/node_modules\/(ssh2|node-ssh|cpu-features|asn1|bcrypt-pbkdf)\//.test(url)) return 'SSH protocol and crypto (ssh2)';
     if (url.includes('node_modules/esbuild/')) return 'esbuild JS side (inventory bundling; its Go service is another process)';
-    if (/node_modules\/(tsx|get-tsconfig|resolve-pkg-maps)\//.test(url) || url.includes('/bin/resolve-self.mjs')) return 'module loading (tsx, hooks)';
+    if (/node_modules\/(tsx|get-tsconfig|resolve-pkg-maps)\//.test(url) || url.includes('/bin/resolve-self.mjs'))
+      return 'module loading (tsx, hooks)';
     if (/^node:internal\/(modules|deps\/cjs-module-lexer|vm|source_map)/.test(url)) return 'module loading (node)';
     if (url.includes('node_modules/zod/')) return 'zod (schemas)';
     if (url.includes('node_modules/commander/')) return 'commander';
@@ -76,7 +77,8 @@ export function summarizeProfile(file: string): ThreadSummary {
     const names: string[] = [];
     for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) {
       const cf = byId.get(x)!.callFrame;
-      if (SPAN_FUNCTIONS.includes(cf.functionName) && !cf.url.includes('node_modules/') && !cf.url.startsWith('node:')) names.push(cf.functionName);
+      if (SPAN_FUNCTIONS.includes(cf.functionName) && !cf.url.includes('node_modules/') && !cf.url.startsWith('node:'))
+        names.push(cf.functionName);
     }
     return names;
   };
@@ -97,17 +99,26 @@ export function summarizeProfile(file: string): ThreadSummary {
     const b = bucketOf(stack);
     buckets.set(b, (buckets.get(b) ?? 0) + us / 1000);
     const cf = stack[0].callFrame;
-    const name = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^file:\/\/\/work\/[^/]+\//, '').replace(/.*node_modules\//, '')}`.trim();
+    const name =
+      `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^file:\/\/\/work\/[^/]+\//, '').replace(/.*node_modules\//, '')}`.trim();
     fns.set(name, (fns.get(name) ?? 0) + us / 1000);
   }
-  const sorted = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, Math.round(v * 10) / 10] as [string, number]);
+  const sorted = (m: Map<string, number>, n: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => [k, Math.round(v * 10) / 10] as [string, number]);
   return {
     thread: loaderThread ? 'module-loader thread (ESM hooks)' : 'main thread',
     file,
     spanMs: Math.round((p.endTime - p.startTime) / 100) / 10,
     buckets: sorted(buckets, 20),
     topFunctions: sorted(fns, 12),
-    spans: SPAN_FUNCTIONS.filter((fn) => spanOf.has(fn)).map((fn) => ({ fn, fromMs: Math.round(spanOf.get(fn)![0] / 1000), toMs: Math.round(spanOf.get(fn)![1] / 1000) })),
+    spans: SPAN_FUNCTIONS.filter((fn) => spanOf.has(fn)).map((fn) => ({
+      fn,
+      fromMs: Math.round(spanOf.get(fn)![0] / 1000),
+      toMs: Math.round(spanOf.get(fn)![1] / 1000),
+    })),
   };
 }
 
@@ -183,7 +194,8 @@ export async function traceCli(args: string[], env: NodeJS.ProcessEnv, cwd: stri
       const phase = rest.replace(/^(\S+) \d+\/\d+: /, '$1: ');
       if (!order.includes(phase)) order.push(phase);
       if (list.at(-1)?.phase !== phase) list.push({ phase, t });
-      if (word === 'verifying' && !list.slice(0, -1).some((x) => x.phase.startsWith('verifying'))) lastVerifying = Math.max(lastVerifying, t);
+      if (word === 'verifying' && !list.slice(0, -1).some((x) => x.phase.startsWith('verifying')))
+        lastVerifying = Math.max(lastVerifying, t);
     } else if (!/^(error|warning) \[/.test(rest) && !statuses.has(host)) {
       statuses.set(host, rest.split(':')[0]);
       list.push({ phase: 'done', t });
@@ -192,10 +204,15 @@ export async function traceCli(args: string[], env: NodeJS.ProcessEnv, cwd: stri
   }
   const durations = new Map<string, number[]>();
   for (const list of perHost.values()) {
-    for (let i = 0; i < list.length - 1; i++) durations.set(list[i].phase, [...(durations.get(list[i].phase) ?? []), list[i + 1].t - list[i].t]);
+    for (let i = 0; i < list.length - 1; i++)
+      durations.set(list[i].phase, [...(durations.get(list[i].phase) ?? []), list[i + 1].t - list[i].t]);
   }
   const label = (p: string) =>
-    p === 'connecting' ? 'connecting (TCP, SSH handshake, auth; host lock for an apply)' : p === 'planning' ? 'planning (then closing, or recording the generation)' : p;
+    p === 'connecting'
+      ? 'connecting (TCP, SSH handshake, auth; host lock for an apply)'
+      : p === 'planning'
+        ? 'planning (then closing, or recording the generation)'
+        : p;
   const round = (x: number | undefined) => Math.round(x ?? Number.NaN);
   return {
     code,
@@ -210,7 +227,9 @@ export async function traceCli(args: string[], env: NodeJS.ProcessEnv, cwd: stri
         ['last host done', round(lastDone)],
         ['process exited', round(exitMs)],
       ],
-      phases: order.filter((p) => durations.has(p)).map((p) => ({ phase: label(p), medianMs: round(median(durations.get(p)!)), maxMs: round(Math.max(...durations.get(p)!)) })),
+      phases: order
+        .filter((p) => durations.has(p))
+        .map((p) => ({ phase: label(p), medianMs: round(median(durations.get(p)!)), maxMs: round(Math.max(...durations.get(p)!)) })),
     },
   };
 }

@@ -24,7 +24,19 @@ import { sandboxDown, sandboxUp, type SandboxState } from '../src/sandbox/index.
 import { fmt, median, ratio, sshRun, sshRunAll, timed } from './lib.ts';
 import { summarizeProfiles, traceCli, type ThreadSummary, type TraceSummary } from './profile.ts';
 import {
-  ansible, ansibleSetup, cli, cliRunsFrom, floor, mailprov, prepareHand, python3AptCommand, renderFiles, ROOT, snapshotMailprov, type Outcome, type Snapshot,
+  ansible,
+  ansibleSetup,
+  cli,
+  cliRunsFrom,
+  floor,
+  mailprov,
+  prepareHand,
+  python3AptCommand,
+  renderFiles,
+  ROOT,
+  snapshotMailprov,
+  type Outcome,
+  type Snapshot,
 } from './tools.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -41,7 +53,8 @@ function parseArgs(argv: string[]): { hosts: number[]; reps: number; keep: boole
     else if (flag === '--live') opts.live = true;
     else throw new Error(`unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live)`);
   }
-  if (!opts.hosts.length || opts.hosts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--hosts: expected whole numbers, e.g. 1,10,30');
+  if (!opts.hosts.length || opts.hosts.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error('--hosts: expected whole numbers, e.g. 1,10,30');
   if (!Number.isInteger(opts.reps) || opts.reps < 1) throw new Error('--reps: expected a whole number of at least 1');
   return opts;
 }
@@ -123,7 +136,13 @@ const failures: string[] = [];
 const cliStart: { what: string; medianSeconds: number; samples: number[] }[] = [];
 const floors = new Map<number, number[]>();
 
-const sample = (o: Outcome & { from?: 'dist' | 'src' }): Sample => ({ seconds: o.seconds, ok: o.ok, detail: o.detail, maxRssKb: o.maxRssKb, from: o.from });
+const sample = (o: Outcome & { from?: 'dist' | 'src' }): Sample => ({
+  seconds: o.seconds,
+  ok: o.ok,
+  detail: o.detail,
+  maxRssKb: o.maxRssKb,
+  from: o.from,
+});
 const check = <T extends Outcome & { from?: 'dist' | 'src' }>(what: string, o: T): T => {
   if (stopping) throw new Error('stopped');
   if (!o.ok) failures.push(`${what}: ${o.detail}`);
@@ -236,11 +255,18 @@ function checkHost(tool: string, state: SandboxState): void {
   );
   const sha = (text: string) => execFileSync('sha256sum', { input: text }).toString().split(' ')[0];
   const same = paths.every((p) => out.includes(`${sha(files[p as keyof typeof files])}  ${p}`));
-  const modes = ['/etc/mail/sendmail.mc root:smmsp 644', '/etc/mail/authinfo root:root 600', '/etc/mail/access root:root 644'].every((l) => out.includes(l));
-  const report = out.replace(/^[0-9a-f]{64}\s+\S+\n/gm, '').trim().replace(/\n/g, '; ');
+  const modes = ['/etc/mail/sendmail.mc root:smmsp 644', '/etc/mail/authinfo root:root 600', '/etc/mail/access root:root 644'].every((l) =>
+    out.includes(l),
+  );
+  const report = out
+    .replace(/^[0-9a-f]{64}\s+\S+\n/gm, '')
+    .trim()
+    .replace(/\n/g, '; ');
   equivalence.push({ hosts: state.hosts.length, tool, filesAsRendered: same && modes, report });
   if (!(same && modes && out.includes('sendmail running') && out.includes('port 25 rules: 1'))) {
-    failures.push(`N=${state.hosts.length} ${tool}: relay1 is not in the expected state: ${report}${same ? '' : ' (file content differs from the rendering)'}`);
+    failures.push(
+      `N=${state.hosts.length} ${tool}: relay1 is not in the expected state: ${report}${same ? '' : ' (file content differs from the rendering)'}`,
+    );
   }
 }
 
@@ -261,7 +287,13 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
   const replay = prepareHand(work, H, handPlan.json);
   const floorOf = () => floor(work, M);
 
-  await alternate('dry run, fresh hosts', n, () => mailprov(work, M, 'plan', 'changes'), () => ansible(work, setup, A, 'check', 'changes'), floorOf);
+  await alternate(
+    'dry run, fresh hosts',
+    n,
+    () => mailprov(work, M, 'plan', 'changes'),
+    () => ansible(work, setup, A, 'check', 'changes'),
+    floorOf,
+  );
 
   // first apply: once each, on hosts no tool has touched
   firstApplyLoad.set(n, loadavg()[0]);
@@ -274,14 +306,33 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
   if (!m.ok) await converge(`N=${n} mailprov`, () => mailprov(work, M, 'apply', 'changes'));
   if (!a.ok) await converge(`N=${n} ansible`, () => ansible(work, setup, A, 'apply', 'changes'));
   const r = ratio(m.seconds, h.seconds);
-  hand.push({ hosts: n, mailprov: m.seconds, byHand: h.seconds, byHandPhases: h.phases, ratio: r, withinTarget: r !== undefined && r <= 1.2 });
+  hand.push({
+    hosts: n,
+    mailprov: m.seconds,
+    byHand: h.seconds,
+    byHandPhases: h.phases,
+    ratio: r,
+    withinTarget: r !== undefined && r <= 1.2,
+  });
   checkHost('mailprov', M);
   checkHost('ansible', A);
   checkHost('by hand', H);
   await down(H);
 
-  await alternate('no-op re-apply', n, () => mailprov(work, M, 'apply', 'none'), () => ansible(work, setup, A, 'apply', 'none'), floorOf);
-  await alternate('dry run, converged hosts', n, () => mailprov(work, M, 'plan', 'none'), () => ansible(work, setup, A, 'check', 'none'), floorOf);
+  await alternate(
+    'no-op re-apply',
+    n,
+    () => mailprov(work, M, 'apply', 'none'),
+    () => ansible(work, setup, A, 'apply', 'none'),
+    floorOf,
+  );
+  await alternate(
+    'dry run, converged hosts',
+    n,
+    () => mailprov(work, M, 'plan', 'none'),
+    () => ansible(work, setup, A, 'check', 'none'),
+    floorOf,
+  );
 
   if (profileHere.plan) await profile(M, 'plan');
   if (profileHere.apply) await profile(M, 'apply');
@@ -311,7 +362,9 @@ async function converge(what: string, run: () => Promise<Outcome>): Promise<void
     if (r.ok) return;
     log(`${what}: converging failed: ${r.detail}`);
   }
-  failures.push(`${what}: could not converge the hosts after a failed first apply; later figures of this tool are not about converged hosts`);
+  failures.push(
+    `${what}: could not converge the hosts after a failed first apply; later figures of this tool are not about converged hosts`,
+  );
 }
 
 /**
@@ -327,7 +380,14 @@ async function mailprovFirstApply(state: SandboxState): Promise<Outcome & { from
   const changed = [...t.statuses.values()].filter((x) => x === 'changed').length;
   const ok = t.code === 0 && changed === n;
   firstApplyTraces.push({ hosts: n, trace: t.trace });
-  return { seconds: t.seconds, code: t.code, maxRssKb: t.maxRssKb, ok, detail: `exit ${t.code}, ${changed}/${n} host(s) changed${ok ? '' : `; output in ${out}`}`, from: cliRunsFrom(env) };
+  return {
+    seconds: t.seconds,
+    code: t.code,
+    maxRssKb: t.maxRssKb,
+    ok,
+    detail: `exit ${t.code}, ${changed}/${n} host(s) changed${ok ? '' : `; output in ${out}`}`,
+    from: cliRunsFrom(env),
+  };
 }
 
 /**
@@ -344,14 +404,29 @@ async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<voi
   if (t.code !== 0) failures.push(`timeline of ${label}: exit ${t.code} (see ${join(work, 'out', `trace-${mode}-${n}.txt`)})`);
 
   const profDir = join(work, 'out', `cpuprof-${mode}-${n}`);
-  check(`N=${n} ${label} under --cpu-prof`, await mailprov(work, state, mode, 'none', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }));
-  profiles.push({ label: `${label} (CLI from ${from})`, hosts: n, trace: t.trace, cpu: existsSync(profDir) ? summarizeProfiles(profDir) : [], profileDir: profDir });
+  check(
+    `N=${n} ${label} under --cpu-prof`,
+    await mailprov(work, state, mode, 'none', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
+  );
+  profiles.push({
+    label: `${label} (CLI from ${from})`,
+    hosts: n,
+    trace: t.trace,
+    cpu: existsSync(profDir) ? summarizeProfiles(profDir) : [],
+    profileDir: profDir,
+  });
   log(`profiled ${label}`);
 
   if (mode === 'plan' && n === 1) {
     // the start-time target, from src/ through tsx too (what runs while dist/ is stale)
     const samples: number[] = [];
-    for (let i = 0; i < opts.reps; i++) samples.push(check(`N=1 plan from src/ (MAILPROV_FROM_SOURCE=1)`, await mailprov(work, state, 'plan', 'none', { env: { MAILPROV_FROM_SOURCE: '1' } })).seconds);
+    for (let i = 0; i < opts.reps; i++)
+      samples.push(
+        check(
+          `N=1 plan from src/ (MAILPROV_FROM_SOURCE=1)`,
+          await mailprov(work, state, 'plan', 'none', { env: { MAILPROV_FROM_SOURCE: '1' } }),
+        ).seconds,
+      );
     cliStart.push({ what: 'mailprov plan, 1 converged host, from src/ (tsx)', medianSeconds: median(samples), samples });
   }
 }
@@ -383,7 +458,11 @@ async function cliStartTimes(): Promise<void> {
 function table(header: string[], body: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i < 2 ? ':' : '-') + '-'.repeat(w) + (i < 2 ? '-' : ':')).join('|')}|`, ...body.map(line)].join('\n');
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i < 2 ? ':' : '-') + '-'.repeat(w) + (i < 2 ? '-' : ':')).join('|')}|`,
+    ...body.map(line),
+  ].join('\n');
 }
 
 function mainTable(): string {
@@ -407,7 +486,14 @@ function mainTable(): string {
 function handTable(): string {
   return table(
     ['first apply', 'N', 'mailprov s', 'by hand s', 'mailprov/by hand', 'within 1.2x'],
-    hand.map((h) => ['vs. by hand', String(h.hosts), fmt(h.mailprov), fmt(h.byHand), h.ratio === undefined ? 'n/a' : `${fmt(h.ratio)}x`, h.withinTarget ? 'yes' : 'no']),
+    hand.map((h) => [
+      'vs. by hand',
+      String(h.hosts),
+      fmt(h.mailprov),
+      fmt(h.byHand),
+      h.ratio === undefined ? 'n/a' : `${fmt(h.ratio)}x`,
+      h.withinTarget ? 'yes' : 'no',
+    ]),
   );
 }
 
@@ -416,8 +502,13 @@ function cliTable(): string {
   const yes = (s: number) => (s < 0.5 ? 'yes' : 'no');
   const body = cliStart.filter((c) => !c.what.startsWith('mailprov plan')).map((c) => [c.what, fmt(c.medianSeconds, 3), '']);
   const froms = [...new Set(plan1?.mailprov.samples.map((x) => x.from))].join('+');
-  body.push([`mailprov plan, 1 converged host (from ${froms || '?'})`, fmt(plan1?.mailprov.median, 3), plan1 ? yes(plan1.mailprov.median) : 'n/a (run with --hosts 1)']);
-  for (const c of cliStart.filter((x) => x.what.startsWith('mailprov plan'))) body.push([c.what, fmt(c.medianSeconds, 3), yes(c.medianSeconds)]);
+  body.push([
+    `mailprov plan, 1 converged host (from ${froms || '?'})`,
+    fmt(plan1?.mailprov.median, 3),
+    plan1 ? yes(plan1.mailprov.median) : 'n/a (run with --hosts 1)',
+  ]);
+  for (const c of cliStart.filter((x) => x.what.startsWith('mailprov plan')))
+    body.push([c.what, fmt(c.medianSeconds, 3), yes(c.medianSeconds)]);
   return table(['CLI start (whole process)', 'median s', 'under 0.5 s'], body);
 }
 
@@ -428,16 +519,27 @@ function profileText(p: ProfileResult): string {
   lines.push('', `CPU profile of a second such run (node --cpu-prof), ms per bucket:`, '');
   for (const th of p.cpu) {
     const busy = th.buckets.filter(([b]) => !b.startsWith('idle')).reduce((s, [, v]) => s + v, 0);
-    lines.push(`- ${th.thread}, ${th.spanMs} ms profiled, ${Math.round(busy)} ms busy: ` + th.buckets.slice(0, 9).map(([b, v]) => `${b} ${Math.round(v)}`).join(', '));
-    if (th.spans.length) lines.push(`  - spans (ms since profiling began): ${th.spans.map((x) => `${x.fn} ${x.fromMs}-${x.toMs}`).join(', ')}`);
+    lines.push(
+      `- ${th.thread}, ${th.spanMs} ms profiled, ${Math.round(busy)} ms busy: ` +
+        th.buckets
+          .slice(0, 9)
+          .map(([b, v]) => `${b} ${Math.round(v)}`)
+          .join(', '),
+    );
+    if (th.spans.length)
+      lines.push(`  - spans (ms since profiling began): ${th.spans.map((x) => `${x.fn} ${x.fromMs}-${x.toMs}`).join(', ')}`);
   }
   return lines.join('\n');
 }
 
 function firstApplyText(f: { hosts: number; trace: TraceSummary }): string {
   const byHand = hand.find((h) => h.hosts === f.hosts)?.byHandPhases ?? [];
-  const handOf = (phase: string) => byHand.find((h) => h.phase === phase || (phase.startsWith('connecting') && h.phase.startsWith('connecting')));
-  const lines = [`Where the first apply on ${f.hosts} host(s) spends its time (ms; mailprov from its plain output lines, by hand from markers in the script):`, ''];
+  const handOf = (phase: string) =>
+    byHand.find((h) => h.phase === phase || (phase.startsWith('connecting') && h.phase.startsWith('connecting')));
+  const lines = [
+    `Where the first apply on ${f.hosts} host(s) spends its time (ms; mailprov from its plain output lines, by hand from markers in the script):`,
+    '',
+  ];
   for (const [label, t] of f.trace.marks) lines.push(`- mailprov, ${String(t).padStart(6)} ms after spawn: ${label}`);
   lines.push(
     '',
@@ -445,7 +547,12 @@ function firstApplyText(f: { hosts: number; trace: TraceSummary }): string {
       ['per host, median (max)', '', 'mailprov ms', 'by hand ms'],
       f.trace.phases.map((p) => {
         const h = handOf(p.phase);
-        return [p.phase.length > 90 ? `${p.phase.slice(0, 87)}...` : p.phase, '', `${p.medianMs} (${p.maxMs})`, h ? `${h.medianMs} (${h.maxMs})` : '-'];
+        return [
+          p.phase.length > 90 ? `${p.phase.slice(0, 87)}...` : p.phase,
+          '',
+          `${p.medianMs} (${p.maxMs})`,
+          h ? `${h.medianMs} (${h.maxMs})` : '-',
+        ];
       }),
     ),
   );
@@ -478,7 +585,9 @@ try {
   // --live: time this checkout's bin/mailprov.mjs as it is, edits made during the run included
   if (!opts.live) {
     snapshot = snapshotMailprov(work);
-    log(`measuring a snapshot of mailprov (${snapshot.commit.slice(0, 10)}${snapshot.uncommitted.length ? ` + ${snapshot.uncommitted.length} uncommitted file(s)` : ''}), ${snapshot.built ? 'bundle built' : `NOT bundled: ${snapshot.buildError ?? 'no bin/build.mjs'}`}`);
+    log(
+      `measuring a snapshot of mailprov (${snapshot.commit.slice(0, 10)}${snapshot.uncommitted.length ? ` + ${snapshot.uncommitted.length} uncommitted file(s)` : ''}), ${snapshot.built ? 'bundle built' : `NOT bundled: ${snapshot.buildError ?? 'no bin/build.mjs'}`}`,
+    );
   }
   await cliStartTimes();
   const largest = Math.max(...opts.hosts);
@@ -510,12 +619,21 @@ const doc = {
   machine: { ...m, loadavgBefore: loadBefore, loadavgAfter: loadavg() },
   options: opts,
   mailprov: snapshot
-    ? { measured: 'a snapshot of the checkout taken at the start', commit: snapshot.commit, uncommitted: snapshot.uncommitted, bundleBuilt: snapshot.built }
-    : { measured: 'the checkout itself (--live)', commit: spawnSync('git', ['-C', ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim() },
+    ? {
+        measured: 'a snapshot of the checkout taken at the start',
+        commit: snapshot.commit,
+        uncommitted: snapshot.uncommitted,
+        bundleBuilt: snapshot.built,
+      }
+    : {
+        measured: 'the checkout itself (--live)',
+        commit: spawnSync('git', ['-C', ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
+      },
   method: {
     timing: 'wall time of whole processes, spawn to exit; medians of the repetitions; first apply once per tool on fresh hosts',
     mailprov: 'node bin/mailprov.mjs apply|plan inventories/sandbox.ts --json --forks N (MAILPROV_SANDBOX_DIR set)',
-    ansible: 'ansible-playbook bench/ansible/sendmail-smarthost.yml, forks=N, pipelining, gather_facts off, python3-apt pre-installed untimed, SSH masters closed after each run',
+    ansible:
+      'ansible-playbook bench/ansible/sendmail-smarthost.yml, forks=N, pipelining, gather_facts off, python3-apt pre-installed untimed, SSH masters closed after each run',
     floor: 'N parallel ssh -i key -o UserKnownHostsFile=... -p PORT root@127.0.0.1 true',
     byHand: "mailprov's planned commands (plan --json) replayed in one shell over one ssh connection per host, hosts in parallel",
   },
@@ -533,7 +651,9 @@ writeFileSync(jsonPath, JSON.stringify(doc, null, 2) + '\n');
 
 const text = [mainTable(), '', handTable(), '', cliTable()].join('\n');
 const profileSection = [...firstApplyTraces.map(firstApplyText), ...profiles.map(profileText)].join('\n\n');
-process.stdout.write(`\n${text}\n\n${profileSection}\n\n${failures.length ? `FAILURES:\n- ${failures.join('\n- ')}\n\n` : ''}results: ${jsonPath}\n`);
+process.stdout.write(
+  `\n${text}\n\n${profileSection}\n\n${failures.length ? `FAILURES:\n- ${failures.join('\n- ')}\n\n` : ''}results: ${jsonPath}\n`,
+);
 
 writeFileSync(
   join(ROOT, 'bench/latest.md'),

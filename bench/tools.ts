@@ -37,7 +37,8 @@ export interface Snapshot {
  */
 export function snapshotMailprov(work: string): Snapshot {
   const dir = join(work, 'mailprov');
-  for (const d of ['bin', 'src', 'playbooks', 'inventories']) cpSync(join(ROOT, d), join(dir, d), { recursive: true, preserveTimestamps: true });
+  for (const d of ['bin', 'src', 'playbooks', 'inventories'])
+    cpSync(join(ROOT, d), join(dir, d), { recursive: true, preserveTimestamps: true });
   for (const f of ['package.json', 'tsconfig.json']) if (existsSync(join(ROOT, f))) copyFileSync(join(ROOT, f), join(dir, f));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   const git = (...args: string[]) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).stdout.trim();
@@ -127,7 +128,13 @@ export function cliRunsFrom(env: NodeJS.ProcessEnv = process.env): 'dist' | 'src
 export interface MailprovJson {
   ok: boolean;
   summary: { hosts: number; changes: number; failed: number };
-  hosts: { host: string; status: string; durationMs: number; error: string | null; changes: { resource: string; summary: string; commands: { label: string; command: string; sendsContent: boolean }[] }[] }[];
+  hosts: {
+    host: string;
+    status: string;
+    durationMs: number;
+    error: string | null;
+    changes: { resource: string; summary: string; commands: { label: string; command: string; sendsContent: boolean }[] }[];
+  }[];
 }
 
 export async function mailprov(
@@ -140,13 +147,17 @@ export async function mailprov(
   const out = outFile(work, `mailprov-${mode}.json`);
   const env = { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0', ...more.env };
   const from = cliRunsFrom(env);
-  const r = await timed(process.execPath, [...(more.nodeArgs ?? []), cli.bin, mode, cli.inventory, '--json', '--forks', String(state.hosts.length)], {
-    cwd: join(work, 'cwd'),
-    env,
-    stdoutFile: out,
-    stderrFile: `${out}.stderr`,
-    rssFile: `${out}.rss`,
-  });
+  const r = await timed(
+    process.execPath,
+    [...(more.nodeArgs ?? []), cli.bin, mode, cli.inventory, '--json', '--forks', String(state.hosts.length)],
+    {
+      cwd: join(work, 'cwd'),
+      env,
+      stdoutFile: out,
+      stderrFile: `${out}.stderr`,
+      rssFile: `${out}.rss`,
+    },
+  );
   let json: MailprovJson | undefined;
   try {
     json = JSON.parse(readFileSync(out, 'utf8')) as MailprovJson;
@@ -157,7 +168,9 @@ export async function mailprov(
   const wantCode = mode === 'plan' && expect === 'changes' ? 2 : 0;
   const changes = json?.summary.changes ?? -1;
   const ok = !!json && json.ok && r.code === wantCode && (expect === 'none' ? changes === 0 : changes > 0);
-  const detail = json ? `exit ${r.code}, ${changes} change(s), ${json.summary.failed} failed host(s)` : `exit ${r.code}, no JSON (see ${out}.stderr)`;
+  const detail = json
+    ? `exit ${r.code}, ${changes} change(s), ${json.summary.failed} failed host(s)`
+    : `exit ${r.code}, no JSON (see ${out}.stderr)`;
   return { ...r, ok, detail: ok ? detail : `${detail}; output in ${out}`, json, from };
 }
 
@@ -249,14 +262,24 @@ export function parseRecap(text: string): Recap {
   return recap;
 }
 
-export async function ansible(work: string, setup: AnsibleSetup, state: SandboxState, mode: 'apply' | 'check', expect: 'changes' | 'none'): Promise<Outcome & { recap: Recap }> {
+export async function ansible(
+  work: string,
+  setup: AnsibleSetup,
+  state: SandboxState,
+  mode: 'apply' | 'check',
+  expect: 'changes' | 'none',
+): Promise<Outcome & { recap: Recap }> {
   const out = outFile(work, `ansible-${mode}.log`);
   const args = ['-i', setup.inventory, PLAYBOOK, ...(mode === 'check' ? ['--check', '--diff'] : [])];
   const r = await timed('ansible-playbook', args, { cwd: setup.dir, env: setup.env, stdoutFile: out, rssFile: `${out}.rss` });
   closeAnsibleMasters(setup); // untimed: after the process has exited
   const recap = parseRecap(readFileSync(out, 'utf8'));
   const ok =
-    r.code === 0 && recap.hosts === state.hosts.length && recap.failed === 0 && recap.unreachable === 0 && (expect === 'none' ? recap.changed === 0 : recap.changed > 0);
+    r.code === 0 &&
+    recap.hosts === state.hosts.length &&
+    recap.failed === 0 &&
+    recap.unreachable === 0 &&
+    (expect === 'none' ? recap.changed === 0 : recap.changed > 0);
   const detail = `exit ${r.code}, changed=${recap.changed} failed=${recap.failed} unreachable=${recap.unreachable} on ${recap.hosts} host(s)`;
   return { ...r, ok, detail: ok ? detail : `${detail}; output in ${out}`, recap };
 }
@@ -271,9 +294,16 @@ export function python3AptCommand(): string {
 
 export async function floor(work: string, state: SandboxState): Promise<Outcome> {
   const out = outFile(work, 'floor');
-  const r = await timedAll(state.hosts.map((h) => ({ cmd: 'ssh', args: [...sshArgs(state, h), 'true'], opts: { stdoutFile: `${out}.${h.name}` } })));
+  const r = await timedAll(
+    state.hosts.map((h) => ({ cmd: 'ssh', args: [...sshArgs(state, h), 'true'], opts: { stdoutFile: `${out}.${h.name}` } })),
+  );
   const ok = r.codes.every((c) => c === 0);
-  return { seconds: r.seconds, code: ok ? 0 : 1, ok, detail: ok ? `${state.hosts.length} connection(s)` : `exit codes ${r.codes.join(',')}; output in ${out}.<host>` };
+  return {
+    seconds: r.seconds,
+    code: ok ? 0 : 1,
+    ok,
+    detail: ok ? `${state.hosts.length} connection(s)` : `exit codes ${r.codes.join(',')}; output in ${out}.<host>`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,19 +358,32 @@ export function prepareHand(work: string, state: SandboxState, plan: MailprovJso
     const out = outFile(work, 'hand');
     const spawnedAt = Date.now();
     const r = await timedAll(
-      state.hosts.map((h, i) => ({ cmd: 'ssh', args: [...sshArgs(state, h), 'sh -s'], opts: { stdoutFile: `${out}.${h.name}`, stdinFile: scripts[i] } })),
+      state.hosts.map((h, i) => ({
+        cmd: 'ssh',
+        args: [...sshArgs(state, h), 'sh -s'],
+        opts: { stdoutFile: `${out}.${h.name}`, stdinFile: scripts[i] },
+      })),
     );
     const ok = r.codes.every((c) => c === 0);
     // per-change durations from the markers: each lasts until the next marker
     const durations = new Map<string, number[]>();
     for (const h of state.hosts) {
-      const marks = [...readFileSync(`${out}.${h.name}`, 'utf8').matchAll(/^@@ (\d+) (.*)$/gm)].map((m) => ({ t: Number(m[1]) / 1e6, what: m[2] }));
+      const marks = [...readFileSync(`${out}.${h.name}`, 'utf8').matchAll(/^@@ (\d+) (.*)$/gm)].map((m) => ({
+        t: Number(m[1]) / 1e6,
+        what: m[2],
+      }));
       const all = [{ t: spawnedAt, what: 'connecting (ssh process, TCP, handshake, auth, shell)' }, ...marks];
       for (let i = 0; i < all.length - 1; i++) durations.set(all[i].what, [...(durations.get(all[i].what) ?? []), all[i + 1].t - all[i].t]);
     }
     const phases = [...durations]
       .filter(([what]) => what !== 'start')
       .map(([phase, xs]) => ({ phase, medianMs: Math.round(median(xs)), maxMs: Math.round(Math.max(...xs)) }));
-    return { seconds: r.seconds, code: ok ? 0 : 1, ok, detail: ok ? `${scripts.length} script(s) replayed` : `exit codes ${r.codes.join(',')}; output in ${out}.<host>`, phases };
+    return {
+      seconds: r.seconds,
+      code: ok ? 0 : 1,
+      ok,
+      detail: ok ? `${scripts.length} script(s) replayed` : `exit codes ${r.codes.join(',')}; output in ${out}.<host>`,
+      phases,
+    };
   };
 }

@@ -15,7 +15,12 @@ export async function resolve(specifier, context, next) {
     return next(specifier, { ...context, parentURL: self });
   }
   const result = await next(specifier, context);
-  if (/\.m?ts$/.test(result.url) && result.url.startsWith('file:') && !result.url.includes('/node_modules/') && result.format !== 'module') {
+  if (
+    /\.m?ts$/.test(result.url) &&
+    result.url.startsWith('file:') &&
+    !result.url.includes('/node_modules/') &&
+    result.format !== 'module'
+  ) {
     return { ...result, format: 'module' };
   }
   return result;

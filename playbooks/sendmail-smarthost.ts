@@ -4,7 +4,18 @@
 import { readFileSync } from 'node:fs';
 // Like any user's playbook it takes the engine from 'mailprov' only; its own parts (settings,
 // renderers, lint, host commands) are in ./sendmail-smarthost/.
-import { command, definePlaybook, file, firewallRule, packages, service, serviceId, type Finding, type HostFacts, type VerifyContext } from 'mailprov';
+import {
+  command,
+  definePlaybook,
+  file,
+  firewallRule,
+  packages,
+  service,
+  serviceId,
+  type Finding,
+  type HostFacts,
+  type VerifyContext,
+} from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
 import { applyForce, lintMc, lintSettings } from './sendmail-smarthost/lint.ts';
 import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from './sendmail-smarthost/render.ts';
@@ -50,7 +61,12 @@ export const sendmailSmartHost = definePlaybook({
               mode: '0600',
               mask: maskAuthinfo,
             }),
-            command({ name: 'makemap authinfo', run: makemapCommand('authinfo'), onChangeOf: [`file:${authinfo}`], creates: `${authinfo}.db` }),
+            command({
+              name: 'makemap authinfo',
+              run: makemapCommand('authinfo'),
+              onChangeOf: [`file:${authinfo}`],
+              creates: `${authinfo}.db`,
+            }),
           ]
         : []),
       file({ path: access, content: renderAccess(settings.relayFrom), owner: 'root', group: 'root', mode: '0644' }),
@@ -66,7 +82,11 @@ export const sendmailSmartHost = definePlaybook({
       }),
       ...(settings.openSmtpPort ? [firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
       // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
-      service({ name: 'sendmail', onNotify: 'restart', companions: (facts) => (facts.os.family === 'rhel' && facts.os.serviceManager === 'systemd' ? ['sm-client'] : []) }),
+      service({
+        name: 'sendmail',
+        onNotify: 'restart',
+        companions: (facts) => (facts.os.family === 'rhel' && facts.os.serviceManager === 'systemd' ? ['sm-client'] : []),
+      }),
     ];
 
     return {
@@ -92,7 +112,9 @@ export const sendmailSmartHost = definePlaybook({
         if (facts.os.family === 'unknown') {
           return [{ level: 'error', code: 'unsupported-os', message: `${facts.os.prettyName} is neither Debian- nor RHEL-like` }];
         }
-        const findings = lintSettings(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn }).filter((f) => f.code === 'unqualified-hostname');
+        const findings = lintSettings(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn }).filter(
+          (f) => f.code === 'unqualified-hostname',
+        );
         if (settings.mc) {
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));

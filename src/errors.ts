@@ -21,7 +21,11 @@ export class InventoryError extends MailprovError {
 
 /** Could not reach or authenticate to a host, or its host key did not verify. */
 export class ConnectError extends MailprovError {
-  constructor(readonly host: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly host: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${host}: ${message}`, options);
   }
 }
@@ -46,7 +50,10 @@ export class FactError extends MailprovError {}
 
 /** A resource could not be planned or applied (lint errors, validation failures, verification). */
 export class OperationError extends MailprovError {
-  constructor(message: string, readonly evidence: string[] = []) {
+  constructor(
+    message: string,
+    readonly evidence: string[] = [],
+  ) {
     super(evidence.length ? `${message}\n${evidence.join('\n')}` : message);
   }
 }

@@ -8,7 +8,15 @@ export type { InventoryInput, HostInput } from './inventory/schema.ts';
 
 // Playbooks: a typed settings schema and a build() returning resources, plus optional lint,
 // checks against the host's facts, and post-apply verification.
-export { definePlaybook, type Playbook, type PlaybookDefinition, type PlaybookParts, type PlaybookUse, type Finding, type VerifyContext } from './playbook/index.ts';
+export {
+  definePlaybook,
+  type Playbook,
+  type PlaybookDefinition,
+  type PlaybookParts,
+  type PlaybookUse,
+  type Finding,
+  type VerifyContext,
+} from './playbook/index.ts';
 
 // Secrets: read at apply time (secret.env / secret.file), never printed; redact() scrubs every
 // secret read so far from a text (command output kept as evidence, say).
@@ -32,7 +40,17 @@ export { sh, shellQuote, shellJoin, type ShellValue } from './transport/quote.ts
 
 // Errors: one flat family, also as the `errors` namespace. A playbook's verify() throws
 // OperationError (with evidence lines) when the host does not do what it should.
-export { MailprovError, InventoryError, ConnectError, CommandError, FactError, OperationError, SandboxError, SecretError, LockError } from './errors.ts';
+export {
+  MailprovError,
+  InventoryError,
+  ConnectError,
+  CommandError,
+  FactError,
+  OperationError,
+  SandboxError,
+  SecretError,
+  LockError,
+} from './errors.ts';
 export * as errors from './errors.ts';
 
 // Settings schemas: playbooks outside this repository declare their settings with the same zod.

@@ -101,7 +101,12 @@ export function smtpDaemonAddresses(cfLines: string): string[] {
   for (const line of cfLines.split('\n')) {
     const m = /^O DaemonPortOptions=(.*)$/.exec(line.trim());
     if (!m) continue;
-    const opts = new Map(m[1].split(',').map((kv) => kv.trim().split('=') as [string, string]).map(([k, v]) => [k.trim(), (v ?? '').trim()]));
+    const opts = new Map(
+      m[1]
+        .split(',')
+        .map((kv) => kv.trim().split('=') as [string, string])
+        .map(([k, v]) => [k.trim(), (v ?? '').trim()]),
+    );
     const port = opts.get('Port') ?? opts.get('P') ?? 'smtp';
     if (port !== 'smtp' && port !== '25') continue;
     const v6 = (opts.get('Family') ?? opts.get('F')) === 'inet6';
@@ -111,19 +116,29 @@ export function smtpDaemonAddresses(cfLines: string): string[] {
 }
 
 /** The last lines sendmail logged, wherever this host keeps them (Debian, RHEL, journald). */
-const LOG_TAIL_COMMAND = 'for f in /var/log/mail.log /var/log/maillog; do [ -r "$f" ] && { tail -n 15 "$f"; exit 0; }; done; journalctl -q -n 15 -t sm-mta -t sendmail 2>/dev/null; true';
+const LOG_TAIL_COMMAND =
+  'for f in /var/log/mail.log /var/log/maillog; do [ -r "$f" ] && { tail -n 15 "$f"; exit 0; }; done; journalctl -q -n 15 -t sm-mta -t sendmail 2>/dev/null; true';
 
 async function sendmailEvidence(exec: VerifyContext['exec']): Promise<string[]> {
   // the daemon's process title tells what it does ("rejecting connections on daemon MTA-v4: load average: 31")
   const r = await exec(`ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null; ${LOAD_FACTS_COMMAND}; ${LOG_TAIL_COMMAND}`);
-  return redact(r.stdout).trim().split('\n').filter(Boolean).map((l) => `  ${l}`);
+  return redact(r.stdout)
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => `  ${l}`);
 }
 
 /** Server replies (lines starting with a reply code) and status lines of a `sendmail -v` transcript; never client lines. */
 export function transcriptEvidence(output: string): string[] {
   return redact(output)
     .split('\n')
-    .filter((l) => /^\d{3}[ -]/.test(l) || /\.\.\. (Sent|Deferred|User unknown|Connecting|Service unavailable)/.test(l) || /^>>> (STARTTLS|EHLO|MAIL|RCPT|DATA|QUIT)/.test(l))
+    .filter(
+      (l) =>
+        /^\d{3}[ -]/.test(l) ||
+        /\.\.\. (Sent|Deferred|User unknown|Connecting|Service unavailable)/.test(l) ||
+        /^>>> (STARTTLS|EHLO|MAIL|RCPT|DATA|QUIT)/.test(l),
+    )
     .map((l) => `  ${l}`)
     .slice(-25);
 }
@@ -136,7 +151,9 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     return;
   }
   await retry('sendmail is not running after the restart', async () => {
-    const r = await exec('if [ -d /run/systemd/system ]; then systemctl is-active --quiet sendmail; else /etc/init.d/sendmail status >/dev/null 2>&1; fi');
+    const r = await exec(
+      'if [ -d /run/systemd/system ]; then systemctl is-active --quiet sendmail; else /etc/init.d/sendmail status >/dev/null 2>&1; fi',
+    );
     return r.code === 0;
   });
   log('sendmail is running');
@@ -158,16 +175,23 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   // closes its sockets (and says so in its title) until the load drops. Then the daemons of the live
   // cf are what can be checked; rolling back a right config would not help.
   let loadFacts = ''; // of the last look that found no listener
-  const settled = await poll(async () => (await listening()) || refusesForLoad((loadFacts = (await exec(LOAD_FACTS_COMMAND)).stdout)), 10_000);
+  const settled = await poll(
+    async () => (await listening()) || refusesForLoad((loadFacts = (await exec(LOAD_FACTS_COMMAND)).stdout)),
+    10_000,
+  );
   if (settled && !refusesForLoad(loadFacts)) {
     log(`listening on ${wanted.join(', ')}`);
   } else {
     const refusal = loadRefusal(loadFacts);
-    if (!refusal) throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
+    if (!refusal)
+      throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
     const configured = smtpDaemonAddresses(loadFacts);
     const missing = settings.listen.filter((a) => !configured.includes(a));
     if (missing.length) {
-      throw new OperationError(`verification failed: the live sendmail.cf has no daemon on ${missing.map((a) => `${a}:25`).join(', ')}`, await sendmailEvidence(exec));
+      throw new OperationError(
+        `verification failed: the live sendmail.cf has no daemon on ${missing.map((a) => `${a}:25`).join(', ')}`,
+        await sendmailEvidence(exec),
+      );
     }
     ctx.warn(
       `sendmail refuses connections while the load average (${refusal.load}) is at or above its RefuseLA (${refusal.refuseLA}); ` +
@@ -181,7 +205,15 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   const parsed = /^\s*parse\s+returns: \$# (\S+) \$@ (.*?) \$:/m.exec(route.stdout);
   const relay = parsed ? [parsed[1], parsed[2].replace(/\s+/g, '')] : undefined;
   if (relay?.[0] !== 'relay' || relay[1].replace(/^\[|\]$/g, '') !== settings.smartHost) {
-    throw new OperationError(`verification failed: mail to ${probe} is not routed to the smart host ${settings.smartHost}`, transcriptEvidence(route.stdout).concat(route.stdout.split('\n').filter((l) => l.includes('$#')).map((l) => `  ${l}`)));
+    throw new OperationError(
+      `verification failed: mail to ${probe} is not routed to the smart host ${settings.smartHost}`,
+      transcriptEvidence(route.stdout).concat(
+        route.stdout
+          .split('\n')
+          .filter((l) => l.includes('$#'))
+          .map((l) => `  ${l}`),
+      ),
+    );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
 
@@ -206,7 +238,10 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   const sent = /\.\.\. Sent \(/.test(r.stdout);
   const tls = /^>>> STARTTLS/m.test(r.stdout) && /^220 /m.test(r.stdout.split('>>> STARTTLS')[1] ?? '');
   const authed = /^235[ -]/m.test(r.stdout);
-  if (r.code !== 0 || !sent) throw new OperationError(`verification failed: the test message did not leave through ${settings.smartHost}`, evidence);
+  if (r.code !== 0 || !sent)
+    throw new OperationError(`verification failed: the test message did not leave through ${settings.smartHost}`, evidence);
   if (settings.auth && !authed) throw new OperationError('verification failed: the test message was sent without SMTP AUTH', evidence);
-  log(`test message <${id}> relayed through ${settings.smartHost}:${settings.smartHostPort}${tls ? ' over STARTTLS' : ''}${authed ? ' with AUTH' : ''}`);
+  log(
+    `test message <${id}> relayed through ${settings.smartHost}:${settings.smartHostPort}${tls ? ' over STARTTLS' : ''}${authed ? ' with AUTH' : ''}`,
+  );
 }

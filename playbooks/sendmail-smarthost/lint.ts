@@ -17,7 +17,9 @@ export const UNFORCEABLE = new Set(['apostrophe-in-value', 'line-break-in-value'
 /** With `force`, every finding that can be forced becomes a warning, marked "(forced)". */
 export function applyForce(findings: Finding[], force: boolean): Finding[] {
   if (!force) return findings;
-  return findings.map((f) => (UNFORCEABLE.has(f.code) || f.level !== 'error' ? f : { ...f, level: 'warning' as const, message: `${f.message} (forced)` }));
+  return findings.map((f) =>
+    UNFORCEABLE.has(f.code) || f.level !== 'error' ? f : { ...f, level: 'warning' as const, message: `${f.message} (forced)` },
+  );
 }
 
 /**
@@ -42,7 +44,8 @@ function scanMc(text: string): Finding[] {
         continue;
       }
       if (ch === '`') quote++;
-      else if (ch === '#') break; // comment to end of line
+      else if (ch === '#')
+        break; // comment to end of line
       else if (ch === '(') {
         if (parens === 0) openedAt = lineNo;
         parens++;
@@ -63,8 +66,19 @@ function scanMc(text: string): Finding[] {
       }
     }
   }
-  if (quote !== 0) findings.push({ level: 'error', code: 'unbalanced-quotes', message: 'the mc ends inside a `quoted string\' (a backtick without its closing apostrophe)' });
-  if (parens !== 0) findings.push({ level: 'error', code: 'unbalanced-parens', line: openedAt, message: `the argument list opened on line ${openedAt} is never closed` });
+  if (quote !== 0)
+    findings.push({
+      level: 'error',
+      code: 'unbalanced-quotes',
+      message: "the mc ends inside a `quoted string' (a backtick without its closing apostrophe)",
+    });
+  if (parens !== 0)
+    findings.push({
+      level: 'error',
+      code: 'unbalanced-parens',
+      line: openedAt,
+      message: `the argument list opened on line ${openedAt} is never closed`,
+    });
   return findings;
 }
 
@@ -73,7 +87,12 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
   for (const [i, line] of text.split('\n').entries()) {
     const m = /^\s*include\(`?(\/etc\/mail\/m4\/[^')]+)/.exec(line);
     if (m) {
-      findings.push({ level: 'warning', code: 'include-may-be-missing', line: i + 1, message: `line ${i + 1}: include(${m[1]}) makes m4 fail if the file is missing; use sinclude() for optional files` });
+      findings.push({
+        level: 'warning',
+        code: 'include-may-be-missing',
+        line: i + 1,
+        message: `line ${i + 1}: include(${m[1]}) makes m4 fail if the file is missing; use sinclude() for optional files`,
+      });
     }
   }
   const smart = /define\(\s*`SMART_HOST'\s*,\s*`?([^')]*)'?\s*\)/.exec(text);
@@ -81,9 +100,17 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
     const value = smart[1].trim();
     const bare = value.replace(/^\[|\]$/g, '');
     if (/^[^[\]]*:\d+$/.test(value) || (/:\d+$/.test(bare) && !bare.startsWith('IPv6:'))) {
-      findings.push({ level: 'error', code: 'smart-host-port-in-name', message: `SMART_HOST "${value}": a colon separates a host list, not a port; set the port with RELAY_MAILER_ARGS \`TCP $h 587'` });
+      findings.push({
+        level: 'error',
+        code: 'smart-host-port-in-name',
+        message: `SMART_HOST "${value}": a colon separates a host list, not a port; set the port with RELAY_MAILER_ARGS \`TCP $h 587'`,
+      });
     } else if (!value.startsWith('[')) {
-      findings.push({ level: 'warning', code: 'smart-host-mx-lookup', message: `SMART_HOST "${value}" without brackets makes sendmail look up MX records; write [${value}]` });
+      findings.push({
+        level: 'warning',
+        code: 'smart-host-mx-lookup',
+        message: `SMART_HOST "${value}" without brackets makes sendmail look up MX records; write [${value}]`,
+      });
     }
   }
   if (!/MAILER\(\s*`?smtp'?\s*\)/.test(text)) {
@@ -93,17 +120,45 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
     const debianMc = /\/usr\/share\/sendmail\/cf\/|OSTYPE\(`?debian/.test(text);
     const rhelMc = /\/usr\/share\/sendmail-cf\/|OSTYPE\(`?linux/.test(text);
     if (distro.family === 'rhel' && debianMc) {
-      findings.push({ level: 'error', code: 'wrong-distro-mc', message: 'a Debian-style mc (Debian cf path / OSTYPE(debian)) does not build on RHEL: use /usr/share/sendmail-cf and OSTYPE(linux)' });
+      findings.push({
+        level: 'error',
+        code: 'wrong-distro-mc',
+        message: 'a Debian-style mc (Debian cf path / OSTYPE(debian)) does not build on RHEL: use /usr/share/sendmail-cf and OSTYPE(linux)',
+      });
     }
     if (distro.family === 'debian' && rhelMc) {
-      findings.push({ level: 'error', code: 'wrong-distro-mc', message: 'a RHEL-style mc (/usr/share/sendmail-cf, OSTYPE(linux)) does not build on Debian: use /usr/share/sendmail/cf and OSTYPE(debian)' });
+      findings.push({
+        level: 'error',
+        code: 'wrong-distro-mc',
+        message:
+          'a RHEL-style mc (/usr/share/sendmail-cf, OSTYPE(linux)) does not build on Debian: use /usr/share/sendmail/cf and OSTYPE(debian)',
+      });
     }
   }
   return findings;
 }
 
 /** GNU m4 builtins that run even without an argument list (the others need "name("). */
-const M4_BARE_BUILTINS = new Set(['dnl', 'divert', 'undivert', 'divnum', 'changequote', 'changecom', 'm4exit', 'traceon', 'traceoff', 'dumpdef', 'sysval', '__file__', '__line__', '__program__', '__gnu__', '__unix__', 'debugmode', 'debugfile']);
+const M4_BARE_BUILTINS = new Set([
+  'dnl',
+  'divert',
+  'undivert',
+  'divnum',
+  'changequote',
+  'changecom',
+  'm4exit',
+  'traceon',
+  'traceoff',
+  'dumpdef',
+  'sysval',
+  '__file__',
+  '__line__',
+  '__program__',
+  '__gnu__',
+  '__unix__',
+  'debugmode',
+  'debugfile',
+]);
 
 const isLoopback = (addr: string) => addr.startsWith('127.') || addr === '::1';
 const domainOf = (address: string) => address.split('@').pop()?.toLowerCase() ?? '';
@@ -128,7 +183,11 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   ];
   for (const [field, value] of mcValues) {
     if (value !== undefined && /['`]/.test(value)) {
-      findings.push({ level: 'error', code: 'apostrophe-in-value', message: `${field} "${value}" contains an apostrophe or backtick, which m4 quoting cannot carry` });
+      findings.push({
+        level: 'error',
+        code: 'apostrophe-in-value',
+        message: `${field} "${value}" contains an apostrophe or backtick, which m4 quoting cannot carry`,
+      });
     }
   }
   // A value is quoted once in the mc, and m4 reads it again where cf.m4 expands the macro holding it:
@@ -137,15 +196,26 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   for (const [field, value] of mcValues) {
     const words = value?.match(/[A-Za-z_][A-Za-z0-9_]*/g)?.filter((w) => M4_BARE_BUILTINS.has(w)) ?? [];
     if (words.length) {
-      findings.push({ level: 'error', code: 'm4-macro-in-value', message: `${field} "${value}" contains ${words.map((w) => `"${w}"`).join(', ')}, which m4 runs as a macro when it builds sendmail.cf` });
+      findings.push({
+        level: 'error',
+        code: 'm4-macro-in-value',
+        message: `${field} "${value}" contains ${words.map((w) => `"${w}"`).join(', ')}, which m4 runs as a macro when it builds sendmail.cf`,
+      });
     }
   }
   // The schema refuses these already; settings that reach here some other way are checked again,
   // since a line break in a value written into the mc or the access map adds lines of its own.
-  const lineValues: [string, string | undefined][] = [...mcValues, ...settings.relayFrom.map((n, i): [string, string] => [`relayFrom[${i}]`, n])];
+  const lineValues: [string, string | undefined][] = [
+    ...mcValues,
+    ...settings.relayFrom.map((n, i): [string, string] => [`relayFrom[${i}]`, n]),
+  ];
   for (const [field, value] of lineValues) {
     if (value !== undefined && /[\x00-\x1f\x7f]/.test(value)) {
-      findings.push({ level: 'error', code: 'line-break-in-value', message: `${field} ${JSON.stringify(value)} contains a line break or another control character, which would add lines of its own to the file it is written into` });
+      findings.push({
+        level: 'error',
+        code: 'line-break-in-value',
+        message: `${field} ${JSON.stringify(value)} contains a line break or another control character, which would add lines of its own to the file it is written into`,
+      });
     }
   }
   if (settings.localDomain) {
@@ -153,11 +223,19 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     const destinations = [settings.verify ? domainOf(settings.verify.recipient) : undefined].filter((d): d is string => !!d);
     for (const d of destinations) {
       if (local === d) {
-        findings.push({ level: 'error', code: 'local-domain-covers-destination', message: `LOCAL_DOMAIN(${settings.localDomain}) covers ${d}: mail to it would be delivered locally instead of relayed` });
+        findings.push({
+          level: 'error',
+          code: 'local-domain-covers-destination',
+          message: `LOCAL_DOMAIN(${settings.localDomain}) covers ${d}: mail to it would be delivered locally instead of relayed`,
+        });
       }
     }
     if (local === settings.smartHost.toLowerCase() || local === parentDomain(settings.smartHost)) {
-      findings.push({ level: 'error', code: 'local-domain-covers-destination', message: `LOCAL_DOMAIN(${settings.localDomain}) covers the smart host ${settings.smartHost}: sendmail would treat it as itself` });
+      findings.push({
+        level: 'error',
+        code: 'local-domain-covers-destination',
+        message: `LOCAL_DOMAIN(${settings.localDomain}) covers the smart host ${settings.smartHost}: sendmail would treat it as itself`,
+      });
     }
   }
   if (settings.openSmtpPort && settings.listen.every(isLoopback)) {
@@ -169,19 +247,38 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   }
   const v4 = settings.listen.filter((a) => !a.includes(':'));
   const v6 = settings.listen.filter((a) => a.includes(':'));
-  for (const [any, addrs] of [['0.0.0.0', v4], ['::', v6]] as const) {
+  for (const [any, addrs] of [
+    ['0.0.0.0', v4],
+    ['::', v6],
+  ] as const) {
     if (new Set(addrs).size !== addrs.length || (addrs.includes(any) && addrs.length > 1)) {
-      findings.push({ level: 'error', code: 'listen-overlap', message: `listen ${addrs.join(', ')}: a duplicate, or ${any} next to other addresses, makes the second daemon fail to bind port 25` });
+      findings.push({
+        level: 'error',
+        code: 'listen-overlap',
+        message: `listen ${addrs.join(', ')}: a duplicate, or ${any} next to other addresses, makes the second daemon fail to bind port 25`,
+      });
     }
   }
   if (settings.auth && !settings.auth.mechanisms.some((m) => m === 'PLAIN' || m === 'LOGIN')) {
-    findings.push({ level: 'warning', code: 'no-plain-login', message: `auth mechanisms ${settings.auth.mechanisms.join(' ')} include neither PLAIN nor LOGIN, which Gmail and most submission servers need` });
+    findings.push({
+      level: 'warning',
+      code: 'no-plain-login',
+      message: `auth mechanisms ${settings.auth.mechanisms.join(' ')} include neither PLAIN nor LOGIN, which Gmail and most submission servers need`,
+    });
   }
   if (settings.auth && settings.smartHostPort === 25) {
-    findings.push({ level: 'warning', code: 'auth-on-port-25', message: 'SMTP AUTH towards port 25: submission servers such as Gmail take AUTH on 587' });
+    findings.push({
+      level: 'warning',
+      code: 'auth-on-port-25',
+      message: 'SMTP AUTH towards port 25: submission servers such as Gmail take AUTH on 587',
+    });
   }
   if (ctx.hostFqdn !== undefined && !ctx.hostFqdn.includes('.')) {
-    findings.push({ level: 'error', code: 'unqualified-hostname', message: `host name "${ctx.hostFqdn}" has no domain: every sendmail command would stall 60 s (give the host an FQDN in /etc/hosts)` });
+    findings.push({
+      level: 'error',
+      code: 'unqualified-hostname',
+      message: `host name "${ctx.hostFqdn}" has no domain: every sendmail command would stall 60 s (give the host an FQDN in /etc/hosts)`,
+    });
   }
   if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro));
   return findings;

@@ -3,10 +3,18 @@ import { Secret, z } from 'mailprov';
 
 const hostname = z
   .string()
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'a host name (letters, digits, dots, dashes; no port, no brackets)');
+  .regex(
+    /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,
+    'a host name (letters, digits, dots, dashes; no port, no brackets)',
+  );
 
 /** Networks in access-map syntax: octet prefixes (192.168, 10.0.0.5), IPv6:..., or host names. */
-const network = z.string().regex(/^(IPv6:[0-9A-Fa-f:.]+|[0-9]{1,3}(\.[0-9]{1,3}){0,3}|[A-Za-z0-9.-]+)$/, 'a network like 192.168, 10.0.0.5, IPv6:2001:db8 or a host name');
+const network = z
+  .string()
+  .regex(
+    /^(IPv6:[0-9A-Fa-f:.]+|[0-9]{1,3}(\.[0-9]{1,3}){0,3}|[A-Za-z0-9.-]+)$/,
+    'a network like 192.168, 10.0.0.5, IPv6:2001:db8 or a host name',
+  );
 
 const address = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)$/, 'an IP address such as 127.0.0.1 or 0.0.0.0');
 
@@ -17,7 +25,10 @@ const address = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)$/
  */
 const mcPath = z
   .string()
-  .regex(/^\/[A-Za-z0-9._+@=:~/-]*$/, 'an absolute path (starting with /) of letters, digits and . _ + - @ = : ~ / only: no spaces, line breaks, quotes, backticks, parentheses or commas');
+  .regex(
+    /^\/[A-Za-z0-9._+@=:~/-]*$/,
+    'an absolute path (starting with /) of letters, digits and . _ + - @ = : ~ / only: no spaces, line breaks, quotes, backticks, parentheses or commas',
+  );
 
 /** The SASL user, written into authinfo as "U:<user>": no line breaks or other control characters. */
 const saslUser = z
@@ -33,7 +44,10 @@ export const sendmailSettingsSchema = z
       .object({
         user: saslUser,
         password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
-        mechanisms: z.array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name')).min(1).default(['PLAIN', 'LOGIN']),
+        mechanisms: z
+          .array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name'))
+          .min(1)
+          .default(['PLAIN', 'LOGIN']),
       })
       .strict()
       .optional(),

@@ -16,9 +16,16 @@ export async function demoCommand(opts: { hosts: number; centos?: number }): Pro
   const fresh = (await readMessages(state.smartHost.storeDir)).filter((m) => Date.parse(m.receivedAt) >= since - 1000);
   process.stdout.write(`\nThe stand-in smart host ${state.smartHost.name} received ${fresh.length} message(s) in this run:\n`);
   for (const m of fresh) {
-    process.stdout.write(`  ${m.receivedAt}  from ${m.mailFrom} to ${m.rcptTo.join(', ')}  AUTH as ${m.authUser}${m.tls ? ' over STARTTLS' : ''}  "${m.subject}"\n`);
+    process.stdout.write(
+      `  ${m.receivedAt}  from ${m.mailFrom} to ${m.rcptTo.join(', ')}  AUTH as ${m.authUser}${m.tls ? ' over STARTTLS' : ''}  "${m.subject}"\n`,
+    );
   }
-  if (!fresh.length) process.stdout.write('  (none: the hosts were already configured, so nothing was changed or verified; run `mailprov apply inventories/sandbox.ts --verify`)\n');
-  process.stdout.write(`\nThe sandbox stays up: \`npx mailprov sandbox status\`, \`npx mailprov plan inventories/sandbox.ts\`, \`npx mailprov sandbox down\`.\n`);
+  if (!fresh.length)
+    process.stdout.write(
+      '  (none: the hosts were already configured, so nothing was changed or verified; run `mailprov apply inventories/sandbox.ts --verify`)\n',
+    );
+  process.stdout.write(
+    `\nThe sandbox stays up: \`npx mailprov sandbox status\`, \`npx mailprov plan inventories/sandbox.ts\`, \`npx mailprov sandbox down\`.\n`,
+  );
   return code;
 }

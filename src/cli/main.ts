@@ -21,7 +21,6 @@ function wholeNumber(value: string): number {
   return n;
 }
 
-
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }

@@ -5,7 +5,8 @@ import type { ResolvedHost } from '../inventory/load.ts';
 import { registerSecret } from '../secrets/index.ts';
 
 export async function askHidden(question: string, input: NodeJS.ReadStream = process.stdin): Promise<string> {
-  if (!input.isTTY) throw new MailprovError('--ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv');
+  if (!input.isTTY)
+    throw new MailprovError('--ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv');
   // echo off before the prompt shows, so nothing typed after it is ever echoed
   input.setRawMode(true);
   input.setEncoding('utf8');
@@ -39,7 +40,9 @@ export async function askHidden(question: string, input: NodeJS.ReadStream = pro
 
 /** Gives the password to every host that runs through sudo and has none from sudoPasswordEnv. */
 export function withSudoPassword(hosts: ResolvedHost[], password: string): ResolvedHost[] {
-  return hosts.map((h) => (h.target.sudo && h.target.sudoPassword === undefined ? { ...h, target: { ...h.target, sudoPassword: password } } : h));
+  return hosts.map((h) =>
+    h.target.sudo && h.target.sudoPassword === undefined ? { ...h, target: { ...h.target, sudoPassword: password } } : h,
+  );
 }
 
 /** `-K`: asks once, only when some host needs it. */

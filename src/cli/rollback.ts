@@ -45,7 +45,8 @@ export async function rollbackCommand(inventoryFile: string, opts: RollbackComma
   const inv = await loadInventory(inventoryFile);
   let hosts = limitHosts(inv, opts.host);
   if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
-  if (hosts.length !== 1) throw new OperationError(`--host must name exactly one host (it matched ${hosts.map((h) => h.name).join(', ') || 'none'})`);
+  if (hosts.length !== 1)
+    throw new OperationError(`--host must name exactly one host (it matched ${hosts.map((h) => h.name).join(', ') || 'none'})`);
   const log = (l: string) => {
     if (!opts.json) process.stderr.write(redact(`${hosts[0].name}: ${l}\n`));
   };

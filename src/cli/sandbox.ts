@@ -7,7 +7,10 @@ const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 export async function sandboxUpCommand(count: number, opts: { dir?: string; centos?: number }): Promise<number> {
   if (count + (opts.centos ?? 0) < 1) throw new SandboxError('a sandbox needs at least one host');
   const state = await sandboxUp({ count, centos: opts.centos, dir: opts.dir, log });
-  for (const h of state.hosts) process.stdout.write(`${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts} -p ${h.port} root@127.0.0.1\n`);
+  for (const h of state.hosts)
+    process.stdout.write(
+      `${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts} -p ${h.port} root@127.0.0.1\n`,
+    );
   return 0;
 }
 
@@ -19,7 +22,9 @@ export async function sandboxStatusCommand(opts: { dir?: string }): Promise<numb
   }
   if (!s.state.ready) {
     // what a crashed `up` leaves: its recorded processes, which `down` (or the next `up`) stops
-    process.stdout.write(`sandbox in ${s.state.dir} did not finish starting (${s.processes} process(es) left): run \`mailprov sandbox down\`\n`);
+    process.stdout.write(
+      `sandbox in ${s.state.dir} did not finish starting (${s.processes} process(es) left): run \`mailprov sandbox down\`\n`,
+    );
     return 1;
   }
   const kinds = new Map(s.state.hosts.map((h) => [h.name, hostKind(h)]));

@@ -18,7 +18,10 @@ export interface Watch {
 }
 
 export function newWatch(genId: number, index: number, root?: string): Watch {
-  return { base: `${genDir(genId, root)}/firewall-${index}`, tag: `mailprov-firewall-watcher-${genId}-${index}-${randomBytes(6).toString('hex')}` };
+  return {
+    base: `${genDir(genId, root)}/firewall-${index}`,
+    tag: `mailprov-firewall-watcher-${genId}-${index}-${randomBytes(6).toString('hex')}`,
+  };
 }
 
 /** Shell that kills the pid in `<base>.pid` only if it is still the watcher tagged `tag`. */
@@ -42,7 +45,8 @@ export function watcherCommand(w: Watch, revert: Step[], seconds: number): strin
 /** Takes the decision for the confirmation, over a fresh connection; fails if the watcher took it first. */
 export function confirmCommand(w: Watch): string {
   return [
-    sh`if mkdir ${`${w.base}.decided`} 2>/dev/null; then echo confirmed > ${`${w.base}.decided/outcome`};` + ` ${killWatcher(w)}; echo confirmed;`,
+    sh`if mkdir ${`${w.base}.decided`} 2>/dev/null; then echo confirmed > ${`${w.base}.decided/outcome`};` +
+      ` ${killWatcher(w)}; echo confirmed;`,
     sh`else echo "the host had decided already: $(cat ${`${w.base}.decided/outcome`} 2>/dev/null)" >&2; exit 3; fi`,
   ].join('\n');
 }
@@ -55,6 +59,7 @@ export function settleWatchersCommand(genId: number, root?: string): string {
 
 export async function confirmOverFreshConnection(fresh: Runner, w: Watch): Promise<void> {
   const r = await fresh.exec(confirmCommand(w));
-  if (r.code !== 0) throw new OperationError('the firewall change was reverted by the host before it could be confirmed (the confirmation came too late)');
+  if (r.code !== 0)
+    throw new OperationError('the firewall change was reverted by the host before it could be confirmed (the confirmation came too late)');
   fresh.log('firewall change confirmed over a fresh SSH connection');
 }

@@ -59,7 +59,11 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
   try {
     lint(run);
     const runner = await connectPhase(run);
-    if (!opts.dryRun) lock = await acquireLock(runner.conn, `${controllerIdentity()} since ${new Date().toISOString()} (${opts.inventoryFile ?? 'inventory'})`);
+    if (!opts.dryRun)
+      lock = await acquireLock(
+        runner.conn,
+        `${controllerIdentity()} since ${new Date().toISOString()} (${opts.inventoryFile ?? 'inventory'})`,
+      );
     await factsPhase(run, runner);
     const plan = planPhase(run);
     if (opts.dryRun) {
@@ -202,7 +206,10 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
       await runner.run(watcherCommand(watch, revert, run.opts.firewallConfirmSeconds ?? 60), 'start the firewall watcher');
     }
     // the files a change writes are copied aside first, in the same remote command (fail-stop)
-    const backup = run.journal!.backupScript(gen, (change.files ?? []).map((f) => f.path));
+    const backup = run.journal!.backupScript(
+      gen,
+      (change.files ?? []).map((f) => f.path),
+    );
     for (const [j, step] of change.steps.entries()) {
       const command = j === 0 && backup ? `${backup}\n${step.command}` : step.command;
       await runner.run(command, step.label, { stdin: step.stdin, what: change.summary });
@@ -235,7 +242,9 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
   try {
     const undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, { optIn: new Set() });
     const facts = await gatherFacts(runner.conn, []);
-    await verifyPlaybooks(runner, run.host, facts, 'rollback', run.phase, (f) => run.log(`verify after rollback, ${f.level}: ${f.message}`));
+    await verifyPlaybooks(runner, run.host, facts, 'rollback', run.phase, (f) =>
+      run.log(`verify after rollback, ${f.level}: ${f.message}`),
+    );
     await journal.finish(gen, 'rolled-back', run.result.error);
     run.result.status = 'rolled-back';
     run.result.rolledBack = { generation: gen.id, restored: undone.restored };
@@ -249,5 +258,9 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
 
 function failOnErrors(findings: Finding[], stage: string): void {
   const errors = findings.filter((f) => f.level === 'error');
-  if (errors.length) throw new OperationError(`${stage} found ${errors.length} error(s)`, errors.map((e) => `  [${e.code}] ${e.message}`));
+  if (errors.length)
+    throw new OperationError(
+      `${stage} found ${errors.length} error(s)`,
+      errors.map((e) => `  [${e.code}] ${e.message}`),
+    );
 }

@@ -34,7 +34,8 @@ export function planHost(
     }
   };
   // a rollback only rebuilds: handlers act when notified, never to bring a service up by themselves
-  for (const r of resources) if (!alreadyChanged.has(r.id) && !(mode === 'rollback' && r.handler)) record(r, r.plan(facts, { changed, mode }));
+  for (const r of resources)
+    if (!alreadyChanged.has(r.id) && !(mode === 'rollback' && r.handler)) record(r, r.plan(facts, { changed, mode }));
   for (const r of resources) {
     const by = notified.get(r.id);
     if (r.handler && by && r.planNotified) record(r, r.planNotified(facts, by, { changed, mode }));

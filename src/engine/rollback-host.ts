@@ -56,7 +56,14 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
     });
     const undone = await undoGenerations(runner, journal, plan.undo, host.playbooks, { optIn, recordInto: gen });
     const facts = await gatherFacts(conn, []);
-    await verifyPlaybooks(runner, host, facts, 'rollback', () => {}, (f) => opts.log(`verify, ${f.level}: ${f.message}`));
+    await verifyPlaybooks(
+      runner,
+      host,
+      facts,
+      'rollback',
+      () => {},
+      (f) => opts.log(`verify, ${f.level}: ${f.message}`),
+    );
     for (const g of plan.undo) await journal.finish(g, 'rolled-back', `undone by generation ${gen.id}`);
     await journal.finish(gen, 'complete');
     return { host: host.name, ok: true, plan, generation: gen.id, restored: undone.restored };

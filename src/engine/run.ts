@@ -40,7 +40,8 @@ export async function runHosts(hosts: ResolvedHost[], opts: RunOptions): Promise
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'rolled-back').length;
     if (opts.maxFail !== undefined && failed > opts.maxFail) {
       // the rollout stops: hosts of later batches are not touched at all
-      for (const h of hosts.slice(start)) results.push(skipped(h, `not started: ${failed} host(s) failed, more than --max-fail ${opts.maxFail}`));
+      for (const h of hosts.slice(start))
+        results.push(skipped(h, `not started: ${failed} host(s) failed, more than --max-fail ${opts.maxFail}`));
       break;
     }
     results.push(...(await runBatch(hosts.slice(start, start + size), opts)));
@@ -71,7 +72,16 @@ async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostRe
 }
 
 function skipped(host: ResolvedHost, why: string): HostResult {
-  return { host: host.name, address: `${host.target.address}:${host.target.port}`, status: 'skipped', changes: [], applied: 0, findings: [], durationMs: 0, error: why };
+  return {
+    host: host.name,
+    address: `${host.target.address}:${host.target.port}`,
+    status: 'skipped',
+    changes: [],
+    applied: 0,
+    findings: [],
+    durationMs: 0,
+    error: why,
+  };
 }
 
 export function defaultRunDir(base = join(process.cwd(), '.mailprov', 'runs')): string {

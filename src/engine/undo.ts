@@ -44,7 +44,8 @@ export async function undoGenerations(
   for (const gen of gens) {
     runner.log(`undo generation ${gen.id} (${gen.kind}, ${gen.startedAt})`);
     // a firewall watcher of this generation must not act after (or during) its rollback
-    if (gen.undo.length) await runner.run(settleWatchersCommand(gen.id), `settle the firewall watchers of generation ${gen.id}`, { what: 'rollback' });
+    if (gen.undo.length)
+      await runner.run(settleWatchersCommand(gen.id), `settle the firewall watchers of generation ${gen.id}`, { what: 'rollback' });
     for (const f of await journal.restoreFiles(gen)) restored.add(f);
     // records in reverse: the last thing done is undone first
     for (const raw of [...gen.undo].reverse()) {
@@ -83,7 +84,8 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   if (!incomplete.length) return false;
   runner.log(`generation ${incomplete.map((g) => g.id).join(', ')} was left incomplete: rolling it back first`);
   await undoGenerations(runner, journal, incomplete, playbooks, { optIn: new Set() });
-  for (const g of incomplete) await journal.finish(g, 'rolled-back', 'left incomplete by a controller that died; rolled back by the next run');
+  for (const g of incomplete)
+    await journal.finish(g, 'rolled-back', 'left incomplete by a controller that died; rolled back by the next run');
   return true;
 }
 
@@ -118,14 +120,24 @@ export function describeUndo(records: UndoRecord[], optIn: ReadonlySet<string>):
 }
 
 /** The dry run of a rollback: file diffs from the host's own backups, read-only. */
-export async function planRollback(runner: Runner, generations: Generation[], playbooks: BoundPlaybook[], to: number | undefined, optIn: ReadonlySet<string>): Promise<RollbackPlan> {
+export async function planRollback(
+  runner: Runner,
+  generations: Generation[],
+  playbooks: BoundPlaybook[],
+  to: number | undefined,
+  optIn: ReadonlySet<string>,
+): Promise<RollbackPlan> {
   const { target, undo } = chooseUndo(generations, to);
   // Restoring newest first, the oldest undone generation's copy of a file is what remains.
   const source = new Map<string, Generation>();
   for (const g of undo) for (const f of g.files) source.set(f, g);
-  const queries = [...source.entries()].flatMap(([path, g]) => [path, `${genDir(g.id)}/files${path}`, `${genDir(g.id)}/absent`].map((p) => fileFact.query(p)));
+  const queries = [...source.entries()].flatMap(([path, g]) =>
+    [path, `${genDir(g.id)}/files${path}`, `${genDir(g.id)}/absent`].map((p) => fileFact.query(p)),
+  );
   const facts = await gatherFacts(runner.conn, queries);
-  const masks = new Map(playbooks.flatMap((p) => p.parts.resources).flatMap((r: Resource) => (r.file ? [[r.file.path, r.file.mask] as const] : [])));
+  const masks = new Map(
+    playbooks.flatMap((p) => p.parts.resources).flatMap((r: Resource) => (r.file ? [[r.file.path, r.file.mask] as const] : [])),
+  );
   const diffs: FileDiff[] = [];
   for (const [path, g] of source) {
     const now = facts.get(fileFact, path);
@@ -152,5 +164,13 @@ export async function planRollback(runner: Runner, generations: Generation[], pl
       meta: after === null ? ['file removed (it did not exist before)'] : meta,
     });
   }
-  return { target, undo, diffs, actions: describeUndo(undo.flatMap((g) => [...g.undo].reverse()), optIn) };
+  return {
+    target,
+    undo,
+    diffs,
+    actions: describeUndo(
+      undo.flatMap((g) => [...g.undo].reverse()),
+      optIn,
+    ),
+  };
 }

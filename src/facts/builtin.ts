@@ -27,7 +27,11 @@ export function parseOs(text: string): OsFacts {
   let version = str('VERSION_ID');
   const idLike = `${id} ${str('ID_LIKE').toLowerCase()}`;
   const redhatRelease = str('MAILPROV_REDHAT_RELEASE');
-  let family: OsFacts['family'] = /debian|ubuntu/.test(idLike) ? 'debian' : /rhel|centos|fedora|rocky|almalinux/.test(idLike) ? 'rhel' : 'unknown';
+  let family: OsFacts['family'] = /debian|ubuntu/.test(idLike)
+    ? 'debian'
+    : /rhel|centos|fedora|rocky|almalinux/.test(idLike)
+      ? 'rhel'
+      : 'unknown';
   // CentOS 6 has no /etc/os-release: /etc/redhat-release ("CentOS release 6.10 (Final)") tells.
   if (family === 'unknown' && redhatRelease) {
     family = 'rhel';
@@ -69,7 +73,14 @@ export function parseFile(text: string): FileFact {
   const [kind, owner, group, mode, size] = lines[0].split('|');
   // the raw line is not quoted in the error: a file's stat line is harmless, but keep facts out of errors
   if (size === undefined) throw new FactError('cannot parse file facts (unexpected stat output)');
-  const type = kind === 'regular file' || kind === 'regular empty file' ? 'file' : kind === 'directory' ? 'directory' : kind === 'symbolic link' ? 'symlink' : 'other';
+  const type =
+    kind === 'regular file' || kind === 'regular empty file'
+      ? 'file'
+      : kind === 'directory'
+        ? 'directory'
+        : kind === 'symbolic link'
+          ? 'symlink'
+          : 'other';
   let content: string | undefined;
   let sha256 = '';
   if (type === 'file' && lines.length > 1 && Number(size) <= MAX_CONTENT_BYTES) {
@@ -127,7 +138,13 @@ export const iptablesFact = defineFact<IptablesFacts>({
   script: () => IPTABLES_SCRIPT,
   parse(body) {
     const failed = /MAILPROV_(NO_IPTABLES|IPTABLES_FAILED)/.test(body);
-    const services = (kind: string) => body.split('\n').find((l) => l.startsWith(`MAILPROV_FIREWALLD ${kind}`))?.split(' ').slice(2).filter(Boolean);
+    const services = (kind: string) =>
+      body
+        .split('\n')
+        .find((l) => l.startsWith(`MAILPROV_FIREWALLD ${kind}`))
+        ?.split(' ')
+        .slice(2)
+        .filter(Boolean);
     const runtime = services('runtime');
     return {
       available: !failed,

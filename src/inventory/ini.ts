@@ -298,7 +298,12 @@ function parseChildLine(state: ParseState, group: string, line: string, lineNo: 
   if (!parent.children.includes(child)) parent.children.push(child);
   const cycle = findCycle(state, child, group);
   if (cycle) {
-    throw new InventoryError(state.file, `groups.${group}.children`, 'groups that do not contain themselves', `${[group, ...cycle].join(' -> ')} at line ${lineNo}`);
+    throw new InventoryError(
+      state.file,
+      `groups.${group}.children`,
+      'groups that do not contain themselves',
+      `${[group, ...cycle].join(' -> ')} at line ${lineNo}`,
+    );
   }
 }
 

@@ -71,12 +71,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 export async function loadInventoryModule(file: string): Promise<unknown> {
   try {
-    const mod = process.env.MAILPROV_BUNDLE ? await importBundled(file, process.env.MAILPROV_BUNDLE) : await import(pathToFileURL(file).href);
+    const mod = process.env.MAILPROV_BUNDLE
+      ? await importBundled(file, process.env.MAILPROV_BUNDLE)
+      : await import(pathToFileURL(file).href);
     return mod.default;
   } catch (err) {
     if (err instanceof InventoryError) throw err;
     const e = err as Error & { errors?: { text: string; location?: { line: number } }[] };
-    const detail = e.errors?.length ? `${e.errors[0].text}${e.errors[0].location ? ` at line ${e.errors[0].location.line}` : ''}` : e.message.split('\n')[0];
+    const detail = e.errors?.length
+      ? `${e.errors[0].text}${e.errors[0].location ? ` at line ${e.errors[0].location.line}` : ''}`
+      : e.message.split('\n')[0];
     throw new InventoryError(file, '(module)', 'a TypeScript module that loads and default-exports defineInventory({...})', detail);
   }
 }
@@ -139,7 +143,8 @@ export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Pr
   } else {
     raw = await loadInventoryModule(file);
   }
-  if (raw === undefined) throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
+  if (raw === undefined)
+    throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
   return resolveInventory(raw, file);
 }
 
@@ -161,7 +166,8 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
   for (const name of names) {
     const h = inv.hosts[name];
     const key = `${h.address}:${h.port ?? defaults.port ?? 22}`;
-    if (seen.has(key)) throw new InventoryError(file, `hosts.${name}`, 'a host listed once', `same address and port as hosts.${seen.get(key)} (${key})`);
+    if (seen.has(key))
+      throw new InventoryError(file, `hosts.${name}`, 'a host listed once', `same address and port as hosts.${seen.get(key)} (${key})`);
     seen.set(key, name);
   }
 
@@ -222,7 +228,10 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 /** --limit: host names or group names, comma separated. Unknown names are an error, not a silent no-op. */
 export function limitHosts(inv: Inventory, limit: string | undefined): ResolvedHost[] {
   if (!limit) return inv.hosts;
-  const wanted = limit.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = limit
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const w of wanted) {
     if (!inv.hosts.some((h) => h.name === w || h.groups.includes(w))) {
       throw new InventoryError(inv.file, '--limit', 'host or group names of this inventory', `"${w}" matches nothing`);

@@ -70,7 +70,10 @@ export class HostJournal {
 
   /** The next id: after every folder, readable or not, so nothing is overwritten. */
   nextId(): number {
-    const taken = [...this.generations.map((g) => g.id), ...this.unreadable.map((u) => Number.parseInt(u.dir, 10)).filter(Number.isInteger)];
+    const taken = [
+      ...this.generations.map((g) => g.id),
+      ...this.unreadable.map((u) => Number.parseInt(u.dir, 10)).filter(Number.isInteger),
+    ];
     return Math.max(0, ...taken) + 1;
   }
 
@@ -99,9 +102,14 @@ export class HostJournal {
   /** Writes the record again (e.g. with undo records added as the generation went). */
   async write(gen: Generation): Promise<void> {
     try {
-      await this.runner.run(writeMetaCommand(genDir(gen.id)), `record generation ${gen.id}`, { stdin: JSON.stringify(gen, null, 1) + '\n', what: 'journal write' });
+      await this.runner.run(writeMetaCommand(genDir(gen.id)), `record generation ${gen.id}`, {
+        stdin: JSON.stringify(gen, null, 1) + '\n',
+        what: 'journal write',
+      });
     } catch (err) {
-      throw new MailprovError(`${this.runner.host}: cannot record generation ${gen.id} in ${JOURNAL_DIR}: nothing was changed (${(err as Error).message})`);
+      throw new MailprovError(
+        `${this.runner.host}: cannot record generation ${gen.id} in ${JOURNAL_DIR}: nothing was changed (${(err as Error).message})`,
+      );
     }
   }
 
@@ -117,12 +125,19 @@ export class HostJournal {
 
   /** Backs up files now, in their own command. */
   async backup(gen: Generation, paths: string[]): Promise<void> {
-    if (paths.length) await this.runner.run(this.backupScript(gen, paths), `back up ${paths.length} file(s) into generation ${gen.id}`, { what: 'journal backup' });
+    if (paths.length)
+      await this.runner.run(this.backupScript(gen, paths), `back up ${paths.length} file(s) into generation ${gen.id}`, {
+        what: 'journal backup',
+      });
   }
 
   /** Puts back the files a generation backed up; returns the ones it restored or removed. */
   async restoreFiles(gen: Generation): Promise<string[]> {
     if (!gen.files.length) return [];
-    return parseRestored(await this.runner.run(restoreFilesCommand(genDir(gen.id), gen.files), `restore the files of generation ${gen.id}`, { what: 'rollback' }));
+    return parseRestored(
+      await this.runner.run(restoreFilesCommand(genDir(gen.id), gen.files), `restore the files of generation ${gen.id}`, {
+        what: 'rollback',
+      }),
+    );
   }
 }

@@ -27,11 +27,15 @@ export async function acquireLock(conn: Connection, info: string): Promise<{ rel
   });
   if (outcome === 'timeout') {
     channel.close();
-    throw new LockError(`${conn.target.name}: taking the host's lock did not answer within 30 s (a sudo prompt mailprov did not recognise?)`);
+    throw new LockError(
+      `${conn.target.name}: taking the host's lock did not answer within 30 s (a sudo prompt mailprov did not recognise?)`,
+    );
   }
   if (outcome === 'busy') {
     const holder = (await conn.exec(`cat ${JOURNAL_DIR}/lock.info 2>/dev/null`)).stdout.trim();
-    throw new LockError(`${conn.target.name}: another mailprov run holds the host's lock (${holder || 'holder unknown'}); try again when it has finished`);
+    throw new LockError(
+      `${conn.target.name}: another mailprov run holds the host's lock (${holder || 'holder unknown'}); try again when it has finished`,
+    );
   }
   return { release: () => channel.end() };
 }

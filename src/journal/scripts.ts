@@ -37,7 +37,9 @@ export function backupCommand(dir: string, paths: string[]): string {
       'fi',
     );
   }
-  lines.push(sh`); then echo ${`mailprov: cannot back up into ${dir} (disk full or read-only?): the change was not made`} >&2; exit 97; fi`);
+  lines.push(
+    sh`); then echo ${`mailprov: cannot back up into ${dir} (disk full or read-only?): the change was not made`} >&2; exit 97; fi`,
+  );
   return lines.join('\n');
 }
 

@@ -93,14 +93,22 @@ export class ConsoleReporter {
 
   printErrors(results: HostResult[]): void {
     for (const r of results.filter((x) => x.status === 'failed' || x.status === 'rolled-back')) {
-      const rb = r.rolledBack ? `rolled back to where it was (generation ${r.rolledBack.generation} undone; restored ${r.rolledBack.restored.join(', ') || 'nothing'})\n` : '';
+      const rb = r.rolledBack
+        ? `rolled back to where it was (generation ${r.rolledBack.generation} undone; restored ${r.rolledBack.restored.join(', ') || 'nothing'})\n`
+        : '';
       this.write(`\n${this.c.red.bold(`${r.host} failed:`)}\n${r.error}\n${rb}${r.logFile ? this.c.dim(`log: ${r.logFile}\n`) : ''}`);
     }
   }
 
   printSummary(results: HostResult[], runDir?: string, dryRun = false): void {
     const c = this.c;
-    const rows = results.map((r) => [r.host, r.os ?? '-', String(r.changes.length), plainStatus(r), `${(r.durationMs / 1000).toFixed(1)}s`]);
+    const rows = results.map((r) => [
+      r.host,
+      r.os ?? '-',
+      String(r.changes.length),
+      plainStatus(r),
+      `${(r.durationMs / 1000).toFixed(1)}s`,
+    ]);
     const head = ['host', 'os', dryRun ? 'pending' : 'changed', 'status', 'time'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
     const fmt = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ');

@@ -24,10 +24,20 @@ export function renderHistoryError(name: string, message: string): string {
 export function renderRollback(r: RollbackResult, dryRun: boolean): string {
   if (!r.plan) return '';
   const p = r.plan;
-  const lines = [`${chalk.bold(r.host)}: ${dryRun ? 'would roll back' : 'rolled back'} to generation ${p.target} (undo ${p.undo.map((g) => g.id).join(', ')})`];
+  const lines = [
+    `${chalk.bold(r.host)}: ${dryRun ? 'would roll back' : 'rolled back'} to generation ${p.target} (undo ${p.undo.map((g) => g.id).join(', ')})`,
+  ];
   for (const d of p.diffs) {
-    lines.push(`  ${chalk.yellow('~')} ${d.path}${d.meta.length ? ` (${d.meta.join(', ')})` : ''}${d.secretChanged ? ' (a secret value changed)' : ''}`);
-    if (d.before !== d.after) lines.push(unifiedDiff(d).split('\n').map((l) => `      ${l}`).join('\n'));
+    lines.push(
+      `  ${chalk.yellow('~')} ${d.path}${d.meta.length ? ` (${d.meta.join(', ')})` : ''}${d.secretChanged ? ' (a secret value changed)' : ''}`,
+    );
+    if (d.before !== d.after)
+      lines.push(
+        unifiedDiff(d)
+          .split('\n')
+          .map((l) => `      ${l}`)
+          .join('\n'),
+      );
   }
   for (const a of p.actions) lines.push(`  ${chalk.yellow(a.slice(0, 1))}${a.slice(1)}`);
   if (!dryRun) lines.push(`recorded as generation ${r.generation}; restored ${r.restored?.join(', ') || 'no file'}; rebuilt and verified`);
@@ -35,7 +45,11 @@ export function renderRollback(r: RollbackResult, dryRun: boolean): string {
 }
 
 export function rollbackToJson(r: RollbackResult): string {
-  const plan = r.plan && { ...r.plan, undo: r.plan.undo.map((g) => g.id), diffs: r.plan.diffs.map((d) => ({ ...d, unified: unifiedDiff(d) })) };
+  const plan = r.plan && {
+    ...r.plan,
+    undo: r.plan.undo.map((g) => g.id),
+    diffs: r.plan.diffs.map((d) => ({ ...d, unified: unifiedDiff(d) })),
+  };
   return redact(JSON.stringify(redactValue({ ...r, plan }), null, 2));
 }
 

@@ -41,7 +41,8 @@ export function assertRuleSpec(rule: string): void {
   const spec = norm(rule);
   if (/^-[AIDRC]\s/.test(spec)) throw new OperationError(`firewall rule must not include the chain command: ${rule}`);
   if (!/(^| )-j \S+/.test(spec)) throw new OperationError(`firewall rule needs a target (-j ACCEPT, ...): ${rule}`);
-  if (/--comment\b/.test(spec)) throw new OperationError(`firewall rule must not carry a comment (mailprov marks its rules itself): ${rule}`);
+  if (/--comment\b/.test(spec))
+    throw new OperationError(`firewall rule must not carry a comment (mailprov marks its rules itself): ${rule}`);
 }
 
 /** The spec as mailprov inserts it: the comment match goes before the target, as `iptables -S` prints it. */
@@ -123,7 +124,10 @@ function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; perman
 }
 
 function firewalldStep(svc: string, verb: 'add' | 'remove'): Step {
-  const command = verb === 'add' ? sh`firewall-cmd --permanent --add-service=${svc} && firewall-cmd --reload` : sh`firewall-cmd --permanent --remove-service=${svc} && firewall-cmd --reload`;
+  const command =
+    verb === 'add'
+      ? sh`firewall-cmd --permanent --add-service=${svc} && firewall-cmd --reload`
+      : sh`firewall-cmd --permanent --remove-service=${svc} && firewall-cmd --reload`;
   return { label: `firewall-cmd --permanent --${verb}-service=${svc} && firewall-cmd --reload`, command };
 }
 
@@ -132,7 +136,10 @@ const ruleRecord = z.object({
   chain: z.string().regex(/^[A-Za-z0-9_-]+$/),
   rule: z.string().min(1),
   added: z.boolean(),
-  persistFile: z.string().regex(/^\/[^\0\n]*$/).optional(),
+  persistFile: z
+    .string()
+    .regex(/^\/[^\0\n]*$/)
+    .optional(),
   /** Records of mailprov before rules were marked name an unmarked rule. */
   marked: z.boolean().default(true),
 });
@@ -145,7 +152,10 @@ export const iptablesRuleUndo: UndoHandler<RuleRecord> = {
   steps(r) {
     const args = (r.marked ? markedSpec(r.rule) : norm(r.rule)).split(' ');
     const change: Step = r.added
-      ? { label: `iptables -D ${r.chain} ${r.rule} (the rule mailprov added)`, command: sh`if iptables -w -C ${r.chain} ${args} 2>/dev/null; then iptables -w -D ${r.chain} ${args}; fi` }
+      ? {
+          label: `iptables -D ${r.chain} ${r.rule} (the rule mailprov added)`,
+          command: sh`if iptables -w -C ${r.chain} ${args} 2>/dev/null; then iptables -w -D ${r.chain} ${args}; fi`,
+        }
       : {
           label: `iptables: put back ${r.chain} ${r.rule}`,
           // placed as the resource places it: before the chain's first REJECT/DROP, else last
@@ -162,7 +172,11 @@ export const iptablesRuleUndo: UndoHandler<RuleRecord> = {
   describe: (r) => `${r.added ? '-' : '+'} iptables rule -A ${r.chain} ${r.rule}`,
 };
 
-const serviceRecord = z.object({ kind: z.literal('firewalld-service'), service: z.string().regex(/^[A-Za-z0-9._-]+$/), added: z.boolean().default(true) });
+const serviceRecord = z.object({
+  kind: z.literal('firewalld-service'),
+  service: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  added: z.boolean().default(true),
+});
 type FirewalldRecord = z.infer<typeof serviceRecord>;
 
 export const firewalldServiceUndo: UndoHandler<FirewalldRecord> = {

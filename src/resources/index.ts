@@ -1,7 +1,16 @@
 export * from './types.ts';
 export { file, atomicWriteCommand, type FileOptions } from './file.ts';
 export { packages, installCommand, removeCommand, type PackagesOptions } from './packages.ts';
-export { firewallRule, insertPosition, saveCommand, defaultPersistFile, markedSpec, assertRuleSpec, RULE_COMMENT, type FirewallRuleOptions } from './firewall.ts';
+export {
+  firewallRule,
+  insertPosition,
+  saveCommand,
+  defaultPersistFile,
+  markedSpec,
+  assertRuleSpec,
+  RULE_COMMENT,
+  type FirewallRuleOptions,
+} from './firewall.ts';
 export { command, shortName, type CommandOptions } from './command.ts';
 export { service, serviceId, serviceCommand, type ServiceOptions } from './service.ts';
 export { undoHandlerFor } from './undo.ts';

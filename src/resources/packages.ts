@@ -53,7 +53,10 @@ export function packages(opts: PackagesOptions): Resource {
       const manager = facts.os.packageManager;
       const known = facts.get(packagesFact, listed);
       const unlisted = names.filter((n) => !known.has(n));
-      if (unlisted.length) throw new OperationError(`packages ${id}: ${unlisted.join(', ')} not among its candidates (facts were gathered for ${listed.join(', ')})`);
+      if (unlisted.length)
+        throw new OperationError(
+          `packages ${id}: ${unlisted.join(', ')} not among its candidates (facts were gathered for ${listed.join(', ')})`,
+        );
       const isInstalled = (n: string) => known.get(n)?.installed === true;
       const todo = names.filter((n) => (state === 'present' ? !isInstalled(n) : isInstalled(n)));
       if (todo.length === 0) return { resourceId: id, reason: `${names.join(', ')} ${state === 'present' ? 'installed' : 'absent'}` };
@@ -63,7 +66,12 @@ export function packages(opts: PackagesOptions): Resource {
         action: verb,
         summary: `${verb} ${todo.join(', ')} (${manager})`,
         reason: state === 'present' ? 'not installed' : 'installed',
-        steps: [{ label: `${verb} ${todo.join(', ')}`, command: state === 'present' ? installCommand(manager, todo) : removeCommand(manager, todo) }],
+        steps: [
+          {
+            label: `${verb} ${todo.join(', ')}`,
+            command: state === 'present' ? installCommand(manager, todo) : removeCommand(manager, todo),
+          },
+        ],
         // Removing them again undoes the install, but not the dependencies they pulled in.
         undo: [state === 'present' ? { kind: 'packages', manager, installed: todo } : { kind: 'packages', manager, removed: todo }],
       };

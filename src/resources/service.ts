@@ -26,7 +26,10 @@ export function service(opts: ServiceOptions): Resource {
   const id = serviceId(opts.name);
   const onNotify = opts.onNotify ?? 'restart';
   const steps = (facts: HostFacts, action: 'start' | 'restart' | 'reload') =>
-    [opts.name, ...(opts.companions?.(facts) ?? [])].map((u) => ({ label: `${action} ${u}`, command: serviceCommand(facts.os, u, action) }));
+    [opts.name, ...(opts.companions?.(facts) ?? [])].map((u) => ({
+      label: `${action} ${u}`,
+      command: serviceCommand(facts.os, u, action),
+    }));
   return {
     id,
     notify: [],
@@ -47,7 +50,8 @@ export function service(opts: ServiceOptions): Resource {
     planNotified(facts, notifiedBy, ctx): Change | NoChange {
       if (ctx.changed.has(id)) return { resourceId: id, reason: `${opts.name} is started in this run already` };
       // a rollback restarts what runs, and starts nothing that was not running before
-      if (ctx.mode === 'rollback' && !facts.get(serviceFact, opts.name).running) return { resourceId: id, reason: `${opts.name} is not running: nothing to restart` };
+      if (ctx.mode === 'rollback' && !facts.get(serviceFact, opts.name).running)
+        return { resourceId: id, reason: `${opts.name} is not running: nothing to restart` };
       return {
         resourceId: id,
         action: onNotify,
@@ -59,4 +63,3 @@ export function service(opts: ServiceOptions): Resource {
     },
   };
 }
-

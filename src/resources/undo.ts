@@ -13,6 +13,9 @@ const handlers = new Map<string, UndoHandler>(
 /** The handler for a record, with the record checked by it; a kind this mailprov does not know is an error. */
 export function undoHandlerFor(record: UndoRecord): { handler: UndoHandler; record: UndoRecord } {
   const handler = handlers.get(record.kind);
-  if (!handler) throw new OperationError(`undo record of kind ${JSON.stringify(record.kind)} is unknown to this mailprov (recorded by a newer version?)`);
+  if (!handler)
+    throw new OperationError(
+      `undo record of kind ${JSON.stringify(record.kind)} is unknown to this mailprov (recorded by a newer version?)`,
+    );
   return { handler, record: handler.parse(record) };
 }

@@ -10,12 +10,30 @@ import { SandboxError } from '../errors.ts';
 
 /** Installed in every host: what a minimal server has, plus the sandbox's own plumbing. */
 export const BASE_PACKAGES = [
-  'openssh-server', 'iproute2', 'iptables', 'dnsmasq-base', 'tini', 'ca-certificates', 'netbase',
-  'procps', 'python3', 'sudo', 'init-system-helpers',
+  'openssh-server',
+  'iproute2',
+  'iptables',
+  'dnsmasq-base',
+  'tini',
+  'ca-certificates',
+  'netbase',
+  'procps',
+  'python3',
+  'sudo',
+  'init-system-helpers',
 ];
 
 /** Downloaded into the local repository (with their dependencies), not installed. */
-export const REPO_PACKAGES = ['sendmail', 'sendmail-cf', 'sendmail-bin', 'libsasl2-modules', 'mailutils', 'python3-apt', 'iptables-persistent', 'netfilter-persistent'];
+export const REPO_PACKAGES = [
+  'sendmail',
+  'sendmail-cf',
+  'sendmail-bin',
+  'libsasl2-modules',
+  'mailutils',
+  'python3-apt',
+  'iptables-persistent',
+  'netfilter-persistent',
+];
 
 export const REPO_DIR = '/srv/mailprov-repo';
 
@@ -96,11 +114,15 @@ export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: strin
     'rm -f "$1"/etc/ssh/ssh_host_*',
   ];
   const args = [
-    '--variant=minbase', '--mode=root', '--quiet',
+    '--variant=minbase',
+    '--mode=root',
+    '--quiet',
     `--include=${BASE_PACKAGES.join(',')}`,
     '--skip=cleanup/apt/lists',
     ...hooks.map((h) => `--customize-hook=${h}`),
-    'bookworm', tmp, mirrorArg(),
+    'bookworm',
+    tmp,
+    mirrorArg(),
   ];
   await runMmdebstrap(args);
   writeFileSync(join(tmp, 'etc/ssh/sshd_config.d/mailprov-sandbox.conf'), SSHD_CONFIG);

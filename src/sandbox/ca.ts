@@ -27,12 +27,26 @@ export async function ensureCa(dir: string): Promise<{ caCert: string; caKey: st
   try {
     await createPrivateFile(tmpKey);
     await openssl([
-      'req', '-x509', '-new', '-nodes',
-      '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-      '-keyout', tmpKey, '-out', tmpCert,
-      '-days', CA_DAYS, '-subj', CA_SUBJECT,
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-new',
+      '-nodes',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-keyout',
+      tmpKey,
+      '-out',
+      tmpCert,
+      '-days',
+      CA_DAYS,
+      '-subj',
+      CA_SUBJECT,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     await chmod(tmpKey, 0o600);
     await rename(tmpKey, caKey);
@@ -63,12 +77,24 @@ export async function issueServerCert(dir: string, hostname: string): Promise<{ 
     await openssl(['req', '-new', '-key', tmpKey, '-subj', `/CN=${hostname}`, '-out', tmpCsr]);
     await writeFile(tmpExt, serverExtensions(hostname));
     await openssl([
-      'x509', '-req', '-in', tmpCsr,
-      '-CA', caCert, '-CAkey', caKey,
+      'x509',
+      '-req',
+      '-in',
+      tmpCsr,
+      '-CA',
+      caCert,
+      '-CAkey',
+      caKey,
       // A random serial avoids keeping a ca.srl file next to the CA.
-      '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', SERVER_DAYS, '-sha256',
-      '-extfile', tmpExt, '-out', tmpCert,
+      '-set_serial',
+      `0x${randomBytes(16).toString('hex')}`,
+      '-days',
+      SERVER_DAYS,
+      '-sha256',
+      '-extfile',
+      tmpExt,
+      '-out',
+      tmpCert,
     ]);
     await chmod(tmpKey, 0o600);
     await rename(tmpKey, key);

@@ -1,8 +1,21 @@
 export {
-  sandboxUp, sandboxDown, sandboxStatus, readState, defaultStateDir, sandboxProcesses, inspectFolder, hostKind,
+  sandboxUp,
+  sandboxDown,
+  sandboxStatus,
+  readState,
+  defaultStateDir,
+  sandboxProcesses,
+  inspectFolder,
+  hostKind,
   SANDBOX_OWNER,
-  SMART_HOST_NAME, SMART_HOST_USER, SMART_HOST_PORT, SANDBOX_DOMAIN,
-  type SandboxState, type SandboxHost, type SandboxHostKind, type UpOptions,
+  SMART_HOST_NAME,
+  SMART_HOST_USER,
+  SMART_HOST_PORT,
+  SANDBOX_DOMAIN,
+  type SandboxState,
+  type SandboxHost,
+  type SandboxHostKind,
+  type UpOptions,
 } from './lifecycle.ts';
 export { isRunning, parseProcStat, recordProcess, type RecordedProcess } from './processes.ts';
 export { ensureBase, basePath, defaultCacheDir } from './base.ts';

@@ -8,7 +8,18 @@
 // that merely shares a name with the sandbox is never touched.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect as netConnect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -231,7 +242,10 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   writeFileSync(join(upper, anchor, 'mailprov-sandbox-ca.crt'), caPem);
   if (centos) {
     mkdirSync(join(upper, 'etc/pki/tls/certs'), { recursive: true });
-    writeFileSync(join(upper, 'etc/pki/tls/certs/ca-bundle.crt'), readFileSync(join(base, 'etc/pki/tls/certs/ca-bundle.crt'), 'utf8') + caPem);
+    writeFileSync(
+      join(upper, 'etc/pki/tls/certs/ca-bundle.crt'),
+      readFileSync(join(base, 'etc/pki/tls/certs/ca-bundle.crt'), 'utf8') + caPem,
+    );
   }
 }
 
@@ -263,9 +277,23 @@ async function startSmartHost(state: SandboxState, password: string): Promise<vo
 
 async function startHost(state: SandboxState, host: SandboxHost): Promise<void> {
   const args = [
-    '--net', '--pid', '--fork', '--mount', '--uts', '--ipc', '--kill-child',
-    'sh', '-c', HOST_START, 'mailprov-sandbox-host',
-    hostBase(state, host), host.dir, host.fqdn, state.smartHost.socket, SMART_HOST_ADDR, String(SMART_HOST_PORT),
+    '--net',
+    '--pid',
+    '--fork',
+    '--mount',
+    '--uts',
+    '--ipc',
+    '--kill-child',
+    'sh',
+    '-c',
+    HOST_START,
+    'mailprov-sandbox-host',
+    hostBase(state, host),
+    host.dir,
+    host.fqdn,
+    state.smartHost.socket,
+    SMART_HOST_ADDR,
+    String(SMART_HOST_PORT),
   ];
   // --kill-child: killing this unshare kills the host's PID 1, and with it the host's namespaces
   daemon(state, `${host.name} host`, 'unshare', args, join(host.dir, 'host.log'));
@@ -274,10 +302,19 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
     const sock = join(host.dir, 'ssh.sock');
     const deadline = Date.now() + 10_000;
     while (!existsSync(sock)) {
-      if (Date.now() > deadline) throw new SandboxError(`sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`);
+      if (Date.now() > deadline)
+        throw new SandboxError(
+          `sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
-    daemon(state, `${host.name} forwarder`, 'socat', [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${sock}`], join(host.dir, 'forward.log'));
+    daemon(
+      state,
+      `${host.name} forwarder`,
+      'socat',
+      [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${sock}`],
+      join(host.dir, 'forward.log'),
+    );
     try {
       await waitForSsh(host.port, 10_000);
       return;
@@ -311,7 +348,12 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   if (folder.kind === 'foreign' && !folder.empty) throw new SandboxError(`${folder.reason}: refusing to use it for a sandbox`);
   const existing = folder.kind === 'ours' ? folder.state : undefined;
   const kindCount = (s: SandboxState, k: SandboxHostKind) => s.hosts.filter((h) => hostKind(h) === k).length;
-  if (existing && kindCount(existing, 'debian') === opts.count && kindCount(existing, 'centos') === centosCount && (await isHealthy(existing))) {
+  if (
+    existing &&
+    kindCount(existing, 'debian') === opts.count &&
+    kindCount(existing, 'centos') === centosCount &&
+    (await isHealthy(existing))
+  ) {
     log(`sandbox in ${dir} is already up with ${existing.hosts.length} host(s)`);
     return existing;
   }
@@ -392,13 +434,23 @@ export interface HostStatus {
   up: boolean;
 }
 
-export async function sandboxStatus(dir = defaultStateDir()): Promise<{ state?: SandboxState; hosts: HostStatus[]; processes: number; messages: number }> {
+export async function sandboxStatus(
+  dir = defaultStateDir(),
+): Promise<{ state?: SandboxState; hosts: HostStatus[]; processes: number; messages: number }> {
   const state = readState(dir);
   const hosts: HostStatus[] = [];
   for (const h of state?.hosts ?? []) {
-    hosts.push({ name: h.name, port: h.port, up: await waitForSsh(h.port, 1000).then(() => true, () => false) });
+    hosts.push({
+      name: h.name,
+      port: h.port,
+      up: await waitForSsh(h.port, 1000).then(
+        () => true,
+        () => false,
+      ),
+    });
   }
-  const messages = state && existsSync(state.smartHost.storeDir) ? readdirSync(state.smartHost.storeDir).filter((f) => f.endsWith('.json')).length : 0;
+  const messages =
+    state && existsSync(state.smartHost.storeDir) ? readdirSync(state.smartHost.storeDir).filter((f) => f.endsWith('.json')).length : 0;
   const folder = inspectFolder(resolve(dir));
   return { state, hosts, processes: folder.kind === 'ours' ? sandboxProcesses(folder.state).length : 0, messages };
 }
@@ -415,7 +467,9 @@ export async function sandboxDown(opts: { dir?: string; log?: (line: string) => 
   const left = await killRecorded(folder.state.processes);
   if (left.length) throw new SandboxError(`could not stop sandbox processes: ${left.map((p) => `${p.pid} (${p.what})`).join(', ')}`);
   // none expected (a host mounts inside its own mount namespace), but never delete through a mount
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${dir}/`));
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(` ${dir}/`));
   for (const m of mounts.reverse()) execFileSync('umount', ['-l', m.split(' ')[1]]);
   rmSync(dir, { recursive: true, force: true });
   log(`sandbox in ${dir} is down`);

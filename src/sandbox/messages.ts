@@ -29,9 +29,7 @@ export async function readMessages(storeDir: string): Promise<StoredMessage[]> {
   // Files being written have a temporary name, so only finished *.json files are read.
   const files = names.filter((name) => name.endsWith('.json')).sort();
   const messages = await Promise.all(files.map((name) => readMessageFile(join(storeDir, name))));
-  return messages.sort(
-    (a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.id.localeCompare(b.id),
-  );
+  return messages.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.id.localeCompare(b.id));
 }
 
 export async function waitForMessage(

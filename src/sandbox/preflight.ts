@@ -42,6 +42,8 @@ export function preflight(log: (line: string) => void = () => {}): void {
   try {
     execFileSync('unshare', ['--net', '--pid', '--fork', '--mount', '--uts', 'true'], { stdio: 'pipe' });
   } catch (err) {
-    throw new SandboxError(`Linux namespaces are not available here (unshare --net --pid --mount --uts failed): ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? err}`);
+    throw new SandboxError(
+      `Linux namespaces are not available here (unshare --net --pid --mount --uts failed): ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? err}`,
+    );
   }
 }

@@ -34,7 +34,10 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 1 || close < open) return undefined;
-  const rest = text.slice(close + 2).trim().split(/\s+/); // rest[0] is field 3
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/); // rest[0] is field 3
   const pid = Number(text.slice(0, open).trim());
   const start = rest[22 - 3];
   if (!Number.isInteger(pid) || !start || !/^\d+$/.test(start)) return undefined;

@@ -5,12 +5,7 @@ import { lstat, mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import type {
-  SMTPServerAuthentication,
-  SMTPServerAuthenticationResponse,
-  SMTPServerDataStream,
-  SMTPServerSession,
-} from 'smtp-server';
+import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { StoredMessage } from './messages.ts';
 
 export type SmartHostListen = { path: string } | { host: '127.0.0.1'; port: number };
@@ -110,10 +105,7 @@ export async function startSmartHost(options: SmartHostOptions): Promise<SmartHo
   };
 }
 
-function checkCredentials(
-  users: Record<string, string>,
-  auth: SMTPServerAuthentication,
-): SMTPServerAuthenticationResponse {
+function checkCredentials(users: Record<string, string>, auth: SMTPServerAuthentication): SMTPServerAuthenticationResponse {
   const username = auth.username ?? '';
   // hasOwn so names like "constructor" do not match Object.prototype.
   if (Object.hasOwn(users, username) && users[username] === auth.password) return { user: username };
@@ -210,9 +202,13 @@ function decodeEncodedWords(value: string): string {
     .replace(/(=\?[^?]+\?[BQ]\?[^?]*\?=)\s+(?==\?)/gi, '$1')
     .replace(/=\?([^?]+)\?([BQ])\?([^?]*)\?=/gi, (word, charset: string, encoding: string, text: string) => {
       if (!/^(utf-8|us-ascii|iso-8859-1)$/i.test(charset)) return word;
-      const bytes = encoding.toUpperCase() === 'B'
-        ? Buffer.from(text, 'base64')
-        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+      const bytes =
+        encoding.toUpperCase() === 'B'
+          ? Buffer.from(text, 'base64')
+          : Buffer.from(
+              text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+              'latin1',
+            );
       return bytes.toString(/^iso-8859-1$/i.test(charset) ? 'latin1' : 'utf8');
     });
 }

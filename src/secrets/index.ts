@@ -39,8 +39,6 @@ export function redact(text: string): string {
   return out;
 }
 
-
-
 type SecretSource = { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'value'; value: string };
 
 /**

@@ -21,11 +21,7 @@ export interface KnownHostEntry {
   comment: string;
 }
 
-export type HostKeyCheck =
-  | { status: 'match' }
-  | { status: 'unknown' }
-  | { status: 'mismatch'; expected: string[] }
-  | { status: 'revoked' };
+export type HostKeyCheck = { status: 'match' } | { status: 'unknown' } | { status: 'mismatch'; expected: string[] } | { status: 'revoked' };
 
 /** The name OpenSSH records and looks up: host for port 22, else [host]:port. */
 export function hostKeyName(host: string, port: number): string {
@@ -114,9 +110,7 @@ function parseHashed(field: string): { salt: Buffer; hash: Buffer } | undefined 
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const body = [...pattern]
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
-    .join('');
+  const body = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&'))).join('');
   return new RegExp(`^${body}$`, 'is');
 }
 

@@ -7,7 +7,15 @@ import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectError } from '../errors.ts';
 import { redact, registerSecret } from '../secrets/index.ts';
-import { appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyAlgorithms, parseKnownHosts, recordedKeyTypes } from './known-hosts.ts';
+import {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  formatKnownHostsLine,
+  hostKeyAlgorithms,
+  parseKnownHosts,
+  recordedKeyTypes,
+} from './known-hosts.ts';
 import { shellQuote } from './quote.ts';
 import { announceStart, SudoStderr, sudoRefusal, sudoWords, type SudoWords } from './sudo.ts';
 
@@ -69,16 +77,21 @@ export async function connect(target: SshTarget): Promise<Connection> {
     // whoever set it (inventory, -K, a test), it must be masked in every message
     registerSecret(target.sudoPassword);
     // sudo reads one line: the rest of a password with a line break would become input
-    if (/[\r\n]/.test(target.sudoPassword)) throw new ConnectError(target.name, 'the sudo password contains a line break; sudo reads a single line');
+    if (/[\r\n]/.test(target.sudoPassword))
+      throw new ConnectError(target.name, 'the sudo password contains a line break; sudo reads a single line');
   }
   const knownHostsPath = expandHome(target.knownHosts);
   let knownText = '';
   try {
     knownText = await readFile(knownHostsPath, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConnectError(target.name, `cannot read known_hosts ${knownHostsPath}: ${err}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ConnectError(target.name, `cannot read known_hosts ${knownHostsPath}: ${err}`);
     if (target.hostKeyPolicy === 'strict') {
-      throw new ConnectError(target.name, `known_hosts file ${knownHostsPath} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`);
+      throw new ConnectError(
+        target.name,
+        `known_hosts file ${knownHostsPath} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`,
+      );
     }
   }
   const entries = parseKnownHosts(knownText);
@@ -149,7 +162,15 @@ export async function connect(target: SshTarget): Promise<Connection> {
   ssh.connection?.on('error', () => {});
 
   const sudoRun = (): SudoRun | undefined =>
-    target.sudo ? { words: sudoWords(), password: target.sudoPassword, user: target.user, host: `${target.address}:${target.port}`, name: target.name } : undefined;
+    target.sudo
+      ? {
+          words: sudoWords(),
+          password: target.sudoPassword,
+          user: target.user,
+          host: `${target.address}:${target.port}`,
+          name: target.name,
+        }
+      : undefined;
 
   return {
     target,
@@ -189,7 +210,10 @@ function recordedAlgorithms(types: string[], target: SshTarget, knownHostsPath: 
   if (types.length === 0) return undefined;
   const algorithms = hostKeyAlgorithms(types);
   if (algorithms.length === 0) {
-    throw new ConnectError(target.name, `${knownHostsPath} records for ${target.address}:${target.port} only host key types mailprov cannot check (${types.join(', ')})`);
+    throw new ConnectError(
+      target.name,
+      `${knownHostsPath} records for ${target.address}:${target.port} only host key types mailprov cannot check (${types.join(', ')})`,
+    );
   }
   return algorithms as ServerHostKeyAlgorithm[];
 }
@@ -249,7 +273,10 @@ function startThroughSudo(channel: ClientChannel, run: SudoRun, onStderr: (data:
       reject(new ConnectError(run.name, redact(why)));
     };
     const timer = setTimeout(
-      () => fail(`sudo did not start the command within ${SUDO_START_TIMEOUT_MS / 1000} s for user ${run.user} on host ${run.host} (a prompt mailprov does not recognise?)`),
+      () =>
+        fail(
+          `sudo did not start the command within ${SUDO_START_TIMEOUT_MS / 1000} s for user ${run.user} on host ${run.host} (a prompt mailprov does not recognise?)`,
+        ),
       SUDO_START_TIMEOUT_MS,
     );
     channel.stderr.on('data', (data: Buffer) => {
@@ -299,7 +326,10 @@ function execRaw(ssh: NodeSSH, command: string, stdin: string | undefined, sudo?
       channel.on('exit', (c: number | null) => (code = c));
       // through the promise, so that a sudo failure rejects before a close could resolve
       channel.on('close', () =>
-        started.then(() => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }), () => {}),
+        started.then(
+          () => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }),
+          () => {},
+        ),
       );
       channel.on('error', reject);
       started.then(() => (stdin !== undefined ? channel.end(stdin) : channel.end()), reject);

@@ -35,9 +35,23 @@ beforeAll(async () => {
   state = await startSandbox(2);
   // a service the demo playbook can restart: an init script that counts its restarts
   for (const h of state.hosts) {
-    const c = await connect({ name: h.name, address: '127.0.0.1', port: h.port, user: 'root', privateKey: state.privateKey, knownHosts: state.knownHosts, hostKeyPolicy: 'strict', sudo: false, connectTimeoutMs: 5000 });
-    const script = '#!/bin/sh\ncase "$1" in start|restart) echo "$1" >> /var/tmp/demo-restarts; touch /run/demo.running;; status) [ -e /run/demo.running ];; esac\n';
-    await c.exec("cat > /etc/init.d/dnsmasq-demo && chmod 755 /etc/init.d/dnsmasq-demo && iptables -A INPUT -p tcp --dport 9 -j REJECT", script);
+    const c = await connect({
+      name: h.name,
+      address: '127.0.0.1',
+      port: h.port,
+      user: 'root',
+      privateKey: state.privateKey,
+      knownHosts: state.knownHosts,
+      hostKeyPolicy: 'strict',
+      sudo: false,
+      connectTimeoutMs: 5000,
+    });
+    const script =
+      '#!/bin/sh\ncase "$1" in start|restart) echo "$1" >> /var/tmp/demo-restarts; touch /run/demo.running;; status) [ -e /run/demo.running ];; esac\n';
+    await c.exec(
+      'cat > /etc/init.d/dnsmasq-demo && chmod 755 /etc/init.d/dnsmasq-demo && iptables -A INPUT -p tcp --dport 9 -j REJECT',
+      script,
+    );
     c.close();
   }
 });
@@ -135,9 +149,16 @@ describe('apply', () => {
       ].join(' && '),
     );
     process.env.MAILPROV_TEST_SUDO = 'S3cret pass';
-    for (const [user, extra] of [['deploy', {}], ['deploy2', { sudoPasswordEnv: 'MAILPROV_TEST_SUDO' }]] as const) {
+    for (const [user, extra] of [
+      ['deploy', {}],
+      ['deploy2', { sudoPasswordEnv: 'MAILPROV_TEST_SUDO' }],
+    ] as const) {
       const inv = sandboxInventory(state!, [{ on: 'relay2', use: demo({ motd: `via sudo as ${user}` }) }], {}, ['relay2']);
-      Object.assign(inv.hosts[0].target, { user, sudo: true, sudoPassword: 'sudoPasswordEnv' in extra ? process.env.MAILPROV_TEST_SUDO : undefined });
+      Object.assign(inv.hosts[0].target, {
+        user,
+        sudo: true,
+        sudoPassword: 'sudoPasswordEnv' in extra ? process.env.MAILPROV_TEST_SUDO : undefined,
+      });
       const [r] = await apply(inv);
       expect(r.error).toBeUndefined();
       expect(resourceIds(r)).toContain('file:/etc/motd');
@@ -152,7 +173,9 @@ describe('apply', () => {
     const [first] = await apply(inv);
     expect(first.error).toBeUndefined();
     const recorded = readFileSync(known, 'utf8');
-    expect(recorded).toBe(`[127.0.0.1]:${state!.hosts[0].port} ${readFileSync(join(state!.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    expect(recorded).toBe(
+      `[127.0.0.1]:${state!.hosts[0].port} ${readFileSync(join(state!.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
     Object.assign(inv.hosts[0].target, { hostKeyPolicy: 'strict' });
     const [second] = await apply(inv);
     expect(second.error).toBeUndefined();
@@ -170,8 +193,18 @@ describe('apply', () => {
     const [r1] = await apply({ ...inv, hosts: [inv.hosts[0]] });
     expect(r1.status).toBe('failed');
     expect(r1.error).toMatch(/relay1: HOST KEY CHANGED/);
-    const expected = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${other}.pub`]).toString().split(' ')[1];
-    const actual = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(state!.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub')]).toString().split(' ')[1];
+    const expected = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${other}.pub`])
+      .toString()
+      .split(' ')[1];
+    const actual = execFileSync('ssh-keygen', [
+      '-l',
+      '-E',
+      'sha256',
+      '-f',
+      join(state!.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'),
+    ])
+      .toString()
+      .split(' ')[1];
     expect(r1.error).toContain(expected);
     expect(r1.error).toContain(actual);
   });

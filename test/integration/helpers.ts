@@ -22,13 +22,16 @@ export async function startSandbox(count: number): Promise<SandboxState> {
  */
 export function pidsNaming(dir: string): number[] {
   const needle = dir + '/';
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-    } catch {
-      return false; // exited meanwhile
-    }
-  });
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
 }
 
 export async function stopSandbox(state: SandboxState | undefined): Promise<void> {
@@ -47,10 +50,18 @@ export function sandboxInventory(
 ): Inventory {
   return resolveInventory(
     {
-      defaults: { user: 'root', privateKey: state.privateKey, knownHosts: state.knownHosts, hostKeyPolicy: 'strict', connectTimeoutMs: 5000 },
+      defaults: {
+        user: 'root',
+        privateKey: state.privateKey,
+        knownHosts: state.knownHosts,
+        hostKeyPolicy: 'strict',
+        connectTimeoutMs: 5000,
+      },
       hosts: {
         ...Object.fromEntries(
-          state.hosts.filter((h) => !only || only.includes(h.name)).map((h) => [h.name, { address: '127.0.0.1', port: h.port, groups: ['relays'] }]),
+          state.hosts
+            .filter((h) => !only || only.includes(h.name))
+            .map((h) => [h.name, { address: '127.0.0.1', port: h.port, groups: ['relays'] }]),
         ),
         ...extraHosts,
       },
@@ -72,8 +83,15 @@ export const resourceIds = (r: HostResult) => r.changes.map((c) => c.resourceId)
 export async function remote(state: SandboxState, i: number, cmd: string, stdin?: string): Promise<ExecResult> {
   const h = state.hosts[i];
   const c = await connect({
-    name: h.name, address: '127.0.0.1', port: h.port, user: 'root', privateKey: state.privateKey,
-    knownHosts: state.knownHosts, hostKeyPolicy: 'strict', sudo: false, connectTimeoutMs: 5000,
+    name: h.name,
+    address: '127.0.0.1',
+    port: h.port,
+    user: 'root',
+    privateKey: state.privateKey,
+    knownHosts: state.knownHosts,
+    hostKeyPolicy: 'strict',
+    sudo: false,
+    connectTimeoutMs: 5000,
   });
   try {
     return await c.exec(cmd, stdin);

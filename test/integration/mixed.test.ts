@@ -22,7 +22,8 @@ afterAll(async () => {
 
 const HOSTS = ['relay1', 'centos1'] as const;
 const index = (name: string) => state.hosts.findIndex((h) => h.name === name);
-const inventory = (over: Partial<SendmailSettingsInput> = {}) => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state, over)) }]);
+const inventory = (over: Partial<SendmailSettingsInput> = {}) =>
+  sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state, over)) }]);
 const out = async (name: string, cmd: string, stdin?: string) => {
   const r = await remote(state, index(name), cmd, stdin);
   expect(r.code, `${name}: ${cmd}\n${r.stderr}`).toBe(0);
@@ -48,22 +49,36 @@ describe('a mixed inventory (Debian and CentOS-like hosts)', () => {
     expect(results.relay1.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules, iptables-persistent (apt)');
     expect(results.centos1.changes[0].summary).toBe('install sendmail, sendmail-cf, cyrus-sasl-plain (dnf)');
     expect(await out('relay1', 'cat /etc/mail/sendmail.mc')).toContain("OSTYPE(`debian')dnl");
-    expect(await out('centos1', 'cat /etc/mail/sendmail.mc')).toContain("include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl");
+    expect(await out('centos1', 'cat /etc/mail/sendmail.mc')).toContain(
+      "include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl",
+    );
     // the rule is saved where each distro loads it at boot, before RHEL's stock REJECT
     expect(await out('relay1', 'cat /etc/iptables/rules.v4')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
     expect(await out('centos1', 'cat /etc/sysconfig/iptables')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
-    expect((await out('centos1', 'iptables -S INPUT')).trim().split('\n').at(-1)).toBe('-A INPUT -j REJECT --reject-with icmp-host-prohibited');
+    expect((await out('centos1', 'iptables -S INPUT')).trim().split('\n').at(-1)).toBe(
+      '-A INPUT -j REJECT --reject-with icmp-host-prohibited',
+    );
     for (const name of HOSTS) {
-      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${name}` && Date.parse(x.receivedAt) >= since - 1000, 15_000);
+      const m = await waitForMessage(
+        state.smartHost.storeDir,
+        (x) => x.subject === `mailprov verification from ${name}` && Date.parse(x.receivedAt) >= since - 1000,
+        15_000,
+      );
       expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true });
     }
   });
 
   it('changes nothing on either host the second time, and a plan says so', async () => {
     const again = await apply(inventory());
-    expect(again.map((r) => [r.host, r.status, r.changes.length])).toEqual([['relay1', 'unchanged', 0], ['centos1', 'unchanged', 0]]);
+    expect(again.map((r) => [r.host, r.status, r.changes.length])).toEqual([
+      ['relay1', 'unchanged', 0],
+      ['centos1', 'unchanged', 0],
+    ]);
     const plan = await apply(inventory(), true);
-    expect(plan.map((r) => [r.host, r.status, r.changes.length])).toEqual([['relay1', 'unchanged', 0], ['centos1', 'unchanged', 0]]);
+    expect(plan.map((r) => [r.host, r.status, r.changes.length])).toEqual([
+      ['relay1', 'unchanged', 0],
+      ['centos1', 'unchanged', 0],
+    ]);
   });
 
   it('shows a hand edit on the CentOS-like host as drift, on that host alone, and repairs it', async () => {
@@ -96,7 +111,9 @@ describe('a mixed inventory (Debian and CentOS-like hosts)', () => {
     for (const name of HOSTS) {
       const subject = `after rollback on ${name}`;
       await out(name, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', `Subject: ${subject}\n\nok\n`);
-      expect(await waitForMessage(state.smartHost.storeDir, (m) => m.subject === subject, 15_000)).toMatchObject({ authUser: state.smartHost.user });
+      expect(await waitForMessage(state.smartHost.storeDir, (m) => m.subject === subject, 15_000)).toMatchObject({
+        authUser: state.smartHost.user,
+      });
     }
     const converged = await apply(inventory(), true);
     expect(converged.map((r) => r.status)).toEqual(['unchanged', 'unchanged']);

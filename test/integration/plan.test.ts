@@ -34,7 +34,13 @@ async function snapshot(): Promise<string> {
   );
   // the snapshot's own processes (its SSH session and pipeline) come and go; every other one must stay
   const own = /\s(ps|sh|bash|sshd|socat|find|sort|md5sum|grep|sed|iptables-save|xtables-nft-mu)$/;
-  return files + inside.split('\n').filter((l) => !own.test(l)).join('\n');
+  return (
+    files +
+    inside
+      .split('\n')
+      .filter((l) => !own.test(l))
+      .join('\n')
+  );
 }
 
 function cli(args: string[]) {
@@ -104,7 +110,7 @@ describe('plan (dry run)', () => {
   });
 
   it('masks the password in diffs and JSON but still shows that it changed', async () => {
-    await remote("sed -i 's/\"P:[^\"]*\"/\"P:old-password\"/' /etc/mail/authinfo");
+    await remote('sed -i \'s/"P:[^"]*"/"P:old-password"/\' /etc/mail/authinfo');
     const r = cli(['plan', '--json']);
     expect(r.code).toBe(2);
     const text = r.stdout + r.stderr;

@@ -25,7 +25,8 @@ afterAll(async () => {
 
 const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
 const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, { openSmtpPort: false, ...over });
-const sendmailOn = (host: string, s: SendmailSettingsInput) => sandboxInventory(state, [{ on: host, use: sendmailSmartHost(s) }], {}, [host]);
+const sendmailOn = (host: string, s: SendmailSettingsInput) =>
+  sandboxInventory(state, [{ on: host, use: sendmailSmartHost(s) }], {}, [host]);
 
 /** What rollback must give back: the managed files, the firewall, and the derived cf minus its build stamp. */
 const snapshot = async (host: number) =>
@@ -39,7 +40,10 @@ const snapshot = async (host: number) =>
 describe('rollback', () => {
   it('apply A, apply B, rollback: the host is back to A and relaying; the rollback itself can be undone', async () => {
     // a rule that existed before, and a host that already persists its rules (iptables-persistent)
-    await remote(0, 'iptables -A INPUT -p tcp -m tcp --dport 2525 -j ACCEPT && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables-persistent');
+    await remote(
+      0,
+      'iptables -A INPUT -p tcp -m tcp --dport 2525 -j ACCEPT && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables-persistent',
+    );
     const [a] = await apply(sendmailOn('relay1', settings()));
     expect(a.error).toBeUndefined();
     const afterA = await snapshot(0);
@@ -51,8 +55,19 @@ describe('rollback', () => {
 
     const host = sendmailOn('relay1', settings()).hosts[0];
     const history = (await readHistory(host)).generations;
-    expect(history.map((g) => [g.id, g.kind, g.status])).toEqual([[1, 'apply', 'complete'], [2, 'apply', 'complete']]);
-    expect(history[1].undo).toEqual([{ kind: 'iptables-rule', chain: 'INPUT', rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT', added: true, persistFile: '/etc/iptables/rules.v4' }]);
+    expect(history.map((g) => [g.id, g.kind, g.status])).toEqual([
+      [1, 'apply', 'complete'],
+      [2, 'apply', 'complete'],
+    ]);
+    expect(history[1].undo).toEqual([
+      {
+        kind: 'iptables-rule',
+        chain: 'INPUT',
+        rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
+        added: true,
+        persistFile: '/etc/iptables/rules.v4',
+      },
+    ]);
 
     // the dry run shows the way back as diffs and changes nothing
     const log: string[] = [];
@@ -116,7 +131,10 @@ describe('rollback', () => {
          playbooks: [{ use: slow({}) }],
        });\n`,
     );
-    const child = spawn(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), 'apply', inv], { cwd: resolve(__dirname, '../..'), stdio: 'ignore' });
+    const child = spawn(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), 'apply', inv], {
+      cwd: resolve(__dirname, '../..'),
+      stdio: 'ignore',
+    });
     // wait until the new motd is written and the slow step runs, then kill the controller
     for (let i = 0; i < 200 && (await remote(1, 'cat /etc/motd')).stdout !== 'second\n'; i++) await new Promise((r) => setTimeout(r, 100));
     expect(child.exitCode).toBeNull(); // still running: killed mid-apply, not finished or failed

@@ -42,15 +42,24 @@ describe('a CentOS-like sandbox host', () => {
     expect((await sandboxStatus(state!.dir)).hosts.map((h) => h.up)).toEqual([true, true]);
   });
 
-  it('says CentOS, and mailprov\'s facts see an rpm/dnf host with SysV services', async () => {
-    expect(await out('. /etc/os-release; echo "$ID|$ID_LIKE|$VERSION_ID|$PRETTY_NAME"')).toBe('centos|rhel fedora|8|CentOS Stream 8 (mailprov sandbox stand-in)\n');
+  it("says CentOS, and mailprov's facts see an rpm/dnf host with SysV services", async () => {
+    expect(await out('. /etc/os-release; echo "$ID|$ID_LIKE|$VERSION_ID|$PRETTY_NAME"')).toBe(
+      'centos|rhel fedora|8|CentOS Stream 8 (mailprov sandbox stand-in)\n',
+    );
     expect(await out('cat /etc/redhat-release')).toMatch(/^CentOS Stream release 8/);
     expect((await remote('command -v apt-get || command -v dpkg-query || command -v dpkg || echo none')).stdout.trim()).toBe('none');
     expect((await out('readlink -f /usr/bin/yum')).trim()).toBe('/usr/bin/dnf-3');
     const names = ['mailprov-sandbox-base', 'sendmail'];
     const built = buildFactScript([packagesFact.query(names)]);
     const facts = parseFacts(await out(built.script), built);
-    expect(facts.os).toMatchObject({ family: 'rhel', id: 'centos', major: 8, packageManager: 'dnf', serviceManager: 'sysv', fqdn: 'centos1.sandbox.test' });
+    expect(facts.os).toMatchObject({
+      family: 'rhel',
+      id: 'centos',
+      major: 8,
+      packageManager: 'dnf',
+      serviceManager: 'sysv',
+      fqdn: 'centos1.sandbox.test',
+    });
     expect(facts.get(packagesFact, names).get('mailprov-sandbox-base')?.installed).toBe(true);
     expect(facts.get(packagesFact, names).get('sendmail')?.installed).toBe(false);
   });
@@ -63,32 +72,42 @@ describe('a CentOS-like sandbox host', () => {
     expect(repos).toContain('mailprov-local');
     expect(repos.trim().split('\n')).toHaveLength(2); // header + the local repository
     expect(await out('grep -h "^baseurl\\|^gpgcheck" /etc/yum.repos.d/*.repo')).toBe('baseurl=file:///srv/mailprov-rpms\ngpgcheck=0\n');
-    expect(await out('dnf list -q --available | awk \'NR>1 {print $1}\' | sort')).toBe(
+    expect(await out("dnf list -q --available | awk 'NR>1 {print $1}' | sort")).toBe(
       'cyrus-sasl-plain.x86_64\nsendmail-cf.noarch\nsendmail.x86_64\n',
     );
   });
 
-  it('installs sendmail, sendmail-cf and cyrus-sasl-plain with dnf, laid out as RHEL\'s', async () => {
+  it("installs sendmail, sendmail-cf and cyrus-sasl-plain with dnf, laid out as RHEL's", async () => {
     const t0 = Date.now();
     await out('dnf install -y -q sendmail sendmail-cf cyrus-sasl-plain');
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(await out('rpm -q --qf "%{NAME}\\n" sendmail sendmail-cf cyrus-sasl-plain')).toBe('sendmail\nsendmail-cf\ncyrus-sasl-plain\n');
-    expect(await out('rpm -qf /usr/share/sendmail-cf/m4/cf.m4 /etc/mail/make /etc/rc.d/init.d/sendmail --qf "%{NAME}\\n"')).toBe('sendmail-cf\nsendmail\nsendmail\n');
-    expect((await out('readlink -f /usr/sbin/sendmail /usr/bin/newaliases /usr/bin/mailq')).trim().split('\n')).toEqual(Array(3).fill('/usr/sbin/sendmail.sendmail'));
+    expect(await out('rpm -qf /usr/share/sendmail-cf/m4/cf.m4 /etc/mail/make /etc/rc.d/init.d/sendmail --qf "%{NAME}\\n"')).toBe(
+      'sendmail-cf\nsendmail\nsendmail\n',
+    );
+    expect((await out('readlink -f /usr/sbin/sendmail /usr/bin/newaliases /usr/bin/mailq')).trim().split('\n')).toEqual(
+      Array(3).fill('/usr/sbin/sendmail.sendmail'),
+    );
     expect(await out('stat -c "%n %a %U:%G" /usr/sbin/sendmail.sendmail /var/spool/mqueue /var/spool/clientmqueue')).toBe(
       '/usr/sbin/sendmail.sendmail 2755 root:smmsp\n/var/spool/mqueue 700 root:mail\n/var/spool/clientmqueue 770 smmsp:smmsp\n',
     );
     expect(await out('id -u mailnull; id -u smmsp')).toBe('47\n51\n');
     const mc = await out('cat /etc/mail/sendmail.mc');
-    for (const line of ["include(`/usr/share/sendmail-cf/m4/cf.m4')dnl", "OSTYPE(`linux')dnl", "DAEMON_OPTIONS(`Port=smtp,Addr=127.0.0.1, Name=MTA')dnl"]) {
+    for (const line of [
+      "include(`/usr/share/sendmail-cf/m4/cf.m4')dnl",
+      "OSTYPE(`linux')dnl",
+      "DAEMON_OPTIONS(`Port=smtp,Addr=127.0.0.1, Name=MTA')dnl",
+    ]) {
       expect(mc.split('\n')).toContain(line);
     }
-    expect(await out('ls /etc/mail/access.db /etc/aliases.db /usr/lib/*/sasl2/libplain.so.2 /usr/lib/*/sasl2/liblogin.so.2 | wc -l')).toBe('4\n');
+    expect(await out('ls /etc/mail/access.db /etc/aliases.db /usr/lib/*/sasl2/libplain.so.2 /usr/lib/*/sasl2/liblogin.so.2 | wc -l')).toBe(
+      '4\n',
+    );
     // the stock sendmail.cf is one sendmail accepts
     expect((await remote('/usr/sbin/sendmail -bt -d0.1 </dev/null')).code).toBe(0);
   });
 
-  it('rebuilds through /etc/mail/Makefile -> /etc/mail/make, keeping RHEL\'s m4 trap', async () => {
+  it("rebuilds through /etc/mail/Makefile -> /etc/mail/make, keeping RHEL's m4 trap", async () => {
     expect(await out('cat /etc/mail/Makefile')).toMatch(/^all:\n\t@\.\/make$/m);
     const sha = (f: string) => out(`sha256sum < ${f}`);
     const bt = async () => (await remote('/usr/sbin/sendmail -bt -d0.1 </dev/null')).code;
@@ -119,8 +138,10 @@ describe('a CentOS-like sandbox host', () => {
     expect((await remote('service sendmail status')).code).toBe(3);
     expect(await out('service sendmail start')).toMatch(/Starting sendmail: \[ {2}OK {2}\]\nStarting sm-client: \[ {2}OK {2}\]/);
     expect((await remote('service sendmail status')).code).toBe(0);
-    expect(await out('ss -ltnH | awk \'{print $4}\'')).toContain('127.0.0.1:25\n');
-    expect(await out('ps -eo args | grep "^sendmail" | sort')).toMatch(/^sendmail: Queue runner@01:00:00 for \/var\/spool\/clientmqueue\nsendmail: accepting connections\n$/);
+    expect(await out("ss -ltnH | awk '{print $4}'")).toContain('127.0.0.1:25\n');
+    expect(await out('ps -eo args | grep "^sendmail" | sort')).toMatch(
+      /^sendmail: Queue runner@01:00:00 for \/var\/spool\/clientmqueue\nsendmail: accepting connections\n$/,
+    );
     const restart = await remote('service sendmail restart');
     expect(restart.code).toBe(0);
     expect((await remote('service sendmail status')).code).toBe(0);
@@ -142,10 +163,12 @@ describe('a CentOS-like sandbox host', () => {
     expect(await out('grep "^-A" /etc/sysconfig/iptables | tail -n 1')).toBe('-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n');
   });
 
-  it('trusts the sandbox CA through RHEL\'s bundle, and relays through the smart host with the playbook', async () => {
+  it("trusts the sandbox CA through RHEL's bundle, and relays through the smart host with the playbook", async () => {
     const ca = readFileSync(state!.smartHost.caCert, 'utf8');
     expect(await out('cat /etc/pki/tls/certs/ca-bundle.crt')).toContain(ca.trim());
-    const results = await apply(sandboxInventory(state!, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state!)) }], {}, ['centos1']));
+    const results = await apply(
+      sandboxInventory(state!, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state!)) }], {}, ['centos1']),
+    );
     expect(results[0].error).toBeUndefined();
     expect(results[0].status).toBe('changed');
     expect(resourceIds(results[0])).toContain('firewall:INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT');

@@ -7,8 +7,15 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  readState, recordProcess, SANDBOX_OWNER, sandboxDown, sandboxProcesses, sandboxStatus, sandboxUp,
-  type RecordedProcess, type SandboxState,
+  readState,
+  recordProcess,
+  SANDBOX_OWNER,
+  sandboxDown,
+  sandboxProcesses,
+  sandboxStatus,
+  sandboxUp,
+  type RecordedProcess,
+  type SandboxState,
 } from '../../src/sandbox/index.ts';
 import { connect, type Connection } from '../../src/transport/ssh.ts';
 import { pidsNaming, startSandbox, stopSandbox } from './helpers.ts';
@@ -31,8 +38,15 @@ const conns: Connection[] = [];
 async function ssh(i: number): Promise<Connection> {
   const h = state!.hosts[i];
   const c = await connect({
-    name: h.name, address: '127.0.0.1', port: h.port, user: 'root', privateKey: state!.privateKey,
-    knownHosts: state!.knownHosts, hostKeyPolicy: 'strict', sudo: false, connectTimeoutMs: 5000,
+    name: h.name,
+    address: '127.0.0.1',
+    port: h.port,
+    user: 'root',
+    privateKey: state!.privateKey,
+    knownHosts: state!.knownHosts,
+    hostKeyPolicy: 'strict',
+    sudo: false,
+    connectTimeoutMs: 5000,
   });
   conns.push(c);
   return c;
@@ -111,7 +125,10 @@ describe('sandbox lifecycle', () => {
 
   it('down stops what an up killed halfway had started, from the processes it recorded as they started', async () => {
     const dir = `${state!.dir}-crashed`;
-    const up = spawn(process.execPath, [BIN, 'sandbox', 'up', '2', '--dir', dir], { stdio: 'ignore', env: { ...process.env, MAILPROV_FROM_SOURCE: '1' } });
+    const up = spawn(process.execPath, [BIN, 'sandbox', 'up', '2', '--dir', dir], {
+      stdio: 'ignore',
+      env: { ...process.env, MAILPROV_FROM_SOURCE: '1' },
+    });
     try {
       const deadline = Date.now() + 60_000;
       while (!readState(dir)?.processes?.some((p) => p.what === 'relay2 host')) {
@@ -171,9 +188,14 @@ describe('sandbox down acts only on what it owns', () => {
   it('refuses a folder with no state file, with a clear error, through the CLI (--dir and the environment)', async () => {
     const dir = unrelatedFolder();
     const other = await processNaming(dir);
-    for (const [args, env] of [[['--dir', dir], {}], [[], { MAILPROV_SANDBOX_DIR: dir }]] as const) {
+    for (const [args, env] of [
+      [['--dir', dir], {}],
+      [[], { MAILPROV_SANDBOX_DIR: dir }],
+    ] as const) {
       const r = spawnSync(process.execPath, [BIN, 'sandbox', 'down', ...args], {
-        encoding: 'utf8', cwd: tmpdir(), env: { ...process.env, MAILPROV_FROM_SOURCE: '1', ...env },
+        encoding: 'utf8',
+        cwd: tmpdir(),
+        env: { ...process.env, MAILPROV_FROM_SOURCE: '1', ...env },
       });
       expect(r.stderr).toBe(`mailprov: ${dir} does not hold a mailprov sandbox (no state.json): refusing to delete it\n`);
       expect(r.status).toBe(1);
@@ -187,7 +209,9 @@ describe('sandbox down acts only on what it owns', () => {
     writeFileSync(join(dir, 'state.json'), JSON.stringify({ dir, hosts: [], processes: [] }));
     await expect(sandboxDown({ dir })).rejects.toThrow(`${dir}/state.json was not written by this mailprov's \`sandbox up\``);
     writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir: '/elsewhere', processes: [] }));
-    await expect(sandboxDown({ dir })).rejects.toThrow(`${dir}/state.json is the state of a sandbox in /elsewhere, not in ${dir}: refusing to delete it`);
+    await expect(sandboxDown({ dir })).rejects.toThrow(
+      `${dir}/state.json is the state of a sandbox in /elsewhere, not in ${dir}: refusing to delete it`,
+    );
     rmSync(join(dir, 'state.json'));
     expectUntouched(dir, other);
   });
@@ -195,7 +219,9 @@ describe('sandbox down acts only on what it owns', () => {
   it('up refuses a folder of other files, which its down would delete', async () => {
     const dir = unrelatedFolder();
     const other = await processNaming(dir);
-    await expect(sandboxUp({ dir, count: 1 })).rejects.toThrow(`${dir} does not hold a mailprov sandbox (no state.json): refusing to use it for a sandbox`);
+    await expect(sandboxUp({ dir, count: 1 })).rejects.toThrow(
+      `${dir} does not hold a mailprov sandbox (no state.json): refusing to use it for a sandbox`,
+    );
     expectUntouched(dir, other);
   });
 

@@ -23,7 +23,8 @@ afterAll(async () => {
 
 const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, over);
 
-const inventory = (s: SendmailSettingsInput, only?: string[]) => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(s) }], {}, only);
+const inventory = (s: SendmailSettingsInput, only?: string[]) =>
+  sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(s) }], {}, only);
 
 const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
 
@@ -53,13 +54,21 @@ describe('sendmail smart-host playbook', () => {
       expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true, rcptTo: ['ops@example.com'] });
     }
     // and ordinary mail submitted on the host goes MSP -> daemon -> smart host
-    const sub = await remote(0, '/usr/sbin/sendmail -oi ops@example.com', 'From: root\nTo: ops@example.com\nSubject: submitted on relay1\n\nhello\n');
+    const sub = await remote(
+      0,
+      '/usr/sbin/sendmail -oi ops@example.com',
+      'From: root\nTo: ops@example.com\nSubject: submitted on relay1\n\nhello\n',
+    );
     expect(sub.code).toBe(0);
     const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'submitted on relay1', 30_000);
     expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true });
     // the pieces are where SENDMAIL.md says they belong
-    expect((await remote(0, 'stat -c "%a %U:%G" /etc/mail/authinfo /etc/mail/authinfo.db')).stdout).toBe('600 root:root\n640 smmta:smmsp\n');
-    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain('-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT');
+    expect((await remote(0, 'stat -c "%a %U:%G" /etc/mail/authinfo /etc/mail/authinfo.db')).stdout).toBe(
+      '600 root:root\n640 smmta:smmsp\n',
+    );
+    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain(
+      '-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT',
+    );
     expect((await remote(0, 'cat /etc/iptables/rules.v4')).stdout).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
   });
 
@@ -77,7 +86,10 @@ describe('sendmail smart-host playbook', () => {
     const wrong = join(state.dir, 'wrong-password');
     writeFileSync(wrong, 'Wr0ng"pass$word\n', { mode: 0o600 });
     const runDir = join(state.dir, 'runs');
-    const bad = await runHosts(inventory(settings({ auth: { user: state.smartHost.user, password: secret.file(wrong) } }), ['relay1']).hosts, { dryRun: false, forks: 1, emit: () => {}, runDir });
+    const bad = await runHosts(
+      inventory(settings({ auth: { user: state.smartHost.user, password: secret.file(wrong) } }), ['relay1']).hosts,
+      { dryRun: false, forks: 1, emit: () => {}, runDir },
+    );
     const r = bad[0];
     expect(resourceIds(r)).toEqual(['file:/etc/mail/authinfo', 'command:makemap authinfo']);
     expect(r.changes[0].diff?.secretChanged).toBe(true);

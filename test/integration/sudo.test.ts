@@ -45,12 +45,14 @@ beforeAll(async () => {
       "printf 'Defaults:deploy3 requiretty\\ndeploy3 ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/deploy3",
       'chpasswd',
     ].join(' && '),
-    Object.entries(PASSWORDS).map(([u, p]) => `${u}:${p}\n`).join(''),
+    Object.entries(PASSWORDS)
+      .map(([u, p]) => `${u}:${p}\n`)
+      .join(''),
   );
 });
 
 afterAll(async () => {
-  made.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  for (const d of made) rmSync(d, { recursive: true, force: true });
   await stopSandbox(state);
 });
 
@@ -59,8 +61,16 @@ const remote = async (host: number, cmd: string, stdin?: string) => (await remot
 function targetAs(user: string, sudoPassword: string | undefined): SshTarget {
   const h = state!.hosts[RELAY1];
   return {
-    name: h.name, address: '127.0.0.1', port: h.port, user, privateKey: state!.privateKey,
-    knownHosts: state!.knownHosts, hostKeyPolicy: 'strict', sudo: true, sudoPassword, connectTimeoutMs: 5000,
+    name: h.name,
+    address: '127.0.0.1',
+    port: h.port,
+    user,
+    privateKey: state!.privateKey,
+    knownHosts: state!.knownHosts,
+    hostKeyPolicy: 'strict',
+    sudo: true,
+    sudoPassword,
+    connectTimeoutMs: 5000,
   };
 }
 
@@ -86,7 +96,10 @@ const filesHolding = (text: string) => remote(RELAY1, `grep -rlF -- ${`'${text}'
 
 /** What an apply could have touched on relay1: the journal (with times) and the managed file. */
 const hostState = () =>
-  remote(RELAY1, 'ls -lR --time-style=full-iso /var/lib/mailprov 2>&1; cat /etc/trust-notes.conf 2>&1; stat -c %y /etc/trust-notes.conf 2>&1');
+  remote(
+    RELAY1,
+    'ls -lR --time-style=full-iso /var/lib/mailprov 2>&1; cat /etc/trust-notes.conf 2>&1; stat -c %y /etc/trust-notes.conf 2>&1',
+  );
 
 describe('sudo', () => {
   it("a NOPASSWD user with a password configured: stdin is the command's alone, files hold their content, not the password", async () => {
@@ -141,7 +154,9 @@ describe('sudo', () => {
     const wrong = 'Wrong pass for deploy2';
     const r = await applyAs('deploy2', wrong, 'must not be written');
     expect(r.status).toBe('failed');
-    expect(r.error).toMatch(new RegExp(`^relay1: sudo refused the password for user deploy2 on host 127\\.0\\.0\\.1:${state!.hosts[RELAY1].port}$`));
+    expect(r.error).toMatch(
+      new RegExp(`^relay1: sudo refused the password for user deploy2 on host 127\\.0\\.0\\.1:${state!.hosts[RELAY1].port}$`),
+    );
     expect(r.error).not.toContain(wrong);
     expect(await hostState()).toBe(before);
     expect(await filesHolding(wrong)).toBe('');
@@ -160,7 +175,9 @@ describe('sudo', () => {
     for (const pw of [PASSWORDS.deploy3, undefined]) {
       const r = await applyAs('deploy3', pw, 'must not be written');
       expect(r.status).toBe('failed');
-      expect(r.error).toMatch(/^relay1: sudo refused to run without a terminal for user deploy3 on host 127\.0\.0\.1:\d+: sudoers sets requiretty/);
+      expect(r.error).toMatch(
+        /^relay1: sudo refused to run without a terminal for user deploy3 on host 127\.0\.0\.1:\d+: sudoers sets requiretty/,
+      );
       expect(r.error).toMatch(/Defaults:deploy3 !requiretty\) or connect as root/);
     }
     expect(await hostState()).toBe(before);
@@ -169,10 +186,22 @@ describe('sudo', () => {
 
 describe('host key types', () => {
   const relay2Target = (knownHosts: string): SshTarget => ({
-    name: 'relay2', address: '127.0.0.1', port: state!.hosts[RELAY2].port, user: 'root', privateKey: state!.privateKey,
-    knownHosts, hostKeyPolicy: 'accept-new', sudo: false, connectTimeoutMs: 5000,
+    name: 'relay2',
+    address: '127.0.0.1',
+    port: state!.hosts[RELAY2].port,
+    user: 'root',
+    privateKey: state!.privateKey,
+    knownHosts,
+    hostKeyPolicy: 'accept-new',
+    sudo: false,
+    connectTimeoutMs: 5000,
   });
-  const hostPub = (name: string) => readFileSync(join(state!.hosts[RELAY2].dir, 'upper/etc/ssh', name), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const hostPub = (name: string) =>
+    readFileSync(join(state!.hosts[RELAY2].dir, 'upper/etc/ssh', name), 'utf8')
+      .trim()
+      .split(' ')
+      .slice(0, 2)
+      .join(' ');
 
   it('accept-new refuses a host that offers no key of the recorded type, and leaves known_hosts alone', async () => {
     // recorded: an ECDSA key; the host has only its ed25519 key
@@ -182,7 +211,9 @@ describe('host key types', () => {
     const line = `[127.0.0.1]:${state!.hosts[RELAY2].port} ${readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`;
     writeFileSync(known, line);
     await expect(connect(relay2Target(known))).rejects.toThrow(
-      new RegExp(`^relay2: HOST KEY CHANGED for 127\\.0\\.0\\.1:\\d+: it offers no host key of the type ${known} has for it \\(ecdsa-sha2-nistp256\\)`),
+      new RegExp(
+        `^relay2: HOST KEY CHANGED for 127\\.0\\.0\\.1:\\d+: it offers no host key of the type ${known} has for it \\(ecdsa-sha2-nistp256\\)`,
+      ),
     );
     expect(readFileSync(known, 'utf8')).toBe(line);
   });
@@ -209,7 +240,9 @@ describe('host key types', () => {
     expect((await c.exec('grep -c ^HostKey /etc/ssh/sshd_config.d/mailprov-sandbox.conf')).stdout).toBe('2\n');
     c.close();
 
-    await expect(connect(relay2Target(known))).rejects.toThrow(/^relay2: HOST KEY CHANGED for 127\.0\.0\.1:\d+: it offers no host key of the type .* \(ssh-ed25519\)/);
+    await expect(connect(relay2Target(known))).rejects.toThrow(
+      /^relay2: HOST KEY CHANGED for 127\.0\.0\.1:\d+: it offers no host key of the type .* \(ssh-ed25519\)/,
+    );
     expect(readFileSync(known, 'utf8')).toBe(line);
   });
 });

@@ -29,19 +29,28 @@ const RULE = '-p tcp -m tcp --dport 2626 -j ACCEPT';
 const port = definePlaybook({
   name: 'port',
   settings: z.object({ motd: z.string() }).strict(),
-  build: ({ motd }) => ({ resources: [file({ path: '/etc/motd', content: `${motd}\n` }), firewallRule({ rule: RULE, persistFile: '/etc/iptables/rules.v4' })] }),
+  build: ({ motd }) => ({
+    resources: [file({ path: '/etc/motd', content: `${motd}\n` }), firewallRule({ rule: RULE, persistFile: '/etc/iptables/rules.v4' })],
+  }),
 });
 const motd = definePlaybook({
   name: 'motd',
   settings: z.object({ text: z.string() }).strict(),
   build: ({ text }) => ({ resources: [file({ path: '/etc/motd', content: text })] }),
 });
-const only = (host: string, use: ReturnType<typeof port> | ReturnType<typeof motd>) => sandboxInventory(state, [{ on: host, use }], {}, [host]);
+const only = (host: string, use: ReturnType<typeof port> | ReturnType<typeof motd>) =>
+  sandboxInventory(state, [{ on: host, use }], {}, [host]);
 
 describe('what mailprov guarantees', () => {
   it('a firewall confirmation that comes after the host reverted reports the host reverted and failed, never complete', async () => {
     const inv = only('relay1', port({ motd: 'late' }));
-    const [r] = await runHosts(inv.hosts, { dryRun: false, forks: 1, emit: () => {}, firewallConfirmSeconds: 1, firewallConfirmDelayMs: 3000 });
+    const [r] = await runHosts(inv.hosts, {
+      dryRun: false,
+      forks: 1,
+      emit: () => {},
+      firewallConfirmSeconds: 1,
+      firewallConfirmDelayMs: 3000,
+    });
     expect(r.status).toBe('rolled-back');
     expect(r.error).toMatch(/reverted by the host before it could be confirmed/);
     const gen = (await readHistory(inv.hosts[0])).generations.at(-1)!;
@@ -58,7 +67,10 @@ describe('what mailprov guarantees', () => {
     expect(a.error).toBeUndefined();
     expect(await out(0, 'iptables -S INPUT')).toContain('--dport 2626 -m comment --comment mailprov -j ACCEPT');
     // a person adds the same rule by hand, and another one, and saves
-    await out(0, `iptables -A INPUT ${RULE} && iptables -A INPUT -p tcp -m tcp --dport 2727 -j ACCEPT && iptables-save > /etc/iptables/rules.v4`);
+    await out(
+      0,
+      `iptables -A INPUT ${RULE} && iptables -A INPUT -p tcp -m tcp --dport 2727 -j ACCEPT && iptables-save > /etc/iptables/rules.v4`,
+    );
     const rb = await rollbackHost(inv.hosts[0], { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
     expect(rb.error).toBeUndefined();
     const live = await out(0, 'iptables -S INPUT');
@@ -71,11 +83,17 @@ describe('what mailprov guarantees', () => {
     // the saved file was copied aside before the save
     const gen = (await readHistory(inv.hosts[0])).generations.at(-1)!;
     expect(await out(0, `cat /var/lib/mailprov/generations/${gen.id}/files/etc/iptables/rules.v4`)).toContain('--dport 2727');
-    await out(0, `iptables -D INPUT ${RULE}; iptables -D INPUT -p tcp -m tcp --dport 2727 -j ACCEPT; iptables-save > /etc/iptables/rules.v4`);
+    await out(
+      0,
+      `iptables -D INPUT ${RULE}; iptables -D INPUT -p tcp -m tcp --dport 2727 -j ACCEPT; iptables-save > /etc/iptables/rules.v4`,
+    );
   });
 
   it('a journal that cannot take the backup (a full disk) stops the host before the change it protects', async () => {
-    await out(1, 'head -c 300000 /dev/zero | tr "\\0" x > /etc/motd && mkdir -p /var/lib/mailprov && mount -t tmpfs -o size=64k tmpfs /var/lib/mailprov');
+    await out(
+      1,
+      'head -c 300000 /dev/zero | tr "\\0" x > /etc/motd && mkdir -p /var/lib/mailprov && mount -t tmpfs -o size=64k tmpfs /var/lib/mailprov',
+    );
     try {
       const [r] = await apply(only('relay2', motd({ text: 'new text\n' })));
       expect(r.status).not.toBe('changed');
@@ -90,10 +108,18 @@ describe('what mailprov guarantees', () => {
     const canary = '/tmp/mailprov-pwned';
     const record = { kind: 'apply', status: 'in-progress', startedAt: 'x', by: 'x', inventory: 'x', summary: [] };
     // a record whose undo record would inject a command: set aside whole
-    const injecting = JSON.stringify({ ...record, id: 50, files: [], undo: [{ kind: 'iptables-rule', chain: `INPUT; touch ${canary}`, rule: '-j ACCEPT', added: true }] });
+    const injecting = JSON.stringify({
+      ...record,
+      id: 50,
+      files: [],
+      undo: [{ kind: 'iptables-rule', chain: `INPUT; touch ${canary}`, rule: '-j ACCEPT', added: true }],
+    });
     // a well-formed record left in progress with a quote-laden path: repaired, the path quoted
     const quoted = JSON.stringify({ ...record, id: 60, files: [`/etc/x'; touch ${canary}; '`] });
-    await out(2, `mkdir -p /var/lib/mailprov/generations/40 /var/lib/mailprov/generations/50 /var/lib/mailprov/generations/60 && printf '{"id": 40, "kind": "app' > /var/lib/mailprov/generations/40/meta.json`);
+    await out(
+      2,
+      `mkdir -p /var/lib/mailprov/generations/40 /var/lib/mailprov/generations/50 /var/lib/mailprov/generations/60 && printf '{"id": 40, "kind": "app' > /var/lib/mailprov/generations/40/meta.json`,
+    );
     await remote(2, 'cat > /var/lib/mailprov/generations/50/meta.json', injecting);
     await remote(2, 'cat > /var/lib/mailprov/generations/60/meta.json', quoted);
     const inv = only('relay3', motd({ text: 'after hostile records\n' }));
@@ -104,7 +130,10 @@ describe('what mailprov guarantees', () => {
     expect(r.status).toBe('changed');
     const history = await readHistory(inv.hosts[0]);
     expect(history.unreadable.map((u) => u.dir).sort()).toEqual(['40', '50']);
-    expect(history.generations.map((g) => [g.id, g.status])).toEqual([[60, 'rolled-back'], [61, 'complete']]);
+    expect(history.generations.map((g) => [g.id, g.status])).toEqual([
+      [60, 'rolled-back'],
+      [61, 'complete'],
+    ]);
     expect((await remote(2, `ls ${canary}`)).code).not.toBe(0);
     const rb = await rollbackHost(inv.hosts[0], { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: () => {} });
     expect(rb.error ?? '').not.toMatch(/JSON/);
@@ -115,14 +144,14 @@ describe('what mailprov guarantees', () => {
       name: 'broken',
       settings: z.object({}).strict(),
       build: () => ({
-        resources: [
-          packages({ names: ['mailprov-no-such-package'] }),
-          file({ path: '/etc/mailprov-test', content: 'x\n' }),
-        ],
+        resources: [packages({ names: ['mailprov-no-such-package'] }), file({ path: '/etc/mailprov-test', content: 'x\n' })],
       }),
     });
     // bound before the relay playbook: the install fails before sendmail's own
-    const playbooks = [{ on: 'relay2', use: broken({}) }, { on: 'relay2', use: sendmailSmartHost(relaySettings(state, { openSmtpPort: false })) }];
+    const playbooks = [
+      { on: 'relay2', use: broken({}) },
+      { on: 'relay2', use: sendmailSmartHost(relaySettings(state, { openSmtpPort: false })) },
+    ];
     const [r] = await apply(sandboxInventory(state, playbooks, {}, ['relay2']));
     expect(r.status).toBe('rolled-back');
     expect(r.error).toMatch(/install mailprov-no-such-package/);

@@ -3,20 +3,53 @@ import { createHash } from 'node:crypto';
 import type { Fact, FileFact, HostFacts, OsFacts } from '../../src/facts/types.ts';
 
 export const centosOs = (major: number, systemd = major >= 7): OsFacts => ({
-  family: 'rhel', id: 'centos', version: String(major), major, prettyName: `CentOS ${major}`,
-  packageManager: major >= 8 ? 'dnf' : 'yum', serviceManager: systemd ? 'systemd' : 'sysv', fqdn: 'relay1.example.org', selinux: true,
+  family: 'rhel',
+  id: 'centos',
+  version: String(major),
+  major,
+  prettyName: `CentOS ${major}`,
+  packageManager: major >= 8 ? 'dnf' : 'yum',
+  serviceManager: systemd ? 'systemd' : 'sysv',
+  fqdn: 'relay1.example.org',
+  selinux: true,
 });
 
 export const debianOs: OsFacts = {
-  family: 'debian', id: 'debian', version: '12', major: 12, prettyName: 'Debian GNU/Linux 12 (bookworm)',
-  packageManager: 'apt', serviceManager: 'sysv', fqdn: 'relay1.example.org', selinux: false,
+  family: 'debian',
+  id: 'debian',
+  version: '12',
+  major: 12,
+  prettyName: 'Debian GNU/Linux 12 (bookworm)',
+  packageManager: 'apt',
+  serviceManager: 'sysv',
+  fqdn: 'relay1.example.org',
+  selinux: false,
 };
 
 export function fileFact(content: string, owner = 'root', group = 'root', mode = '0644'): FileFact {
-  return { exists: true, type: 'file', owner, group, mode, size: Buffer.byteLength(content), content, sha256: createHash('sha256').update(content).digest('hex') };
+  return {
+    exists: true,
+    type: 'file',
+    owner,
+    group,
+    mode,
+    size: Buffer.byteLength(content),
+    content,
+    sha256: createHash('sha256').update(content).digest('hex'),
+  };
 }
 
-export function hostFacts(over: Partial<{ os: OsFacts; files: Record<string, FileFact>; packages: Record<string, boolean>; rules: string[]; firewalld: { runtime: string[]; permanent: string[] }; services: Record<string, boolean>; tests: Record<string, number> }> = {}): HostFacts {
+export function hostFacts(
+  over: Partial<{
+    os: OsFacts;
+    files: Record<string, FileFact>;
+    packages: Record<string, boolean>;
+    rules: string[];
+    firewalld: { runtime: string[]; permanent: string[] };
+    services: Record<string, boolean>;
+    tests: Record<string, number>;
+  }> = {},
+): HostFacts {
   // what the fact script would report: a file not listed is missing, a package not listed absent
   const answer = (name: string, arg: unknown): unknown => {
     switch (name) {
@@ -25,9 +58,15 @@ export function hostFacts(over: Partial<{ os: OsFacts; files: Record<string, Fil
       case 'packages':
         return new Map((arg as string[]).map((n) => [n, { installed: over.packages?.[n] ?? false }]));
       case 'iptables':
-        return { available: true, rules: over.rules ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'], firewalld: over.firewalld };
+        return {
+          available: true,
+          rules: over.rules ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'],
+          firewalld: over.firewalld,
+        };
       case 'service':
-        return over.services?.[arg as string] === undefined ? { known: false, running: false } : { known: true, running: over.services[arg as string] };
+        return over.services?.[arg as string] === undefined
+          ? { known: false, running: false }
+          : { known: true, running: over.services[arg as string] };
       case 'test':
         return over.tests?.[arg as string] ?? 1;
       case 'journal':

@@ -15,8 +15,19 @@ import { BASE_PACKAGES, SSHD_CONFIG, defaultCacheDir, mirrorArg, runMmdebstrap }
 
 /** Installed besides the Debian base's tools: the rpm tool chain, and what Debian's sendmail programs link against. */
 export const CENTOS_PACKAGES = [
-  'm4', 'make', 'rpm', 'dnf', 'createrepo-c', 'passwd',
-  'libdb5.3', 'libldap-2.5-0', 'liblockfile1', 'libnsl2', 'libsasl2-2', 'libssl3', 'libwrap0',
+  'm4',
+  'make',
+  'rpm',
+  'dnf',
+  'createrepo-c',
+  'passwd',
+  'libdb5.3',
+  'libldap-2.5-0',
+  'liblockfile1',
+  'libnsl2',
+  'libsasl2-2',
+  'libssl3',
+  'libwrap0',
 ];
 
 export const RPM_REPO_DIR = '/srv/mailprov-rpms';
@@ -67,14 +78,18 @@ export async function ensureCentosBase(cacheDir = defaultCacheDir(), log: (line:
     'rm -rf "$1/tmp/mailprov-centos"',
   ];
   const args = [
-    '--variant=minbase', '--mode=root', '--quiet',
+    '--variant=minbase',
+    '--mode=root',
+    '--quiet',
     // no fsync per file (slow disks): the root is synced once before it goes live
     '--dpkgopt=force-unsafe-io',
     `--include=${[...BASE_PACKAGES, ...CENTOS_PACKAGES].join(',')}`,
     // apt and dpkg are hidden by then; build.sh removes the package lists itself
     '--skip=cleanup/apt',
     ...hooks.map((h) => `--customize-hook=${h}`),
-    'bookworm', tmp, mirrorArg(),
+    'bookworm',
+    tmp,
+    mirrorArg(),
   ];
   try {
     await runMmdebstrap(args, { ...process.env, MAILPROV_CENTOS_RECIPE: recipeDir() });

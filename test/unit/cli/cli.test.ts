@@ -74,7 +74,10 @@ describe('mailprov CLI', () => {
     const dir = tempDir('mailprov-ini-');
     writeFileSync(join(dir, 'hosts.ini'), '[relays]\nrelay1 ansible_host=127.0.0.1 ansible_port=1\n');
     writeFileSync(join(dir, 'known_hosts'), '');
-    writeFileSync(join(dir, 'pb.ts'), "import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';\nexport default [{ on: 'relays', use: sendmailSmartHost({ smartHost: 'smtp.example.org' }) }];\n");
+    writeFileSync(
+      join(dir, 'pb.ts'),
+      "import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';\nexport default [{ on: 'relays', use: sendmailSmartHost({ smartHost: 'smtp.example.org' }) }];\n",
+    );
     const r = mailprov(['plan', join(dir, 'hosts.ini'), '--with', join(dir, 'pb.ts'), '--json']);
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
@@ -119,6 +122,9 @@ describe('mailprov CLI', () => {
     expect(typed.stdout).not.toContain('Tr0ub4dor-3');
     expect(typed.status).toBe(1); // the host is unreachable: asked first, then failed alone
     const piped = mailprov(['plan', file, '-K']);
-    expect([piped.code, piped.stderr.trim()]).toEqual([1, 'mailprov: --ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv']);
-    }, 30_000);
+    expect([piped.code, piped.stderr.trim()]).toEqual([
+      1,
+      'mailprov: --ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv',
+    ]);
+  }, 30_000);
 });

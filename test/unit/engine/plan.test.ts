@@ -9,7 +9,12 @@ const resources = () => [
   file({ path: '/etc/mail/sendmail.mc', content: 'new mc\n', group: 'smmsp', notify: [] }),
   file({ path: '/etc/mail/access', content: 'Connect:127.0.0.1 RELAY\n' }),
   command({ name: 'make', run: 'make -C /etc/mail', onChangeOf: ['file:/etc/mail/sendmail.mc'], notify: [serviceId('sendmail')] }),
-  command({ name: 'makemap access', run: 'makemap hash /etc/mail/access < /etc/mail/access', onChangeOf: ['file:/etc/mail/access'], creates: '/etc/mail/access.db' }),
+  command({
+    name: 'makemap access',
+    run: 'makemap hash /etc/mail/access < /etc/mail/access',
+    onChangeOf: ['file:/etc/mail/access'],
+    creates: '/etc/mail/access.db',
+  }),
   firewallRule({ rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT' }),
   service({ name: 'sendmail' }),
 ];
@@ -60,13 +65,19 @@ describe('planHost', () => {
   });
 
   it('reports owner and mode drift without rewriting content', () => {
-    const plan = planHost([file({ path: '/etc/x', content: 'x', mode: '0600' })], hostFacts({ files: { '/etc/x': fileFact('x', 'root', 'root', '0644') } }));
+    const plan = planHost(
+      [file({ path: '/etc/x', content: 'x', mode: '0600' })],
+      hostFacts({ files: { '/etc/x': fileFact('x', 'root', 'root', '0644') } }),
+    );
     expect(plan.changes[0].reason).toBe('mode 0644 -> 0600');
     expect(plan.changes[0].steps[0].command).toBe("chown 'root':'root' '/etc/x' && chmod '0600' '/etc/x'");
   });
 
   it('inserts a firewall rule before the first REJECT', () => {
-    const plan = planHost([firewallRule({ rule: '-p tcp --dport 25 -j ACCEPT' })], hostFacts({ rules: ['-P INPUT ACCEPT', '-A INPUT -i lo -j ACCEPT', '-A INPUT -j REJECT --reject-with icmp-host-prohibited'] }));
+    const plan = planHost(
+      [firewallRule({ rule: '-p tcp --dport 25 -j ACCEPT' })],
+      hostFacts({ rules: ['-P INPUT ACCEPT', '-A INPUT -i lo -j ACCEPT', '-A INPUT -j REJECT --reject-with icmp-host-prohibited'] }),
+    );
     expect(plan.changes[0].steps[0].label).toBe('iptables -I INPUT 2 -p tcp --dport 25 -j ACCEPT');
   });
 

@@ -18,10 +18,20 @@ MAILPROV_HAS_service=1
 
 describe('parseOs', () => {
   it('reads Debian from /etc/os-release', () => {
-    expect(parseOs(DEBIAN)).toMatchObject({ family: 'debian', id: 'debian', version: '12', major: 12, packageManager: 'apt', serviceManager: 'sysv', fqdn: 'relay1.example.org' });
+    expect(parseOs(DEBIAN)).toMatchObject({
+      family: 'debian',
+      id: 'debian',
+      version: '12',
+      major: 12,
+      packageManager: 'apt',
+      serviceManager: 'sysv',
+      fqdn: 'relay1.example.org',
+    });
   });
   it('reads Rocky 9 with systemd and dnf', () => {
-    const os = parseOs('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3"\nMAILPROV_HAS_dnf=1\nMAILPROV_HAS_yum=1\nMAILPROV_SYSTEMD_RUNNING=1\n');
+    const os = parseOs(
+      'ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3"\nMAILPROV_HAS_dnf=1\nMAILPROV_HAS_yum=1\nMAILPROV_SYSTEMD_RUNNING=1\n',
+    );
     expect(os).toMatchObject({ family: 'rhel', major: 9, packageManager: 'dnf', serviceManager: 'systemd' });
   });
   it('falls back to /etc/redhat-release on CentOS 6', () => {
@@ -38,7 +48,7 @@ describe('buildFactScript', () => {
 
   it('runs under dash and its output parses back, whatever the files contain', () => {
     const dir = mkdtempSync(join(tmpdir(), 'facts-'));
-    const tricky = join(dir, "it's a \"file\" $x");
+    const tricky = join(dir, 'it\'s a "file" $x');
     // content that looks like a section marker must not confuse the parser
     writeFileSync(tricky, '@@mailprov-0000@@ end\nsecond line\n', { mode: 0o640 });
     const built = buildFactScript([
@@ -50,7 +60,12 @@ describe('buildFactScript', () => {
     ]);
     const out = execFileSync('/bin/dash', ['-c', built.script]).toString();
     const facts = parseFacts(out, built);
-    expect(facts.get(fileFact, tricky)).toMatchObject({ exists: true, type: 'file', mode: '0640', content: '@@mailprov-0000@@ end\nsecond line\n' });
+    expect(facts.get(fileFact, tricky)).toMatchObject({
+      exists: true,
+      type: 'file',
+      mode: '0640',
+      content: '@@mailprov-0000@@ end\nsecond line\n',
+    });
     expect(facts.get(fileFact, join(dir, 'missing'))).toEqual({ exists: false });
     expect(facts.get(fileFact, dir)).toMatchObject({ exists: true, type: 'directory' });
     expect(facts.get(testFact, 'exit 3')).toBe(3);

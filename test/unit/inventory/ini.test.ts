@@ -126,11 +126,7 @@ describe('parseIniInventory: host ranges', () => {
 
   it('expands unpadded, stepped, alphabetic and multiple ranges with a suffix', () => {
     expect(Object.keys(parse('[a]\nweb[8:11]\n').hosts)).toEqual(['web8', 'web9', 'web10', 'web11']);
-    expect(Object.keys(parse('[a]\nweb[0:6:3].example.com\n').hosts)).toEqual([
-      'web0.example.com',
-      'web3.example.com',
-      'web6.example.com',
-    ]);
+    expect(Object.keys(parse('[a]\nweb[0:6:3].example.com\n').hosts)).toEqual(['web0.example.com', 'web3.example.com', 'web6.example.com']);
     expect(Object.keys(parse('[a]\ndb-[a:c]\n').hosts)).toEqual(['db-a', 'db-b', 'db-c']);
     expect(Object.keys(parse('[a]\nr[1:2]-[x:y]\n').hosts)).toEqual(['r1-x', 'r1-y', 'r2-x', 'r2-y']);
     expect(Object.keys(parse('[a]\nr[:2]\n').hosts)).toEqual(['r0', 'r1', 'r2']);
@@ -205,15 +201,29 @@ describe('parseIniInventory: groups and variables', () => {
   });
 
   it('applies [all:vars] to every host, lowest precedence', () => {
-    const inv = parse('bastion\n[relays]\nrelay1\n[relays:vars]\nansible_user=ops\n[all:vars]\nansible_user=admin\nansible_ssh_private_key_file=/keys/id\n');
+    const inv = parse(
+      'bastion\n[relays]\nrelay1\n[relays:vars]\nansible_user=ops\n[all:vars]\nansible_user=admin\nansible_ssh_private_key_file=/keys/id\n',
+    );
     expect(inv.hosts.bastion).toMatchObject({ user: 'admin', privateKey: '/keys/id' });
     expect(inv.hosts.relay1).toMatchObject({ user: 'ops', privateKey: '/keys/id' });
     expect(inv.groups.all.vars).toEqual({ ansible_user: 'admin', ansible_ssh_private_key_file: '/keys/id' });
   });
 
-  it('makes children\'s hosts members of the parent, transitively', () => {
+  it("makes children's hosts members of the parent, transitively", () => {
     const inv = parse(
-      ['[eu_relays]', 'relay1', '[us_relays]', 'relay2', '[relays:children]', 'eu_relays', 'us_relays', '[mail:children]', 'relays', '[mail]', 'mx1'].join('\n'),
+      [
+        '[eu_relays]',
+        'relay1',
+        '[us_relays]',
+        'relay2',
+        '[relays:children]',
+        'eu_relays',
+        'us_relays',
+        '[mail:children]',
+        'relays',
+        '[mail]',
+        'mx1',
+      ].join('\n'),
     );
     expect(inv.hosts.relay1.groups).toEqual(['eu_relays', 'mail', 'relays']);
     expect(inv.hosts.relay2.groups).toEqual(['mail', 'relays', 'us_relays']);

@@ -31,12 +31,22 @@ describe('resolveInventory', () => {
       {
         defaults: { user: 'deploy', privateKey: 'keys/id', sudo: true },
         hosts: { a: { address: '10.0.0.1', groups: ['relays'] }, b: { address: '10.0.0.2', port: 2222, user: 'root' } },
-        playbooks: [{ on: 'relays', use: pb({ host: 'x' }) }, { on: ['b'], use: pb({ host: 'y', port: 25 }) }],
+        playbooks: [
+          { on: 'relays', use: pb({ host: 'x' }) },
+          { on: ['b'], use: pb({ host: 'y', port: 25 }) },
+        ],
       },
       FILE,
     );
     const [a, b] = inv.hosts;
-    expect(a.target).toMatchObject({ address: '10.0.0.1', port: 22, user: 'deploy', privateKey: '/srv/inv/keys/id', sudo: true, hostKeyPolicy: 'strict' });
+    expect(a.target).toMatchObject({
+      address: '10.0.0.1',
+      port: 22,
+      user: 'deploy',
+      privateKey: '/srv/inv/keys/id',
+      sudo: true,
+      hostKeyPolicy: 'strict',
+    });
     expect(b.target).toMatchObject({ port: 2222, user: 'root' });
     expect(a.playbooks.map((p) => p.parts.lint?.()[0].message)).toEqual(['x:587']);
     expect(b.playbooks.map((p) => p.parts.lint?.()[0].message)).toEqual(['y:25']);
@@ -57,8 +67,12 @@ describe('resolveInventory', () => {
   });
 
   it('refuses a host listed twice, and a binding to nothing', () => {
-    expect(err({ hosts: { a: { address: 'x' }, b: { address: 'x', port: 22 } } }).message).toMatch(/hosts\.b: a host listed once.*same address and port as hosts\.a/);
-    expect(err({ hosts: { a: { address: 'x' } }, playbooks: [{ on: 'relayz', use: pb({ host: 'h' }) }] }).message).toMatch(/playbooks\.0\.on.*"relayz" is neither/);
+    expect(err({ hosts: { a: { address: 'x' }, b: { address: 'x', port: 22 } } }).message).toMatch(
+      /hosts\.b: a host listed once.*same address and port as hosts\.a/,
+    );
+    expect(err({ hosts: { a: { address: 'x' } }, playbooks: [{ on: 'relayz', use: pb({ host: 'h' }) }] }).message).toMatch(
+      /playbooks\.0\.on.*"relayz" is neither/,
+    );
   });
 
   it('refuses a --limit that matches nothing', () => {

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseJournal } from '../../../src/journal/records.ts';
-import { backupCommand, genDir, journalFactScript, parseRestored, restoreFilesCommand, writeMetaCommand } from '../../../src/journal/scripts.ts';
+import {
+  backupCommand,
+  genDir,
+  journalFactScript,
+  parseRestored,
+  restoreFilesCommand,
+  writeMetaCommand,
+} from '../../../src/journal/scripts.ts';
 
 const shells = ['/bin/dash', '/bin/bash'];
 const run = (shell: string, script: string, input?: string) => spawnSync(shell, ['-c', script], { input, encoding: 'utf8' });
@@ -38,7 +45,7 @@ describe.each(shells)('journal scripts under %s', (shell) => {
     expect(parseRestored(r.stdout).sort()).toEqual([absent, present].sort());
     expect(readFileSync(present, 'utf8')).toBe('old\n');
     expect(existsSync(absent)).toBe(false);
-    expect((execFileSync('stat', ['-c', '%a', present]).toString().trim())).toBe('640');
+    expect(execFileSync('stat', ['-c', '%a', present]).toString().trim()).toBe('640');
     // restoring again finds nothing to do
     expect(parseRestored(run(shell, restoreFilesCommand(dir, [present, absent])).stdout)).toEqual([]);
   });
@@ -75,7 +82,16 @@ describe.each(shells)('journal scripts under %s', (shell) => {
   it('lists every generation with its folder, and a damaged record is reported, not fatal', () => {
     const { gens } = setup();
     for (const id of [1, 2, 3]) mkdirSync(genDir(id, gens), { recursive: true });
-    const good = { id: 1, kind: 'apply', status: 'complete', startedAt: 'x', by: 'me', inventory: 'inv.ts', summary: ['a'], files: ['/etc/a'] };
+    const good = {
+      id: 1,
+      kind: 'apply',
+      status: 'complete',
+      startedAt: 'x',
+      by: 'me',
+      inventory: 'inv.ts',
+      summary: ['a'],
+      files: ['/etc/a'],
+    };
     writeFileSync(join(genDir(1, gens), 'meta.json'), JSON.stringify(good, null, 1));
     writeFileSync(join(genDir(2, gens), 'meta.json'), '{"id": 2, "kind": "ap');
     writeFileSync(join(genDir(3, gens), 'meta.json'), JSON.stringify({ ...good, id: 3, files: ['relative; rm -rf /'] }));
@@ -93,8 +109,20 @@ describe.each(shells)('journal scripts under %s', (shell) => {
 describe('parseJournal', () => {
   it('reads a record of an older mailprov as undo records of the kinds that own them', () => {
     const legacy = {
-      id: 4, kind: 'apply', status: 'complete', startedAt: 'x', by: 'me', inventory: 'i', summary: [], files: [], sensitive: [],
-      packageManager: 'apt', packagesInstalled: ['sendmail'], packagesRemoved: [], rulesAdded: [{ chain: 'INPUT', rule: '-p tcp --dport 25 -j ACCEPT' }], rulesRemoved: [],
+      id: 4,
+      kind: 'apply',
+      status: 'complete',
+      startedAt: 'x',
+      by: 'me',
+      inventory: 'i',
+      summary: [],
+      files: [],
+      sensitive: [],
+      packageManager: 'apt',
+      packagesInstalled: ['sendmail'],
+      packagesRemoved: [],
+      rulesAdded: [{ chain: 'INPUT', rule: '-p tcp --dport 25 -j ACCEPT' }],
+      rulesRemoved: [],
     };
     const { generations } = parseJournal(`4\t${JSON.stringify(legacy)}\n`);
     expect(generations[0].undo).toEqual([

@@ -36,7 +36,14 @@ describe('importSpecifiers', () => {
       'const m = await import(`../src/lazy.ts`);',
       "const r = require('../src/cjs.js');",
     ].join('\n');
-    expect(importSpecifiers(text).sort()).toEqual(['../src/cjs.js', '../src/lazy.ts', '../src/side-effect.ts', '../src/types.ts', '../src/x.ts', './part.ts']);
+    expect(importSpecifiers(text).sort()).toEqual([
+      '../src/cjs.js',
+      '../src/lazy.ts',
+      '../src/side-effect.ts',
+      '../src/types.ts',
+      '../src/x.ts',
+      './part.ts',
+    ]);
   });
 });
 

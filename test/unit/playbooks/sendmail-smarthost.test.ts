@@ -8,9 +8,19 @@ import { centosOs, debianOs, hostFacts } from '../fixtures.ts';
 
 const build = (s: Partial<SendmailSettingsInput> = {}) =>
   sendmailSmartHost.definition.build(
-    sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', listen: ['0.0.0.0'], auth: { user: 'u@example.org', password: secret.value('pw-rhel-1') }, ...s }),
+    sendmailSettingsSchema.parse({
+      smartHost: 'smtp.gmail.com',
+      listen: ['0.0.0.0'],
+      auth: { user: 'u@example.org', password: secret.value('pw-rhel-1') },
+      ...s,
+    }),
   );
-const REJECT = ['-P INPUT ACCEPT', '-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -i lo -j ACCEPT', '-A INPUT -j REJECT --reject-with icmp-host-prohibited'];
+const REJECT = [
+  '-P INPUT ACCEPT',
+  '-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT',
+  '-A INPUT -i lo -j ACCEPT',
+  '-A INPUT -j REJECT --reject-with icmp-host-prohibited',
+];
 const commands = (p: ReturnType<typeof planHost>) => p.changes.flatMap((c) => c.steps.map((s) => s.label));
 
 describe('sendmail playbook on a fresh Debian host', () => {
@@ -43,7 +53,10 @@ describe('sendmail playbook on RHEL', () => {
   });
 
   it('CentOS 7 with firewalld: allows the smtp service, restarts sendmail and sm-client with systemctl', () => {
-    const plan = planHost(build().resources, hostFacts({ os: centosOs(7), firewalld: { runtime: ['ssh', 'dhcpv6-client'], permanent: ['ssh'] }, services: { sendmail: true } }));
+    const plan = planHost(
+      build().resources,
+      hostFacts({ os: centosOs(7), firewalld: { runtime: ['ssh', 'dhcpv6-client'], permanent: ['ssh'] }, services: { sendmail: true } }),
+    );
     expect(plan.changes[0].steps[0].command).toMatch(/^yum install/);
     const fw = plan.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
     expect(fw.steps.map((s) => s.command)).toEqual(["firewall-cmd --permanent --add-service='smtp' && firewall-cmd --reload"]);
@@ -52,7 +65,10 @@ describe('sendmail playbook on RHEL', () => {
   });
 
   it('Rocky/CentOS 8+: dnf, and nothing to do for firewalld when smtp is allowed already', () => {
-    const plan = planHost(build().resources, hostFacts({ os: centosOs(9), firewalld: { runtime: ['smtp'], permanent: ['smtp'] }, services: { sendmail: true } }));
+    const plan = planHost(
+      build().resources,
+      hostFacts({ os: centosOs(9), firewalld: { runtime: ['smtp'], permanent: ['smtp'] }, services: { sendmail: true } }),
+    );
     expect(plan.changes[0].steps[0].command).toBe("dnf install -y -q 'sendmail' 'sendmail-cf' 'cyrus-sasl-plain'");
     expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall:'))?.reason).toBe('firewalld allows smtp');
   });
@@ -65,14 +81,25 @@ describe('sendmail playbook on RHEL', () => {
 });
 
 describe('force', () => {
-  const parse = (s: Partial<SendmailSettingsInput>) => sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', listen: ['0.0.0.0'], ...s });
+  const parse = (s: Partial<SendmailSettingsInput>) =>
+    sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', listen: ['0.0.0.0'], ...s });
   const levels = (f: { code: string; level: string }[] = []) => Object.fromEntries(f.map((x) => [x.code, x.level]));
 
   it("downgrades the lint's findings about the mc, but a missing secret stays an error", () => {
     delete process.env.MAILPROV_TEST_UNSET_PASSWORD;
-    const settings = { auth: { user: 'u@example.org', password: secret.env('MAILPROV_TEST_UNSET_PASSWORD') }, localDomain: 'example.org', verify: { recipient: 'ops@example.org' } };
-    expect(levels(sendmailSmartHost.definition.build(parse(settings)).lint?.())).toEqual({ 'secret-missing': 'error', 'local-domain-covers-destination': 'error' });
-    expect(levels(sendmailSmartHost.definition.build(parse({ ...settings, force: true })).lint?.())).toEqual({ 'secret-missing': 'error', 'local-domain-covers-destination': 'warning' });
+    const settings = {
+      auth: { user: 'u@example.org', password: secret.env('MAILPROV_TEST_UNSET_PASSWORD') },
+      localDomain: 'example.org',
+      verify: { recipient: 'ops@example.org' },
+    };
+    expect(levels(sendmailSmartHost.definition.build(parse(settings)).lint?.())).toEqual({
+      'secret-missing': 'error',
+      'local-domain-covers-destination': 'error',
+    });
+    expect(levels(sendmailSmartHost.definition.build(parse({ ...settings, force: true })).lint?.())).toEqual({
+      'secret-missing': 'error',
+      'local-domain-covers-destination': 'warning',
+    });
   });
 
   it('never downgrades a value that would inject into the mc, even when it got past the schema', () => {

@@ -13,9 +13,16 @@ const mask = (t: string) => t.replace(/"P:[^"]*"/g, '"P:********"');
 describe('file plan', () => {
   it('masks secrets in diffs and still reports a changed secret', () => {
     const r = file({ path: '/etc/mail/authinfo', content: 'AuthInfo:x "P:new-secret"\n', mode: '0600', mask });
-    const c = r.plan(hostFacts({ files: { '/etc/mail/authinfo': fileFact('AuthInfo:x "P:old-secret"\n', 'root', 'root', '0600') } }), { changed: new Set() });
+    const c = r.plan(hostFacts({ files: { '/etc/mail/authinfo': fileFact('AuthInfo:x "P:old-secret"\n', 'root', 'root', '0600') } }), {
+      changed: new Set(),
+    });
     if (!isChange(c)) throw new Error('expected a change');
-    expect(c.diff).toMatchObject({ before: 'AuthInfo:x "P:********"\n', after: 'AuthInfo:x "P:********"\n', secretChanged: true, masked: true });
+    expect(c.diff).toMatchObject({
+      before: 'AuthInfo:x "P:********"\n',
+      after: 'AuthInfo:x "P:********"\n',
+      secretChanged: true,
+      masked: true,
+    });
     expect(c.summary).toBe('update /etc/mail/authinfo (a secret value changed)');
     expect(JSON.stringify(c.diff)).not.toMatch(/(new|old)-secret/);
     // the content travels on stdin, never in the command
@@ -24,7 +31,9 @@ describe('file plan', () => {
   });
 
   it('shows a new file as all added, with its owner and mode', () => {
-    const c = file({ path: '/etc/new', content: 'x\n', owner: 'root', group: 'smmsp', mode: '640' }).plan(hostFacts(), { changed: new Set() });
+    const c = file({ path: '/etc/new', content: 'x\n', owner: 'root', group: 'smmsp', mode: '640' }).plan(hostFacts(), {
+      changed: new Set(),
+    });
     if (!isChange(c)) throw new Error('expected a change');
     expect(c.diff).toMatchObject({ before: null, after: 'x\n', meta: ['new file root:smmsp 0640'] });
     expect([c.files, c.undo]).toEqual([[{ path: '/etc/new', sensitive: false }], []]);
@@ -48,7 +57,9 @@ describe('atomicWriteCommand', () => {
     const dir = mkdtempSync(join(tmpdir(), 'aw-'));
     const path = join(dir, 'conf');
     execFileSync('/bin/dash', ['-c', atomicWriteCommand(path, me, group, '0644')], { input: 'good\n' });
-    expect(() => execFileSync('/bin/dash', ['-c', atomicWriteCommand(path, me, group, '0644', 'grep -q good %s')], { input: 'bad\n', stdio: 'pipe' })).toThrow();
+    expect(() =>
+      execFileSync('/bin/dash', ['-c', atomicWriteCommand(path, me, group, '0644', 'grep -q good %s')], { input: 'bad\n', stdio: 'pipe' }),
+    ).toThrow();
     expect(readFileSync(path, 'utf8')).toBe('good\n');
     expect(readdirSync(dir)).toEqual(['conf']);
   });

@@ -1,13 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { descendants, isRunning, killRecorded, parseProcStat, processTree, readProcStat, recordProcess, type StatReader } from '../../../src/sandbox/processes.ts';
+import {
+  descendants,
+  isRunning,
+  killRecorded,
+  parseProcStat,
+  processTree,
+  readProcStat,
+  recordProcess,
+  type StatReader,
+} from '../../../src/sandbox/processes.ts';
 
 // A real stat line's layout: pid (comm) state ppid ... with the start time as field 22.
 const statLine = (pid: number, comm: string, state: string, ppid: number, start: string) =>
   `${pid} (${comm}) ${state} ${ppid} ${pid} ${pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 ${start} 2383872 201 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n`;
 
-const reader = (lines: Record<number, string>): StatReader => (pid) => lines[pid];
+const reader =
+  (lines: Record<number, string>): StatReader =>
+  (pid) =>
+    lines[pid];
 
 describe('parseProcStat', () => {
   it('reads pid, state, parent and start time (field 22)', () => {
@@ -57,11 +69,27 @@ describe('isRunning: the recorded process, not just its pid', () => {
 describe('descendants', () => {
   it('walks the tree below a pid, and only below it', () => {
     const tree = new Map([
-      [10, [{ pid: 11, state: 'S', ppid: 10, start: '1' }, { pid: 12, state: 'S', ppid: 10, start: '2' }]],
+      [
+        10,
+        [
+          { pid: 11, state: 'S', ppid: 10, start: '1' },
+          { pid: 12, state: 'S', ppid: 10, start: '2' },
+        ],
+      ],
       [12, [{ pid: 13, state: 'S', ppid: 12, start: '3' }]],
-      [1, [{ pid: 10, state: 'S', ppid: 1, start: '0' }, { pid: 20, state: 'S', ppid: 1, start: '4' }]],
+      [
+        1,
+        [
+          { pid: 10, state: 'S', ppid: 1, start: '0' },
+          { pid: 20, state: 'S', ppid: 1, start: '4' },
+        ],
+      ],
     ]);
-    expect(descendants(10, tree).map((p) => [p.pid, p.start])).toEqual([[11, '1'], [12, '2'], [13, '3']]);
+    expect(descendants(10, tree).map((p) => [p.pid, p.start])).toEqual([
+      [11, '1'],
+      [12, '2'],
+      [13, '3'],
+    ]);
     expect(descendants(20, tree)).toEqual([]);
   });
 });

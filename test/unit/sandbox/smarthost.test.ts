@@ -153,9 +153,7 @@ describe('smart host over a unix socket', () => {
   it('answers an unknown user (and a prototype key) with 535 5.7.8 over the wire', async () => {
     for (const user of ['nobody@sandbox.test', 'constructor']) {
       const client = await secureSession();
-      expect(await client.command(`AUTH PLAIN ${plainToken(user, PASSWORD)}`)).toBe(
-        '535 5.7.8 Username and Password not accepted',
-      );
+      expect(await client.command(`AUTH PLAIN ${plainToken(user, PASSWORD)}`)).toBe('535 5.7.8 Username and Password not accepted');
       client.close();
     }
   });
@@ -185,21 +183,15 @@ describe('smart host over a unix socket', () => {
     const ehlo = await client.command('EHLO h1.sandbox.test');
     expect(ehlo).toContain('STARTTLS');
     expect(ehlo).toContain('ENHANCEDSTATUSCODES');
-    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe(
-      '530 5.7.0 Must issue a STARTTLS command first',
-    );
+    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe('530 5.7.0 Must issue a STARTTLS command first');
     expect(await client.command('AUTH LOGIN')).toBe('530 5.7.0 Must issue a STARTTLS command first');
     client.close();
   });
 
   it("accepts sendmail's MAIL FROM with SIZE= and AUTH= parameters", async () => {
     const client = await secureSession();
-    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe(
-      '235 2.7.0 Authentication successful',
-    );
-    expect(await client.command('MAIL From:<root@h1.sandbox.test> SIZE=123 AUTH=root@h1.sandbox.test')).toMatch(
-      /^250 /,
-    );
+    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe('235 2.7.0 Authentication successful');
+    expect(await client.command('MAIL From:<root@h1.sandbox.test> SIZE=123 AUTH=root@h1.sandbox.test')).toMatch(/^250 /);
     expect(await client.command('RCPT To:<alice@example.com>')).toMatch(/^250 /);
     expect(await client.command('DATA')).toMatch(/^354 /);
     const body = 'From: root@h1.sandbox.test\r\nTo: alice@example.com\r\nSubject: raw auth param\r\n\r\nbody\r\n.';
@@ -367,7 +359,9 @@ describe('readMessages / waitForMessage', () => {
     await writeFile(join(store, 'm1.json'), JSON.stringify(fakeMessage('m1', '2024-01-01T00:00:01.000Z')));
     const started = Date.now();
     const wait = waitForMessage(store, (m) => m.subject === 'missing', 300);
-    await expect(wait).rejects.toThrow(/no matching message in .*timeout after 300 ms; 1 message\(s\) arrived:\n {2}- .*m1: from <root@h1\.sandbox\.test> to <a@example\.com> subject "hello m1"/);
+    await expect(wait).rejects.toThrow(
+      /no matching message in .*timeout after 300 ms; 1 message\(s\) arrived:\n {2}- .*m1: from <root@h1\.sandbox\.test> to <a@example\.com> subject "hello m1"/,
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
   });
 

@@ -231,7 +231,7 @@ describe('checkHostKey', () => {
 });
 
 describe('recordedKeyTypes', () => {
-  it("lists the types recorded for this host and port only, once each, leaving out @revoked lines", () => {
+  it('lists the types recorded for this host and port only, once each, leaving out @revoked lines', () => {
     const entries = parseKnownHosts(
       [
         `[127.0.0.1]:2201 ${ed1.type} ${ed1.base64}`,

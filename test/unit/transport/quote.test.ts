@@ -12,7 +12,7 @@ function randomString(length: number, seed: number): string {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
-  const special = [..."'\"`$\\!*?~#;&|<>(){}[] \t\n\r%-="];
+  const special = [...'\'"`$\\!*?~#;&|<>(){}[] \t\n\r%-='];
   const extra = ['é', 'ß', '€', '漢', '字', '🙂', '\u00a0', '\u200b'];
   let out = '';
   while (out.length < length) {
@@ -71,7 +71,7 @@ describe('shellQuote', () => {
     expect(shellQuote('-n')).toBe("'-n'");
   });
 
-  it('never uses $\'...\' quoting', () => {
+  it("never uses $'...' quoting", () => {
     for (const [, value] of hostile) expect(shellQuote(value)).not.toMatch(/^\$'/);
   });
 
@@ -108,7 +108,9 @@ describe('shellQuote', () => {
   describe('with history expansion live in bash', () => {
     const value = '!! !$ !-1 !echo';
     const run = (word: string) =>
-      execFileSync('/bin/bash', ['-c', `set -o history -H\necho previous\nprintf %s ${word}`], { env: { PATH: '/usr/bin:/bin' } }).toString('utf8');
+      execFileSync('/bin/bash', ['-c', `set -o history -H\necho previous\nprintf %s ${word}`], { env: { PATH: '/usr/bin:/bin' } }).toString(
+        'utf8',
+      );
 
     it('expands an unprotected value (control)', () => {
       expect(run(`"${value}"`)).toBe('previous\necho previous previous echo previous echo previous');

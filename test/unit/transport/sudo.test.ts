@@ -86,7 +86,12 @@ describe('SudoStderr', () => {
       const p = new SudoStderr(words);
       const events = run(p, [a, b]);
       expect(events[0]).toBe('started');
-      expect(events.slice(1).map((e) => e.replace('stderr:', '')).join('')).toBe('err');
+      expect(
+        events
+          .slice(1)
+          .map((e) => e.replace('stderr:', ''))
+          .join(''),
+      ).toBe('err');
     }
   });
 

@@ -8,12 +8,18 @@ import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../
 const debian = { family: 'debian' as const, major: 12 };
 const rhel = { family: 'rhel' as const, major: 9 };
 const settings = (s: Partial<SendmailSettingsInput> = {}) =>
-  sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', listen: ['0.0.0.0'], auth: { user: 'u@example.org', password: secret.value('pw-123') }, ...s });
+  sendmailSettingsSchema.parse({
+    smartHost: 'smtp.gmail.com',
+    listen: ['0.0.0.0'],
+    auth: { user: 'u@example.org', password: secret.value('pw-123') },
+    ...s,
+  });
 const codes = (f: { code: string }[]) => f.map((x) => x.code);
 const good = renderMc(settings(), debian);
 
 // the line from the seed blog post (SENDMAIL.md, "Pitfalls seen in the wild")
-const SEED_LINE = "define(`confPRIVACY_FLAGS',dnl`needmailhelo,needexpnhelo,needvrfyhelo,restrictqrun,restrictexpand,nobodyreturn,authwarnings')dnl";
+const SEED_LINE =
+  "define(`confPRIVACY_FLAGS',dnl`needmailhelo,needexpnhelo,needvrfyhelo,restrictqrun,restrictexpand,nobodyreturn,authwarnings')dnl";
 
 describe('lintMc', () => {
   it('finds nothing wrong in the generated mc, for either distro', () => {
@@ -77,7 +83,9 @@ describe('lintSettings', () => {
 
   it('refuses a line break in a value that goes into the mc or the access map', () => {
     const ctx = { distro: debian };
-    expect(codes(lintSettings({ ...settings(), trustedCa: '/etc/ssl/ca.pem\nFEATURE(`promiscuous_relay\')dnl' }, ctx))).toContain('line-break-in-value');
+    expect(codes(lintSettings({ ...settings(), trustedCa: "/etc/ssl/ca.pem\nFEATURE(`promiscuous_relay')dnl" }, ctx))).toContain(
+      'line-break-in-value',
+    );
     expect(codes(lintSettings({ ...settings(), relayFrom: ['10.0\nConnect:0'] }, ctx))).toEqual(['line-break-in-value']);
   });
 
@@ -93,12 +101,20 @@ describe('lintSettings', () => {
   });
 
   it('refuses a LOCAL_DOMAIN that covers the relay destination or the smart host', () => {
-    expect(codes(lintSettings(settings({ localDomain: 'Example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
+    expect(
+      codes(lintSettings(settings({ localDomain: 'Example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian })),
+    ).toEqual(['local-domain-covers-destination']);
     expect(codes(lintSettings(settings({ localDomain: 'gmail.com' }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
-    expect(codes(lintSettings(settings({ localDomain: 'smtp.gmail.com' }), { distro: debian }))).toEqual(['local-domain-covers-destination']);
+    expect(codes(lintSettings(settings({ localDomain: 'smtp.gmail.com' }), { distro: debian }))).toEqual([
+      'local-domain-covers-destination',
+    ]);
     // class w matches whole names: neither a parent nor a subdomain of the destination is local
-    expect(codes(lintSettings(settings({ localDomain: 'relay.example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian }))).toEqual([]);
-    expect(codes(lintSettings(settings({ localDomain: 'example.org', verify: { recipient: 'ops@mail.example.org' } }), { distro: debian }))).toEqual([]);
+    expect(
+      codes(lintSettings(settings({ localDomain: 'relay.example.org', verify: { recipient: 'ops@example.org' } }), { distro: debian })),
+    ).toEqual([]);
+    expect(
+      codes(lintSettings(settings({ localDomain: 'example.org', verify: { recipient: 'ops@mail.example.org' } }), { distro: debian })),
+    ).toEqual([]);
   });
 
   it('warns when port 25 is opened while sendmail listens on loopback only', () => {
@@ -119,7 +135,9 @@ describe('lintSettings', () => {
   });
 
   it('warns about mechanisms without PLAIN/LOGIN and AUTH on port 25', () => {
-    expect(codes(lintSettings(settings({ auth: { user: 'u', password: secret.value('pw-1'), mechanisms: ['CRAM-MD5'] } }), { distro: debian }))).toEqual(['no-plain-login']);
+    expect(
+      codes(lintSettings(settings({ auth: { user: 'u', password: secret.value('pw-1'), mechanisms: ['CRAM-MD5'] } }), { distro: debian })),
+    ).toEqual(['no-plain-login']);
     expect(codes(lintSettings(settings({ smartHostPort: 25 }), { distro: debian }))).toEqual(['auth-on-port-25']);
   });
 });
@@ -132,7 +150,16 @@ describe('applyForce', () => {
   });
 
   it('downgrades findings about the mc to warnings, never injections or a missing secret', () => {
-    const forced = applyForce([f('local-domain-covers-destination'), f('apostrophe-in-value'), f('line-break-in-value'), f('secret-missing'), f('port-25-loopback-only', 'warning')], true);
+    const forced = applyForce(
+      [
+        f('local-domain-covers-destination'),
+        f('apostrophe-in-value'),
+        f('line-break-in-value'),
+        f('secret-missing'),
+        f('port-25-loopback-only', 'warning'),
+      ],
+      true,
+    );
     expect(forced.map((x) => [x.code, x.level])).toEqual([
       ['local-domain-covers-destination', 'warning'],
       ['apostrophe-in-value', 'error'],
