@@ -44,11 +44,9 @@ interface HostRun {
   log(line: string): void;
   phase(phase: Phase, extra?: { step?: number; total?: number; detail?: string }): void;
   finding(f: Finding): void;
-  conn?: Connection;
   runner?: Runner;
   facts?: HostFacts;
   journal?: HostJournal;
-  plan?: HostPlan;
   gen?: Generation;
 }
 
@@ -86,7 +84,7 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     return run.result;
   } finally {
     lock?.release();
-    run.conn?.close();
+    run.runner?.conn.close();
     run.result.durationMs = Date.now() - started;
     opts.emit({ kind: 'host-done', result: run.result });
   }
@@ -133,8 +131,7 @@ async function connectPhase(run: HostRun): Promise<Runner> {
   const t = run.host.target;
   run.phase('connecting');
   run.log(`connect ${t.user}@${t.address}:${t.port}`);
-  run.conn = await connect(t);
-  run.runner = commandRunner(run.conn, run.log);
+  run.runner = commandRunner(await connect(t), run.log);
   return run.runner;
 }
 
@@ -155,7 +152,7 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
       run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}; the next apply or rollback rolls it back first` });
     } else {
       run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}: rolling it back first` });
-      await repairIncomplete(runner, run.journal, run.host.playbooks);
+      await repairIncomplete(runner, run.journal, run.host.playbooks, os);
       run.facts = await gatherFacts(runner.conn, queries);
       run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
     }
@@ -167,7 +164,6 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
 function planPhase(run: HostRun): HostPlan {
   run.phase('planning');
   const plan = planHost(run.resources, run.facts!);
-  run.plan = plan;
   run.result.changes = plan.changes;
   for (const ch of plan.changes) run.log(`plan: ${ch.summary} -- ${ch.reason}`);
   for (const u of plan.unchanged) run.log(`ok: ${u.resourceId} -- ${u.reason}`);
@@ -240,9 +236,8 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
   run.log(`rolling back generation ${gen.id}`);
   const journal = run.journal!;
   try {
-    const undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, { optIn: new Set() });
-    const facts = await gatherFacts(runner.conn, []);
-    await verifyPlaybooks(runner, run.host, facts, 'rollback', run.phase, (f) =>
+    const undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, { optIn: new Set(), os: run.facts!.os });
+    await verifyPlaybooks(runner, run.host, undone.facts, 'rollback', run.phase, (f) =>
       run.log(`verify after rollback, ${f.level}: ${f.message}`),
     );
     await journal.finish(gen, 'rolled-back', run.result.error);

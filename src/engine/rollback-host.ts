@@ -2,6 +2,7 @@
 // then either show it (dry run) or do it as a new generation of its own, so it can be undone too.
 import { describeError } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
+import type { OsFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
 import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation, type UnreadableRecord } from '../journal/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
@@ -28,8 +29,10 @@ export interface RollbackResult {
   error?: string;
 }
 
-async function readJournal(runner: Runner): Promise<HostJournal> {
-  return HostJournal.fromFacts(runner, await gatherFacts(runner.conn, [journalFact.query()]), undoHandlerFor);
+/** The journal, and the OS the undo steps are planned for, in one round trip. */
+async function readJournal(runner: Runner): Promise<{ journal: HostJournal; os: OsFacts }> {
+  const facts = await gatherFacts(runner.conn, [journalFact.query()]);
+  return { journal: HostJournal.fromFacts(runner, facts, undoHandlerFor), os: facts.os };
 }
 
 export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): Promise<RollbackResult> {
@@ -39,8 +42,8 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
   let lock: { release(): void } | undefined;
   try {
     if (!opts.dryRun) lock = await acquireLock(conn, `${controllerIdentity()} rollback since ${new Date().toISOString()}`);
-    let journal = await readJournal(runner);
-    if (!opts.dryRun && (await repairIncomplete(runner, journal, host.playbooks))) journal = await readJournal(runner);
+    let { journal, os } = await readJournal(runner);
+    if (!opts.dryRun && (await repairIncomplete(runner, journal, host.playbooks, os))) ({ journal, os } = await readJournal(runner));
     const plan = await planRollback(runner, journal.generations, host.playbooks, opts.to, optIn);
     if (opts.dryRun) return { host: host.name, ok: true, plan };
 
@@ -54,12 +57,11 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
       kept: unique(plan.undo.flatMap((g) => g.kept)),
       sensitive: unique(plan.undo.flatMap((g) => g.sensitive)),
     });
-    const undone = await undoGenerations(runner, journal, plan.undo, host.playbooks, { optIn, recordInto: gen });
-    const facts = await gatherFacts(conn, []);
+    const undone = await undoGenerations(runner, journal, plan.undo, host.playbooks, { optIn, recordInto: gen, os });
     await verifyPlaybooks(
       runner,
       host,
-      facts,
+      undone.facts,
       'rollback',
       () => {},
       (f) => opts.log(`verify, ${f.level}: ${f.message}`),
@@ -83,7 +85,7 @@ export interface HostHistory {
 export async function readHistory(host: ResolvedHost): Promise<HostHistory> {
   const conn = await connect(host.target);
   try {
-    const journal = await readJournal(commandRunner(conn, () => {}));
+    const { journal } = await readJournal(commandRunner(conn, () => {}));
     return { generations: journal.generations, unreadable: journal.unreadable };
   } finally {
     conn.close();

@@ -6,7 +6,7 @@
 import { OperationError } from '../errors.ts';
 import { fileFact } from '../facts/builtin.ts';
 import { gatherFacts } from '../facts/gather.ts';
-import type { HostFacts } from '../facts/types.ts';
+import type { HostFacts, OsFacts } from '../facts/types.ts';
 import type { BoundPlaybook } from '../inventory/load.ts';
 import { genDir, type Generation, type HostJournal, type UndoRecord } from '../journal/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
@@ -20,11 +20,15 @@ export interface UndoOptions {
   optIn: ReadonlySet<string>;
   /** A rollback generation: the current files are backed up into it first, and the inverse records kept in it. */
   recordInto?: Generation;
+  /** The host's OS, as the run read it (undo steps depend on its service and package managers). */
+  os: OsFacts;
 }
 
 export interface UndoResult {
   restored: string[];
   rebuilt: Change[];
+  /** The facts the rebuild was planned from, for the verification that follows. */
+  facts: HostFacts;
 }
 
 /** Undoes generations, newest first, then rebuilds and restarts what depends on the restored files. */
@@ -40,29 +44,31 @@ export async function undoGenerations(
     await journal.backup(into, [...into.files, ...into.kept]);
   }
   const restored = new Set<string>();
-  let os: HostFacts['os'] | undefined;
   for (const gen of gens) {
     runner.log(`undo generation ${gen.id} (${gen.kind}, ${gen.startedAt})`);
     // a firewall watcher of this generation must not act after (or during) its rollback
-    if (gen.undo.length)
-      await runner.run(settleWatchersCommand(gen.id), `settle the firewall watchers of generation ${gen.id}`, { what: 'rollback' });
-    for (const f of await journal.restoreFiles(gen)) restored.add(f);
+    const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
+    for (const f of await journal.restoreFiles(gen, settle)) restored.add(f);
     // records in reverse: the last thing done is undone first
     for (const raw of [...gen.undo].reverse()) {
       const { handler, record } = undoHandlerFor(raw);
       if (handler.optIn && !opts.optIn.has(handler.optIn)) continue;
-      os ??= (await gatherFacts(runner.conn, [])).os;
-      for (const step of handler.steps(record, os)) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+      for (const step of handler.steps(record, opts.os))
+        await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
       if (into) into.undo.push(handler.inverse(record));
     }
   }
   if (into) await journal.write(into);
-  const rebuilt = await rebuild(runner, playbooks, restored);
-  return { restored: [...restored], rebuilt };
+  const { rebuilt, facts } = await rebuild(runner, playbooks, restored);
+  return { restored: [...restored], rebuilt, facts };
 }
 
 /** Re-runs the resources that derive state from the restored files, with the playbooks' own watchers. */
-async function rebuild(runner: Runner, playbooks: BoundPlaybook[], restored: Set<string>): Promise<Change[]> {
+async function rebuild(
+  runner: Runner,
+  playbooks: BoundPlaybook[],
+  restored: Set<string>,
+): Promise<{ rebuilt: Change[]; facts: HostFacts }> {
   const resources = playbooks.flatMap((p) => p.parts.resources);
   const already = new Set([...restored].map((p) => `file:${p}`));
   const involved = resources.filter((r) => already.has(r.id) || r.rebuildsFromFiles || r.handler);
@@ -72,18 +78,18 @@ async function rebuild(runner: Runner, playbooks: BoundPlaybook[], restored: Set
     runner.log(`rebuild: ${change.summary} (${change.reason})`);
     for (const step of change.steps) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
   }
-  return plan.changes;
+  return { rebuilt: plan.changes, facts };
 }
 
 /**
  * Generations a controller left in progress (it died mid-apply) are rolled back before anything
  * else, by apply and rollback alike.
  */
-export async function repairIncomplete(runner: Runner, journal: HostJournal, playbooks: BoundPlaybook[]): Promise<boolean> {
+export async function repairIncomplete(runner: Runner, journal: HostJournal, playbooks: BoundPlaybook[], os: OsFacts): Promise<boolean> {
   const incomplete = journal.incomplete;
   if (!incomplete.length) return false;
   runner.log(`generation ${incomplete.map((g) => g.id).join(', ')} was left incomplete: rolling it back first`);
-  await undoGenerations(runner, journal, incomplete, playbooks, { optIn: new Set() });
+  await undoGenerations(runner, journal, incomplete, playbooks, { optIn: new Set(), os });
   for (const g of incomplete)
     await journal.finish(g, 'rolled-back', 'left incomplete by a controller that died; rolled back by the next run');
   return true;

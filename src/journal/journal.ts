@@ -131,13 +131,13 @@ export class HostJournal {
       });
   }
 
-  /** Puts back the files a generation backed up; returns the ones it restored or removed. */
-  async restoreFiles(gen: Generation): Promise<string[]> {
-    if (!gen.files.length) return [];
-    return parseRestored(
-      await this.runner.run(restoreFilesCommand(genDir(gen.id), gen.files), `restore the files of generation ${gen.id}`, {
-        what: 'rollback',
-      }),
-    );
+  /**
+   * Puts back the files a generation backed up; returns the ones it restored or removed. `before`
+   * is shell run first in the same command (the engine settles the generation's firewall watchers).
+   */
+  async restoreFiles(gen: Generation, before = ''): Promise<string[]> {
+    if (!gen.files.length && !before) return [];
+    const script = [before, gen.files.length ? restoreFilesCommand(genDir(gen.id), gen.files) : ''].filter(Boolean).join('\n');
+    return parseRestored(await this.runner.run(script, `restore the files of generation ${gen.id}`, { what: 'rollback' }));
   }
 }

@@ -1,7 +1,7 @@
 // The real `mailprov` binary, run as a user runs it: TypeScript inventories loaded at run time,
 // `import ... from 'mailprov'` from anywhere on disk, clear errors and exit codes.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,11 @@ function inventory(text: string, name = 'inv.ts'): string {
 }
 
 describe('mailprov CLI', () => {
+  it('prints its version', () => {
+    const pkg = JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string };
+    expect(mailprov(['--version'])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+  });
+
   it('loads an inventory outside the repository that imports mailprov and its playbook', () => {
     const file = inventory(`
       import { defineInventory, secret } from 'mailprov';

@@ -30,6 +30,11 @@ describe('file plan', () => {
     expect(c.steps[0].stdin).toContain('new-secret');
   });
 
+  it('refuses a validate command that does not name the candidate (%s), as Ansible does', () => {
+    expect(() => file({ path: '/etc/x', content: 'x\n', validate: 'm4 /etc/x' })).toThrow(/validate must contain %s/);
+    expect(() => file({ path: '/etc/x', content: 'x\n', validate: 'm4 %s' })).not.toThrow();
+  });
+
   it('shows a new file as all added, with its owner and mode', () => {
     const c = file({ path: '/etc/new', content: 'x\n', owner: 'root', group: 'smmsp', mode: '640' }).plan(hostFacts(), {
       changed: new Set(),
