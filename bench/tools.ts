@@ -91,7 +91,7 @@ export function renderFiles(state: SandboxState): Rendered {
     // the sandbox hosts are Debian 12, as the facts will say
     '/etc/mail/sendmail.mc': renderMc(settings, { family: 'debian', major: 12 }),
     '/etc/mail/authinfo': renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
-    '/etc/mail/access': renderAccess(settings.relayFrom),
+    '/etc/mail/access': renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
   };
 }
 

@@ -14,12 +14,15 @@ import {
   serviceId,
   type Finding,
   type HostFacts,
+  type ProbeContext,
   type VerifyContext,
 } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
-import { applyForce, lintMc, lintSettings } from './sendmail-smarthost/lint.ts';
+import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
 import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from './sendmail-smarthost/render.ts';
 import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, verifyRelay } from './sendmail-smarthost/host.ts';
+import { diagnoseContext, probeSmartHost } from './sendmail-smarthost/probe.ts';
+import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 
@@ -69,7 +72,13 @@ export const sendmailSmartHost = definePlaybook({
             }),
           ]
         : []),
-      file({ path: access, content: renderAccess(settings.relayFrom), owner: 'root', group: 'root', mode: '0644' }),
+      file({
+        path: access,
+        content: renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
+        owner: 'root',
+        group: 'root',
+        mode: '0644',
+      }),
       command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
       command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail] }),
@@ -91,6 +100,7 @@ export const sendmailSmartHost = definePlaybook({
 
     return {
       resources,
+      facts: [mailQueueFact.query()],
       lint(): Finding[] {
         const findings: Finding[] = [];
         if (settings.auth) {
@@ -103,7 +113,8 @@ export const sendmailSmartHost = definePlaybook({
         // distro-specific checks run again with facts; these are the ones that need no host
         findings.push(...lintSettings(settings, { distro: { family: 'debian', major: 12 } }).filter((f) => f.code !== 'wrong-distro-mc'));
         if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {
-          findings.push(...lintMc(userMc ?? (settings.mc as { text: string }).text, undefined));
+          const text = userMc ?? (settings.mc as { text: string }).text;
+          findings.push(...lintMc(text, undefined), ...lintUserMcTls(text, settings));
         }
         // force downgrades what the lint says the mc means, never an injection or a missing secret
         return applyForce(findings, settings.force);
@@ -119,9 +130,12 @@ export const sendmailSmartHost = definePlaybook({
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));
         }
+        findings.push(...queueFinding(facts.get(mailQueueFact, undefined), diagnoseContext(settings, { facts })));
         return applyForce(findings, settings.force);
       },
       verify: (ctx: VerifyContext) => verifyRelay(ctx, settings),
+      // `plan --probe`: the smart host as this host would reach it, with the settings to be applied
+      probe: (ctx: ProbeContext) => probeSmartHost(ctx, settings),
     };
   },
 });

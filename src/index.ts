@@ -16,6 +16,7 @@ export {
   type PlaybookUse,
   type Finding,
   type VerifyContext,
+  type ProbeContext,
 } from './playbook/index.ts';
 
 // Secrets: read at apply time (secret.env / secret.file), never printed; redact() scrubs every

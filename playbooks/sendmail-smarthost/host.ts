@@ -3,6 +3,9 @@
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
 import { OperationError, redact, sh, type HostFacts, type VerifyContext } from 'mailprov';
+import { diagnoseText, oneLine } from './diagnose.ts';
+import { diagnoseContext, probeSmartHost } from './probe.ts';
+import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';
@@ -217,6 +220,25 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
 
+  if (settings.probeSmartHost) await probeSmartHost(ctx, settings);
+  if (settings.verify) await sendTestMessage(ctx, settings);
+  await flushQueue(ctx, settings);
+}
+
+/** Messages that waited before the apply (deferred by the old config, say) leave now. */
+async function flushQueue(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
+  const before = ctx.facts.get(mailQueueFact, undefined);
+  if (before.count === 0) return;
+  const after = parseQueue((await ctx.exec(flushCommand(SENDMAIL))).stdout);
+  const left = Math.max(0, before.count - after.count);
+  const still = after.count ? `; ${after.count} still queued${after.messages[0]?.reason ? ` (${after.messages[0].reason})` : ''}` : '';
+  ctx.info(`mail queue flushed: ${left} of ${before.count} waiting message(s) left${still}`);
+  const d = after.messages.map((m) => diagnoseText(m.reason, diagnoseContext(settings, ctx))).find(Boolean);
+  if (d) ctx.warn(`messages still wait in the queue: ${oneLine(d)}`);
+}
+
+async function sendTestMessage(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
+  const { exec, log } = ctx;
   if (!settings.verify) return;
   const fqdn = ctx.facts.os.fqdn;
   const id = `mailprov-verify-${randomBytes(6).toString('hex')}@${fqdn}`;
@@ -238,8 +260,16 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   const sent = /\.\.\. Sent \(/.test(r.stdout);
   const tls = /^>>> STARTTLS/m.test(r.stdout) && /^220 /m.test(r.stdout.split('>>> STARTTLS')[1] ?? '');
   const authed = /^235[ -]/m.test(r.stdout);
-  if (r.code !== 0 || !sent)
-    throw new OperationError(`verification failed: the test message did not leave through ${settings.smartHost}`, evidence);
+  if (r.code !== 0 || !sent) {
+    // the cause, from the dialogue, else from what sendmail logged
+    const d =
+      diagnoseText(evidence.join('\n'), diagnoseContext(settings, ctx)) ??
+      diagnoseText((await sendmailEvidence(exec)).join('\n'), diagnoseContext(settings, ctx));
+    throw new OperationError(
+      `verification failed: the test message did not leave through ${settings.smartHost}${d ? `: ${oneLine(d)}` : ''}`,
+      evidence,
+    );
+  }
   if (settings.auth && !authed) throw new OperationError('verification failed: the test message was sent without SMTP AUTH', evidence);
   log(
     `test message <${id}> relayed through ${settings.smartHost}:${settings.smartHostPort}${tls ? ' over STARTTLS' : ''}${authed ? ' with AUTH' : ''}`,

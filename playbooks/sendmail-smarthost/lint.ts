@@ -171,6 +171,19 @@ export interface LintContext {
   hostFqdn?: string;
 }
 
+/** A user's own mc must read the access map, or the TLS requirement written there means nothing. */
+export function lintUserMcTls(text: string, settings: Pick<SendmailSettings, 'smartHostTls'>): Finding[] {
+  if (settings.smartHostTls === 'none' || /FEATURE\(\s*`?access_db/.test(text)) return [];
+  return [
+    {
+      level: 'warning',
+      code: 'tls-requirement-not-read',
+      message:
+        "the mc has no FEATURE(`access_db'): sendmail never reads the TLS_Srv requirement mailprov writes to /etc/mail/access, so TLS to the smart host is not enforced",
+    },
+  ];
+}
+
 export function lintSettings(settings: SendmailSettings, ctx: LintContext): Finding[] {
   const findings: Finding[] = [];
   // m4 quotes are `...': a value cannot carry an apostrophe or a backtick
@@ -271,6 +284,17 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       level: 'warning',
       code: 'auth-on-port-25',
       message: 'SMTP AUTH towards port 25: submission servers such as Gmail take AUTH on 587',
+    });
+  }
+  if (settings.smartHostTls !== 'verify') {
+    const what =
+      settings.smartHostTls === 'encrypt'
+        ? "smartHostTls 'encrypt': sendmail needs STARTTLS but checks no certificate, so anyone on the path can pose as the smart host and read the password"
+        : "smartHostTls 'none': sendmail relays even without TLS, and sends the password in the clear to a server that offers AUTH without it";
+    findings.push({
+      level: 'warning',
+      code: 'smart-host-tls-unverified',
+      message: `${what} (use 'verify' unless the smart host is a legacy server)`,
     });
   }
   if (ctx.hostFqdn !== undefined && !ctx.hostFqdn.includes('.')) {

@@ -40,6 +40,14 @@ export const sendmailSettingsSchema = z
   .object({
     smartHost: hostname,
     smartHostPort: z.number().int().min(1).max(65535).default(587),
+    /**
+     * TLS to the smart host: 'verify' (the default) relays only over STARTTLS with a certificate that
+     * verifies against the host's CA bundle and is for smartHost; 'encrypt' needs STARTTLS but checks
+     * no certificate; 'none' sends even without TLS (and AUTH in the clear, if the server allows it).
+     */
+    smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+    /** Prove on every changing apply, from the host, that the smart host takes the credentials (no mail is sent). */
+    probeSmartHost: z.boolean().default(true),
     auth: z
       .object({
         user: saslUser,
@@ -53,14 +61,22 @@ export const sendmailSettingsSchema = z
       .optional(),
     localDomain: hostname.optional(),
     relayFrom: z.array(network).default([]),
-    listen: z.array(address).min(1).default(['127.0.0.1']),
-    openSmtpPort: z.boolean().default(true),
+    /** Default: every address when relayFrom names networks (a LAN relay), else loopback only. */
+    listen: z.array(address).min(1).optional(),
+    /** Default: open when relayFrom names networks (others must reach port 25), else leave the firewall alone. */
+    openSmtpPort: z.boolean().optional(),
     mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
     trustedCa: mcPath.optional(),
     verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),
     force: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  // defaults that agree with each other: a relay for other hosts listens on every address and opens
+  // port 25; a relay for this host alone listens on loopback and leaves the firewall as it is
+  .transform((s) => {
+    const lan = s.relayFrom.length > 0;
+    return { ...s, listen: s.listen ?? [lan ? '0.0.0.0' : '127.0.0.1'], openSmtpPort: s.openSmtpPort ?? lan };
+  });
 
 export type SendmailSettings = z.output<typeof sendmailSettingsSchema>;
 export type SendmailSettingsInput = z.input<typeof sendmailSettingsSchema>;

@@ -45,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   runOptions(program.command('apply'))
     .description('change what differs on every host, validate, restart only when needed, verify')
     .option('--dry-run', 'plan only: show what would change, change nothing (same as `plan`)')
+    .option('--probe', 'with --dry-run: also run the read-only probes (as `plan --probe`)')
     .option('--verify', 'verify hosts even when nothing changed')
     .option('--serial <n>', 'apply in batches of n hosts (or n%), like Ansible serial')
     .option('--max-fail <k>', 'stop the rollout once more than k hosts failed', wholeNumber)
@@ -55,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
 
   runOptions(program.command('plan'))
     .description('show what apply would change (exit 0: nothing, 2: changes pending, 1: error)')
+    .option('--probe', "also run the playbooks' read-only probes from each host (the smart host's TLS and credentials), changing nothing")
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
       exitCode = await runCommand(inventory, opts, 'plan');

@@ -11,6 +11,7 @@ export interface RunCommandOptions {
   json?: boolean;
   dryRun?: boolean;
   verify?: boolean;
+  probe?: boolean;
   with?: string;
   serial?: string;
   maxFail?: number;
@@ -30,6 +31,7 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
     forks: opts.forks,
     runDir,
     alwaysVerify: opts.verify,
+    probe: opts.probe,
     inventoryFile: inventory.file,
     serial: opts.serial,
     maxFail: opts.maxFail,

@@ -3,7 +3,7 @@
 import type { Finding } from '../playbook/index.ts';
 import type { Change } from '../resources/types.ts';
 
-export type Phase = 'connecting' | 'facts' | 'planning' | 'applying' | 'verifying' | 'rolling back';
+export type Phase = 'connecting' | 'facts' | 'planning' | 'applying' | 'verifying' | 'probing' | 'rolling back';
 
 export type HostStatus = 'unchanged' | 'changed' | 'failed' | 'rolled-back' | 'pending' | 'skipped';
 

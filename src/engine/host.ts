@@ -18,7 +18,7 @@ import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.
 import type { EventSink, HostResult, Phase } from './events.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
 import { repairIncomplete, undoGenerations } from './undo.ts';
-import { verifyPlaybooks } from './verify.ts';
+import { probePlaybooks, verifyPlaybooks } from './verify.ts';
 
 export interface HostRunOptions {
   dryRun: boolean;
@@ -27,6 +27,8 @@ export interface HostRunOptions {
   logFile?: string;
   /** Run post-apply verification even when nothing changed. */
   alwaysVerify?: boolean;
+  /** Dry run: also run the playbooks' read-only probes (`plan --probe`). */
+  probe?: boolean;
   /** Recorded in the host's journal. */
   inventoryFile?: string;
   /** How long a firewall change waits for confirmation over a fresh connection before the host reverts it. */
@@ -66,6 +68,7 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     const plan = planPhase(run);
     if (opts.dryRun) {
       run.result.status = plan.changes.length ? 'pending' : 'unchanged';
+      if (opts.probe) await probePlaybooks(runner, host, run.facts!, run.phase, run.finding);
       return run.result;
     }
     if (plan.changes.length) {
@@ -138,7 +141,7 @@ async function connectPhase(run: HostRun): Promise<Runner> {
 /** Facts and the journal in one round trip; a generation a dead controller left is rolled back first. */
 async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   run.phase('facts');
-  const queries = [journalFact.query(), ...factQueries(run.resources)];
+  const queries = [journalFact.query(), ...factQueries(run.resources), ...run.host.playbooks.flatMap((p) => p.parts.facts ?? [])];
   run.facts = await gatherFacts(runner.conn, queries);
   run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
   const os = run.facts.os;

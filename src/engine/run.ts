@@ -13,6 +13,7 @@ export interface RunOptions {
   /** Folder for this run's per-host logs; none when undefined. */
   runDir?: string;
   alwaysVerify?: boolean;
+  probe?: boolean;
   inventoryFile?: string;
   /** Apply in batches of this many hosts (a number, or "N%" of the hosts), as Ansible's `serial`. */
   serial?: string;
@@ -61,6 +62,7 @@ async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostRe
         emit: opts.emit,
         logFile: opts.runDir ? join(opts.runDir, `${host.name}.log`) : undefined,
         alwaysVerify: opts.alwaysVerify,
+        probe: opts.probe,
         inventoryFile: opts.inventoryFile,
         firewallConfirmSeconds: opts.firewallConfirmSeconds,
         firewallConfirmDelayMs: opts.firewallConfirmDelayMs,

@@ -1,9 +1,37 @@
 // Post-apply (and post-rollback) verification: each playbook proves its own work on the host.
 import type { HostFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
-import type { Finding } from '../playbook/index.ts';
+import type { Finding, ProbeContext } from '../playbook/index.ts';
 import type { Runner } from '../transport/runner.ts';
+import { tcpFromHost } from '../transport/tcp-from-host.ts';
 import type { Phase } from './events.ts';
+
+function probeContext(runner: Runner, host: ResolvedHost, facts: HostFacts, label: string, finding: (f: Finding) => void): ProbeContext {
+  return {
+    hostName: host.name,
+    exec: (cmd, stdin) => runner.exec(cmd, stdin),
+    connect: (address, port, opts) => tcpFromHost(runner.conn, address, port, opts),
+    facts,
+    log: (l) => runner.log(`${label}: ${l}`),
+    warn: (message) => finding({ level: 'warning', code: 'not-verified', message }),
+    info: (message) => finding({ level: 'info', code: label.replaceAll(' ', '-'), message }),
+  };
+}
+
+/** `plan --probe`: each playbook's read-only checks of what lies beyond the host. */
+export async function probePlaybooks(
+  runner: Runner,
+  host: ResolvedHost,
+  facts: HostFacts,
+  phase: (phase: Phase, extra?: { detail?: string }) => void,
+  finding: (f: Finding) => void,
+): Promise<void> {
+  for (const p of host.playbooks) {
+    if (!p.parts.probe) continue;
+    phase('probing', { detail: p.name });
+    await p.parts.probe(probeContext(runner, host, facts, 'probe', finding));
+  }
+}
 
 export async function verifyPlaybooks(
   runner: Runner,
@@ -16,13 +44,7 @@ export async function verifyPlaybooks(
   for (const p of host.playbooks) {
     if (!p.parts.verify) continue;
     phase('verifying', { detail: p.name });
-    await p.parts.verify({
-      hostName: host.name,
-      mode,
-      exec: (cmd, stdin) => runner.exec(cmd, stdin),
-      facts,
-      log: (l) => runner.log(`verify${mode === 'rollback' ? ' after rollback' : ''}: ${l}`),
-      warn: (message) => finding({ level: 'warning', code: 'not-verified', message }),
-    });
+    const label = mode === 'rollback' ? 'verify after rollback' : 'verify';
+    await p.parts.verify({ ...probeContext(runner, host, facts, label, finding), mode });
   }
 }

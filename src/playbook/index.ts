@@ -2,37 +2,57 @@
 // lint, fact checks and post-apply verification). Settings are validated by the playbook's schema
 // when the inventory loads, so a mistake fails before any connection.
 import type { z } from 'zod';
-import type { HostFacts } from '../facts/types.ts';
+import type { Duplex } from 'node:stream';
+import type { FactQuery, HostFacts } from '../facts/types.ts';
 import type { Resource } from '../resources/types.ts';
 import type { Connection } from '../transport/ssh.ts';
 
 export interface Finding {
-  level: 'error' | 'warning';
+  /** error: fails the host; warning: worth a look; info: a report (a queue flushed, say). */
+  level: 'error' | 'warning' | 'info';
   code: string;
   message: string;
   line?: number;
 }
 
-export interface VerifyContext {
+/** What a read-only check of a host (`plan --probe`) may do. */
+export interface ProbeContext {
   hostName: string;
-  /** After a rollback only the basics are checked: the old config may not relay at all. */
-  mode: 'apply' | 'rollback';
   exec: Connection['exec'];
+  /**
+   * Opens a TCP connection from the host itself (its routes, firewall and DNS), carried over the SSH
+   * connection; rejects with an error whose `kind` is refused, dns, unreachable, timed-out or other.
+   */
+  connect(host: string, port: number, opts?: { connectTimeoutMs?: number }): Promise<Duplex>;
   facts: HostFacts;
   /** Reports a line of progress (already redacted by the engine). */
   log(line: string): void;
   /** Reports what could not be verified, and why, without failing the host (shown as a warning). */
   warn(message: string): void;
+  /** Reports a result worth showing in the summary (shown as info). */
+  info(message: string): void;
+}
+
+export interface VerifyContext extends ProbeContext {
+  /** After a rollback only the basics are checked: the old config may not relay at all. */
+  mode: 'apply' | 'rollback';
 }
 
 export interface PlaybookParts {
   resources: Resource[];
+  /** Facts the playbook reads itself (in checkFacts, probe, verify), gathered with the resources' own. */
+  facts?: FactQuery[];
   /** Checks that need no host (run before connecting). */
   lint?(): Finding[];
   /** Checks that need the host's facts (run before any change). */
   checkFacts?(facts: HostFacts): Finding[];
   /** Post-apply verification, run when the host changed; throws OperationError with evidence. */
   verify?(ctx: VerifyContext): Promise<void>;
+  /**
+   * Read-only checks against the world outside the host (`plan --probe`): changes nothing; throws
+   * OperationError with evidence when the host could not work as configured.
+   */
+  probe?(ctx: ProbeContext): Promise<void>;
 }
 
 export interface PlaybookDefinition<Schema extends z.ZodType> {

@@ -50,7 +50,7 @@ export class ConsoleReporter {
         break;
       }
       case 'host-finding': {
-        const tag = e.finding.level === 'error' ? c.red('error') : c.yellow('warning');
+        const tag = e.finding.level === 'error' ? c.red('error') : e.finding.level === 'info' ? c.cyan('info') : c.yellow('warning');
         const text = `${e.host}: ${tag} [${e.finding.code}] ${e.finding.message}`;
         if (this.live) {
           this.lines.set(`${e.host}#${this.lines.size}`, text);

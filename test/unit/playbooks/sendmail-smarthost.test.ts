@@ -10,7 +10,8 @@ const build = (s: Partial<SendmailSettingsInput> = {}) =>
   sendmailSmartHost.definition.build(
     sendmailSettingsSchema.parse({
       smartHost: 'smtp.gmail.com',
-      listen: ['0.0.0.0'],
+      // a LAN relay: listens on every address and opens port 25 (the derived defaults)
+      relayFrom: ['192.168'],
       auth: { user: 'u@example.org', password: secret.value('pw-rhel-1') },
       ...s,
     }),

@@ -1,7 +1,7 @@
 // Every lint: a case where it fires and one where it does not.
 import { describe, expect, it } from 'vitest';
 import { secret } from '../../../../src/secrets/index.ts';
-import { applyForce, lintMc, lintSettings, UNFORCEABLE } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { applyForce, lintMc, lintSettings, lintUserMcTls, UNFORCEABLE } from '../../../../playbooks/sendmail-smarthost/lint.ts';
 import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
@@ -117,9 +117,36 @@ describe('lintSettings', () => {
     ).toEqual([]);
   });
 
-  it('warns when port 25 is opened while sendmail listens on loopback only', () => {
-    expect(codes(lintSettings(settings({ listen: ['127.0.0.1'] }), { distro: debian }))).toEqual(['port-25-loopback-only']);
+  it('warns when port 25 is opened by hand while sendmail listens on loopback only', () => {
+    expect(codes(lintSettings(settings({ listen: ['127.0.0.1'], openSmtpPort: true }), { distro: debian }))).toEqual([
+      'port-25-loopback-only',
+    ]);
     expect(codes(lintSettings(settings({ listen: ['127.0.0.1'], openSmtpPort: false }), { distro: debian }))).toEqual([]);
+  });
+
+  it('derives defaults that never contradict each other', () => {
+    const local = settings({ listen: undefined });
+    expect([local.listen, local.openSmtpPort]).toEqual([['127.0.0.1'], false]);
+    const lan = settings({ listen: undefined, relayFrom: ['192.168'] });
+    expect([lan.listen, lan.openSmtpPort]).toEqual([['0.0.0.0'], true]);
+    for (const s of [local, lan]) expect(codes(lintSettings(s, { distro: debian }))).toEqual([]);
+    // explicit settings win over the derived ones
+    expect(settings({ relayFrom: ['192.168'], listen: ['192.0.2.10'], openSmtpPort: false })).toMatchObject({
+      listen: ['192.0.2.10'],
+      openSmtpPort: false,
+    });
+  });
+
+  it('warns when TLS to the smart host is not verified', () => {
+    expect(codes(lintSettings(settings({ smartHostTls: 'encrypt' }), { distro: debian }))).toEqual(['smart-host-tls-unverified']);
+    expect(codes(lintSettings(settings({ smartHostTls: 'none' }), { distro: debian }))).toEqual(['smart-host-tls-unverified']);
+    expect(codes(lintSettings(settings({ smartHostTls: 'verify' }), { distro: debian }))).toEqual([]);
+  });
+
+  it("warns when a user's mc does not read the access map, where the TLS requirement is", () => {
+    expect(codes(lintUserMcTls("FEATURE(`access_db')dnl\n", { smartHostTls: 'verify' }))).toEqual([]);
+    expect(codes(lintUserMcTls("FEATURE(`use_cw_file')dnl\n", { smartHostTls: 'verify' }))).toEqual(['tls-requirement-not-read']);
+    expect(codes(lintUserMcTls("FEATURE(`use_cw_file')dnl\n", { smartHostTls: 'none' }))).toEqual([]);
   });
 
   it('refuses listen addresses whose daemons would fight over port 25', () => {

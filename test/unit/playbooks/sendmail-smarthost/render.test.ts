@@ -134,14 +134,26 @@ describe('renderAccess', () => {
   });
 });
 
+describe('the TLS requirement for the smart host', () => {
+  const last = (policy: 'verify' | 'encrypt' | 'none') =>
+    renderAccess(['192.168'], { smartHost: 'smtp.gmail.com', policy }).trim().split('\n').at(-1);
+  it('demands a verified certificate for the smart host name by default, read by sendmail from the access map', () => {
+    expect(last('verify')).toBe('TLS_Srv:smtp.gmail.com          VERIFY:128+CN:smtp.gmail.com');
+    expect(last('encrypt')).toBe('TLS_Srv:smtp.gmail.com          ENCR:128');
+    expect(last('none')).toBe('Connect:192.168                 RELAY');
+  });
+});
+
 describe('settings', () => {
   it('fills the defaults', () => {
     expect(sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com' })).toEqual({
       smartHost: 'smtp.gmail.com',
       smartHostPort: 587,
+      smartHostTls: 'verify',
+      probeSmartHost: true,
       relayFrom: [],
       listen: ['127.0.0.1'],
-      openSmtpPort: true,
+      openSmtpPort: false,
       force: false,
     });
     expect(parse().auth?.mechanisms).toEqual(['PLAIN', 'LOGIN']);

@@ -1,0 +1,65 @@
+// The smart-host probe, from the relay host's own network position: connect, EHLO, STARTTLS with
+// the certificate checked against the CA bundle sendmail uses, AUTH with the configured
+// credentials, QUIT. No mail is sent. Run after every changing apply and by `plan --probe`.
+import { OperationError, redact, sh, type ProbeContext } from 'mailprov';
+import { diagnoseConnect, diagnoseProbe, oneLine, type DiagnoseContext, type Diagnosis } from './diagnose.ts';
+import { distroOf } from './host.ts';
+import { distroPaths } from './render.ts';
+import type { SendmailSettings } from './settings.ts';
+import { smtpProbe, type SmtpProbeResult } from './smtp-probe.ts';
+
+/** The CA bundle sendmail verifies the smart host with (confCACERT). */
+export function caFileOf(settings: SendmailSettings, ctx: Pick<ProbeContext, 'facts'>): string {
+  return settings.trustedCa ?? distroPaths(distroOf(ctx.facts)).caFile;
+}
+
+export function diagnoseContext(settings: SendmailSettings, ctx: Pick<ProbeContext, 'facts'>): DiagnoseContext {
+  return { smartHost: settings.smartHost, port: settings.smartHostPort, user: settings.auth?.user, caFile: caFileOf(settings, ctx) };
+}
+
+/** Server replies as evidence lines: never what the client sent after AUTH. */
+const evidenceOf = (r: SmtpProbeResult) =>
+  r.transcript
+    .filter((l) => l.startsWith('S: ') || /^C: (EHLO|STARTTLS|QUIT|AUTH \w+ \*+$)/.test(l))
+    .map((l) => `  ${redact(l)}`)
+    .slice(-30);
+
+function failed(d: Diagnosis, evidence: string[] = []): OperationError {
+  return Object.assign(new OperationError(`smart host check failed: ${oneLine(d)}`, evidence), { diagnosis: d });
+}
+
+export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+  const { smartHost, smartHostPort: port } = settings;
+  const dctx = diagnoseContext(settings, ctx);
+  let ca: string | undefined;
+  if (settings.smartHostTls === 'verify') {
+    const r = await ctx.exec(sh`cat ${dctx.caFile}`);
+    if (r.code !== 0 || !r.stdout.includes('BEGIN CERTIFICATE'))
+      throw new OperationError(`smart host check failed: the CA bundle ${dctx.caFile} is missing or empty on this host`, [
+        `  ${r.stderr.trim()}`,
+      ]);
+    ca = r.stdout;
+  }
+  let stream: Awaited<ReturnType<ProbeContext['connect']>>;
+  try {
+    stream = await ctx.connect(smartHost, port);
+  } catch (err) {
+    const e = err as Error & { kind?: string; detail?: string };
+    throw failed(diagnoseConnect(e.kind ?? 'other', e.detail ?? e.message, dctx));
+  }
+  const auth = settings.auth;
+  const result = await smtpProbe(stream, {
+    serverName: smartHost,
+    tls: settings.smartHostTls,
+    ca,
+    ehloName: ctx.facts.os.fqdn,
+    // revealed here, on the controller, only to go inside TLS to the smart host
+    auth: auth ? { user: auth.user, password: auth.password.reveal(), mechanisms: auth.mechanisms } : undefined,
+  });
+  const evidence = evidenceOf(result);
+  for (const line of evidence) ctx.log(line.trim());
+  if (!result.ok) throw failed(diagnoseProbe(result.failure!, dctx), evidence);
+  const tls = result.certificate ? ` over TLS (certificate ${result.certificate.subject}, issued by ${result.certificate.issuer})` : '';
+  const authed = result.mechanism ? `, AUTH ${result.mechanism} accepted for ${auth!.user}` : '';
+  ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}`);
+}
