@@ -78,6 +78,9 @@ describe('secrets stay secret', () => {
       const outputs = [
         cli('plan', bad),
         cli('plan', bad, '--json'),
+        // the probe sends the password inside TLS to the smart host, which refuses it: the refusal is shown, never the password
+        cli('plan', bad, '--probe'),
+        cli('plan', bad, '--probe', '--json'),
         cli('apply', bad, '--json'),
         cli('apply', bad),
         cli('rollback', bad, '--host', 'relay1', '--dry-run'),
@@ -85,10 +88,18 @@ describe('secrets stay secret', () => {
         cli('history', bad, '--json'),
         cli('history', bad),
       ];
-      const forms = [value, JSON.stringify(value).slice(1, -1), Buffer.from(value).toString('base64')].filter((f) => f.length >= 4);
+      const user = state.smartHost.user;
+      const forms = [
+        value,
+        JSON.stringify(value).slice(1, -1),
+        Buffer.from(value).toString('base64'),
+        // what AUTH PLAIN and LOGIN send
+        Buffer.from(`\0${user}\0${value}`).toString('base64'),
+      ].filter((f) => f.length >= 4);
       const all = outputs.join('\n') + logs();
       for (const f of forms) expect(all.includes(f), `password form ${JSON.stringify(f)} leaked`).toBe(false);
-      seen.push(outputs[2]);
+      seen.push(outputs[4]);
+      expect(outputs[2]).toMatch(/smart host check failed/);
     }
     // the applies did run (and failed on the smart host's refusal, then rolled back): the error paths were taken
     expect(seen.join('\n')).toMatch(/rolled-back/);
