@@ -15,7 +15,8 @@ const SERVER_DAYS = '825';
 // Letters, digits, dots and dashes only: the name ends up in an openssl subject and config file.
 const HOSTNAME_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 
-export async function ensureCa(dir: string): Promise<{ caCert: string; caKey: string }> {
+/** The CA in `dir`, made if missing. A second CA (the hosts trust only the first) gets a subject of its own. */
+export async function ensureCa(dir: string, subject = CA_SUBJECT): Promise<{ caCert: string; caKey: string }> {
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
   if ((await exists(caCert)) && (await exists(caKey))) return { caCert, caKey };
@@ -42,7 +43,7 @@ export async function ensureCa(dir: string): Promise<{ caCert: string; caKey: st
       '-days',
       CA_DAYS,
       '-subj',
-      CA_SUBJECT,
+      subject,
       '-addext',
       'basicConstraints=critical,CA:TRUE',
       '-addext',

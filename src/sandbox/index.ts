@@ -10,6 +10,8 @@ export {
   SANDBOX_OWNER,
   SMART_HOST_NAME,
   SMART_HOST_USER,
+  SMART_HOST_APP_PASSWORD_USER,
+  SMART_HOST_WRONG_NAME,
   SMART_HOST_PORT,
   SANDBOX_DOMAIN,
   type SandboxState,
@@ -21,4 +23,14 @@ export { isRunning, parseProcStat, recordProcess, type RecordedProcess } from '.
 export { ensureBase, basePath, defaultCacheDir } from './base.ts';
 export { ensureCentosBase, centosBasePath, RPM_REPO_DIR } from './centos/base.ts';
 export { readMessages, waitForMessage } from './messages.ts';
+export {
+  setSmartHostMode,
+  readSmartHostEvents,
+  smartHostModeFile,
+  smartHostEventsFile,
+  SMART_HOST_MODES,
+  type SmartHostMode,
+  type SmartHostModeName,
+  type SmartHostEvent,
+} from './smarthost-modes.ts';
 export { relaySettings } from './relay.ts';

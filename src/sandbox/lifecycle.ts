@@ -27,6 +27,7 @@ import { packageRoot } from '../paths.ts';
 import { SandboxError } from '../errors.ts';
 import { basePath, ensureBase } from './base.ts';
 import { ensureCa, issueServerCert } from './ca.ts';
+import { smartHostEventsFile, smartHostModeFile } from './smarthost-modes.ts';
 import { ensureCentosBase } from './centos/base.ts';
 import { preflight } from './preflight.ts';
 import { isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
@@ -37,6 +38,12 @@ export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
 export const SMART_HOST_ADDR = '127.0.0.2';
 export const SMART_HOST_PORT = 587;
 export const SMART_HOST_USER = `relay@${SANDBOX_DOMAIN}`;
+/** A second account, which always answers AUTH with Gmail's 534 5.7.9 "Application-specific password required". */
+export const SMART_HOST_APP_PASSWORD_USER = `app-password@${SANDBOX_DOMAIN}`;
+/** The name on the certificate of the wrong-name-cert mode (signed by the sandbox CA). */
+export const SMART_HOST_WRONG_NAME = `other.${SANDBOX_DOMAIN}`;
+/** A CA the hosts do not trust, which signs the certificate of the untrusted-cert mode. */
+const ROGUE_CA_SUBJECT = '/CN=mailprov sandbox rogue CA';
 
 /** 'debian': Debian bookworm. 'centos': the CentOS-like stand-in (rpm, dnf, RHEL layout; see centos/base.ts). */
 export type SandboxHostKind = 'debian' | 'centos';
@@ -249,13 +256,30 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   }
 }
 
+/** The smart host's certificate, and those of its bad-certificate modes. */
+async function smartHostCerts(state: SandboxState) {
+  const caDir = join(state.dir, 'ca');
+  const paths = ({ cert, key }: { cert: string; key: string }) => ({ certPath: cert, keyPath: key });
+  const rogueDir = join(caDir, 'rogue');
+  // made first, with its own subject: issueServerCert would make a CA named like the trusted one
+  await ensureCa(rogueDir, ROGUE_CA_SUBJECT);
+  return {
+    trusted: paths(await issueServerCert(caDir, state.smartHost.name)),
+    'untrusted-cert': paths(await issueServerCert(rogueDir, state.smartHost.name)),
+    'wrong-name-cert': paths(await issueServerCert(caDir, SMART_HOST_WRONG_NAME)),
+  };
+}
+
 async function startSmartHost(state: SandboxState, password: string): Promise<void> {
-  const { cert, key } = await issueServerCert(join(state.dir, 'ca'), state.smartHost.name);
+  const { trusted, ...badCerts } = await smartHostCerts(state);
   const config = {
     socketPath: state.smartHost.socket,
-    certPath: cert,
-    keyPath: key,
+    ...trusted,
+    badCerts,
     users: { [state.smartHost.user]: password },
+    appPasswordUsers: [SMART_HOST_APP_PASSWORD_USER],
+    modeFile: smartHostModeFile(state.dir),
+    eventsFile: smartHostEventsFile(state.dir),
     storeDir: state.smartHost.storeDir,
     pidFile: join(state.dir, 'smarthost.pid'),
   };

@@ -1,21 +1,58 @@
 // Stand-in for smtp.gmail.com:587 in the sandbox: STARTTLS, then AUTH PLAIN/LOGIN, then
-// mail, which is stored as JSON files instead of being delivered.
-import { randomUUID } from 'node:crypto';
+// mail, which is stored as JSON files instead of being delivered. A mode file, read at each new
+// connection, makes it misbehave on demand, and an events file records what each client did
+// (see smarthost-modes.ts).
+//
+// One listener takes every connection, reads the mode, and hands the socket to the SMTP server of
+// that mode (they differ in certificate and STARTTLS), or answers it itself (tempfail).
+import { randomBytes, randomUUID } from 'node:crypto';
 import { lstat, mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
-import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type {
+  SMTPServerAuthentication,
+  SMTPServerAuthenticationResponse,
+  SMTPServerDataStream,
+  SMTPServerOptions,
+  SMTPServerSession,
+} from 'smtp-server';
 import type { StoredMessage } from './messages.ts';
+import {
+  appendEvent,
+  NORMAL_MODE,
+  readModeFile,
+  type NewSmartHostEvent,
+  type SmartHostMode,
+  type SmartHostModeName,
+} from './smarthost-modes.ts';
 
 export type SmartHostListen = { path: string } | { host: '127.0.0.1'; port: number };
 
+/** PEM text, not paths */
+export interface Pem {
+  key: string;
+  cert: string;
+}
+
+/** The modes that present a certificate the clients must refuse. */
+export type BadCertMode = 'untrusted-cert' | 'wrong-name-cert';
+
 export interface SmartHostOptions {
   listen: SmartHostListen;
-  /** PEM text, not paths */
-  tls: { key: string; cert: string };
+  /** The certificate the clients trust */
+  tls: Pem;
+  /** The certificates of the bad-certificate modes; a connection in such a mode without one gets a 421 */
+  badTls?: Partial<Record<BadCertMode, Pem>>;
   /** username -> password */
   users: Record<string, string>;
+  /** Accounts that always get Gmail's 534 "Application-specific password required" */
+  appPasswordUsers?: string[];
+  /** Read at each new connection; without it (or without the file) the mode is normal */
+  modeFile?: string;
+  /** One JSON line per event is appended here; without it nothing is recorded */
+  eventsFile?: string;
   storeDir: string;
   /** Name in the greeting and EHLO reply */
   hostname?: string;
@@ -34,25 +71,115 @@ const MAX_SIZE = 35_882_577;
 const AUTH_FAILED = 'Username and Password not accepted';
 const AUTH_REQUIRED = 'Authentication Required';
 const STARTTLS_FIRST = 'Must issue a STARTTLS command first';
+const APP_PASSWORD_REQUIRED = [
+  'Application-specific password required. Learn more at',
+  'https://support.google.com/mail/?p=InvalidSecondFactor',
+];
+// Gmail's greeting when it rate-limits; sendmail defers the message and keeps it queued.
+const TEMPFAIL_REPLY = '421 4.7.0 Try again later, closing connection.';
+// Gmail's enhanced codes where smtp-server has none of its own (it would say 5.0.0).
+const GMAIL_ENHANCED_CODES: Record<number, string> = { 534: '5.7.9' };
+// How long a refused or shut-down client may keep its side open.
+const CLOSE_GRACE_MS = 1000;
 
 type Connection = SMTPServer['connections'] extends Set<infer C> ? C : never;
+type ServedMode = Exclude<SmartHostModeName, 'tempfail'>;
+type Recorder = (event: NewSmartHostEvent) => void;
 
-// smtp-server answers AUTH before STARTTLS with a non-standard 538; Gmail says 530 5.7.0.
-// The per-connection handler is replaced because no option changes that reply.
+/** What one connection needs beyond its SMTP server: fixed when it is accepted. */
+interface ConnectionState {
+  /** The accounts for this connection (a mode may override the password) */
+  users: Record<string, string>;
+  /** The AUTH exchange under way, recorded when its final reply goes out */
+  auth: { mechanism: string; user: string | null } | null;
+}
+
+/** What the listener and the mode servers share. */
+interface Shared {
+  options: SmartHostOptions;
+  onError: (err: Error) => void;
+  /** By connection id, from accepted to closed */
+  connections: Map<string, ConnectionState>;
+  record: Recorder;
+}
+
+interface Hooks extends Shared {
+  /** Refuse AUTH before STARTTLS with 530, as Gmail does (not in no-starttls, which takes AUTH in the clear) */
+  requireTls: boolean;
+}
+
 class GmailLikeServer extends SMTPServer {
+  readonly hooks: Hooks;
+
+  constructor(options: SMTPServerOptions, hooks: Hooks) {
+    super(options);
+    this.hooks = hooks;
+  }
+
   override connect(...args: Parameters<SMTPServer['connect']>): void {
     super.connect(...args);
-    const connection = [...this.connections].at(-1);
-    if (connection && !Object.hasOwn(connection, 'handler_AUTH')) requireStartTlsForAuth(connection);
+    const id = args[1]?.id;
+    const connection = [...this.connections].find((c) => c.id === id);
+    if (connection) instrument(connection, this.hooks);
   }
 }
 
+// Per-connection handlers are replaced because no option changes these replies.
+function instrument(connection: Connection, hooks: Hooks): void {
+  if (hooks.requireTls) requireStartTlsForAuth(connection);
+  recordAuthReplies(connection, hooks);
+  useGmailEnhancedCodes(connection);
+  recordFailedHandshake(connection, hooks);
+}
+
+// A client that refuses the certificate aborts the handshake (an OpenSSL client with an alert such as
+// "unknown ca"); smtp-server reports that, sometimes twice, with OpenSSL's text moved to meta.message.
+function recordFailedHandshake(connection: Connection, hooks: Hooks): void {
+  let recorded = false;
+  connection.on('error', (err: Error & { meta?: { message?: string } }) => {
+    if (!connection._upgrading || recorded) return;
+    recorded = true;
+    hooks.record({ kind: 'tls-failed', connection: connection.id, error: err.meta?.message ?? err.message });
+  });
+}
+
+// smtp-server answers AUTH before STARTTLS with a non-standard 538; Gmail says 530 5.7.0.
 function requireStartTlsForAuth(connection: Connection): void {
   const original = connection.handler_AUTH;
   connection.handler_AUTH = function (this: Connection, command, callback) {
     if (this.secure) return original.call(this, command, callback);
     this.send(530, STARTTLS_FIRST);
     callback();
+  };
+}
+
+// An AUTH exchange ends with its first reply other than 334, whoever sends it (530 before STARTTLS,
+// 504, 501 for an abort, or onAuth's 235/534/535): send() sees them all, with the code that went out.
+function recordAuthReplies(connection: Connection, hooks: Hooks): void {
+  const handleAuth = connection.handler_AUTH;
+  connection.handler_AUTH = function (this: Connection, command, callback) {
+    const state = hooks.connections.get(this.id);
+    // Only the mechanism: an initial response after it holds the password.
+    if (state) state.auth = { mechanism: (command.toString().trim().split(/\s+/)[1] ?? '').toUpperCase(), user: null };
+    return handleAuth.call(this, command, callback);
+  };
+  const send = connection.send;
+  connection.send = function (this: Connection, code, data, context) {
+    const state = hooks.connections.get(this.id);
+    if (state?.auth && code !== 334) {
+      const { mechanism, user } = state.auth;
+      state.auth = null;
+      hooks.record({ kind: 'auth', connection: this.id, user, mechanism, tls: this.secure, code, client: this.hostNameAppearsAs || null });
+    }
+    send.call(this, code, data, context);
+  };
+}
+
+function useGmailEnhancedCodes(connection: Connection): void {
+  const enhancedCode = connection._getEnhancedStatusCode;
+  connection._getEnhancedStatusCode = function (this: Connection, code, context) {
+    if (context !== false && GMAIL_ENHANCED_CODES[code]) return GMAIL_ENHANCED_CODES[code];
+    return enhancedCode.call(this, code, context);
   };
 }
 
@@ -65,70 +192,206 @@ export async function startSmartHost(options: SmartHostOptions): Promise<SmartHo
     throw new Error(`smart host listens on 127.0.0.1 only, not ${String(listen.host)}`);
   }
   await mkdir(options.storeDir, { recursive: true });
-  const server = new GmailLikeServer({
-    secure: false,
-    key: options.tls.key,
-    cert: options.tls.cert,
-    name: options.hostname ?? 'smtp.sandbox.test',
-    authMethods: ['PLAIN', 'LOGIN'],
-    authRequiredMessage: AUTH_REQUIRED,
-    // Off by default in smtp-server; without it 535 goes out without 5.7.8.
-    hideENHANCEDSTATUSCODES: false,
-    size: MAX_SIZE,
-    rejectOversized: true,
-    disableReverseLookup: true,
-    closeTimeout: 1000,
-    logger: false,
-    onAuth: (auth, _session, callback) => callback(null, checkCredentials(options.users, auth)),
-    onData: (stream, session, callback) => {
-      readAll(stream)
-        .then((raw) => {
-          // smtp-server answers 552 itself (rejectOversized); just do not store it.
-          if (stream.sizeExceeded) return 'oversized';
-          return storeMessage(options.storeDir, raw, session);
-        })
-        .then(
-          (id) => callback(null, `OK ${id} - gsmtp`),
-          (err: Error) => {
-            onError(err);
-            callback(smtpError(451, 'Temporary local problem, try again later'));
-          },
-        );
-    },
-  });
-  server.on('error', onError);
+  const shared: Shared = { options, onError, connections: new Map(), record: eventRecorder(options.eventsFile, onError) };
+  const servers = modeServers(shared);
 
-  const address = await listenOn(server, listen);
-  return {
-    address,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  const listener = net.createServer((socket) => {
+    accept(socket, servers, shared).catch((err: Error) => {
+      onError(err);
+      socket.destroy();
+    });
+  });
+  const address = await listenOn(listener, listen);
+  listener.on('error', onError);
+  return { address, close: () => closeAll(listener, Object.values(servers)) };
+}
+
+/** Reads the mode for a new connection and hands it to that mode's server, or refuses it. */
+async function accept(socket: net.Socket, servers: ModeServers, { options, onError, connections, record }: Shared): Promise<void> {
+  const id = randomBytes(8).toString('hex');
+  const remote = socket.remoteAddress ?? 'unix';
+  // Until an SMTP server owns the socket, a client's reset is no error of ours.
+  const ignore = () => {};
+  socket.on('error', ignore);
+  let mode: SmartHostMode;
+  try {
+    mode = options.modeFile ? await readModeFile(options.modeFile) : NORMAL_MODE;
+  } catch (err) {
+    const message = (err as Error).message.replace(/\s+/g, ' ');
+    onError(err as Error);
+    record({ kind: 'connection', connection: id, mode: null, remote, error: message });
+    return refuse(socket, `421 4.3.0 Smart host mode unreadable: ${message}`);
+  }
+  record({ kind: 'connection', connection: id, mode: mode.mode, remote });
+  if (mode.mode === 'tempfail') return refuse(socket, TEMPFAIL_REPLY);
+  const server = servers[mode.mode];
+  if (!server) {
+    onError(new Error(`smart host has no certificate for mode ${mode.mode}`));
+    return refuse(socket, `421 4.3.0 Smart host has no certificate for mode ${mode.mode}`);
+  }
+  if (socket.destroyed) return;
+  socket.off('error', ignore);
+  connections.set(id, { users: usersFor(options.users, mode), auth: null });
+  server.connect(socket, { id });
+}
+
+// The reply, then the connection goes; a client that keeps its side open is cut after a grace period.
+function refuse(socket: net.Socket, reply: string): void {
+  socket.end(`${reply}\r\n`);
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
+
+/** A password override (a password rotated at the provider) replaces every account's password. */
+function usersFor(users: Record<string, string>, mode: SmartHostMode): Record<string, string> {
+  const { password } = mode;
+  if (password === undefined) return users;
+  return Object.fromEntries(Object.keys(users).map((user) => [user, password]));
+}
+
+function eventRecorder(eventsFile: string | undefined, onError: (err: Error) => void): Recorder {
+  if (!eventsFile) return () => {};
+  return (event) => {
+    // A lost event must not take the SMTP session down with it.
+    try {
+      appendEvent(eventsFile, event);
+    } catch (err) {
+      onError(err as Error);
+    }
   };
 }
 
-function checkCredentials(users: Record<string, string>, auth: SMTPServerAuthentication): SMTPServerAuthenticationResponse {
+type ModeServers = Partial<Record<ServedMode, GmailLikeServer>>;
+
+function modeServers(shared: Shared): ModeServers {
+  const { options } = shared;
+  const certs: Record<ServedMode, Pem | undefined> = {
+    normal: options.tls,
+    'no-starttls': options.tls,
+    'untrusted-cert': options.badTls?.['untrusted-cert'],
+    'wrong-name-cert': options.badTls?.['wrong-name-cert'],
+  };
+  const servers: ModeServers = {};
+  for (const mode of Object.keys(certs) as ServedMode[]) {
+    const pem = certs[mode];
+    if (pem) servers[mode] = smtpServer(pem, mode === 'no-starttls', shared);
+  }
+  return servers;
+}
+
+function smtpServer(pem: Pem, noStartTls: boolean, shared: Shared): GmailLikeServer {
+  const { options, connections, record, onError } = shared;
+  const appPasswordUsers = options.appPasswordUsers ?? [];
+  const server = new GmailLikeServer(
+    {
+      secure: false,
+      key: pem.key,
+      cert: pem.cert,
+      // A legacy or downgraded server: no STARTTLS in EHLO, AUTH taken in the clear.
+      ...(noStartTls ? { disabledCommands: ['STARTTLS'], allowInsecureAuth: true } : {}),
+      name: options.hostname ?? 'smtp.sandbox.test',
+      authMethods: ['PLAIN', 'LOGIN'],
+      authRequiredMessage: AUTH_REQUIRED,
+      // Off by default in smtp-server; without it 535 goes out without 5.7.8.
+      hideENHANCEDSTATUSCODES: false,
+      size: MAX_SIZE,
+      rejectOversized: true,
+      disableReverseLookup: true,
+      closeTimeout: CLOSE_GRACE_MS,
+      logger: false,
+      onSecure: (socket, session, callback) => {
+        const protocol = 'getProtocol' in socket ? (socket as TLSSocket).getProtocol() : null;
+        record({ kind: 'starttls', connection: session.id, protocol });
+        callback();
+      },
+      onAuth: (auth, session, callback) => {
+        const state = connections.get(session.id);
+        if (state?.auth) state.auth.user = auth.username ?? null;
+        callback(null, checkCredentials(state?.users ?? {}, appPasswordUsers, auth));
+      },
+      onData: (stream, session, callback) => {
+        readAll(stream)
+          .then(async (raw) => {
+            // smtp-server answers 552 itself (rejectOversized); just do not store it.
+            if (stream.sizeExceeded) return 'oversized';
+            const message = await storeMessage(options.storeDir, raw, session);
+            record(messageEvent(message, session));
+            return message.id;
+          })
+          .then(
+            (id) => callback(null, `OK ${id} - gsmtp`),
+            (err: Error) => {
+              onError(err);
+              callback(smtpError(451, 'Temporary local problem, try again later'));
+            },
+          );
+      },
+      onClose: (session) => {
+        connections.delete(session.id);
+      },
+    },
+    { ...shared, requireTls: !noStartTls },
+  );
+  server.on('error', onError);
+  return server;
+}
+
+function messageEvent(message: StoredMessage, session: SMTPServerSession): NewSmartHostEvent {
+  const { id, authUser: user, tls, mailFrom, rcptTo } = message;
+  return { kind: 'message', connection: session.id, id, user, tls, mailFrom, rcptTo, client: session.hostNameAppearsAs || null };
+}
+
+function checkCredentials(
+  users: Record<string, string>,
+  appPasswordUsers: string[],
+  auth: SMTPServerAuthentication,
+): SMTPServerAuthenticationResponse {
   const username = auth.username ?? '';
+  // Whatever the password: the account has 2-step verification on and wants an app password.
+  if (appPasswordUsers.includes(username)) {
+    // send() writes an array as a multi-line reply, each line with the code; the type only says string.
+    return { message: APP_PASSWORD_REQUIRED as unknown as string, responseCode: 534 };
+  }
   // hasOwn so names like "constructor" do not match Object.prototype.
   if (Object.hasOwn(users, username) && users[username] === auth.password) return { user: username };
   return { message: AUTH_FAILED, responseCode: 535 };
 }
 
-async function listenOn(server: SMTPServer, listen: SmartHostListen): Promise<string | number> {
+// The listener waits for every socket it accepted; what is still open after the grace period gets
+// smtp-server's own 421 and is closed (the mode servers never listen, so their close() would not).
+function closeAll(listener: net.Server, servers: SMTPServer[]): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      for (const server of servers) {
+        for (const connection of server.connections) {
+          connection.send(421, 'Server shutting down');
+          connection.close();
+        }
+      }
+    }, CLOSE_GRACE_MS);
+    listener.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+async function listenOn(server: net.Server, listen: SmartHostListen): Promise<string | number> {
   if ('path' in listen) {
     await removeStaleSocket(listen.path);
     await bind(server, (done) => server.listen(listen.path, done));
     return listen.path;
   }
   await bind(server, (done) => server.listen(listen.port, listen.host, done));
-  const bound = server.server.address();
+  const bound = server.address();
   if (!bound || typeof bound === 'string') throw new Error('smart host has no TCP address after listening');
   return bound.port;
 }
 
-function bind(server: SMTPServer, start: (done: () => void) => void): Promise<void> {
+function bind(server: net.Server, start: (done: () => void) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.server.once('error', reject);
+    server.once('error', reject);
     start(() => {
-      server.server.off('error', reject);
+      server.off('error', reject);
       resolve();
     });
   });
@@ -154,7 +417,7 @@ function acceptsConnections(path: string): Promise<boolean> {
   });
 }
 
-async function storeMessage(storeDir: string, raw: string, session: SMTPServerSession): Promise<string> {
+async function storeMessage(storeDir: string, raw: string, session: SMTPServerSession): Promise<StoredMessage> {
   const receivedAt = new Date().toISOString();
   const id = `${receivedAt.replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
   const message: StoredMessage = {
@@ -173,7 +436,7 @@ async function storeMessage(storeDir: string, raw: string, session: SMTPServerSe
   const tmp = join(storeDir, `.${id}.tmp`);
   await writeFile(tmp, JSON.stringify(message, null, 2) + '\n');
   await rename(tmp, join(storeDir, `${id}.json`));
-  return id;
+  return message;
 }
 
 function readAll(stream: SMTPServerDataStream): Promise<string> {

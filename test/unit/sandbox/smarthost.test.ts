@@ -6,8 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SandboxError } from '../../../src/errors.ts';
 import { ensureCa, issueServerCert } from '../../../src/sandbox/ca.ts';
 import { readMessages, waitForMessage, type StoredMessage } from '../../../src/sandbox/messages.ts';
+import {
+  readSmartHostEvents,
+  setSmartHostMode,
+  smartHostEventsFile,
+  smartHostModeFile,
+  type SmartHostEvent,
+  type SmartHostMode,
+} from '../../../src/sandbox/smarthost-modes.ts';
 import { startSmartHost, type SmartHost } from '../../../src/sandbox/smarthost.ts';
 import { b64, plainToken, RawSmtp } from './raw-smtp.ts';
 
@@ -67,8 +76,8 @@ function bySubject(subject: string) {
 }
 
 /** EHLO, STARTTLS, EHLO: the state sendmail is in before AUTH. */
-async function secureSession(): Promise<RawSmtp> {
-  const { client } = await RawSmtp.connect(socketPath);
+async function secureSession(path = socketPath): Promise<RawSmtp> {
+  const { client } = await RawSmtp.connect(path);
   await client.command('EHLO h1.sandbox.test');
   expect(await client.startTls(caPem, HOSTNAME)).toMatch(/^220 /);
   expect(await client.command('EHLO h1.sandbox.test')).toMatch(/^250/);
@@ -205,6 +214,314 @@ describe('smart host over a unix socket', () => {
     expect(message).toMatchObject({ authUser: USER, mailFrom: 'root@h1.sandbox.test', rcptTo: ['alice@example.com'] });
   });
 });
+
+describe('smart host modes', () => {
+  const APP_USER = 'app-password@sandbox.test';
+  const OTHER_NAME = 'other.sandbox.test';
+  const APP_PASSWORD_REPLY = [
+    '534-5.7.9 Application-specific password required. Learn more at',
+    '534 5.7.9 https://support.google.com/mail/?p=InvalidSecondFactor',
+  ].join('\r\n');
+  let modesDir: string;
+  let modeSocket: string;
+  let modeStore: string;
+  let rogueCaPem: string;
+  let modes: SmartHost;
+  const errors: Error[] = [];
+
+  beforeAll(async () => {
+    modesDir = await mkdtemp(join(dir, 'modes-'));
+    modeSocket = join(modesDir, 'smarthost.sock');
+    modeStore = join(modesDir, 'messages');
+    const rogueDir = join(dir, 'ca', 'rogue');
+    rogueCaPem = await readFile((await ensureCa(rogueDir, '/CN=mailprov test rogue CA')).caCert, 'utf8');
+    const pem = async (files: { cert: string; key: string }) => ({
+      cert: await readFile(files.cert, 'utf8'),
+      key: await readFile(files.key, 'utf8'),
+    });
+    modes = await startSmartHost({
+      listen: { path: modeSocket },
+      tls: tlsPem,
+      badTls: {
+        'untrusted-cert': await pem(await issueServerCert(rogueDir, HOSTNAME)),
+        'wrong-name-cert': await pem(await issueServerCert(join(dir, 'ca'), OTHER_NAME)),
+      },
+      users: { [USER]: PASSWORD },
+      appPasswordUsers: [APP_USER],
+      modeFile: smartHostModeFile(modesDir),
+      eventsFile: smartHostEventsFile(modesDir),
+      storeDir: modeStore,
+      hostname: HOSTNAME,
+      onError: (err) => errors.push(err),
+    });
+  });
+
+  afterAll(async () => {
+    await modes?.close();
+  });
+
+  const setMode = (mode: SmartHostMode) => setSmartHostMode({ dir: modesDir }, mode);
+
+  /** Runs `conversation` and returns the events recorded meanwhile. */
+  async function eventsOf(conversation: () => Promise<void>): Promise<SmartHostEvent[]> {
+    const before = (await readSmartHostEvents({ dir: modesDir })).length;
+    await conversation();
+    return (await readSmartHostEvents({ dir: modesDir })).slice(before);
+  }
+
+  const withoutTimes = (events: SmartHostEvent[]) => events.map(({ at: _at, connection: _connection, ...rest }) => rest);
+
+  /** AUTH, MAIL, RCPT, DATA and QUIT on a session ready for AUTH. */
+  async function sendOne(client: RawSmtp, subject: string): Promise<void> {
+    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe('235 2.7.0 Authentication successful');
+    expect(await client.command('MAIL From:<root@h1.sandbox.test> SIZE=10 AUTH=<>')).toMatch(/^250 /);
+    expect(await client.command('RCPT To:<alice@example.com>')).toMatch(/^250 /);
+    expect(await client.command('DATA')).toMatch(/^354 /);
+    expect(await client.command(`Subject: ${subject}\r\n\r\nbody\r\n.`)).toMatch(/^250 2\.6\.0 OK /);
+    expect(await client.command('QUIT')).toMatch(/^221 /);
+    client.close();
+  }
+
+  it('is normal without a mode file, and records connection, STARTTLS, AUTH and message, never the password', async () => {
+    const events = await eventsOf(async () => sendOne(await secureSession(modeSocket), 'normal mode'));
+    expect(new Set(events.map((e) => e.connection)).size).toBe(1);
+    expect(withoutTimes(events)).toEqual([
+      { kind: 'connection', mode: 'normal', remote: 'unix' },
+      { kind: 'starttls', protocol: 'TLSv1.3' },
+      { kind: 'auth', user: USER, mechanism: 'PLAIN', tls: true, code: 235, client: 'h1.sandbox.test' },
+      {
+        kind: 'message',
+        id: expect.any(String),
+        user: USER,
+        tls: true,
+        mailFrom: 'root@h1.sandbox.test',
+        rcptTo: ['alice@example.com'],
+        client: 'h1.sandbox.test',
+      },
+    ]);
+    expect(Number.isNaN(Date.parse(events[0].at))).toBe(false);
+    const text = await readFile(smartHostEventsFile(modesDir), 'utf8');
+    expect(text).not.toContain(PASSWORD);
+    expect(text).not.toContain(plainToken(USER, PASSWORD));
+  });
+
+  it('records AUTH sent in the clear in the normal mode (530, no user read), without the credentials', async () => {
+    const events = await eventsOf(async () => {
+      const { client } = await RawSmtp.connect(modeSocket);
+      await client.command('EHLO h1.sandbox.test');
+      expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe('530 5.7.0 Must issue a STARTTLS command first');
+      client.close();
+    });
+    expect(withoutTimes(events)).toEqual([
+      { kind: 'connection', mode: 'normal', remote: 'unix' },
+      { kind: 'auth', user: null, mechanism: 'PLAIN', tls: false, code: 530, client: 'h1.sandbox.test' },
+    ]);
+    expect(await readFile(smartHostEventsFile(modesDir), 'utf8')).not.toContain(plainToken(USER, PASSWORD));
+  });
+
+  it('no-starttls: offers no STARTTLS but AUTH, and takes AUTH and mail in the clear', async () => {
+    await setMode({ mode: 'no-starttls' });
+    const events = await eventsOf(async () => {
+      const { client } = await RawSmtp.connect(modeSocket);
+      const ehlo = await client.command('EHLO h1.sandbox.test');
+      expect(ehlo).not.toContain('STARTTLS');
+      expect(ehlo).toContain('AUTH PLAIN LOGIN');
+      expect(await client.command('STARTTLS')).toMatch(/^5\d\d /);
+      await sendOne(client, 'in the clear');
+    });
+    expect(withoutTimes(events)).toEqual([
+      { kind: 'connection', mode: 'no-starttls', remote: 'unix' },
+      { kind: 'auth', user: USER, mechanism: 'PLAIN', tls: false, code: 235, client: 'h1.sandbox.test' },
+      expect.objectContaining({ kind: 'message', user: USER, tls: false }),
+    ]);
+    expect(await waitForMessage(modeStore, bySubject('in the clear'), 2000)).toMatchObject({ authUser: USER, tls: false });
+
+    // a client that requires TLS gives up before AUTH: what the events let a test prove
+    const refused = await eventsOf(async () => {
+      const send = unixTransport({ user: USER, pass: PASSWORD }, 'PLAIN', modeSocket).sendMail({
+        from: 'root@h1.sandbox.test',
+        to: 'alice@example.com',
+        subject: 'never',
+        text: 'x',
+      });
+      await expect(send).rejects.toThrow();
+    });
+    expect(refused.map((e) => e.kind)).toEqual(['connection']);
+  });
+
+  it('untrusted-cert: STARTTLS with a certificate for the right name from a CA the clients do not trust', async () => {
+    await setMode({ mode: 'untrusted-cert' });
+    const { client } = await RawSmtp.connect(modeSocket);
+    expect(await client.command('EHLO h1.sandbox.test')).toContain('STARTTLS');
+    await expect(client.startTls(caPem, HOSTNAME)).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    client.close();
+    // control: the same certificate verifies against the rogue CA, for the right name
+    const { client: trusting } = await RawSmtp.connect(modeSocket);
+    await trusting.command('EHLO h1.sandbox.test');
+    expect(await trusting.startTls(rogueCaPem, HOSTNAME)).toMatch(/^220 /);
+    trusting.close();
+  });
+
+  it('wrong-name-cert: STARTTLS with a certificate from the trusted CA for another name', async () => {
+    await setMode({ mode: 'wrong-name-cert' });
+    const { client } = await RawSmtp.connect(modeSocket);
+    await client.command('EHLO h1.sandbox.test');
+    await expect(client.startTls(caPem, HOSTNAME)).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    client.close();
+    // control: the trusted CA signed it, for the other name (CN and SAN)
+    const { client: other } = await RawSmtp.connect(modeSocket);
+    await other.command('EHLO h1.sandbox.test');
+    expect(await other.startTls(caPem, OTHER_NAME)).toMatch(/^220 /);
+    other.close();
+    const cert = new X509Certificate(await readFile(join(dir, 'ca', `${OTHER_NAME}.crt`)));
+    expect(cert.subject).toBe(`CN=${OTHER_NAME}`);
+    expect(cert.subjectAltName).toBe(`DNS:${OTHER_NAME}`);
+  });
+
+  it('a failed handshake with an OpenSSL client (as in sendmail) is recorded as tls-failed', async () => {
+    await setMode({ mode: 'untrusted-cert' });
+    const caFile = join(dir, 'ca', 'ca.crt');
+    const events = await eventsOf(async () => {
+      const r = await sClient([
+        '-unix',
+        modeSocket,
+        '-starttls',
+        'smtp',
+        '-name',
+        'h1.sandbox.test',
+        '-CAfile',
+        caFile,
+        '-verify_return_error',
+      ]);
+      expect(r.code).not.toBe(0);
+      expect(r.output).toMatch(/unable to get local issuer certificate/);
+    });
+    expect(events.map((e) => e.kind)).toEqual(['connection', 'tls-failed']);
+    expect(events[1]).toMatchObject({ error: expect.stringMatching(/alert unknown ca/) });
+    // the daemon logs these; expected here
+    expect(new Set(errors.map((e) => e.message))).toEqual(new Set(['Failed to establish TLS session']));
+    errors.length = 0;
+  });
+
+  it('tempfail: 421 4.7.0 in the greeting, then the connection closes', async () => {
+    await setMode({ mode: 'tempfail' });
+    const events = await eventsOf(async () => {
+      const { client, greeting } = await RawSmtp.connect(modeSocket);
+      expect(greeting).toBe('421 4.7.0 Try again later, closing connection.');
+      await expect(client.reply()).rejects.toThrow(/connection closed/);
+      client.close();
+      const send = unixTransport({ user: USER, pass: PASSWORD }, 'PLAIN', modeSocket).sendMail({
+        from: 'root@h1.sandbox.test',
+        to: 'alice@example.com',
+        subject: 'deferred',
+        text: 'x',
+      });
+      await expect(send).rejects.toMatchObject({ responseCode: 421 });
+    });
+    expect(withoutTimes(events)).toEqual([
+      { kind: 'connection', mode: 'tempfail', remote: 'unix' },
+      { kind: 'connection', mode: 'tempfail', remote: 'unix' },
+    ]);
+  });
+
+  it('a switch applies to the next connection, not to open ones', async () => {
+    await setMode({ mode: 'normal' });
+    const { client: open, greeting } = await RawSmtp.connect(modeSocket);
+    expect(greeting).toMatch(/^220 /);
+    await setMode({ mode: 'tempfail' });
+    const { client: next, greeting: refused } = await RawSmtp.connect(modeSocket);
+    expect(refused).toMatch(/^421 /);
+    next.close();
+    expect(await open.command('EHLO h1.sandbox.test')).toMatch(/^250/);
+    open.close();
+    await setMode({ mode: 'normal' });
+    const { client: after, greeting: again } = await RawSmtp.connect(modeSocket);
+    expect(again).toMatch(/^220 /);
+    after.close();
+  });
+
+  it('a password override refuses the old password with 535 5.7.8 and takes the new one', async () => {
+    await setMode({ mode: 'normal', password: 'rotated-5678' });
+    const events = await eventsOf(async () => {
+      const client = await secureSession(modeSocket);
+      expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe('535 5.7.8 Username and Password not accepted');
+      expect(await client.command(`AUTH PLAIN ${plainToken(USER, 'rotated-5678')}`)).toBe('235 2.7.0 Authentication successful');
+      client.close();
+    });
+    expect(events.filter((e) => e.kind === 'auth').map((e) => e.code)).toEqual([535, 235]);
+    expect(await readFile(smartHostEventsFile(modesDir), 'utf8')).not.toContain('rotated-5678');
+    await setMode({ mode: 'normal' });
+    const client = await secureSession(modeSocket);
+    expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toMatch(/^235 /);
+    client.close();
+  });
+
+  it("answers the app-password account with Gmail's multi-line 534 5.7.9, for PLAIN and LOGIN", async () => {
+    await setMode({ mode: 'normal' });
+    const events = await eventsOf(async () => {
+      const client = await secureSession(modeSocket);
+      expect(await client.command(`AUTH PLAIN ${plainToken(APP_USER, 'any password')}`)).toBe(APP_PASSWORD_REPLY);
+      expect(await client.command('AUTH LOGIN')).toMatch(/^334 /);
+      expect(await client.command(b64(APP_USER))).toMatch(/^334 /);
+      expect(await client.command(b64('any password'))).toBe(APP_PASSWORD_REPLY);
+      client.close();
+      const send = unixTransport({ user: APP_USER, pass: 'x' }, 'PLAIN', modeSocket).sendMail({
+        from: 'root@h1.sandbox.test',
+        to: 'alice@example.com',
+        subject: 'never',
+        text: 'x',
+      });
+      await expect(send).rejects.toMatchObject({ responseCode: 534 });
+    });
+    const auths = events.filter((e) => e.kind === 'auth');
+    expect(auths.map((e) => [e.user, e.mechanism, e.tls, e.code])).toEqual([
+      [APP_USER, 'PLAIN', true, 534],
+      [APP_USER, 'LOGIN', true, 534],
+      [APP_USER, 'PLAIN', true, 534],
+    ]);
+  });
+
+  it('refuses a bad mode from the API; a bad mode file gets 421 4.3.0 and an error, not the normal mode', async () => {
+    await expect(setMode({ mode: 'bogus' } as unknown as SmartHostMode)).rejects.toThrow(SandboxError);
+    await expect(setMode({ mode: 'normal', pasword: 'x' } as unknown as SmartHostMode)).rejects.toThrow(/unknown field\(s\): pasword/);
+    await expect(setMode({ mode: 'normal', password: '' })).rejects.toThrow(/non-empty/);
+    await writeFile(smartHostModeFile(modesDir), '{"mode": "tempfai');
+    const events = await eventsOf(async () => {
+      const { client, greeting } = await RawSmtp.connect(modeSocket);
+      expect(greeting).toMatch(/^421 4\.3\.0 Smart host mode unreadable: .*smarthost-mode\.json/);
+      client.close();
+    });
+    expect(events).toEqual([expect.objectContaining({ kind: 'connection', mode: null, error: expect.stringContaining('JSON') })]);
+    expect(errors.map((e) => e.message).join('\n')).toContain('smarthost-mode.json');
+    errors.length = 0;
+    await setMode({ mode: 'normal' });
+  });
+
+  it('reports no server error for all the above but the ones checked', () => {
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('readSmartHostEvents', () => {
+  it('returns [] before any event, and leaves a line still being written for the next read', async () => {
+    const own = await mkdtemp(join(dir, 'events-'));
+    expect(await readSmartHostEvents({ dir: own })).toEqual([]);
+    const line = JSON.stringify({ at: '2024-01-01T00:00:00.000Z', connection: 'c1', kind: 'starttls', protocol: 'TLSv1.3' });
+    await writeFile(smartHostEventsFile(own), `${line}\n{"at":"2024-01-01T00:00:01`);
+    expect(await readSmartHostEvents({ dir: own })).toEqual([JSON.parse(line)]);
+  });
+});
+
+/** openssl s_client, as sendmail's OpenSSL would verify; stdin closed so it ends after the handshake. */
+function sClient(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('openssl', ['s_client', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
 
 // A smart host of its own per test, closed before the check: close() waits for the server's side of
 // every connection, so an error reported late still lands in the list.
@@ -374,11 +691,15 @@ describe('smarthost daemon', () => {
   it('starts from a config file, writes its pid file, and stops on SIGTERM', async () => {
     const daemonDir = join(dir, 'daemon');
     await mkdir(daemonDir);
+    const otherName = await issueServerCert(join(dir, 'ca'), 'other.sandbox.test');
     const config = {
       socketPath: join(daemonDir, 'smarthost.sock'),
       certPath: join(dir, 'ca', `${HOSTNAME}.crt`),
       keyPath: join(dir, 'ca', `${HOSTNAME}.key`),
+      badCerts: { 'wrong-name-cert': { certPath: otherName.cert, keyPath: otherName.key } },
       users: { [USER]: PASSWORD },
+      modeFile: smartHostModeFile(daemonDir),
+      eventsFile: smartHostEventsFile(daemonDir),
       storeDir: join(daemonDir, 'store'),
       pidFile: join(daemonDir, 'smarthost.pid'),
     };
@@ -399,6 +720,18 @@ describe('smarthost daemon', () => {
       const { client, greeting } = await RawSmtp.connect(config.socketPath);
       expect(greeting).toMatch(/^220 /);
       client.close();
+      // the modes reach the daemon through its folder, its bad certificates through its config
+      await setSmartHostMode({ dir: daemonDir }, { mode: 'wrong-name-cert' });
+      const { client: other } = await RawSmtp.connect(config.socketPath);
+      await other.command('EHLO h1.sandbox.test');
+      expect(await other.startTls(caPem, 'other.sandbox.test')).toMatch(/^220 /);
+      other.close();
+      await setSmartHostMode({ dir: daemonDir }, { mode: 'tempfail' });
+      const { client: refused, greeting: tempfail } = await RawSmtp.connect(config.socketPath);
+      expect(tempfail).toMatch(/^421 4\.7\.0 /);
+      refused.close();
+      const events = await readSmartHostEvents({ dir: daemonDir });
+      expect(events.filter((e) => e.kind === 'connection').map((e) => e.mode)).toEqual(['normal', 'wrong-name-cert', 'tempfail']);
     } finally {
       child.kill('SIGTERM');
     }
