@@ -86,7 +86,7 @@ function byCode(code: CauseCode, ctx: DiagnoseContext, detail = ''): Diagnosis {
     ],
     'network-unreachable': [`this host has no route to ${at}${said}`, "check the host's routes and outbound firewall"],
     'refused-at-greeting': [
-      `${at} refused the connection at its greeting${said}`,
+      `${at} refuses service for now${said}`,
       "the provider may be limiting this host's address: check its status page and the account, then try again",
     ],
     'no-auth-mechanism': [
@@ -160,7 +160,7 @@ const PATTERNS: [RegExp, CauseCode][] = [
   [/Connection timed out|timed out while|Operation timed out/i, 'connection-timed-out'],
   [/Host unknown|host name lookup failure|Name or service not known|No such host|Name server timeout/i, 'name-not-found'],
   [/Network is unreachable|No route to host/i, 'network-unreachable'],
-  [/^421[ -]/m, 'refused-at-greeting'],
+  [/(^|Deferred: |: )421[ -]/m, 'refused-at-greeting'],
 ];
 
 /** The first cause a text (a reply, a transcript, log lines, a deferral reason) shows, if any. */

@@ -63,9 +63,17 @@ export function describeQueue(queue: MailQueue, ctx: DiagnoseContext): string | 
   if (queue.count === 0) return undefined;
   const oldest = Math.min(...queue.messages.map((m) => m.queuedAt));
   const age = queue.messages.length ? `, the oldest for ${formatAge(queue.now - oldest)}` : '';
-  const reasons = new Map<string, number>();
-  for (const m of queue.messages) if (m.reason) reasons.set(m.reason, (reasons.get(m.reason) ?? 0) + 1);
-  const top = [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  // the commonest reasons first; between equals, the newest (what the relay says now)
+  const reasons = new Map<string, { n: number; newest: number }>();
+  for (const m of queue.messages) {
+    if (!m.reason) continue;
+    const r = reasons.get(m.reason) ?? { n: 0, newest: 0 };
+    reasons.set(m.reason, { n: r.n + 1, newest: Math.max(r.newest, m.queuedAt) });
+  }
+  const top = [...reasons.entries()]
+    .sort((a, b) => b[1].n - a[1].n || b[1].newest - a[1].newest)
+    .slice(0, 3)
+    .map(([r, { n }]): [string, number] => [r, n]);
   const why = top.map(([r, n]) => {
     const d = diagnoseText(r, ctx);
     return `${n} x ${d ? oneLine(d) : r}`;
@@ -81,14 +89,14 @@ export function queueFinding(queue: MailQueue, ctx: DiagnoseContext): Finding[] 
 
 /**
  * Sends what waits now: sendmail may remember the smart host as down (host status), so that is
- * purged first and ignored for this run; then both queues are run once, in the foreground, and
+ * purged first and ignored for this run; then both queues are run once, in the foreground (-qf: a plain -q hands the run to a child and returns), and
  * read again. `timeout` bounds a long queue: what is left is reported, not waited for.
  */
 export function flushCommand(sendmail: string): string {
   return [
     `${sendmail} -bH >/dev/null 2>&1 || true`,
-    `timeout 120 ${sendmail} -Am -q -O Timeout.hoststatus=0s >/dev/null 2>&1 || true`,
-    `timeout 60 ${sendmail} -Ac -q -O Timeout.hoststatus=0s >/dev/null 2>&1 || true`,
+    `timeout 120 ${sendmail} -Am -qf -O Timeout.hoststatus=0s >/dev/null 2>&1 || true`,
+    `timeout 60 ${sendmail} -Ac -qf -O Timeout.hoststatus=0s >/dev/null 2>&1 || true`,
     queueScript(),
   ].join('\n');
 }

@@ -25,11 +25,13 @@ export class TcpFromHostError extends Error {
 const CONNECTED = 'mailprov-tcp-connected';
 
 /**
- * The relay: connect fd 3, say so on stderr, then copy both ways until the peer closes. `timeout`
- * caps the whole session on the host, so a relay the controller abandoned cannot linger.
+ * The relay: wait for the controller's go (a line on stdin: through sudo, the channel's stderr is
+ * only ours once sudo has started the command, and the word "connected" must not come before),
+ * connect fd 3, say so on stderr, then copy both ways until the peer closes. `timeout` caps the whole
+ * session on the host, so a relay the controller abandoned cannot linger.
  */
 export function relayCommand(host: string, port: number, sessionSeconds: number): string {
-  const script = `exec 3<>"/dev/tcp/$1/$2" || exit 111\necho ${CONNECTED} >&2\ncat <&3 & cat >&3\nwait`;
+  const script = `IFS= read -r go || exit 112\nexec 3<>"/dev/tcp/$1/$2" || exit 111\necho ${CONNECTED} >&2\ncat <&3 & cat >&3\nwait`;
   return sh`timeout ${String(sessionSeconds)} bash -c ${script} mailprov-tcp ${host} ${String(port)}`;
 }
 
@@ -82,6 +84,7 @@ export async function tcpFromHost(conn: Connection, host: string, port: number, 
       connectTimeoutMs,
     );
     channel.stderr.on('data', onStderr);
+    channel.write('\n');
     // stderr's end, not the channel's close: that waits for stdout to be read
     channel.stderr.once('end', () => {
       const detail = said.trim().split('\n').at(-1) ?? '';

@@ -1,13 +1,21 @@
 // The byte relay that tcpFromHost runs on a host, run here under the same bash against local ports:
 // it must carry bytes both ways, say when it is connected, and let bash's reason through when not.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { classifyConnectFailure, relayCommand } from '../../../src/transport/tcp-from-host.ts';
 
-const run = promisify(execFile);
+/** Runs a command under sh with a go line on stdin, as tcpFromHost gives it. */
+function sh(command: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command]);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end('\n');
+    child.once('close', (code) => resolve({ code, stderr }));
+  });
+}
 
 describe('relayCommand', () => {
   it('carries bytes both ways once connected, and says so on stderr', async () => {
@@ -20,7 +28,7 @@ describe('relayCommand', () => {
       let err = '';
       child.stdout.on('data', (d) => (out += d));
       child.stderr.on('data', (d) => (err += d));
-      child.stdin.end('hello');
+      child.stdin.end('\nhello');
       await new Promise((r) => child.once('close', r));
       expect(out).toBe('echo:hello');
       expect(err).toContain('mailprov-tcp-connected');
@@ -30,7 +38,7 @@ describe('relayCommand', () => {
   });
 
   it('quotes a hostile host name as one word', async () => {
-    const r = await run('/bin/sh', ['-c', relayCommand("x'; touch /tmp/mailprov-pwned; '", 1, 5)]).catch((e) => e);
+    const r = await sh(relayCommand("x'; touch /tmp/mailprov-pwned; '", 1, 5));
     // bash looked the name up as data (and failed): nothing ran, nothing connected
     expect(r.code).toBe(111);
     expect(r.stderr).not.toContain('mailprov-tcp-connected');
@@ -42,7 +50,7 @@ describe('relayCommand', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as net.AddressInfo).port;
     await new Promise((r) => probe.close(r));
-    const r = await run('/bin/sh', ['-c', relayCommand('127.0.0.1', port, 5)]).catch((e) => e);
+    const r = await sh(relayCommand('127.0.0.1', port, 5));
     expect(r.code).not.toBe(0);
     expect(classifyConnectFailure(r.stderr)).toBe('refused');
   });

@@ -14,6 +14,7 @@ describe('diagnoseText', () => {
     );
     expect(code('530 5.7.0 Must issue a STARTTLS command first.')).toBe('starttls-required');
     expect(code('421 4.7.0 Try again later, closing connection.')).toBe('refused-at-greeting');
+    expect(code('Deferred: 421 4.7.0 Try again later, closing connection.')).toBe('refused-at-greeting');
   });
 
   it("reads sendmail's own words: tls_server, deferral reasons, the mail log", () => {
