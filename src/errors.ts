@@ -58,6 +58,17 @@ export class OperationError extends MailprovError {
   }
 }
 
+/** A rollback needs a generation the retention pruned (keepGenerations): its backups are gone. */
+export class GenerationPrunedError extends OperationError {
+  constructor(
+    readonly generations: number[],
+    readonly keep: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The sandbox cannot run here (not root, no namespaces) or failed to start. */
 export class SandboxError extends MailprovError {}
 

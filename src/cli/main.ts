@@ -7,6 +7,7 @@ import { describeError } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { redact } from '../secrets/index.ts';
 import type { RunCommandOptions } from './run.ts';
+import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
 
 function positiveInt(value: string): number {
@@ -64,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('history')
-    .description("list each host's generations (recorded on the host)")
+    .description("list each host's generations (recorded on the host; the newest keepGenerations, default 10, are kept)")
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
     .option('--json', 'print JSON')
@@ -90,6 +91,22 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inventory: string, opts: RollbackCommandOptions) => {
       const { rollbackCommand } = await import('./rollback.ts');
       exitCode = await rollbackCommand(inventory, opts);
+    });
+
+  program
+    .command('forget-secrets')
+    .description(
+      'remove the saved copies of sensitive files (old authinfo passwords) from every generation of the hosts; ' +
+        'a later rollback keeps the current file for those',
+    )
+    .argument('<inventory>', 'inventory file')
+    .option('--host <hosts>', 'only these hosts or groups (default: all)')
+    .option('--dry-run', 'count the copies, remove nothing (exit 2 when there are some)')
+    .option('--json', 'print JSON')
+    .option('-K, --ask-sudo-pass', 'ask for the sudo password (hosts with sudo: true and no sudoPasswordEnv)')
+    .action(async (inventory: string, opts: ForgetCommandOptions) => {
+      const { forgetSecretsCommand } = await import('./forget-secrets.ts');
+      exitCode = await forgetSecretsCommand(inventory, opts);
     });
 
   const sandbox = program.command('sandbox').description('local Debian hosts in namespaces, for trying playbooks and for tests');

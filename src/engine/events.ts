@@ -19,6 +19,8 @@ export interface HostResult {
   error?: string;
   /** Set when the host failed and was rolled back by itself. */
   rolledBack?: { generation: number; restored: string[] };
+  /** Older generations deleted from the host's journal after the run (keepGenerations). */
+  pruned?: number[];
   findings: Finding[];
   durationMs: number;
   logFile?: string;

@@ -1,5 +1,5 @@
 // One host, start to finish, in named phases over one context:
-//   connect -> lock -> facts -> plan -> record -> apply -> verify -> finish
+//   connect -> lock -> facts -> plan -> record -> apply -> verify -> finish (and prune old generations)
 // A dry run is the same path stopped after planning (and takes no lock: it writes nothing).
 // A host that fails after its changes began is rolled back at once. Errors fail this host alone.
 import { appendFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { describeError, OperationError } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
-import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation } from '../journal/index.ts';
+import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation, type PruneOutcome } from '../journal/index.ts';
 import type { Finding } from '../playbook/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, Resource } from '../resources/types.ts';
@@ -77,7 +77,7 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
       run.result.status = 'changed';
     }
     if (plan.changes.length || opts.alwaysVerify) await verifyPlaybooks(runner, host, run.facts!, 'apply', run.phase, run.finding);
-    if (run.gen) await run.journal!.finish(run.gen, 'complete');
+    await finishPhase(run);
     return run.result;
   } catch (err) {
     run.result.status = 'failed';
@@ -216,6 +216,33 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
     if (watch) await confirmPhase(run, watch);
     run.result.applied++;
   }
+}
+
+/**
+ * Marks the generation complete and prunes the ones beyond keepGenerations in the same command. A
+ * run that changed nothing prunes only when there is something to prune (a lowered setting), and a
+ * prune that fails is a warning: the host itself is done.
+ */
+async function finishPhase(run: HostRun): Promise<void> {
+  const keep = run.host.keepGenerations;
+  let outcome: PruneOutcome;
+  if (run.gen) {
+    outcome = await run.journal!.completeAndPrune(run.gen, keep);
+  } else {
+    try {
+      outcome = await run.journal!.prune(keep);
+    } catch (err) {
+      outcome = { pruned: [], failed: [] };
+      run.finding({ level: 'warning', code: 'prune-failed', message: `could not prune old generations: ${describeError(err)}` });
+    }
+  }
+  if (outcome.pruned.length) run.result.pruned = outcome.pruned;
+  if (outcome.failed.length)
+    run.finding({
+      level: 'warning',
+      code: 'prune-failed',
+      message: `could not prune generation(s) ${outcome.failed.join(', ')} (keepGenerations=${keep}); they stay on the host`,
+    });
 }
 
 async function confirmPhase(run: HostRun, watch: ReturnType<typeof newWatch>): Promise<void> {

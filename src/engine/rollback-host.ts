@@ -4,12 +4,20 @@ import { describeError } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { OsFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
-import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation, type UnreadableRecord } from '../journal/index.ts';
+import {
+  acquireLock,
+  controllerIdentity,
+  HostJournal,
+  journalFact,
+  type Generation,
+  type PrunedRecord,
+  type UnreadableRecord,
+} from '../journal/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import { redact } from '../secrets/index.ts';
 import { commandRunner, type Runner } from '../transport/runner.ts';
 import { connect } from '../transport/ssh.ts';
-import { planRollback, repairIncomplete, undoGenerations, type RollbackPlan } from './undo.ts';
+import { planRollback, repairIncomplete, undoGenerations, type ForgottenFile, type RollbackPlan } from './undo.ts';
 import { verifyPlaybooks } from './verify.ts';
 
 export interface RollbackOptions {
@@ -26,6 +34,10 @@ export interface RollbackResult {
   plan?: RollbackPlan;
   generation?: number;
   restored?: string[];
+  /** Files left as they are: a saved copy they needed was removed by forget-secrets. */
+  notRestored?: ForgottenFile[];
+  /** Older generations pruned after the rollback (keepGenerations). */
+  pruned?: number[];
   error?: string;
 }
 
@@ -44,7 +56,7 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
     if (!opts.dryRun) lock = await acquireLock(conn, `${controllerIdentity()} rollback since ${new Date().toISOString()}`);
     let { journal, os } = await readJournal(runner);
     if (!opts.dryRun && (await repairIncomplete(runner, journal, host.playbooks, os))) ({ journal, os } = await readJournal(runner));
-    const plan = await planRollback(runner, journal.generations, host.playbooks, opts.to, optIn);
+    const plan = await planRollback(runner, journal.generations, host.playbooks, opts.to, optIn, journal.pruned);
     if (opts.dryRun) return { host: host.name, ok: true, plan };
 
     const unique = (xs: string[]) => [...new Set(xs)];
@@ -67,8 +79,9 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
       (f) => opts.log(`verify, ${f.level}: ${f.message}`),
     );
     for (const g of plan.undo) await journal.finish(g, 'rolled-back', `undone by generation ${gen.id}`);
-    await journal.finish(gen, 'complete');
-    return { host: host.name, ok: true, plan, generation: gen.id, restored: undone.restored };
+    // a rollback is a generation like any other: the host keeps the newest keepGenerations
+    const { pruned } = await journal.completeAndPrune(gen, host.keepGenerations);
+    return { host: host.name, ok: true, plan, generation: gen.id, restored: undone.restored, notRestored: undone.notRestored, pruned };
   } catch (err) {
     return { host: host.name, ok: false, error: redact(describeError(err)) };
   } finally {
@@ -80,13 +93,15 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
 export interface HostHistory {
   generations: Generation[];
   unreadable: UnreadableRecord[];
+  /** Generations deleted by the retention (keepGenerations): their records are gone, these lines stay. */
+  pruned: PrunedRecord[];
 }
 
 export async function readHistory(host: ResolvedHost): Promise<HostHistory> {
   const conn = await connect(host.target);
   try {
     const { journal } = await readJournal(commandRunner(conn, () => {}));
-    return { generations: journal.generations, unreadable: journal.unreadable };
+    return { generations: journal.generations, unreadable: journal.unreadable, pruned: journal.pruned };
   } finally {
     conn.close();
   }

@@ -3,12 +3,12 @@
 // --packages), then what depends on the restored files is rebuilt by the playbooks' own
 // resources (makemap, make, restart of what runs). Used by `mailprov rollback`, by the automatic
 // rollback of a failed host, and to repair a host whose previous controller died mid-apply.
-import { OperationError } from '../errors.ts';
+import { GenerationPrunedError, OperationError } from '../errors.ts';
 import { fileFact } from '../facts/builtin.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts, OsFacts } from '../facts/types.ts';
 import type { BoundPlaybook } from '../inventory/load.ts';
-import { genDir, type Generation, type HostJournal, type UndoRecord } from '../journal/index.ts';
+import { forgottenPaths, genDir, type Generation, type HostJournal, type PrunedRecord, type UndoRecord } from '../journal/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, FileDiff, Resource } from '../resources/types.ts';
 import type { Runner } from '../transport/runner.ts';
@@ -26,9 +26,27 @@ export interface UndoOptions {
 
 export interface UndoResult {
   restored: string[];
+  /** Files left as they are because a saved copy they needed was removed by forget-secrets. */
+  notRestored: ForgottenFile[];
   rebuilt: Change[];
   /** The facts the rebuild was planned from, for the verification that follows. */
   facts: HostFacts;
+}
+
+/** A file a rollback leaves as it is: the generations whose saved copy of it was forgotten. */
+export interface ForgottenFile {
+  path: string;
+  generations: number[];
+}
+
+/**
+ * Files whose saved copy one of the undone generations no longer holds. Such a file is not put
+ * back from any generation of the rollback: a newer copy would give a password that is neither the
+ * one being returned to nor the current one. The current file holds the newest credentials, so it
+ * stays, and the rollback says so.
+ */
+export function forgottenFiles(gens: Generation[]): ForgottenFile[] {
+  return [...forgottenPaths(gens)].map(([path, generations]) => ({ path, generations }));
 }
 
 /** Undoes generations, newest first, then rebuilds and restarts what depends on the restored files. */
@@ -44,11 +62,17 @@ export async function undoGenerations(
     await journal.backup(into, [...into.files, ...into.kept]);
   }
   const restored = new Set<string>();
+  const notRestored = forgottenFiles(gens);
+  const skip = new Set(notRestored.map((f) => f.path));
+  for (const f of notRestored)
+    runner.log(
+      `${f.path}: not restored, its saved copy was removed by forget-secrets (generation ${f.generations.join(', ')}); the current file stays`,
+    );
   for (const gen of gens) {
     runner.log(`undo generation ${gen.id} (${gen.kind}, ${gen.startedAt})`);
     // a firewall watcher of this generation must not act after (or during) its rollback
     const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
-    for (const f of await journal.restoreFiles(gen, settle)) restored.add(f);
+    for (const f of await journal.restoreFiles(gen, settle, skip)) restored.add(f);
     // records in reverse: the last thing done is undone first
     for (const raw of [...gen.undo].reverse()) {
       const { handler, record } = undoHandlerFor(raw);
@@ -60,7 +84,7 @@ export async function undoGenerations(
   }
   if (into) await journal.write(into);
   const { rebuilt, facts } = await rebuild(runner, playbooks, restored);
-  return { restored: [...restored], rebuilt, facts };
+  return { restored: [...restored], notRestored, rebuilt, facts };
 }
 
 /** Re-runs the resources that derive state from the restored files, with the playbooks' own watchers. */
@@ -102,15 +126,43 @@ export interface RollbackPlan {
   diffs: FileDiff[];
   /** What the resources' undo does besides files, one line each ("- iptables rule ..."). */
   actions: string[];
+  /** Files it leaves as they are: their saved copy was removed by forget-secrets. */
+  notRestored: ForgottenFile[];
 }
 
-/** Which generations `rollback --to N` undoes: every complete one after N, newest first. */
-export function chooseUndo(generations: Generation[], to?: number): { target: number; undo: Generation[] } {
+/**
+ * Which generations `rollback --to N` undoes: every complete one after N, newest first. A pruned
+ * generation cannot be the target, nor can a target be reached past a complete generation that
+ * was pruned (its backups, the way back, are gone).
+ */
+export function chooseUndo(generations: Generation[], to?: number, pruned: PrunedRecord[] = []): { target: number; undo: Generation[] } {
   const complete = generations.filter((g) => g.status === 'complete');
+  const oldest =
+    complete.length >= 2 ? `the oldest generation to return to is ${complete[0].id}` : 'no older generation is left to return to';
+  const gone = pruned.find((p) => p.id === to);
+  if (gone) {
+    throw new GenerationPrunedError(
+      [gone.id],
+      gone.keep,
+      `generation ${gone.id} was pruned (keepGenerations=${gone.keep}): the host keeps only its newest generations, ` +
+        `and a pruned one cannot be rolled back to; ${oldest} (see \`mailprov history\`)`,
+    );
+  }
   if (!complete.length) throw new OperationError('nothing to roll back: the host has no complete generation');
   const target = to ?? (complete.length >= 2 ? complete[complete.length - 2].id : 0);
   if (to !== undefined && to !== 0 && !complete.some((g) => g.id === to)) {
     throw new OperationError(`--to ${to}: no complete generation ${to} on this host (complete: ${complete.map((g) => g.id).join(', ')})`);
+  }
+  const lost = pruned.filter((p) => p.id > target && p.status === 'complete');
+  if (lost.length) {
+    const ids = lost.map((p) => p.id);
+    const keep = lost[lost.length - 1].keep;
+    throw new GenerationPrunedError(
+      ids,
+      keep,
+      `rolling back to ${target ? `generation ${target}` : 'before the first generation'} would undo generation(s) ${ids.join(', ')}, ` +
+        `which were pruned (keepGenerations=${keep}); ${oldest}`,
+    );
   }
   const undo = complete.filter((g) => g.id > target).reverse();
   if (!undo.length) throw new OperationError(`nothing to roll back: generation ${target} is the latest`);
@@ -132,11 +184,14 @@ export async function planRollback(
   playbooks: BoundPlaybook[],
   to: number | undefined,
   optIn: ReadonlySet<string>,
+  pruned: PrunedRecord[] = [],
 ): Promise<RollbackPlan> {
-  const { target, undo } = chooseUndo(generations, to);
+  const { target, undo } = chooseUndo(generations, to, pruned);
+  const notRestored = forgottenFiles(undo);
+  const skip = new Set(notRestored.map((f) => f.path));
   // Restoring newest first, the oldest undone generation's copy of a file is what remains.
   const source = new Map<string, Generation>();
-  for (const g of undo) for (const f of g.files) source.set(f, g);
+  for (const g of undo) for (const f of g.files) if (!skip.has(f)) source.set(f, g);
   const queries = [...source.entries()].flatMap(([path, g]) =>
     [path, `${genDir(g.id)}/files${path}`, `${genDir(g.id)}/absent`].map((p) => fileFact.query(p)),
   );
@@ -178,5 +233,6 @@ export async function planRollback(
       undo.flatMap((g) => [...g.undo].reverse()),
       optIn,
     ),
+    notRestored,
   };
 }

@@ -12,12 +12,15 @@
 // the host's own line. Host ranges (relay[01:03], db[a:c], x[0:10:2]) expand as in Ansible.
 import { parse as parseIniLine, unsafe } from 'ini';
 import { InventoryError } from '../errors.ts';
+import { KEEP_GENERATIONS_EXPECTED } from './schema.ts';
 
 export interface IniHost {
   address?: string;
   port?: number;
   user?: string;
   privateKey?: string;
+  /** From mailprov_keep_generations: how many generations the host's journal keeps. */
+  keepGenerations?: number;
   /** Every group the host belongs to, directly or through [x:children], sorted; never 'all'. */
   groups: string[];
   /** Effective variables: group vars merged under the host line's own (all ansible_* ones included). */
@@ -59,6 +62,8 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_RANGE_HOSTS = 10_000; // a typo like [0:99999999] should fail, not eat the memory
 
 const PORT_EXPECTED = 'an integer port from 1 to 65535';
+/** The one mailprov setting an INI inventory carries (its TS twin is keepGenerations). */
+const KEEP_VAR = 'mailprov_keep_generations';
 
 export function parseIniInventory(text: string, file: string): IniInventory {
   const state: ParseState = { file, groups: new Map(), hostVars: new Map(), namedUngrouped: false };
@@ -130,6 +135,8 @@ function parseHostLine(state: ParseState, group: string, line: string, lineNo: n
   }
   const ansiblePort = vars.get('ansible_port');
   if (ansiblePort !== undefined) checkPort(ansiblePort, file, `hosts.${names[0]}.ansible_port`, lineNo);
+  const keep = vars.get(KEEP_VAR);
+  if (keep !== undefined) checkKeep(keep, file, `hosts.${names[0]}.${KEEP_VAR}`, lineNo);
 
   const members = groupState(state, group).hosts;
   for (const name of names) {
@@ -185,6 +192,11 @@ export function splitWords(line: string): string[] | undefined {
 function checkPort(value: string, file: string, field: string, lineNo: number): void {
   const port = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(port >= 1 && port <= 65535)) throw new InventoryError(file, field, PORT_EXPECTED, at(value, lineNo));
+}
+
+function checkKeep(value: string, file: string, field: string, lineNo: number): void {
+  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new InventoryError(file, field, KEEP_GENERATIONS_EXPECTED, at(value, lineNo));
 }
 
 /** Splits an optional :port suffix off a host pattern and expands its ranges. */
@@ -278,6 +290,7 @@ function parseVarLine(state: ParseState, group: string, line: string, lineNo: nu
   // the comment but leaves the quotes, so unquote what is left
   if (isQuoted(value) && !isQuoted(line.slice(eq + 1).trim())) value = unsafe(value);
   if (key === 'ansible_port') checkPort(value, state.file, `${field}.ansible_port`, lineNo);
+  if (key === KEEP_VAR) checkKeep(value, state.file, `${field}.${KEEP_VAR}`, lineNo);
   groupState(state, group).vars.set(key, value);
 }
 
@@ -397,9 +410,11 @@ function toHost(vars: Map<string, string>, groups: string[]): IniHost {
   const port = vars.get('ansible_port');
   const user = vars.get('ansible_user');
   const privateKey = vars.get('ansible_ssh_private_key_file');
+  const keep = vars.get(KEEP_VAR);
   if (address !== undefined) host.address = address;
   if (port !== undefined) host.port = Number(port); // validated where it was read
   if (user !== undefined) host.user = user;
   if (privateKey !== undefined) host.privateKey = privateKey;
+  if (keep !== undefined) host.keepGenerations = Number(keep); // validated where it was read
   return host;
 }

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.ts';
+import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
 import type { PlaybookParts, PlaybookUse } from '../playbook/index.ts';
 import { expandHome, type SshTarget } from '../transport/ssh.ts';
@@ -24,6 +25,8 @@ export interface ResolvedHost {
   vars: Record<string, unknown>;
   target: SshTarget;
   playbooks: BoundPlaybook[];
+  /** How many generations the host's journal keeps (older ones are pruned after a successful run). */
+  keepGenerations: number;
 }
 
 export interface Inventory {
@@ -53,6 +56,7 @@ export function hostsFromIni(path: string | URL): Record<string, HostInput> {
       ...(h.port !== undefined ? { port: h.port } : {}),
       ...(h.user !== undefined ? { user: h.user } : {}),
       ...(h.privateKey !== undefined ? { privateKey: h.privateKey } : {}),
+      ...(h.keepGenerations !== undefined ? { keepGenerations: h.keepGenerations } : {}),
       groups: h.groups,
       vars: h.vars,
     };
@@ -216,7 +220,8 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
     const playbooks = bindings
       .filter((b) => b.targets.some((t) => t === 'all' || t === name || hostGroups.includes(t)))
       .map((b) => b.bound);
-    return { name, groups: hostGroups, vars: h.vars ?? {}, target, playbooks };
+    const keepGenerations = merged.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
+    return { name, groups: hostGroups, vars: h.vars ?? {}, target, playbooks, keepGenerations };
   });
   return { file, hosts };
 }

@@ -15,16 +15,28 @@ const connectionFields = {
   connectTimeoutMs: z.number().int().positive().optional(),
 };
 
+export const KEEP_GENERATIONS_EXPECTED = 'a whole number of generations to keep on the host, at least 1';
+
+/** What the host's journal keeps (see journal/retention.ts); per inventory in `defaults`, or per host. */
+const journalFields = {
+  keepGenerations: z
+    .number({ error: KEEP_GENERATIONS_EXPECTED })
+    .int({ error: KEEP_GENERATIONS_EXPECTED })
+    .min(1, { error: KEEP_GENERATIONS_EXPECTED })
+    .optional(),
+};
+
 export const hostSchema = z
   .object({
     address: z.string().min(1),
     groups: z.array(z.string().min(1)).optional(),
     vars: z.record(z.string(), z.unknown()).optional(),
     ...connectionFields,
+    ...journalFields,
   })
   .strict();
 
-export const defaultsSchema = z.object(connectionFields).strict();
+export const defaultsSchema = z.object({ ...connectionFields, ...journalFields }).strict();
 
 const playbookUseSchema = z.custom<{ playbook: { name: string }; settings: unknown }>(
   (v) => typeof v === 'object' && v !== null && 'playbook' in v && 'settings' in v,

@@ -5,11 +5,34 @@ import { MailprovError } from '../errors.ts';
 import { defineFact } from '../facts/fact.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { Runner } from '../transport/runner.ts';
-import { parseJournal, type Generation, type GenerationStatus, type UndoRecord, type UnreadableRecord } from './records.ts';
-import { backupCommand, genDir, JOURNAL_DIR, journalFactScript, restoreFilesCommand, writeMetaCommand, parseRestored } from './scripts.ts';
+import {
+  parseJournal,
+  type Generation,
+  type GenerationStatus,
+  type JournalRecords,
+  type PrunedRecord,
+  type UndoRecord,
+  type UnreadableRecord,
+} from './records.ts';
+import { choosePrune, type ForgetEntry, withForgotten } from './retention.ts';
+import {
+  backupCommand,
+  copiesScript,
+  forgetCommand,
+  genDir,
+  JOURNAL_DIR,
+  journalFactScript,
+  parseCopies,
+  parseForgetOutput,
+  parsePruneOutput,
+  pruneCommand,
+  restoreFilesCommand,
+  writeMetaCommand,
+  parseRestored,
+} from './scripts.ts';
 
 /** Every generation recorded on the host, read with the other facts in one round trip. */
-export const journalFact = defineFact<{ generations: Generation[]; unreadable: UnreadableRecord[] }>({
+export const journalFact = defineFact<JournalRecords>({
   name: 'journal',
   script: () => journalFactScript(),
   parse: (text) => parseJournal(text),
@@ -24,6 +47,12 @@ export interface GenerationStart {
   sensitive?: string[];
   undo?: UndoRecord[];
   undid?: number[];
+}
+
+/** What a prune did: the generations deleted, and the ones it could not delete (they stay). */
+export interface PruneOutcome {
+  pruned: number[];
+  failed: number[];
 }
 
 export function controllerIdentity(): string {
@@ -41,6 +70,7 @@ export class HostJournal {
     private readonly runner: Runner,
     readonly generations: Generation[],
     readonly unreadable: UnreadableRecord[],
+    readonly pruned: PrunedRecord[] = [],
   ) {
     for (const u of unreadable) runner.log(`journal: skipping generation folder ${u.dir}: ${u.problem}`);
   }
@@ -50,7 +80,7 @@ export class HostJournal {
    * generation holding one that does not pass is set aside as unreadable, never acted on.
    */
   static fromFacts(runner: Runner, facts: HostFacts, checkUndo: (record: UndoRecord) => void = () => {}): HostJournal {
-    const { generations, unreadable } = facts.get(journalFact, undefined);
+    const { generations, unreadable, pruned } = facts.get(journalFact, undefined);
     const usable: Generation[] = [];
     for (const g of generations) {
       try {
@@ -60,7 +90,7 @@ export class HostJournal {
         unreadable.push({ dir: String(g.id), problem: (err as Error).message });
       }
     }
-    return new HostJournal(runner, usable, unreadable);
+    return new HostJournal(runner, usable, unreadable, pruned);
   }
 
   /** Generations a controller left in progress (it died mid-apply), newest first. */
@@ -68,10 +98,11 @@ export class HostJournal {
     return this.generations.filter((g) => g.status === 'in-progress').reverse();
   }
 
-  /** The next id: after every folder, readable or not, so nothing is overwritten. */
+  /** The next id: after every folder, readable or not, and every pruned one, so no id means two things. */
   nextId(): number {
     const taken = [
       ...this.generations.map((g) => g.id),
+      ...this.pruned.map((p) => p.id),
       ...this.unreadable.map((u) => Number.parseInt(u.dir, 10)).filter(Number.isInteger),
     ];
     return Math.max(0, ...taken) + 1;
@@ -91,6 +122,7 @@ export class HostJournal {
       kept: start.kept ?? [],
       sensitive: start.sensitive ?? [],
       undo: start.undo ?? [],
+      forgotten: [],
       ...(start.undid ? { undid: start.undid } : {}),
     };
     await this.write(gen);
@@ -118,6 +150,70 @@ export class HostJournal {
     await this.write(gen);
   }
 
+  /**
+   * Marks a generation complete and prunes the generations beyond the newest `keep`, in one remote
+   * command. A prune that fails leaves those generations in place and is reported, never fatal.
+   */
+  async completeAndPrune(gen: Generation, keep: number): Promise<PruneOutcome> {
+    Object.assign(gen, { status: 'complete', finishedAt: new Date().toISOString() });
+    const doomed = choosePrune(this.generations, keep, gen.finishedAt!);
+    const script = `${writeMetaCommand(genDir(gen.id))} || exit 1\n${pruneCommand(doomed)}`;
+    let out: string;
+    try {
+      out = await this.runner.run(script, `record generation ${gen.id} complete${doomed.length ? `, prune ${doomed.length} older` : ''}`, {
+        stdin: JSON.stringify(gen, null, 1) + '\n',
+        what: 'journal write',
+      });
+    } catch (err) {
+      throw new MailprovError(
+        `${this.runner.host}: cannot record generation ${gen.id} as complete in ${JOURNAL_DIR} (${(err as Error).message})`,
+      );
+    }
+    return this.pruneDone(doomed, out);
+  }
+
+  /** Prunes the generations beyond the newest `keep` (a run that recorded none: a lowered setting applies at once). */
+  async prune(keep: number): Promise<PruneOutcome> {
+    const doomed = choosePrune(this.generations, keep, new Date().toISOString());
+    if (!doomed.length) return { pruned: [], failed: [] };
+    const out = await this.runner.run(pruneCommand(doomed), `prune ${doomed.length} older generation(s)`, { what: 'journal prune' });
+    return this.pruneDone(doomed, out);
+  }
+
+  private pruneDone(doomed: PrunedRecord[], output: string): PruneOutcome {
+    const outcome = parsePruneOutput(output);
+    const gone = new Set(outcome.pruned);
+    this.pruned.push(...doomed.filter((p) => gone.has(p.id)));
+    this.generations.splice(0, this.generations.length, ...this.generations.filter((g) => !gone.has(g.id)));
+    if (outcome.pruned.length) this.runner.log(`pruned generation(s) ${outcome.pruned.join(', ')} (keepGenerations=${doomed[0].keep})`);
+    return outcome;
+  }
+
+  /** Per generation id, the paths it holds a saved copy of (read-only). */
+  async copies(): Promise<Map<number, Set<string>>> {
+    return parseCopies(await this.runner.run(copiesScript(), 'list the saved copies', { what: 'journal read' }));
+  }
+
+  /**
+   * Removes saved copies of sensitive files, each generation's record noting it first; one remote
+   * command for every generation. Returns what was removed and what could not be.
+   */
+  async forget(entries: ForgetEntry[]): Promise<ReturnType<typeof parseForgetOutput>> {
+    if (!entries.length) return { forgot: [], failed: [] };
+    const at = new Date().toISOString();
+    const updated = entries.map((e) => withForgotten(e.generation, e.paths, at));
+    const out = await this.runner.run(
+      forgetCommand(entries.map((e) => ({ id: e.generation.id, paths: e.paths }))),
+      `remove the saved copies of sensitive files from ${entries.length} generation(s)`,
+      { stdin: updated.map((g) => JSON.stringify(g) + '\n').join(''), what: 'forget-secrets' },
+    );
+    for (const g of updated) {
+      const known = this.generations.find((x) => x.id === g.id);
+      if (known) known.forgotten = g.forgotten;
+    }
+    return parseForgetOutput(out);
+  }
+
   /** Shell to run right before a change that writes these files (fail-stop: see backupCommand). */
   backupScript(gen: Generation, paths: string[]): string {
     return paths.length ? backupCommand(genDir(gen.id), paths) : '';
@@ -134,10 +230,12 @@ export class HostJournal {
   /**
    * Puts back the files a generation backed up; returns the ones it restored or removed. `before`
    * is shell run first in the same command (the engine settles the generation's firewall watchers).
+   * Files in `skip` stay as they are (their copy was forgotten: see engine/undo.ts).
    */
-  async restoreFiles(gen: Generation, before = ''): Promise<string[]> {
-    if (!gen.files.length && !before) return [];
-    const script = [before, gen.files.length ? restoreFilesCommand(genDir(gen.id), gen.files) : ''].filter(Boolean).join('\n');
+  async restoreFiles(gen: Generation, before = '', skip: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const files = gen.files.filter((f) => !skip.has(f));
+    if (!files.length && !before) return [];
+    const script = [before, files.length ? restoreFilesCommand(genDir(gen.id), files) : ''].filter(Boolean).join('\n');
     return parseRestored(await this.runner.run(script, `restore the files of generation ${gen.id}`, { what: 'rollback' }));
   }
 }

@@ -27,6 +27,11 @@ export const generationSchema = z.object({
   sensitive: z.array(absolutePath).default([]),
   /** The resources' own undo records, in the order their changes were made. */
   undo: z.array(undoRecordSchema).default([]),
+  /**
+   * Saved copies of sensitive files removed by `mailprov forget-secrets`: a rollback cannot put
+   * them back, so it keeps the current file (the newest credentials) and says so.
+   */
+  forgotten: z.array(z.object({ path: absolutePath, at: z.string() })).default([]),
   /** For rollbacks: the generations undone. */
   undid: z.array(z.number().int().positive()).optional(),
   reason: z.string().optional(),
@@ -41,6 +46,22 @@ export interface UnreadableRecord {
   dir: string;
   problem: string;
 }
+
+/**
+ * A generation pruned by the retention (`keepGenerations`): its folder is gone, this line stays in
+ * the journal's `pruned` file so that history can count it and a rollback to it fails clearly.
+ */
+export interface PrunedRecord {
+  id: number;
+  /** Its status when pruned: a complete one was live state that can no longer be undone. */
+  status: GenerationStatus;
+  /** The keepGenerations that pruned it. */
+  keep: number;
+  at: string;
+}
+
+/** The journal fact marks lines of the `pruned` file with this: a folder name never holds a "/". */
+export const PRUNED_MARK = '/pruned';
 
 /**
  * Records written before undo records existed kept per-kind arrays; they become undo records of
@@ -60,14 +81,28 @@ function fromLegacy(raw: Record<string, unknown>): Record<string, unknown> {
   return { ...raw, undo };
 }
 
-/** The journal fact's lines ("<dir>\t<meta.json on one line>") -> generations by id, and the unreadable ones. */
-export function parseJournal(text: string): { generations: Generation[]; unreadable: UnreadableRecord[] } {
+export interface JournalRecords {
+  generations: Generation[];
+  unreadable: UnreadableRecord[];
+  pruned: PrunedRecord[];
+}
+
+/**
+ * The journal fact's lines ("<dir>\t<meta.json on one line>", and "/pruned\t<pruned line>") ->
+ * generations by id, the unreadable ones, and the pruned ones.
+ */
+export function parseJournal(text: string): JournalRecords {
   const generations: Generation[] = [];
   const unreadable: UnreadableRecord[] = [];
+  const prunedLines: string[] = [];
   for (const line of text.split('\n')) {
     const tab = line.indexOf('\t');
     if (tab < 0) continue;
     const dir = line.slice(0, tab);
+    if (dir === PRUNED_MARK) {
+      prunedLines.push(line.slice(tab + 1));
+      continue;
+    }
     let raw: unknown;
     try {
       raw = JSON.parse(line.slice(tab + 1));
@@ -85,5 +120,30 @@ export function parseJournal(text: string): { generations: Generation[]; unreada
       generations.push(parsed.data);
     }
   }
-  return { generations: generations.sort((a, b) => a.id - b.id), unreadable };
+  const folders = new Set([...generations.map((g) => String(g.id)), ...unreadable.map((u) => u.dir)]);
+  const pruned = parsePruned(prunedLines, unreadable).filter((p) => !folders.has(String(p.id)));
+  return { generations: generations.sort((a, b) => a.id - b.id), unreadable, pruned };
+}
+
+const PRUNED_LINE = /^([1-9][0-9]*)\t(in-progress|complete|failed|rolled-back)\t([1-9][0-9]*)\t([^\t]*)$/;
+
+/**
+ * Lines of the `pruned` file ("<id>\t<status>\t<keep>\t<time>"), one per id. A folder still there
+ * is not pruned (the line is written before the folder goes): the caller drops those.
+ */
+export function parsePruned(lines: string[], unreadable: UnreadableRecord[]): PrunedRecord[] {
+  const byId = new Map<number, PrunedRecord>();
+  for (const line of lines) {
+    const m = PRUNED_LINE.exec(line);
+    if (!m) {
+      unreadable.push({
+        dir: 'pruned',
+        problem: `a line of the pruned list is not "<id> <status> <keep> <time>": ${JSON.stringify(line.slice(0, 80))}`,
+      });
+      continue;
+    }
+    const id = Number(m[1]);
+    byId.set(id, { id, status: m[2] as GenerationStatus, keep: Number(m[3]), at: m[4] });
+  }
+  return [...byId.values()].sort((a, b) => a.id - b.id);
 }

@@ -126,6 +126,9 @@ export class ConsoleReporter {
       `\n${changes} change${changes === 1 ? '' : 's'} ${dryRun ? 'pending ' : ''}on ${changedHosts} host${changedHosts === 1 ? '' : 's'}, ` +
         `${unchanged} host${unchanged === 1 ? '' : 's'} unchanged${failed ? c.red(`, ${failed} failed`) : ''}\n`,
     );
+    const pruned = results.reduce((n, r) => n + (r.pruned?.length ?? 0), 0);
+    if (pruned)
+      this.write(c.dim(`pruned ${pruned} older generation${pruned === 1 ? '' : 's'} (keepGenerations), see \`mailprov history\`\n`));
     if (runDir) this.write(c.dim(`logs: ${runDir}\n`));
   }
 }

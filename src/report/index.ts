@@ -2,3 +2,4 @@ export { ConsoleReporter, type ConsoleOptions } from './console.ts';
 export { resultsToJson } from './json.ts';
 export { unifiedDiff } from './diff.ts';
 export { renderHistory, renderHistoryError, renderRollback, rollbackToJson, historyToJson } from './rollback.ts';
+export { renderForget, forgetToJson } from './forget.ts';

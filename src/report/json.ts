@@ -25,6 +25,7 @@ export function resultsToJson(command: string, results: HostResult[], extra: Rec
       durationMs: r.durationMs,
       error: r.error ?? null,
       rolledBack: r.rolledBack ?? null,
+      pruned: r.pruned ?? [],
       findings: r.findings,
       log: r.logFile ?? null,
       changes: r.changes.map((c) => ({

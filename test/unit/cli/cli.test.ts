@@ -94,6 +94,21 @@ describe('mailprov CLI', () => {
     const r = mailprov(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/apply.*\n.*plan|plan/);
+    expect(r.stdout).toContain('forget-secrets');
+    expect(mailprov(['forget-secrets', '--help']).stdout).toMatch(/--host <hosts>[\s\S]*--dry-run/);
+  });
+
+  it('forget-secrets reports an unreachable host as failed, with exit 1, in JSON too', () => {
+    const file = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ defaults: { knownHosts: '/dev/null' }, hosts: { relay1: { address: '127.0.0.1', port: 1 } } });
+    `);
+    const r = mailprov(['forget-secrets', file, '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ command: 'forget-secrets', dryRun: false, ok: false });
+    expect(doc.hosts[0]).toMatchObject({ host: 'relay1', ok: false, removed: [] });
+    expect(doc.hosts[0].error).toMatch(/relay1/);
   });
 
   it('refuses a sandbox of no host, and a host count that is not a whole number, before touching anything', () => {

@@ -295,6 +295,20 @@ describe('parseIniInventory: errors', () => {
     expect(err.message).toContain('got "ssh" at line 4');
   });
 
+  it('reads mailprov_keep_generations on a host line or in group vars, and rejects anything but a whole number of at least 1', () => {
+    const inv = parse('[relays]\nrelay1 mailprov_keep_generations=3\nrelay2\n[relays:vars]\nmailprov_keep_generations=20\n');
+    expect(inv.hosts.relay1.keepGenerations).toBe(3);
+    expect(inv.hosts.relay2.keepGenerations).toBe(20);
+    expect(parse('[relays]\nrelay1\n').hosts.relay1.keepGenerations).toBeUndefined();
+    for (const bad of ['0', 'ten', '2.5', '-1', '']) {
+      const err = errorOf(`[relays]\nrelay1 mailprov_keep_generations=${bad}\n`);
+      expect(err.message).toBe(
+        `${FILE}: hosts.relay1.mailprov_keep_generations: a whole number of generations to keep on the host, at least 1 (got "${bad}" at line 2)`,
+      );
+    }
+    expect(errorOf('[a]\nrelay1\n[a:vars]\nmailprov_keep_generations=all\n').field).toBe('groups.a.vars.mailprov_keep_generations');
+  });
+
   it('rejects a word without = after the host name', () => {
     const err = errorOf('[relays]\nrelay1 ansible_user=ops stray\n');
     expect(err.field).toBe('hosts.relay1');

@@ -82,13 +82,37 @@ describe('resolveInventory', () => {
   });
 });
 
+describe('keepGenerations', () => {
+  it('defaults to 10, set per inventory in defaults and overridden per host', () => {
+    const keep = (raw: unknown) => resolveInventory(raw, FILE).hosts.map((h) => [h.name, h.keepGenerations]);
+    expect(keep({ hosts: { a: { address: '10.0.0.1' } } })).toEqual([['a', 10]]);
+    expect(
+      keep({ defaults: { keepGenerations: 3 }, hosts: { a: { address: '10.0.0.1' }, b: { address: '10.0.0.2', keepGenerations: 1 } } }),
+    ).toEqual([
+      ['a', 3],
+      ['b', 1],
+    ]);
+  });
+
+  it('is a whole number of at least 1, with an error naming file and field', () => {
+    for (const bad of [0, 2.5, '10', -1]) {
+      const e = err({ hosts: { a: { address: '10.0.0.1', keepGenerations: bad } } });
+      expect(e.message).toBe(`${FILE}: hosts.a.keepGenerations: a whole number of generations to keep on the host, at least 1`);
+    }
+    expect(err({ defaults: { keepGenerations: 0 }, hosts: {} }).field).toBe('defaults.keepGenerations');
+  });
+});
+
 describe('hostsFromIni', () => {
   it('turns an Ansible INI host list into inventory hosts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ini-'));
     const file = join(dir, 'hosts.ini');
-    writeFileSync(file, '[relays]\nrelay1 ansible_host=10.0.0.5 ansible_port=2222\nrelay2\n[relays:vars]\nansible_user=admin\n');
+    writeFileSync(
+      file,
+      '[relays]\nrelay1 ansible_host=10.0.0.5 ansible_port=2222 mailprov_keep_generations=4\nrelay2\n[relays:vars]\nansible_user=admin\n',
+    );
     const hosts = hostsFromIni(file);
-    expect(hosts.relay1).toMatchObject({ address: '10.0.0.5', port: 2222, user: 'admin', groups: ['relays'] });
+    expect(hosts.relay1).toMatchObject({ address: '10.0.0.5', port: 2222, user: 'admin', groups: ['relays'], keepGenerations: 4 });
     expect(hosts.relay2).toMatchObject({ address: 'relay2', user: 'admin' });
   });
 });
