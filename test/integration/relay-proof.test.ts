@@ -53,7 +53,10 @@ describe('the relay proves itself', () => {
       const info = results[h].findings.filter((f) => f.level === 'info').map((f) => f.message);
       expect(info.join('\n')).toMatch(/smart host smtp\.sandbox\.test:587 reached from this host over TLS .* AUTH PLAIN accepted/);
     }
-    for (const i of HOSTS) expect((await remote(state, i, 'cat /etc/mail/access')).stdout).toMatch(/^TLS_Srv:smtp\.sandbox\.test\s+VERIFY:128\+CN:smtp\.sandbox\.test$/m);
+    for (const i of HOSTS)
+      expect((await remote(state, i, 'cat /etc/mail/access')).stdout).toMatch(
+        /^TLS_Srv:smtp\.sandbox\.test\s+VERIFY:128\+CN:smtp\.sandbox\.test$/m,
+      );
     expect(await readMessages(state.smartHost.storeDir)).toEqual([]);
   });
 
@@ -68,8 +71,14 @@ describe('the relay proves itself', () => {
       // delivery is attempted at once (-odi): deferred by tls_server, before any AUTH
       const events = (await readSmartHostEvents(state)).slice(since);
       expect(events.filter((e) => e.kind === 'connection').length, mode).toBeGreaterThanOrEqual(2);
-      expect(events.filter((e) => e.kind === 'auth'), mode).toEqual([]);
-      expect(events.filter((e) => e.kind === 'message'), mode).toEqual([]);
+      expect(
+        events.filter((e) => e.kind === 'auth'),
+        mode,
+      ).toEqual([]);
+      expect(
+        events.filter((e) => e.kind === 'message'),
+        mode,
+      ).toEqual([]);
       for (const i of HOSTS) expect(Number(await queued(i)), mode).toBeGreaterThan(0);
     }
     expect(await readMessages(state.smartHost.storeDir)).toEqual([]);
@@ -81,7 +90,12 @@ describe('the relay proves itself', () => {
       ['untrusted', () => setSmartHostMode(state, { mode: 'untrusted-cert' }), {}, /not trusted by this host's CA bundle/],
       ['wrong name', () => setSmartHostMode(state, { mode: 'wrong-name-cert' }), {}, /is not for the name smtp\.sandbox\.test/],
       ['no STARTTLS', () => setSmartHostMode(state, { mode: 'no-starttls' }), {}, /does not offer STARTTLS/],
-      ['535', () => setSmartHostMode(state, { mode: 'normal' }), { auth: { user: state.smartHost.user, password: secret.value('wrong-password') } }, /refused the credentials of relay@sandbox\.test \(535 5\.7\.8/],
+      [
+        '535',
+        () => setSmartHostMode(state, { mode: 'normal' }),
+        { auth: { user: state.smartHost.user, password: secret.value('wrong-password') } },
+        /refused the credentials of relay@sandbox\.test \(535 5\.7\.8/,
+      ],
       [
         '534',
         () => setSmartHostMode(state, { mode: 'normal' }),

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { renderHistory } from '../../src/report/rollback.ts';
-import { relaySettings, type SandboxState } from '../../src/sandbox/index.ts';
+import { relaySettings, setSmartHostMode, type SandboxState } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
 import { apply, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
@@ -19,17 +19,22 @@ beforeAll(async () => {
   state = await startSandbox(1);
 });
 afterAll(async () => {
+  if (state) await setSmartHostMode(state, { mode: 'normal' });
   await stopSandbox(state);
 });
 
 const remote = (cmd: string) => remoteExec(state, 0, cmd);
 const JOURNAL = '/var/lib/mailprov';
 
-/** Apply number i: its own password (a rotation) and relayFrom list, so every apply changes authinfo and access. */
-const inventoryFor = (i: number) => {
+/**
+ * Apply number i: its own password and relayFrom list, so every apply changes authinfo and access.
+ * The stand-in smart host rotates to the same password first, as a provider would: the probe of
+ * each apply proves the new one.
+ */
+const inventoryFor = async (i: number) => {
   const pw = join(state.dir, `password-${i}`);
   writeFileSync(pw, `old-password-${i}\n`, { mode: 0o600 });
-  // no test message: the stand-in smart host knows only its own password
+  await setSmartHostMode(state, { mode: 'normal', password: `old-password-${i}` });
   const settings = relaySettings(state, {
     openSmtpPort: false,
     verify: undefined,
@@ -63,11 +68,11 @@ function mailprov(args: string[]): Promise<{ code: number | null; stdout: string
 describe('retention', () => {
   it('keeps the newest 10 generations, refuses a pruned target, and forgets saved passwords', async () => {
     for (let i = 1; i <= 12; i++) {
-      const [r] = await apply(inventoryFor(i));
+      const [r] = await apply(await inventoryFor(i));
       expect([i, r.status, r.error]).toEqual([i, 'changed', undefined]);
       expect(r.pruned ?? []).toEqual(i === 11 ? [1] : i === 12 ? [2] : []);
     }
-    const host = inventoryFor(12).hosts[0];
+    const host = (await inventoryFor(12)).hosts[0];
     const history = await readHistory(host);
     expect(history.generations.map((g) => g.id)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(history.pruned.map((p) => [p.id, p.status, p.keep])).toEqual([
