@@ -3,6 +3,7 @@
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
 import { OperationError, redact, sh, type HostFacts, type VerifyContext } from 'mailprov';
+import { checkNotOpenRelay } from './open-relay.ts';
 import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';
@@ -216,6 +217,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
+  await checkNotOpenRelay(exec, settings, log);
 
   if (!settings.verify) return;
   const fqdn = ctx.facts.os.fqdn;

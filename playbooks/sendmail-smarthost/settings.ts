@@ -53,6 +53,8 @@ export const sendmailSettingsSchema = z
       .optional(),
     localDomain: hostname.optional(),
     relayFrom: z.array(network).default([]),
+    /** relayFrom may reach beyond the private ranges (a public network, a domain): a deliberate choice, never the default. */
+    allowPublicRelayFrom: z.boolean().default(false),
     listen: z.array(address).min(1).default(['127.0.0.1']),
     openSmtpPort: z.boolean().default(true),
     mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),

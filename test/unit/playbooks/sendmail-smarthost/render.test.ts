@@ -140,6 +140,7 @@ describe('settings', () => {
       smartHost: 'smtp.gmail.com',
       smartHostPort: 587,
       relayFrom: [],
+      allowPublicRelayFrom: false,
       listen: ['127.0.0.1'],
       openSmtpPort: true,
       force: false,
