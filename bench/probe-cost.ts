@@ -40,7 +40,10 @@ async function applySeconds(state: SandboxState, probe: boolean, rep: number): P
   const results = await runHosts(inv.hosts, { dryRun: false, forks: N, emit: () => {} });
   const seconds = (performance.now() - t0) / 1000;
   const bad = results.filter((r) => r.status !== 'changed');
-  if (bad.length) throw new Error(`apply (probe ${probe}) did not change every host: ${bad.map((r) => `${r.host} ${r.status} ${r.error ?? ''}`).join('; ')}`);
+  if (bad.length)
+    throw new Error(
+      `apply (probe ${probe}) did not change every host: ${bad.map((r) => `${r.host} ${r.status} ${r.error ?? ''}`).join('; ')}`,
+    );
   return seconds;
 }
 

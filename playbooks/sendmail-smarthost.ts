@@ -20,8 +20,8 @@ import {
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
 import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
 import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from './sendmail-smarthost/render.ts';
-import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, verifyRelay } from './sendmail-smarthost/host.ts';
-import { diagnoseContext, probeSmartHost } from './sendmail-smarthost/probe.ts';
+import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
+import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
@@ -134,8 +134,8 @@ export const sendmailSmartHost = definePlaybook({
         return applyForce(findings, settings.force);
       },
       verify: (ctx: VerifyContext) => verifyRelay(ctx, settings),
-      // `plan --probe`: the smart host as this host would reach it, with the settings to be applied
-      probe: (ctx: ProbeContext) => probeSmartHost(ctx, settings),
+      // `plan --probe`: the smart host as this host would reach it, and whether the live relay is open
+      probe: (ctx: ProbeContext) => probeRelay(ctx, settings),
     };
   },
 });

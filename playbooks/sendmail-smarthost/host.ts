@@ -2,8 +2,9 @@
 // rebuild of maps and sendmail.cf (whose exit codes hide m4 errors), and the post-restart proof
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
-import { OperationError, redact, sh, type HostFacts, type VerifyContext } from 'mailprov';
+import { OperationError, redact, sh, type HostFacts, type ProbeContext, type VerifyContext } from 'mailprov';
 import { diagnoseText, oneLine } from './diagnose.ts';
+import { checkNotOpenRelay } from './open-relay.ts';
 import { diagnoseContext, probeSmartHost } from './probe.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import type { SendmailSettings } from './settings.ts';
@@ -146,6 +147,20 @@ export function transcriptEvidence(output: string): string[] {
     .slice(-25);
 }
 
+/**
+ * `plan --probe`: the smart host as this host would reach it with the settings to be applied, and
+ * whether the relay as it runs now is open. The live access map may not have the planned relayFrom
+ * yet, so only loopback is asked to be let in; every outsider must be refused all the same.
+ */
+export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+  await probeSmartHost(ctx, settings);
+  if ((await ctx.exec(`[ -x ${SENDMAIL} ] && [ -f ${MAIL_DIR}/sendmail.cf ]`)).code !== 0) {
+    ctx.log('sendmail is not installed yet: no open-relay check of the live config');
+    return;
+  }
+  await checkNotOpenRelay(ctx.exec, { ...settings, relayFrom: [] }, (l) => ctx.info(`live config: ${l}`));
+}
+
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
   const { exec, log } = ctx;
   if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ]`)).code !== 0) {
@@ -219,6 +234,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
+  await checkNotOpenRelay(exec, settings, log);
 
   if (settings.probeSmartHost) await probeSmartHost(ctx, settings);
   if (settings.verify) await sendTestMessage(ctx, settings);

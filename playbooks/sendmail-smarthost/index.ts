@@ -3,3 +3,12 @@ export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInp
 export { renderMc, renderAuthinfo, renderAccess, maskAuthinfo, distroPaths, PRIVACY_FLAGS } from './render.ts';
 export { lintMc, lintSettings, type LintContext } from './lint.ts';
 export { distroOf, validateMcCommand, makeCommand, makemapCommand, verifyRelay, transcriptEvidence, MAIL_DIR } from './host.ts';
+export {
+  checkNotOpenRelay,
+  relayProbes,
+  relayProbeScript,
+  parseRelayProbes,
+  judgeRelayProbes,
+  parseRelayNet,
+  isPrivateNet,
+} from './open-relay.ts';

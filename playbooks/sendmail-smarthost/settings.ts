@@ -61,6 +61,8 @@ export const sendmailSettingsSchema = z
       .optional(),
     localDomain: hostname.optional(),
     relayFrom: z.array(network).default([]),
+    /** relayFrom may reach beyond the private ranges (a public network, a domain): a deliberate choice, never the default. */
+    allowPublicRelayFrom: z.boolean().default(false),
     /** Default: every address when relayFrom names networks (a LAN relay), else loopback only. */
     listen: z.array(address).min(1).optional(),
     /** Default: open when relayFrom names networks (others must reach port 25), else leave the firewall alone. */

@@ -6,7 +6,8 @@
 // Written here rather than taken from nodemailer: its client wants a net.Socket and reports one
 // error per failure, while the probe must say which step failed and keep every server reply.
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { createSecureContext, connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
 
 export type TlsPolicy = 'verify' | 'encrypt' | 'none';
 
@@ -254,7 +255,7 @@ function startTls(raw: Duplex, reader: ReplyReader, opts: SmtpProbeOptions): Pro
     const socket = tlsConnect({
       socket: raw,
       servername: opts.serverName,
-      ca: opts.ca,
+      secureContext: opts.ca ? contextFor(opts.ca) : undefined,
       rejectUnauthorized: opts.tls === 'verify',
     });
     const fail = (err: Error & { code?: string }) =>
@@ -266,6 +267,19 @@ function startTls(raw: Duplex, reader: ReplyReader, opts: SmtpProbeOptions): Pro
       resolve(socket);
     });
   });
+}
+
+// Parsing a system bundle (some 140 certificates) costs milliseconds of CPU per connection; a fleet
+// shares one or two bundles, so each is parsed once per run.
+const contexts = new Map<string, SecureContext>();
+function contextFor(ca: string): SecureContext {
+  const key = createHash('sha256').update(ca).digest('hex');
+  let context = contexts.get(key);
+  if (!context) {
+    context = createSecureContext({ ca });
+    contexts.set(key, context);
+  }
+  return context;
 }
 
 function describeCertificate(socket: TLSSocket): SmtpProbeResult['certificate'] {

@@ -110,6 +110,15 @@ describe('force', () => {
     expect(found['line-break-in-value']).toBe('error');
   });
 
+  it('never downgrades an open-relay finding: only allowPublicRelayFrom lets a public network relay', () => {
+    expect(levels(sendmailSmartHost.definition.build(parse({ force: true, relayFrom: ['0', '198.51'] })).lint?.())).toEqual({
+      'relay-from-invalid': 'error',
+      'relay-from-public': 'error',
+    });
+    const allowed = sendmailSmartHost.definition.build(parse({ relayFrom: ['198.51'], allowPublicRelayFrom: true })).lint?.();
+    expect(levels(allowed)).toEqual({ 'relay-from-public': 'warning' });
+  });
+
   it('downgrades what the host facts say about the mc', () => {
     const parts = build({ force: true, mc: { text: "include(`/usr/share/sendmail/cf/m4/cf.m4')\nOSTYPE(`debian')\nMAILER(`smtp')\n" } });
     const found = parts.checkFacts?.(hostFacts({ os: { ...centosOs(8), fqdn: 'relay1' } })) ?? [];

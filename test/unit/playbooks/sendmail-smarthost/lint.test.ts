@@ -1,7 +1,14 @@
 // Every lint: a case where it fires and one where it does not.
 import { describe, expect, it } from 'vitest';
 import { secret } from '../../../../src/secrets/index.ts';
-import { applyForce, lintMc, lintSettings, lintUserMcTls, UNFORCEABLE } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import {
+  applyForce,
+  lintMc,
+  lintRelayFrom,
+  lintSettings,
+  lintUserMcTls,
+  UNFORCEABLE,
+} from '../../../../playbooks/sendmail-smarthost/lint.ts';
 import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
@@ -169,6 +176,77 @@ describe('lintSettings', () => {
   });
 });
 
+describe('lintRelayFrom', () => {
+  // past the schema, as settings that reach the lint some other way would be
+  const lint = (relayFrom: string[], allowPublicRelayFrom = false) => lintRelayFrom({ ...settings(), relayFrom, allowPublicRelayFrom });
+  const found = (relayFrom: string[], allow = false) => lint(relayFrom, allow).map((f) => [f.level, f.code]);
+
+  it('accepts networks inside the private, link-local and loopback ranges', () => {
+    const ok = ['10', '10.0.0', '10.0.0.5', '172.16', '172.31.255', '192.168', '127', '169.254', 'localhost', 'IPv6:fd00', 'IPv6:fe80:1'];
+    expect(lint([...ok, 'IPv6:fc00:0:0:0:0:0:0:1', 'IPv6:::1'])).toEqual([]);
+    expect(lintSettings(settings({ relayFrom: ok }), { distro: debian })).toEqual([]);
+  });
+
+  it('refuses an entry that is no network sendmail can match, naming it', () => {
+    for (const entry of [
+      '',
+      '0',
+      '0.0.0.0',
+      '256.1',
+      '10.0.0.300',
+      '1.2.3.4.5',
+      '010.1',
+      '10.',
+      'IPv6:',
+      'IPv6:2001:0db8',
+      'IPv6:fd00:::1',
+      'com',
+    ]) {
+      const f = lint(['192.168', entry]);
+      expect(
+        f.map((x) => [x.level, x.code]),
+        entry,
+      ).toEqual([['error', 'relay-from-invalid']]);
+      expect(f[0].message, entry).toContain(`relayFrom[1] ${JSON.stringify(entry)} is not a network sendmail can match: `);
+    }
+    expect(lint(['1.2.3.4.5'])[0].message).toBe(
+      'relayFrom[0] "1.2.3.4.5" is not a network sendmail can match: 5 octets, where an IPv4 network has at most 4',
+    );
+  });
+
+  it('refuses an entry wider than or outside the private ranges, unless allowPublicRelayFrom says it is meant', () => {
+    for (const entry of ['172', '172.32', '192', '198.51', '8.8.8.8', '11', 'IPv6:2001:db8', 'IPv6:fec0', 'clients.example.com']) {
+      expect(found([entry]), entry).toEqual([['error', 'relay-from-public']]);
+      expect(found([entry], true), entry).toEqual([['warning', 'relay-from-public']]);
+    }
+    expect(lint(['172'])[0].message).toBe(
+      'relayFrom[0] "172" reaches beyond the private ranges (10, 172.16 to 172.31, 192.168, 127, 169.254): clients there could relay through this host to anywhere (set allowPublicRelayFrom: true if that is meant)',
+    );
+    // a domain: its reverse DNS decides who relays, from anywhere
+    expect(lint(['clients.example.com'])[0].message).toContain(
+      'is a domain: every client whose reverse DNS (forward-confirmed) is under it may relay',
+    );
+    // allowPublicRelayFrom never makes an invalid entry valid
+    expect(found(['0', 'com'], true)).toEqual([
+      ['error', 'relay-from-invalid'],
+      ['error', 'relay-from-invalid'],
+    ]);
+  });
+
+  it('warns of an entry that is one address where a network was likely meant, and of IPv6 written with ::', () => {
+    expect(found(['10.0.0.0'])).toEqual([['warning', 'relay-from-single-address']]);
+    expect(lint(['10.0.0.0'])[0].message).toBe(
+      'relayFrom[0] "10.0.0.0" is the one address 10.0.0.0, not a network: write 10.0.0 for 10.0.0.0/24',
+    );
+    expect(found(['IPv6:fd00::5'])).toEqual([['warning', 'relay-from-ipv6-compressed']]);
+    expect(found(['IPv6:fd00:0:0:0:0:0:0:5'])).toEqual([]);
+  });
+
+  it('leaves an entry with a line break to line-break-in-value', () => {
+    expect(lint(['10.0\nConnect:0'])).toEqual([]);
+  });
+});
+
 describe('applyForce', () => {
   const f = (code: string, level: 'error' | 'warning' = 'error') => ({ level, code, message: code });
 
@@ -196,6 +274,18 @@ describe('applyForce', () => {
     ]);
     expect(forced[0].message).toBe('local-domain-covers-destination (forced)');
     expect(forced[4].message).toBe('port-25-loopback-only');
-    expect([...UNFORCEABLE].sort()).toEqual(['apostrophe-in-value', 'line-break-in-value', 'm4-macro-in-value', 'secret-missing']);
+    expect([...UNFORCEABLE].sort()).toEqual([
+      'apostrophe-in-value',
+      'line-break-in-value',
+      'm4-macro-in-value',
+      'relay-from-invalid',
+      'relay-from-public',
+      'secret-missing',
+    ]);
+    const relay = applyForce([f('relay-from-invalid'), f('relay-from-public')], true);
+    expect(relay.map((x) => [x.code, x.level, x.message])).toEqual([
+      ['relay-from-invalid', 'error', 'relay-from-invalid'],
+      ['relay-from-public', 'error', 'relay-from-public'],
+    ]);
   });
 });

@@ -152,6 +152,7 @@ describe('settings', () => {
       smartHostTls: 'verify',
       probeSmartHost: true,
       relayFrom: [],
+      allowPublicRelayFrom: false,
       listen: ['127.0.0.1'],
       openSmtpPort: false,
       force: false,
