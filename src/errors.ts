@@ -7,15 +7,19 @@ export class MailprovError extends Error {
   }
 }
 
-/** The inventory (or a playbook's settings) is wrong: names the file, the field and what was expected. */
+/**
+ * The inventory (or a playbook's settings) is wrong: names the file, the field and what was expected,
+ * and the host when the settings came from it (a binding's `use: (host) => ...`).
+ */
 export class InventoryError extends MailprovError {
   constructor(
     readonly file: string,
     readonly field: string,
     readonly expected: string,
     detail?: string,
+    readonly host?: string,
   ) {
-    super(`${file}: ${field}: ${expected}${detail ? ` (${detail})` : ''}`);
+    super(`${file}: ${host === undefined ? '' : `host ${host}: `}${field}: ${expected}${detail ? ` (${detail})` : ''}`);
   }
 }
 

@@ -4,7 +4,7 @@
 
 // Inventories: declare hosts and bind playbooks to them; load one (as the CLI does).
 export { defineInventory, hostsFromIni, loadInventory, type Inventory, type ResolvedHost } from './inventory/load.ts';
-export type { InventoryInput, HostInput } from './inventory/schema.ts';
+export type { InventoryInput, HostInput, Binding, BindingHost, HostVars } from './inventory/schema.ts';
 
 // Playbooks: a typed settings schema and a build() returning resources, plus optional lint,
 // checks against the host's facts, and post-apply verification.

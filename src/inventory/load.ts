@@ -5,23 +5,20 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { z } from 'zod';
 import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
-import type { PlaybookParts, PlaybookUse } from '../playbook/index.ts';
 import { expandHome, type SshTarget } from '../transport/ssh.ts';
+import { playbookFor, prepareBinding, type BoundPlaybook, type BuildCache } from './bindings.ts';
 import { parseIniInventory } from './ini.ts';
-import { inventorySchema, type HostInput, type InventoryInput } from './schema.ts';
+import { describeIssue, inventorySchema, zodPath, type HostInput, type InventoryInput } from './schema.ts';
 
-export interface BoundPlaybook {
-  name: string;
-  parts: PlaybookParts;
-}
+export type { BoundPlaybook } from './bindings.ts';
 
 export interface ResolvedHost {
   name: string;
   groups: string[];
+  /** defaults.vars < group vars (groups by name, later wins) < the host's own; an INI host's are merged already. */
   vars: Record<string, unknown>;
   target: SshTarget;
   playbooks: BoundPlaybook[];
@@ -62,15 +59,6 @@ export function hostsFromIni(path: string | URL): Record<string, HostInput> {
     };
   }
   return hosts;
-}
-
-function zodPath(prefix: string, path: PropertyKey[]): string {
-  return [prefix, ...path.map(String)].filter(Boolean).join('.');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `no such field (known fields only; got ${issue.keys.join(', ')})`;
-  return issue.message;
 }
 
 export async function loadInventoryModule(file: string): Promise<unknown> {
@@ -163,7 +151,14 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
   const rel = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(expandHome(p)) ? expandHome(p) : resolve(base, p));
   const defaults = inv.defaults ?? {};
   const names = Object.keys(inv.hosts);
+  const hostNames = new Set(names);
   const groups = new Set(names.flatMap((n) => inv.hosts[n].groups ?? []));
+  const groupVars = inv.groups ?? {};
+  for (const g of Object.keys(groupVars)) {
+    if (g === 'all') throw new InventoryError(file, 'groups.all', 'a group of some hosts', 'vars for every host go in defaults.vars');
+    if (!groups.has(g))
+      throw new InventoryError(file, `groups.${g}`, 'a group some host is in (hosts.<name>.groups)', `no host is in "${g}"`);
+  }
 
   // Two names for one address:port would apply twice to the same machine, concurrently.
   const seen = new Map<string, string>();
@@ -175,28 +170,16 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
     seen.set(key, name);
   }
 
-  // Validate and build each binding once; resources are pure, so hosts can share them.
   const bindings = inv.playbooks.map((b, i) => {
-    const use = b.use as PlaybookUse;
     const targets = Array.isArray(b.on) ? b.on : [b.on];
     for (const t of targets) {
-      if (t !== 'all' && !groups.has(t) && !names.includes(t)) {
+      if (t !== 'all' && !groups.has(t) && !hostNames.has(t)) {
         throw new InventoryError(file, `playbooks.${i}.on`, '"all", a group or a host of this inventory', `"${t}" is neither`);
       }
     }
-    const settings = use.playbook.settings.safeParse(use.settings);
-    if (!settings.success) {
-      const issue = settings.error.issues[0];
-      throw new InventoryError(file, zodPath(`playbooks.${i}.use(${use.playbook.name}).settings`, issue.path), describeIssue(issue));
-    }
-    let parts: PlaybookParts;
-    try {
-      parts = use.playbook.build(settings.data);
-    } catch (err) {
-      throw new InventoryError(file, `playbooks.${i}.use(${use.playbook.name})`, 'settings the playbook can build', (err as Error).message);
-    }
-    return { targets, bound: { name: use.playbook.name, parts } };
+    return prepareBinding(file, i, targets, b.use);
   });
+  const cache: BuildCache = new Map();
 
   const hosts: ResolvedHost[] = names.map((name) => {
     const h = inv.hosts[name];
@@ -217,13 +200,31 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
       sudoPassword,
       connectTimeoutMs: merged.connectTimeoutMs ?? 10_000,
     };
+    const vars = mergeVars(defaults.vars, hostGroups, groupVars, h.vars);
+    const view = { name, groups: hostGroups, vars };
     const playbooks = bindings
       .filter((b) => b.targets.some((t) => t === 'all' || t === name || hostGroups.includes(t)))
-      .map((b) => b.bound);
+      .map((b) => playbookFor(file, b, view, cache));
     const keepGenerations = merged.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
-    return { name, groups: hostGroups, vars: h.vars ?? {}, target, playbooks, keepGenerations };
+    return { name, groups: hostGroups, vars, target, playbooks, keepGenerations };
   });
   return { file, hosts };
+}
+
+/**
+ * A host's vars, key by key, lowest first: defaults, its groups by name (later wins, as Ansible orders
+ * groups of one depth and the INI reader does), its own. A value that is an object is replaced whole.
+ */
+function mergeVars(
+  defaults: Record<string, unknown> | undefined,
+  hostGroups: string[],
+  groupVars: Record<string, { vars?: Record<string, unknown> }>,
+  own: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  const byName = [...hostGroups].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const layers = [defaults, ...byName.map((g) => (Object.hasOwn(groupVars, g) ? groupVars[g].vars : undefined)), own];
+  // fromEntries, not Object.assign: a key named __proto__ stays an ordinary var
+  return Object.fromEntries(layers.flatMap((l) => Object.entries(l ?? {})));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

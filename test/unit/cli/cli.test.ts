@@ -90,6 +90,28 @@ describe('mailprov CLI', () => {
     expect(doc.hosts[0].error).toMatch(/known_hosts|cannot connect/);
   });
 
+  it('--with bindings can take settings from the INI vars; a host whose vars do not fit fails the load, named', () => {
+    const dir = tempDir('mailprov-ini-vars-');
+    const ini = join(dir, 'hosts.ini');
+    writeFileSync(
+      ini,
+      '[eu]\nrelay1 ansible_host=127.0.0.1 ansible_port=1\n[us]\nrelay2 ansible_host=127.0.0.2\n[eu:vars]\nsmtp_user=eu@example.org\n',
+    );
+    writeFileSync(
+      join(dir, 'pb.ts'),
+      `import { secret, type Binding } from 'mailprov';
+       import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+       export default [
+         { on: ['eu', 'us'], use: (host) => sendmailSmartHost({ smartHost: 'smtp.example.org', auth: { user: host.vars.smtp_user, password: secret.env('PW') } }) },
+       ] satisfies Binding[];\n`,
+    );
+    const r = mailprov(['plan', ini, '--with', join(dir, 'pb.ts')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `mailprov: ${ini}: host relay2: playbooks.0.use(sendmail-smarthost).settings.auth.user: Invalid input: expected string, received undefined\n`,
+    );
+  });
+
   it('says what to do when --help is asked', () => {
     const r = mailprov(['--help']);
     expect(r.code).toBe(0);
