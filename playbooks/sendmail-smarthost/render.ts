@@ -36,6 +36,9 @@ export function renderMc(settings: SendmailSettings, distro: Distro, userMcText?
     rhel ? "OSTYPE(`linux')dnl" : "OSTYPE(`debian')dnl",
     ...(rhel ? [] : ["DOMAIN(`debian-mta')dnl"]),
     ...(rhel ? ["define(`confDEF_USER_ID', ``8:12'')dnl", "define(`PROCMAIL_MAILER_PATH', `/usr/bin/procmail')dnl"] : []),
+    // RHEL keeps its aliases in /etc/aliases, as its stock mc says; sendmail's default is /etc/mail/aliases
+    // (Debian links that to /etc/aliases)
+    ...(rhel ? ["define(`ALIAS_FILE', `/etc/aliases')dnl"] : []),
     ...(rhel ? [] : ["undefine(`confHOST_STATUS_DIRECTORY')dnl"]),
     "FEATURE(`no_default_msa')dnl",
     ...settings.listen.map(mtaDaemon),

@@ -49,7 +49,7 @@ describe('renderMc', () => {
     );
   });
 
-  it('renders the RHEL layout: cf.m4 under sendmail-cf, OSTYPE(linux), the pki CA bundle', () => {
+  it('renders the RHEL layout: cf.m4 under sendmail-cf, OSTYPE(linux), the pki CA bundle, aliases in /etc/aliases', () => {
     for (const major of [6, 7, 9]) {
       const mc = renderMc(parse({ smartHostPort: 465, listen: ['0.0.0.0'], auth: undefined }), { family: 'rhel', major });
       expect(mc).toContain("include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl\ndefine(`confDEF_USER_ID', ``8:12'')dnl");
@@ -58,6 +58,8 @@ describe('renderMc', () => {
       expect(mc).toContain("define(`RELAY_MAILER_ARGS', `TCP $h 465')dnl");
       expect(mc).toContain("define(`confCACERT', `/etc/pki/tls/certs/ca-bundle.crt')dnl");
       expect(mc).not.toContain('authinfo');
+      // as RHEL's stock mc: without it sendmail and newaliases read /etc/mail/aliases, which RHEL lacks
+      expect(mc).toContain("define(`ALIAS_FILE', `/etc/aliases')dnl");
     }
   });
 
