@@ -196,6 +196,14 @@ describe('applyForce', () => {
     ]);
     expect(forced[0].message).toBe('local-domain-covers-destination (forced)');
     expect(forced[4].message).toBe('port-25-loopback-only');
-    expect([...UNFORCEABLE].sort()).toEqual(['apostrophe-in-value', 'line-break-in-value', 'm4-macro-in-value', 'secret-missing']);
+    expect([...UNFORCEABLE].sort()).toEqual([
+      'apostrophe-in-value',
+      'feature-argument',
+      'line-break-in-value',
+      'm4-macro-in-value',
+      'reserved-define',
+      'reserved-feature',
+      'secret-missing',
+    ]);
   });
 });

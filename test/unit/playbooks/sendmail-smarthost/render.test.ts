@@ -154,6 +154,8 @@ describe('settings', () => {
       relayFrom: [],
       listen: ['127.0.0.1'],
       openSmtpPort: false,
+      defines: {},
+      features: [],
       force: false,
     });
     expect(parse().auth?.mechanisms).toEqual(['PLAIN', 'LOGIN']);
