@@ -7,6 +7,7 @@ import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { diagnoseContext, probeSmartHost } from './probe.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
+import { verifySenderRewriting } from './sender.ts';
 import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';
@@ -40,7 +41,7 @@ export function makeCommand(): string {
 }
 
 /** makemap for a text map; Debian keeps its maps smmta:smmsp 0640, as its Makefile does. */
-export function makemapCommand(map: 'authinfo' | 'access'): string {
+export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): string {
   const path = `${MAIL_DIR}/${map}`;
   const db = `${path}.db`;
   return [
@@ -235,6 +236,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
   await checkNotOpenRelay(exec, settings, log);
+  await verifySenderRewriting(ctx, settings);
 
   if (settings.probeSmartHost) await probeSmartHost(ctx, settings);
   if (settings.verify) await sendTestMessage(ctx, settings);

@@ -2,6 +2,8 @@
 // `make` and the init script exit 0 while installing a broken sendmail.cf, and the ones that make
 // mail silently go nowhere (SENDMAIL.md, "Pitfalls seen in the wild").
 import type { Finding } from 'mailprov';
+import { CF_MACROS } from './cf-names.ts';
+import { lintKnobs } from './knobs.ts';
 import { isPrivateNet, parseRelayNet, type RelayNet } from './open-relay.ts';
 import { renderMc } from './render.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
@@ -10,15 +12,19 @@ export type { Finding };
 
 /**
  * What `force` never downgrades to a warning: a value that would inject text into the mc or a map
- * (whatever the user meant, the file would not say it), a secret that cannot be read (there
- * would be nothing to write), and a relayFrom entry that is no network or a public one (an open
- * relay is not a matter of taste; allowPublicRelayFrom, said on purpose, is the only way past the
- * latter). `force` is for findings about what a valid mc means.
+ * (whatever the user meant, the file would not say it), a define or FEATURE mailprov writes itself
+ * (the second would silently override the setting meant for it), a secret that cannot be read
+ * (there would be nothing to write), and a relayFrom entry that is no network or a public one (an
+ * open relay is not a matter of taste; allowPublicRelayFrom, said on purpose, is the only way past
+ * the latter). `force` is for findings about what a valid mc means.
  */
 export const UNFORCEABLE = new Set([
   'apostrophe-in-value',
   'line-break-in-value',
   'm4-macro-in-value',
+  'feature-argument',
+  'reserved-define',
+  'reserved-feature',
   'secret-missing',
   'relay-from-invalid',
   'relay-from-public',
@@ -170,6 +176,55 @@ const M4_BARE_BUILTINS = new Set([
   'debugfile',
 ]);
 
+/** GNU m4 builtins that run only when an argument list follows: `len(x)`, `define(a,b)`. */
+const M4_CALL_BUILTINS = new Set([
+  'builtin',
+  'decr',
+  'define',
+  'defn',
+  'errprint',
+  'esyscmd',
+  'eval',
+  'format',
+  'ifdef',
+  'ifelse',
+  'include',
+  'incr',
+  'index',
+  'indir',
+  'len',
+  'm4wrap',
+  'maketemp',
+  'mkstemp',
+  'patsubst',
+  'popdef',
+  'pushdef',
+  'regexp',
+  'shift',
+  'sinclude',
+  'substr',
+  'syscmd',
+  'translit',
+  'undefine',
+]);
+
+/**
+ * The words of a value that m4 would run when it reads the value again as it builds sendmail.cf:
+ * builtins, the macros cf.m4 defines, and its naming schemes (internal `_NAMES_`, `conf...`
+ * options, Debian's `sm_...`). m4 splits words as [A-Za-z_][A-Za-z0-9_]*, as this does.
+ */
+export function m4MacroWords(value: string): string[] {
+  const words = new Set<string>();
+  for (const m of value.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+    const w = m[0];
+    const call = value[m.index + w.length] === '(';
+    if (M4_BARE_BUILTINS.has(w) || CF_MACROS.has(w) || /^(_[A-Za-z_]|conf[A-Z]|sm_)/.test(w) || (call && M4_CALL_BUILTINS.has(w))) {
+      words.add(w);
+    }
+  }
+  return [...words];
+}
+
 const isLoopback = (addr: string) => addr.startsWith('127.') || addr === '::1';
 const domainOf = (address: string) => address.split('@').pop()?.toLowerCase() ?? '';
 // class w matches whole host names only (R$+ < @ $=w . > $#local): no subdomains
@@ -257,6 +312,11 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     ['trustedCa', settings.trustedCa],
     ...settings.listen.map((l, i): [string, string] => [`listen[${i}]`, l]),
     ...(settings.auth?.mechanisms ?? []).map((m, i): [string, string] => [`auth.mechanisms[${i}]`, m]),
+    ...senderValues(settings),
+    ...Object.entries(settings.defines)
+      .filter((e): e is [string, string] => typeof e[1] === 'string')
+      .map(([name, v]): [string, string] => [`defines.${name}`, v]),
+    ...settings.features.flatMap(({ args }, i) => args.map((a, j): [string, string] => [`features[${i}].args[${j}]`, a])),
   ];
   for (const [field, value] of mcValues) {
     if (value !== undefined && /['`]/.test(value)) {
@@ -271,7 +331,7 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   // a word in it that m4 runs without arguments changes the cf (`/etc/ssl/dnl/ca.pem` deletes the
   // rest of its line, `m4exit` ends the file)
   for (const [field, value] of mcValues) {
-    const words = value?.match(/[A-Za-z_][A-Za-z0-9_]*/g)?.filter((w) => M4_BARE_BUILTINS.has(w)) ?? [];
+    const words = value === undefined ? [] : m4MacroWords(value);
     if (words.length) {
       findings.push({
         level: 'error',
@@ -285,6 +345,10 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   const lineValues: [string, string | undefined][] = [
     ...mcValues,
     ...settings.relayFrom.map((n, i): [string, string] => [`relayFrom[${i}]`, n]),
+    ...Object.entries(settings.genericsTable ?? {}).flatMap(([k, v]): [string, string][] => [
+      [`genericsTable key ${JSON.stringify(k)}`, k],
+      [`genericsTable.${k}`, v],
+    ]),
   ];
   for (const [field, value] of lineValues) {
     if (value !== undefined && /[\x00-\x1f\x7f]/.test(value)) {
@@ -296,6 +360,7 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     }
   }
   findings.push(...lintRelayFrom(settings));
+  findings.push(...lintFeatureArgs(settings), ...lintKnobs(settings), ...lintSender(settings, ctx));
   if (settings.localDomain) {
     const local = settings.localDomain.toLowerCase();
     const destinations = [settings.verify ? domainOf(settings.verify.recipient) : undefined].filter((d): d is string => !!d);
@@ -370,5 +435,76 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     });
   }
   if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro));
+  return findings;
+}
+
+/** The values sender rewriting writes into the mc, with the field each comes from. */
+function senderValues(settings: SendmailSettings): [string, string][] {
+  const m = settings.masquerade;
+  return [
+    ...(m
+      ? [
+          ['masquerade.as', m.as] as [string, string],
+          ...m.domains.map((d, i): [string, string] => [`masquerade.domains[${i}]`, d]),
+          ...m.exceptions.map((d, i): [string, string] => [`masquerade.exceptions[${i}]`, d]),
+        ]
+      : []),
+    ...(settings.genericsDomains ?? []).map((d, i): [string, string] => [`genericsDomains[${i}]`, d]),
+  ];
+}
+
+/**
+ * A FEATURE's arguments reach m4 again inside the feature's own macro calls, unquoted: a comma
+ * there splits one argument in two, and a parenthesis closes (or opens) an argument list.
+ */
+function lintFeatureArgs(settings: SendmailSettings): Finding[] {
+  return settings.features.flatMap(({ name, args }, i) =>
+    args
+      .map((a, j) => ({ a, j }))
+      .filter(({ a }) => /[,()]/.test(a))
+      .map(
+        ({ a, j }): Finding => ({
+          level: 'error',
+          code: 'feature-argument',
+          message: `features[${i}].args[${j}] ${JSON.stringify(a)} of FEATURE(${name}) contains a comma or a parenthesis, which m4 reads as argument syntax when the feature uses it (give each argument as its own element)`,
+        }),
+      ),
+  );
+}
+
+/** Sender rewriting that would not do what it says. */
+function lintSender(settings: SendmailSettings, ctx: LintContext): Finding[] {
+  const findings: Finding[] = [];
+  if (settings.mc) {
+    const ignored = [
+      settings.masquerade && 'masquerade',
+      settings.genericsDomains && 'genericsDomains',
+      Object.keys(settings.defines).length > 0 && 'defines',
+      settings.features.length > 0 && 'features',
+    ].filter((k): k is string => typeof k === 'string');
+    if (ignored.length) {
+      findings.push({
+        level: 'error',
+        code: 'ignored-with-own-mc',
+        message: `${ignored.join(', ')} shape the generated mc, and mc replaces it: put them into your own mc instead`,
+      });
+    }
+  }
+  if (settings.genericsTable && settings.masquerade && !settings.masquerade.envelope) {
+    findings.push({
+      level: 'warning',
+      code: 'generics-envelope-off',
+      message:
+        'masquerade.envelope is false, so the genericsTable rewrites header senders only: FEATURE(masquerade_envelope) governs both, and the smart host sees the original envelope sender',
+    });
+  }
+  const fqdn = ctx.hostFqdn?.toLowerCase();
+  if (settings.genericsTable && settings.genericsDomains && fqdn && !settings.genericsDomains.some((d) => d.toLowerCase() === fqdn)) {
+    findings.push({
+      level: 'warning',
+      code: 'generics-domain-misses-host',
+      message: `genericsDomains (${settings.genericsDomains.join(', ')}) leaves out ${ctx.hostFqdn}: mail submitted on this host is addressed from user@${ctx.hostFqdn}, which the genericsTable then does not rewrite`,
+    });
+  }
   return findings;
 }

@@ -276,10 +276,13 @@ describe('applyForce', () => {
     expect(forced[4].message).toBe('port-25-loopback-only');
     expect([...UNFORCEABLE].sort()).toEqual([
       'apostrophe-in-value',
+      'feature-argument',
       'line-break-in-value',
       'm4-macro-in-value',
       'relay-from-invalid',
       'relay-from-public',
+      'reserved-define',
+      'reserved-feature',
       'secret-missing',
     ]);
     const relay = applyForce([f('relay-from-invalid'), f('relay-from-public')], true);

@@ -157,6 +157,8 @@ describe('settings', () => {
       allowPublicRelayFrom: false,
       listen: ['127.0.0.1'],
       openSmtpPort: false,
+      defines: {},
+      features: [],
       force: false,
     });
     expect(parse().auth?.mechanisms).toEqual(['PLAIN', 'LOGIN']);
