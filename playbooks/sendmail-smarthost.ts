@@ -23,17 +23,30 @@ import { GENERICS_TABLE, maskAuthinfo, renderAccess, renderAuthinfo, renderGener
 import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
+import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+
+/** TCP 25 in iptables; in ip6tables too when sendmail listens on an IPv6 address (`::` included). */
+function smtpRules(settings: SendmailSettings) {
+  if (!settings.openSmtpPort) return [];
+  const v6 = settings.listen.some(isV6);
+  return [
+    firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' }),
+    ...(v6 ? [firewallRule({ family: 'ipv6', chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
+  ];
+}
 
 export const sendmailSmartHost = definePlaybook({
   name: 'sendmail-smarthost',
   settings: sendmailSettingsSchema,
   build(settings: SendmailSettings) {
     const userMc = settings.mc && 'path' in settings.mc ? readFileSync(settings.mc.path, 'utf8') : undefined;
-    const mcText = (facts: HostFacts) => renderMc(settings, distroOf(facts), userMc, facts.os.fqdn);
+    // a `::` daemon is dual-stack unless the host's bindv6only says otherwise (listen.ts)
+    const mcText = (facts: HostFacts) =>
+      renderMc(settings, distroOf(facts), userMc, { fqdn: facts.os.fqdn, v6only: facts.get(bindV6OnlyFact, undefined) });
     const mc = `${MAIL_DIR}/sendmail.mc`;
     const authinfo = `${MAIL_DIR}/authinfo`;
     const access = `${MAIL_DIR}/access`;
@@ -100,7 +113,7 @@ export const sendmailSmartHost = definePlaybook({
         onChangeOf: [`file:${mc}`, `file:${access}`, `file:${GENERICS_TABLE}`, ...(auth ? [`file:${authinfo}`] : [])],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
-      ...(settings.openSmtpPort ? [firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
+      ...smtpRules(settings),
       // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
       service({
         name: 'sendmail',
@@ -111,7 +124,7 @@ export const sendmailSmartHost = definePlaybook({
 
     return {
       resources,
-      facts: [mailQueueFact.query()],
+      facts: [mailQueueFact.query(), bindV6OnlyFact.query()],
       lint(): Finding[] {
         const findings: Finding[] = [];
         if (settings.auth) {

@@ -33,7 +33,7 @@ export type { FileOptions, PackagesOptions, FirewallRuleOptions, CommandOptions,
 // engine gathers every fact of a host in one remote command.
 export type { HostFacts, OsFacts, FileFact, PackageFact, ServiceFact, IptablesFacts, Fact, FactQuery } from './facts/types.ts';
 export { defineFact } from './facts/fact.ts';
-export { fileFact, packagesFact, serviceFact, iptablesFact, testFact } from './facts/builtin.ts';
+export { fileFact, packagesFact, serviceFact, iptablesFact, ip6tablesFact, testFact } from './facts/builtin.ts';
 
 // Shell quoting for remote commands (POSIX single quotes, safe in dash): sh`cmd ${value}` quotes
 // every interpolated value; shellQuote / shellJoin quote one word / an argv.

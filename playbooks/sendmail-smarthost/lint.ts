@@ -5,6 +5,7 @@ import type { Finding } from 'mailprov';
 import { CF_MACROS } from './cf-names.ts';
 import { lintKnobs } from './knobs.ts';
 import { isPrivateNet, parseRelayNet, type RelayNet } from './open-relay.ts';
+import { isV6 } from './listen.ts';
 import { renderMc } from './render.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
@@ -28,7 +29,20 @@ export const UNFORCEABLE = new Set([
   'secret-missing',
   'relay-from-invalid',
   'relay-from-public',
+  'implicit-tls-port',
 ]);
+
+/**
+ * Port 465 is SMTPS: TLS from the first byte (RFC 8314). sendmail 8.17 (Debian bookworm, and the
+ * CentOS-like sandbox's build of it) has it only as a server: DaemonPortOptions Modifier=s (op.me,
+ * RELEASE_NOTES 8.13.0). Its SMTP mailers connect in plain text, wait for the greeting and can only
+ * upgrade with STARTTLS (tls_clt_features runs "right before sendmail issues the STARTTLS command");
+ * no mailer flag, ClientPortOptions modifier or FFR of the binary starts TLS on connect. Against
+ * 465 both sides would wait for the other until the connection times out, and mail stays queued.
+ * Nothing makes that work, so `force` does not downgrade it.
+ */
+const IMPLICIT_TLS =
+  'port 465 is SMTPS (implicit TLS from the first byte), which sendmail 8.17 cannot speak as a client: its SMTP mailers connect in plain text and upgrade only with STARTTLS (implicit TLS is a daemon-side option, DaemonPortOptions Modifier=s), so sendmail would wait for a greeting the server never sends and every message would stay queued; use port 587 with STARTTLS (smartHostPort: 587, the default), which Gmail and the other submission services offer';
 
 /** With `force`, every finding that can be forced becomes a warning, marked "(forced)". */
 export function applyForce(findings: Finding[], force: boolean): Finding[] {
@@ -129,6 +143,9 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
       });
     }
   }
+  // a user's mc that points a mailer at 465 by hand
+  const args = /define\(\s*`?((?:RELAY|ESMTP|SMTP|SMTP8|DSMTP)_MAILER_ARGS)'?\s*,\s*`?\s*TCP\s+\$h\s+(465|smtps)\b/.exec(text);
+  if (args) findings.push({ level: 'error', code: 'implicit-tls-port', message: `${args[1]} \`TCP $h ${args[2]}': ${IMPLICIT_TLS}` });
   if (!/MAILER\(\s*`?smtp'?\s*\)/.test(text)) {
     findings.push({ level: 'error', code: 'no-smtp-mailer', message: "the mc has no MAILER(`smtp'): sendmail could not relay anything" });
   }
@@ -388,8 +405,8 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       message: `port 25 is opened in the firewall but sendmail listens on ${settings.listen.join(', ')} only: other hosts still cannot connect (set listen, or openSmtpPort: false)`,
     });
   }
-  const v4 = settings.listen.filter((a) => !a.includes(':'));
-  const v6 = settings.listen.filter((a) => a.includes(':'));
+  const v4 = settings.listen.filter((a) => !isV6(a));
+  const v6 = settings.listen.filter(isV6);
   for (const [any, addrs] of [
     ['0.0.0.0', v4],
     ['::', v6],
@@ -402,12 +419,24 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       });
     }
   }
+  // `::` is dual-stack where bindv6only=0 (Linux's default; listen.ts): it takes IPv4 on every address
+  const narrowV4 = v4.filter((a) => a !== '0.0.0.0');
+  if (v6.includes('::') && narrowV4.length) {
+    findings.push({
+      level: 'error',
+      code: 'listen-overlap',
+      message: `listen ${settings.listen.join(', ')}: sendmail's daemon on :: is dual-stack on Linux (it does not set IPV6_V6ONLY) and takes IPv4 connections on every address, ${narrowV4.join(', ')} included, whose own daemon could not bind port 25; list IPv6 addresses instead of ::, or listen on 0.0.0.0 and ::`,
+    });
+  }
   if (settings.auth && !settings.auth.mechanisms.some((m) => m === 'PLAIN' || m === 'LOGIN')) {
     findings.push({
       level: 'warning',
       code: 'no-plain-login',
       message: `auth mechanisms ${settings.auth.mechanisms.join(' ')} include neither PLAIN nor LOGIN, which Gmail and most submission servers need`,
     });
+  }
+  if (settings.smartHostPort === 465) {
+    findings.push({ level: 'error', code: 'implicit-tls-port', message: `smartHostPort 465: ${IMPLICIT_TLS}` });
   }
   if (settings.auth && settings.smartHostPort === 25) {
     findings.push({
@@ -434,7 +463,8 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       message: `host name "${ctx.hostFqdn}" has no domain: every sendmail command would stall 60 s (give the host an FQDN in /etc/hosts)`,
     });
   }
-  if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro));
+  // the generated mc's port is smartHostPort, already told above in the settings' words
+  if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro).filter((f) => f.code !== 'implicit-tls-port'));
   return findings;
 }
 

@@ -64,14 +64,28 @@ describe('renderMc', () => {
   });
 
   it('gives IPv6 listen addresses an inet6 daemon', () => {
-    const mc = renderMc(parse({ listen: ['::1', '::', '10.0.0.1'] }), { family: 'debian', major: 12 });
+    const mc = renderMc(parse({ listen: ['127.0.0.1', '::1', 'fd00::25'] }), { family: 'debian', major: 12 });
     expect(mc).toContain(
       [
+        "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=smtp, Addr=127.0.0.1')dnl",
         "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp, Addr=::1')dnl",
-        "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl",
-        "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=smtp, Addr=10.0.0.1')dnl",
+        "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp, Addr=fd00::25')dnl",
+        "DAEMON_OPTIONS(`Family=inet, Name=MSP-v4, Port=submission, M=Ea, Addr=127.0.0.1')dnl",
       ].join('\n'),
     );
+  });
+
+  it('lets a dual-stack :: daemon serve IPv4 alone, unless the host binds :: to IPv6 only', () => {
+    const settings = parse({ listen: ['0.0.0.0', '::'] });
+    const daemons = (mc: string) => mc.split('\n').filter((l) => l.includes('Name=MTA'));
+    // bindv6only=0 (Linux's default): a 0.0.0.0 daemon next to it could not bind
+    expect(daemons(renderMc(settings, { family: 'debian', major: 12 }))).toEqual([
+      "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl",
+    ]);
+    expect(daemons(renderMc(settings, { family: 'debian', major: 12 }, undefined, { v6only: true }))).toEqual([
+      "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=smtp')dnl",
+      "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl",
+    ]);
   });
 
   it('uses a user mc verbatim', () => {

@@ -48,14 +48,14 @@ describe('sender rewriting in the mc', () => {
 
   it("rewrites with the genericstable for the host's FQDN by default, envelope included", () => {
     const s = parse({ genericsTable: { root: 'ops@example.org' } });
-    expect(senderPart(renderMc(s, debian, undefined, 'relay7.example.net'))).toEqual([
+    expect(senderPart(renderMc(s, debian, undefined, { fqdn: 'relay7.example.net' }))).toEqual([
       "FEATURE(`masquerade_envelope')dnl",
       "FEATURE(`genericstable', `hash -o /etc/mail/genericstable')dnl",
       "GENERICS_DOMAIN(`relay7.example.net')dnl",
       '',
     ]);
     const domains = parse({ genericsTable: { root: 'ops@example.org' }, genericsDomains: ['a.example.net', 'b.example.net'] });
-    expect(senderPart(renderMc(domains, debian, undefined, 'relay7.example.net')).slice(2)).toEqual([
+    expect(senderPart(renderMc(domains, debian, undefined, { fqdn: 'relay7.example.net' })).slice(2)).toEqual([
       "GENERICS_DOMAIN(`a.example.net')dnl",
       "GENERICS_DOMAIN(`b.example.net')dnl",
       '',
@@ -63,7 +63,7 @@ describe('sender rewriting in the mc', () => {
   });
 
   it('adds nothing without sender settings', () => {
-    expect(senderPart(renderMc(parse(), debian, undefined, 'relay7.example.net'))).toEqual(['']);
+    expect(senderPart(renderMc(parse(), debian, undefined, { fqdn: 'relay7.example.net' }))).toEqual(['']);
   });
 });
 
