@@ -22,6 +22,8 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that has no privateKeyPassphraseEnv';
+
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -41,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
       .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings')
-      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv');
+      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
+      .option('--ask-key-pass', ASK_KEY_PASS);
 
   runOptions(program.command('apply'))
     .description('change what differs on every host, validate, restart only when needed, verify')
@@ -69,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
     .option('--json', 'print JSON')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: HistoryCommandOptions) => {
       const { historyCommand } = await import('./rollback.ts');
       exitCode = await historyCommand(inventory, opts);
@@ -88,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--packages', 'also remove the packages the undone generations installed')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (a host with sudo: true and no sudoPasswordEnv)')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: RollbackCommandOptions) => {
       const { rollbackCommand } = await import('./rollback.ts');
       exitCode = await rollbackCommand(inventory, opts);
@@ -104,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dry-run', 'count the copies, remove nothing (exit 2 when there are some)')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (hosts with sudo: true and no sudoPasswordEnv)')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: ForgetCommandOptions) => {
       const { forgetSecretsCommand } = await import('./forget-secrets.ts');
       exitCode = await forgetSecretsCommand(inventory, opts);

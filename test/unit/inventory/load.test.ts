@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InventoryError } from '../../../src/errors.ts';
-import { hostsFromIni, limitHosts, resolveInventory } from '../../../src/inventory/load.ts';
+import { hostsFromIni, hostsFromYaml, limitHosts, loadInventory, resolveInventory } from '../../../src/inventory/load.ts';
 import { definePlaybook } from '../../../src/playbook/index.ts';
+import { redact } from '../../../src/secrets/index.ts';
 
 const FILE = '/srv/inv/prod.ts';
 const pb = definePlaybook({
@@ -114,5 +115,78 @@ describe('hostsFromIni', () => {
     const hosts = hostsFromIni(file);
     expect(hosts.relay1).toMatchObject({ address: '10.0.0.5', port: 2222, user: 'admin', groups: ['relays'], keepGenerations: 4 });
     expect(hosts.relay2).toMatchObject({ address: 'relay2', user: 'admin' });
+  });
+});
+
+describe('Ansible inventories, loaded', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ansible-'));
+
+  it('loads a YAML inventory by its extension, hosts mapped as from INI, warnings said once', async () => {
+    const file = join(dir, 'hosts.yml');
+    writeFileSync(
+      file,
+      'all:\n  vars:\n    ansible_python_interpreter: /usr/bin/python3\n  children:\n    relays:\n      hosts:\n        relay1: {ansible_host: 192.0.2.10, ansible_ssh_extra_args: "-J ops@bastion"}\n        relay2: {ansible_host: 192.0.2.11}\n',
+    );
+    const inv = await loadInventory(file);
+    expect(inv.hosts.map((h) => [h.name, h.target.address, h.target.jump, h.groups])).toEqual([
+      ['relay1', '192.0.2.10', 'ops@bastion', ['relays']],
+      ['relay2', '192.0.2.11', undefined, ['relays']],
+    ]);
+    expect(inv.warnings).toEqual([
+      { file, message: 'Ansible variables mailprov does not read, ignored: ansible_python_interpreter', hosts: ['relay1', 'relay2'] },
+    ]);
+    expect(hostsFromYaml(file).relay2).toMatchObject({ address: '192.0.2.11', groups: ['relays'] });
+  });
+
+  it("the issue's INI inventory loads: accept-new into /dev/null, with one loud warning for all its hosts", async () => {
+    const file = join(dir, 'hosts');
+    writeFileSync(
+      file,
+      "[relays]\nrelay[1:3] ansible_user=root\n[relays:vars]\nansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n",
+    );
+    const inv = await loadInventory(file);
+    expect(inv.hosts.map((h) => [h.target.knownHosts, h.target.hostKeyPolicy])).toEqual(Array(3).fill(['/dev/null', 'accept-new']));
+    expect(inv.warnings).toHaveLength(1);
+    expect(inv.warnings[0].message).toMatch(/^HOST KEYS NOT VERIFIED: known_hosts is \/dev\/null with accept-new/);
+    expect(inv.warnings[0].hosts).toEqual(['relay1', 'relay2', 'relay3']);
+  });
+});
+
+describe('connection settings carried to the target', () => {
+  it('reads the key passphrase from the environment variable named, masked; carries the jump host', () => {
+    process.env.MAILPROV_TEST_KEY_PASS = 'Key-pass-from-env';
+    try {
+      const inv = resolveInventory(
+        {
+          defaults: { privateKeyPassphraseEnv: 'MAILPROV_TEST_KEY_PASS', jump: 'bastion' },
+          hosts: {
+            a: { address: '10.0.0.1' },
+            b: { address: '10.0.0.2', jump: 'ops@other:2222', privateKeyPassphraseEnv: 'MAILPROV_TEST_UNSET' },
+          },
+        },
+        FILE,
+      );
+      expect(inv.hosts[0].target).toMatchObject({
+        privateKeyPassphrase: 'Key-pass-from-env',
+        privateKeyPassphraseEnv: 'MAILPROV_TEST_KEY_PASS',
+        jump: 'bastion',
+      });
+      expect(inv.hosts[1].target).toMatchObject({ privateKeyPassphrase: undefined, jump: 'ops@other:2222' });
+      expect(redact('passphrase Key-pass-from-env')).toBe('passphrase ********');
+      expect(inv.warnings).toEqual([]);
+    } finally {
+      delete process.env.MAILPROV_TEST_KEY_PASS;
+    }
+  });
+
+  it('warns once about hosts whose keys are kept nowhere (known_hosts /dev/null with accept-new), whatever the inventory kind', () => {
+    const inv = resolveInventory(
+      {
+        defaults: { knownHosts: '/dev/null', hostKeyPolicy: 'accept-new' },
+        hosts: { a: { address: '10.0.0.1' }, b: { address: '10.0.0.2', hostKeyPolicy: 'strict' }, c: { address: '10.0.0.3' } },
+      },
+      FILE,
+    );
+    expect(inv.warnings.map((w) => w.hosts)).toEqual([['a', 'c']]);
   });
 });
