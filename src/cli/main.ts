@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { redact } from '../secrets/index.ts';
+import type { CheckCommandOptions } from './check.ts';
+import type { InitCommandOptions } from './init.ts';
 import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
@@ -38,11 +40,11 @@ export async function main(argv: string[]): Promise<number> {
 
   const runOptions = (cmd: Command) =>
     cmd
-      .argument('<inventory>', 'inventory file (.ts, or an Ansible-style .ini)')
+      .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
-      .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings')
+      .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
       .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
       .option('--ask-key-pass', ASK_KEY_PASS);
 
@@ -64,6 +66,28 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
       exitCode = await runCommand(inventory, opts, 'plan');
+    });
+
+  program
+    .command('check')
+    .description('load the inventory, open its key files and lint its playbooks, contacting no host (exit 1: a host would fail)')
+    .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
+    .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+    .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+    .option('--ask-key-pass', ASK_KEY_PASS)
+    .action(async (inventory: string, opts: CheckCommandOptions) => {
+      const { checkCommand } = await import('./check.ts');
+      exitCode = await checkCommand(inventory, opts);
+    });
+
+  program
+    .command('init')
+    .description('write a commented starter inventory (inventory.ts) into dir')
+    .argument('[dir]', 'folder to write it in (created if needed)', '.')
+    .option('--force', 'replace an existing inventory.ts')
+    .action(async (dir: string, opts: InitCommandOptions) => {
+      const { initCommand } = await import('./init.ts');
+      exitCode = initCommand(dir, opts);
     });
 
   program

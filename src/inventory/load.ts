@@ -4,7 +4,7 @@
 // doubtful is a warning, said once for the inventory.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.ts';
@@ -75,6 +75,13 @@ export function readAnsibleHosts(path: string | URL, format: 'ini' | 'yaml'): An
     throw new InventoryError(file, '(file)', `a readable ${format === 'ini' ? 'INI' : 'YAML'} inventory`, 'cannot read it');
   }
   const parsed: AnsibleInventory = format === 'ini' ? parseIniInventory(text, file) : parseYamlInventory(text, file);
+  const unread = ['group_vars', 'host_vars'].filter((d) => existsSync(join(dirname(file), d)));
+  if (unread.length) {
+    parsed.warnings.push({
+      file,
+      message: `${unread.map((d) => `${d}/`).join(' and ')} beside the inventory ${unread.length === 1 ? 'is' : 'are'} not read: mailprov reads the variables in the inventory file only`,
+    });
+  }
   const hosts: Record<string, HostInput> = {};
   for (const [name, { groups, vars, ...fields }] of Object.entries(parsed.hosts)) {
     hosts[name] = { ...fields, address: fields.address ?? name, groups, vars };
@@ -156,6 +163,18 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
           b.onResolve({ filter: /^mailprov(\/.*)?$/ }, (args) => {
             const path = target(args.path);
             return path ? { path: pathToFileURL(path).href, external: true } : { errors: [{ text: `no module ${args.path} in mailprov` }] };
+          });
+        },
+      },
+      {
+        // the bundle runs from a temporary file: each file's import.meta.url is its own, as without
+        // a bundle, so that hostsFromIni(new URL('./hosts.ini', import.meta.url)) finds the file
+        name: 'mailprov-meta-url',
+        setup(b) {
+          b.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
+            if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+            const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
+            return { contents: text, loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js' };
           });
         },
       },

@@ -87,7 +87,7 @@ export class ConsoleReporter {
   }
 
   /** Each distinct finding once, with the hosts that reported it (a playbook's lint warning is every host's). */
-  printFindings(results: HostResult[]): void {
+  printFindings(results: Pick<HostResult, 'host' | 'findings'>[]): void {
     const c = this.c;
     const shared = groupFindings(results);
     if (shared.length) this.write('\n');

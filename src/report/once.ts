@@ -25,7 +25,7 @@ export interface SharedFinding {
 }
 
 /** The findings of every host, each distinct one once with the hosts that reported it, in first-seen order. */
-export function groupFindings(results: readonly HostResult[]): SharedFinding[] {
+export function groupFindings(results: readonly Pick<HostResult, 'host' | 'findings'>[]): SharedFinding[] {
   const groups = new Map<string, SharedFinding>();
   for (const r of results) {
     for (const f of r.findings) {

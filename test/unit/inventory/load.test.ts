@@ -1,5 +1,5 @@
 // Inventory mistakes fail before any connection, naming the file, the field and what was expected.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -149,6 +149,19 @@ describe('Ansible inventories, loaded', () => {
     expect(inv.warnings).toHaveLength(1);
     expect(inv.warnings[0].message).toMatch(/^HOST KEYS NOT VERIFIED: known_hosts is \/dev\/null with accept-new/);
     expect(inv.warnings[0].hosts).toEqual(['relay1', 'relay2', 'relay3']);
+  });
+
+  it('says that group_vars/ and host_vars/ beside the inventory are not read', async () => {
+    const sub = mkdtempSync(join(dir, 'vars-'));
+    mkdirSync(join(sub, 'group_vars'));
+    writeFileSync(join(sub, 'hosts.ini'), '[relays]\nrelay1\n');
+    const inv = await loadInventory(join(sub, 'hosts.ini'));
+    expect(inv.warnings).toEqual([
+      {
+        file: join(sub, 'hosts.ini'),
+        message: 'group_vars/ beside the inventory is not read: mailprov reads the variables in the inventory file only',
+      },
+    ]);
   });
 });
 
