@@ -34,6 +34,19 @@ export class ConnectError extends MailprovError {
   }
 }
 
+/**
+ * A private key file cannot be used: unreadable, not a key, encrypted with no passphrase to open it, or a
+ * wrong passphrase. Raised on the controller before any host is contacted; names the key file.
+ */
+export class KeyError extends MailprovError {
+  constructor(
+    readonly keyFile: string,
+    message: string,
+  ) {
+    super(`private key ${keyFile}: ${message}`);
+  }
+}
+
 /** A remote command failed: carries the command, exit code and output, as zx's ProcessOutput does. */
 export class CommandError extends MailprovError {
   constructor(

@@ -3,7 +3,15 @@
 // import nothing from src/ (test/unit/playbooks/boundary.test.ts checks it).
 
 // Inventories: declare hosts and bind playbooks to them; load one (as the CLI does).
-export { defineInventory, hostsFromIni, loadInventory, type Inventory, type ResolvedHost } from './inventory/load.ts';
+export {
+  defineInventory,
+  hostsFromIni,
+  hostsFromYaml,
+  loadInventory,
+  type Inventory,
+  type InventoryWarning,
+  type ResolvedHost,
+} from './inventory/load.ts';
 export type { InventoryInput, HostInput, Binding, BindingHost, HostVars } from './inventory/schema.ts';
 
 // Playbooks: a typed settings schema and a build() returning resources, plus optional lint,
@@ -51,6 +59,7 @@ export {
   SandboxError,
   SecretError,
   LockError,
+  KeyError,
 } from './errors.ts';
 export * as errors from './errors.ts';
 

@@ -3,20 +3,20 @@
 import { forgetSecretsHost } from '../engine/index.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
-import { askSudoPasswordFor } from './prompt.ts';
+import { prepareHosts } from './prompt.ts';
 
 export interface ForgetCommandOptions {
   host?: string;
   dryRun?: boolean;
   json?: boolean;
   askSudoPass?: boolean;
+  askKeyPass?: boolean;
 }
 
 /** Exit 0 done (or nothing to remove), 2 a dry run that would remove copies, 1 a host failed. */
 export async function forgetSecretsCommand(inventoryFile: string, opts: ForgetCommandOptions): Promise<number> {
   const inv = await loadInventory(inventoryFile);
-  let hosts = limitHosts(inv, opts.host);
-  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
+  const hosts = await prepareHosts(inv, limitHosts(inv, opts.host), opts);
   const dryRun = Boolean(opts.dryRun);
   const results = [];
   for (const h of hosts) {

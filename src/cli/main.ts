@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { redact } from '../secrets/index.ts';
+import type { CheckCommandOptions } from './check.ts';
+import type { InitCommandOptions } from './init.ts';
 import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
@@ -22,6 +24,8 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that has no privateKeyPassphraseEnv';
+
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -36,12 +40,13 @@ export async function main(argv: string[]): Promise<number> {
 
   const runOptions = (cmd: Command) =>
     cmd
-      .argument('<inventory>', 'inventory file (.ts, or an Ansible-style .ini)')
+      .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
-      .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings')
-      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv');
+      .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
+      .option('--ask-key-pass', ASK_KEY_PASS);
 
   runOptions(program.command('apply'))
     .description('change what differs on every host, validate, restart only when needed, verify')
@@ -64,11 +69,34 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('check')
+    .description('load the inventory, open its key files and lint its playbooks, contacting no host (exit 1: a host would fail)')
+    .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
+    .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+    .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+    .option('--ask-key-pass', ASK_KEY_PASS)
+    .action(async (inventory: string, opts: CheckCommandOptions) => {
+      const { checkCommand } = await import('./check.ts');
+      exitCode = await checkCommand(inventory, opts);
+    });
+
+  program
+    .command('init')
+    .description('write a commented starter inventory (inventory.ts) into dir')
+    .argument('[dir]', 'folder to write it in (created if needed)', '.')
+    .option('--force', 'replace an existing inventory.ts')
+    .action(async (dir: string, opts: InitCommandOptions) => {
+      const { initCommand } = await import('./init.ts');
+      exitCode = initCommand(dir, opts);
+    });
+
+  program
     .command('history')
     .description("list each host's generations (recorded on the host; the newest keepGenerations, default 10, are kept)")
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
     .option('--json', 'print JSON')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: HistoryCommandOptions) => {
       const { historyCommand } = await import('./rollback.ts');
       exitCode = await historyCommand(inventory, opts);
@@ -88,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--packages', 'also remove the packages the undone generations installed')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (a host with sudo: true and no sudoPasswordEnv)')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: RollbackCommandOptions) => {
       const { rollbackCommand } = await import('./rollback.ts');
       exitCode = await rollbackCommand(inventory, opts);
@@ -104,6 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dry-run', 'count the copies, remove nothing (exit 2 when there are some)')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (hosts with sudo: true and no sudoPasswordEnv)')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: ForgetCommandOptions) => {
       const { forgetSecretsCommand } = await import('./forget-secrets.ts');
       exitCode = await forgetSecretsCommand(inventory, opts);

@@ -4,11 +4,12 @@ import { readHistory, rollbackHost } from '../engine/index.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
 import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
-import { askSudoPasswordFor } from './prompt.ts';
+import { prepareHosts } from './prompt.ts';
 
 export interface HistoryCommandOptions {
   host?: string;
   json?: boolean;
+  askKeyPass?: boolean;
 }
 
 export interface RollbackCommandOptions {
@@ -18,6 +19,7 @@ export interface RollbackCommandOptions {
   packages?: boolean;
   json?: boolean;
   askSudoPass?: boolean;
+  askKeyPass?: boolean;
 }
 
 const out = (s: string) => process.stdout.write(redact(s));
@@ -26,7 +28,7 @@ export async function historyCommand(inventoryFile: string, opts: HistoryCommand
   const inv = await loadInventory(inventoryFile);
   const all: Record<string, unknown> = {};
   let code = 0;
-  for (const h of limitHosts(inv, opts.host)) {
+  for (const h of await prepareHosts(inv, limitHosts(inv, opts.host), opts)) {
     try {
       const history = await readHistory(h);
       all[h.name] = history;
@@ -43,8 +45,7 @@ export async function historyCommand(inventoryFile: string, opts: HistoryCommand
 
 export async function rollbackCommand(inventoryFile: string, opts: RollbackCommandOptions): Promise<number> {
   const inv = await loadInventory(inventoryFile);
-  let hosts = limitHosts(inv, opts.host);
-  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
+  const hosts = await prepareHosts(inv, limitHosts(inv, opts.host), opts);
   if (hosts.length !== 1)
     throw new OperationError(`--host must name exactly one host (it matched ${hosts.map((h) => h.name).join(', ') || 'none'})`);
   const log = (l: string) => {

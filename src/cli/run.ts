@@ -2,7 +2,7 @@
 import { limitHosts, loadInventory } from '../inventory/load.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
 import { ConsoleReporter, resultsToJson } from '../report/index.ts';
-import { askSudoPasswordFor } from './prompt.ts';
+import { prepareHosts } from './prompt.ts';
 
 /** The options of `apply` and `plan` (see main.ts). */
 export interface RunCommandOptions {
@@ -16,13 +16,13 @@ export interface RunCommandOptions {
   serial?: string;
   maxFail?: number;
   askSudoPass?: boolean;
+  askKeyPass?: boolean;
 }
 
 export async function runCommand(inventoryFile: string, opts: RunCommandOptions, mode: 'apply' | 'plan'): Promise<number> {
   const dryRun = mode === 'plan';
   const inventory = await loadInventory(inventoryFile, { withPlaybooks: opts.with });
-  let hosts = limitHosts(inventory, opts.limit);
-  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
+  const hosts = await prepareHosts(inventory, limitHosts(inventory, opts.limit), opts);
   const reporter = new ConsoleReporter({ live: opts.json ? false : undefined });
   // Plans write no logs: a dry run leaves no trace, on the hosts or here.
   const runDir = dryRun ? undefined : defaultRunDir();
@@ -41,6 +41,7 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
     process.stdout.write(resultsToJson(mode, results, { inventory: inventory.file, logs: runDir ?? null }) + '\n');
   } else {
     if (dryRun) reporter.printPlan(results);
+    reporter.printFindings(results);
     reporter.printErrors(results);
     reporter.printSummary(results, runDir, dryRun);
   }

@@ -1,17 +1,22 @@
-// Loads an inventory (a .ts module whose default export is defineInventory({...}), or an
-// Ansible-style .ini host list) and resolves it into hosts with their connection settings and
-// the playbooks bound to them. Every mistake is an InventoryError naming file, field and expectation.
+// Loads an inventory (a .ts module whose default export is defineInventory({...}), or an Ansible
+// host list, INI or YAML) and resolves it into hosts with their connection settings and the playbooks
+// bound to them. Every mistake is an InventoryError naming file, field and expectation; what is only
+// doubtful is a warning, said once for the inventory.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
 import { expandHome, type SshTarget } from '../transport/ssh.ts';
+import type { AnsibleInventory, InventoryWarning } from './ansible.ts';
 import { playbookFor, prepareBinding, type BoundPlaybook, type BuildCache } from './bindings.ts';
 import { parseIniInventory } from './ini.ts';
 import { describeIssue, inventorySchema, zodPath, type HostInput, type InventoryInput } from './schema.ts';
+import { parseYamlInventory } from './yaml.ts';
+
+export type { InventoryWarning } from './ansible.ts';
 
 export type { BoundPlaybook } from './bindings.ts';
 
@@ -29,6 +34,8 @@ export interface ResolvedHost {
 export interface Inventory {
   file: string;
   hosts: ResolvedHost[];
+  /** Said once for the inventory (the CLI prints them before the run): ignored Ansible variables, unverified host keys. */
+  warnings: InventoryWarning[];
 }
 
 /** Marks an inventory for the loader; returns it unchanged (typed for editors). */
@@ -36,29 +43,66 @@ export function defineInventory(inventory: InventoryInput): InventoryInput {
   return inventory;
 }
 
-/** Reads an Ansible-style INI host list into the `hosts` of a TS inventory. */
+/** Reads an Ansible INI host list into the `hosts` of a TS inventory; its warnings are said with the inventory's. */
 export function hostsFromIni(path: string | URL): Record<string, HostInput> {
+  return collect(readAnsibleHosts(path, 'ini'));
+}
+
+/** Reads an Ansible YAML inventory (all: / children: / hosts: / vars:) into the `hosts` of a TS inventory. */
+export function hostsFromYaml(path: string | URL): Record<string, HostInput> {
+  return collect(readAnsibleHosts(path, 'yaml'));
+}
+
+/** Which Ansible format a file is in: as Ansible's plugins decide, YAML by its extension, INI otherwise. */
+export function ansibleFormat(file: string): 'ini' | 'yaml' {
+  return /\.(ya?ml|json)$/i.test(file) ? 'yaml' : 'ini';
+}
+
+interface AnsibleHosts {
+  hosts: Record<string, HostInput>;
+  warnings: InventoryWarning[];
+}
+
+export function readAnsibleHosts(path: string | URL, format: 'ini' | 'yaml'): AnsibleHosts {
   const file = path instanceof URL ? path.pathname : path;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new InventoryError(file, '(file)', 'a readable INI inventory', 'cannot read it');
+    throw new InventoryError(file, '(file)', `a readable ${format === 'ini' ? 'INI' : 'YAML'} inventory`, 'cannot read it');
   }
-  const ini = parseIniInventory(text, file);
+  const parsed: AnsibleInventory = format === 'ini' ? parseIniInventory(text, file) : parseYamlInventory(text, file);
+  const unread = ['group_vars', 'host_vars'].filter((d) => existsSync(join(dirname(file), d)));
+  if (unread.length) {
+    parsed.warnings.push({
+      file,
+      message: `${unread.map((d) => `${d}/`).join(' and ')} beside the inventory ${unread.length === 1 ? 'is' : 'are'} not read: mailprov reads the variables in the inventory file only`,
+    });
+  }
   const hosts: Record<string, HostInput> = {};
-  for (const [name, h] of Object.entries(ini.hosts)) {
-    hosts[name] = {
-      address: h.address ?? name,
-      ...(h.port !== undefined ? { port: h.port } : {}),
-      ...(h.user !== undefined ? { user: h.user } : {}),
-      ...(h.privateKey !== undefined ? { privateKey: h.privateKey } : {}),
-      ...(h.keepGenerations !== undefined ? { keepGenerations: h.keepGenerations } : {}),
-      groups: h.groups,
-      vars: h.vars,
-    };
+  for (const [name, { groups, vars, ...fields }] of Object.entries(parsed.hosts)) {
+    hosts[name] = { ...fields, address: fields.address ?? name, groups, vars };
   }
+  return { hosts, warnings: parsed.warnings };
+}
+
+// Warnings of host lists read by a TS inventory (hostsFromIni inside its module) have no return
+// value to travel in: they are kept here while loadInventory imports the module, and said with its own.
+let collected: InventoryWarning[] = [];
+
+function collect({ hosts, warnings }: AnsibleHosts): Record<string, HostInput> {
+  collected.push(...warnings);
   return hosts;
+}
+
+async function collecting<T>(load: () => Promise<T>): Promise<[T, InventoryWarning[]]> {
+  collected = [];
+  try {
+    const value = await load();
+    return [value, collected];
+  } finally {
+    collected = [];
+  }
 }
 
 export async function loadInventoryModule(file: string): Promise<unknown> {
@@ -110,6 +154,18 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
           });
         },
       },
+      {
+        // the bundle runs from a temporary file: each file's import.meta.url is its own, as without
+        // a bundle, so that hostsFromIni(new URL('./hosts.ini', import.meta.url)) finds the file
+        name: 'mailprov-meta-url',
+        setup(b) {
+          b.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
+            if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+            const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
+            return { contents: text, loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js' };
+          });
+        },
+      },
     ],
   });
   const tmp = join(tmpdir(), `mailprov-inventory-${process.pid}-${Date.now()}.mjs`);
@@ -128,16 +184,16 @@ export interface LoadOptions {
 
 export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Promise<Inventory> {
   const file = resolve(fileArg);
-  if (!existsSync(file)) throw new InventoryError(file, '(file)', 'an existing inventory file (.ts or .ini)', 'not found');
-  let raw: unknown;
-  if (file.endsWith('.ini') || file.endsWith('.cfg') || !/\.[cm]?[tj]s$/.test(file)) {
-    raw = { hosts: hostsFromIni(file), playbooks: opts.withPlaybooks ? await loadInventoryModule(resolve(opts.withPlaybooks)) : [] };
-  } else {
-    raw = await loadInventoryModule(file);
-  }
+  if (!existsSync(file)) throw new InventoryError(file, '(file)', 'an existing inventory file (.ts, or Ansible INI or YAML)', 'not found');
+  const [raw, warnings] = await collecting(async () => {
+    if (/\.[cm]?[tj]s$/.test(file)) return loadInventoryModule(file);
+    const hosts = collect(readAnsibleHosts(file, ansibleFormat(file)));
+    return { hosts, playbooks: opts.withPlaybooks ? await loadInventoryModule(resolve(opts.withPlaybooks)) : [] };
+  });
   if (raw === undefined)
     throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
-  return resolveInventory(raw, file);
+  const inventory = resolveInventory(raw, file);
+  return { ...inventory, warnings: [...warnings, ...inventory.warnings] };
 }
 
 export function resolveInventory(raw: unknown, file: string): Inventory {
@@ -188,12 +244,19 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
     const sudoPasswordEnv = merged.sudoPasswordEnv;
     const sudoPassword = sudoPasswordEnv ? process.env[sudoPasswordEnv] : undefined;
     if (sudoPassword) registerSecret(sudoPassword);
+    const passphraseEnv = merged.privateKeyPassphraseEnv;
+    // empty counts as unset: no key is encrypted with an empty passphrase
+    const passphrase = passphraseEnv ? process.env[passphraseEnv] || undefined : undefined;
+    if (passphrase) registerSecret(passphrase);
     const target: SshTarget = {
       name,
       address: h.address,
       port: merged.port ?? 22,
       user: merged.user ?? 'root',
       privateKey: rel(merged.privateKey),
+      privateKeyPassphrase: passphrase,
+      privateKeyPassphraseEnv: passphraseEnv,
+      jump: merged.jump,
       knownHosts: rel(merged.knownHosts) ?? expandHome('~/.ssh/known_hosts'),
       hostKeyPolicy: merged.hostKeyPolicy ?? 'strict',
       sudo: merged.sudo ?? false,
@@ -208,7 +271,27 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
     const keepGenerations = merged.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
     return { name, groups: hostGroups, vars, target, playbooks, keepGenerations };
   });
-  return { file, hosts };
+  return { file, hosts, warnings: unverifiedKeys(hosts, file) };
+}
+
+/**
+ * known_hosts /dev/null (Ansible's `-o UserKnownHostsFile=/dev/null`) with accept-new: any key is
+ * accepted on first contact and none is kept, so a host's key is never checked against an earlier one.
+ * mailprov does what the inventory says, remembering keys for the run only, and says so loudly.
+ */
+function unverifiedKeys(hosts: ResolvedHost[], file: string): InventoryWarning[] {
+  const unverified = hosts.filter((h) => h.target.knownHosts === '/dev/null' && h.target.hostKeyPolicy === 'accept-new');
+  if (!unverified.length) return [];
+  return [
+    {
+      file,
+      message:
+        'HOST KEYS NOT VERIFIED: known_hosts is /dev/null with accept-new (UserKnownHostsFile=/dev/null, StrictHostKeyChecking=no), ' +
+        'so any host key is accepted and none is kept: a man-in-the-middle would go unnoticed. Keys are remembered for this run only ' +
+        '(a key that changes during the run is refused). Name a real known_hosts file to have keys checked from one run to the next',
+      hosts: unverified.map((h) => h.name),
+    },
+  ];
 }
 
 /**

@@ -8,6 +8,13 @@ const connectionFields = {
   port: z.number().int().min(1).max(65535).optional(),
   user: z.string().min(1).optional(),
   privateKey: z.string().min(1).optional(),
+  /** Name of the environment variable holding the passphrase of an encrypted privateKey (never the passphrase itself). */
+  privateKeyPassphraseEnv: z.string().min(1).optional(),
+  /**
+   * A jump host (OpenSSH's ProxyJump): a host of the inventory, or [user@]host[:port]; a comma-separated
+   * list is a chain. Read from Ansible's `-o ProxyJump=` / `-J`.
+   */
+  jump: z.string().min(1).optional(),
   knownHosts: z.string().min(1).optional(),
   hostKeyPolicy: hostKeyPolicySchema.optional(),
   sudo: z.boolean().optional(),
@@ -15,6 +22,8 @@ const connectionFields = {
   sudoPasswordEnv: z.string().min(1).optional(),
   connectTimeoutMs: z.number().int().positive().optional(),
 };
+
+export const PORT_EXPECTED = 'an integer port from 1 to 65535';
 
 export const KEEP_GENERATIONS_EXPECTED = 'a whole number of generations to keep on the host, at least 1';
 

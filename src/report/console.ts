@@ -5,6 +5,7 @@ import { Chalk } from 'chalk';
 import type { EngineEvent, HostResult } from '../engine/events.ts';
 import { redact } from '../secrets/index.ts';
 import { unifiedDiff } from './diff.ts';
+import { groupFindings, listHosts } from './once.ts';
 
 export interface ConsoleOptions {
   out?: NodeJS.WriteStream;
@@ -49,15 +50,9 @@ export class ConsoleReporter {
         else this.write(`${e.host}: ${e.phase}${step}${e.detail ? `: ${e.detail}` : ''}\n`);
         break;
       }
-      case 'host-finding': {
-        const tag = e.finding.level === 'error' ? c.red('error') : e.finding.level === 'info' ? c.cyan('info') : c.yellow('warning');
-        const text = `${e.host}: ${tag} [${e.finding.code}] ${e.finding.message}`;
-        if (this.live) {
-          this.lines.set(`${e.host}#${this.lines.size}`, text);
-          this.redraw();
-        } else this.write(text + '\n');
+      case 'host-finding':
+        // said once for all the hosts that report it, after the run (printFindings)
         break;
-      }
       case 'host-done': {
         const r = e.result;
         const line = `${c.bold(r.host.padEnd(16))} ${statusWord(r, c)}${r.error ? c.red(`: ${firstLine(r.error)}`) : ''}`;
@@ -88,6 +83,17 @@ export class ConsoleReporter {
           if (ch.diff.before !== ch.diff.after) this.write(colorDiff(unifiedDiff(ch.diff), c) + '\n');
         }
       }
+    }
+  }
+
+  /** Each distinct finding once, with the hosts that reported it (a playbook's lint warning is every host's). */
+  printFindings(results: Pick<HostResult, 'host' | 'findings'>[]): void {
+    const c = this.c;
+    const shared = groupFindings(results);
+    if (shared.length) this.write('\n');
+    for (const { finding: f, hosts } of shared) {
+      const tag = f.level === 'error' ? c.red('error') : f.level === 'info' ? c.cyan('info') : c.yellow('warning');
+      this.write(`${listHosts(hosts)}: ${tag} [${f.code}] ${f.message}\n`);
     }
   }
 

@@ -3,3 +3,4 @@ export { resultsToJson } from './json.ts';
 export { unifiedDiff } from './diff.ts';
 export { renderHistory, renderHistoryError, renderRollback, rollbackToJson, historyToJson } from './rollback.ts';
 export { renderForget, forgetToJson } from './forget.ts';
+export { groupFindings, listHosts, renderInventoryWarnings, type SharedFinding } from './once.ts';

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { NodeSSH } from 'node-ssh';
-import type { ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
-import { ConnectError } from '../errors.ts';
+import type { AnyAuthMethod, ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
+import { ConnectError, KeyError } from '../errors.ts';
 import { redact, registerSecret } from '../secrets/index.ts';
 import {
   appendKnownHost,
@@ -16,6 +16,7 @@ import {
   parseKnownHosts,
   recordedKeyTypes,
 } from './known-hosts.ts';
+import { encryptedHint, openKey, passphraseSource } from './keys.ts';
 import { shellQuote } from './quote.ts';
 import { announceStart, SudoStderr, sudoRefusal, sudoWords, type SudoWords } from './sudo.ts';
 
@@ -27,7 +28,17 @@ export interface SshTarget {
   address: string;
   port: number;
   user: string;
+  /** A key file; with SSH_AUTH_SOCK set, the ssh-agent is tried after it (or alone, without one). */
   privateKey?: string;
+  /** Decrypts an encrypted privateKey (from privateKeyPassphraseEnv or --ask-key-pass). */
+  privateKeyPassphrase?: string;
+  /** The environment variable the passphrase comes from, for messages. */
+  privateKeyPassphraseEnv?: string;
+  /**
+   * A jump host (ProxyJump: a host of the inventory, or [user@]host[:port], comma separated for a chain).
+   * Carried from the inventory; this transport does not connect through one yet and refuses the host.
+   */
+  jump?: string;
   knownHosts: string;
   hostKeyPolicy: HostKeyPolicy;
   /** Run commands through sudo (for non-root users). */
@@ -73,6 +84,9 @@ export function wrapCommand(command: string, target: Pick<SshTarget, 'sudo' | 's
 }
 
 export async function connect(target: SshTarget): Promise<Connection> {
+  if (target.jump)
+    throw new ConnectError(target.name, `jump hosts are not supported yet (jump: ${target.jump}); refusing to connect directly`);
+  if (target.privateKeyPassphrase !== undefined) registerSecret(target.privateKeyPassphrase);
   if (target.sudoPassword !== undefined) {
     // whoever set it (inventory, -K, a test), it must be masked in every message
     registerSecret(target.sudoPassword);
@@ -81,22 +95,13 @@ export async function connect(target: SshTarget): Promise<Connection> {
       throw new ConnectError(target.name, 'the sudo password contains a line break; sudo reads a single line');
   }
   const knownHostsPath = expandHome(target.knownHosts);
-  let knownText = '';
-  try {
-    knownText = await readFile(knownHostsPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new ConnectError(target.name, `cannot read known_hosts ${knownHostsPath}: ${err}`);
-    if (target.hostKeyPolicy === 'strict') {
-      throw new ConnectError(
-        target.name,
-        `known_hosts file ${knownHostsPath} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`,
-      );
-    }
-  }
+  // /dev/null keeps nothing: keys accepted there are remembered for this run only (see runOnlyKnownHosts)
+  const runOnly = knownHostsPath === '/dev/null';
+  const knownText = runOnly ? runOnlyKnownHosts.join('\n') : await readKnownHosts(target, knownHostsPath);
   const entries = parseKnownHosts(knownText);
   const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
   const serverHostKey = recordedAlgorithms(recordedTypes, target, knownHostsPath);
+  const auth = authMethods(target);
   let refusal: string | undefined;
   let newKeyLine: string | undefined;
 
@@ -132,8 +137,7 @@ export async function connect(target: SshTarget): Promise<Connection> {
       host: target.address,
       port: target.port,
       username: target.user,
-      privateKeyPath: target.privateKey ? expandHome(target.privateKey) : undefined,
-      agent: process.env.SSH_AUTH_SOCK || undefined,
+      authHandler: auth.methods,
       hostVerifier,
       algorithms: serverHostKey && { serverHostKey },
       readyTimeout: target.connectTimeoutMs,
@@ -153,11 +157,12 @@ export async function connect(target: SshTarget): Promise<Connection> {
       );
     }
     if (/authentication methods failed/i.test(msg)) {
-      throw new ConnectError(target.name, `authentication refused for user ${target.user} (key ${target.privateKey ?? 'from agent'})`);
+      throw new ConnectError(target.name, `authentication refused for user ${target.user} (tried ${auth.tried.join(', ')})`);
     }
     throw new ConnectError(target.name, `cannot connect to ${target.address}:${target.port}: ${redact(msg)}`, { cause: err });
   }
-  if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
+  if (newKeyLine && runOnly) runOnlyKnownHosts.push(newKeyLine);
+  else if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
   // A connection that drops later must fail the command in flight, not crash the process.
   ssh.connection?.on('error', () => {});
 
@@ -200,6 +205,57 @@ export async function connect(target: SshTarget): Promise<Connection> {
       ssh.dispose();
     },
   };
+}
+
+async function readKnownHosts(target: SshTarget, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConnectError(target.name, `cannot read known_hosts ${path}: ${err}`);
+    if (target.hostKeyPolicy === 'strict') {
+      throw new ConnectError(
+        target.name,
+        `known_hosts file ${path} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`,
+      );
+    }
+    return '';
+  }
+}
+
+/**
+ * Host keys accepted this run for targets whose known_hosts is /dev/null (Ansible's
+ * `UserKnownHostsFile=/dev/null`): written nowhere, but a host whose key changes within the run (a
+ * second connection, such as the firewall confirmation) is still refused.
+ */
+const runOnlyKnownHosts: string[] = [];
+
+/**
+ * How to authenticate: the key file first, then the ssh-agent (SSH_AUTH_SOCK), as ssh2 methods with
+ * the key already decrypted (see keys.ts). An encrypted key with no passphrase is left to the agent.
+ */
+function authMethods(target: SshTarget): { methods: AnyAuthMethod[]; tried: string[] } {
+  const agent = process.env.SSH_AUTH_SOCK || undefined;
+  const methods: AnyAuthMethod[] = [];
+  const tried: string[] = [];
+  if (target.privateKey) {
+    const file = expandHome(target.privateKey);
+    const key = openKey(file, target.privateKeyPassphrase, passphraseSource(target));
+    if (key !== 'encrypted') {
+      methods.push({ type: 'publickey', username: target.user, key });
+      tried.push(`key ${file}`);
+    } else if (!agent) throw new KeyError(file, encryptedHint());
+  }
+  if (agent) {
+    methods.push({ type: 'agent', username: target.user, agent });
+    tried.push(`the keys of ssh-agent at ${agent}`);
+  }
+  if (methods.length === 0) {
+    throw new ConnectError(
+      target.name,
+      'nothing to authenticate with: no privateKey for this host (ansible_ssh_private_key_file in an Ansible inventory) and no ssh-agent (SSH_AUTH_SOCK is not set)',
+    );
+  }
+  return { methods, tried };
 }
 
 /**

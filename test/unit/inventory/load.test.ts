@@ -1,5 +1,5 @@
 // Inventory mistakes fail before any connection, naming the file, the field and what was expected.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -10,13 +10,14 @@ import { planHost } from '../../../src/engine/plan.ts';
 import {
   defineInventory,
   hostsFromIni,
+  hostsFromYaml,
   limitHosts,
   loadInventory,
   resolveInventory,
   type ResolvedHost,
 } from '../../../src/inventory/load.ts';
 import { definePlaybook } from '../../../src/playbook/index.ts';
-import { Secret, secret } from '../../../src/secrets/index.ts';
+import { redact, Secret, secret } from '../../../src/secrets/index.ts';
 import { sendmailSmartHost } from '../../../playbooks/sendmail-smarthost.ts';
 import { hostFacts } from '../fixtures.ts';
 
@@ -442,5 +443,91 @@ describe('the per-group examples in inventories/ (shown in the README)', () => {
     expect(users(await loadInventory(join(examples, 'per-group.example.ts')))).toEqual(expected);
     const ini = await loadInventory(join(examples, 'hosts.example.ini'), { withPlaybooks: join(examples, 'relay-playbooks.example.ts') });
     expect(users(ini)).toEqual([['relay0', undefined], ...expected]);
+  });
+});
+
+describe('Ansible inventories, loaded', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ansible-'));
+
+  it('loads a YAML inventory by its extension, hosts mapped as from INI, warnings said once', async () => {
+    const file = join(dir, 'hosts.yml');
+    writeFileSync(
+      file,
+      'all:\n  vars:\n    ansible_python_interpreter: /usr/bin/python3\n  children:\n    relays:\n      hosts:\n        relay1: {ansible_host: 192.0.2.10, ansible_ssh_extra_args: "-J ops@bastion"}\n        relay2: {ansible_host: 192.0.2.11}\n',
+    );
+    const inv = await loadInventory(file);
+    expect(inv.hosts.map((h) => [h.name, h.target.address, h.target.jump, h.groups])).toEqual([
+      ['relay1', '192.0.2.10', 'ops@bastion', ['relays']],
+      ['relay2', '192.0.2.11', undefined, ['relays']],
+    ]);
+    expect(inv.warnings).toEqual([
+      { file, message: 'Ansible variables mailprov does not read, ignored: ansible_python_interpreter', hosts: ['relay1', 'relay2'] },
+    ]);
+    expect(hostsFromYaml(file).relay2).toMatchObject({ address: '192.0.2.11', groups: ['relays'] });
+  });
+
+  it("the issue's INI inventory loads: accept-new into /dev/null, with one loud warning for all its hosts", async () => {
+    const file = join(dir, 'hosts');
+    writeFileSync(
+      file,
+      "[relays]\nrelay[1:3] ansible_user=root\n[relays:vars]\nansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n",
+    );
+    const inv = await loadInventory(file);
+    expect(inv.hosts.map((h) => [h.target.knownHosts, h.target.hostKeyPolicy])).toEqual(Array(3).fill(['/dev/null', 'accept-new']));
+    expect(inv.warnings).toHaveLength(1);
+    expect(inv.warnings[0].message).toMatch(/^HOST KEYS NOT VERIFIED: known_hosts is \/dev\/null with accept-new/);
+    expect(inv.warnings[0].hosts).toEqual(['relay1', 'relay2', 'relay3']);
+  });
+
+  it('says that group_vars/ and host_vars/ beside the inventory are not read', async () => {
+    const sub = mkdtempSync(join(dir, 'vars-'));
+    mkdirSync(join(sub, 'group_vars'));
+    writeFileSync(join(sub, 'hosts.ini'), '[relays]\nrelay1\n');
+    const inv = await loadInventory(join(sub, 'hosts.ini'));
+    expect(inv.warnings).toEqual([
+      {
+        file: join(sub, 'hosts.ini'),
+        message: 'group_vars/ beside the inventory is not read: mailprov reads the variables in the inventory file only',
+      },
+    ]);
+  });
+});
+
+describe('connection settings carried to the target', () => {
+  it('reads the key passphrase from the environment variable named, masked; carries the jump host', () => {
+    process.env.MAILPROV_TEST_KEY_PASS = 'Key-pass-from-env';
+    try {
+      const inv = resolveInventory(
+        {
+          defaults: { privateKeyPassphraseEnv: 'MAILPROV_TEST_KEY_PASS', jump: 'bastion' },
+          hosts: {
+            a: { address: '10.0.0.1' },
+            b: { address: '10.0.0.2', jump: 'ops@other:2222', privateKeyPassphraseEnv: 'MAILPROV_TEST_UNSET' },
+          },
+        },
+        FILE,
+      );
+      expect(inv.hosts[0].target).toMatchObject({
+        privateKeyPassphrase: 'Key-pass-from-env',
+        privateKeyPassphraseEnv: 'MAILPROV_TEST_KEY_PASS',
+        jump: 'bastion',
+      });
+      expect(inv.hosts[1].target).toMatchObject({ privateKeyPassphrase: undefined, jump: 'ops@other:2222' });
+      expect(redact('passphrase Key-pass-from-env')).toBe('passphrase ********');
+      expect(inv.warnings).toEqual([]);
+    } finally {
+      delete process.env.MAILPROV_TEST_KEY_PASS;
+    }
+  });
+
+  it('warns once about hosts whose keys are kept nowhere (known_hosts /dev/null with accept-new), whatever the inventory kind', () => {
+    const inv = resolveInventory(
+      {
+        defaults: { knownHosts: '/dev/null', hostKeyPolicy: 'accept-new' },
+        hosts: { a: { address: '10.0.0.1' }, b: { address: '10.0.0.2', hostKeyPolicy: 'strict' }, c: { address: '10.0.0.3' } },
+      },
+      FILE,
+    );
+    expect(inv.warnings.map((w) => w.hosts)).toEqual([['a', 'c']]);
   });
 });
