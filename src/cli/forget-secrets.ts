@@ -2,6 +2,7 @@
 // the selected hosts, one host after the other.
 import { forgetSecretsHost } from '../engine/index.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
 import { askSudoPasswordFor } from './prompt.ts';
 
@@ -10,12 +11,14 @@ export interface ForgetCommandOptions {
   dryRun?: boolean;
   json?: boolean;
   askSudoPass?: boolean;
+  shard?: string;
 }
 
 /** Exit 0 done (or nothing to remove), 2 a dry run that would remove copies, 1 a host failed. */
 export async function forgetSecretsCommand(inventoryFile: string, opts: ForgetCommandOptions): Promise<number> {
+  const shard = shardOption(opts.shard);
   const inv = await loadInventory(inventoryFile);
-  let hosts = limitHosts(inv, opts.host);
+  let hosts = shardHosts(limitHosts(inv, opts.host), shard);
   if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
   const dryRun = Boolean(opts.dryRun);
   const results = [];

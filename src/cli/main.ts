@@ -9,6 +9,7 @@ import { redact } from '../secrets/index.ts';
 import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
+import type { MergeCommandOptions } from './report.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -21,6 +22,9 @@ function wholeNumber(value: string): number {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
   return n;
 }
+
+const SHARD_HELP =
+  'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -38,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     cmd
       .argument('<inventory>', 'inventory file (.ts, or an Ansible-style .ini)')
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+      .option('--shard <i/n>', SHARD_HELP)
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
       .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings')
@@ -68,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("list each host's generations (recorded on the host; the newest keepGenerations, default 10, are kept)")
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
+    .option('--shard <i/n>', SHARD_HELP)
     .option('--json', 'print JSON')
     .action(async (inventory: string, opts: HistoryCommandOptions) => {
       const { historyCommand } = await import('./rollback.ts');
@@ -101,12 +107,27 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups (default: all)')
+    .option('--shard <i/n>', SHARD_HELP)
     .option('--dry-run', 'count the copies, remove nothing (exit 2 when there are some)')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (hosts with sudo: true and no sudoPasswordEnv)')
     .action(async (inventory: string, opts: ForgetCommandOptions) => {
       const { forgetSecretsCommand } = await import('./forget-secrets.ts');
       exitCode = await forgetSecretsCommand(inventory, opts);
+    });
+
+  const report = program.command('report').description('work with the --json results of earlier runs');
+  report
+    .command('merge')
+    .description(
+      'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
+        'would have had (0, 1 a host failed, 2 a plan with changes pending)',
+    )
+    .argument('<files...>', 'the JSON files, one per shard')
+    .option('--json', 'print the merged JSON document instead of text')
+    .action(async (files: string[], opts: MergeCommandOptions) => {
+      const { reportMergeCommand } = await import('./report.ts');
+      exitCode = await reportMergeCommand(files, opts);
     });
 
   const sandbox = program.command('sandbox').description('local Debian hosts in namespaces, for trying playbooks and for tests');
