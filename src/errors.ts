@@ -95,6 +95,19 @@ export class LockError extends MailprovError {}
 /** A secret (env variable or file) could not be read. */
 export class SecretError extends MailprovError {}
 
+/** A command-line flag or argument is wrong (its value, or what it reads from the environment): names the flag. */
+export class UsageError extends MailprovError {}
+
+/** `report merge` inputs that do not fit together (modes, shards, hosts): names the files. */
+export class MergeError extends MailprovError {
+  constructor(
+    readonly files: string[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** An error as one line of text for a person: ours as they are, anything else as unexpected, with its stack. */
 export function describeError(err: unknown): string {
   return err instanceof MailprovError ? err.message : `unexpected error: ${(err as Error)?.stack ?? String(err)}`;

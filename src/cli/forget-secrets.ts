@@ -2,6 +2,7 @@
 // the selected hosts, one host after the other.
 import { forgetSecretsHost } from '../engine/index.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
 import { prepareHosts } from './prompt.ts';
 
@@ -11,12 +12,14 @@ export interface ForgetCommandOptions {
   json?: boolean;
   askSudoPass?: boolean;
   askKeyPass?: boolean;
+  shard?: string;
 }
 
 /** Exit 0 done (or nothing to remove), 2 a dry run that would remove copies, 1 a host failed. */
 export async function forgetSecretsCommand(inventoryFile: string, opts: ForgetCommandOptions): Promise<number> {
+  const shard = shardOption(opts.shard);
   const inv = await loadInventory(inventoryFile);
-  const hosts = await prepareHosts(inv, limitHosts(inv, opts.host), opts);
+  const hosts = await prepareHosts(inv, shardHosts(limitHosts(inv, opts.host), shard), opts);
   const dryRun = Boolean(opts.dryRun);
   const results = [];
   for (const h of hosts) {

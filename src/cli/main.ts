@@ -11,6 +11,7 @@ import type { InitCommandOptions } from './init.ts';
 import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
+import type { MergeCommandOptions } from './report.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -25,6 +26,8 @@ function wholeNumber(value: string): number {
 }
 
 const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that has no privateKeyPassphraseEnv';
+const SHARD_HELP =
+  'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -42,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     cmd
       .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+      .option('--shard <i/n>', SHARD_HELP)
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
       .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
@@ -95,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("list each host's generations (recorded on the host; the newest keepGenerations, default 10, are kept)")
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
+    .option('--shard <i/n>', SHARD_HELP)
     .option('--json', 'print JSON')
     .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: HistoryCommandOptions) => {
@@ -130,6 +135,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups (default: all)')
+    .option('--shard <i/n>', SHARD_HELP)
     .option('--dry-run', 'count the copies, remove nothing (exit 2 when there are some)')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (hosts with sudo: true and no sudoPasswordEnv)')
@@ -137,6 +143,20 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inventory: string, opts: ForgetCommandOptions) => {
       const { forgetSecretsCommand } = await import('./forget-secrets.ts');
       exitCode = await forgetSecretsCommand(inventory, opts);
+    });
+
+  const report = program.command('report').description('work with the --json results of earlier runs');
+  report
+    .command('merge')
+    .description(
+      'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
+        'would have had (0, 1 a host failed, 2 a plan with changes pending)',
+    )
+    .argument('<files...>', 'the JSON files, one per shard')
+    .option('--json', 'print the merged JSON document instead of text')
+    .action(async (files: string[], opts: MergeCommandOptions) => {
+      const { reportMergeCommand } = await import('./report.ts');
+      exitCode = await reportMergeCommand(files, opts);
     });
 
   const sandbox = program.command('sandbox').description('local Debian hosts in namespaces, for trying playbooks and for tests');

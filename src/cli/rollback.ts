@@ -2,6 +2,7 @@
 import { OperationError } from '../errors.ts';
 import { readHistory, rollbackHost } from '../engine/index.ts';
 import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
 import { prepareHosts } from './prompt.ts';
@@ -10,6 +11,7 @@ export interface HistoryCommandOptions {
   host?: string;
   json?: boolean;
   askKeyPass?: boolean;
+  shard?: string;
 }
 
 export interface RollbackCommandOptions {
@@ -25,10 +27,11 @@ export interface RollbackCommandOptions {
 const out = (s: string) => process.stdout.write(redact(s));
 
 export async function historyCommand(inventoryFile: string, opts: HistoryCommandOptions): Promise<number> {
+  const shard = shardOption(opts.shard);
   const inv = await loadInventory(inventoryFile);
   const all: Record<string, unknown> = {};
   let code = 0;
-  for (const h of await prepareHosts(inv, limitHosts(inv, opts.host), opts)) {
+  for (const h of await prepareHosts(inv, shardHosts(limitHosts(inv, opts.host), shard), opts)) {
     try {
       const history = await readHistory(h);
       all[h.name] = history;
