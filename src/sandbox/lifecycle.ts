@@ -20,7 +20,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../paths.ts';
@@ -29,6 +29,7 @@ import { basePath, ensureBase } from './base.ts';
 import { ensureCa, issueServerCert } from './ca.ts';
 import { smartHostEventsFile, smartHostModeFile } from './smarthost-modes.ts';
 import { ensureCentosBase } from './centos/base.ts';
+import { freePort } from './ports.ts';
 import { preflight } from './preflight.ts';
 import { isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
 
@@ -148,17 +149,6 @@ export function inspectFolder(dir: string): Folder {
 /** The recorded processes of a sandbox that still run (same pid, same start time). */
 export function sandboxProcesses(state: SandboxState): RecordedProcess[] {
   return state.processes.filter((p) => isRunning(p));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /** Resolves once something on 127.0.0.1:port answers with an SSH banner. */
