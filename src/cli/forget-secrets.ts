@@ -1,11 +1,12 @@
 // `mailprov forget-secrets`: remove the saved copies of sensitive files from every generation of
 // the selected hosts, one host after the other.
 import { forgetSecretsHost } from '../engine/index.ts';
-import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { limitHosts } from '../inventory/load.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { askSudoPasswordFor } from './prompt.ts';
 
-export interface ForgetCommandOptions {
+export interface ForgetCommandOptions extends InventoryCommandOptions {
   host?: string;
   dryRun?: boolean;
   json?: boolean;
@@ -14,7 +15,7 @@ export interface ForgetCommandOptions {
 
 /** Exit 0 done (or nothing to remove), 2 a dry run that would remove copies, 1 a host failed. */
 export async function forgetSecretsCommand(inventoryFile: string, opts: ForgetCommandOptions): Promise<number> {
-  const inv = await loadInventory(inventoryFile);
+  const inv = await loadCommandInventory(inventoryFile, opts);
   let hosts = limitHosts(inv, opts.host);
   if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
   const dryRun = Boolean(opts.dryRun);

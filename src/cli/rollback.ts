@@ -1,17 +1,18 @@
 // `mailprov history` and `mailprov rollback`.
 import { OperationError } from '../errors.ts';
 import { readHistory, rollbackHost } from '../engine/index.ts';
-import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { limitHosts } from '../inventory/load.ts';
 import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { askSudoPasswordFor } from './prompt.ts';
 
-export interface HistoryCommandOptions {
+export interface HistoryCommandOptions extends InventoryCommandOptions {
   host?: string;
   json?: boolean;
 }
 
-export interface RollbackCommandOptions {
+export interface RollbackCommandOptions extends InventoryCommandOptions {
   host: string;
   to?: number;
   dryRun?: boolean;
@@ -23,7 +24,7 @@ export interface RollbackCommandOptions {
 const out = (s: string) => process.stdout.write(redact(s));
 
 export async function historyCommand(inventoryFile: string, opts: HistoryCommandOptions): Promise<number> {
-  const inv = await loadInventory(inventoryFile);
+  const inv = await loadCommandInventory(inventoryFile, opts);
   const all: Record<string, unknown> = {};
   let code = 0;
   for (const h of limitHosts(inv, opts.host)) {
@@ -42,7 +43,7 @@ export async function historyCommand(inventoryFile: string, opts: HistoryCommand
 }
 
 export async function rollbackCommand(inventoryFile: string, opts: RollbackCommandOptions): Promise<number> {
-  const inv = await loadInventory(inventoryFile);
+  const inv = await loadCommandInventory(inventoryFile, opts);
   let hosts = limitHosts(inv, opts.host);
   if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
   if (hosts.length !== 1)

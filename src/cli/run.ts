@@ -1,18 +1,18 @@
 // `mailprov apply` and `mailprov plan`: inventory -> hosts -> (engine) -> report.
-import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { limitHosts } from '../inventory/load.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
 import { ConsoleReporter, resultsToJson } from '../report/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { askSudoPasswordFor } from './prompt.ts';
 
 /** The options of `apply` and `plan` (see main.ts). */
-export interface RunCommandOptions {
+export interface RunCommandOptions extends InventoryCommandOptions {
   limit?: string;
   forks: number;
   json?: boolean;
   dryRun?: boolean;
   verify?: boolean;
   probe?: boolean;
-  with?: string;
   serial?: string;
   maxFail?: number;
   askSudoPass?: boolean;
@@ -20,7 +20,7 @@ export interface RunCommandOptions {
 
 export async function runCommand(inventoryFile: string, opts: RunCommandOptions, mode: 'apply' | 'plan'): Promise<number> {
   const dryRun = mode === 'plan';
-  const inventory = await loadInventory(inventoryFile, { withPlaybooks: opts.with });
+  const inventory = await loadCommandInventory(inventoryFile, opts);
   let hosts = limitHosts(inventory, opts.limit);
   if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
   const reporter = new ConsoleReporter({ live: opts.json ? false : undefined });

@@ -2,7 +2,7 @@
 // Ansible-style .ini host list) and resolves it into hosts with their connection settings and
 // the playbooks bound to them. Every mistake is an InventoryError naming file, field and expectation.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
@@ -10,9 +10,11 @@ import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
 import type { PlaybookParts, PlaybookUse } from '../playbook/index.ts';
+import { loadSshConfig, nodeSshConfigFs, type SshConfigFile } from '../transport/ssh-config.ts';
 import { expandHome, type SshTarget } from '../transport/ssh.ts';
 import { parseIniInventory } from './ini.ts';
 import { inventorySchema, type HostInput, type InventoryInput } from './schema.ts';
+import { formatWarning, resolveTargets, type ConnectionSettings } from './targets.ts';
 
 export interface BoundPlaybook {
   name: string;
@@ -32,6 +34,8 @@ export interface ResolvedHost {
 export interface Inventory {
   file: string;
   hosts: ResolvedHost[];
+  /** Said once for the whole run (each names the hosts it concerns): ssh_config lines mailprov reads its own way. */
+  warnings: string[];
 }
 
 /** Marks an inventory for the loader; returns it unchanged (typed for editors). */
@@ -136,6 +140,17 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
 export interface LoadOptions {
   /** For .ini inventories: a .ts file whose default export is the `playbooks` bindings array. */
   withPlaybooks?: string;
+  /** An ssh_config file to read (--ssh-config), false for none (--no-ssh-config); default ~/.ssh/config if it exists. */
+  sshConfig?: string | false;
+}
+
+/** The ssh_config a run reads: the one named (which must exist), or ~/.ssh/config when there is one. */
+export function readSshConfigOption(option: string | false | undefined): SshConfigFile | undefined {
+  if (option === false) return undefined;
+  const home = homedir();
+  const path = option === undefined ? join(home, '.ssh', 'config') : resolve(expandHome(option));
+  if (option === undefined && !existsSync(path)) return undefined;
+  return loadSshConfig(path, nodeSshConfigFs(home));
 }
 
 export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Promise<Inventory> {
@@ -149,10 +164,15 @@ export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Pr
   }
   if (raw === undefined)
     throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
-  return resolveInventory(raw, file);
+  return resolveInventory(raw, file, { sshConfig: readSshConfigOption(opts.sshConfig) });
 }
 
-export function resolveInventory(raw: unknown, file: string): Inventory {
+export interface ResolveOptions {
+  /** Parsed ssh_config: its values apply where the inventory says nothing. */
+  sshConfig?: SshConfigFile;
+}
+
+export function resolveInventory(raw: unknown, file: string, opts: ResolveOptions = {}): Inventory {
   const parsed = inventorySchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -164,16 +184,6 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
   const defaults = inv.defaults ?? {};
   const names = Object.keys(inv.hosts);
   const groups = new Set(names.flatMap((n) => inv.hosts[n].groups ?? []));
-
-  // Two names for one address:port would apply twice to the same machine, concurrently.
-  const seen = new Map<string, string>();
-  for (const name of names) {
-    const h = inv.hosts[name];
-    const key = `${h.address}:${h.port ?? defaults.port ?? 22}`;
-    if (seen.has(key))
-      throw new InventoryError(file, `hosts.${name}`, 'a host listed once', `same address and port as hosts.${seen.get(key)} (${key})`);
-    seen.set(key, name);
-  }
 
   // Validate and build each binding once; resources are pure, so hosts can share them.
   const bindings = inv.playbooks.map((b, i) => {
@@ -198,32 +208,51 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
     return { targets, bound: { name: use.playbook.name, parts } };
   });
 
+  const settings = (fields: typeof defaults): ConnectionSettings => {
+    const sudoPassword = fields.sudoPasswordEnv ? process.env[fields.sudoPasswordEnv] : undefined;
+    if (sudoPassword) registerSecret(sudoPassword);
+    return {
+      port: fields.port,
+      user: fields.user,
+      privateKey: rel(fields.privateKey),
+      knownHosts: rel(fields.knownHosts),
+      hostKeyPolicy: fields.hostKeyPolicy,
+      sudo: fields.sudo,
+      sudoPassword,
+      connectTimeoutMs: fields.connectTimeoutMs,
+      jump: fields.jump,
+    };
+  };
+  const { targets, warnings } = resolveTargets({
+    file,
+    hosts: Object.fromEntries(
+      names.map((n) => [n, { address: inv.hosts[n].address, settings: settings({ ...defaults, ...stripUndefined(inv.hosts[n]) }) }]),
+    ),
+    defaults: settings(defaults),
+    sshConfig: opts.sshConfig,
+  });
+
+  // Two names for one machine (the same address and port, reached the same way) would apply twice to it, concurrently.
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const t = targets.get(name)!;
+    const via = (t.jump ?? []).map((j) => `${j.address}:${j.port} -> `).join('');
+    const key = `${via}${t.address}:${t.port}`;
+    if (seen.has(key))
+      throw new InventoryError(file, `hosts.${name}`, 'a host listed once', `same address and port as hosts.${seen.get(key)} (${key})`);
+    seen.set(key, name);
+  }
+
   const hosts: ResolvedHost[] = names.map((name) => {
     const h = inv.hosts[name];
     const hostGroups = h.groups ?? [];
-    const merged = { ...defaults, ...stripUndefined(h) };
-    const sudoPasswordEnv = merged.sudoPasswordEnv;
-    const sudoPassword = sudoPasswordEnv ? process.env[sudoPasswordEnv] : undefined;
-    if (sudoPassword) registerSecret(sudoPassword);
-    const target: SshTarget = {
-      name,
-      address: h.address,
-      port: merged.port ?? 22,
-      user: merged.user ?? 'root',
-      privateKey: rel(merged.privateKey),
-      knownHosts: rel(merged.knownHosts) ?? expandHome('~/.ssh/known_hosts'),
-      hostKeyPolicy: merged.hostKeyPolicy ?? 'strict',
-      sudo: merged.sudo ?? false,
-      sudoPassword,
-      connectTimeoutMs: merged.connectTimeoutMs ?? 10_000,
-    };
     const playbooks = bindings
       .filter((b) => b.targets.some((t) => t === 'all' || t === name || hostGroups.includes(t)))
       .map((b) => b.bound);
-    const keepGenerations = merged.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
-    return { name, groups: hostGroups, vars: h.vars ?? {}, target, playbooks, keepGenerations };
+    const keepGenerations = h.keepGenerations ?? defaults.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
+    return { name, groups: hostGroups, vars: h.vars ?? {}, target: targets.get(name)!, playbooks, keepGenerations };
   });
-  return { file, hosts };
+  return { file, hosts, warnings: warnings.map(formatWarning) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

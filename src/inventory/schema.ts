@@ -13,6 +13,8 @@ const connectionFields = {
   /** Name of the environment variable holding the sudo password (never the password itself). */
   sudoPasswordEnv: z.string().min(1).optional(),
   connectTimeoutMs: z.number().int().positive().optional(),
+  /** Jump hosts: an inventory host's name or [user@]host[:port], comma separated, first hop first; 'none' for none. */
+  jump: z.string().min(1).optional(),
 };
 
 export const KEEP_GENERATIONS_EXPECTED = 'a whole number of generations to keep on the host, at least 1';
