@@ -395,7 +395,28 @@ function privateLayout(opts: UpOptions, names: string[]): Map<string, string[]> 
         throw new SandboxError(`private: ${name} cannot be reached from ${r} (another host of the sandbox)`);
   }
   if (layout.size > 250) throw new SandboxError('private: at most 250 private hosts');
+  const depth = jumpDepths(names.map((name) => ({ name, reachableFrom: layout.get(name) })));
+  const cut = names.filter((n) => depth.get(n) === undefined);
+  if (cut.length) throw new SandboxError(`private: ${cut.join(', ')} cannot be reached from any host with a port here`);
   return layout;
+}
+
+/** How many jumps away each host is (0: a port here); a host no chain reaches has none. */
+function jumpDepths(hosts: Pick<SandboxHost, 'name' | 'reachableFrom'>[]): Map<string, number> {
+  const depth = new Map(hosts.filter((h) => !h.reachableFrom).map((h) => [h.name, 0]));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const h of hosts) {
+      const via = (h.reachableFrom ?? []).map((r) => depth.get(r)).filter((d) => d !== undefined);
+      if (!h.reachableFrom || !via.length) continue;
+      const d = Math.min(...via) + 1;
+      if (d < (depth.get(h.name) ?? Number.POSITIVE_INFINITY)) {
+        depth.set(h.name, d);
+        changed = true;
+      }
+    }
+  }
+  return depth;
 }
 
 /**
@@ -404,9 +425,12 @@ function privateLayout(opts: UpOptions, names: string[]): Map<string, string[]> 
  */
 export function sandboxJump(state: SandboxState, host: SandboxHost): string[] {
   if (!host.reachableFrom) return [];
+  const depth = jumpDepths(state.hosts);
   const byName = new Map(state.hosts.map((h) => [h.name, h]));
-  const from = host.reachableFrom.map((n) => byName.get(n)!);
-  const via = from.find((h) => !h.reachableFrom) ?? from[0];
+  // the nearest host that reaches it: the shortest chain
+  const via = host.reachableFrom
+    .map((n) => byName.get(n)!)
+    .reduce((a, b) => ((depth.get(b.name) ?? Number.POSITIVE_INFINITY) < (depth.get(a.name) ?? Number.POSITIVE_INFINITY) ? b : a));
   return [...sandboxJump(state, via), via.reachableFrom ? `root@${via.fqdn}` : `root@127.0.0.1:${via.port}`];
 }
 
@@ -438,15 +462,25 @@ export interface UpOptions {
 export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const log = opts.log ?? (() => {});
   const dir = resolve(opts.dir ?? defaultStateDir());
-  preflight(log);
   const centosCount = opts.centos ?? 0;
+  const wanted: [string, SandboxHostKind][] = [
+    ...Array.from({ length: opts.count }, (_, i) => [`relay${i + 1}`, 'debian'] as [string, SandboxHostKind]),
+    ...Array.from({ length: centosCount }, (_, i) => [`centos${i + 1}`, 'centos'] as [string, SandboxHostKind]),
+  ];
+  // a layout that cannot work is refused before anything starts
+  const layout = privateLayout(
+    opts,
+    wanted.map(([n]) => n),
+  );
+  preflight(log);
   const folder = inspectFolder(dir);
   // an empty folder (mkdtemp) is fine; anything else is someone's files, which `down` would delete
   if (folder.kind === 'foreign' && !folder.empty) throw new SandboxError(`${folder.reason}: refusing to use it for a sandbox`);
   const existing = folder.kind === 'ours' ? folder.state : undefined;
   const kindCount = (s: SandboxState, k: SandboxHostKind) => s.hosts.filter((h) => hostKind(h) === k).length;
-  const layoutOf = (hosts: SandboxHost[]) => JSON.stringify(hosts.filter((h) => h.reachableFrom).map((h) => [h.name, h.reachableFrom]));
-  const wantedLayout = JSON.stringify(Object.entries(opts.private ?? {}));
+  const sorted = (entries: [string, string[]][]) => JSON.stringify(entries.sort(([a], [b]) => a.localeCompare(b)));
+  const layoutOf = (hosts: SandboxHost[]) => sorted(hosts.filter((h) => h.reachableFrom).map((h) => [h.name, h.reachableFrom!]));
+  const wantedLayout = sorted(Object.entries(opts.private ?? {}));
   if (
     existing &&
     kindCount(existing, 'debian') === opts.count &&
@@ -495,14 +529,6 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   mkdirSync(state.smartHost.storeDir, { recursive: true });
   await startSmartHost(state, readFileSync(passwordFile, 'utf8').trim());
   const caPem = readFileSync(ca.caCert, 'utf8');
-  const wanted: [string, SandboxHostKind][] = [
-    ...Array.from({ length: opts.count }, (_, i) => [`relay${i + 1}`, 'debian'] as [string, SandboxHostKind]),
-    ...Array.from({ length: centosCount }, (_, i) => [`centos${i + 1}`, 'centos'] as [string, SandboxHostKind]),
-  ];
-  const layout = privateLayout(
-    opts,
-    wanted.map(([n]) => n),
-  );
   for (const [name, kind] of wanted) {
     const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: 22, dir: join(dir, 'hosts', name), kind };
     const from = layout.get(name);

@@ -103,10 +103,11 @@ export async function connect(target: SshTarget): Promise<Connection> {
     if (/[\r\n]/.test(target.sudoPassword))
       throw new ConnectError(target.name, 'the sudo password contains a line break; sudo reads a single line');
   }
+  // known_hosts and keys first: a host that cannot be checked is refused before anything connects
+  const checks = await prepareHandshake(target);
   const route = target.jump?.length ? await openRoute(target, target.jump) : undefined;
   let ssh: NodeSSH;
   try {
-    const checks = await prepareHandshake(target);
     const sock = route ? await forwardThrough(route.value, target, target.jump!.at(-1)!) : await openTcp(target);
     ssh = await handshake(target, checks, sock);
   } catch (err) {

@@ -90,6 +90,13 @@ Host r1
     expect(r.warnings.map(formatWarning)).toEqual(['ssh_config: IdentityFile /keys/gone does not exist: skipped (hosts a, b)']);
   });
 
+  it('names the jump hosts a warning concerns apart from the inventory hosts', () => {
+    const r = targets({ a: { address: 'a', settings: { jump: 'gw' } } }, { config: 'Match exec true\n  User x\n' });
+    expect(r.warnings.map(formatWarning)).toEqual([
+      'ssh_config /home/ops/.ssh/config line 1: Match exec is not supported by mailprov: this Match block is ignored (host a; jump host gw)',
+    ]);
+  });
+
   it('prints a StrictHostKeyChecking no warning once, naming its line and every host', () => {
     const r = targets(
       { a: { address: 'a' }, b: { address: 'b' }, c: { address: 'c', settings: { hostKeyPolicy: 'strict' } } },
@@ -167,6 +174,21 @@ describe('jump chains', () => {
       { config: 'Host relay\n  ProxyJump bastion\n' },
     );
     expect(t.get('relay')!.jump!.map(hop)).toEqual(['root@bastion:22']);
+  });
+
+  it("resolves the README's example: defaults.jump for all, jump: 'none' on the bastion, a chain of two", () => {
+    const { targets: t } = targets(
+      {
+        bastion: { address: 'bastion.example.org', settings: { user: 'jump', jump: 'none' } },
+        relay1: { address: '10.0.0.11' },
+        relay2: { address: '10.0.1.12', settings: { jump: 'bastion,ops@10.0.0.2:2222' } },
+      },
+      { defaults: { privateKey: '/k/id', jump: 'bastion' } },
+    );
+    expect(t.get('bastion')!.jump).toBeUndefined();
+    expect(t.get('relay1')!.jump!.map(hop)).toEqual(['jump@bastion.example.org:22']);
+    expect(t.get('relay2')!.jump!.map(hop)).toEqual(['jump@bastion.example.org:22', 'ops@10.0.0.2:2222']);
+    expect(t.get('relay2')!.jump![1]).toMatchObject({ privateKey: '/k/id', sudo: false });
   });
 
   it('refuses a chain that loops, saying how to break it', () => {
