@@ -1,13 +1,15 @@
 // The playbooks for an INI host list (see hosts.example.ini): the default export is the bindings.
-import { secret } from 'mailprov';
+// Each host's settings come from its INI vars (group vars merged under the host line's own).
+import { secret, type Binding } from 'mailprov';
 import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
 
 export default [
   {
     on: 'relays',
-    use: sendmailSmartHost({
-      smartHost: 'smtp.gmail.com',
-      auth: { user: 'alerts@example.org', password: secret.env('SMTP_PASSWORD') },
-    }),
+    use: (host) =>
+      sendmailSmartHost({
+        smartHost: 'smtp.gmail.com',
+        auth: { user: host.vars.smtp_user, password: secret.env(host.vars.smtp_password_env) },
+      }),
   },
-];
+] satisfies Binding[];

@@ -19,21 +19,34 @@ import {
 } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
 import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
-import { maskAuthinfo, renderAccess, renderAuthinfo, renderMc } from './sendmail-smarthost/render.ts';
+import { GENERICS_TABLE, maskAuthinfo, renderAccess, renderAuthinfo, renderGenericsTable, renderMc } from './sendmail-smarthost/render.ts';
 import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
+import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+
+/** TCP 25 in iptables; in ip6tables too when sendmail listens on an IPv6 address (`::` included). */
+function smtpRules(settings: SendmailSettings) {
+  if (!settings.openSmtpPort) return [];
+  const v6 = settings.listen.some(isV6);
+  return [
+    firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' }),
+    ...(v6 ? [firewallRule({ family: 'ipv6', chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
+  ];
+}
 
 export const sendmailSmartHost = definePlaybook({
   name: 'sendmail-smarthost',
   settings: sendmailSettingsSchema,
   build(settings: SendmailSettings) {
     const userMc = settings.mc && 'path' in settings.mc ? readFileSync(settings.mc.path, 'utf8') : undefined;
-    const mcText = (facts: HostFacts) => renderMc(settings, distroOf(facts), userMc);
+    // a `::` daemon is dual-stack unless the host's bindv6only says otherwise (listen.ts)
+    const mcText = (facts: HostFacts) =>
+      renderMc(settings, distroOf(facts), userMc, { fqdn: facts.os.fqdn, v6only: facts.get(bindV6OnlyFact, undefined) });
     const mc = `${MAIL_DIR}/sendmail.mc`;
     const authinfo = `${MAIL_DIR}/authinfo`;
     const access = `${MAIL_DIR}/access`;
@@ -80,16 +93,27 @@ export const sendmailSmartHost = definePlaybook({
         mode: '0644',
       }),
       command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
+      ...(settings.genericsTable
+        ? [file({ path: GENERICS_TABLE, content: renderGenericsTable(settings.genericsTable), owner: 'root', group: 'root', mode: '0644' })]
+        : []),
+      // declared without a genericsTable too: a rollback that removes the table (an inventory that
+      // no longer has one) still removes its .db
+      command({
+        name: 'makemap genericstable',
+        run: makemapCommand('genericstable'),
+        onChangeOf: [`file:${GENERICS_TABLE}`],
+        ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
+      }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
       command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail] }),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [`file:${mc}`, `file:${access}`, ...(auth ? [`file:${authinfo}`] : [])],
+        onChangeOf: [`file:${mc}`, `file:${access}`, `file:${GENERICS_TABLE}`, ...(auth ? [`file:${authinfo}`] : [])],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
-      ...(settings.openSmtpPort ? [firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
+      ...smtpRules(settings),
       // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
       service({
         name: 'sendmail',
@@ -100,7 +124,7 @@ export const sendmailSmartHost = definePlaybook({
 
     return {
       resources,
-      facts: [mailQueueFact.query()],
+      facts: [mailQueueFact.query(), bindV6OnlyFact.query()],
       lint(): Finding[] {
         const findings: Finding[] = [];
         if (settings.auth) {
@@ -124,7 +148,7 @@ export const sendmailSmartHost = definePlaybook({
           return [{ level: 'error', code: 'unsupported-os', message: `${facts.os.prettyName} is neither Debian- nor RHEL-like` }];
         }
         const findings = lintSettings(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn }).filter(
-          (f) => f.code === 'unqualified-hostname',
+          (f) => f.code === 'unqualified-hostname' || f.code === 'generics-domain-misses-host',
         );
         if (settings.mc) {
           const text = userMc ?? (settings.mc as { text: string }).text;

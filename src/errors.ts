@@ -7,15 +7,19 @@ export class MailprovError extends Error {
   }
 }
 
-/** The inventory (or a playbook's settings) is wrong: names the file, the field and what was expected. */
+/**
+ * The inventory (or a playbook's settings) is wrong: names the file, the field and what was expected,
+ * and the host when the settings came from it (a binding's `use: (host) => ...`).
+ */
 export class InventoryError extends MailprovError {
   constructor(
     readonly file: string,
     readonly field: string,
     readonly expected: string,
     detail?: string,
+    readonly host?: string,
   ) {
-    super(`${file}: ${field}: ${expected}${detail ? ` (${detail})` : ''}`);
+    super(`${file}: ${host === undefined ? '' : `host ${host}: `}${field}: ${expected}${detail ? ` (${detail})` : ''}`);
   }
 }
 
@@ -41,6 +45,19 @@ export class SshConfigError extends MailprovError {
     message: string,
   ) {
     super(`${file}${line ? ` line ${line}` : ''}: ${message}`);
+  }
+}
+
+/**
+ * A private key file cannot be used: unreadable, not a key, encrypted with no passphrase to open it, or a
+ * wrong passphrase. Raised on the controller before any host is contacted; names the key file.
+ */
+export class KeyError extends MailprovError {
+  constructor(
+    readonly keyFile: string,
+    message: string,
+  ) {
+    super(`private key ${keyFile}: ${message}`);
   }
 }
 
@@ -91,6 +108,19 @@ export class LockError extends MailprovError {}
 
 /** A secret (env variable or file) could not be read. */
 export class SecretError extends MailprovError {}
+
+/** A command-line flag or argument is wrong (its value, or what it reads from the environment): names the flag. */
+export class UsageError extends MailprovError {}
+
+/** `report merge` inputs that do not fit together (modes, shards, hosts): names the files. */
+export class MergeError extends MailprovError {
+  constructor(
+    readonly files: string[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** An error as one line of text for a person: ours as they are, anything else as unexpected, with its stack. */
 export function describeError(err: unknown): string {

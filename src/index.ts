@@ -3,8 +3,16 @@
 // import nothing from src/ (test/unit/playbooks/boundary.test.ts checks it).
 
 // Inventories: declare hosts and bind playbooks to them; load one (as the CLI does).
-export { defineInventory, hostsFromIni, loadInventory, type Inventory, type ResolvedHost } from './inventory/load.ts';
-export type { InventoryInput, HostInput } from './inventory/schema.ts';
+export {
+  defineInventory,
+  hostsFromIni,
+  hostsFromYaml,
+  loadInventory,
+  type Inventory,
+  type InventoryWarning,
+  type ResolvedHost,
+} from './inventory/load.ts';
+export type { InventoryInput, HostInput, Binding, BindingHost, HostVars } from './inventory/schema.ts';
 
 // Playbooks: a typed settings schema and a build() returning resources, plus optional lint,
 // checks against the host's facts, and post-apply verification.
@@ -33,7 +41,7 @@ export type { FileOptions, PackagesOptions, FirewallRuleOptions, CommandOptions,
 // engine gathers every fact of a host in one remote command.
 export type { HostFacts, OsFacts, FileFact, PackageFact, ServiceFact, IptablesFacts, Fact, FactQuery } from './facts/types.ts';
 export { defineFact } from './facts/fact.ts';
-export { fileFact, packagesFact, serviceFact, iptablesFact, testFact } from './facts/builtin.ts';
+export { fileFact, packagesFact, serviceFact, iptablesFact, ip6tablesFact, testFact } from './facts/builtin.ts';
 
 // Shell quoting for remote commands (POSIX single quotes, safe in dash): sh`cmd ${value}` quotes
 // every interpolated value; shellQuote / shellJoin quote one word / an argv.
@@ -51,6 +59,7 @@ export {
   SandboxError,
   SecretError,
   LockError,
+  KeyError,
 } from './errors.ts';
 export * as errors from './errors.ts';
 

@@ -5,8 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { OperationError, redact, sh, type HostFacts, type ProbeContext, type VerifyContext } from 'mailprov';
 import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
+import { isV6, listensOn } from './listen.ts';
 import { diagnoseContext, probeSmartHost } from './probe.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
+import { verifySenderRewriting } from './sender.ts';
 import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';
@@ -40,7 +42,7 @@ export function makeCommand(): string {
 }
 
 /** makemap for a text map; Debian keeps its maps smmta:smmsp 0640, as its Makefile does. */
-export function makemapCommand(map: 'authinfo' | 'access'): string {
+export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): string {
   const path = `${MAIL_DIR}/${map}`;
   const db = `${path}.db`;
   return [
@@ -183,11 +185,11 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     return;
   }
 
-  const wanted = settings.listen.map((a) => `${a}:25`);
+  const wanted = settings.listen.map((a) => (isV6(a) ? `[${a}]:25` : `${a}:25`));
   const listening = async () => {
     const r = await exec('ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null');
     const local = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[3] ?? '');
-    return wanted.every((w) => local.includes(w) || (w.startsWith('0.0.0.0:') && local.includes(`*:${w.split(':')[1]}`)));
+    return settings.listen.every((a) => listensOn(a, local));
   };
   // A busy host is not a broken config: while the load average is at or above RefuseLA, sendmail
   // closes its sockets (and says so in its title) until the load drops. Then the daemons of the live
@@ -204,7 +206,9 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     if (!refusal)
       throw new OperationError(`verification failed: sendmail does not listen on ${wanted.join(', ')}`, await sendmailEvidence(exec));
     const configured = smtpDaemonAddresses(loadFacts);
-    const missing = settings.listen.filter((a) => !configured.includes(a));
+    // a cf with `::` and no IPv4 daemon is a dual-stack one (listen.ts): its `::` serves IPv4 too
+    const served = (a: string) => configured.includes(a) || (!isV6(a) && configured.includes('::'));
+    const missing = settings.listen.filter((a) => !served(a));
     if (missing.length) {
       throw new OperationError(
         `verification failed: the live sendmail.cf has no daemon on ${missing.map((a) => `${a}:25`).join(', ')}`,
@@ -235,6 +239,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
   await checkNotOpenRelay(exec, settings, log);
+  await verifySenderRewriting(ctx, settings);
 
   if (settings.probeSmartHost) await probeSmartHost(ctx, settings);
   if (settings.verify) await sendTestMessage(ctx, settings);

@@ -1,7 +1,18 @@
 // The sendmail playbook's parts, for tests and the benchmark; the playbook itself is ../sendmail-smarthost.ts.
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput, type Distro } from './settings.ts';
-export { renderMc, renderAuthinfo, renderAccess, maskAuthinfo, distroPaths, PRIVACY_FLAGS } from './render.ts';
-export { lintMc, lintSettings, type LintContext } from './lint.ts';
+export {
+  renderMc,
+  renderAuthinfo,
+  renderAccess,
+  renderGenericsTable,
+  maskAuthinfo,
+  distroPaths,
+  GENERICS_TABLE,
+  PRIVACY_FLAGS,
+} from './render.ts';
+export { lintMc, lintSettings, m4MacroWords, type LintContext } from './lint.ts';
+export { lintKnobs, closestName, RESERVED_DEFINES, RESERVED_FEATURES } from './knobs.ts';
+export { KNOWN_DEFINES, KNOWN_FEATURES } from './cf-names.ts';
 export { distroOf, validateMcCommand, makeCommand, makemapCommand, verifyRelay, transcriptEvidence, MAIL_DIR } from './host.ts';
 export {
   checkNotOpenRelay,

@@ -2,7 +2,10 @@
 // `make` and the init script exit 0 while installing a broken sendmail.cf, and the ones that make
 // mail silently go nowhere (SENDMAIL.md, "Pitfalls seen in the wild").
 import type { Finding } from 'mailprov';
+import { CF_MACROS } from './cf-names.ts';
+import { lintKnobs } from './knobs.ts';
 import { isPrivateNet, parseRelayNet, type RelayNet } from './open-relay.ts';
+import { isV6 } from './listen.ts';
 import { renderMc } from './render.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
@@ -10,19 +13,36 @@ export type { Finding };
 
 /**
  * What `force` never downgrades to a warning: a value that would inject text into the mc or a map
- * (whatever the user meant, the file would not say it), a secret that cannot be read (there
- * would be nothing to write), and a relayFrom entry that is no network or a public one (an open
- * relay is not a matter of taste; allowPublicRelayFrom, said on purpose, is the only way past the
- * latter). `force` is for findings about what a valid mc means.
+ * (whatever the user meant, the file would not say it), a define or FEATURE mailprov writes itself
+ * (the second would silently override the setting meant for it), a secret that cannot be read
+ * (there would be nothing to write), and a relayFrom entry that is no network or a public one (an
+ * open relay is not a matter of taste; allowPublicRelayFrom, said on purpose, is the only way past
+ * the latter). `force` is for findings about what a valid mc means.
  */
 export const UNFORCEABLE = new Set([
   'apostrophe-in-value',
   'line-break-in-value',
   'm4-macro-in-value',
+  'feature-argument',
+  'reserved-define',
+  'reserved-feature',
   'secret-missing',
   'relay-from-invalid',
   'relay-from-public',
+  'implicit-tls-port',
 ]);
+
+/**
+ * Port 465 is SMTPS: TLS from the first byte (RFC 8314). sendmail 8.17 (Debian bookworm, and the
+ * CentOS-like sandbox's build of it) has it only as a server: DaemonPortOptions Modifier=s (op.me,
+ * RELEASE_NOTES 8.13.0). Its SMTP mailers connect in plain text, wait for the greeting and can only
+ * upgrade with STARTTLS (tls_clt_features runs "right before sendmail issues the STARTTLS command");
+ * no mailer flag, ClientPortOptions modifier or FFR of the binary starts TLS on connect. Against
+ * 465 both sides would wait for the other until the connection times out, and mail stays queued.
+ * Nothing makes that work, so `force` does not downgrade it.
+ */
+const IMPLICIT_TLS =
+  'port 465 is SMTPS (implicit TLS from the first byte), which sendmail 8.17 cannot speak as a client: its SMTP mailers connect in plain text and upgrade only with STARTTLS (implicit TLS is a daemon-side option, DaemonPortOptions Modifier=s), so sendmail would wait for a greeting the server never sends and every message would stay queued; use port 587 with STARTTLS (smartHostPort: 587, the default), which Gmail and the other submission services offer';
 
 /** With `force`, every finding that can be forced becomes a warning, marked "(forced)". */
 export function applyForce(findings: Finding[], force: boolean): Finding[] {
@@ -123,6 +143,9 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
       });
     }
   }
+  // a user's mc that points a mailer at 465 by hand
+  const args = /define\(\s*`?((?:RELAY|ESMTP|SMTP|SMTP8|DSMTP)_MAILER_ARGS)'?\s*,\s*`?\s*TCP\s+\$h\s+(465|smtps)\b/.exec(text);
+  if (args) findings.push({ level: 'error', code: 'implicit-tls-port', message: `${args[1]} \`TCP $h ${args[2]}': ${IMPLICIT_TLS}` });
   if (!/MAILER\(\s*`?smtp'?\s*\)/.test(text)) {
     findings.push({ level: 'error', code: 'no-smtp-mailer', message: "the mc has no MAILER(`smtp'): sendmail could not relay anything" });
   }
@@ -169,6 +192,55 @@ const M4_BARE_BUILTINS = new Set([
   'debugmode',
   'debugfile',
 ]);
+
+/** GNU m4 builtins that run only when an argument list follows: `len(x)`, `define(a,b)`. */
+const M4_CALL_BUILTINS = new Set([
+  'builtin',
+  'decr',
+  'define',
+  'defn',
+  'errprint',
+  'esyscmd',
+  'eval',
+  'format',
+  'ifdef',
+  'ifelse',
+  'include',
+  'incr',
+  'index',
+  'indir',
+  'len',
+  'm4wrap',
+  'maketemp',
+  'mkstemp',
+  'patsubst',
+  'popdef',
+  'pushdef',
+  'regexp',
+  'shift',
+  'sinclude',
+  'substr',
+  'syscmd',
+  'translit',
+  'undefine',
+]);
+
+/**
+ * The words of a value that m4 would run when it reads the value again as it builds sendmail.cf:
+ * builtins, the macros cf.m4 defines, and its naming schemes (internal `_NAMES_`, `conf...`
+ * options, Debian's `sm_...`). m4 splits words as [A-Za-z_][A-Za-z0-9_]*, as this does.
+ */
+export function m4MacroWords(value: string): string[] {
+  const words = new Set<string>();
+  for (const m of value.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+    const w = m[0];
+    const call = value[m.index + w.length] === '(';
+    if (M4_BARE_BUILTINS.has(w) || CF_MACROS.has(w) || /^(_[A-Za-z_]|conf[A-Z]|sm_)/.test(w) || (call && M4_CALL_BUILTINS.has(w))) {
+      words.add(w);
+    }
+  }
+  return [...words];
+}
 
 const isLoopback = (addr: string) => addr.startsWith('127.') || addr === '::1';
 const domainOf = (address: string) => address.split('@').pop()?.toLowerCase() ?? '';
@@ -257,6 +329,11 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     ['trustedCa', settings.trustedCa],
     ...settings.listen.map((l, i): [string, string] => [`listen[${i}]`, l]),
     ...(settings.auth?.mechanisms ?? []).map((m, i): [string, string] => [`auth.mechanisms[${i}]`, m]),
+    ...senderValues(settings),
+    ...Object.entries(settings.defines)
+      .filter((e): e is [string, string] => typeof e[1] === 'string')
+      .map(([name, v]): [string, string] => [`defines.${name}`, v]),
+    ...settings.features.flatMap(({ args }, i) => args.map((a, j): [string, string] => [`features[${i}].args[${j}]`, a])),
   ];
   for (const [field, value] of mcValues) {
     if (value !== undefined && /['`]/.test(value)) {
@@ -271,7 +348,7 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   // a word in it that m4 runs without arguments changes the cf (`/etc/ssl/dnl/ca.pem` deletes the
   // rest of its line, `m4exit` ends the file)
   for (const [field, value] of mcValues) {
-    const words = value?.match(/[A-Za-z_][A-Za-z0-9_]*/g)?.filter((w) => M4_BARE_BUILTINS.has(w)) ?? [];
+    const words = value === undefined ? [] : m4MacroWords(value);
     if (words.length) {
       findings.push({
         level: 'error',
@@ -285,6 +362,10 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   const lineValues: [string, string | undefined][] = [
     ...mcValues,
     ...settings.relayFrom.map((n, i): [string, string] => [`relayFrom[${i}]`, n]),
+    ...Object.entries(settings.genericsTable ?? {}).flatMap(([k, v]): [string, string][] => [
+      [`genericsTable key ${JSON.stringify(k)}`, k],
+      [`genericsTable.${k}`, v],
+    ]),
   ];
   for (const [field, value] of lineValues) {
     if (value !== undefined && /[\x00-\x1f\x7f]/.test(value)) {
@@ -296,6 +377,7 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     }
   }
   findings.push(...lintRelayFrom(settings));
+  findings.push(...lintFeatureArgs(settings), ...lintKnobs(settings), ...lintSender(settings, ctx));
   if (settings.localDomain) {
     const local = settings.localDomain.toLowerCase();
     const destinations = [settings.verify ? domainOf(settings.verify.recipient) : undefined].filter((d): d is string => !!d);
@@ -323,8 +405,8 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       message: `port 25 is opened in the firewall but sendmail listens on ${settings.listen.join(', ')} only: other hosts still cannot connect (set listen, or openSmtpPort: false)`,
     });
   }
-  const v4 = settings.listen.filter((a) => !a.includes(':'));
-  const v6 = settings.listen.filter((a) => a.includes(':'));
+  const v4 = settings.listen.filter((a) => !isV6(a));
+  const v6 = settings.listen.filter(isV6);
   for (const [any, addrs] of [
     ['0.0.0.0', v4],
     ['::', v6],
@@ -337,12 +419,24 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       });
     }
   }
+  // `::` is dual-stack where bindv6only=0 (Linux's default; listen.ts): it takes IPv4 on every address
+  const narrowV4 = v4.filter((a) => a !== '0.0.0.0');
+  if (v6.includes('::') && narrowV4.length) {
+    findings.push({
+      level: 'error',
+      code: 'listen-overlap',
+      message: `listen ${settings.listen.join(', ')}: sendmail's daemon on :: is dual-stack on Linux (it does not set IPV6_V6ONLY) and takes IPv4 connections on every address, ${narrowV4.join(', ')} included, whose own daemon could not bind port 25; list IPv6 addresses instead of ::, or listen on 0.0.0.0 and ::`,
+    });
+  }
   if (settings.auth && !settings.auth.mechanisms.some((m) => m === 'PLAIN' || m === 'LOGIN')) {
     findings.push({
       level: 'warning',
       code: 'no-plain-login',
       message: `auth mechanisms ${settings.auth.mechanisms.join(' ')} include neither PLAIN nor LOGIN, which Gmail and most submission servers need`,
     });
+  }
+  if (settings.smartHostPort === 465) {
+    findings.push({ level: 'error', code: 'implicit-tls-port', message: `smartHostPort 465: ${IMPLICIT_TLS}` });
   }
   if (settings.auth && settings.smartHostPort === 25) {
     findings.push({
@@ -369,6 +463,78 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       message: `host name "${ctx.hostFqdn}" has no domain: every sendmail command would stall 60 s (give the host an FQDN in /etc/hosts)`,
     });
   }
-  if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro));
+  // the generated mc's port is smartHostPort, already told above in the settings' words
+  if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro).filter((f) => f.code !== 'implicit-tls-port'));
+  return findings;
+}
+
+/** The values sender rewriting writes into the mc, with the field each comes from. */
+function senderValues(settings: SendmailSettings): [string, string][] {
+  const m = settings.masquerade;
+  return [
+    ...(m
+      ? [
+          ['masquerade.as', m.as] as [string, string],
+          ...m.domains.map((d, i): [string, string] => [`masquerade.domains[${i}]`, d]),
+          ...m.exceptions.map((d, i): [string, string] => [`masquerade.exceptions[${i}]`, d]),
+        ]
+      : []),
+    ...(settings.genericsDomains ?? []).map((d, i): [string, string] => [`genericsDomains[${i}]`, d]),
+  ];
+}
+
+/**
+ * A FEATURE's arguments reach m4 again inside the feature's own macro calls, unquoted: a comma
+ * there splits one argument in two, and a parenthesis closes (or opens) an argument list.
+ */
+function lintFeatureArgs(settings: SendmailSettings): Finding[] {
+  return settings.features.flatMap(({ name, args }, i) =>
+    args
+      .map((a, j) => ({ a, j }))
+      .filter(({ a }) => /[,()]/.test(a))
+      .map(
+        ({ a, j }): Finding => ({
+          level: 'error',
+          code: 'feature-argument',
+          message: `features[${i}].args[${j}] ${JSON.stringify(a)} of FEATURE(${name}) contains a comma or a parenthesis, which m4 reads as argument syntax when the feature uses it (give each argument as its own element)`,
+        }),
+      ),
+  );
+}
+
+/** Sender rewriting that would not do what it says. */
+function lintSender(settings: SendmailSettings, ctx: LintContext): Finding[] {
+  const findings: Finding[] = [];
+  if (settings.mc) {
+    const ignored = [
+      settings.masquerade && 'masquerade',
+      settings.genericsDomains && 'genericsDomains',
+      Object.keys(settings.defines).length > 0 && 'defines',
+      settings.features.length > 0 && 'features',
+    ].filter((k): k is string => typeof k === 'string');
+    if (ignored.length) {
+      findings.push({
+        level: 'error',
+        code: 'ignored-with-own-mc',
+        message: `${ignored.join(', ')} shape the generated mc, and mc replaces it: put them into your own mc instead`,
+      });
+    }
+  }
+  if (settings.genericsTable && settings.masquerade && !settings.masquerade.envelope) {
+    findings.push({
+      level: 'warning',
+      code: 'generics-envelope-off',
+      message:
+        'masquerade.envelope is false, so the genericsTable rewrites header senders only: FEATURE(masquerade_envelope) governs both, and the smart host sees the original envelope sender',
+    });
+  }
+  const fqdn = ctx.hostFqdn?.toLowerCase();
+  if (settings.genericsTable && settings.genericsDomains && fqdn && !settings.genericsDomains.some((d) => d.toLowerCase() === fqdn)) {
+    findings.push({
+      level: 'warning',
+      code: 'generics-domain-misses-host',
+      message: `genericsDomains (${settings.genericsDomains.join(', ')}) leaves out ${ctx.hostFqdn}: mail submitted on this host is addressed from user@${ctx.hostFqdn}, which the genericsTable then does not rewrite`,
+    });
+  }
   return findings;
 }

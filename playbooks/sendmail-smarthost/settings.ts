@@ -36,6 +36,24 @@ const saslUser = z
   .min(1)
   .regex(/^[^\x00-\x1f\x7f]+$/, 'a user name without line breaks, tabs or other control characters');
 
+/** A local part (root, www-data, _apt, first.last+tag): no whitespace, quotes or control characters, nothing makemap would split. */
+const LOCAL_PART = '[A-Za-z0-9_.%+-]+';
+const DOMAIN = '[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*';
+
+/** A genericstable key, as sendmail looks it up: a user (root), a full address, or @domain. */
+const genericsKey = z
+  .string()
+  .regex(new RegExp(`^(${LOCAL_PART}|(${LOCAL_PART})?@${DOMAIN})$`), 'a user (root), an address (root@host.example.org) or @domain');
+
+/** The sender address a genericstable entry turns into. */
+const mailAddress = z.string().regex(new RegExp(`^${LOCAL_PART}@${DOMAIN}$`), 'an address like ops@example.org');
+
+/** An m4 name (a conf* option, a FEATURE): whether sendmail knows it is the lint's question. */
+const m4Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a name of letters, digits and underscores, such as confMAX_MESSAGE_SIZE');
+
+/** A FEATURE with its arguments, or just its name. */
+const feature = z.union([m4Name, z.object({ name: m4Name, args: z.array(z.string()).default([]) }).strict()]);
+
 export const sendmailSettingsSchema = z
   .object({
     smartHost: hostname,
@@ -70,6 +88,31 @@ export const sendmailSettingsSchema = z
     mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
     trustedCa: mcPath.optional(),
     verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),
+    /**
+     * Sender rewriting for mail leaving through the smart host (MASQUERADE_AS): headers always, the
+     * envelope too unless envelope is false, recipients with `recipients` (FEATURE(allmasquerade)).
+     */
+    masquerade: z
+      .object({
+        as: hostname,
+        envelope: z.boolean().default(true),
+        recipients: z.boolean().default(false),
+        domains: z.array(hostname).default([]),
+        exceptions: z.array(hostname).default([]),
+      })
+      .strict()
+      .optional(),
+    /** Per-user sender addresses (FEATURE(genericstable)): { root: 'ops@example.org' }. */
+    genericsTable: z
+      .record(genericsKey, mailAddress)
+      .refine((t) => Object.keys(t).length > 0, 'at least one entry')
+      .optional(),
+    /** Domains whose addresses the genericstable rewrites (GENERICS_DOMAIN); default: the host's FQDN. */
+    genericsDomains: z.array(hostname).min(1).optional(),
+    /** Extra sendmail options: define(`confNAME', `value') for conf* names of cf/README. */
+    defines: z.record(m4Name, z.union([z.string(), z.number().int(), z.boolean()])).default({}),
+    /** Extra FEATUREs: 'nouucp' or { name: 'nouucp', args: ['reject'] }. */
+    features: z.array(feature).default([]),
     force: z.boolean().default(false),
   })
   .strict()
@@ -77,7 +120,12 @@ export const sendmailSettingsSchema = z
   // port 25; a relay for this host alone listens on loopback and leaves the firewall as it is
   .transform((s) => {
     const lan = s.relayFrom.length > 0;
-    return { ...s, listen: s.listen ?? [lan ? '0.0.0.0' : '127.0.0.1'], openSmtpPort: s.openSmtpPort ?? lan };
+    return {
+      ...s,
+      listen: s.listen ?? [lan ? '0.0.0.0' : '127.0.0.1'],
+      openSmtpPort: s.openSmtpPort ?? lan,
+      features: s.features.map((f) => (typeof f === 'string' ? { name: f, args: [] } : f)),
+    };
   });
 
 export type SendmailSettings = z.output<typeof sendmailSettingsSchema>;

@@ -2,22 +2,25 @@
 // the selected hosts, one host after the other.
 import { forgetSecretsHost } from '../engine/index.ts';
 import { limitHosts } from '../inventory/load.ts';
+import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { askSudoPasswordFor } from './prompt.ts';
+import { prepareHosts } from './prompt.ts';
 
 export interface ForgetCommandOptions extends InventoryCommandOptions {
   host?: string;
   dryRun?: boolean;
   json?: boolean;
   askSudoPass?: boolean;
+  askKeyPass?: boolean;
+  shard?: string;
 }
 
 /** Exit 0 done (or nothing to remove), 2 a dry run that would remove copies, 1 a host failed. */
 export async function forgetSecretsCommand(inventoryFile: string, opts: ForgetCommandOptions): Promise<number> {
+  const shard = shardOption(opts.shard);
   const inv = await loadCommandInventory(inventoryFile, opts);
-  let hosts = limitHosts(inv, opts.host);
-  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
+  const hosts = await prepareHosts(shardHosts(limitHosts(inv, opts.host), shard), opts);
   const dryRun = Boolean(opts.dryRun);
   const results = [];
   for (const h of hosts) {

@@ -1,6 +1,7 @@
 // How every command loads its inventory: with the ssh_config the command line chose, its warnings
-// said once on stderr (never on stdout, which may be JSON).
+// said once on stderr (never on stdout, which may be JSON), before the command's own work.
 import { type Inventory, loadInventory } from '../inventory/load.ts';
+import { renderInventoryWarnings } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
 
 export interface InventoryCommandOptions {
@@ -13,6 +14,6 @@ export async function loadCommandInventory(file: string, opts: InventoryCommandO
   // commander gives `true` when neither --ssh-config nor --no-ssh-config was said
   const sshConfig = typeof opts.sshConfig === 'string' || opts.sshConfig === false ? opts.sshConfig : undefined;
   const inventory = await loadInventory(file, { withPlaybooks: opts.with, sshConfig });
-  for (const w of inventory.warnings) process.stderr.write(redact(`mailprov: warning: ${w}\n`));
+  process.stderr.write(redact(renderInventoryWarnings(inventory.warnings)));
   return inventory;
 }

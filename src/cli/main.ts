@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { redact } from '../secrets/index.ts';
+import type { CheckCommandOptions } from './check.ts';
+import type { InitCommandOptions } from './init.ts';
 import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
+import type { MergeCommandOptions } from './report.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -21,6 +24,10 @@ function wholeNumber(value: string): number {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
   return n;
 }
+
+const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that has no privateKeyPassphraseEnv';
+const SHARD_HELP =
+  'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -42,12 +49,14 @@ export async function main(argv: string[]): Promise<number> {
 
   const runOptions = (cmd: Command) =>
     sshConfigOptions(cmd)
-      .argument('<inventory>', 'inventory file (.ts, or an Ansible-style .ini)')
+      .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+      .option('--shard <i/n>', SHARD_HELP)
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
       .option('--json', 'print one JSON document instead of text')
-      .option('--with <playbooks.ts>', 'for .ini inventories: a module whose default export is the playbooks bindings')
-      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv');
+      .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+      .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
+      .option('--ask-key-pass', ASK_KEY_PASS);
 
   runOptions(program.command('apply'))
     .description('change what differs on every host, validate, restart only when needed, verify')
@@ -69,11 +78,34 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await runCommand(inventory, opts, 'plan');
     });
 
+  sshConfigOptions(program.command('check'))
+    .description('load the inventory, open its key files and lint its playbooks, contacting no host (exit 1: a host would fail)')
+    .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
+    .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+    .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+    .option('--ask-key-pass', ASK_KEY_PASS)
+    .action(async (inventory: string, opts: CheckCommandOptions) => {
+      const { checkCommand } = await import('./check.ts');
+      exitCode = await checkCommand(inventory, opts);
+    });
+
+  program
+    .command('init')
+    .description('write a commented starter inventory (inventory.ts) into dir')
+    .argument('[dir]', 'folder to write it in (created if needed)', '.')
+    .option('--force', 'replace an existing inventory.ts')
+    .action(async (dir: string, opts: InitCommandOptions) => {
+      const { initCommand } = await import('./init.ts');
+      exitCode = initCommand(dir, opts);
+    });
+
   sshConfigOptions(program.command('history'))
     .description("list each host's generations (recorded on the host; the newest keepGenerations, default 10, are kept)")
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
+    .option('--shard <i/n>', SHARD_HELP)
     .option('--json', 'print JSON')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: HistoryCommandOptions) => {
       const { historyCommand } = await import('./rollback.ts');
       exitCode = await historyCommand(inventory, opts);
@@ -92,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--packages', 'also remove the packages the undone generations installed')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (a host with sudo: true and no sudoPasswordEnv)')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: RollbackCommandOptions) => {
       const { rollbackCommand } = await import('./rollback.ts');
       exitCode = await rollbackCommand(inventory, opts);
@@ -104,12 +137,28 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups (default: all)')
+    .option('--shard <i/n>', SHARD_HELP)
     .option('--dry-run', 'count the copies, remove nothing (exit 2 when there are some)')
     .option('--json', 'print JSON')
     .option('-K, --ask-sudo-pass', 'ask for the sudo password (hosts with sudo: true and no sudoPasswordEnv)')
+    .option('--ask-key-pass', ASK_KEY_PASS)
     .action(async (inventory: string, opts: ForgetCommandOptions) => {
       const { forgetSecretsCommand } = await import('./forget-secrets.ts');
       exitCode = await forgetSecretsCommand(inventory, opts);
+    });
+
+  const report = program.command('report').description('work with the --json results of earlier runs');
+  report
+    .command('merge')
+    .description(
+      'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
+        'would have had (0, 1 a host failed, 2 a plan with changes pending)',
+    )
+    .argument('<files...>', 'the JSON files, one per shard')
+    .option('--json', 'print the merged JSON document instead of text')
+    .action(async (files: string[], opts: MergeCommandOptions) => {
+      const { reportMergeCommand } = await import('./report.ts');
+      exitCode = await reportMergeCommand(files, opts);
     });
 
   const sandbox = program.command('sandbox').description('local Debian hosts in namespaces, for trying playbooks and for tests');

@@ -2,14 +2,17 @@
 import { OperationError } from '../errors.ts';
 import { readHistory, rollbackHost } from '../engine/index.ts';
 import { limitHosts } from '../inventory/load.ts';
+import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { askSudoPasswordFor } from './prompt.ts';
+import { prepareHosts } from './prompt.ts';
 
 export interface HistoryCommandOptions extends InventoryCommandOptions {
   host?: string;
   json?: boolean;
+  askKeyPass?: boolean;
+  shard?: string;
 }
 
 export interface RollbackCommandOptions extends InventoryCommandOptions {
@@ -19,15 +22,17 @@ export interface RollbackCommandOptions extends InventoryCommandOptions {
   packages?: boolean;
   json?: boolean;
   askSudoPass?: boolean;
+  askKeyPass?: boolean;
 }
 
 const out = (s: string) => process.stdout.write(redact(s));
 
 export async function historyCommand(inventoryFile: string, opts: HistoryCommandOptions): Promise<number> {
+  const shard = shardOption(opts.shard);
   const inv = await loadCommandInventory(inventoryFile, opts);
   const all: Record<string, unknown> = {};
   let code = 0;
-  for (const h of limitHosts(inv, opts.host)) {
+  for (const h of await prepareHosts(shardHosts(limitHosts(inv, opts.host), shard), opts)) {
     try {
       const history = await readHistory(h);
       all[h.name] = history;
@@ -44,8 +49,7 @@ export async function historyCommand(inventoryFile: string, opts: HistoryCommand
 
 export async function rollbackCommand(inventoryFile: string, opts: RollbackCommandOptions): Promise<number> {
   const inv = await loadCommandInventory(inventoryFile, opts);
-  let hosts = limitHosts(inv, opts.host);
-  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
+  const hosts = await prepareHosts(limitHosts(inv, opts.host), opts);
   if (hosts.length !== 1)
     throw new OperationError(`--host must name exactly one host (it matched ${hosts.map((h) => h.name).join(', ') || 'none'})`);
   const log = (l: string) => {

@@ -1,9 +1,10 @@
 // `mailprov apply` and `mailprov plan`: inventory -> hosts -> (engine) -> report.
 import { limitHosts } from '../inventory/load.ts';
+import { shardHosts, shardLabel, shardOption } from '../inventory/shard.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
-import { ConsoleReporter, resultsToJson } from '../report/index.ts';
+import { ConsoleReporter, resultsToJson, runExitCode } from '../report/index.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { askSudoPasswordFor } from './prompt.ts';
+import { prepareHosts } from './prompt.ts';
 
 /** The options of `apply` and `plan` (see main.ts). */
 export interface RunCommandOptions extends InventoryCommandOptions {
@@ -16,16 +17,22 @@ export interface RunCommandOptions extends InventoryCommandOptions {
   serial?: string;
   maxFail?: number;
   askSudoPass?: boolean;
+  askKeyPass?: boolean;
+  /** "i/n" or "auto/n" (see inventory/shard.ts). */
+  shard?: string;
 }
 
 export async function runCommand(inventoryFile: string, opts: RunCommandOptions, mode: 'apply' | 'plan'): Promise<number> {
   const dryRun = mode === 'plan';
+  // a wrong --shard fails before the inventory loads
+  const shard = shardOption(opts.shard);
   const inventory = await loadCommandInventory(inventoryFile, opts);
-  let hosts = limitHosts(inventory, opts.limit);
-  if (opts.askSudoPass) hosts = await askSudoPasswordFor(hosts);
-  const reporter = new ConsoleReporter({ live: opts.json ? false : undefined });
+  const selected = limitHosts(inventory, opts.limit);
+  const hosts = await prepareHosts(shardHosts(selected, shard), opts);
+  const reporter = new ConsoleReporter({ live: opts.json ? false : undefined, hosts: hosts.length });
   // Plans write no logs: a dry run leaves no trace, on the hosts or here.
   const runDir = dryRun ? undefined : defaultRunDir();
+  if (shard && !opts.json) reporter.write(reporter.c.dim(`shard ${shardLabel(shard)}: ${hosts.length} of ${selected.length} hosts\n`));
   const results = await runHosts(hosts, {
     dryRun,
     forks: opts.forks,
@@ -37,14 +44,16 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
     maxFail: opts.maxFail,
     emit: opts.json ? () => {} : reporter.onEvent,
   });
+  reporter.finish();
   if (opts.json) {
-    process.stdout.write(resultsToJson(mode, results, { inventory: inventory.file, logs: runDir ?? null }) + '\n');
+    // `selected` lets `report merge` check that the shards together covered the whole selection
+    const sharding = shard ? { shard: { ...shard, selected: selected.length } } : {};
+    process.stdout.write(resultsToJson(mode, results, { inventory: inventory.file, logs: runDir ?? null, ...sharding }) + '\n');
   } else {
     if (dryRun) reporter.printPlan(results);
+    reporter.printFindings(results);
     reporter.printErrors(results);
     reporter.printSummary(results, runDir, dryRun);
   }
-  if (results.some((r) => r.status === 'failed' || r.status === 'rolled-back')) return 1;
-  if (dryRun && results.some((r) => r.status === 'pending')) return 2;
-  return 0;
+  return runExitCode(mode, results);
 }

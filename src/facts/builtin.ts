@@ -124,34 +124,48 @@ export function parsePackages(text: string): Map<string, PackageFact> {
 }
 
 // With firewalld running (RHEL 7+), rules are managed through it: its services, runtime and permanent.
-const IPTABLES_SCRIPT = [
+const FIREWALLD_SCRIPT = [
   'if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then',
   '  echo "MAILPROV_FIREWALLD runtime $(firewall-cmd --list-services)"',
   '  echo "MAILPROV_FIREWALLD permanent $(firewall-cmd --permanent --list-services)"',
   'fi',
-  'if command -v iptables >/dev/null 2>&1; then iptables -S 2>/dev/null || echo MAILPROV_IPTABLES_FAILED; else echo MAILPROV_NO_IPTABLES; fi',
 ].join('\n');
+
+const rulesScript = (cmd: 'iptables' | 'ip6tables') =>
+  `if command -v ${cmd} >/dev/null 2>&1; then ${cmd} -S 2>/dev/null || echo MAILPROV_IPTABLES_FAILED; else echo MAILPROV_NO_IPTABLES; fi`;
+
+export function parseFilterRules(body: string): IptablesFacts {
+  const failed = /MAILPROV_(NO_IPTABLES|IPTABLES_FAILED)/.test(body);
+  const services = (kind: string) =>
+    body
+      .split('\n')
+      .find((l) => l.startsWith(`MAILPROV_FIREWALLD ${kind}`))
+      ?.split(' ')
+      .slice(2)
+      .filter(Boolean);
+  const runtime = services('runtime');
+  return {
+    available: !failed,
+    rules: failed ? [] : body.split('\n').filter((l) => l.startsWith('-')),
+    firewalld: runtime ? { runtime, permanent: services('permanent') ?? [] } : undefined,
+  };
+}
 
 /** The filter table's rules (`iptables -S`), and firewalld's services where it runs. */
 export const iptablesFact = defineFact<IptablesFacts>({
   name: 'iptables',
-  script: () => IPTABLES_SCRIPT,
-  parse(body) {
-    const failed = /MAILPROV_(NO_IPTABLES|IPTABLES_FAILED)/.test(body);
-    const services = (kind: string) =>
-      body
-        .split('\n')
-        .find((l) => l.startsWith(`MAILPROV_FIREWALLD ${kind}`))
-        ?.split(' ')
-        .slice(2)
-        .filter(Boolean);
-    const runtime = services('runtime');
-    return {
-      available: !failed,
-      rules: failed ? [] : body.split('\n').filter((l) => l.startsWith('-')),
-      firewalld: runtime ? { runtime, permanent: services('permanent') ?? [] } : undefined,
-    };
-  },
+  script: () => `${FIREWALLD_SCRIPT}\n${rulesScript('iptables')}`,
+  parse: parseFilterRules,
+});
+
+/**
+ * The IPv6 filter table's rules (`ip6tables -S`), a table of its own. firewalld (one set of services
+ * for both families) is read once, with iptablesFact: here it is always undefined.
+ */
+export const ip6tablesFact = defineFact<IptablesFacts>({
+  name: 'ip6tables',
+  script: () => rulesScript('ip6tables'),
+  parse: parseFilterRules,
 });
 
 /** Whether a service is known (unit file or init script) and running. */

@@ -43,7 +43,7 @@ export type FileFact =
 
 export interface IptablesFacts {
   available: boolean;
-  /** `iptables -S` lines of the filter table, e.g. "-A INPUT -p tcp ... -j ACCEPT". */
+  /** `iptables -S` (or `ip6tables -S`) lines of the filter table, e.g. "-A INPUT -p tcp ... -j ACCEPT". */
   rules: string[];
   /** Set when firewalld runs: the services it allows, now and after a reload. */
   firewalld?: { runtime: string[]; permanent: string[] };

@@ -1,29 +1,31 @@
-// Loads an inventory (a .ts module whose default export is defineInventory({...}), or an
-// Ansible-style .ini host list) and resolves it into hosts with their connection settings and
-// the playbooks bound to them. Every mistake is an InventoryError naming file, field and expectation.
+// Loads an inventory (a .ts module whose default export is defineInventory({...}), or an Ansible
+// host list, INI or YAML) and resolves it into hosts with their connection settings and the playbooks
+// bound to them. Every mistake is an InventoryError naming file, field and expectation; what is only
+// doubtful is a warning, said once for the inventory.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { z } from 'zod';
 import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
-import type { PlaybookParts, PlaybookUse } from '../playbook/index.ts';
 import { loadSshConfig, nodeSshConfigFs, type SshConfigFile } from '../transport/ssh-config.ts';
 import { expandHome, type SshTarget } from '../transport/ssh.ts';
+import type { AnsibleInventory, InventoryWarning } from './ansible.ts';
+import { playbookFor, prepareBinding, type BoundPlaybook, type BuildCache } from './bindings.ts';
 import { parseIniInventory } from './ini.ts';
-import { inventorySchema, type HostInput, type InventoryInput } from './schema.ts';
-import { formatWarning, resolveTargets, type ConnectionSettings } from './targets.ts';
+import { describeIssue, inventorySchema, zodPath, type HostInput, type InventoryInput } from './schema.ts';
+import { resolveTargets, targetWarning, type ConnectionSettings } from './targets.ts';
+import { parseYamlInventory } from './yaml.ts';
 
-export interface BoundPlaybook {
-  name: string;
-  parts: PlaybookParts;
-}
+export type { InventoryWarning } from './ansible.ts';
+
+export type { BoundPlaybook } from './bindings.ts';
 
 export interface ResolvedHost {
   name: string;
   groups: string[];
+  /** defaults.vars < group vars (groups by name, later wins) < the host's own; an INI host's are merged already. */
   vars: Record<string, unknown>;
   target: SshTarget;
   playbooks: BoundPlaybook[];
@@ -34,8 +36,11 @@ export interface ResolvedHost {
 export interface Inventory {
   file: string;
   hosts: ResolvedHost[];
-  /** Said once for the whole run (each names the hosts it concerns): ssh_config lines mailprov reads its own way. */
-  warnings: string[];
+  /**
+   * Said once for the inventory (the CLI prints them before the run), each naming the hosts it concerns:
+   * ignored Ansible variables, unverified host keys, ssh_config lines mailprov reads its own way.
+   */
+  warnings: InventoryWarning[];
 }
 
 /** Marks an inventory for the loader; returns it unchanged (typed for editors). */
@@ -43,38 +48,66 @@ export function defineInventory(inventory: InventoryInput): InventoryInput {
   return inventory;
 }
 
-/** Reads an Ansible-style INI host list into the `hosts` of a TS inventory. */
+/** Reads an Ansible INI host list into the `hosts` of a TS inventory; its warnings are said with the inventory's. */
 export function hostsFromIni(path: string | URL): Record<string, HostInput> {
+  return collect(readAnsibleHosts(path, 'ini'));
+}
+
+/** Reads an Ansible YAML inventory (all: / children: / hosts: / vars:) into the `hosts` of a TS inventory. */
+export function hostsFromYaml(path: string | URL): Record<string, HostInput> {
+  return collect(readAnsibleHosts(path, 'yaml'));
+}
+
+/** Which Ansible format a file is in: as Ansible's plugins decide, YAML by its extension, INI otherwise. */
+export function ansibleFormat(file: string): 'ini' | 'yaml' {
+  return /\.(ya?ml|json)$/i.test(file) ? 'yaml' : 'ini';
+}
+
+interface AnsibleHosts {
+  hosts: Record<string, HostInput>;
+  warnings: InventoryWarning[];
+}
+
+export function readAnsibleHosts(path: string | URL, format: 'ini' | 'yaml'): AnsibleHosts {
   const file = path instanceof URL ? path.pathname : path;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new InventoryError(file, '(file)', 'a readable INI inventory', 'cannot read it');
+    throw new InventoryError(file, '(file)', `a readable ${format === 'ini' ? 'INI' : 'YAML'} inventory`, 'cannot read it');
   }
-  const ini = parseIniInventory(text, file);
+  const parsed: AnsibleInventory = format === 'ini' ? parseIniInventory(text, file) : parseYamlInventory(text, file);
+  const unread = ['group_vars', 'host_vars'].filter((d) => existsSync(join(dirname(file), d)));
+  if (unread.length) {
+    parsed.warnings.push({
+      file,
+      message: `${unread.map((d) => `${d}/`).join(' and ')} beside the inventory ${unread.length === 1 ? 'is' : 'are'} not read: mailprov reads the variables in the inventory file only`,
+    });
+  }
   const hosts: Record<string, HostInput> = {};
-  for (const [name, h] of Object.entries(ini.hosts)) {
-    hosts[name] = {
-      address: h.address ?? name,
-      ...(h.port !== undefined ? { port: h.port } : {}),
-      ...(h.user !== undefined ? { user: h.user } : {}),
-      ...(h.privateKey !== undefined ? { privateKey: h.privateKey } : {}),
-      ...(h.keepGenerations !== undefined ? { keepGenerations: h.keepGenerations } : {}),
-      groups: h.groups,
-      vars: h.vars,
-    };
+  for (const [name, { groups, vars, ...fields }] of Object.entries(parsed.hosts)) {
+    hosts[name] = { ...fields, address: fields.address ?? name, groups, vars };
   }
+  return { hosts, warnings: parsed.warnings };
+}
+
+// Warnings of host lists read by a TS inventory (hostsFromIni inside its module) have no return
+// value to travel in: they are kept here while loadInventory imports the module, and said with its own.
+let collected: InventoryWarning[] = [];
+
+function collect({ hosts, warnings }: AnsibleHosts): Record<string, HostInput> {
+  collected.push(...warnings);
   return hosts;
 }
 
-function zodPath(prefix: string, path: PropertyKey[]): string {
-  return [prefix, ...path.map(String)].filter(Boolean).join('.');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `no such field (known fields only; got ${issue.keys.join(', ')})`;
-  return issue.message;
+async function collecting<T>(load: () => Promise<T>): Promise<[T, InventoryWarning[]]> {
+  collected = [];
+  try {
+    const value = await load();
+    return [value, collected];
+  } finally {
+    collected = [];
+  }
 }
 
 export async function loadInventoryModule(file: string): Promise<unknown> {
@@ -126,6 +159,18 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
           });
         },
       },
+      {
+        // the bundle runs from a temporary file: each file's import.meta.url is its own, as without
+        // a bundle, so that hostsFromIni(new URL('./hosts.ini', import.meta.url)) finds the file
+        name: 'mailprov-meta-url',
+        setup(b) {
+          b.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
+            if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+            const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
+            return { contents: text, loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js' };
+          });
+        },
+      },
     ],
   });
   const tmp = join(tmpdir(), `mailprov-inventory-${process.pid}-${Date.now()}.mjs`);
@@ -155,16 +200,16 @@ export function readSshConfigOption(option: string | false | undefined): SshConf
 
 export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Promise<Inventory> {
   const file = resolve(fileArg);
-  if (!existsSync(file)) throw new InventoryError(file, '(file)', 'an existing inventory file (.ts or .ini)', 'not found');
-  let raw: unknown;
-  if (file.endsWith('.ini') || file.endsWith('.cfg') || !/\.[cm]?[tj]s$/.test(file)) {
-    raw = { hosts: hostsFromIni(file), playbooks: opts.withPlaybooks ? await loadInventoryModule(resolve(opts.withPlaybooks)) : [] };
-  } else {
-    raw = await loadInventoryModule(file);
-  }
+  if (!existsSync(file)) throw new InventoryError(file, '(file)', 'an existing inventory file (.ts, or Ansible INI or YAML)', 'not found');
+  const [raw, warnings] = await collecting(async () => {
+    if (/\.[cm]?[tj]s$/.test(file)) return loadInventoryModule(file);
+    const hosts = collect(readAnsibleHosts(file, ansibleFormat(file)));
+    return { hosts, playbooks: opts.withPlaybooks ? await loadInventoryModule(resolve(opts.withPlaybooks)) : [] };
+  });
   if (raw === undefined)
     throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
-  return resolveInventory(raw, file, { sshConfig: readSshConfigOption(opts.sshConfig) });
+  const inventory = resolveInventory(raw, file, { sshConfig: readSshConfigOption(opts.sshConfig) });
+  return { ...inventory, warnings: [...warnings, ...inventory.warnings] };
 }
 
 export interface ResolveOptions {
@@ -183,38 +228,40 @@ export function resolveInventory(raw: unknown, file: string, opts: ResolveOption
   const rel = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(expandHome(p)) ? expandHome(p) : resolve(base, p));
   const defaults = inv.defaults ?? {};
   const names = Object.keys(inv.hosts);
+  const hostNames = new Set(names);
   const groups = new Set(names.flatMap((n) => inv.hosts[n].groups ?? []));
+  const groupVars = inv.groups ?? {};
+  for (const g of Object.keys(groupVars)) {
+    if (g === 'all') throw new InventoryError(file, 'groups.all', 'a group of some hosts', 'vars for every host go in defaults.vars');
+    if (!groups.has(g))
+      throw new InventoryError(file, `groups.${g}`, 'a group some host is in (hosts.<name>.groups)', `no host is in "${g}"`);
+  }
 
-  // Validate and build each binding once; resources are pure, so hosts can share them.
+  // Validate each binding once; hosts with the same settings share one build (bindings.ts).
   const bindings = inv.playbooks.map((b, i) => {
-    const use = b.use as PlaybookUse;
     const targets = Array.isArray(b.on) ? b.on : [b.on];
     for (const t of targets) {
-      if (t !== 'all' && !groups.has(t) && !names.includes(t)) {
+      if (t !== 'all' && !groups.has(t) && !hostNames.has(t)) {
         throw new InventoryError(file, `playbooks.${i}.on`, '"all", a group or a host of this inventory', `"${t}" is neither`);
       }
     }
-    const settings = use.playbook.settings.safeParse(use.settings);
-    if (!settings.success) {
-      const issue = settings.error.issues[0];
-      throw new InventoryError(file, zodPath(`playbooks.${i}.use(${use.playbook.name}).settings`, issue.path), describeIssue(issue));
-    }
-    let parts: PlaybookParts;
-    try {
-      parts = use.playbook.build(settings.data);
-    } catch (err) {
-      throw new InventoryError(file, `playbooks.${i}.use(${use.playbook.name})`, 'settings the playbook can build', (err as Error).message);
-    }
-    return { targets, bound: { name: use.playbook.name, parts } };
+    return prepareBinding(file, i, targets, b.use);
   });
+  const cache: BuildCache = new Map();
 
   const settings = (fields: typeof defaults): ConnectionSettings => {
     const sudoPassword = fields.sudoPasswordEnv ? process.env[fields.sudoPasswordEnv] : undefined;
     if (sudoPassword) registerSecret(sudoPassword);
+    const passphraseEnv = fields.privateKeyPassphraseEnv;
+    // empty counts as unset: no key is encrypted with an empty passphrase
+    const passphrase = passphraseEnv ? process.env[passphraseEnv] || undefined : undefined;
+    if (passphrase) registerSecret(passphrase);
     return {
       port: fields.port,
       user: fields.user,
       privateKey: rel(fields.privateKey),
+      privateKeyPassphrase: passphrase,
+      privateKeyPassphraseEnv: passphraseEnv,
       knownHosts: rel(fields.knownHosts),
       hostKeyPolicy: fields.hostKeyPolicy,
       sudo: fields.sudo,
@@ -246,13 +293,52 @@ export function resolveInventory(raw: unknown, file: string, opts: ResolveOption
   const hosts: ResolvedHost[] = names.map((name) => {
     const h = inv.hosts[name];
     const hostGroups = h.groups ?? [];
+    const merged = { ...defaults, ...stripUndefined(h) };
+    const vars = mergeVars(defaults.vars, hostGroups, groupVars, h.vars);
+    const view = { name, groups: hostGroups, vars };
     const playbooks = bindings
       .filter((b) => b.targets.some((t) => t === 'all' || t === name || hostGroups.includes(t)))
-      .map((b) => b.bound);
-    const keepGenerations = h.keepGenerations ?? defaults.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
-    return { name, groups: hostGroups, vars: h.vars ?? {}, target: targets.get(name)!, playbooks, keepGenerations };
+      .map((b) => playbookFor(file, b, view, cache));
+    const keepGenerations = merged.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
+    return { name, groups: hostGroups, vars, target: targets.get(name)!, playbooks, keepGenerations };
   });
-  return { file, hosts, warnings: warnings.map(formatWarning) };
+  return { file, hosts, warnings: [...warnings.map((w) => targetWarning(file, w)), ...unverifiedKeys(hosts, file)] };
+}
+
+/**
+ * known_hosts /dev/null (Ansible's `-o UserKnownHostsFile=/dev/null`) with accept-new: any key is
+ * accepted on first contact and none is kept, so a host's key is never checked against an earlier one.
+ * mailprov does what the inventory says, remembering keys for the run only, and says so loudly.
+ */
+function unverifiedKeys(hosts: ResolvedHost[], file: string): InventoryWarning[] {
+  const unverified = hosts.filter((h) => h.target.knownHosts === '/dev/null' && h.target.hostKeyPolicy === 'accept-new');
+  if (!unverified.length) return [];
+  return [
+    {
+      file,
+      message:
+        'HOST KEYS NOT VERIFIED: known_hosts is /dev/null with accept-new (UserKnownHostsFile=/dev/null, StrictHostKeyChecking=no), ' +
+        'so any host key is accepted and none is kept: a man-in-the-middle would go unnoticed. Keys are remembered for this run only ' +
+        '(a key that changes during the run is refused). Name a real known_hosts file to have keys checked from one run to the next',
+      hosts: unverified.map((h) => h.name),
+    },
+  ];
+}
+
+/**
+ * A host's vars, key by key, lowest first: defaults, its groups by name (later wins, as Ansible orders
+ * groups of one depth and the INI reader does), its own. A value that is an object is replaced whole.
+ */
+function mergeVars(
+  defaults: Record<string, unknown> | undefined,
+  hostGroups: string[],
+  groupVars: Record<string, { vars?: Record<string, unknown> }>,
+  own: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  const byName = [...hostGroups].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const layers = [defaults, ...byName.map((g) => (Object.hasOwn(groupVars, g) ? groupVars[g].vars : undefined)), own];
+  // fromEntries, not Object.assign: a key named __proto__ stays an ordinary var
+  return Object.fromEntries(layers.flatMap((l) => Object.entries(l ?? {})));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

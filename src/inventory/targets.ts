@@ -9,12 +9,17 @@ import { InventoryError, MailprovError } from '../errors.ts';
 import { parseJumpSpec, type JumpHop } from '../transport/jump.ts';
 import { resolveSshConfig, where, type SshConfigEnv, type SshConfigFile, type SshConfigWarning } from '../transport/ssh-config.ts';
 import { expandHome, type HostKeyPolicy, type SshTarget } from '../transport/ssh.ts';
+import type { InventoryWarning } from './ansible.ts';
 
 /** The connection fields of a host, defaults applied; paths already resolved against the inventory. */
 export interface ConnectionSettings {
   port?: number;
   user?: string;
   privateKey?: string;
+  /** Decrypts an encrypted key (from privateKeyPassphraseEnv). */
+  privateKeyPassphrase?: string;
+  /** The environment variable the passphrase comes from, for messages. */
+  privateKeyPassphraseEnv?: string;
   knownHosts?: string;
   hostKeyPolicy?: HostKeyPolicy;
   sudo?: boolean;
@@ -91,6 +96,8 @@ export function resolveTargets(input: TargetsInput): { targets: Map<string, SshT
       port: given.port ?? file?.port ?? DEFAULT_PORT,
       user: given.user ?? file?.user ?? DEFAULT_USER,
       privateKey: given.privateKey ?? (fromFile[0] !== undefined ? resolve(fromFile[0]) : undefined),
+      privateKeyPassphrase: given.privateKeyPassphrase,
+      privateKeyPassphraseEnv: given.privateKeyPassphraseEnv,
       ...(given.privateKey === undefined && fromFile.length > 1 ? { identityFiles: fromFile.slice(1).map((p) => resolve(p)) } : {}),
       ...(file?.identitiesOnly !== undefined ? { identitiesOnly: file.identitiesOnly } : {}),
       knownHosts: given.knownHosts ?? (file?.knownHosts !== undefined ? resolve(file.knownHosts) : expandHome('~/.ssh/known_hosts')),
@@ -181,4 +188,9 @@ function sshWarning(w: SshConfigWarning): string {
 export function formatWarning(w: TargetWarning): string {
   const list = (one: string, names: string[]) => (names.length ? [`${names.length === 1 ? one : `${one}s`} ${names.join(', ')}`] : []);
   return `${w.message} (${[...list('host', w.hosts), ...list('jump host', w.jumpHosts)].join('; ')})`;
+}
+
+/** A warning as the inventory's warnings are said: once, with its inventory hosts and its other jump hosts. */
+export function targetWarning(file: string, w: TargetWarning): InventoryWarning {
+  return { file, message: w.message, hosts: w.hosts, ...(w.jumpHosts.length ? { jumpHosts: w.jumpHosts } : {}) };
 }

@@ -5,12 +5,18 @@ import { Chalk } from 'chalk';
 import type { EngineEvent, HostResult } from '../engine/events.ts';
 import { redact } from '../secrets/index.ts';
 import { unifiedDiff } from './diff.ts';
+import { groupFindings, listHosts } from './once.ts';
+import { LiveView, renderCompactSummary } from './live.ts';
 
 export interface ConsoleOptions {
   out?: NodeJS.WriteStream;
   /** Live redrawn lines (terminal) or one line per event (pipes, CI). */
   live?: boolean;
   color?: boolean;
+  /** Hosts in the run: as many as the terminal's rows, or more, get the compact live view (live.ts). */
+  hosts?: number;
+  /** The terminal's rows (default: the stream's). */
+  rows?: number;
 }
 
 export class ConsoleReporter {
@@ -19,11 +25,25 @@ export class ConsoleReporter {
   readonly c: typeof chalk;
   private lines = new Map<string, string>();
   private drawn = 0;
+  /** Set when a line per host would not fit the screen. */
+  private readonly compact?: LiveView;
 
   constructor(opts: ConsoleOptions = {}) {
     this.out = opts.out ?? process.stdout;
     this.live = opts.live ?? Boolean(this.out.isTTY);
     this.c = new Chalk({ level: (opts.color ?? Boolean(this.out.isTTY)) ? 1 : 0 });
+    if (this.live && (opts.hosts ?? 0) >= (opts.rows ?? this.out.rows ?? 24))
+      this.compact = new LiveView({
+        total: opts.hosts ?? 0,
+        write: (s) => this.write(s),
+        c: this.c,
+        columns: () => this.out.columns ?? 80,
+      });
+  }
+
+  /** The run is over: the compact view draws its last state and stops its timer. */
+  finish(): void {
+    this.compact?.finish();
   }
 
   write(text: string): void {
@@ -39,6 +59,10 @@ export class ConsoleReporter {
   }
 
   onEvent = (e: EngineEvent): void => {
+    if (this.compact) {
+      this.compact.onEvent(e);
+      return;
+    }
     const c = this.c;
     switch (e.kind) {
       case 'host-phase': {
@@ -49,15 +73,9 @@ export class ConsoleReporter {
         else this.write(`${e.host}: ${e.phase}${step}${e.detail ? `: ${e.detail}` : ''}\n`);
         break;
       }
-      case 'host-finding': {
-        const tag = e.finding.level === 'error' ? c.red('error') : e.finding.level === 'info' ? c.cyan('info') : c.yellow('warning');
-        const text = `${e.host}: ${tag} [${e.finding.code}] ${e.finding.message}`;
-        if (this.live) {
-          this.lines.set(`${e.host}#${this.lines.size}`, text);
-          this.redraw();
-        } else this.write(text + '\n');
+      case 'host-finding':
+        // said once for all the hosts that report it, after the run (printFindings)
         break;
-      }
       case 'host-done': {
         const r = e.result;
         const line = `${c.bold(r.host.padEnd(16))} ${statusWord(r, c)}${r.error ? c.red(`: ${firstLine(r.error)}`) : ''}`;
@@ -72,6 +90,8 @@ export class ConsoleReporter {
   /** Per host: OS, then each change with its reason and diff (the dry run's main output). */
   printPlan(results: HostResult[]): void {
     const c = this.c;
+    // compact: hosts without changes are one line of the summary
+    if (this.compact) results = results.filter((r) => r.status !== 'unchanged');
     for (const r of results) {
       this.write(`\n${c.bold(r.host)} ${c.dim(`(${r.address}${r.os ? `, ${r.os}` : ''})`)}\n`);
       if (r.status === 'failed') {
@@ -91,6 +111,17 @@ export class ConsoleReporter {
     }
   }
 
+  /** Each distinct finding once, with the hosts that reported it (a playbook's lint warning is every host's). */
+  printFindings(results: Pick<HostResult, 'host' | 'findings'>[]): void {
+    const c = this.c;
+    const shared = groupFindings(results);
+    if (shared.length) this.write('\n');
+    for (const { finding: f, hosts } of shared) {
+      const tag = f.level === 'error' ? c.red('error') : f.level === 'info' ? c.cyan('info') : c.yellow('warning');
+      this.write(`${listHosts(hosts)}: ${tag} [${f.code}] ${f.message}\n`);
+    }
+  }
+
   printErrors(results: HostResult[]): void {
     for (const r of results.filter((x) => x.status === 'failed' || x.status === 'rolled-back')) {
       const rb = r.rolledBack
@@ -101,6 +132,10 @@ export class ConsoleReporter {
   }
 
   printSummary(results: HostResult[], runDir?: string, dryRun = false): void {
+    if (this.compact) {
+      this.write(renderCompactSummary(results, { c: this.c, dryRun, runDir }));
+      return;
+    }
     const c = this.c;
     const rows = results.map((r) => [
       r.host,

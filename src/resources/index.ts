@@ -6,9 +6,11 @@ export {
   insertPosition,
   saveCommand,
   defaultPersistFile,
+  firewallRuleId,
   markedSpec,
   assertRuleSpec,
   RULE_COMMENT,
+  type Family,
   type FirewallRuleOptions,
 } from './firewall.ts';
 export { command, shortName, type CommandOptions } from './command.ts';

@@ -38,6 +38,8 @@ export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
 export const SMART_HOST_ADDR = '127.0.0.2';
 export const SMART_HOST_PORT = 587;
 export const SMART_HOST_USER = `relay@${SANDBOX_DOMAIN}`;
+/** A second real account with a password of its own: for inventories that give hosts different credentials. */
+export const SMART_HOST_SECOND_USER = `relay2@${SANDBOX_DOMAIN}`;
 /** A second account, which always answers AUTH with Gmail's 534 5.7.9 "Application-specific password required". */
 export const SMART_HOST_APP_PASSWORD_USER = `app-password@${SANDBOX_DOMAIN}`;
 /** The name on the certificate of the wrong-name-cert mode (signed by the sandbox CA). */
@@ -81,7 +83,16 @@ export interface SandboxState {
   centosBase?: string;
   privateKey: string;
   knownHosts: string;
-  smartHost: { name: string; user: string; passwordFile: string; socket: string; storeDir: string; caCert: string };
+  smartHost: {
+    name: string;
+    user: string;
+    passwordFile: string;
+    /** The second account (relay2@...) and its password file. */
+    second: { user: string; passwordFile: string };
+    socket: string;
+    storeDir: string;
+    caCert: string;
+  };
   hosts: SandboxHost[];
 }
 
@@ -298,13 +309,14 @@ async function smartHostCerts(state: SandboxState) {
   };
 }
 
-async function startSmartHost(state: SandboxState, password: string): Promise<void> {
+async function startSmartHost(state: SandboxState): Promise<void> {
   const { trusted, ...badCerts } = await smartHostCerts(state);
+  const { user, passwordFile, second } = state.smartHost;
   const config = {
     socketPath: state.smartHost.socket,
     ...trusted,
     badCerts,
-    users: { [state.smartHost.user]: password },
+    users: { [user]: readPassword(passwordFile), [second.user]: readPassword(second.passwordFile) },
     appPasswordUsers: [SMART_HOST_APP_PASSWORD_USER],
     modeFile: smartHostModeFile(state.dir),
     eventsFile: smartHostEventsFile(state.dir),
@@ -326,6 +338,12 @@ async function startSmartHost(state: SandboxState, password: string): Promise<vo
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+function ensurePasswordFile(path: string): void {
+  if (!existsSync(path)) writeFileSync(path, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
+}
+
+const readPassword = (path: string) => readFileSync(path, 'utf8').trim();
 
 async function startHost(state: SandboxState, host: SandboxHost): Promise<void> {
   const args = [
@@ -514,6 +532,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
       name: SMART_HOST_NAME,
       user: SMART_HOST_USER,
       passwordFile,
+      second: { user: SMART_HOST_SECOND_USER, passwordFile: join(dir, 'smarthost-password-2') },
       socket: join(dir, 'smarthost.sock'),
       storeDir: join(dir, 'messages'),
       caCert: join(dir, 'ca', 'ca.crt'),
@@ -525,9 +544,10 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const pubKey = readFileSync(`${privateKey}.pub`, 'utf8');
   const ca = await ensureCa(join(dir, 'ca'));
   state.smartHost.caCert = ca.caCert;
-  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
+  ensurePasswordFile(passwordFile);
+  ensurePasswordFile(state.smartHost.second.passwordFile);
   mkdirSync(state.smartHost.storeDir, { recursive: true });
-  await startSmartHost(state, readFileSync(passwordFile, 'utf8').trim());
+  await startSmartHost(state);
   const caPem = readFileSync(ca.caCert, 'utf8');
   for (const [name, kind] of wanted) {
     const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: 22, dir: join(dir, 'hosts', name), kind };
@@ -560,7 +580,8 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
 }
 
 async function isHealthy(state: SandboxState): Promise<boolean> {
-  if (!state.ready) return false;
+  // a sandbox from before the second account: started again, so that its stand-in knows the account
+  if (!state.ready || state.smartHost.second === undefined) return false;
   try {
     await Promise.all(state.hosts.map((h) => waitForSsh(sshEndpoint(h), 1500)));
     return existsSync(state.smartHost.socket);

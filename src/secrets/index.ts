@@ -94,11 +94,19 @@ export class Secret {
   }
 }
 
+// Checked when the inventory loads: `secret.env(host.vars.passwordEnv)` with the var missing fails
+// there, naming the host, rather than at apply time as "environment variable undefined".
+function sourceName(value: unknown, call: string, expected: string): string {
+  if (typeof value === 'string' && value !== '') return value;
+  const got = value === '' ? 'an empty string' : typeof value === 'object' && value !== null ? 'an object' : String(value);
+  throw new SecretError(`${call}() needs ${expected}, not ${got}`);
+}
+
 export const secret = {
   /** Read from an environment variable of the controller at apply time. */
-  env: (name: string) => new Secret({ kind: 'env', name }),
+  env: (name: string) => new Secret({ kind: 'env', name: sourceName(name, 'secret.env', 'the name of an environment variable') }),
   /** Read from a file on the controller at apply time (a trailing newline is dropped). */
-  file: (path: string) => new Secret({ kind: 'file', path }),
+  file: (path: string) => new Secret({ kind: 'file', path: sourceName(path, 'secret.file', 'the path of a file') }),
   /** For tests only: an inline value. Inventories should use env or file. */
   value: (value: string) => new Secret({ kind: 'value', value }),
 };

@@ -2,14 +2,13 @@
 // One connection per host for the whole run; every command is a channel on it. A host behind jump
 // hosts is reached through a channel of the last one (direct-tcpip, as `ssh -J` does), each hop's
 // key verified like the host's; one connection per jump host serves every host behind it.
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { homedir } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { NodeSSH, type Config as NodeSshConfig } from 'node-ssh';
-import ssh2, { type AnyAuthMethod, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
-import { ConnectError } from '../errors.ts';
+import { NodeSSH } from 'node-ssh';
+import type { AnyAuthMethod, ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
+import { ConnectError, KeyError } from '../errors.ts';
 import { redact, registerSecret } from '../secrets/index.ts';
 import {
   appendKnownHost,
@@ -21,6 +20,7 @@ import {
   parseKnownHosts,
   recordedKeyTypes,
 } from './known-hosts.ts';
+import { encryptedHint, openKey, passphraseSource } from './keys.ts';
 import { type Lease, SharedConnections } from './pool.ts';
 import { shellQuote } from './quote.ts';
 import { announceStart, SudoStderr, sudoRefusal, sudoWords, type SudoWords } from './sudo.ts';
@@ -33,11 +33,16 @@ export interface SshTarget {
   address: string;
   port: number;
   user: string;
+  /** A key file; with SSH_AUTH_SOCK set, the ssh-agent is tried after it (or alone, without one). */
   privateKey?: string;
   /** Further keys, tried after privateKey (ssh_config's IdentityFile lines after the first). */
   identityFiles?: string[];
   /** Only the key files, never the agent's keys (ssh_config's IdentitiesOnly). */
   identitiesOnly?: boolean;
+  /** Decrypts an encrypted privateKey (from privateKeyPassphraseEnv or --ask-key-pass). */
+  privateKeyPassphrase?: string;
+  /** The environment variable the passphrase comes from, for messages. */
+  privateKeyPassphraseEnv?: string;
   knownHosts: string;
   hostKeyPolicy: HostKeyPolicy;
   /** Run commands through sudo (for non-root users). */
@@ -96,6 +101,7 @@ export function jumpConnections(): SharedConnections<NodeSSH> {
 }
 
 export async function connect(target: SshTarget): Promise<Connection> {
+  for (const t of [target, ...(target.jump ?? [])]) if (t.privateKeyPassphrase !== undefined) registerSecret(t.privateKeyPassphrase);
   if (target.sudoPassword !== undefined) {
     // whoever set it (inventory, -K, a test), it must be masked in every message
     registerSecret(target.sudoPassword);
@@ -162,31 +168,23 @@ export async function connect(target: SshTarget): Promise<Connection> {
 /** What a handshake checks against, read before any connection: known_hosts and the keys. */
 interface HandshakeChecks {
   knownHostsPath: string;
+  /** known_hosts is /dev/null: keys accepted are remembered for this run only (see runOnlyKnownHosts). */
+  runOnly: boolean;
   entries: KnownHostEntry[];
   recordedTypes: string[];
   serverHostKey?: ServerHostKeyAlgorithm[];
-  auth: Partial<NodeSshConfig>;
+  auth: { methods: AnyAuthMethod[]; tried: string[] };
 }
 
 async function prepareHandshake(target: SshTarget): Promise<HandshakeChecks> {
   const knownHostsPath = expandHome(target.knownHosts);
-  let knownText = '';
-  try {
-    knownText = await readFile(knownHostsPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new ConnectError(target.name, `cannot read known_hosts ${knownHostsPath}: ${err}`);
-    if (target.hostKeyPolicy === 'strict') {
-      throw new ConnectError(
-        target.name,
-        `known_hosts file ${knownHostsPath} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`,
-      );
-    }
-  }
+  // /dev/null keeps nothing: keys accepted there are remembered for this run only (see runOnlyKnownHosts)
+  const runOnly = knownHostsPath === '/dev/null';
+  const knownText = runOnly ? runOnlyKnownHosts.join('\n') : await readKnownHosts(target, knownHostsPath);
   const entries = parseKnownHosts(knownText);
   const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
   const serverHostKey = recordedAlgorithms(recordedTypes, target, knownHostsPath);
-  return { knownHostsPath, entries, recordedTypes, serverHostKey, auth: authOptions(target) };
+  return { knownHostsPath, runOnly, entries, recordedTypes, serverHostKey, auth: authMethods(target) };
 }
 
 /**
@@ -194,7 +192,7 @@ async function prepareHandshake(target: SshTarget): Promise<HandshakeChecks> {
  * policy (an unknown key recorded with accept-new), then authentication.
  */
 async function handshake(target: SshTarget, checks: HandshakeChecks, sock: Duplex): Promise<NodeSSH> {
-  const { knownHostsPath, entries, recordedTypes, serverHostKey, auth } = checks;
+  const { knownHostsPath, runOnly, entries, recordedTypes, serverHostKey, auth } = checks;
   let refusal: string | undefined;
   let newKeyLine: string | undefined;
 
@@ -229,7 +227,7 @@ async function handshake(target: SshTarget, checks: HandshakeChecks, sock: Duple
       host: target.address,
       port: target.port,
       username: target.user,
-      ...auth,
+      authHandler: auth.methods,
       hostVerifier,
       algorithms: serverHostKey && { serverHostKey },
       readyTimeout: target.connectTimeoutMs,
@@ -249,47 +247,17 @@ async function handshake(target: SshTarget, checks: HandshakeChecks, sock: Duple
       );
     }
     if (/authentication methods failed/i.test(msg)) {
-      throw new ConnectError(target.name, `authentication refused for user ${target.user} (${describeKeys(target)})`);
+      throw new ConnectError(target.name, `authentication refused for user ${target.user} (tried ${auth.tried.join(', ')})`);
     }
     throw new ConnectError(target.name, `cannot connect to ${target.address}:${target.port}: ${redact(msg)}`, { cause: err });
   }
-  if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
+  if (newKeyLine && runOnly) runOnlyKnownHosts.push(newKeyLine);
+  else if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
   return ssh;
 }
 
 const keyFiles = (target: SshTarget): string[] =>
   [target.privateKey, ...(target.identityFiles ?? [])].filter((k): k is string => Boolean(k)).map(expandHome);
-
-function describeKeys(target: SshTarget): string {
-  const keys = keyFiles(target);
-  return keys.length ? `key ${keys.join(', ')}` : 'key from agent';
-}
-
-/**
- * How to authenticate: one key file and the agent as before; with several key files (ssh_config
- * IdentityFile lines) each in turn, then the agent unless IdentitiesOnly says key files only.
- */
-function authOptions(target: SshTarget): Partial<NodeSshConfig> {
-  const keys = keyFiles(target);
-  const agent = target.identitiesOnly ? undefined : process.env.SSH_AUTH_SOCK || undefined;
-  if (keys.length <= 1 && !target.identitiesOnly) return { privateKeyPath: keys[0], agent };
-  const username = target.user;
-  const methods: AnyAuthMethod[] = [{ type: 'none', username }];
-  for (const path of keys) {
-    let key: Buffer;
-    try {
-      key = readFileSync(path);
-    } catch (err) {
-      throw new ConnectError(target.name, `cannot read the private key ${path} (${(err as NodeJS.ErrnoException).code ?? err})`);
-    }
-    // ssh2 would skip a key it cannot parse without a word: say it here
-    const parsed = ssh2.utils.parseKey(key);
-    if (parsed instanceof Error) throw new ConnectError(target.name, `cannot use the private key ${path}: ${parsed.message}`);
-    methods.push({ type: 'publickey', username, key });
-  }
-  if (agent) methods.push({ type: 'agent', username, agent });
-  return { authHandler: methods } as Partial<NodeSshConfig>;
-}
 
 /** A lease on the connection to the last jump host, opening the chain up to it as needed. */
 async function openRoute(target: SshTarget, chain: SshTarget[]): Promise<Lease<NodeSSH>> {
@@ -362,6 +330,65 @@ function forwardThrough(jump: NodeSSH, to: SshTarget, via: SshTarget): Promise<D
       reject(new ConnectError(to.name, `cannot connect to ${where}: ${(err as Error).message}`));
     }
   });
+}
+
+async function readKnownHosts(target: SshTarget, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConnectError(target.name, `cannot read known_hosts ${path}: ${err}`);
+    if (target.hostKeyPolicy === 'strict') {
+      throw new ConnectError(
+        target.name,
+        `known_hosts file ${path} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`,
+      );
+    }
+    return '';
+  }
+}
+
+/**
+ * Host keys accepted this run for targets whose known_hosts is /dev/null (Ansible's
+ * `UserKnownHostsFile=/dev/null`): written nowhere, but a host whose key changes within the run (a
+ * second connection, such as the firewall confirmation) is still refused.
+ */
+const runOnlyKnownHosts: string[] = [];
+
+/**
+ * How to authenticate, as ssh2 methods with the keys already decrypted (see keys.ts): the key file
+ * (privateKey, with its passphrase), then ssh_config's further IdentityFile lines, then the ssh-agent
+ * (SSH_AUTH_SOCK) unless IdentitiesOnly says key files only. An encrypted key with no passphrase is
+ * left to the agent; without one it is a KeyError, unless another key file can be tried.
+ */
+function authMethods(target: SshTarget): { methods: AnyAuthMethod[]; tried: string[] } {
+  const agent = target.identitiesOnly ? undefined : process.env.SSH_AUTH_SOCK || undefined;
+  const methods: AnyAuthMethod[] = [];
+  const tried: string[] = [];
+  const encrypted: string[] = [];
+  for (const [i, file] of keyFiles(target).entries()) {
+    // the passphrase is privateKey's; a further IdentityFile that is encrypted is skipped, as ssh without a terminal does
+    const key = i === 0 && target.privateKey ? openKey(file, target.privateKeyPassphrase, passphraseSource(target)) : openKey(file);
+    if (key === 'encrypted') {
+      encrypted.push(file);
+      continue;
+    }
+    methods.push({ type: 'publickey', username: target.user, key });
+    tried.push(`key ${file}`);
+  }
+  if (agent) {
+    methods.push({ type: 'agent', username: target.user, agent });
+    tried.push(`the keys of ssh-agent at ${agent}`);
+  }
+  if (methods.length === 0 && encrypted.length) throw new KeyError(encrypted[0], encryptedHint());
+  if (methods.length === 0) {
+    throw new ConnectError(
+      target.name,
+      target.identitiesOnly
+        ? 'nothing to authenticate with: IdentitiesOnly (ssh_config) leaves out the ssh-agent, and no key file is given for this host'
+        : 'nothing to authenticate with: no privateKey for this host (ansible_ssh_private_key_file in an Ansible inventory) and no ssh-agent (SSH_AUTH_SOCK is not set)',
+    );
+  }
+  return { methods, tried };
 }
 
 /**

@@ -230,7 +230,7 @@ describe('ssh_config aliases', () => {
     );
     const r = cli(['--ssh-config', config]);
     expect(r.stderr).toContain(
-      `mailprov: warning: ssh_config ${config} line 10: Match exec is not supported by mailprov: this Match block is ignored (hosts relay2, relay3; jump host gw)\n`,
+      `mailprov: warning: ${join(work, 'aliases.ts')}: ssh_config ${config} line 10: Match exec is not supported by mailprov: this Match block is ignored (2 hosts: relay2 and relay3; jump host gw)\n`,
     );
     expect(
       r.json.hosts.map((h: { host: string; address: string; status: string; error: string | null }) => [

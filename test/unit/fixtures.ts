@@ -45,6 +45,8 @@ export function hostFacts(
     files: Record<string, FileFact>;
     packages: Record<string, boolean>;
     rules: string[];
+    /** `ip6tables -S` lines (default: empty chains, policy ACCEPT). */
+    rules6: string[];
     firewalld: { runtime: string[]; permanent: string[] };
     services: Record<string, boolean>;
     tests: Record<string, number>;
@@ -65,6 +67,8 @@ export function hostFacts(
           rules: over.rules ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'],
           firewalld: over.firewalld,
         };
+      case 'ip6tables':
+        return { available: true, rules: over.rules6 ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'] };
       case 'service':
         return over.services?.[arg as string] === undefined
           ? { known: false, running: false }
@@ -77,6 +81,7 @@ export function hostFacts(
     if (over.extra && name in over.extra) return over.extra[name];
     // a playbook's own fact not given: what a host without its files would say
     if (name === 'sendmail-queue') return { count: 0, now: 0, messages: [] };
+    if (name === 'ipv6-bindv6only') return false;
     throw new Error(`fixture has no fact ${name}`);
   };
   return { os: over.os ?? debianOs, get: <T, A>(fact: Fact<T, A>, arg: A) => answer(fact.name, arg) as T };

@@ -36,14 +36,17 @@ createrepo_c --quiet "$repo"
 rpm -i --quiet --force-debian "$repo"/mailprov-sandbox-base-*.noarch.rpm
 
 # CentOS's layout: os-release, redhat-release, service, yum, dnf with only the local repository,
-# the stock firewall (and `service iptables save`), RHEL's CA bundle path (the sandbox CA is added
-# per host). Debian's own init scripts go, but for ssh (sshd runs as the host's init).
+# the stock firewall of both families (and `service iptables save`, `service ip6tables save`), RHEL's
+# CA bundle path (the sandbox CA is added per host). Debian's own init scripts go, but for ssh (sshd
+# runs as the host's init).
 rm -f /etc/os-release /etc/debian_version /etc/init.d/hwclock.sh /etc/init.d/procps /etc/init.d/sudo
 # (the files of the root/ folder beside this script)
 cp -R "$src/root/." /
 chmod 755 /usr/sbin/service /usr/local/sbin/mailprov-sandbox-init /etc/rc.d/init.d/iptables
+ln -s iptables /etc/rc.d/init.d/ip6tables
 ln -s ../rc.d/init.d/iptables /etc/init.d/iptables
-chmod 600 /etc/sysconfig/iptables
+ln -s ../rc.d/init.d/ip6tables /etc/init.d/ip6tables
+chmod 600 /etc/sysconfig/iptables /etc/sysconfig/ip6tables
 ln -s ../usr/lib/os-release /etc/os-release
 ln -s redhat-release /etc/centos-release
 ln -s redhat-release /etc/system-release

@@ -77,7 +77,7 @@ describe('mailprov CLI', () => {
     expect(warned.code).toBe(1);
     expect(warned.stderr).toMatch(
       new RegExp(
-        `^mailprov: warning: ssh_config ${config} line 3: StrictHostKeyChecking off is taken as accept-new: .* \\(host relay1\\)\n`,
+        `^mailprov: warning: ${valid}: ssh_config ${config} line 3: StrictHostKeyChecking off is taken as accept-new: .* \\(1 host: relay1\\)\n`,
       ),
     );
   }, 30_000); // four runs of the CLI
@@ -118,6 +118,28 @@ describe('mailprov CLI', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.hosts[0]).toMatchObject({ host: 'relay1', status: 'failed' });
     expect(doc.hosts[0].error).toMatch(/known_hosts|cannot connect/);
+  });
+
+  it('--with bindings can take settings from the INI vars; a host whose vars do not fit fails the load, named', () => {
+    const dir = tempDir('mailprov-ini-vars-');
+    const ini = join(dir, 'hosts.ini');
+    writeFileSync(
+      ini,
+      '[eu]\nrelay1 ansible_host=127.0.0.1 ansible_port=1\n[us]\nrelay2 ansible_host=127.0.0.2\n[eu:vars]\nsmtp_user=eu@example.org\n',
+    );
+    writeFileSync(
+      join(dir, 'pb.ts'),
+      `import { secret, type Binding } from 'mailprov';
+       import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+       export default [
+         { on: ['eu', 'us'], use: (host) => sendmailSmartHost({ smartHost: 'smtp.example.org', auth: { user: host.vars.smtp_user, password: secret.env('PW') } }) },
+       ] satisfies Binding[];\n`,
+    );
+    const r = mailprov(['plan', ini, '--with', join(dir, 'pb.ts')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `mailprov: ${ini}: host relay2: playbooks.0.use(sendmail-smarthost).settings.auth.user: Invalid input: expected string, received undefined\n`,
+    );
   });
 
   it('says what to do when --help is asked', () => {
@@ -177,4 +199,59 @@ describe('mailprov CLI', () => {
       'mailprov: --ask-sudo-pass needs a terminal to ask on; without one, name an environment variable with sudoPasswordEnv',
     ]);
   }, 30_000);
+
+  it('init writes the starter inventory, which check accepts as it is, contacting no host', () => {
+    const dir = join(tempDir('mailprov-init-'), 'new', 'relays');
+    const init = mailprov(['init', dir]);
+    expect(init.code).toBe(0);
+    const file = join(dir, 'inventory.ts');
+    expect(readFileSync(file, 'utf8')).toBe(readFileSync(resolve(__dirname, '../../../inventories/starter.ts'), 'utf8'));
+    expect(mailprov(['init', dir])).toMatchObject({ code: 1, stderr: `mailprov: ${file} already exists; pass --force to replace it\n` });
+    expect(mailprov(['init', dir, '--force']).code).toBe(0);
+
+    const ok = mailprov(['check', file], { SMTP_PASSWORD: 'An app password 16' });
+    expect(ok).toMatchObject({ code: 0, stderr: '' });
+    expect(ok.stdout).toBe(
+      `${file}: 2 hosts (no host contacted)\n  relay1: root@192.0.2.10:22: sendmail-smarthost\n  relay2: root@192.0.2.11:22: sendmail-smarthost\n\nready for plan and apply\n`,
+    );
+    // the secret's variable unset: the lint error every host would fail on, said once for both
+    const missing = mailprov(['check', file], { SMTP_PASSWORD: '' });
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain(
+      'relay1 and relay2: error [secret-missing] secret not set: environment variable SMTP_PASSWORD is empty or missing\n\n2 hosts would fail before any change\n',
+    );
+  });
+
+  it('says the warnings of an INI host list read by a TS inventory once, with the hosts', () => {
+    const dir = tempDir('mailprov-ini-warn-');
+    writeFileSync(
+      join(dir, 'hosts.ini'),
+      '[relays]\nrelay[1:3] ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args="-o ControlPersist=60s"\n',
+    );
+    const file = join(dir, 'inv.ts');
+    writeFileSync(
+      file,
+      "import { defineInventory, hostsFromIni } from 'mailprov';\nexport default defineInventory({ hosts: hostsFromIni(new URL('./hosts.ini', import.meta.url)) });\n",
+    );
+    const r = mailprov(['check', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `mailprov: warning: ${join(dir, 'hosts.ini')}: Ansible variables mailprov does not read, ignored: ansible_python_interpreter (3 hosts: relay1, relay2 and relay3)\n` +
+        `mailprov: warning: ${join(dir, 'hosts.ini')}: ssh arguments mailprov does not read (in ansible_ssh_*_args), ignored: ControlPersist (3 hosts: relay1, relay2 and relay3)\n`,
+    );
+  });
+
+  it('--ask-key-pass without a terminal says what to do instead', () => {
+    const key = join(tempDir('mailprov-key-'), 'id');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-a', '2', '-N', 'Some passphrase', '-f', key]);
+    const file = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ defaults: { privateKey: ${JSON.stringify(key)} }, hosts: { relay1: { address: '127.0.0.1', port: 1 } } });
+    `);
+    expect(mailprov(['check', file, '--ask-key-pass'])).toMatchObject({
+      code: 1,
+      stderr:
+        'mailprov: --ask-key-pass needs a terminal to ask on; without one, name an environment variable with privateKeyPassphraseEnv, or load the key into ssh-agent\n',
+    });
+  });
 });

@@ -2,9 +2,11 @@
 // mc layout, service control, firewall and SELinux), without a host.
 import { describe, expect, it } from 'vitest';
 import { sendmailSettingsSchema, sendmailSmartHost, type SendmailSettingsInput } from '../../../playbooks/sendmail-smarthost.ts';
+import { runHosts } from '../../../src/engine/index.ts';
 import { planHost } from '../../../src/engine/plan.ts';
+import { resolveInventory } from '../../../src/inventory/load.ts';
 import { secret } from '../../../src/secrets/index.ts';
-import { centosOs, debianOs, hostFacts } from '../fixtures.ts';
+import { centosOs, debianOs, fileFact, hostFacts } from '../fixtures.ts';
 
 const build = (s: Partial<SendmailSettingsInput> = {}) =>
   sendmailSmartHost.definition.build(
@@ -78,6 +80,129 @@ describe('sendmail playbook on RHEL', () => {
     const parts = build({ mc: { text: "include(`/usr/share/sendmail/cf/m4/cf.m4')\nOSTYPE(`debian')\nMAILER(`smtp')\n" } });
     expect(parts.checkFacts?.(hostFacts({ os: centosOs(8) })).map((f) => f.code)).toEqual(['wrong-distro-mc']);
     expect(parts.checkFacts?.(hostFacts({ os: { ...centosOs(8), fqdn: 'relay1' } })).map((f) => f.code)).toContain('unqualified-hostname');
+  });
+});
+
+describe('sendmail playbook with IPv6 listen addresses', () => {
+  const V6_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+  const ids = (p: ReturnType<typeof planHost>) => p.changes.map((c) => c.resourceId).filter((id) => id.startsWith('firewall'));
+  const firewallIds = (s: Partial<SendmailSettingsInput>) =>
+    build(s)
+      .resources.map((r) => r.id)
+      .filter((id) => id.startsWith('firewall'));
+
+  it('opens TCP 25 in ip6tables too when listen has an IPv6 address, :: included', () => {
+    for (const listen of [['0.0.0.0', '::'], ['::'], ['127.0.0.1', '::1'], ['192.0.2.10', '2001:db8::25']]) {
+      expect(firewallIds({ listen, openSmtpPort: true })).toEqual([`firewall:INPUT ${V6_RULE}`, `firewall6:INPUT ${V6_RULE}`]);
+    }
+    // the derived default (relayFrom set): 0.0.0.0 only, so iptables only
+    expect(firewallIds({})).toEqual([`firewall:INPUT ${V6_RULE}`]);
+    // no port opened, in neither family
+    expect(firewallIds({ listen: ['0.0.0.0', '::'], openSmtpPort: false })).toEqual([]);
+    expect(firewallIds({ relayFrom: [], listen: ['::1'] })).toEqual([]);
+  });
+
+  it('Debian: adds the rule with ip6tables, saves it to rules.v6, renders the inet6 daemon', () => {
+    const plan = planHost(build({ listen: ['0.0.0.0', '::'] }).resources, hostFacts({ os: debianOs }));
+    expect(ids(plan)).toEqual([`firewall:INPUT ${V6_RULE}`, `firewall6:INPUT ${V6_RULE}`]);
+    const fw6 = plan.changes.find((c) => c.resourceId.startsWith('firewall6:'))!;
+    expect(fw6.summary).toBe(`add ip6tables rule -A INPUT ${V6_RULE}`);
+    expect(fw6.steps.map((s) => s.label)).toEqual([`ip6tables -A INPUT ${V6_RULE}`, 'save rules to /etc/iptables/rules.v6']);
+    expect(fw6.undo).toEqual([
+      { kind: 'iptables-rule', family: 'ipv6', chain: 'INPUT', rule: V6_RULE, added: true, persistFile: '/etc/iptables/rules.v6' },
+    ]);
+    // netfilter-persistent restores rules.v6 at boot: iptables-persistent is installed as for IPv4
+    expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules, iptables-persistent (apt)');
+    const mc = plan.changes.find((c) => c.resourceId === 'file:/etc/mail/sendmail.mc')?.diff?.after ?? '';
+    expect(mc).toContain("DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl");
+  });
+
+  it('RHEL with the stock ip6tables ruleset: inserted before its REJECT, saved to /etc/sysconfig/ip6tables', () => {
+    const rules6 = [
+      '-P INPUT ACCEPT',
+      '-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT',
+      '-A INPUT -p ipv6-icmp -j ACCEPT',
+      '-A INPUT -i lo -j ACCEPT',
+      '-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT',
+      '-A INPUT -j REJECT --reject-with icmp6-adm-prohibited',
+    ];
+    const plan = planHost(
+      build({ listen: ['127.0.0.1', '::1'], openSmtpPort: true }).resources,
+      hostFacts({ os: centosOs(6), rules: REJECT, rules6, services: { sendmail: true } }),
+    );
+    expect(commands(plan)).toContain(`iptables -I INPUT 3 ${V6_RULE}`);
+    expect(commands(plan)).toContain(`ip6tables -I INPUT 5 ${V6_RULE}`);
+    expect(commands(plan)).toContain('save rules to /etc/sysconfig/ip6tables');
+  });
+
+  it('firewalld: the smtp service covers both families and is added once', () => {
+    const s = build({ listen: ['0.0.0.0', '::'] }).resources;
+    const plan = planHost(
+      s,
+      hostFacts({ os: centosOs(8), firewalld: { runtime: ['ssh'], permanent: ['ssh'] }, services: { sendmail: true } }),
+    );
+    expect(ids(plan)).toEqual([`firewall:INPUT ${V6_RULE}`]);
+    expect(plan.changes.flatMap((c) => c.undo).filter((u) => u.kind !== 'packages')).toEqual([
+      { kind: 'firewalld-service', service: 'smtp', added: true },
+    ]);
+    expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall6:'))?.reason).toBe(
+      `firewalld's smtp service covers IPv6 too (firewall:INPUT ${V6_RULE})`,
+    );
+  });
+
+  it('a second run finds both rules live and saved, and changes nothing in the firewall', () => {
+    const marked = '-p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+    const saved = fileFact(`*filter\n-A INPUT ${marked}\nCOMMIT\n`);
+    const plan = planHost(
+      build({ listen: ['0.0.0.0', '::'] }).resources,
+      hostFacts({
+        os: debianOs,
+        rules: ['-P INPUT ACCEPT', `-A INPUT ${marked}`],
+        rules6: ['-P INPUT ACCEPT', `-A INPUT ${marked}`],
+        files: { '/etc/iptables/rules.v4': saved, '/etc/iptables/rules.v6': saved },
+      }),
+    );
+    expect(ids(plan)).toEqual([]);
+    expect(plan.unchanged.filter((u) => u.resourceId.startsWith('firewall')).map((u) => u.reason)).toEqual([
+      'rule present and saved in /etc/iptables/rules.v4',
+      'rule present and saved in /etc/iptables/rules.v6',
+    ]);
+  });
+});
+
+describe('sendmail playbook and port 465', () => {
+  it('refuses smartHostPort 465 before connecting, even with force, pointing to 587 with STARTTLS', () => {
+    for (const force of [false, true]) {
+      const found = build({ smartHostPort: 465, force }).lint?.() ?? [];
+      expect(found.map((f) => [f.code, f.level])).toEqual([['implicit-tls-port', 'error']]);
+      expect(found[0].message).toMatch(
+        /^smartHostPort 465: port 465 is SMTPS \(implicit TLS .*cannot speak as a client.*use port 587 with STARTTLS/,
+      );
+    }
+    expect(build({ smartHostPort: 587 }).lint?.()).toEqual([]);
+  });
+
+  it('fails the host at lint, never connecting (nothing listens on the port the host names)', async () => {
+    const planOn = async (smartHostPort: number) => {
+      const inv = resolveInventory(
+        {
+          hosts: { relay1: { address: '127.0.0.1', port: 1, connectTimeoutMs: 1000 } },
+          playbooks: [{ use: sendmailSmartHost({ smartHost: 'smtp.gmail.com', smartHostPort }) }],
+        },
+        '/nonexistent/inv.ts',
+      );
+      const phases: string[] = [];
+      const [r] = await runHosts(inv.hosts, { dryRun: true, forks: 1, emit: (e) => e.kind === 'host-phase' && phases.push(e.phase) });
+      return { ...r, phases };
+    };
+    const refused = await planOn(465);
+    expect(refused.status).toBe('failed');
+    expect(refused.error).toMatch(/^lint found 1 error\(s\)\n {2}\[implicit-tls-port\] smartHostPort 465: port 465 is SMTPS/);
+    expect(refused.phases).not.toContain('connecting');
+    // the same inventory with 587 gets as far as connecting (and fails there)
+    const tried = await planOn(587);
+    expect(tried.phases).toContain('connecting');
+    expect(tried.error).not.toMatch(/lint/);
   });
 });
 

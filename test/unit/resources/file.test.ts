@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fileFact as builtinFileFact } from '../../../src/facts/builtin.ts';
+import type { HostFacts } from '../../../src/facts/types.ts';
 import { atomicWriteCommand, file } from '../../../src/resources/file.ts';
 import { isChange } from '../../../src/resources/types.ts';
 import { fileFact, hostFacts } from '../fixtures.ts';
@@ -28,6 +30,18 @@ describe('file plan', () => {
     // the content travels on stdin, never in the command
     expect(c.steps[0].command).not.toContain('new-secret');
     expect(c.steps[0].stdin).toContain('new-secret');
+  });
+
+  it("lets content() edit the file's current content: the resource asks for the file's own fact", () => {
+    const content = (facts: HostFacts) => {
+      const current = facts.get(builtinFileFact, '/etc/aliases');
+      return `${current.exists ? (current.content ?? '') : ''}root: ops\n`;
+    };
+    const r = file({ path: '/etc/aliases', content });
+    expect(r.facts().map((q) => q.key)).toEqual([builtinFileFact.query('/etc/aliases').key]);
+    const c = r.plan(hostFacts({ files: { '/etc/aliases': fileFact('postmaster: root\n') } }), { changed: new Set() });
+    if (!isChange(c)) throw new Error('expected a change');
+    expect(c.diff).toMatchObject({ before: 'postmaster: root\n', after: 'postmaster: root\nroot: ops\n' });
   });
 
   it('refuses a validate command that does not name the candidate (%s), as Ansible does', () => {

@@ -72,6 +72,15 @@ describe('lintMc', () => {
     expect(codes(lintMc(good.replace("MAILER(`smtp')dnl", '')))).toEqual(['no-smtp-mailer']);
   });
 
+  it("refuses a user's mc that points a mailer at port 465 (implicit TLS)", () => {
+    for (const line of ["define(`RELAY_MAILER_ARGS', `TCP $h 465')dnl", "define(`ESMTP_MAILER_ARGS',`TCP $h smtps')dnl"]) {
+      const found = lintMc(good.replace("define(`RELAY_MAILER_ARGS', `TCP $h 587')dnl", line), debian);
+      expect(codes(found)).toEqual(['implicit-tls-port']);
+      expect(found[0].message).toContain('use port 587 with STARTTLS');
+    }
+    expect(codes(lintMc(good.replace("`TCP $h 587'", "`TCP $h 4650'"), debian))).toEqual([]);
+  });
+
   it('refuses an mc written for the other distro', () => {
     expect(codes(lintMc(good, rhel))).toEqual(['wrong-distro-mc']);
     expect(codes(lintMc(renderMc(settings(), rhel), debian))).toEqual(['wrong-distro-mc']);
@@ -160,12 +169,29 @@ describe('lintSettings', () => {
     expect(codes(lintSettings(settings({ listen: ['0.0.0.0', '192.0.2.10'] }), { distro: debian }))).toEqual(['listen-overlap']);
     expect(codes(lintSettings(settings({ listen: ['192.0.2.10', '192.0.2.10'] }), { distro: debian }))).toEqual(['listen-overlap']);
     expect(codes(lintSettings(settings({ listen: ['::', '2001:db8::1'] }), { distro: debian }))).toEqual(['listen-overlap']);
-    expect(codes(lintSettings(settings({ listen: ['127.0.0.1', '192.0.2.10', '::'] }), { distro: debian }))).toEqual([]);
+    expect(codes(lintSettings(settings({ listen: ['127.0.0.1', '192.0.2.10', '::1', '2001:db8::25'] }), { distro: debian }))).toEqual([]);
+    expect(codes(lintSettings(settings({ listen: ['0.0.0.0', '::'] }), { distro: debian }))).toEqual([]);
+    // :: is dual-stack (sendmail sets no IPV6_V6ONLY): it takes 127.0.0.1 too, whose daemon could not bind
+    const dual = lintSettings(settings({ listen: ['127.0.0.1', '192.0.2.10', '::'] }), { distro: debian });
+    expect(codes(dual)).toEqual(['listen-overlap']);
+    expect(dual[0].message).toContain('takes IPv4 connections on every address, 127.0.0.1, 192.0.2.10 included');
   });
 
   it('refuses a host name without a domain', () => {
     expect(codes(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1' }))).toEqual(['unqualified-hostname']);
     expect(codes(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1.example.org' }))).toEqual([]);
+  });
+
+  it('refuses smartHostPort 465: sendmail 8.17 has implicit TLS as a daemon only, not as a client', () => {
+    const found = lintSettings(settings({ smartHostPort: 465 }), { distro: debian });
+    // once, in the settings' words, although the generated mc says `TCP $h 465' too
+    expect(codes(found)).toEqual(['implicit-tls-port']);
+    expect(found[0].level).toBe('error');
+    expect(found[0].message).toContain('smartHostPort 465: port 465 is SMTPS (implicit TLS from the first byte)');
+    expect(found[0].message).toContain('upgrade only with STARTTLS');
+    expect(found[0].message).toContain('use port 587 with STARTTLS (smartHostPort: 587, the default)');
+    expect(codes(lintSettings(settings({ smartHostPort: 587 }), { distro: debian }))).toEqual([]);
+    expect(codes(lintSettings(settings({ smartHostPort: 465 }), { distro: rhel }))).toEqual(['implicit-tls-port']);
   });
 
   it('warns about mechanisms without PLAIN/LOGIN and AUTH on port 25', () => {
@@ -276,10 +302,14 @@ describe('applyForce', () => {
     expect(forced[4].message).toBe('port-25-loopback-only');
     expect([...UNFORCEABLE].sort()).toEqual([
       'apostrophe-in-value',
+      'feature-argument',
+      'implicit-tls-port',
       'line-break-in-value',
       'm4-macro-in-value',
       'relay-from-invalid',
       'relay-from-public',
+      'reserved-define',
+      'reserved-feature',
       'secret-missing',
     ]);
     const relay = applyForce([f('relay-from-invalid'), f('relay-from-public')], true);
@@ -287,5 +317,7 @@ describe('applyForce', () => {
       ['relay-from-invalid', 'error', 'relay-from-invalid'],
       ['relay-from-public', 'error', 'relay-from-public'],
     ]);
+    // nothing makes sendmail speak implicit TLS: force would only leave every message queued
+    expect(applyForce([f('implicit-tls-port')], true)).toEqual([f('implicit-tls-port')]);
   });
 });

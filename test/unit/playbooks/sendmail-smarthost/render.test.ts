@@ -49,7 +49,7 @@ describe('renderMc', () => {
     );
   });
 
-  it('renders the RHEL layout: cf.m4 under sendmail-cf, OSTYPE(linux), the pki CA bundle', () => {
+  it('renders the RHEL layout: cf.m4 under sendmail-cf, OSTYPE(linux), the pki CA bundle, aliases in /etc/aliases', () => {
     for (const major of [6, 7, 9]) {
       const mc = renderMc(parse({ smartHostPort: 465, listen: ['0.0.0.0'], auth: undefined }), { family: 'rhel', major });
       expect(mc).toContain("include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl\ndefine(`confDEF_USER_ID', ``8:12'')dnl");
@@ -58,18 +58,34 @@ describe('renderMc', () => {
       expect(mc).toContain("define(`RELAY_MAILER_ARGS', `TCP $h 465')dnl");
       expect(mc).toContain("define(`confCACERT', `/etc/pki/tls/certs/ca-bundle.crt')dnl");
       expect(mc).not.toContain('authinfo');
+      // as RHEL's stock mc: without it sendmail and newaliases read /etc/mail/aliases, which RHEL lacks
+      expect(mc).toContain("define(`ALIAS_FILE', `/etc/aliases')dnl");
     }
   });
 
   it('gives IPv6 listen addresses an inet6 daemon', () => {
-    const mc = renderMc(parse({ listen: ['::1', '::', '10.0.0.1'] }), { family: 'debian', major: 12 });
+    const mc = renderMc(parse({ listen: ['127.0.0.1', '::1', 'fd00::25'] }), { family: 'debian', major: 12 });
     expect(mc).toContain(
       [
+        "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=smtp, Addr=127.0.0.1')dnl",
         "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp, Addr=::1')dnl",
-        "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl",
-        "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=smtp, Addr=10.0.0.1')dnl",
+        "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp, Addr=fd00::25')dnl",
+        "DAEMON_OPTIONS(`Family=inet, Name=MSP-v4, Port=submission, M=Ea, Addr=127.0.0.1')dnl",
       ].join('\n'),
     );
+  });
+
+  it('lets a dual-stack :: daemon serve IPv4 alone, unless the host binds :: to IPv6 only', () => {
+    const settings = parse({ listen: ['0.0.0.0', '::'] });
+    const daemons = (mc: string) => mc.split('\n').filter((l) => l.includes('Name=MTA'));
+    // bindv6only=0 (Linux's default): a 0.0.0.0 daemon next to it could not bind
+    expect(daemons(renderMc(settings, { family: 'debian', major: 12 }))).toEqual([
+      "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl",
+    ]);
+    expect(daemons(renderMc(settings, { family: 'debian', major: 12 }, undefined, { v6only: true }))).toEqual([
+      "DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port=smtp')dnl",
+      "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp')dnl",
+    ]);
   });
 
   it('uses a user mc verbatim', () => {
@@ -155,6 +171,8 @@ describe('settings', () => {
       allowPublicRelayFrom: false,
       listen: ['127.0.0.1'],
       openSmtpPort: false,
+      defines: {},
+      features: [],
       force: false,
     });
     expect(parse().auth?.mechanisms).toEqual(['PLAIN', 'LOGIN']);

@@ -1,0 +1,38 @@
+// `mailprov report merge`: the --json results of the shards of one run as one summary and exit code.
+import { readFileSync } from 'node:fs';
+import { MergeError } from '../errors.ts';
+import { ConsoleReporter } from '../report/index.ts';
+import { entryToResult, mergeRunDocs, parseRunDoc } from '../report/merge.ts';
+import { redact } from '../secrets/index.ts';
+
+export interface MergeCommandOptions {
+  json?: boolean;
+}
+
+/** Exit code as one run over all the hosts: 1 a host failed, 2 a plan with changes pending, else 0. */
+export async function reportMergeCommand(files: string[], opts: MergeCommandOptions): Promise<number> {
+  const docs = files.map((f) => parseRunDoc(f, readInput(f)));
+  const merged = mergeRunDocs(docs);
+  if (opts.json) {
+    // the inputs were redacted when written; this process holds no secrets, but every output passes the redactor
+    process.stdout.write(redact(JSON.stringify(merged.doc, null, 2)) + '\n');
+    return merged.exitCode;
+  }
+  const results = merged.hosts.map(entryToResult);
+  const reporter = new ConsoleReporter({ hosts: results.length });
+  const inputs = docs.map((d) => `${d.file}${d.shard ? ` (shard ${d.shard.index}/${d.shard.count})` : ''}: ${d.hosts.length} hosts`);
+  reporter.write(reporter.c.dim(`${merged.command}, merged from ${inputs.join(', ')}\n`));
+  if (merged.command === 'plan') reporter.printPlan(results);
+  reporter.printErrors(results);
+  reporter.printSummary(results, undefined, merged.command === 'plan');
+  return merged.exitCode;
+}
+
+function readInput(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new MergeError([file], `${file}: cannot read it (${e.code ?? e.message})`);
+  }
+}

@@ -1,0 +1,141 @@
+// Root's mail goes to a person: mailAliases bound next to sendmailSmartHost on a Debian and a
+// CentOS-like host. Mail to root arrives at the stand-in smart host addressed to the alias target,
+// the rest of /etc/aliases stays byte for byte, a second apply changes nothing, plan shows the
+// file's diff, and rollback brings back the previous aliases with their database.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailAliases } from '../../playbooks/mail-aliases.ts';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { rollbackHost } from '../../src/engine/rollback-host.ts';
+import { unifiedDiff } from '../../src/report/diff.ts';
+import { relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
+
+let state: SandboxState;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-aliases-'));
+  state = await sandboxUp({ dir, count: 1, centos: 1 });
+});
+
+afterAll(async () => {
+  await stopSandbox(state);
+});
+
+const HOSTS = ['relay1', 'centos1'] as const;
+const remote = async (host: (typeof HOSTS)[number], cmd: string, stdin?: string) => {
+  const r = await remoteExec(state, HOSTS.indexOf(host), cmd, stdin);
+  expect(r.code, `${host}: ${cmd}\n${r.stderr}`).toBe(0);
+  return r.stdout;
+};
+const inventory = (root: string) =>
+  sandboxInventory(state, [
+    { on: 'relays', use: sendmailSmartHost(relaySettings(state)) },
+    { on: 'relays', use: mailAliases({ root }) },
+  ]);
+/** What sendmail itself finds for root in its aliases database. */
+const rootInDatabase = async (host: (typeof HOSTS)[number]) =>
+  /map_lookup: aliases \(root\) (.*)/.exec(await remote(host, '/usr/sbin/sendmail -bt', '/map aliases root\n'))?.[1];
+
+// A Debian host's own aliases before sendmail comes (sendmail's package keeps an existing file):
+// another entry with continuation lines, comments, a blank line, no final line break, and root's
+// entry (spelled Root, with a continuation line) that the playbook replaces.
+const DEBIAN_BEFORE = [
+  '# site aliases, kept as they are',
+  'MAILER-DAEMON:\tpostmaster',
+  'postmaster: root',
+  'Root:\tmarc,',
+  '\tjane',
+  'news: root,',
+  '\tusenet',
+  '',
+  '# the last line has no line break',
+  'www: root',
+].join('\n');
+const DEBIAN_AFTER = DEBIAN_BEFORE.replace('Root:\tmarc,\n\tjane\n', 'root: ops@example.com\n');
+let centosBefore = '';
+
+describe('mailAliases next to sendmailSmartHost', () => {
+  it('applies both playbooks in one run on hosts without sendmail, changing only root in /etc/aliases', async () => {
+    await remote('relay1', 'cat > /etc/aliases', DEBIAN_BEFORE);
+    centosBefore = await remote('centos1', 'cat /etc/aliases');
+    expect(centosBefore).toContain('postmaster:\troot\n');
+
+    const results = byHost(await apply(inventory('ops@example.com')));
+    for (const host of HOSTS) {
+      const r = results[host];
+      expect(r.error, host).toBeUndefined();
+      expect(r.status).toBe('changed');
+      const ids = resourceIds(r);
+      expect(ids).toEqual(expect.arrayContaining(['packages:sendmail', 'file:/etc/aliases', 'command:newaliases']));
+      // bound after sendmailSmartHost: sendmail (and newaliases) is there before the aliases are
+      expect(ids.indexOf('packages:sendmail')).toBeLessThan(ids.indexOf('file:/etc/aliases'));
+      expect(await rootInDatabase(host)).toBe('returns ops@example.com (0)');
+    }
+    expect(await remote('relay1', 'cat /etc/aliases')).toBe(DEBIAN_AFTER);
+    // RHEL's stock file has no root entry (only a comment): the entry is appended, nothing else moves
+    expect(await remote('centos1', 'cat /etc/aliases')).toBe(`${centosBefore}root: ops@example.com\n`);
+  });
+
+  it("delivers root's mail to the person, through the smart host, on both hosts", async () => {
+    // as cron would send it: no headers at all
+    for (const host of HOSTS) await remote(host, 'echo test | /usr/sbin/sendmail -oi root');
+    for (const host of HOSTS) {
+      const m = await waitForMessage(
+        state.smartHost.storeDir,
+        (x) => x.subject === null && x.mailFrom === `root@${host}.sandbox.test`,
+        30_000,
+      );
+      expect(m).toMatchObject({ rcptTo: ['ops@example.com'], authUser: state.smartHost.user, tls: true });
+      expect(m.raw).toMatch(/\r?\n\r?\ntest\r?\n$/);
+    }
+  });
+
+  it('changes nothing on a second apply', async () => {
+    const results = await apply(inventory('ops@example.com'));
+    expect(results.map((r) => [r.host, r.status, r.changes, r.error])).toEqual([
+      ['relay1', 'unchanged', [], undefined],
+      ['centos1', 'unchanged', [], undefined],
+    ]);
+  });
+
+  it('shows a new target as a diff of /etc/aliases, and rollback brings back the old one and its database', async () => {
+    const plan = byHost(await apply(inventory('oncall@example.com'), true));
+    for (const host of HOSTS) {
+      expect(plan[host].status).toBe('pending');
+      expect(resourceIds(plan[host])).toEqual(['file:/etc/aliases', 'command:newaliases']);
+      const diff = unifiedDiff(plan[host].changes[0].diff!);
+      expect(diff).toContain('--- a/etc/aliases\n+++ b/etc/aliases\n');
+      expect(diff).toContain('\n-root: ops@example.com\n+root: oncall@example.com');
+      expect(await rootInDatabase(host)).toBe('returns ops@example.com (0)'); // a plan changes nothing
+    }
+
+    const changed = byHost(await apply(inventory('oncall@example.com')));
+    for (const host of HOSTS) {
+      expect([changed[host].status, changed[host].error]).toEqual(['changed', undefined]);
+      expect(await rootInDatabase(host)).toBe('returns oncall@example.com (0)');
+    }
+
+    const inv = inventory('ops@example.com');
+    for (const host of HOSTS) {
+      const log: string[] = [];
+      const target = inv.hosts.find((h) => h.name === host)!;
+      const rb = await rollbackHost(target, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
+      expect(rb.error, log.join('\n')).toBeUndefined();
+      expect(rb.restored).toEqual(['/etc/aliases']);
+      // the database follows the restored text: newaliases ran as the rollback's rebuild
+      expect(log).toContain('rebuild: run newaliases (because /etc/aliases changes)');
+      expect(await rootInDatabase(host)).toBe('returns ops@example.com (0)');
+    }
+    expect(await remote('relay1', 'cat /etc/aliases')).toBe(DEBIAN_AFTER);
+    expect(await remote('centos1', 'cat /etc/aliases')).toBe(`${centosBefore}root: ops@example.com\n`);
+    // and mail to root goes to the restored target
+    await remote('centos1', '/usr/sbin/sendmail -oi root', 'Subject: after rollback\n\ntest\n');
+    const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'after rollback', 30_000);
+    expect(m.rcptTo).toEqual(['ops@example.com']);
+    // the rolled-back state is what the inventory says: nothing to do
+    expect((await apply(inv)).map((r) => r.status)).toEqual(['unchanged', 'unchanged']);
+  });
+});
