@@ -1,7 +1,7 @@
 // The local sandbox (`mailprov sandbox up`): every sandbox host becomes a relay through the
 // stand-in smart host, exactly as a production host would relay through Gmail on port 587.
 import { defineInventory } from 'mailprov';
-import { readState, relaySettings } from 'mailprov/sandbox';
+import { readState, relaySettings, sandboxAddress } from 'mailprov/sandbox';
 import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
 
 const state = readState();
@@ -14,7 +14,8 @@ export default defineInventory({
     knownHosts: state.knownHosts,
     hostKeyPolicy: 'strict',
   },
-  hosts: Object.fromEntries(state.hosts.map((h) => [h.name, { address: '127.0.0.1', port: h.port, groups: ['relays'] }])),
+  // a private host (no port here) is reached through the sandbox hosts that reach it
+  hosts: Object.fromEntries(state.hosts.map((h) => [h.name, { ...sandboxAddress(state, h), groups: ['relays'] }])),
   playbooks: [
     {
       on: 'relays',

@@ -25,12 +25,26 @@ export class InventoryError extends MailprovError {
 
 /** Could not reach or authenticate to a host, or its host key did not verify. */
 export class ConnectError extends MailprovError {
+  /** The message without the host's name in front (a jump host's failure is told again for each host behind it). */
+  readonly detail: string;
   constructor(
     readonly host: string,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(`${host}: ${message}`, options);
+    this.detail = message;
+  }
+}
+
+/** An ssh_config file (~/.ssh/config or --ssh-config) that cannot be read or says something impossible. */
+export class SshConfigError extends MailprovError {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    message: string,
+  ) {
+    super(`${file}${line ? ` line ${line}` : ''}: ${message}`);
   }
 }
 

@@ -1,26 +1,26 @@
 // `mailprov check`: everything that can be checked without contacting a host. The inventory loads
 // (with its warnings), every key file opens, the playbooks fit together and their lint passes.
 import { checkResources } from '../engine/index.ts';
-import { limitHosts, loadInventory, type ResolvedHost } from '../inventory/load.ts';
+import { limitHosts, type ResolvedHost } from '../inventory/load.ts';
 import type { Finding } from '../playbook/index.ts';
 import { ConsoleReporter } from '../report/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { prepareHosts } from './prompt.ts';
 
-export interface CheckCommandOptions {
+export interface CheckCommandOptions extends InventoryCommandOptions {
   limit?: string;
-  with?: string;
   askKeyPass?: boolean;
 }
 
 /** Exit 0: the inventory is ready for plan and apply; 1: lint errors. */
 export async function checkCommand(inventoryFile: string, opts: CheckCommandOptions): Promise<number> {
-  const inventory = await loadInventory(inventoryFile, { withPlaybooks: opts.with });
-  const hosts = await prepareHosts(inventory, limitHosts(inventory, opts.limit), opts);
+  const inventory = await loadCommandInventory(inventoryFile, opts);
+  const hosts = await prepareHosts(limitHosts(inventory, opts.limit), opts);
   const reporter = new ConsoleReporter({ live: false });
   reporter.write(`${inventory.file}: ${hosts.length} host${hosts.length === 1 ? '' : 's'} (no host contacted)\n`);
   for (const h of hosts) {
     const t = h.target;
-    const via = [t.sudo ? 'sudo' : '', t.jump ? `jump ${t.jump}` : ''].filter(Boolean).join(', ');
+    const via = [t.sudo ? 'sudo' : '', t.jump?.length ? `jump ${t.jump.map((j) => j.name).join(', ')}` : ''].filter(Boolean).join(', ');
     const playbooks = h.playbooks.map((p) => p.name).join(', ') || 'no playbook';
     reporter.write(`  ${h.name}: ${t.user}@${t.address}:${t.port}${via ? ` (${via})` : ''}: ${playbooks}\n`);
   }

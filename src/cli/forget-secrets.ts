@@ -1,12 +1,13 @@
 // `mailprov forget-secrets`: remove the saved copies of sensitive files from every generation of
 // the selected hosts, one host after the other.
 import { forgetSecretsHost } from '../engine/index.ts';
-import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { limitHosts } from '../inventory/load.ts';
 import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { prepareHosts } from './prompt.ts';
 
-export interface ForgetCommandOptions {
+export interface ForgetCommandOptions extends InventoryCommandOptions {
   host?: string;
   dryRun?: boolean;
   json?: boolean;
@@ -18,8 +19,8 @@ export interface ForgetCommandOptions {
 /** Exit 0 done (or nothing to remove), 2 a dry run that would remove copies, 1 a host failed. */
 export async function forgetSecretsCommand(inventoryFile: string, opts: ForgetCommandOptions): Promise<number> {
   const shard = shardOption(opts.shard);
-  const inv = await loadInventory(inventoryFile);
-  const hosts = await prepareHosts(inv, shardHosts(limitHosts(inv, opts.host), shard), opts);
+  const inv = await loadCommandInventory(inventoryFile, opts);
+  const hosts = await prepareHosts(shardHosts(limitHosts(inv, opts.host), shard), opts);
   const dryRun = Boolean(opts.dryRun);
   const results = [];
   for (const h of hosts) {

@@ -41,8 +41,14 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError()
     .exitOverride();
 
-  const runOptions = (cmd: Command) =>
+  // every command that connects reads ssh_config the same way
+  const sshConfigOptions = (cmd: Command) =>
     cmd
+      .option('--ssh-config <file>', 'read this ssh_config file instead of ~/.ssh/config (the inventory still wins)')
+      .option('--no-ssh-config', 'read no ssh_config file');
+
+  const runOptions = (cmd: Command) =>
+    sshConfigOptions(cmd)
       .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
       .option('--shard <i/n>', SHARD_HELP)
@@ -72,8 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await runCommand(inventory, opts, 'plan');
     });
 
-  program
-    .command('check')
+  sshConfigOptions(program.command('check'))
     .description('load the inventory, open its key files and lint its playbooks, contacting no host (exit 1: a host would fail)')
     .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
     .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
@@ -94,8 +99,7 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = initCommand(dir, opts);
     });
 
-  program
-    .command('history')
+  sshConfigOptions(program.command('history'))
     .description("list each host's generations (recorded on the host; the newest keepGenerations, default 10, are kept)")
     .argument('<inventory>', 'inventory file')
     .option('--host <hosts>', 'only these hosts or groups')
@@ -107,8 +111,7 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await historyCommand(inventory, opts);
     });
 
-  program
-    .command('rollback')
+  sshConfigOptions(program.command('rollback'))
     .description('return a host to an earlier generation: restore files, remove added firewall rules, rebuild, restart, verify')
     .argument('<inventory>', 'inventory file')
     .requiredOption('--host <host>', 'the host to roll back')
@@ -127,8 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await rollbackCommand(inventory, opts);
     });
 
-  program
-    .command('forget-secrets')
+  sshConfigOptions(program.command('forget-secrets'))
     .description(
       'remove the saved copies of sensitive files (old authinfo passwords) from every generation of the hosts; ' +
         'a later rollback keeps the current file for those',

@@ -1,9 +1,8 @@
 // Asking for a secret on the terminal (`--ask-sudo-pass`, `--ask-key-pass`), as sudo and ssh do:
 // nothing is echoed, and the answer is registered for redaction before anything else sees it.
 import { MailprovError } from '../errors.ts';
-import type { Inventory, ResolvedHost } from '../inventory/load.ts';
-import { renderInventoryWarnings } from '../report/index.ts';
-import { redact, registerSecret } from '../secrets/index.ts';
+import type { ResolvedHost } from '../inventory/load.ts';
+import { registerSecret } from '../secrets/index.ts';
 import { unlockKeys } from '../transport/keys.ts';
 
 /** Which option asks, and what to do instead without a terminal: for the message when there is none. */
@@ -74,12 +73,11 @@ export interface CredentialOptions {
 }
 
 /**
- * Between loading the inventory and contacting any host: its warnings, said once; every key file
- * opened (a wrong passphrase fails the run here, naming the file), its passphrase asked once per file
+ * Between loading the inventory (its warnings said by loadCommandInventory) and contacting any host:
+ * every key file, the jump hosts' included, opened (a wrong passphrase fails the run here, naming the file), its passphrase asked once per file
  * with --ask-key-pass; the sudo password asked once with -K.
  */
-export async function prepareHosts(inventory: Inventory, hosts: ResolvedHost[], opts: CredentialOptions): Promise<ResolvedHost[]> {
-  process.stderr.write(redact(renderInventoryWarnings(inventory.warnings)));
+export async function prepareHosts(hosts: ResolvedHost[], opts: CredentialOptions): Promise<ResolvedHost[]> {
   const ask = opts.askKeyPass ? (file: string) => askHidden(`passphrase for key ${file}: `, process.stdin, KEY_PROMPT) : undefined;
   const unlocked = await unlockKeys(hosts, { ask });
   return opts.askSudoPass ? askSudoPasswordFor(unlocked) : unlocked;

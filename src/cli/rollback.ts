@@ -1,20 +1,21 @@
 // `mailprov history` and `mailprov rollback`.
 import { OperationError } from '../errors.ts';
 import { readHistory, rollbackHost } from '../engine/index.ts';
-import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { limitHosts } from '../inventory/load.ts';
 import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { prepareHosts } from './prompt.ts';
 
-export interface HistoryCommandOptions {
+export interface HistoryCommandOptions extends InventoryCommandOptions {
   host?: string;
   json?: boolean;
   askKeyPass?: boolean;
   shard?: string;
 }
 
-export interface RollbackCommandOptions {
+export interface RollbackCommandOptions extends InventoryCommandOptions {
   host: string;
   to?: number;
   dryRun?: boolean;
@@ -28,10 +29,10 @@ const out = (s: string) => process.stdout.write(redact(s));
 
 export async function historyCommand(inventoryFile: string, opts: HistoryCommandOptions): Promise<number> {
   const shard = shardOption(opts.shard);
-  const inv = await loadInventory(inventoryFile);
+  const inv = await loadCommandInventory(inventoryFile, opts);
   const all: Record<string, unknown> = {};
   let code = 0;
-  for (const h of await prepareHosts(inv, shardHosts(limitHosts(inv, opts.host), shard), opts)) {
+  for (const h of await prepareHosts(shardHosts(limitHosts(inv, opts.host), shard), opts)) {
     try {
       const history = await readHistory(h);
       all[h.name] = history;
@@ -47,8 +48,8 @@ export async function historyCommand(inventoryFile: string, opts: HistoryCommand
 }
 
 export async function rollbackCommand(inventoryFile: string, opts: RollbackCommandOptions): Promise<number> {
-  const inv = await loadInventory(inventoryFile);
-  const hosts = await prepareHosts(inv, limitHosts(inv, opts.host), opts);
+  const inv = await loadCommandInventory(inventoryFile, opts);
+  const hosts = await prepareHosts(limitHosts(inv, opts.host), opts);
   if (hosts.length !== 1)
     throw new OperationError(`--host must name exactly one host (it matched ${hosts.map((h) => h.name).join(', ') || 'none'})`);
   const log = (l: string) => {

@@ -1,19 +1,19 @@
 // `mailprov apply` and `mailprov plan`: inventory -> hosts -> (engine) -> report.
-import { limitHosts, loadInventory } from '../inventory/load.ts';
+import { limitHosts } from '../inventory/load.ts';
 import { shardHosts, shardLabel, shardOption } from '../inventory/shard.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
 import { ConsoleReporter, resultsToJson, runExitCode } from '../report/index.ts';
+import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { prepareHosts } from './prompt.ts';
 
 /** The options of `apply` and `plan` (see main.ts). */
-export interface RunCommandOptions {
+export interface RunCommandOptions extends InventoryCommandOptions {
   limit?: string;
   forks: number;
   json?: boolean;
   dryRun?: boolean;
   verify?: boolean;
   probe?: boolean;
-  with?: string;
   serial?: string;
   maxFail?: number;
   askSudoPass?: boolean;
@@ -26,9 +26,9 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
   const dryRun = mode === 'plan';
   // a wrong --shard fails before the inventory loads
   const shard = shardOption(opts.shard);
-  const inventory = await loadInventory(inventoryFile, { withPlaybooks: opts.with });
+  const inventory = await loadCommandInventory(inventoryFile, opts);
   const selected = limitHosts(inventory, opts.limit);
-  const hosts = await prepareHosts(inventory, shardHosts(selected, shard), opts);
+  const hosts = await prepareHosts(shardHosts(selected, shard), opts);
   const reporter = new ConsoleReporter({ live: opts.json ? false : undefined, hosts: hosts.length });
   // Plans write no logs: a dry run leaves no trace, on the hosts or here.
   const runDir = dryRun ? undefined : defaultRunDir();

@@ -1,16 +1,19 @@
 // `mailprov sandbox up|status|down`.
 import { SandboxError } from '../errors.ts';
-import { hostKind, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+import { hostKind, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 
 export async function sandboxUpCommand(count: number, opts: { dir?: string; centos?: number }): Promise<number> {
   if (count + (opts.centos ?? 0) < 1) throw new SandboxError('a sandbox needs at least one host');
   const state = await sandboxUp({ count, centos: opts.centos, dir: opts.dir, log });
-  for (const h of state.hosts)
+  for (const h of state.hosts) {
+    const { address, port, jump } = sandboxAddress(state, h);
+    const via = jump ? ` -J ${jump}` : '';
     process.stdout.write(
-      `${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts} -p ${h.port} root@127.0.0.1\n`,
+      `${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts}${via} -p ${port} root@${address}\n`,
     );
+  }
   return 0;
 }
 
@@ -28,7 +31,10 @@ export async function sandboxStatusCommand(opts: { dir?: string }): Promise<numb
     return 1;
   }
   const kinds = new Map(s.state.hosts.map((h) => [h.name, hostKind(h)]));
-  for (const h of s.hosts) process.stdout.write(`${h.name}\t${kinds.get(h.name)}\t127.0.0.1:${h.port}\t${h.up ? 'up' : 'DOWN'}\n`);
+  for (const h of s.hosts) {
+    const where = h.reachableFrom ? `private, from ${h.reachableFrom.join(', ')}` : `127.0.0.1:${h.port}`;
+    process.stdout.write(`${h.name}\t${kinds.get(h.name)}\t${where}\t${h.up ? 'up' : 'DOWN'}\n`);
+  }
   process.stdout.write(`smart host ${s.state.smartHost.name}: ${s.messages} message(s) received\nstate: ${s.state.dir}\n`);
   return s.hosts.every((h) => h.up) ? 0 : 1;
 }

@@ -133,7 +133,8 @@ function lint(run: HostRun): void {
 async function connectPhase(run: HostRun): Promise<Runner> {
   const t = run.host.target;
   run.phase('connecting');
-  run.log(`connect ${t.user}@${t.address}:${t.port}`);
+  const via = t.jump?.length ? ` via ${t.jump.map((j) => `${j.user}@${j.address}:${j.port}`).join(', ')}` : '';
+  run.log(`connect ${t.user}@${t.address}:${t.port}${via}`);
   run.runner = commandRunner(await connect(t), run.log);
   return run.runner;
 }
@@ -247,6 +248,7 @@ async function finishPhase(run: HostRun): Promise<void> {
 
 async function confirmPhase(run: HostRun, watch: ReturnType<typeof newWatch>): Promise<void> {
   if (run.opts.firewallConfirmDelayMs) await new Promise((r) => setTimeout(r, run.opts.firewallConfirmDelayMs));
+  // a new SSH connection to the host, by the same way as the first (through its jump hosts, if any)
   let fresh: Connection;
   try {
     fresh = await connect(run.host.target);

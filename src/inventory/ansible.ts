@@ -47,6 +47,8 @@ export interface InventoryWarning {
   file: string;
   message: string;
   hosts?: string[];
+  /** Jump hosts it concerns that are no inventory host, named as written (ssh_config warnings). */
+  jumpHosts?: string[];
 }
 
 export interface AnsibleInventory {

@@ -3,17 +3,19 @@
 // bound to them. Every mistake is an InventoryError naming file, field and expectation; what is only
 // doubtful is a warning, said once for the inventory.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
+import { loadSshConfig, nodeSshConfigFs, type SshConfigFile } from '../transport/ssh-config.ts';
 import { expandHome, type SshTarget } from '../transport/ssh.ts';
 import type { AnsibleInventory, InventoryWarning } from './ansible.ts';
 import { playbookFor, prepareBinding, type BoundPlaybook, type BuildCache } from './bindings.ts';
 import { parseIniInventory } from './ini.ts';
 import { describeIssue, inventorySchema, zodPath, type HostInput, type InventoryInput } from './schema.ts';
+import { resolveTargets, targetWarning, type ConnectionSettings } from './targets.ts';
 import { parseYamlInventory } from './yaml.ts';
 
 export type { InventoryWarning } from './ansible.ts';
@@ -34,7 +36,10 @@ export interface ResolvedHost {
 export interface Inventory {
   file: string;
   hosts: ResolvedHost[];
-  /** Said once for the inventory (the CLI prints them before the run): ignored Ansible variables, unverified host keys. */
+  /**
+   * Said once for the inventory (the CLI prints them before the run), each naming the hosts it concerns:
+   * ignored Ansible variables, unverified host keys, ssh_config lines mailprov reads its own way.
+   */
   warnings: InventoryWarning[];
 }
 
@@ -180,6 +185,17 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
 export interface LoadOptions {
   /** For .ini inventories: a .ts file whose default export is the `playbooks` bindings array. */
   withPlaybooks?: string;
+  /** An ssh_config file to read (--ssh-config), false for none (--no-ssh-config); default ~/.ssh/config if it exists. */
+  sshConfig?: string | false;
+}
+
+/** The ssh_config a run reads: the one named (which must exist), or ~/.ssh/config when there is one. */
+export function readSshConfigOption(option: string | false | undefined): SshConfigFile | undefined {
+  if (option === false) return undefined;
+  const home = homedir();
+  const path = option === undefined ? join(home, '.ssh', 'config') : resolve(expandHome(option));
+  if (option === undefined && !existsSync(path)) return undefined;
+  return loadSshConfig(path, nodeSshConfigFs(home));
 }
 
 export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Promise<Inventory> {
@@ -192,11 +208,16 @@ export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Pr
   });
   if (raw === undefined)
     throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
-  const inventory = resolveInventory(raw, file);
+  const inventory = resolveInventory(raw, file, { sshConfig: readSshConfigOption(opts.sshConfig) });
   return { ...inventory, warnings: [...warnings, ...inventory.warnings] };
 }
 
-export function resolveInventory(raw: unknown, file: string): Inventory {
+export interface ResolveOptions {
+  /** Parsed ssh_config: its values apply where the inventory says nothing. */
+  sshConfig?: SshConfigFile;
+}
+
+export function resolveInventory(raw: unknown, file: string, opts: ResolveOptions = {}): Inventory {
   const parsed = inventorySchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -216,16 +237,7 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
       throw new InventoryError(file, `groups.${g}`, 'a group some host is in (hosts.<name>.groups)', `no host is in "${g}"`);
   }
 
-  // Two names for one address:port would apply twice to the same machine, concurrently.
-  const seen = new Map<string, string>();
-  for (const name of names) {
-    const h = inv.hosts[name];
-    const key = `${h.address}:${h.port ?? defaults.port ?? 22}`;
-    if (seen.has(key))
-      throw new InventoryError(file, `hosts.${name}`, 'a host listed once', `same address and port as hosts.${seen.get(key)} (${key})`);
-    seen.set(key, name);
-  }
-
+  // Validate each binding once; hosts with the same settings share one build (bindings.ts).
   const bindings = inv.playbooks.map((b, i) => {
     const targets = Array.isArray(b.on) ? b.on : [b.on];
     for (const t of targets) {
@@ -237,41 +249,60 @@ export function resolveInventory(raw: unknown, file: string): Inventory {
   });
   const cache: BuildCache = new Map();
 
+  const settings = (fields: typeof defaults): ConnectionSettings => {
+    const sudoPassword = fields.sudoPasswordEnv ? process.env[fields.sudoPasswordEnv] : undefined;
+    if (sudoPassword) registerSecret(sudoPassword);
+    const passphraseEnv = fields.privateKeyPassphraseEnv;
+    // empty counts as unset: no key is encrypted with an empty passphrase
+    const passphrase = passphraseEnv ? process.env[passphraseEnv] || undefined : undefined;
+    if (passphrase) registerSecret(passphrase);
+    return {
+      port: fields.port,
+      user: fields.user,
+      privateKey: rel(fields.privateKey),
+      privateKeyPassphrase: passphrase,
+      privateKeyPassphraseEnv: passphraseEnv,
+      knownHosts: rel(fields.knownHosts),
+      hostKeyPolicy: fields.hostKeyPolicy,
+      sudo: fields.sudo,
+      sudoPassword,
+      connectTimeoutMs: fields.connectTimeoutMs,
+      jump: fields.jump,
+    };
+  };
+  const { targets, warnings } = resolveTargets({
+    file,
+    hosts: Object.fromEntries(
+      names.map((n) => [n, { address: inv.hosts[n].address, settings: settings({ ...defaults, ...stripUndefined(inv.hosts[n]) }) }]),
+    ),
+    defaults: settings(defaults),
+    sshConfig: opts.sshConfig,
+  });
+
+  // Two names for one machine (the same address and port, reached the same way) would apply twice to it, concurrently.
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const t = targets.get(name)!;
+    const via = (t.jump ?? []).map((j) => `${j.address}:${j.port} -> `).join('');
+    const key = `${via}${t.address}:${t.port}`;
+    if (seen.has(key))
+      throw new InventoryError(file, `hosts.${name}`, 'a host listed once', `same address and port as hosts.${seen.get(key)} (${key})`);
+    seen.set(key, name);
+  }
+
   const hosts: ResolvedHost[] = names.map((name) => {
     const h = inv.hosts[name];
     const hostGroups = h.groups ?? [];
     const merged = { ...defaults, ...stripUndefined(h) };
-    const sudoPasswordEnv = merged.sudoPasswordEnv;
-    const sudoPassword = sudoPasswordEnv ? process.env[sudoPasswordEnv] : undefined;
-    if (sudoPassword) registerSecret(sudoPassword);
-    const passphraseEnv = merged.privateKeyPassphraseEnv;
-    // empty counts as unset: no key is encrypted with an empty passphrase
-    const passphrase = passphraseEnv ? process.env[passphraseEnv] || undefined : undefined;
-    if (passphrase) registerSecret(passphrase);
-    const target: SshTarget = {
-      name,
-      address: h.address,
-      port: merged.port ?? 22,
-      user: merged.user ?? 'root',
-      privateKey: rel(merged.privateKey),
-      privateKeyPassphrase: passphrase,
-      privateKeyPassphraseEnv: passphraseEnv,
-      jump: merged.jump,
-      knownHosts: rel(merged.knownHosts) ?? expandHome('~/.ssh/known_hosts'),
-      hostKeyPolicy: merged.hostKeyPolicy ?? 'strict',
-      sudo: merged.sudo ?? false,
-      sudoPassword,
-      connectTimeoutMs: merged.connectTimeoutMs ?? 10_000,
-    };
     const vars = mergeVars(defaults.vars, hostGroups, groupVars, h.vars);
     const view = { name, groups: hostGroups, vars };
     const playbooks = bindings
       .filter((b) => b.targets.some((t) => t === 'all' || t === name || hostGroups.includes(t)))
       .map((b) => playbookFor(file, b, view, cache));
     const keepGenerations = merged.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
-    return { name, groups: hostGroups, vars, target, playbooks, keepGenerations };
+    return { name, groups: hostGroups, vars, target: targets.get(name)!, playbooks, keepGenerations };
   });
-  return { file, hosts, warnings: unverifiedKeys(hosts, file) };
+  return { file, hosts, warnings: [...warnings.map((w) => targetWarning(file, w)), ...unverifiedKeys(hosts, file)] };
 }
 
 /**

@@ -10,17 +10,17 @@ const connectionFields = {
   privateKey: z.string().min(1).optional(),
   /** Name of the environment variable holding the passphrase of an encrypted privateKey (never the passphrase itself). */
   privateKeyPassphraseEnv: z.string().min(1).optional(),
-  /**
-   * A jump host (OpenSSH's ProxyJump): a host of the inventory, or [user@]host[:port]; a comma-separated
-   * list is a chain. Read from Ansible's `-o ProxyJump=` / `-J`.
-   */
-  jump: z.string().min(1).optional(),
   knownHosts: z.string().min(1).optional(),
   hostKeyPolicy: hostKeyPolicySchema.optional(),
   sudo: z.boolean().optional(),
   /** Name of the environment variable holding the sudo password (never the password itself). */
   sudoPasswordEnv: z.string().min(1).optional(),
   connectTimeoutMs: z.number().int().positive().optional(),
+  /**
+   * Jump hosts (OpenSSH's ProxyJump): an inventory host's name or [user@]host[:port], comma separated,
+   * first hop first; 'none' for none. Read from Ansible's `-o ProxyJump=` / `-J`.
+   */
+  jump: z.string().min(1).optional(),
 };
 
 export const PORT_EXPECTED = 'an integer port from 1 to 65535';

@@ -13,7 +13,13 @@ export function listHosts(hosts: readonly string[], max = 10): string {
 
 export function renderInventoryWarnings(warnings: readonly InventoryWarning[]): string {
   return warnings
-    .map((w) => `mailprov: warning: ${w.file}: ${w.message}${w.hosts?.length ? ` (${hostCount(w.hosts)}: ${listHosts(w.hosts)})` : ''}\n`)
+    .map((w) => {
+      const which = [
+        ...(w.hosts?.length ? [`${hostCount(w.hosts)}: ${listHosts(w.hosts)}`] : []),
+        ...(w.jumpHosts?.length ? [`jump host${w.jumpHosts.length === 1 ? '' : 's'} ${listHosts(w.jumpHosts)}`] : []),
+      ];
+      return `mailprov: warning: ${w.file}: ${w.message}${which.length ? ` (${which.join('; ')})` : ''}\n`;
+    })
     .join('');
 }
 

@@ -7,6 +7,8 @@ export {
   sandboxProcesses,
   inspectFolder,
   hostKind,
+  sandboxAddress,
+  sandboxJump,
   SANDBOX_OWNER,
   SMART_HOST_NAME,
   SMART_HOST_USER,

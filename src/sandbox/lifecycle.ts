@@ -54,10 +54,18 @@ export type SandboxHostKind = 'debian' | 'centos';
 export interface SandboxHost {
   name: string;
   fqdn: string;
+  /** On this machine's 127.0.0.1; for a private host, 22 on its private address (see below). */
   port: number;
   dir: string;
   /** State written before this field existed holds Debian hosts only: read it with hostKind(). */
   kind: SandboxHostKind;
+  /**
+   * A private host (UpOptions.private): no port on this machine. Only these sandbox hosts reach it,
+   * as `fqdn:22`: in each of them the name resolves to `privateAddress`, a loopback address of
+   * theirs whose port 22 leads to this host's sshd.
+   */
+  reachableFrom?: string[];
+  privateAddress?: string;
 }
 
 /** In every state file `up` writes: what `down` checks before it deletes a folder. */
@@ -151,12 +159,15 @@ export function sandboxProcesses(state: SandboxState): RecordedProcess[] {
   return state.processes.filter((p) => isRunning(p));
 }
 
-/** Resolves once something on 127.0.0.1:port answers with an SSH banner. */
-async function waitForSsh(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Resolves once something on 127.0.0.1:port answers with an SSH banner; or, given a path, the host's
+ * own unix socket (the controller's side of its sshd: what a private host has instead of a port).
+ */
+async function waitForSsh(where: number | string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((res) => {
-      const s = netConnect(port, '127.0.0.1');
+      const s = typeof where === 'number' ? netConnect(where, '127.0.0.1') : netConnect(where);
       const done = (v: boolean) => {
         clearTimeout(timer);
         s.destroy();
@@ -169,7 +180,7 @@ async function waitForSsh(port: number, timeoutMs: number): Promise<void> {
       s.once('close', () => done(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new SandboxError(`sandbox host on port ${port} did not answer SSH within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new SandboxError(`sandbox host on ${where} did not answer SSH within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -194,8 +205,10 @@ function daemon(state: SandboxState, what: string, cmd: string, args: string[], 
 }
 
 // Runs on the controller's filesystem inside the host's fresh namespaces, then becomes the host.
+// Arguments after the sixth are private hosts this host reaches, each "address|their ssh.sock".
 const HOST_START = `set -e
 base=$1 dir=$2 fqdn=$3 smarthost_sock=$4 smarthost_addr=$5 smarthost_port=$6
+shift 6
 root=$dir/root
 mount -t overlay overlay -o "lowerdir=$base,upperdir=$dir/upper,workdir=$dir/work" "$root"
 mount -t proc proc "$root/proc"
@@ -216,8 +229,16 @@ ip link set lo up
 socat "UNIX-LISTEN:$dir/ssh.sock,fork,unlink-early,mode=600" TCP:127.0.0.1:22,nodelay &
 # The smart host out: the stand-in's unix socket, offered on a loopback address of the host.
 socat "TCP-LISTEN:$smarthost_port,bind=$smarthost_addr,fork,reuseaddr,nodelay" "UNIX-CONNECT:$smarthost_sock" &
+# The private hosts this host reaches: port 22 of a loopback address of its own leads to their sshd
+# (this host's sshd then listens on 127.0.0.1 only, see prepareUpper).
+for peer in "$@"; do
+  socat "TCP-LISTEN:22,bind=\${peer%%|*},fork,reuseaddr,nodelay" "UNIX-CONNECT:\${peer#*|}" &
+done
 exec chroot "$root" /usr/bin/tini -- /bin/sh /usr/local/sbin/mailprov-sandbox-init
 `;
+
+/** The private hosts `host` reaches (UpOptions.private). */
+const reachedBy = (state: SandboxState, host: SandboxHost) => state.hosts.filter((p) => p.reachableFrom?.includes(host.name));
 
 function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, caPem: string): void {
   const upper = join(host.dir, 'upper');
@@ -231,10 +252,17 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   // RHEL names localhost.localdomain too (its stock sendmail.mc has LOCAL_DOMAIN(localhost.localdomain))
   const localhost = centos ? 'localhost localhost.localdomain localhost4 localhost4.localdomain4' : 'localhost';
   const localhost6 = centos ? 'localhost localhost.localdomain localhost6 localhost6.localdomain6' : 'localhost ip6-localhost ip6-loopback';
+  const peers = reachedBy(state, host);
+  const peerLines = peers.map((p) => `${p.privateAddress}\t${p.fqdn} ${p.name}\n`).join('');
   writeFileSync(
     join(upper, 'etc/hosts'),
-    `127.0.0.1\t${localhost}\n127.0.1.1\t${host.fqdn} ${short}\n${SMART_HOST_ADDR}\t${state.smartHost.name}\n::1\t${localhost6}\n`,
+    `127.0.0.1\t${localhost}\n127.0.1.1\t${host.fqdn} ${short}\n${SMART_HOST_ADDR}\t${state.smartHost.name}\n${peerLines}::1\t${localhost6}\n`,
   );
+  // port 22 of the private addresses belongs to the forwarders to the peers: sshd keeps to 127.0.0.1
+  if (peers.length) {
+    mkdirSync(join(upper, 'etc/ssh/sshd_config.d'), { recursive: true });
+    writeFileSync(join(upper, 'etc/ssh/sshd_config.d/mailprov-private-peers.conf'), 'ListenAddress 127.0.0.1\n');
+  }
   writeFileSync(join(upper, 'etc/resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   chmodSync(join(upper, 'root/.ssh'), 0o700);
   writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey, { mode: 0o600 });
@@ -326,20 +354,21 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
     state.smartHost.socket,
     SMART_HOST_ADDR,
     String(SMART_HOST_PORT),
+    ...reachedBy(state, host).map((p) => `${p.privateAddress}|${join(p.dir, 'ssh.sock')}`),
   ];
   // --kill-child: killing this unshare kills the host's PID 1, and with it the host's namespaces
   daemon(state, `${host.name} host`, 'unshare', args, join(host.dir, 'host.log'));
+  const sock = join(host.dir, 'ssh.sock');
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(sock)) {
+    if (Date.now() > deadline)
+      throw new SandboxError(`sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // a private host gets no forwarder: nothing on this machine's network leads to it
+  if (host.reachableFrom) return waitForSsh(sock, 10_000);
   // The forwarder from the machine's loopback; retried when a chosen port was taken meanwhile.
   for (let attempt = 0; ; attempt++) {
-    const sock = join(host.dir, 'ssh.sock');
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(sock)) {
-      if (Date.now() > deadline)
-        throw new SandboxError(
-          `sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`,
-        );
-      await new Promise((r) => setTimeout(r, 20));
-    }
     daemon(
       state,
       `${host.name} forwarder`,
@@ -357,6 +386,68 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
   }
 }
 
+/** Where a host's sshd answers from the controller: its port, or a private host's unix socket. */
+const sshEndpoint = (h: SandboxHost): number | string => (h.reachableFrom ? join(h.dir, 'ssh.sock') : h.port);
+
+/** The first private address, 127.0.2.1: clear of 127.0.0.1, the smart host's 127.0.0.2 and a host's own 127.0.1.1. */
+const PRIVATE_NET = '127.0.2.';
+
+/** Checks UpOptions.private against the hosts wanted; returns each private host's reachers. */
+function privateLayout(opts: UpOptions, names: string[]): Map<string, string[]> {
+  const layout = new Map(Object.entries(opts.private ?? {}));
+  for (const [name, from] of layout) {
+    if (!names.includes(name)) throw new SandboxError(`private: ${name} is not one of the sandbox's hosts (${names.join(', ')})`);
+    if (!from.length) throw new SandboxError(`private: ${name} must be reachable from at least one host`);
+    for (const r of from)
+      if (!names.includes(r) || r === name)
+        throw new SandboxError(`private: ${name} cannot be reached from ${r} (another host of the sandbox)`);
+  }
+  if (layout.size > 250) throw new SandboxError('private: at most 250 private hosts');
+  const depth = jumpDepths(names.map((name) => ({ name, reachableFrom: layout.get(name) })));
+  const cut = names.filter((n) => depth.get(n) === undefined);
+  if (cut.length) throw new SandboxError(`private: ${cut.join(', ')} cannot be reached from any host with a port here`);
+  return layout;
+}
+
+/** How many jumps away each host is (0: a port here); a host no chain reaches has none. */
+function jumpDepths(hosts: Pick<SandboxHost, 'name' | 'reachableFrom'>[]): Map<string, number> {
+  const depth = new Map(hosts.filter((h) => !h.reachableFrom).map((h) => [h.name, 0]));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const h of hosts) {
+      const via = (h.reachableFrom ?? []).map((r) => depth.get(r)).filter((d) => d !== undefined);
+      if (!h.reachableFrom || !via.length) continue;
+      const d = Math.min(...via) + 1;
+      if (d < (depth.get(h.name) ?? Number.POSITIVE_INFINITY)) {
+        depth.set(h.name, d);
+        changed = true;
+      }
+    }
+  }
+  return depth;
+}
+
+/**
+ * The jump chain to a sandbox host, as `mailprov`'s `jump` (and ssh -J) take it: empty for a host
+ * with a port here; for a private host, through a host that reaches it (one with a port first).
+ */
+export function sandboxJump(state: SandboxState, host: SandboxHost): string[] {
+  if (!host.reachableFrom) return [];
+  const depth = jumpDepths(state.hosts);
+  const byName = new Map(state.hosts.map((h) => [h.name, h]));
+  // the nearest host that reaches it: the shortest chain
+  const via = host.reachableFrom
+    .map((n) => byName.get(n)!)
+    .reduce((a, b) => ((depth.get(b.name) ?? Number.POSITIVE_INFINITY) < (depth.get(a.name) ?? Number.POSITIVE_INFINITY) ? b : a));
+  return [...sandboxJump(state, via), via.reachableFrom ? `root@${via.fqdn}` : `root@127.0.0.1:${via.port}`];
+}
+
+/** How an inventory names a sandbox host: address, port, and the jump hosts before it (if any). */
+export function sandboxAddress(state: SandboxState, host: SandboxHost): { address: string; port: number; jump?: string } {
+  if (!host.reachableFrom) return { address: '127.0.0.1', port: host.port };
+  return { address: host.fqdn, port: host.port, jump: sandboxJump(state, host).join(',') };
+}
+
 export interface UpOptions {
   dir?: string;
   /** Debian hosts: relay1, relay2, ... */
@@ -368,22 +459,41 @@ export interface UpOptions {
   centos?: number;
   cacheDir?: string;
   log?: (line: string) => void;
+  /**
+   * Private hosts, for jump host tests: name -> the sandbox hosts that reach it. A private host gets
+   * no port on this machine; each host named reaches it as `<name>.sandbox.test:22`, e.g.
+   * `{ relay2: ['relay1'], relay3: ['relay1', 'relay2'] }`. Its known_hosts line is under that name.
+   */
+  private?: Record<string, string[]>;
 }
 
 export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const log = opts.log ?? (() => {});
   const dir = resolve(opts.dir ?? defaultStateDir());
-  preflight(log);
   const centosCount = opts.centos ?? 0;
+  const wanted: [string, SandboxHostKind][] = [
+    ...Array.from({ length: opts.count }, (_, i) => [`relay${i + 1}`, 'debian'] as [string, SandboxHostKind]),
+    ...Array.from({ length: centosCount }, (_, i) => [`centos${i + 1}`, 'centos'] as [string, SandboxHostKind]),
+  ];
+  // a layout that cannot work is refused before anything starts
+  const layout = privateLayout(
+    opts,
+    wanted.map(([n]) => n),
+  );
+  preflight(log);
   const folder = inspectFolder(dir);
   // an empty folder (mkdtemp) is fine; anything else is someone's files, which `down` would delete
   if (folder.kind === 'foreign' && !folder.empty) throw new SandboxError(`${folder.reason}: refusing to use it for a sandbox`);
   const existing = folder.kind === 'ours' ? folder.state : undefined;
   const kindCount = (s: SandboxState, k: SandboxHostKind) => s.hosts.filter((h) => hostKind(h) === k).length;
+  const sorted = (entries: [string, string[]][]) => JSON.stringify(entries.sort(([a], [b]) => a.localeCompare(b)));
+  const layoutOf = (hosts: SandboxHost[]) => sorted(hosts.filter((h) => h.reachableFrom).map((h) => [h.name, h.reachableFrom!]));
+  const wantedLayout = sorted(Object.entries(opts.private ?? {}));
   if (
     existing &&
     kindCount(existing, 'debian') === opts.count &&
     kindCount(existing, 'centos') === centosCount &&
+    layoutOf(existing.hosts) === wantedLayout &&
     (await isHealthy(existing))
   ) {
     log(`sandbox in ${dir} is already up with ${existing.hosts.length} host(s)`);
@@ -429,21 +539,28 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   mkdirSync(state.smartHost.storeDir, { recursive: true });
   await startSmartHost(state);
   const caPem = readFileSync(ca.caCert, 'utf8');
-  const wanted: [string, SandboxHostKind][] = [
-    ...Array.from({ length: opts.count }, (_, i) => [`relay${i + 1}`, 'debian'] as [string, SandboxHostKind]),
-    ...Array.from({ length: centosCount }, (_, i) => [`centos${i + 1}`, 'centos'] as [string, SandboxHostKind]),
-  ];
   for (const [name, kind] of wanted) {
-    const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: await freePort(), dir: join(dir, 'hosts', name), kind };
+    const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: 22, dir: join(dir, 'hosts', name), kind };
+    const from = layout.get(name);
+    if (from)
+      Object.assign(host, {
+        reachableFrom: from,
+        privateAddress: `${PRIVATE_NET}${state.hosts.filter((h) => h.reachableFrom).length + 1}`,
+      });
+    else host.port = await freePort();
+    state.hosts.push(host);
+  }
+  // every host's files once all are known: a host's /etc/hosts names the private hosts it reaches
+  for (const host of state.hosts) {
     rmSync(host.dir, { recursive: true, force: true });
     prepareUpper(state, host, pubKey, caPem);
-    state.hosts.push(host);
   }
   // Hosts start in parallel; each is ready when its sshd answers through the forwarder.
   await Promise.all(state.hosts.map((h) => startHost(state, h)));
   const known = state.hosts.map((h) => {
     const pub = readFileSync(join(h.dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ');
-    return `[127.0.0.1]:${h.port} ${pub[0]} ${pub[1]}`;
+    // a private host under the name its jump hosts reach it by, as ssh records it
+    return `${h.reachableFrom ? h.fqdn : `[127.0.0.1]:${h.port}`} ${pub[0]} ${pub[1]}`;
   });
   writeFileSync(state.knownHosts, known.join('\n') + '\n', { mode: 0o600 });
   state.ready = true;
@@ -456,7 +573,7 @@ async function isHealthy(state: SandboxState): Promise<boolean> {
   // a sandbox from before the second account: started again, so that its stand-in knows the account
   if (!state.ready || state.smartHost.second === undefined) return false;
   try {
-    await Promise.all(state.hosts.map((h) => waitForSsh(h.port, 1500)));
+    await Promise.all(state.hosts.map((h) => waitForSsh(sshEndpoint(h), 1500)));
     return existsSync(state.smartHost.socket);
   } catch {
     return false;
@@ -466,6 +583,8 @@ async function isHealthy(state: SandboxState): Promise<boolean> {
 export interface HostStatus {
   name: string;
   port: number;
+  /** For a private host: the hosts that reach it (it has no port here). */
+  reachableFrom?: string[];
   up: boolean;
 }
 
@@ -478,7 +597,8 @@ export async function sandboxStatus(
     hosts.push({
       name: h.name,
       port: h.port,
-      up: await waitForSsh(h.port, 1000).then(
+      ...(h.reachableFrom ? { reachableFrom: h.reachableFrom } : {}),
+      up: await waitForSsh(sshEndpoint(h), 1000).then(
         () => true,
         () => false,
       ),

@@ -67,14 +67,9 @@ export interface UnlockOptions {
 export async function unlockKeys<T extends { target: SshTarget }>(hosts: T[], opts: UnlockOptions = {}): Promise<T[]> {
   const agent = 'agent' in opts ? opts.agent : process.env.SSH_AUTH_SOCK || undefined;
   const typed = new Map<string, string>();
-  const out: T[] = [];
-  for (const host of hosts) {
-    const t = host.target;
+  const unlock = async (t: SshTarget): Promise<SshTarget> => {
     const file = t.privateKey && expandHome(t.privateKey);
-    if (!file || openKey(file, t.privateKeyPassphrase, passphraseSource(t)) !== 'encrypted') {
-      out.push(host);
-      continue;
-    }
+    if (!file || openKey(file, t.privateKeyPassphrase, passphraseSource(t)) !== 'encrypted') return t;
     if (opts.ask) {
       let passphrase = typed.get(file);
       if (passphrase === undefined) {
@@ -83,8 +78,7 @@ export async function unlockKeys<T extends { target: SshTarget }>(hosts: T[], op
         openKey(file, passphrase, 'the terminal');
         typed.set(file, passphrase);
       }
-      out.push({ ...host, target: { ...t, privateKeyPassphrase: passphrase } });
-      continue;
+      return { ...t, privateKeyPassphrase: passphrase };
     }
     if (t.privateKeyPassphraseEnv) {
       throw new KeyError(
@@ -94,7 +88,16 @@ export async function unlockKeys<T extends { target: SshTarget }>(hosts: T[], op
     }
     // as ssh does, the agent may hold this key: the hosts authenticate through it alone
     if (!agent) throw new KeyError(file, encryptedHint());
-    out.push(host);
+    return t;
+  };
+  const out: T[] = [];
+  for (const host of hosts) {
+    // a host's jump hosts first: they are contacted before it
+    const jump: SshTarget[] = [];
+    for (const hop of host.target.jump ?? []) jump.push(await unlock(hop));
+    const target = await unlock(host.target);
+    const changed = target !== host.target || jump.some((hop, i) => hop !== host.target.jump![i]);
+    out.push(changed ? { ...host, target: { ...target, ...(jump.length ? { jump } : {}) } } : host);
   }
   return out;
 }

@@ -1,8 +1,11 @@
 // The SSH connector: connect (verifying the host key), run a command with optional stdin, close.
-// One connection per host for the whole run; every command is a channel on it.
+// One connection per host for the whole run; every command is a channel on it. A host behind jump
+// hosts is reached through a channel of the last one (direct-tcpip, as `ssh -J` does), each hop's
+// key verified like the host's; one connection per jump host serves every host behind it.
 import { readFile } from 'node:fs/promises';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { homedir } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { AnyAuthMethod, ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectError, KeyError } from '../errors.ts';
@@ -13,10 +16,12 @@ import {
   fingerprint,
   formatKnownHostsLine,
   hostKeyAlgorithms,
+  type KnownHostEntry,
   parseKnownHosts,
   recordedKeyTypes,
 } from './known-hosts.ts';
 import { encryptedHint, openKey, passphraseSource } from './keys.ts';
+import { type Lease, SharedConnections } from './pool.ts';
 import { shellQuote } from './quote.ts';
 import { announceStart, SudoStderr, sudoRefusal, sudoWords, type SudoWords } from './sudo.ts';
 
@@ -30,21 +35,25 @@ export interface SshTarget {
   user: string;
   /** A key file; with SSH_AUTH_SOCK set, the ssh-agent is tried after it (or alone, without one). */
   privateKey?: string;
+  /** Further keys, tried after privateKey (ssh_config's IdentityFile lines after the first). */
+  identityFiles?: string[];
+  /** Only the key files, never the agent's keys (ssh_config's IdentitiesOnly). */
+  identitiesOnly?: boolean;
   /** Decrypts an encrypted privateKey (from privateKeyPassphraseEnv or --ask-key-pass). */
   privateKeyPassphrase?: string;
   /** The environment variable the passphrase comes from, for messages. */
   privateKeyPassphraseEnv?: string;
-  /**
-   * A jump host (ProxyJump: a host of the inventory, or [user@]host[:port], comma separated for a chain).
-   * Carried from the inventory; this transport does not connect through one yet and refuses the host.
-   */
-  jump?: string;
   knownHosts: string;
   hostKeyPolicy: HostKeyPolicy;
   /** Run commands through sudo (for non-root users). */
   sudo: boolean;
   sudoPassword?: string;
   connectTimeoutMs: number;
+  /**
+   * Jump hosts, first to last: the first is reached directly, each next one through the one before,
+   * this host through the last. Their own `jump` is not read (a chain is resolved whole).
+   */
+  jump?: SshTarget[];
 }
 
 export interface ExecResult {
@@ -83,10 +92,16 @@ export function wrapCommand(command: string, target: Pick<SshTarget, 'sudo' | 's
   return target.sudoPassword !== undefined ? `sudo -S -p ${shellQuote(words.prompt)} -- ${inner}` : `sudo -n -- ${inner}`;
 }
 
+/** Connections to jump hosts, shared by every host behind them in this process (see pool.ts). */
+const jumpPool = new SharedConnections<NodeSSH>();
+
+/** The jump host connections, for tests and the benchmark (how many were opened, how many are open). */
+export function jumpConnections(): SharedConnections<NodeSSH> {
+  return jumpPool;
+}
+
 export async function connect(target: SshTarget): Promise<Connection> {
-  if (target.jump)
-    throw new ConnectError(target.name, `jump hosts are not supported yet (jump: ${target.jump}); refusing to connect directly`);
-  if (target.privateKeyPassphrase !== undefined) registerSecret(target.privateKeyPassphrase);
+  for (const t of [target, ...(target.jump ?? [])]) if (t.privateKeyPassphrase !== undefined) registerSecret(t.privateKeyPassphrase);
   if (target.sudoPassword !== undefined) {
     // whoever set it (inventory, -K, a test), it must be masked in every message
     registerSecret(target.sudoPassword);
@@ -94,75 +109,17 @@ export async function connect(target: SshTarget): Promise<Connection> {
     if (/[\r\n]/.test(target.sudoPassword))
       throw new ConnectError(target.name, 'the sudo password contains a line break; sudo reads a single line');
   }
-  const knownHostsPath = expandHome(target.knownHosts);
-  // /dev/null keeps nothing: keys accepted there are remembered for this run only (see runOnlyKnownHosts)
-  const runOnly = knownHostsPath === '/dev/null';
-  const knownText = runOnly ? runOnlyKnownHosts.join('\n') : await readKnownHosts(target, knownHostsPath);
-  const entries = parseKnownHosts(knownText);
-  const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
-  const serverHostKey = recordedAlgorithms(recordedTypes, target, knownHostsPath);
-  const auth = authMethods(target);
-  let refusal: string | undefined;
-  let newKeyLine: string | undefined;
-
-  const hostVerifier = (key: Buffer): boolean => {
-    const result = checkHostKey(entries, target.address, target.port, key);
-    switch (result.status) {
-      case 'match':
-        return true;
-      case 'unknown':
-        if (target.hostKeyPolicy === 'accept-new') {
-          newKeyLine = formatKnownHostsLine(target.address, target.port, key);
-          return true;
-        }
-        refusal = `host key ${fingerprint(key)} is not in ${knownHostsPath} (strict host key checking)`;
-        return false;
-      case 'mismatch':
-        refusal =
-          `HOST KEY CHANGED for ${target.address}:${target.port}: it offered ${fingerprint(key)}, ` +
-          `${knownHostsPath} has ${result.expected.join(', ')}. Refusing to connect: this may be a man-in-the-middle; ` +
-          `if the host was rebuilt, remove its old line from ${knownHostsPath}`;
-        return false;
-      case 'revoked':
-        refusal = `host key ${fingerprint(key)} is marked @revoked in ${knownHostsPath}`;
-        return false;
-    }
-  };
-
-  const sock = await openTcp(target);
-  const ssh = new NodeSSH();
+  // known_hosts and keys first: a host that cannot be checked is refused before anything connects
+  const checks = await prepareHandshake(target);
+  const route = target.jump?.length ? await openRoute(target, target.jump) : undefined;
+  let ssh: NodeSSH;
   try {
-    await ssh.connect({
-      sock,
-      host: target.address,
-      port: target.port,
-      username: target.user,
-      authHandler: auth.methods,
-      hostVerifier,
-      algorithms: serverHostKey && { serverHostKey },
-      readyTimeout: target.connectTimeoutMs,
-      keepaliveInterval: 15_000,
-    });
+    const sock = route ? await forwardThrough(route.value, target, target.jump!.at(-1)!) : await openTcp(target);
+    ssh = await handshake(target, checks, sock);
   } catch (err) {
-    ssh.dispose();
-    sock.destroy();
-    if (refusal) throw new ConnectError(target.name, refusal);
-    const msg = (err as Error).message ?? String(err);
-    if (serverHostKey && /no matching host key format/i.test(msg)) {
-      throw new ConnectError(
-        target.name,
-        `HOST KEY CHANGED for ${target.address}:${target.port}: it offers no host key of the type ${knownHostsPath} has for it ` +
-          `(${recordedTypes.join(', ')}), only keys of other types. Refusing to connect: this may be a man-in-the-middle; ` +
-          `if the host was rebuilt, remove its old line from ${knownHostsPath}`,
-      );
-    }
-    if (/authentication methods failed/i.test(msg)) {
-      throw new ConnectError(target.name, `authentication refused for user ${target.user} (tried ${auth.tried.join(', ')})`);
-    }
-    throw new ConnectError(target.name, `cannot connect to ${target.address}:${target.port}: ${redact(msg)}`, { cause: err });
+    route?.release();
+    throw err;
   }
-  if (newKeyLine && runOnly) runOnlyKnownHosts.push(newKeyLine);
-  else if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
   // A connection that drops later must fail the command in flight, not crash the process.
   ssh.connection?.on('error', () => {});
 
@@ -203,8 +160,176 @@ export async function connect(target: SshTarget): Promise<Connection> {
     },
     close() {
       ssh.dispose();
+      route?.release();
     },
   };
+}
+
+/** What a handshake checks against, read before any connection: known_hosts and the keys. */
+interface HandshakeChecks {
+  knownHostsPath: string;
+  /** known_hosts is /dev/null: keys accepted are remembered for this run only (see runOnlyKnownHosts). */
+  runOnly: boolean;
+  entries: KnownHostEntry[];
+  recordedTypes: string[];
+  serverHostKey?: ServerHostKeyAlgorithm[];
+  auth: { methods: AnyAuthMethod[]; tried: string[] };
+}
+
+async function prepareHandshake(target: SshTarget): Promise<HandshakeChecks> {
+  const knownHostsPath = expandHome(target.knownHosts);
+  // /dev/null keeps nothing: keys accepted there are remembered for this run only (see runOnlyKnownHosts)
+  const runOnly = knownHostsPath === '/dev/null';
+  const knownText = runOnly ? runOnlyKnownHosts.join('\n') : await readKnownHosts(target, knownHostsPath);
+  const entries = parseKnownHosts(knownText);
+  const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
+  const serverHostKey = recordedAlgorithms(recordedTypes, target, knownHostsPath);
+  return { knownHostsPath, runOnly, entries, recordedTypes, serverHostKey, auth: authMethods(target) };
+}
+
+/**
+ * The SSH handshake over an open stream: host key checked against the target's known_hosts under its
+ * policy (an unknown key recorded with accept-new), then authentication.
+ */
+async function handshake(target: SshTarget, checks: HandshakeChecks, sock: Duplex): Promise<NodeSSH> {
+  const { knownHostsPath, runOnly, entries, recordedTypes, serverHostKey, auth } = checks;
+  let refusal: string | undefined;
+  let newKeyLine: string | undefined;
+
+  const hostVerifier = (key: Buffer): boolean => {
+    const result = checkHostKey(entries, target.address, target.port, key);
+    switch (result.status) {
+      case 'match':
+        return true;
+      case 'unknown':
+        if (target.hostKeyPolicy === 'accept-new') {
+          newKeyLine = formatKnownHostsLine(target.address, target.port, key);
+          return true;
+        }
+        refusal = `host key ${fingerprint(key)} is not in ${knownHostsPath} (strict host key checking)`;
+        return false;
+      case 'mismatch':
+        refusal =
+          `HOST KEY CHANGED for ${target.address}:${target.port}: it offered ${fingerprint(key)}, ` +
+          `${knownHostsPath} has ${result.expected.join(', ')}. Refusing to connect: this may be a man-in-the-middle; ` +
+          `if the host was rebuilt, remove its old line from ${knownHostsPath}`;
+        return false;
+      case 'revoked':
+        refusal = `host key ${fingerprint(key)} is marked @revoked in ${knownHostsPath}`;
+        return false;
+    }
+  };
+
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({
+      sock,
+      host: target.address,
+      port: target.port,
+      username: target.user,
+      authHandler: auth.methods,
+      hostVerifier,
+      algorithms: serverHostKey && { serverHostKey },
+      readyTimeout: target.connectTimeoutMs,
+      keepaliveInterval: 15_000,
+    });
+  } catch (err) {
+    ssh.dispose();
+    sock.destroy();
+    if (refusal) throw new ConnectError(target.name, refusal);
+    const msg = (err as Error).message ?? String(err);
+    if (serverHostKey && /no matching host key format/i.test(msg)) {
+      throw new ConnectError(
+        target.name,
+        `HOST KEY CHANGED for ${target.address}:${target.port}: it offers no host key of the type ${knownHostsPath} has for it ` +
+          `(${recordedTypes.join(', ')}), only keys of other types. Refusing to connect: this may be a man-in-the-middle; ` +
+          `if the host was rebuilt, remove its old line from ${knownHostsPath}`,
+      );
+    }
+    if (/authentication methods failed/i.test(msg)) {
+      throw new ConnectError(target.name, `authentication refused for user ${target.user} (tried ${auth.tried.join(', ')})`);
+    }
+    throw new ConnectError(target.name, `cannot connect to ${target.address}:${target.port}: ${redact(msg)}`, { cause: err });
+  }
+  if (newKeyLine && runOnly) runOnlyKnownHosts.push(newKeyLine);
+  else if (newKeyLine) await appendKnownHost(knownHostsPath, newKeyLine);
+  return ssh;
+}
+
+const keyFiles = (target: SshTarget): string[] =>
+  [target.privateKey, ...(target.identityFiles ?? [])].filter((k): k is string => Boolean(k)).map(expandHome);
+
+/** A lease on the connection to the last jump host, opening the chain up to it as needed. */
+async function openRoute(target: SshTarget, chain: SshTarget[]): Promise<Lease<NodeSSH>> {
+  try {
+    return await openHop(chain, chain.length - 1);
+  } catch (err) {
+    if (err instanceof ConnectError) throw new ConnectError(target.name, `jump host ${err.host}: ${err.detail}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Who a hop is and how it is checked, with everything before it: connections are shared only when all of it is equal. */
+function hopKey(chain: SshTarget[], i: number): string {
+  return JSON.stringify(
+    chain
+      .slice(0, i + 1)
+      .map((h) => [h.user, h.address, h.port, keyFiles(h), h.identitiesOnly ?? false, expandHome(h.knownHosts), h.hostKeyPolicy]),
+  );
+}
+
+function openHop(chain: SshTarget[], i: number): Promise<Lease<NodeSSH>> {
+  const hop = chain[i];
+  const key = hopKey(chain, i);
+  return jumpPool.acquire(key, async () => {
+    const via = i > 0 ? await openHop(chain, i - 1) : undefined;
+    try {
+      const checks = await prepareHandshake(hop);
+      const sock = via ? await forwardThrough(via.value, hop, chain[i - 1]) : await openTcp(hop);
+      const ssh = await handshake(hop, checks, sock);
+      const conn = ssh.connection!;
+      // a jump host that drops is not handed out again; its users' commands fail as on a reset
+      conn.on('error', () => {});
+      conn.once('close', () => jumpPool.evict(key, ssh));
+      return {
+        value: ssh,
+        close: () => {
+          ssh.dispose();
+          via?.release();
+        },
+      };
+    } catch (err) {
+      via?.release();
+      throw err;
+    }
+  });
+}
+
+/** A stream to `to`, opened by the jump host `via` (its sshd connects, as for `ssh -W`). */
+function forwardThrough(jump: NodeSSH, to: SshTarget, via: SshTarget): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const conn = jump.connection;
+    const where = `${to.address}:${to.port} through jump host ${via.name}`;
+    if (!conn) return reject(new ConnectError(to.name, `cannot connect to ${where}: the jump host's connection is closed`));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new ConnectError(to.name, `cannot connect to ${where}: no answer within ${to.connectTimeoutMs} ms`));
+    }, to.connectTimeoutMs);
+    try {
+      conn.forwardOut('127.0.0.1', 0, to.address, to.port, (err, stream) => {
+        clearTimeout(timer);
+        if (timedOut) return stream?.close();
+        if (err) return reject(new ConnectError(to.name, `cannot connect to ${where}: ${redact(err.message)}`));
+        // a later error (the jump host gone) fails the command in flight through ssh2, never the process
+        stream.on('error', () => {});
+        resolve(stream);
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(new ConnectError(to.name, `cannot connect to ${where}: ${(err as Error).message}`));
+    }
+  });
 }
 
 async function readKnownHosts(target: SshTarget, path: string): Promise<string> {
@@ -230,29 +355,37 @@ async function readKnownHosts(target: SshTarget, path: string): Promise<string> 
 const runOnlyKnownHosts: string[] = [];
 
 /**
- * How to authenticate: the key file first, then the ssh-agent (SSH_AUTH_SOCK), as ssh2 methods with
- * the key already decrypted (see keys.ts). An encrypted key with no passphrase is left to the agent.
+ * How to authenticate, as ssh2 methods with the keys already decrypted (see keys.ts): the key file
+ * (privateKey, with its passphrase), then ssh_config's further IdentityFile lines, then the ssh-agent
+ * (SSH_AUTH_SOCK) unless IdentitiesOnly says key files only. An encrypted key with no passphrase is
+ * left to the agent; without one it is a KeyError, unless another key file can be tried.
  */
 function authMethods(target: SshTarget): { methods: AnyAuthMethod[]; tried: string[] } {
-  const agent = process.env.SSH_AUTH_SOCK || undefined;
+  const agent = target.identitiesOnly ? undefined : process.env.SSH_AUTH_SOCK || undefined;
   const methods: AnyAuthMethod[] = [];
   const tried: string[] = [];
-  if (target.privateKey) {
-    const file = expandHome(target.privateKey);
-    const key = openKey(file, target.privateKeyPassphrase, passphraseSource(target));
-    if (key !== 'encrypted') {
-      methods.push({ type: 'publickey', username: target.user, key });
-      tried.push(`key ${file}`);
-    } else if (!agent) throw new KeyError(file, encryptedHint());
+  const encrypted: string[] = [];
+  for (const [i, file] of keyFiles(target).entries()) {
+    // the passphrase is privateKey's; a further IdentityFile that is encrypted is skipped, as ssh without a terminal does
+    const key = i === 0 && target.privateKey ? openKey(file, target.privateKeyPassphrase, passphraseSource(target)) : openKey(file);
+    if (key === 'encrypted') {
+      encrypted.push(file);
+      continue;
+    }
+    methods.push({ type: 'publickey', username: target.user, key });
+    tried.push(`key ${file}`);
   }
   if (agent) {
     methods.push({ type: 'agent', username: target.user, agent });
     tried.push(`the keys of ssh-agent at ${agent}`);
   }
+  if (methods.length === 0 && encrypted.length) throw new KeyError(encrypted[0], encryptedHint());
   if (methods.length === 0) {
     throw new ConnectError(
       target.name,
-      'nothing to authenticate with: no privateKey for this host (ansible_ssh_private_key_file in an Ansible inventory) and no ssh-agent (SSH_AUTH_SOCK is not set)',
+      target.identitiesOnly
+        ? 'nothing to authenticate with: IdentitiesOnly (ssh_config) leaves out the ssh-agent, and no key file is given for this host'
+        : 'nothing to authenticate with: no privateKey for this host (ansible_ssh_private_key_file in an Ansible inventory) and no ssh-agent (SSH_AUTH_SOCK is not set)',
     );
   }
   return { methods, tried };
@@ -279,7 +412,7 @@ function recordedAlgorithms(types: string[], target: SshTarget, knownHostsPath: 
  * TCP_NODELAY: ssh2 never sets it and writes a packet in pieces, so with Nagle every round trip
  * (each auth step, each channel opened for a command) would wait ~40 ms for the peer's delayed ACK.
  */
-function openTcp(target: SshTarget): Promise<Socket> {
+function openTcp(target: SshTarget): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host: target.address, port: target.port, noDelay: true });
     const fail = (why: string) => {

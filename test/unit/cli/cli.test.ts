@@ -52,6 +52,36 @@ describe('mailprov CLI', () => {
     expect(r.stdout).toContain('0 changes pending on 0 hosts');
   });
 
+  it('reads the ssh_config named by --ssh-config (which must exist), and none with --no-ssh-config', () => {
+    const file = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ hosts: { relay1: { address: 'r1', jump: 'r1:x' } } });
+    `);
+    const missing = mailprov(['plan', file, '--ssh-config', '/nonexistent/ssh_config']);
+    expect(missing).toMatchObject({ code: 1, stdout: '' });
+    expect(missing.stderr).toBe('mailprov: /nonexistent/ssh_config: cannot read it (ENOENT)\n');
+    // the jump is checked before anything connects, with or without a file
+    const config = join(tempDir('mailprov-cli-ssh-'), 'config');
+    writeFileSync(config, 'Host r1\n  HostName 192.0.2.1\n  StrictHostKeyChecking off\n');
+    for (const args of [['--ssh-config', config], ['--no-ssh-config']]) {
+      const r = mailprov(['history', file, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^mailprov: .*inv\.ts: hosts\.relay1\.jump: .*"x" is not a port number/);
+    }
+    const valid = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ hosts: { relay1: { address: 'r1' } } });
+    `);
+    // warnings come once, before the command's own work (here: refusing a host that is not there)
+    const warned = mailprov(['rollback', valid, '--host', 'nobody', '--ssh-config', config]);
+    expect(warned.code).toBe(1);
+    expect(warned.stderr).toMatch(
+      new RegExp(
+        `^mailprov: warning: ${valid}: ssh_config ${config} line 3: StrictHostKeyChecking off is taken as accept-new: .* \\(1 host: relay1\\)\n`,
+      ),
+    );
+  }, 30_000); // four runs of the CLI
+
   it('reports an inventory mistake with file, field and expectation, and no stack trace', () => {
     const file = inventory(`
       import { defineInventory } from 'mailprov';

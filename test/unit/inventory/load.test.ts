@@ -456,7 +456,7 @@ describe('Ansible inventories, loaded', () => {
       'all:\n  vars:\n    ansible_python_interpreter: /usr/bin/python3\n  children:\n    relays:\n      hosts:\n        relay1: {ansible_host: 192.0.2.10, ansible_ssh_extra_args: "-J ops@bastion"}\n        relay2: {ansible_host: 192.0.2.11}\n',
     );
     const inv = await loadInventory(file);
-    expect(inv.hosts.map((h) => [h.name, h.target.address, h.target.jump, h.groups])).toEqual([
+    expect(inv.hosts.map((h) => [h.name, h.target.address, h.target.jump?.map((j) => j.name).join(','), h.groups])).toEqual([
       ['relay1', '192.0.2.10', 'ops@bastion', ['relays']],
       ['relay2', '192.0.2.11', undefined, ['relays']],
     ]);
@@ -494,7 +494,7 @@ describe('Ansible inventories, loaded', () => {
 });
 
 describe('connection settings carried to the target', () => {
-  it('reads the key passphrase from the environment variable named, masked; carries the jump host', () => {
+  it('reads the key passphrase from the environment variable named, masked; resolves the jump host', () => {
     process.env.MAILPROV_TEST_KEY_PASS = 'Key-pass-from-env';
     try {
       const inv = resolveInventory(
@@ -510,9 +510,12 @@ describe('connection settings carried to the target', () => {
       expect(inv.hosts[0].target).toMatchObject({
         privateKeyPassphrase: 'Key-pass-from-env',
         privateKeyPassphraseEnv: 'MAILPROV_TEST_KEY_PASS',
-        jump: 'bastion',
+        jump: [{ name: 'bastion', address: 'bastion', port: 22, user: 'root', privateKeyPassphrase: 'Key-pass-from-env' }],
       });
-      expect(inv.hosts[1].target).toMatchObject({ privateKeyPassphrase: undefined, jump: 'ops@other:2222' });
+      expect(inv.hosts[1].target).toMatchObject({
+        privateKeyPassphrase: undefined,
+        jump: [{ name: 'ops@other:2222', address: 'other', port: 2222, user: 'ops' }],
+      });
       expect(redact('passphrase Key-pass-from-env')).toBe('passphrase ********');
       expect(inv.warnings).toEqual([]);
     } finally {

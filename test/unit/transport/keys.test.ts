@@ -138,9 +138,21 @@ describe('connect', () => {
     }
   });
 
-  it('refuses a host with a jump host, rather than connecting to it directly', async () => {
-    await expect(connect(target(plain, { jump: 'bastion' }))).rejects.toThrow(
-      /^relay1: jump hosts are not supported yet \(jump: bastion\)/,
+  it('connects a host behind a jump host through it, never directly: an unreachable jump host fails the host', async () => {
+    const bastion = { ...target(plain), name: 'bastion' };
+    await expect(connect(target(plain, { address: '10.255.255.1', port: 22, jump: [bastion] }))).rejects.toThrow(
+      /^relay1: jump host bastion: cannot connect to 127\.0\.0\.1:1/,
     );
+  });
+
+  it("opens the key of a jump host as the host's own: an encrypted one with no passphrase and no agent is a KeyError", async () => {
+    const agent = process.env.SSH_AUTH_SOCK;
+    delete process.env.SSH_AUTH_SOCK;
+    try {
+      const bastion = { ...target(encrypted), name: 'bastion' };
+      await expect(connect(target(plain, { jump: [bastion] }))).rejects.toThrow(KeyError);
+    } finally {
+      if (agent !== undefined) process.env.SSH_AUTH_SOCK = agent;
+    }
   });
 });

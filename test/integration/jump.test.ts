@@ -1,0 +1,253 @@
+// Jump hosts on real sandbox hosts. relay1 is the bastion, the only host with a port on this machine;
+// relay2 and relay3 are private, reached from relay1 only (as relayN.sandbox.test:22, a name only
+// relay1 resolves); relay4 is reached from relay2 only, so two jumps away. The sendmail playbook is
+// planned and applied through the bastion over one shared connection to it; a wrong bastion key is
+// refused for every host behind it; ssh_config aliases (--ssh-config) lead the same way.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SMTP_RULE, sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { ConnectError } from '../../src/errors.ts';
+import { resolveInventory, type Inventory } from '../../src/inventory/load.ts';
+import type { InventoryInput } from '../../src/inventory/schema.ts';
+import { relaySettings, sandboxAddress, sandboxUp, type SandboxHost, type SandboxState } from '../../src/sandbox/index.ts';
+import { connect, jumpConnections, type SshTarget } from '../../src/transport/ssh.ts';
+import { apply, byHost, stopSandbox } from './helpers.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/mailprov.mjs');
+
+let state: SandboxState;
+let work: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'mailprov-it-jump-work-'));
+  state = await sandboxUp({
+    dir: mkdtempSync(join(tmpdir(), 'mailprov-it-jump-')),
+    count: 4,
+    private: { relay2: ['relay1'], relay3: ['relay1'], relay4: ['relay2'] },
+  });
+});
+
+afterAll(async () => {
+  rmSync(work, { recursive: true, force: true });
+  await stopSandbox(state);
+});
+
+// no run may leave a jump host connection open behind it
+afterEach(() => expect(jumpConnections().size).toBe(0));
+
+const host = (name: string): SandboxHost => state.hosts.find((h) => h.name === name)!;
+const bastion = () => `root@127.0.0.1:${host('relay1').port}`;
+const playbooks = (): InventoryInput['playbooks'] => [{ on: 'all', use: sendmailSmartHost(relaySettings(state)) }];
+
+function inventory(hosts: InventoryInput['hosts'], over: Partial<NonNullable<InventoryInput['defaults']>> = {}): Inventory {
+  return resolveInventory(
+    {
+      defaults: { privateKey: state.privateKey, knownHosts: state.knownHosts, hostKeyPolicy: 'strict', connectTimeoutMs: 5000, ...over },
+      hosts,
+      playbooks: playbooks(),
+    },
+    join(work, 'inventory.ts'),
+  );
+}
+
+/** The private hosts as the sandbox says to reach them (through relay1). */
+const privateHosts = (over = {}) =>
+  inventory({ relay2: sandboxAddress(state, host('relay2')), relay3: sandboxAddress(state, host('relay3')) }, over);
+
+/** "Accepted publickey" lines in relay1's sshd log: one per SSH connection made to the bastion. */
+const bastionLogins = () => (readFileSync(join(host('relay1').dir, 'host.log'), 'utf8').match(/Accepted publickey for root/g) ?? []).length;
+
+const pubKey = (name: string) =>
+  readFileSync(join(host(name).dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')
+    .trim()
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
+
+async function run(target: SshTarget, command: string): Promise<string> {
+  const c = await connect(target);
+  try {
+    return (await c.exec(command)).stdout.trim();
+  } finally {
+    c.close();
+  }
+}
+
+async function refusal(target: SshTarget): Promise<string> {
+  try {
+    await run(target, 'true');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConnectError);
+    return (err as Error).message;
+  }
+  throw new Error(`${target.name}: expected the connection to fail`);
+}
+
+describe('a bastion in front of private hosts', () => {
+  it('the private hosts cannot be reached without the jump, and are recorded under the name the bastion uses', async () => {
+    const [relay2] = privateHosts().hosts;
+    // nothing on this machine leads to them: no forwarder was started for them
+    expect(state.processes.map((p) => p.what)).toContain('relay1 forwarder');
+    expect(state.processes.map((p) => p.what).filter((w) => /relay[234] forwarder/.test(w))).toEqual([]);
+    // a direct connection: the name does not resolve here, and the address it has in the bastion leads nowhere here
+    expect(await refusal({ ...relay2.target, jump: undefined })).toMatch(
+      /^relay2: cannot connect to relay2\.sandbox\.test:22: .*ENOTFOUND/,
+    );
+    expect(await refusal({ ...relay2.target, address: host('relay2').privateAddress!, jump: undefined })).toMatch(
+      /^relay2: cannot connect to 127\.0\.2\.1:22: .*ECONNREFUSED/,
+    );
+    // through the bastion it answers
+    expect(await run(relay2.target, 'hostname')).toBe('relay2.sandbox.test');
+    // ssh's own known_hosts line for a host reached by name on port 22
+    expect(readFileSync(state.knownHosts, 'utf8')).toContain(`\nrelay2.sandbox.test ${pubKey('relay2')}\n`);
+  });
+
+  it('plans and applies the sendmail playbook through the bastion, over one connection to it per run', async () => {
+    const inv = privateHosts();
+    const before = bastionLogins();
+    const opened = () => [...jumpConnections().opened.values()].reduce((a, b) => a + b, 0);
+    const opens = opened();
+
+    const plan = byHost(await apply(inv, true));
+    expect([plan.relay2.status, plan.relay3.status]).toEqual(['pending', 'pending']);
+    expect(bastionLogins() - before).toBe(1);
+    expect(opened() - opens).toBe(1);
+
+    const applied = byHost(await apply(inv));
+    for (const r of [applied.relay2, applied.relay3]) {
+      expect(r.error).toBeUndefined();
+      expect(r.status).toBe('changed');
+      // the firewall rule is confirmed over a fresh connection to the host: that one went through the bastion too
+      expect(r.changes.map((c) => c.resourceId)).toContain(`firewall:INPUT ${SMTP_RULE}`);
+    }
+    // both hosts and their fresh confirmations shared the run's one bastion connection
+    expect(bastionLogins() - before).toBe(2);
+    expect(opened() - opens).toBe(2);
+
+    const again = byHost(await apply(inv, true));
+    expect([again.relay2.status, again.relay3.status]).toEqual(['unchanged', 'unchanged']);
+  });
+
+  it('reaches a host two jumps away, by addresses or by inventory names, and not with one jump', async () => {
+    const relay4 = { address: host('relay4').fqdn };
+    // relay1 cannot reach relay4: only relay2 can
+    const oneJump = inventory({ relay4: { ...relay4, jump: bastion() } }).hosts[0];
+    expect(await refusal(oneJump.target)).toMatch(
+      /^relay4: cannot connect to relay4\.sandbox\.test:22 through jump host root@127\.0\.0\.1:\d+: .*(failure|failed|refused|not known)/i,
+    );
+    const twoJumps = inventory({ relay4: { ...relay4, jump: `${bastion()},root@relay2.sandbox.test` } }).hosts[0];
+    expect(twoJumps.target.jump?.map((j) => j.address)).toEqual(['127.0.0.1', 'relay2.sandbox.test']);
+    expect(await run(twoJumps.target, 'hostname')).toBe('relay4.sandbox.test');
+
+    // by names: relay4 jumps through relay2, whose own jump (relay1) comes first
+    const named = inventory({
+      relay1: { address: '127.0.0.1', port: host('relay1').port },
+      relay2: { address: 'relay2.sandbox.test', jump: 'relay1' },
+      relay4: { ...relay4, jump: 'relay2' },
+    });
+    const r4 = named.hosts.find((h) => h.name === 'relay4')!;
+    expect(r4.target.jump?.map((j) => j.name)).toEqual(['relay1', 'relay2']);
+    const plan = byHost(await apply({ ...named, hosts: [r4] }, true));
+    expect(plan.relay4.error).toBeUndefined();
+    expect(plan.relay4.status).toBe('pending');
+  });
+
+  it('refuses a wrong bastion host key for every host behind it, and a wrong key of a host behind a good bastion', async () => {
+    const other = join(work, 'otherkey');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    const wrong = readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    const known = readFileSync(state.knownHosts, 'utf8');
+
+    const badBastion = join(work, 'known_hosts.bad-bastion');
+    writeFileSync(badBastion, known.replace(pubKey('relay1'), wrong));
+    const before = bastionLogins();
+    const results = byHost(await apply(privateHosts({ knownHosts: badBastion }), true));
+    for (const name of ['relay2', 'relay3']) {
+      expect(results[name].status).toBe('failed');
+      expect(results[name].error).toMatch(
+        new RegExp(
+          `^${name}: jump host root@127\\.0\\.0\\.1:\\d+: HOST KEY CHANGED for 127\\.0\\.0\\.1:${host('relay1').port}: it offered SHA256:`,
+        ),
+      );
+    }
+    expect(bastionLogins()).toBe(before); // refused before authenticating
+
+    const badTarget = join(work, 'known_hosts.bad-target');
+    writeFileSync(badTarget, known.replace(pubKey('relay2'), wrong));
+    const mixed = byHost(await apply(privateHosts({ knownHosts: badTarget }), true));
+    expect(mixed.relay2.status).toBe('failed');
+    expect(mixed.relay2.error).toMatch(/^relay2: HOST KEY CHANGED for relay2\.sandbox\.test:22: it offered SHA256:/);
+    expect(mixed.relay3.status).toBe('unchanged');
+  });
+});
+
+describe('ssh_config aliases', () => {
+  function cli(args: string[]) {
+    const inv = join(work, 'aliases.ts');
+    writeFileSync(
+      inv,
+      `import { defineInventory, secret } from 'mailprov';
+       import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+       export default defineInventory({
+         hosts: { relay2: { address: 'private-2' }, relay3: { address: 'private-3' } },
+         playbooks: [{ use: sendmailSmartHost({ smartHost: ${JSON.stringify(state.smartHost.name)}, listen: ['0.0.0.0'],
+           relayFrom: ['192.168'], verify: { recipient: 'ops@example.com' },
+           auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(state.smartHost.passwordFile)}) } }) }],
+       });\n`,
+    );
+    const r = spawnSync(process.execPath, [BIN, 'plan', inv, '--json', ...args], { encoding: 'utf8', cwd: work });
+    return { code: r.status, json: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+  }
+
+  it('reaches the hosts by their aliases: HostName, Port, User, IdentityFile, UserKnownHostsFile and ProxyJump from the file', () => {
+    const config = join(work, 'ssh_config');
+    writeFileSync(
+      config,
+      [
+        'Host gw',
+        '  HostName 127.0.0.1',
+        `  Port ${host('relay1').port}`,
+        'Host private-* !private-none',
+        '  ProxyJump gw',
+        'Host private-2',
+        '  HostName relay2.sandbox.test',
+        'Host private-3',
+        '  HostName relay3.sandbox.test',
+        'Match exec "false"',
+        '  User nobody',
+        'Host *',
+        '  User root',
+        `  IdentityFile ${state.privateKey}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${state.knownHosts}`,
+        '  StrictHostKeyChecking yes',
+        '  ConnectTimeout 5',
+        '',
+      ].join('\n'),
+    );
+    const r = cli(['--ssh-config', config]);
+    expect(r.stderr).toContain(
+      `mailprov: warning: ${join(work, 'aliases.ts')}: ssh_config ${config} line 10: Match exec is not supported by mailprov: this Match block is ignored (2 hosts: relay2 and relay3; jump host gw)\n`,
+    );
+    expect(
+      r.json.hosts.map((h: { host: string; address: string; status: string; error: string | null }) => [
+        h.host,
+        h.address,
+        h.status,
+        h.error,
+      ]),
+    ).toEqual([
+      ['relay2', 'relay2.sandbox.test:22', 'unchanged', null],
+      ['relay3', 'relay3.sandbox.test:22', 'unchanged', null],
+    ]);
+    expect(r.code).toBe(0);
+
+    // without the file the aliases are names nobody knows
+    const none = cli(['--no-ssh-config']);
+    expect(none.code).toBe(1);
+    expect(none.json.hosts[0].error).toMatch(/^relay2: known_hosts file .* does not exist|^relay2: cannot connect to private-2:22/);
+  });
+});
