@@ -220,7 +220,8 @@ describe('mailprov CLI', () => {
     expect(missing.stdout).toContain(
       'relay1 and relay2: error [secret-missing] secret not set: environment variable SMTP_PASSWORD is empty or missing\n\n2 hosts would fail before any change\n',
     );
-  });
+    // five runs of the CLI: more than the default 5 s on a loaded machine
+  }, 30_000);
 
   it('says the warnings of an INI host list read by a TS inventory once, with the hosts', () => {
     const dir = tempDir('mailprov-ini-warn-');
