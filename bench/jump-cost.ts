@@ -55,7 +55,10 @@ async function waitForSsh(port: number): Promise<void> {
   throw new Error(`nothing answers SSH on 127.0.0.1:${port}`);
 }
 
-/** A forwarder of our own to a private host's sshd, as the sandbox gives its public hosts. */
+/**
+ * A forwarder of our own to a private host's sshd, as the sandbox gives its public hosts. A
+ * long-lived child killed when the timing is done: zx's `$` waits for its command, so spawn it is.
+ */
 async function directPath(host: SandboxHost): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${join(host.dir, 'ssh.sock')}`], {

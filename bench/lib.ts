@@ -1,7 +1,11 @@
 // Small helpers for bench/run.ts: timing whole processes, medians, ssh arguments for sandbox hosts.
-import { spawn, spawnSync } from 'node:child_process';
+// spawn for timed() only: it measures a process from spawn to exit with its stdio on files, which
+// zx cannot (it pipes and buffers the output, and settles when the pipes close, not at the exit).
+// The other local commands go through zx (src/sandbox/local.ts), but traceCli's (bench/profile.ts).
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import type { SandboxHost, SandboxState } from '../src/sandbox/index.ts';
+import { localSync } from '../src/sandbox/local.ts';
 
 export interface Timed {
   seconds: number;
@@ -97,9 +101,7 @@ export function sshArgs(state: SandboxState, host: SandboxHost): string[] {
 
 /** One command on a host over its own ssh connection, outside any timing. Throws on failure. */
 export function sshRun(state: SandboxState, host: SandboxHost, command: string): string {
-  const r = spawnSync('ssh', [...sshArgs(state, host), command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`ssh ${host.name}: ${command}: exit ${r.status}: ${r.stderr.slice(-1000)}`);
-  return r.stdout;
+  return localSync({ what: `ssh ${host.name}` })`ssh ${sshArgs(state, host)} ${command}`.stdout;
 }
 
 /** Runs a command on every host at once (untimed set-up work), failing if any host fails. */

@@ -1,5 +1,7 @@
 // Reading what a mailprov run spent its time on: a CPU profile (`node --cpu-prof`) summed into a
 // few buckets per thread, and the per-host phase timeline of a real CLI run.
+// spawn for traceCli() only: it stamps each output line as it arrives and ends the wall time at the
+// process's exit; zx buffers the output and settles when the pipes close, which can be later.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -154,8 +156,9 @@ export interface TracedRun {
   output: string;
 }
 
-export async function traceCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, rssFile?: string): Promise<TracedRun> {
-  const [file, argv] = rssFile ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, ...args]] : [process.execPath, args];
+/** Runs `cmd args` (mailprov: npx or node and the bin) and reads its plain output lines as they arrive. */
+export async function traceCli(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, rssFile?: string): Promise<TracedRun> {
+  const [file, argv] = rssFile ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
   const child = spawn(file, argv, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: { t: number; text: string }[] = [];
@@ -196,7 +199,7 @@ export async function traceCli(args: string[], env: NodeJS.ProcessEnv, cwd: stri
       if (list.at(-1)?.phase !== phase) list.push({ phase, t });
       if (word === 'verifying' && !list.slice(0, -1).some((x) => x.phase.startsWith('verifying')))
         lastVerifying = Math.max(lastVerifying, t);
-    } else if (!/^(error|warning) \[/.test(rest) && !statuses.has(host)) {
+    } else if (!/^(error|warning|info) \[/.test(rest) && !statuses.has(host)) {
       statuses.set(host, rest.split(':')[0]);
       list.push({ phase: 'done', t });
       lastDone = Math.max(lastDone, t);

@@ -1,5 +1,6 @@
-// `npm run bench [-- --hosts 1,10,30 --reps 3 --keep]`: mailprov against Ansible on the same kind of
-// sandbox hosts, and against the bare cost of SSH.
+// `npm run bench [-- --hosts 1,10,30 --reps 3 --keep --live]`: mailprov against Ansible on the same
+// kind of sandbox hosts, and against the bare cost of SSH. `npm run bench -- --render-only` measures
+// nothing: it writes the reports again from bench/results.json.
 //
 // For every N it brings up fresh sandboxes of N hosts (one per tool, one for the by-hand replay, so
 // every "first apply" meets hosts that never saw a tool), and times whole processes, as a user
@@ -10,19 +11,29 @@
 //   dry run, converged hosts  mailprov plan            ansible-playbook --check --diff
 //   floor                     N parallel `ssh host true`
 //   by hand                   mailprov's planned commands over one ssh connection per host
-// The fast scenarios run --reps times, the tools taking turns (and the floor after each turn);
-// figures are medians. A first apply runs once per tool (it needs fresh hosts).
+// mailprov runs as the README tells users (`npx mailprov` in the clone) and as `node bin/mailprov.mjs`.
+// The fast scenarios run --reps times, the tools taking turns (and the floor after each turn). A
+// first apply runs --reps times too, each time on fresh hosts: the first repetition on the sandboxes
+// the converged scenarios then use, each later one on sandboxes brought up for it and taken down
+// after (a new sandbox is a few seconds; rolling hosts back would not make them fresh). Figures are
+// medians.
 //
-// It also times the CLI's start, and profiles a no-op apply on the largest N (phase timeline and
-// CPU profile). Results: a table on stdout, results/bench-<date>.json, bench/latest.md.
-// Everything it starts (sandboxes, SSH masters, work files under /tmp) is gone when it ends.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// It also times the CLI's start, and profiles a plan on 1 host and a no-op apply on the largest N
+// (phase timeline and CPU profile). Results: every sample in bench/results.json, from which
+// bench/latest.md, the README's speed tables and bench/latest.svg are written (bench/render.ts); CPU
+// profiles in results/ (git-ignored). Everything it starts (sandboxes, SSH masters, work files under
+// /tmp) is gone when it ends.
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { sandboxDown, sandboxUp, type SandboxState } from '../src/sandbox/index.ts';
-import { fmt, median, ratio, sshRun, sshRunAll, timed } from './lib.ts';
-import { summarizeProfiles, traceCli, type ThreadSummary, type TraceSummary } from './profile.ts';
+import { localSync } from '../src/sandbox/local.ts';
+import { median, sshRun, sshRunAll, timed } from './lib.ts';
+import { summarizeProfiles, traceCli, type TraceSummary } from './profile.ts';
+import { readResults, writeReports, writeResults } from './render.ts';
+import { cliTable, handTable, mainTable } from './report.ts';
+import type { BenchResults, CliStart, Equivalence, Profile, Sample, Scenario, ScenarioName, Tool } from './results.ts';
 import {
   ansible,
   ansibleSetup,
@@ -30,11 +41,13 @@ import {
   cliRunsFrom,
   floor,
   mailprov,
+  mailprovCommand,
   prepareHand,
   python3AptCommand,
   renderFiles,
   ROOT,
   snapshotMailprov,
+  type AnsibleSetup,
   type Outcome,
   type Snapshot,
 } from './tools.ts';
@@ -42,8 +55,16 @@ import {
 // ---------------------------------------------------------------------------------------------
 // options
 
-function parseArgs(argv: string[]): { hosts: number[]; reps: number; keep: boolean; live: boolean } {
-  const opts = { hosts: [1, 10, 30], reps: 3, keep: false, live: false };
+interface Opts {
+  hosts: number[];
+  reps: number;
+  keep: boolean;
+  live: boolean;
+  renderOnly: boolean;
+}
+
+function parseArgs(argv: string[]): Opts {
+  const opts: Opts = { hosts: [1, 10, 30], reps: 3, keep: false, live: false, renderOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
@@ -51,7 +72,8 @@ function parseArgs(argv: string[]): { hosts: number[]; reps: number; keep: boole
     else if (flag === '--reps') opts.reps = Number(value());
     else if (flag === '--keep') opts.keep = true;
     else if (flag === '--live') opts.live = true;
-    else throw new Error(`unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live)`);
+    else if (flag === '--render-only') opts.renderOnly = true;
+    else throw new Error(`unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live, or --render-only)`);
   }
   if (!opts.hosts.length || opts.hosts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error('--hosts: expected whole numbers, e.g. 1,10,30');
@@ -63,98 +85,70 @@ const opts = parseArgs(process.argv.slice(2));
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
 
+if (opts.renderOnly) {
+  // nothing measured, no sandbox, no work folder: the committed results, rendered again
+  for (const file of await writeReports(readResults(ROOT), ROOT)) log(`wrote ${file}`);
+  process.exit(0);
+}
+
 /** The tools this needs, from Debian's packages, as the sandbox's preflight installs its own. */
 function ensureTools(): void {
   const missing = [
     ['ansible-playbook', 'ansible-core'],
     ['/usr/bin/time', 'time'],
     ['ssh', 'openssh-client'],
-  ].filter(([tool]) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0);
+  ].filter(([tool]) => !localSync({ nothrow: true })`command -v ${tool}`.ok);
   if (!missing.length) return;
   const pkgs = missing.map(([, pkg]) => pkg);
   log(`installing ${pkgs.join(', ')} with apt`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-q'], { stdio: 'ignore', env });
-  execFileSync('apt-get', ['install', '-y', '-q', ...pkgs], { stdio: 'ignore', env });
+  localSync({ env, what: 'bench' })`apt-get update -q`;
+  localSync({ env, what: 'bench' })`apt-get install -y -q ${pkgs}`;
 }
 
 // ---------------------------------------------------------------------------------------------
-// what we collect
+// what we collect (bench/results.ts)
 
-interface Sample {
-  seconds: number;
-  ok: boolean;
-  detail: string;
-  maxRssKb?: number;
-  /** mailprov only: the bundle in dist/ or src/ through tsx. */
-  from?: 'dist' | 'src';
-}
-
-interface Row {
-  scenario: string;
-  hosts: number;
-  mailprov: { median: number; samples: Sample[]; maxRssMb?: number };
-  ansible: { median: number; samples: Sample[]; maxRssMb?: number };
-  floor: number;
-  ansibleOverMailprov?: number;
-  mailprovOverFloor?: number;
-}
-
-interface HandRow {
-  hosts: number;
-  mailprov: number;
-  byHand: number;
-  /** By-hand time per change (from markers in the script), median over the hosts. */
-  byHandPhases: { phase: string; medianMs: number; maxMs: number }[];
-  ratio?: number;
-  withinTarget: boolean;
-}
-
-interface Equivalence {
-  hosts: number;
-  tool: string;
-  filesAsRendered: boolean;
-  report: string;
-}
-
-interface ProfileResult {
-  label: string;
-  hosts: number;
-  trace: TraceSummary;
-  cpu: ThreadSummary[];
-  profileDir?: string;
-}
-
-const rows: Row[] = [];
-const hand: HandRow[] = [];
+const scenarios: Scenario[] = [];
 const equivalence: Equivalence[] = [];
-const profiles: ProfileResult[] = [];
-const firstApplyTraces: { hosts: number; trace: TraceSummary }[] = [];
-/** The 1-minute load average as each N's first applies began. */
-const firstApplyLoad = new Map<number, number>();
+const profiles: (Profile & { profileDir?: string })[] = [];
 const failures: string[] = [];
-const cliStart: { what: string; medianSeconds: number; samples: number[] }[] = [];
-const floors = new Map<number, number[]>();
+const cliStart: CliStart[] = [];
 
-const sample = (o: Outcome & { from?: 'dist' | 'src' }): Sample => ({
-  seconds: o.seconds,
-  ok: o.ok,
-  detail: o.detail,
-  maxRssKb: o.maxRssKb,
-  from: o.from,
-});
-const check = <T extends Outcome & { from?: 'dist' | 'src' }>(what: string, o: T): T => {
+const load1 = () => Math.round(loadavg()[0] * 100) / 100;
+/** Seconds to the millisecond: finer is noise, and results.json is read by people. */
+const ms = (s: number) => Math.round(s * 1000) / 1000;
+
+/** A run, timed, with the load average at its start and end; failures are collected, not thrown. */
+async function measure<T extends Outcome & { from?: 'dist' | 'src' }>(
+  what: string,
+  rep: number,
+  run: () => Promise<T>,
+): Promise<{ outcome: T; sample: Sample }> {
   if (stopping) throw new Error('stopped');
+  const before = load1();
+  const o = await run();
   if (!o.ok) failures.push(`${what}: ${o.detail}`);
   log(`${what}: ${o.seconds.toFixed(2)} s${o.from ? ` (from ${o.from})` : ''}${o.ok ? '' : `  FAILED: ${o.detail}`}`);
-  return o;
-};
+  const sample: Sample = { rep, seconds: ms(o.seconds), ok: o.ok, detail: o.detail, load: [before, load1()] };
+  if (o.maxRssKb !== undefined) sample.maxRssKb = o.maxRssKb;
+  if (o.from) sample.from = o.from;
+  return { outcome: o, sample };
+}
+
+function scenario(name: ScenarioName, hosts: number): Scenario {
+  const s: Scenario = { name, hosts, loadBefore: load1(), samples: {} };
+  scenarios.push(s);
+  return s;
+}
+
+const add = (s: Scenario, tool: Tool, sample: Sample) => (s.samples[tool] ??= []).push(sample);
 
 // ---------------------------------------------------------------------------------------------
 // sandboxes: all under our work folder, all taken down at the end (also on Ctrl-C)
 
 const work = mkdtempSync('/tmp/mailprov-bench-');
-for (const d of ['out', 'cwd', 'sandboxes']) mkdirSync(join(work, d));
+for (const d of ['out', 'cwd', 'sandboxes', 'bin']) mkdirSync(join(work, d));
 const running = new Set<string>();
 
 async function up(label: string, count: number): Promise<SandboxState> {
@@ -199,41 +193,18 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 // ---------------------------------------------------------------------------------------------
 // the scenarios
 
-/** The tools take turns (which goes first alternates), then the floor; `reps` rounds. */
-async function alternate(
-  scenario: string,
-  n: number,
-  runMailprov: () => Promise<Outcome>,
-  runAnsible: () => Promise<Outcome>,
-  floorOf: () => Promise<Outcome>,
-): Promise<void> {
-  const m: Sample[] = [];
-  const a: Sample[] = [];
-  for (let rep = 0; rep < opts.reps; rep++) {
-    const turns: [string, () => Promise<Outcome>, Sample[]][] = [
-      ['mailprov', runMailprov, m],
-      ['ansible', runAnsible, a],
-    ];
-    if (rep % 2) turns.reverse();
-    for (const [tool, run, into] of turns) into.push(sample(check(`N=${n} ${scenario}, ${tool} #${rep + 1}`, await run())));
-    floors.get(n)!.push(check(`N=${n} floor`, await floorOf()).seconds);
+type Runner = [Tool, () => Promise<Outcome>];
+
+/** The tools take turns (the order rotates with each repetition), then the floor; `reps` rounds. */
+async function alternate(name: ScenarioName, n: number, runners: Runner[], floorOf: () => Promise<Outcome>): Promise<void> {
+  const s = scenario(name, n);
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    for (const [tool, run] of rotate(runners, rep - 1)) add(s, tool, (await measure(`N=${n} ${name}, ${tool} #${rep}`, rep, run)).sample);
+    add(s, 'floor', (await measure(`N=${n} floor`, rep, floorOf)).sample);
   }
-  addRow(scenario, n, m, a);
 }
 
-function addRow(scenario: string, n: number, m: Sample[], a: Sample[]): void {
-  const rss = (xs: Sample[]) => {
-    const kb = xs.map((x) => x.maxRssKb ?? 0);
-    return kb.some((k) => k > 0) ? Math.max(...kb) / 1024 : undefined;
-  };
-  rows.push({
-    scenario,
-    hosts: n,
-    mailprov: { median: median(m.map((x) => x.seconds)), samples: m, maxRssMb: rss(m) },
-    ansible: { median: median(a.map((x) => x.seconds)), samples: a, maxRssMb: rss(a) },
-    floor: Number.NaN, // filled in once every floor sample of this N is in
-  });
-}
+const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
 
 /** Warms the page cache with the local apt repository, so no tool pays for the first disk read. */
 function warmRepo(state: SandboxState): void {
@@ -242,7 +213,7 @@ function warmRepo(state: SandboxState): void {
 }
 
 /** Are the files on relay1 what mailprov renders, with its owners and modes; is the relay up? */
-function checkHost(tool: string, state: SandboxState): void {
+function checkHost(tool: string, rep: number, state: SandboxState): void {
   const files = renderFiles(state);
   const paths = Object.keys(files);
   const out = sshRun(
@@ -253,7 +224,7 @@ function checkHost(tool: string, state: SandboxState): void {
       // informational: sendmail closes its sockets above RefuseLA, and its process title says so
       `echo "listening on 25: $(ss -ltnH | grep -c ':25 ')"; ps -eo args | grep '^sendmail: MTA' | head -n 1; true`,
   );
-  const sha = (text: string) => execFileSync('sha256sum', { input: text }).toString().split(' ')[0];
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex');
   const same = paths.every((p) => out.includes(`${sha(files[p as keyof typeof files])}  ${p}`));
   const modes = ['/etc/mail/sendmail.mc root:smmsp 644', '/etc/mail/authinfo root:root 600', '/etc/mail/access root:root 644'].every((l) =>
     out.includes(l),
@@ -262,75 +233,132 @@ function checkHost(tool: string, state: SandboxState): void {
     .replace(/^[0-9a-f]{64}\s+\S+\n/gm, '')
     .trim()
     .replace(/\n/g, '; ');
-  equivalence.push({ hosts: state.hosts.length, tool, filesAsRendered: same && modes, report });
+  const n = state.hosts.length;
+  equivalence.push({ hosts: n, rep, tool, filesAsRendered: same && modes, report });
   if (!(same && modes && out.includes('sendmail running') && out.includes('port 25 rules: 1'))) {
     failures.push(
-      `N=${state.hosts.length} ${tool}: relay1 is not in the expected state: ${report}${same ? '' : ' (file content differs from the rendering)'}`,
+      `N=${n} ${tool} #${rep}: relay1 is not in the expected state: ${report}${same ? '' : ' (file content differs from the rendering)'}`,
     );
   }
 }
 
+/** Three sandboxes of N hosts no tool has touched, and what each tool needs there (untimed). */
+interface Fresh {
+  M: SandboxState;
+  A: SandboxState;
+  H: SandboxState;
+  setup: AnsibleSetup;
+  replay: ReturnType<typeof prepareHand>;
+}
+
+async function fresh(n: number, rep: number): Promise<Fresh> {
+  const label = rep === 1 ? `${n}` : `${n}-rep${rep}`;
+  const M = await up(`mailprov-${label}`, n);
+  const A = await up(`ansible-${label}`, n);
+  const H = await up(`hand-${label}`, n);
+  const setup = ansibleSetup(work, A, label);
+  // python3-apt: pre-installed here, outside the timed section (see bench/ansible/sendmail-smarthost.yml)
+  await sshRunAll(A, python3AptCommand(), join(work, 'out', `python3-apt-${label}`));
+  warmRepo(M);
+  const plan = await mailprov(work, H, 'plan', 'changes');
+  if (!plan.ok || !plan.json) throw new Error(`the dry run for the by-hand replay failed: ${plan.detail}`);
+  return { M, A, H, setup, replay: prepareHand(work, H, plan.json) };
+}
+
+/**
+ * One repetition of the first apply: each tool on its own fresh sandbox, in an order that rotates
+ * with the repetition. Before it the machine's load settles (bounded), so that every repetition
+ * starts alike: what ran before is still in the 1-minute average, and sendmail refuses connections
+ * above its RefuseLA.
+ */
+async function firstApply(s: Scenario, f: Fresh, rep: number): Promise<{ mailprovOk: boolean; ansibleOk: boolean }> {
+  const n = f.M.hosts.length;
+  await settle(`N=${n} first apply #${rep}`);
+  let mailprovOk = false;
+  let ansibleOk = false;
+  const runners: [Tool, () => Promise<void>][] = [
+    [
+      'mailprov',
+      async () => {
+        const { outcome, sample } = await measure(`N=${n} first apply, mailprov #${rep}`, rep, () => mailprovFirstApply(f.M));
+        sample.trace = outcome.trace;
+        mailprovOk = sample.ok;
+        add(s, 'mailprov', sample);
+      },
+    ],
+    [
+      'ansible',
+      async () => {
+        const { sample } = await measure(`N=${n} first apply, ansible #${rep}`, rep, () => ansible(work, f.setup, f.A, 'apply', 'changes'));
+        ansibleOk = sample.ok;
+        add(s, 'ansible', sample);
+      },
+    ],
+    [
+      'byHand',
+      async () => {
+        const { outcome, sample } = await measure(`N=${n} first apply, by hand #${rep}`, rep, f.replay);
+        sample.phases = outcome.phases;
+        add(s, 'byHand', sample);
+      },
+    ],
+  ];
+  for (const [, run] of rotate(runners, rep - 1)) await run();
+  checkHost('mailprov', rep, f.M);
+  checkHost('ansible', rep, f.A);
+  checkHost('by hand', rep, f.H);
+  return { mailprovOk, ansibleOk };
+}
+
 async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolean }): Promise<void> {
   log(`=== ${n} host(s)`);
-  floors.set(n, []);
-  const M = await up(`mailprov-${n}`, n);
-  const A = await up(`ansible-${n}`, n);
-  const H = await up(`hand-${n}`, n);
-
-  // untimed preparation
-  const setup = ansibleSetup(work, A, String(n));
-  // python3-apt: pre-installed here, outside the timed section (see bench/ansible/sendmail-smarthost.yml)
-  await sshRunAll(A, python3AptCommand(), join(work, 'out', `python3-apt-${n}`));
-  warmRepo(M);
-  const handPlan = await mailprov(work, H, 'plan', 'changes');
-  if (!handPlan.ok || !handPlan.json) throw new Error(`the dry run for the by-hand replay failed: ${handPlan.detail}`);
-  const replay = prepareHand(work, H, handPlan.json);
+  // the sandboxes of the first repetition stay for the scenarios on converged hosts
+  const first = await fresh(n, 1);
+  const { M, A, setup } = first;
   const floorOf = () => floor(work, M);
 
   await alternate(
     'dry run, fresh hosts',
     n,
-    () => mailprov(work, M, 'plan', 'changes'),
-    () => ansible(work, setup, A, 'check', 'changes'),
+    [
+      ['mailprov', () => mailprov(work, M, 'plan', 'changes', { via: 'npx' })],
+      ['mailprovNode', () => mailprov(work, M, 'plan', 'changes')],
+      ['ansible', () => ansible(work, setup, A, 'check', 'changes')],
+    ],
     floorOf,
   );
 
-  // first apply: once each, on hosts no tool has touched
-  firstApplyLoad.set(n, loadavg()[0]);
-  const m = check(`N=${n} first apply, mailprov`, await mailprovFirstApply(M));
-  const a = check(`N=${n} first apply, ansible`, await ansible(work, setup, A, 'apply', 'changes'));
-  const h = check(`N=${n} first apply, by hand`, await replay());
-  addRow('first apply', n, [sample(m)], [sample(a)]);
+  const s = scenario('first apply', n);
+  const r1 = await firstApply(s, first, 1);
   // A failed first apply leaves hosts rolled back (mailprov) or half done: converge them, untimed,
   // so that the no-op and converged dry-run figures below are still about converged hosts.
-  if (!m.ok) await converge(`N=${n} mailprov`, () => mailprov(work, M, 'apply', 'changes'));
-  if (!a.ok) await converge(`N=${n} ansible`, () => ansible(work, setup, A, 'apply', 'changes'));
-  const r = ratio(m.seconds, h.seconds);
-  hand.push({
-    hosts: n,
-    mailprov: m.seconds,
-    byHand: h.seconds,
-    byHandPhases: h.phases,
-    ratio: r,
-    withinTarget: r !== undefined && r <= 1.2,
-  });
-  checkHost('mailprov', M);
-  checkHost('ansible', A);
-  checkHost('by hand', H);
-  await down(H);
+  if (!r1.mailprovOk) await converge(`N=${n} mailprov`, () => mailprov(work, M, 'apply', 'changes'));
+  if (!r1.ansibleOk) await converge(`N=${n} ansible`, () => ansible(work, setup, A, 'apply', 'changes'));
+  await down(first.H);
+  for (let rep = 2; rep <= opts.reps; rep++) {
+    const f = await fresh(n, rep);
+    await firstApply(s, f, rep);
+    for (const state of [f.M, f.A, f.H]) await down(state);
+  }
 
   await alternate(
     'no-op re-apply',
     n,
-    () => mailprov(work, M, 'apply', 'none'),
-    () => ansible(work, setup, A, 'apply', 'none'),
+    [
+      ['mailprov', () => mailprov(work, M, 'apply', 'none', { via: 'npx' })],
+      ['mailprovNode', () => mailprov(work, M, 'apply', 'none')],
+      ['ansible', () => ansible(work, setup, A, 'apply', 'none')],
+    ],
     floorOf,
   );
   await alternate(
     'dry run, converged hosts',
     n,
-    () => mailprov(work, M, 'plan', 'none'),
-    () => ansible(work, setup, A, 'check', 'none'),
+    [
+      ['mailprov', () => mailprov(work, M, 'plan', 'none', { via: 'npx' })],
+      ['mailprovNode', () => mailprov(work, M, 'plan', 'none')],
+      ['ansible', () => ansible(work, setup, A, 'check', 'none')],
+    ],
     floorOf,
   );
 
@@ -338,13 +366,14 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
   if (profileHere.apply) await profile(M, 'apply');
   await down(M);
   await down(A);
+}
 
-  const fl = median(floors.get(n)!);
-  for (const row of rows.filter((x) => x.hosts === n)) {
-    row.floor = fl;
-    row.ansibleOverMailprov = ratio(row.ansible.median, row.mailprov.median);
-    row.mailprovOverFloor = ratio(row.mailprov.median, fl);
-  }
+/** Waits (untimed, at most 3 minutes) until the 1-minute load average is at most twice the cores. */
+async function settle(what: string): Promise<void> {
+  const limit = availableParallelism() * 2;
+  const deadline = Date.now() + 180_000;
+  if (loadavg()[0] > limit) log(`${what}: waiting for the load average (${loadavg()[0].toFixed(1)}) to fall to ${limit}`);
+  while (loadavg()[0] > limit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5000));
 }
 
 /**
@@ -354,9 +383,7 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
  */
 async function converge(what: string, run: () => Promise<Outcome>): Promise<void> {
   for (let attempt = 1; attempt <= 2; attempt++) {
-    const limit = availableParallelism() * 2;
-    const deadline = Date.now() + 180_000;
-    while (loadavg()[0] > limit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5000));
+    await settle(what);
     log(`${what}: converging again (untimed), load average ${loadavg()[0].toFixed(1)}`);
     const r = await run();
     if (r.ok) return;
@@ -368,48 +395,49 @@ async function converge(what: string, run: () => Promise<Outcome>): Promise<void
 }
 
 /**
- * mailprov's first apply, timed like the others but with its plain output (no --json) stamped line
- * by line, to see where the time goes: each step, the verification, and what is around them.
+ * mailprov's first apply as users run it (`npx mailprov`), timed like the others but with its plain
+ * output (no --json) stamped line by line, to see where the time goes: each step, the verification,
+ * and what is around them.
  */
-async function mailprovFirstApply(state: SandboxState): Promise<Outcome & { from: 'dist' | 'src' }> {
+async function mailprovFirstApply(state: SandboxState): Promise<Outcome & { from: 'dist' | 'src'; trace: TraceSummary }> {
   const n = state.hosts.length;
-  const env = { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0' };
-  const out = join(work, 'out', `first-apply-mailprov-${n}.txt`);
-  const t = await traceCli([cli.bin, 'apply', cli.inventory, '--forks', String(n)], env, join(work, 'cwd'), `${out}.rss`);
+  const run = mailprovCommand(work, 'npx', ['apply', cli.inventory, '--forks', String(n)]);
+  const env = { ...process.env, ...run.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0' };
+  const out = join(work, 'out', `first-apply-mailprov-${n}-${state.dir.split('/').pop()}.txt`);
+  const t = await traceCli(run.cmd, run.args, env, run.cwd);
   writeFileSync(out, t.output);
   const changed = [...t.statuses.values()].filter((x) => x === 'changed').length;
   const ok = t.code === 0 && changed === n;
-  firstApplyTraces.push({ hosts: n, trace: t.trace });
   return {
     seconds: t.seconds,
     code: t.code,
-    maxRssKb: t.maxRssKb,
     ok,
     detail: `exit ${t.code}, ${changed}/${n} host(s) changed${ok ? '' : `; output in ${out}`}`,
     from: cliRunsFrom(env),
+    trace: t.trace,
   };
 }
 
 /**
  * Where the time of a converged run goes: the real CLI's per-host phase timeline (its plain output
- * lines, stamped as they arrive), then a CPU profile of a second, identical run.
+ * lines, stamped as they arrive), then a CPU profile of a second, identical run. Both run the bin
+ * with node: a CPU profile of npx would be npm's.
  */
 async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<void> {
   const n = state.hosts.length;
   const label = `${mode === 'apply' ? 'no-op apply' : 'plan'}, ${n} converged host(s)`;
   const env = { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0' };
   const from = cliRunsFrom(env);
-  const t = await traceCli([cli.bin, mode, cli.inventory, '--forks', String(n)], env, join(work, 'cwd'));
+  const t = await traceCli(process.execPath, [cli.bin, mode, cli.inventory, '--forks', String(n)], env, join(work, 'cwd'));
   writeFileSync(join(work, 'out', `trace-${mode}-${n}.txt`), t.output);
   if (t.code !== 0) failures.push(`timeline of ${label}: exit ${t.code} (see ${join(work, 'out', `trace-${mode}-${n}.txt`)})`);
 
   const profDir = join(work, 'out', `cpuprof-${mode}-${n}`);
-  check(
-    `N=${n} ${label} under --cpu-prof`,
-    await mailprov(work, state, mode, 'none', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
+  await measure(`N=${n} ${label} under --cpu-prof`, 1, () =>
+    mailprov(work, state, mode, 'none', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
   );
   profiles.push({
-    label: `${label} (CLI from ${from})`,
+    label: `${label} (node bin/mailprov.mjs, from ${from})`,
     hosts: n,
     trace: t.trace,
     cpu: existsSync(profDir) ? summarizeProfiles(profDir) : [],
@@ -420,168 +448,79 @@ async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<voi
   if (mode === 'plan' && n === 1) {
     // the start-time target, from src/ through tsx too (what runs while dist/ is stale)
     const samples: number[] = [];
-    for (let i = 0; i < opts.reps; i++)
-      samples.push(
-        check(
-          `N=1 plan from src/ (MAILPROV_FROM_SOURCE=1)`,
-          await mailprov(work, state, 'plan', 'none', { env: { MAILPROV_FROM_SOURCE: '1' } }),
-        ).seconds,
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      const { sample } = await measure(`N=1 plan from src/ (MAILPROV_FROM_SOURCE=1)`, rep, () =>
+        mailprov(work, state, 'plan', 'none', { env: { MAILPROV_FROM_SOURCE: '1' } }),
       );
-    cliStart.push({ what: 'mailprov plan, 1 converged host, from src/ (tsx)', medianSeconds: median(samples), samples });
+      samples.push(sample.seconds);
+    }
+    cliStart.push({ what: 'mailprov plan, 1 converged host, node bin/mailprov.mjs from src/ (tsx)', samples });
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// the CLI's own start: bare node, and `mailprov --help` (tsx, hooks, commander; no command run)
+// the CLI's own start: bare node, and `mailprov --help` each way (no command run)
 
 async function cliStartTimes(): Promise<void> {
-  const runs: [string, string[], NodeJS.ProcessEnv][] = [
-    ['node -e 0 (bare Node start)', ['-e', '0'], process.env],
-    [`node bin/mailprov.mjs --help (from ${cliRunsFrom()})`, [cli.bin, '--help'], process.env],
-    ['node bin/mailprov.mjs --help, from src/ (tsx)', [cli.bin, '--help'], { ...process.env, MAILPROV_FROM_SOURCE: '1' }],
+  // `mailprov` on PATH, linked as `npm install -g` links a package's bin
+  symlinkSync(cli.bin, join(work, 'bin', 'mailprov'));
+  const npx = mailprovCommand(work, 'npx', ['--help']);
+  // npx links the package into its cache on first use: not part of what is timed
+  localSync({ cwd: npx.cwd, env: { ...process.env, ...npx.env }, what: 'npx mailprov' })`${npx.cmd} ${npx.args}`;
+  const runs: [string, string, string[], string, NodeJS.ProcessEnv][] = [
+    ['node -e 0 (bare Node start)', process.execPath, ['-e', '0'], join(work, 'cwd'), process.env],
+    [`node bin/mailprov.mjs --help (from ${cliRunsFrom()})`, process.execPath, [cli.bin, '--help'], join(work, 'cwd'), process.env],
+    [
+      `mailprov --help, the bin on PATH as installed (from ${cliRunsFrom()})`,
+      'mailprov',
+      ['--help'],
+      join(work, 'cwd'),
+      { ...process.env, PATH: `${join(work, 'bin')}:${process.env.PATH}` },
+    ],
+    [`npx mailprov --help, in the clone (from ${cliRunsFrom()})`, npx.cmd, npx.args, npx.cwd, { ...process.env, ...npx.env }],
+    [
+      'node bin/mailprov.mjs --help, from src/ (tsx)',
+      process.execPath,
+      [cli.bin, '--help'],
+      join(work, 'cwd'),
+      { ...process.env, MAILPROV_FROM_SOURCE: '1' },
+    ],
   ];
-  for (const [what, args, env] of runs) {
+  for (const [what, cmd, args, cwd, env] of runs) {
     const samples: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await timed(process.execPath, args, { cwd: join(work, 'cwd'), env, stdoutFile: join(work, 'out', 'cli-start') });
+      const r = await timed(cmd, args, { cwd, env, stdoutFile: join(work, 'out', 'cli-start') });
       if (r.code !== 0) failures.push(`${what}: exit ${r.code}`);
-      samples.push(r.seconds);
+      samples.push(ms(r.seconds));
     }
-    cliStart.push({ what, medianSeconds: median(samples), samples });
+    cliStart.push({ what, samples });
     log(`${what}: ${median(samples).toFixed(3)} s`);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// reporting
 
-function table(header: string[], body: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  return [
-    line(header),
-    `|${widths.map((w, i) => (i < 2 ? ':' : '-') + '-'.repeat(w) + (i < 2 ? '-' : ':')).join('|')}|`,
-    ...body.map(line),
-  ].join('\n');
+const firstLine = (o: { stdout: string; stderr: string }) => `${o.stdout}${o.stderr}`.trim().split('\n')[0];
+
+function machine(): BenchResults['machine'] {
+  return {
+    cores: availableParallelism(),
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    kernel: release(),
+    node: process.version,
+    npm: firstLine(localSync({ nothrow: true })`npm --version`),
+    ansible: firstLine(localSync({ nothrow: true })`ansible-playbook --version`),
+    openssh: firstLine(localSync({ nothrow: true })`ssh -V`),
+  };
 }
-
-function mainTable(): string {
-  const order = ['dry run, fresh hosts', 'first apply', 'no-op re-apply', 'dry run, converged hosts'];
-  const sorted = [...rows].sort((a, b) => a.hosts - b.hosts || order.indexOf(a.scenario) - order.indexOf(b.scenario));
-  return table(
-    ['scenario', 'N', 'mailprov s', 'ansible s', 'floor s', 'ansible/mailprov', 'mailprov/floor', 'mailprov peak RSS MB'],
-    sorted.map((r) => [
-      r.scenario,
-      String(r.hosts),
-      fmt(r.mailprov.median) + (r.mailprov.samples.every((s) => s.ok) ? '' : ' (!)'),
-      fmt(r.ansible.median) + (r.ansible.samples.every((s) => s.ok) ? '' : ' (!)'),
-      fmt(r.floor),
-      r.ansibleOverMailprov === undefined ? 'n/a' : `${fmt(r.ansibleOverMailprov, 1)}x`,
-      r.mailprovOverFloor === undefined ? 'n/a' : `${fmt(r.mailprovOverFloor, 1)}x`,
-      fmt(r.mailprov.maxRssMb, 0),
-    ]),
-  );
-}
-
-function handTable(): string {
-  return table(
-    ['first apply', 'N', 'mailprov s', 'by hand s', 'mailprov/by hand', 'within 1.2x'],
-    hand.map((h) => [
-      'vs. by hand',
-      String(h.hosts),
-      fmt(h.mailprov),
-      fmt(h.byHand),
-      h.ratio === undefined ? 'n/a' : `${fmt(h.ratio)}x`,
-      h.withinTarget ? 'yes' : 'no',
-    ]),
-  );
-}
-
-function cliTable(): string {
-  const plan1 = rows.find((r) => r.hosts === 1 && r.scenario === 'dry run, converged hosts');
-  const yes = (s: number) => (s < 0.5 ? 'yes' : 'no');
-  const body = cliStart.filter((c) => !c.what.startsWith('mailprov plan')).map((c) => [c.what, fmt(c.medianSeconds, 3), '']);
-  const froms = [...new Set(plan1?.mailprov.samples.map((x) => x.from))].join('+');
-  body.push([
-    `mailprov plan, 1 converged host (from ${froms || '?'})`,
-    fmt(plan1?.mailprov.median, 3),
-    plan1 ? yes(plan1.mailprov.median) : 'n/a (run with --hosts 1)',
-  ]);
-  for (const c of cliStart.filter((x) => x.what.startsWith('mailprov plan')))
-    body.push([c.what, fmt(c.medianSeconds, 3), yes(c.medianSeconds)]);
-  return table(['CLI start (whole process)', 'median s', 'under 0.5 s'], body);
-}
-
-function profileText(p: ProfileResult): string {
-  const lines = [`Timeline of a ${p.label}, ms since spawn (from its plain output lines):`, ''];
-  for (const [label, t] of p.trace.marks) lines.push(`- ${String(t).padStart(6)} ms  ${label}`);
-  for (const ph of p.trace.phases) lines.push(`- per host, ${ph.phase}: median ${ph.medianMs} ms, max ${ph.maxMs} ms`);
-  lines.push('', `CPU profile of a second such run (node --cpu-prof), ms per bucket:`, '');
-  for (const th of p.cpu) {
-    const busy = th.buckets.filter(([b]) => !b.startsWith('idle')).reduce((s, [, v]) => s + v, 0);
-    lines.push(
-      `- ${th.thread}, ${th.spanMs} ms profiled, ${Math.round(busy)} ms busy: ` +
-        th.buckets
-          .slice(0, 9)
-          .map(([b, v]) => `${b} ${Math.round(v)}`)
-          .join(', '),
-    );
-    if (th.spans.length)
-      lines.push(`  - spans (ms since profiling began): ${th.spans.map((x) => `${x.fn} ${x.fromMs}-${x.toMs}`).join(', ')}`);
-  }
-  return lines.join('\n');
-}
-
-function firstApplyText(f: { hosts: number; trace: TraceSummary }): string {
-  const byHand = hand.find((h) => h.hosts === f.hosts)?.byHandPhases ?? [];
-  const handOf = (phase: string) =>
-    byHand.find((h) => h.phase === phase || (phase.startsWith('connecting') && h.phase.startsWith('connecting')));
-  const lines = [
-    `Where the first apply on ${f.hosts} host(s) spends its time (ms; mailprov from its plain output lines, by hand from markers in the script):`,
-    '',
-  ];
-  for (const [label, t] of f.trace.marks) lines.push(`- mailprov, ${String(t).padStart(6)} ms after spawn: ${label}`);
-  lines.push(
-    '',
-    table(
-      ['per host, median (max)', '', 'mailprov ms', 'by hand ms'],
-      f.trace.phases.map((p) => {
-        const h = handOf(p.phase);
-        return [
-          p.phase.length > 90 ? `${p.phase.slice(0, 87)}...` : p.phase,
-          '',
-          `${p.medianMs} (${p.maxMs})`,
-          h ? `${h.medianMs} (${h.maxMs})` : '-',
-        ];
-      }),
-    ),
-  );
-  return lines.join('\n');
-}
-
-function sh(cmd: string): string {
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
-  return `${r.stdout}${r.stderr}`.trim().split('\n')[0];
-}
-
-const machine = () => ({
-  nproc: availableParallelism(),
-  memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-  cpu: cpus()[0]?.model ?? 'unknown',
-  kernel: release(),
-  node: process.version,
-  ansible: sh('ansible-playbook --version'),
-  openssh: sh('ssh -V'),
-});
-
-// ---------------------------------------------------------------------------------------------
 
 let exitCode = 0;
 let snapshot: Snapshot | undefined;
 const loadBefore = loadavg();
 try {
   ensureTools();
-  log(`work folder ${work}; hosts ${opts.hosts.join(', ')}; ${opts.reps} repetition(s) of the fast scenarios`);
+  log(`work folder ${work}; hosts ${opts.hosts.join(', ')}; ${opts.reps} repetition(s)`);
   // --live: time this checkout's bin/mailprov.mjs as it is, edits made during the run included
   if (!opts.live) {
     snapshot = snapshotMailprov(work);
@@ -601,23 +540,21 @@ try {
 
 const date = new Date();
 const stamp = date.toISOString().slice(0, 16).replace(/:/g, '');
-const resultsDir = join(ROOT, 'results');
-mkdirSync(resultsDir, { recursive: true });
 // the raw CPU profiles, for Chrome DevTools or speedscope (results/ is git-ignored)
 for (const p of profiles) {
   if (!p.profileDir || !existsSync(p.profileDir)) continue;
-  const dest = join(resultsDir, `bench-${stamp}-cpuprof-${p.label.startsWith('plan') ? 'plan' : 'apply'}-${p.hosts}`);
+  const dest = join(ROOT, 'results', `bench-${stamp}-cpuprof-${p.label.startsWith('plan') ? 'plan' : 'apply'}-${p.hosts}`);
   mkdirSync(dest, { recursive: true });
   for (const f of readdirSync(p.profileDir)) copyFileSync(join(p.profileDir, f), join(dest, f));
-  p.profileDir = dest;
+  log(`CPU profiles of the ${p.label} in ${dest}`);
 }
 removeWork();
 
-const m = machine();
-const doc = {
+const results: BenchResults = {
+  format: 1,
   date: date.toISOString(),
-  machine: { ...m, loadavgBefore: loadBefore, loadavgAfter: loadavg() },
-  options: opts,
+  command: `npm run bench -- --hosts ${opts.hosts.join(',')} --reps ${opts.reps}${opts.live ? ' --live' : ''}`,
+  options: { hosts: opts.hosts, reps: opts.reps, live: opts.live },
   mailprov: snapshot
     ? {
         measured: 'a snapshot of the checkout taken at the start',
@@ -627,54 +564,29 @@ const doc = {
       }
     : {
         measured: 'the checkout itself (--live)',
-        commit: spawnSync('git', ['-C', ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
+        commit: localSync({ nothrow: true })`git -C ${ROOT} rev-parse HEAD`.stdout.trim(),
+        uncommitted: [],
       },
+  machine: machine(),
+  load: { before: loadBefore, after: loadavg() },
   method: {
-    timing: 'wall time of whole processes, spawn to exit; medians of the repetitions; first apply once per tool on fresh hosts',
-    mailprov: 'node bin/mailprov.mjs apply|plan inventories/sandbox.ts --json --forks N (MAILPROV_SANDBOX_DIR set)',
+    timing: 'wall time of whole processes, spawn to exit; medians of the repetitions; a first apply on fresh hosts each repetition',
+    mailprov: 'npx --no --offline mailprov apply|plan inventories/sandbox.ts --json --forks N, in the clone (as the README says)',
+    mailprovNode: 'node bin/mailprov.mjs apply|plan inventories/sandbox.ts --json --forks N',
     ansible:
       'ansible-playbook bench/ansible/sendmail-smarthost.yml, forks=N, pipelining, gather_facts off, python3-apt pre-installed untimed, SSH masters closed after each run',
     floor: 'N parallel ssh -i key -o UserKnownHostsFile=... -p PORT root@127.0.0.1 true',
     byHand: "mailprov's planned commands (plan --json) replayed in one shell over one ssh connection per host, hosts in parallel",
   },
-  rows,
-  firstApplyVsByHand: hand,
-  firstApplyTraces,
-  firstApplyLoadavg: Object.fromEntries(firstApplyLoad),
+  scenarios,
   cliStart,
+  profiles: profiles.map(({ profileDir: _, ...p }) => p),
   equivalence,
-  profiles,
   failures,
 };
-const jsonPath = join(resultsDir, `bench-${stamp}.json`);
-writeFileSync(jsonPath, JSON.stringify(doc, null, 2) + '\n');
-
-const text = [mainTable(), '', handTable(), '', cliTable()].join('\n');
-const profileSection = [...firstApplyTraces.map(firstApplyText), ...profiles.map(profileText)].join('\n\n');
-process.stdout.write(
-  `\n${text}\n\n${profileSection}\n\n${failures.length ? `FAILURES:\n- ${failures.join('\n- ')}\n\n` : ''}results: ${jsonPath}\n`,
-);
-
-writeFileSync(
-  join(ROOT, 'bench/latest.md'),
-  [
-    '# Benchmark: mailprov vs. Ansible',
-    '',
-    `Written by \`npm run bench -- --hosts ${opts.hosts.join(',')} --reps ${opts.reps}\` on ${date.toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
-    `Machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGiB} GiB memory, Linux ${m.kernel}; Node ${m.node}; ${m.ansible}; ${m.openssh}.`,
-    `mailprov measured: ${snapshot ? `snapshot of ${snapshot.commit.slice(0, 10)}${snapshot.uncommitted.length ? ` plus ${snapshot.uncommitted.length} uncommitted file(s)` : ''}, ${snapshot.built ? 'run from its bundle (dist/)' : 'run from src/ through tsx'}` : 'this checkout (--live)'}.`,
-    `Load average before the run: ${loadBefore.map((x) => x.toFixed(2)).join(' ')}; as each N's first applies began: ${[...firstApplyLoad].map(([n, l]) => `N=${n} ${l.toFixed(1)}`).join(', ')}. The sandbox hosts run on the same 2 cores as the tools.`,
-    '',
-    'Seconds of wall time for the whole process (median of the repetitions; a first apply runs once per tool, on',
-    'fresh hosts). Ansible: `bench/ansible/sendmail-smarthost.yml`, forks = N, pipelining on, no fact gathering,',
-    'python3-apt pre-installed outside the timing. Floor: N parallel `ssh host true`. By hand: the commands of',
-    "mailprov's own plan, replayed in one shell over one SSH connection per host.",
-    '',
-    text,
-    '',
-    profileSection,
-    '',
-    ...(failures.length ? ['Failures:', '', ...failures.map((f) => `- ${f}`), ''] : []),
-  ].join('\n'),
-);
+const file = writeResults(ROOT, results);
+log(`results: ${file}`);
+for (const f of await writeReports(results, ROOT)) log(`wrote ${f}`);
+process.stdout.write(`\n${mainTable(results, true)}\n\n${handTable(results)}\n\n${cliTable(results)}\n`);
+if (failures.length) process.stdout.write(`\nFAILURES:\n- ${failures.join('\n- ')}\n`);
 process.exitCode = exitCode || (failures.length ? 1 : 0);

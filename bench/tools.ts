@@ -1,12 +1,12 @@
 // The things bench/run.ts times on a sandbox: mailprov (the CLI, as a user runs it), ansible-playbook
 // with the equivalent playbook, the SSH floor, and mailprov's own apply commands replayed "by hand".
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SandboxState } from '../src/sandbox/index.ts';
 import { secret } from '../src/secrets/index.ts';
 import { renderAccess, renderAuthinfo, renderMc, sendmailSettingsSchema } from '../playbooks/sendmail-smarthost/index.ts';
+import { localSync } from '../src/sandbox/local.ts';
 import { shellQuote } from '../src/transport/quote.ts';
 import { median, sshArgs, timed, timedAll, type Timed } from './lib.ts';
 
@@ -41,7 +41,7 @@ export function snapshotMailprov(work: string): Snapshot {
     cpSync(join(ROOT, d), join(dir, d), { recursive: true, preserveTimestamps: true });
   for (const f of ['package.json', 'tsconfig.json']) if (existsSync(join(ROOT, f))) copyFileSync(join(ROOT, f), join(dir, f));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  const git = (...args: string[]) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).stdout.trim();
+  const git = (...args: string[]) => localSync({ nothrow: true })`git -C ${ROOT} ${args}`.stdout.trimEnd();
   const snap: Snapshot = {
     dir,
     commit: git('rev-parse', 'HEAD'),
@@ -49,8 +49,8 @@ export function snapshotMailprov(work: string): Snapshot {
     built: false,
   };
   if (existsSync(join(dir, 'bin/build.mjs'))) {
-    const r = spawnSync(process.execPath, [join(dir, 'bin/build.mjs')], { cwd: dir, encoding: 'utf8' });
-    snap.built = r.status === 0;
+    const r = localSync({ cwd: dir, nothrow: true })`${process.execPath} ${join(dir, 'bin/build.mjs')}`;
+    snap.built = r.ok;
     if (!snap.built) snap.buildError = `${r.stdout}${r.stderr}`.slice(-2000);
   }
   Object.assign(cli, { root: dir, bin: join(dir, 'bin/mailprov.mjs'), inventory: join(dir, 'inventories/sandbox.ts') });
@@ -96,9 +96,31 @@ export function renderFiles(state: SandboxState): Rendered {
 }
 
 // ---------------------------------------------------------------------------------------------
-// mailprov: `node bin/mailprov.mjs apply|plan inventories/sandbox.ts --json`, aimed at the sandbox
-// through MAILPROV_SANDBOX_DIR. The working folder is ours, so its run logs (.mailprov/runs) land
-// there and go when the bench ends.
+// mailprov: `mailprov apply|plan inventories/sandbox.ts --json`, aimed at the sandbox through
+// MAILPROV_SANDBOX_DIR, run two ways:
+//   npx   `npx mailprov ...` in the clone, as the README tells users (npm starts, finds the package's
+//         own bin, runs it); --offline and --no, so npm never asks a registry or installs anything,
+//         and npm's cache (its _npx link and logs) is a folder of the work folder
+//   node  `node bin/mailprov.mjs ...`, the bin without npm, run in a folder of the work folder
+// Either way the run logs (.mailprov/runs) land in the work folder and go when the bench ends (with
+// --live, npx's land in the checkout's own .mailprov/, which git ignores).
+
+export type Via = 'npx' | 'node';
+
+/** The process that runs `mailprov <args>` one way or the other. */
+export function mailprovCommand(
+  work: string,
+  via: Via,
+  args: string[],
+): { cmd: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  if (via === 'node') return { cmd: process.execPath, args: [cli.bin, ...args], cwd: join(work, 'cwd'), env: {} };
+  return {
+    cmd: 'npx',
+    args: ['--no', '--offline', 'mailprov', ...args],
+    cwd: cli.root,
+    env: { npm_config_cache: join(work, 'npm-cache'), npm_config_update_notifier: 'false' },
+  };
+}
 
 export interface MailprovRun extends Outcome {
   json?: MailprovJson;
@@ -142,22 +164,21 @@ export async function mailprov(
   state: SandboxState,
   mode: 'apply' | 'plan',
   expect: 'changes' | 'none',
-  more: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+  more: { via?: Via; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<MailprovRun> {
-  const out = outFile(work, `mailprov-${mode}.json`);
-  const env = { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0', ...more.env };
+  const via = more.via ?? 'node';
+  const out = outFile(work, `mailprov-${via}-${mode}.json`);
+  const run = mailprovCommand(work, via, [mode, cli.inventory, '--json', '--forks', String(state.hosts.length)]);
+  const env = { ...process.env, ...run.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0', ...more.env };
   const from = cliRunsFrom(env);
-  const r = await timed(
-    process.execPath,
-    [...(more.nodeArgs ?? []), cli.bin, mode, cli.inventory, '--json', '--forks', String(state.hosts.length)],
-    {
-      cwd: join(work, 'cwd'),
-      env,
-      stdoutFile: out,
-      stderrFile: `${out}.stderr`,
-      rssFile: `${out}.rss`,
-    },
-  );
+  const r = await timed(run.cmd, [...(via === 'node' ? (more.nodeArgs ?? []) : []), ...run.args], {
+    cwd: run.cwd,
+    env,
+    stdoutFile: out,
+    stderrFile: `${out}.stderr`,
+    // the peak RSS of mailprov's process: under npx the largest process may be npm's
+    rssFile: via === 'node' ? `${out}.rss` : undefined,
+  });
   let json: MailprovJson | undefined;
   try {
     json = JSON.parse(readFileSync(out, 'utf8')) as MailprovJson;
@@ -237,7 +258,7 @@ export function ansibleSetup(work: string, state: SandboxState, label: string): 
 /** Closes the SSH masters (ControlPersist) an ansible-playbook run left behind. */
 export function closeAnsibleMasters(setup: AnsibleSetup): void {
   for (const sock of existsSync(setup.controlDir) ? readdirSync(setup.controlDir) : []) {
-    spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(setup.controlDir, sock)}`, '-O', 'exit', 'bench'], { stdio: 'ignore' });
+    localSync({ nothrow: true })`ssh -F /dev/null -o ControlPath=${join(setup.controlDir, sock)} -O exit bench`;
   }
 }
 
@@ -350,7 +371,7 @@ export function prepareHand(work: string, state: SandboxState, plan: MailprovJso
   const scripts = state.hosts.map((h) => {
     const planned = plan.hosts.find((p) => p.host === h.name);
     if (!planned || planned.changes.length === 0) throw new Error(`by-hand replay: the dry run planned nothing for ${h.name}`);
-    const path = join(work, `hand-${state.hosts.length}-${h.name}.sh`);
+    const path = join(work, `hand-${basename(state.dir)}-${h.name}.sh`);
     writeFileSync(path, handScript(planned, files), { mode: 0o600 });
     return path;
   });

@@ -100,8 +100,27 @@ export class GenerationPrunedError extends OperationError {
   }
 }
 
-/** The sandbox cannot run here (not root, no namespaces) or failed to start. */
-export class SandboxError extends MailprovError {}
+/** A local command that failed, as zx reports it: the command, its exit code (null when a signal ended it) and output. */
+export interface FailedCommand {
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The sandbox cannot run here (not root, no namespaces) or failed to start. When a local command failed
+ * (src/sandbox/local.ts), it carries the command, exit code and output, as CommandError does for a host.
+ */
+export class SandboxError extends MailprovError {
+  constructor(
+    message: string,
+    readonly failed?: FailedCommand,
+  ) {
+    super(message);
+  }
+}
 
 /** Another run holds the host's lock, or taking it did not answer. */
 export class LockError extends MailprovError {}

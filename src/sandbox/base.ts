@@ -2,11 +2,10 @@
 // an OpenSSH server, iptables and a small resolver, but not sendmail: installing that is mailprov's
 // job. Instead it carries a local apt repository (/srv/mailprov-repo) with sendmail and everything
 // it depends on, because a sandbox host has no route out.
-import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SandboxError } from '../errors.ts';
+import { local } from './local.ts';
 
 /** Installed in every host: what a minimal server has, plus the sandbox's own plumbing. */
 export const BASE_PACKAGES = [
@@ -81,15 +80,9 @@ export function mirrorArg(): string {
   return 'http://deb.debian.org/debian';
 }
 
-/** Runs mmdebstrap; its stderr's tail becomes the error when it fails. */
-export function runMmdebstrap(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let err = '';
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new SandboxError(`mmdebstrap failed (exit ${code}):\n${err}`))));
-  });
+/** Runs mmdebstrap; its output's tail becomes the error when it fails. */
+export async function runMmdebstrap(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  await local({ env, what: 'building a sandbox base' })`mmdebstrap ${args}`;
 }
 
 /** Returns the cached base root filesystem, building it first if needed. */
@@ -140,5 +133,5 @@ export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: strin
 }
 
 export function removeBase(cacheDir = defaultCacheDir()): void {
-  execFileSync('rm', ['-rf', join(basePath(cacheDir), '..')]);
+  rmSync(join(basePath(cacheDir), '..'), { recursive: true, force: true });
 }

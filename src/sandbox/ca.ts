@@ -1,12 +1,9 @@
 // Sandbox certificate authority: a local CA (made with the openssl CLI) that signs the
 // stand-in smart host's certificate, so sendmail on the sandbox hosts can verify it.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
+import { local } from './local.ts';
 
 const CA_SUBJECT = '/CN=mailprov sandbox CA';
 const CA_DAYS = '3650';
@@ -74,8 +71,22 @@ export async function issueServerCert(dir: string, hostname: string): Promise<{ 
   const tmpCert = `${cert}.${suffix}`;
   try {
     await createPrivateFile(tmpKey);
-    await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmpKey]);
-    await openssl(['req', '-new', '-key', tmpKey, '-subj', `/CN=${hostname}`, '-out', tmpCsr]);
+    // the key (EC P-256) and its request in one openssl process: one fewer per certificate in `sandbox up`
+    await openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      tmpKey,
+      '-subj',
+      `/CN=${hostname}`,
+      '-out',
+      tmpCsr,
+    ]);
     await writeFile(tmpExt, serverExtensions(hostname));
     await openssl([
       'x509',
@@ -126,12 +137,7 @@ async function verifies(caCert: string, cert: string): Promise<boolean> {
 }
 
 async function openssl(args: string[]): Promise<void> {
-  try {
-    await execFileAsync('openssl', args);
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`openssl ${args[0]} failed: ${stderr || (err as Error).message}`);
-  }
+  await local({ what: `openssl ${args[0]}` })`openssl ${args}`;
 }
 
 // Create the key file as 0600 before openssl writes into it, so it is never world-readable.

@@ -6,7 +6,9 @@
 // folder whose state file `up` wrote, and kills only the processes `up` recorded there (pid and start
 // time, written as each one starts, so a crashed `up` leaves them known too): a folder or a process
 // that merely shares a name with the sandbox is never touched.
-import { execFileSync, spawn } from 'node:child_process';
+// spawn for daemon() only: a host or daemon outlives this process (detached, in new namespaces), its
+// output appended to a log file and its pid recorded at once; zx runs a command to its end.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -32,6 +34,7 @@ import { ensureCentosBase } from './centos/base.ts';
 import { freePort } from './ports.ts';
 import { preflight } from './preflight.ts';
 import { isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
+import { local, localSync } from './local.ts';
 
 export const SANDBOX_DOMAIN = 'sandbox.test';
 export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
@@ -267,7 +270,7 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   chmodSync(join(upper, 'root/.ssh'), 0o700);
   writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey, { mode: 0o600 });
   const key = join(upper, 'etc/ssh/ssh_host_ed25519_key');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', host.fqdn, '-f', key]);
+  localSync()`ssh-keygen -q -t ed25519 -N ${''} -C ${host.fqdn} -f ${key}`;
   // The hosts trust the sandbox CA, as a production host trusts Gmail's: through the system bundle.
   // (CentOS-like hosts: also RHEL's bundle, which RHEL's sendmail.mc names, and its anchor folder;
   // the Debian bundle stays what the Debian-built OpenSSL reads by default.)
@@ -530,7 +533,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     hosts: [],
   };
   writeState(state);
-  if (!existsSync(privateKey)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mailprov-sandbox', '-f', privateKey]);
+  if (!existsSync(privateKey)) await local()`ssh-keygen -q -t ed25519 -N ${''} -C mailprov-sandbox -f ${privateKey}`;
   const pubKey = readFileSync(`${privateKey}.pub`, 'utf8');
   const ca = await ensureCa(join(dir, 'ca'));
   state.smartHost.caCert = ca.caCert;
@@ -625,7 +628,7 @@ export async function sandboxDown(opts: { dir?: string; log?: (line: string) => 
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .filter((l) => l.includes(` ${dir}/`));
-  for (const m of mounts.reverse()) execFileSync('umount', ['-l', m.split(' ')[1]]);
+  for (const m of mounts.reverse()) await local()`umount -l ${m.split(' ')[1]}`;
   rmSync(dir, { recursive: true, force: true });
   log(`sandbox in ${dir} is down`);
 }

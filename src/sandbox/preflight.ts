@@ -1,7 +1,7 @@
 // The sandbox needs root, Linux namespaces and a few tools. Missing tools are installed with apt
 // (as root); anything else that is missing is a clear SandboxError, not a stack trace.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { SandboxError } from '../errors.ts';
+import { localSync } from './local.ts';
 
 /** Tool on the controller -> Debian package that provides it. */
 const TOOLS: Record<string, string> = {
@@ -15,10 +15,10 @@ const TOOLS: Record<string, string> = {
   iptables: 'iptables',
 };
 
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-
+/** The tools not on PATH, in one shell rather than one per tool. */
 export function missingTools(): string[] {
-  return Object.keys(TOOLS).filter((t) => !has(t));
+  const out = localSync()`for t in ${Object.keys(TOOLS)}; do command -v "$t" >/dev/null || echo "$t"; done`;
+  return out.stdout.split('\n').filter(Boolean);
 }
 
 export function preflight(log: (line: string) => void = () => {}): void {
@@ -31,19 +31,11 @@ export function preflight(log: (line: string) => void = () => {}): void {
     const pkgs = [...new Set(missing.map((t) => TOOLS[t]))];
     log(`installing ${pkgs.join(', ')} with apt (missing: ${missing.join(', ')})`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => spawnSync('apt-get', ['install', '-y', '-q', ...pkgs], { stdio: 'pipe', env });
-    let r = install();
-    if (r.status !== 0) {
-      spawnSync('apt-get', ['update', '-q'], { stdio: 'pipe', env });
-      r = install();
+    // the package lists may be stale or missing: update once and try again
+    if (!localSync({ env, nothrow: true })`apt-get install -y -q ${pkgs}`.ok) {
+      localSync({ env, nothrow: true })`apt-get update -q`;
+      localSync({ env, what: `could not install ${pkgs.join(', ')} with apt` })`apt-get install -y -q ${pkgs}`;
     }
-    if (r.status !== 0) throw new SandboxError(`could not install ${pkgs.join(', ')} with apt:\n${r.stderr.toString().slice(-2000)}`);
   }
-  try {
-    execFileSync('unshare', ['--net', '--pid', '--fork', '--mount', '--uts', 'true'], { stdio: 'pipe' });
-  } catch (err) {
-    throw new SandboxError(
-      `Linux namespaces are not available here (unshare --net --pid --mount --uts failed): ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? err}`,
-    );
-  }
+  localSync({ what: 'Linux namespaces are not available here' })`unshare --net --pid --fork --mount --uts true`;
 }

@@ -6,12 +6,12 @@
 // The local repository (/srv/mailprov-rpms) holds sendmail, sendmail-cf and cyrus-sasl-plain,
 // built with rpmbuild from the programs Debian ships, in RHEL's layout (see build.sh and the specs
 // beside it). Built once with mmdebstrap, cached next to the Debian base, keyed by a recipe hash.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../paths.ts';
 import { BASE_PACKAGES, SSHD_CONFIG, defaultCacheDir, mirrorArg, runMmdebstrap } from '../base.ts';
+import { local } from '../local.ts';
 
 /** Installed besides the Debian base's tools: the rpm tool chain, and what Debian's sendmail programs link against. */
 export const CENTOS_PACKAGES = [
@@ -100,7 +100,7 @@ export async function ensureCentosBase(cacheDir = defaultCacheDir(), log: (line:
   writeFileSync(join(tmp, 'etc/ssh/sshd_config.d/mailprov-sandbox.conf'), SSHD_CONFIG);
   writeFileSync(join(tmp, MARKER), `${centosRecipeHash()}\n`);
   const rpms = readdirSync(join(tmp, RPM_REPO_DIR.slice(1))).filter((f) => f.endsWith('.rpm'));
-  execFileSync('sync', ['-f', join(tmp, MARKER)]);
+  await local()`sync -f ${join(tmp, MARKER)}`;
   try {
     renameSync(tmp, target);
   } catch (err) {

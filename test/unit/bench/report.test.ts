@@ -1,0 +1,107 @@
+// The benchmark's reports are functions of bench/results.json alone: medians, tables, and the README's
+// section between its markers.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  BENCH_END,
+  BENCH_START,
+  handTable,
+  latestMarkdown,
+  mainTable,
+  medianSample,
+  readmeSection,
+  replaceBetween,
+  rows,
+} from '../../../bench/report.ts';
+import { fixtureResults } from './fixture.ts';
+
+describe('figures from the samples', () => {
+  it('takes the median of each tool, the floor of each N over all its scenarios, and flags failed runs', () => {
+    const [dry, first, , converged] = rows(fixtureResults());
+    expect(dry).toMatchObject({ name: 'dry run, fresh hosts', hosts: 1, floor: 0.2, loadBefore: 1, loadDuring: 2.3 });
+    expect(dry.medians).toEqual({ mailprov: 1, mailprovNode: 0.35, ansible: 4, floor: 0.2 });
+    expect(dry.rssMb).toBe(76);
+    // a first apply has no floor samples of its own, and no RSS under npx
+    expect(first.medians).toEqual({ mailprov: 7, ansible: 11, byHand: 6 });
+    expect(first.floor).toBe(0.2);
+    expect(first.rssMb).toBeUndefined();
+    expect(converged.ok.ansible).toBe(false);
+    expect(converged.ok.mailprov).toBe(true);
+  });
+
+  it('picks the median run (the lower one of an even count) to stand for a scenario', () => {
+    const first = fixtureResults().scenarios[1];
+    expect(medianSample(first.samples.mailprov)?.rep).toBe(3);
+    expect(medianSample(first.samples.mailprov?.slice(0, 2))?.rep).toBe(2);
+    expect(medianSample([])).toBeUndefined();
+  });
+});
+
+describe('tables', () => {
+  it('shows npx and node runs of mailprov, ratios of npx mailprov, and marks a median with a failed run', () => {
+    const lines = mainTable(fixtureResults(), false).split('\n');
+    expect(lines[0]).toBe(
+      '| scenario                 | N  | npx mailprov s | node bin/mailprov.mjs s | ansible s | floor s | ansible/mailprov | mailprov/floor | mailprov peak RSS MB |',
+    );
+    expect(lines.slice(2, 6)).toEqual([
+      '| dry run, fresh hosts     | 1  |           1.00 |                    0.35 |      4.00 |    0.20 |             4.0x |           5.0x |                   76 |',
+      '| first apply              | 1  |           7.00 |                       - |     11.00 |    0.20 |             1.6x |          35.0x |                    - |',
+      '| no-op re-apply           | 1  |           1.20 |                    0.50 |      4.00 |    0.20 |             3.3x |           6.0x |                   80 |',
+      '| dry run, converged hosts | 1  |           1.05 |                    0.45 |  3.90 (!) |    0.20 |             3.7x |           5.3x |                   77 |',
+    ]);
+    expect(lines).toHaveLength(10);
+    expect(mainTable(fixtureResults(), true).split('\n')[6]).toMatch(/\| {12}2\.0, 2\.3 \|$/);
+  });
+
+  it('compares the first apply with the same commands by hand, medians of both', () => {
+    expect(handTable(fixtureResults())).toBe(
+      [
+        '| first apply | N  | npx mailprov s | by hand s | mailprov/by hand | within 1.2x |',
+        '|:------------|:---|---------------:|----------:|-----------------:|------------:|',
+        '| vs. by hand | 1  |           7.00 |      6.00 |            1.17x |         yes |',
+        '| vs. by hand | 10 |          14.00 |     12.00 |            1.17x |         yes |',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('documents', () => {
+  it("finds one pair of marker lines in the repository's README", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const after = replaceBetween(readme, BENCH_START, BENCH_END, 'TABLES');
+    expect(after).toContain(`\n${BENCH_START}\nTABLES\n${BENCH_END}\n`);
+    expect(after.split('\n## Speed\n')[0]).toBe(readme.split('\n## Speed\n')[0]);
+  });
+
+  it('latest.md says how it was measured, links the picture, lists failures and keeps the probe-cost section', () => {
+    const probe = '<!-- probe-cost:start -->\n## probe\n<!-- probe-cost:end -->';
+    const md = latestMarkdown(fixtureResults(), probe);
+    expect(md).toContain('Measured by `npm run bench -- --hosts 1,10 --reps 3`');
+    expect(md).toContain('![Wall time against the number of hosts](latest.svg)');
+    expect(md).toContain('- N=1 dry run, converged hosts, ansible #2: exit 2');
+    expect(md).toContain('| first apply              | 10 | 14.20 13.80 14.00 |');
+    expect(md).toContain('the median run, repetition 3');
+    expect(md.trimEnd().endsWith(probe)).toBe(true);
+    expect(latestMarkdown(fixtureResults())).not.toContain('probe-cost');
+  });
+
+  it("replaces only what lies between the README's markers, and again the same way", () => {
+    // the prose names the markers too: only the marker lines count
+    const readme = `# x\n\n## Speed\n\nHow: between \`${BENCH_START}\` and \`${BENCH_END}\`.\n\n${BENCH_START}\nold table\n${BENCH_END}\n\nWhat moved the numbers.\n`;
+    const once = replaceBetween(readme, BENCH_START, BENCH_END, readmeSection(fixtureResults()));
+    expect(
+      once.startsWith(
+        `# x\n\n## Speed\n\nHow: between \`${BENCH_START}\` and \`${BENCH_END}\`.\n\n${BENCH_START}\nLatest, on this machine (2 cores, 23.5 GiB, Node v20.20.2), 2026-11-24`,
+      ),
+    ).toBe(true);
+    expect(once).toContain('![Wall time against the number of hosts, dry run and no-op re-apply');
+    expect(once).not.toContain('old table');
+    expect(once.endsWith(`1 failure(s) in this run: see \`bench/latest.md\`.\n${BENCH_END}\n\nWhat moved the numbers.\n`)).toBe(true);
+    expect(replaceBetween(once, BENCH_START, BENCH_END, readmeSection(fixtureResults()))).toBe(once);
+    expect(() => replaceBetween('no markers', BENCH_START, BENCH_END, 'x')).toThrow(/expected one line/);
+    expect(() => replaceBetween(`${BENCH_END}\n${BENCH_START}\n`, BENCH_START, BENCH_END, 'x')).toThrow(/expected one line/);
+    expect(() => replaceBetween(`${BENCH_START}\n${BENCH_END}\n${BENCH_START}\n`, BENCH_START, BENCH_END, 'x')).toThrow(
+      /expected one line/,
+    );
+  });
+});
