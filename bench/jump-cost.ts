@@ -6,7 +6,7 @@
 // replaces the section between the markers in bench/latest.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendmailSmartHost } from '../playbooks/sendmail-smarthost.ts';
@@ -16,6 +16,7 @@ import { relaySettings, sandboxAddress, sandboxDown, sandboxUp, type SandboxHost
 import { jumpConnections } from '../src/transport/ssh.ts';
 import { median } from './lib.ts';
 import { ROOT } from './tools.ts';
+import { freePort } from '../src/sandbox/ports.ts';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -24,17 +25,6 @@ function option(name: string, fallback: number): number {
 const N = option('--hosts', 10);
 const REPS = option('--reps', 5);
 const log = (l: string) => process.stderr.write(`[jump-cost] ${l}\n`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves once 127.0.0.1:port answers with an SSH banner. */
 async function waitForSsh(port: number): Promise<void> {
