@@ -7,7 +7,8 @@ import { SCENARIOS, type BenchResults, type Profile, type Sample, type Scenario,
 
 export const BENCH_START = '<!-- bench:start -->';
 export const BENCH_END = '<!-- bench:end -->';
-const PROBE_COST = /<!-- probe-cost:start -->[\s\S]*<!-- probe-cost:end -->/;
+// the sections the side benchmarks write into latest.md (bench/probe-cost.ts, bench/jump-cost.ts)
+const SIDE_SECTIONS = /<!-- ([a-z]+-cost):start -->[\s\S]*?<!-- \1:end -->/g;
 
 /** How each tool is named in tables and the plot. */
 export const TOOL_LABEL: Record<Tool, string> = {
@@ -311,4 +312,5 @@ export function replaceBetween(text: string, start: string, end: string, body: s
   return [...lines.slice(0, i + 1), body, ...lines.slice(j)].join('\n');
 }
 
-export const probeCostSection = (latest: string) => PROBE_COST.exec(latest)?.[0];
+/** Every section a side benchmark wrote (probe-cost, jump-cost), kept when latest.md is rendered again. */
+export const probeCostSection = (latest: string) => latest.match(SIDE_SECTIONS)?.join('\n\n') || undefined;

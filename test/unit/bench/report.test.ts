@@ -9,6 +9,7 @@ import {
   latestMarkdown,
   mainTable,
   medianSample,
+  probeCostSection,
   readmeSection,
   replaceBetween,
   rows,
@@ -83,6 +84,20 @@ describe('documents', () => {
     expect(md).toContain('the median run, repetition 3');
     expect(md.trimEnd().endsWith(probe)).toBe(true);
     expect(latestMarkdown(fixtureResults())).not.toContain('probe-cost');
+  });
+
+  it('keeps every section a side benchmark wrote (probe-cost, jump-cost), and nothing else of the old file', () => {
+    const old = [
+      '# old figures',
+      '<!-- probe-cost:start -->\n## probe\n<!-- probe-cost:end -->',
+      'stale text',
+      '<!-- jump-cost:start -->\n## jump\n<!-- jump-cost:end -->',
+    ].join('\n');
+    const kept = probeCostSection(old);
+    expect(kept).toBe(
+      '<!-- probe-cost:start -->\n## probe\n<!-- probe-cost:end -->\n\n<!-- jump-cost:start -->\n## jump\n<!-- jump-cost:end -->',
+    );
+    expect(probeCostSection('# nothing kept')).toBeUndefined();
   });
 
   it("replaces only what lies between the README's markers, and again the same way", () => {
