@@ -15,11 +15,21 @@ export default defineInventory({
     hostKeyPolicy: 'strict',
   },
   // a private host (no port here) is reached through the sandbox hosts that reach it
-  hosts: Object.fromEntries(state.hosts.map((h) => [h.name, { ...sandboxAddress(state, h), groups: ['relays'] }])),
+  hosts: Object.fromEntries(
+    state.hosts.map((h) => [
+      h.name,
+      { ...sandboxAddress(state, h), groups: ['relays'], vars: h.lanAddress ? { lanAddress: h.lanAddress } : {} },
+    ]),
+  ),
   playbooks: [
     {
       on: 'relays',
-      use: sendmailSmartHost(relaySettings(state)),
+      // on a sandbox LAN (`sandbox up --lan`) each relay also listens on its LAN address, for the
+      // office's machines; otherwise on every address of its own (the host's namespace has no other)
+      use: (host) =>
+        sendmailSmartHost(
+          relaySettings(state, typeof host.vars.lanAddress === 'string' ? { listen: ['127.0.0.1', host.vars.lanAddress] } : {}),
+        ),
     },
   ],
 });

@@ -167,7 +167,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[count]', 'number of Debian hosts (relay1, relay2, ...)', wholeNumber, 3)
     .option('--centos <n>', 'also n CentOS-like hosts (centos1, ...): rpm, dnf, RHEL layout', wholeNumber, 0)
     .option('--dir <dir>', 'state folder (default ./.sandbox or $MAILPROV_SANDBOX_DIR)')
-    .action(async (count: number, opts: { dir?: string; centos: number }) => {
+    .option('--lan', 'also a LAN: the hosts and two clients (office 192.168.77.200, guest 192.168.88.200) on one bridge of their own')
+    .action(async (count: number, opts: { dir?: string; centos: number; lan?: boolean }) => {
       const { sandboxUpCommand } = await import('./sandbox.ts');
       exitCode = await sandboxUpCommand(count, opts);
     });
@@ -191,7 +192,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('bring the sandbox up if needed, apply the sendmail playbook, show the relayed test message')
     .option('--hosts <n>', 'Debian sandbox hosts', wholeNumber, 3)
     .option('--centos <n>', 'CentOS-like sandbox hosts', wholeNumber, 0)
-    .action(async (opts: { hosts: number; centos: number }) => {
+    .option('--lan', 'put the hosts on a sandbox LAN, and relay one message from its office client through each')
+    .action(async (opts: { hosts: number; centos: number; lan?: boolean }) => {
       const { demoCommand } = await import('./demo.ts');
       exitCode = await demoCommand(opts);
     });

@@ -1,21 +1,27 @@
 // `mailprov sandbox up|status|down`.
 import { SandboxError } from '../errors.ts';
+import type { SandboxLan } from '../sandbox/lan.ts';
 import { hostKind, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 
-export async function sandboxUpCommand(count: number, opts: { dir?: string; centos?: number }): Promise<number> {
+export async function sandboxUpCommand(count: number, opts: { dir?: string; centos?: number; lan?: boolean }): Promise<number> {
   if (count + (opts.centos ?? 0) < 1) throw new SandboxError('a sandbox needs at least one host');
-  const state = await sandboxUp({ count, centos: opts.centos, dir: opts.dir, log });
+  const state = await sandboxUp({ count, centos: opts.centos, dir: opts.dir, lan: opts.lan, log });
   for (const h of state.hosts) {
     const { address, port, jump } = sandboxAddress(state, h);
     const via = jump ? ` -J ${jump}` : '';
+    const lan = h.lanAddress ? `\tLAN ${h.lanAddress}` : '';
     process.stdout.write(
-      `${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts}${via} -p ${port} root@${address}\n`,
+      `${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts}${via} -p ${port} root@${address}${lan}\n`,
     );
   }
+  if (state.lan) process.stdout.write(lanLines(state.lan));
   return 0;
 }
+
+const lanLines = (lan: SandboxLan) =>
+  `LAN ${lan.network} (a bridge of its own, no route out): clients office ${lan.clients.office.address} (in ${lan.office}), guest ${lan.clients.guest.address}\n`;
 
 export async function sandboxStatusCommand(opts: { dir?: string }): Promise<number> {
   const s = await sandboxStatus(opts.dir);
@@ -32,9 +38,11 @@ export async function sandboxStatusCommand(opts: { dir?: string }): Promise<numb
   }
   const kinds = new Map(s.state.hosts.map((h) => [h.name, hostKind(h)]));
   for (const h of s.hosts) {
-    const where = h.reachableFrom ? `private, from ${h.reachableFrom.join(', ')}` : `127.0.0.1:${h.port}`;
-    process.stdout.write(`${h.name}\t${kinds.get(h.name)}\t${where}\t${h.up ? 'up' : 'DOWN'}\n`);
+    const where = h.reachableFrom ? `private, through ${h.reachableFrom.join(', ')}` : `127.0.0.1:${h.port}`;
+    const lan = s.state.hosts.find((x) => x.name === h.name)?.lanAddress;
+    process.stdout.write(`${h.name}\t${kinds.get(h.name)}\t${where}${lan ? `\tLAN ${lan}` : ''}\t${h.up ? 'up' : 'DOWN'}\n`);
   }
+  if (s.state.lan) process.stdout.write(lanLines(s.state.lan));
   process.stdout.write(`smart host ${s.state.smartHost.name}: ${s.messages} message(s) received\nstate: ${s.state.dir}\n`);
   return s.hosts.every((h) => h.up) ? 0 : 1;
 }

@@ -37,3 +37,16 @@ export {
   type SmartHostEvent,
 } from './smarthost-modes.ts';
 export { relaySettings } from './relay.ts';
+export {
+  lanConnect,
+  lanSubmit,
+  LAN_CLIENTS,
+  LAN_NETWORK,
+  LAN_OFFICE_NETWORK,
+  LAN_MAX_HOSTS,
+  type SandboxLan,
+  type LanClientName,
+  type LanConnectResult,
+  type LanSubmitResult,
+  type LanMessage,
+} from './lan.ts';

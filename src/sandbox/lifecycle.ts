@@ -31,6 +31,21 @@ import { basePath, ensureBase } from './base.ts';
 import { ensureCa, issueServerCert } from './ca.ts';
 import { smartHostEventsFile, smartHostModeFile } from './smarthost-modes.ts';
 import { ensureCentosBase } from './centos/base.ts';
+import {
+  BRIDGE_START,
+  CLIENT_START,
+  LAN_CLIENTS,
+  LAN_NETWORK,
+  LAN_OFFICE_NETWORK,
+  LAN_MAX_HOSTS,
+  LAN_PLUG,
+  lanClientHostLines,
+  lanHostAddress,
+  lanPortName,
+  waitForFile,
+  type LanClientName,
+  type SandboxLan,
+} from './lan.ts';
 import { freePort } from './ports.ts';
 import { preflight } from './preflight.ts';
 import { isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
@@ -63,12 +78,12 @@ export interface SandboxHost {
   /** State written before this field existed holds Debian hosts only: read it with hostKind(). */
   kind: SandboxHostKind;
   /**
-   * A private host (UpOptions.private): no port on this machine. Only these sandbox hosts reach it,
-   * as `fqdn:22`: in each of them the name resolves to `privateAddress`, a loopback address of
-   * theirs whose port 22 leads to this host's sshd.
+   * A private host (UpOptions.private): no port on this machine. It sits on the sandbox LAN, where
+   * these hosts reach it as `fqdn:22` (only their /etc/hosts name its LAN address).
    */
   reachableFrom?: string[];
-  privateAddress?: string;
+  /** On a sandbox with a LAN: the host's address there (lan.ts). */
+  lanAddress?: string;
 }
 
 /** In every state file `up` writes: what `down` checks before it deletes a folder. */
@@ -98,6 +113,8 @@ export interface SandboxState {
     caCert: string;
   };
   hosts: SandboxHost[];
+  /** The sandbox LAN (UpOptions.lan), with its two clients. */
+  lan?: SandboxLan;
 }
 
 export function defaultStateDir(): string {
@@ -192,7 +209,7 @@ async function waitForSsh(where: number | string, timeoutMs: number): Promise<vo
  * Starts a long-lived process detached from us, its output appended to a log file, and records it in
  * the state file at once, so that `down` knows it even if `up` dies before it finishes.
  */
-function daemon(state: SandboxState, what: string, cmd: string, args: string[], logFile: string): number {
+function daemon(state: SandboxState, what: string, cmd: string, args: string[], logFile: string): RecordedProcess | undefined {
   const fd = openSync(logFile, 'a');
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -204,14 +221,16 @@ function daemon(state: SandboxState, what: string, cmd: string, args: string[], 
     state.processes.push(recorded);
     writeState(state);
   }
-  return child.pid;
+  return recorded;
 }
 
 // Runs on the controller's filesystem inside the host's fresh namespaces, then becomes the host.
-// Arguments after the sixth are private hosts this host reaches, each "address|their ssh.sock".
+// On a sandbox with a LAN, the last three arguments plug it in: the bridge's pid, its port's name
+// there, its address (all empty without one).
 const HOST_START = `set -e
 base=$1 dir=$2 fqdn=$3 smarthost_sock=$4 smarthost_addr=$5 smarthost_port=$6
-shift 6
+lan_bridge=$7 lan_port=$8 lan_addr=$9
+${LAN_PLUG}
 root=$dir/root
 mount -t overlay overlay -o "lowerdir=$base,upperdir=$dir/upper,workdir=$dir/work" "$root"
 mount -t proc proc "$root/proc"
@@ -226,22 +245,15 @@ mount -t tmpfs -o mode=755 tmpfs "$root/run"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 hostname "$fqdn"
 ip link set lo up
+[ -z "$lan_bridge" ] || lan_plug "$lan_bridge" "$lan_port" "$lan_addr"
 # SSH in: a unix socket (visible to the controller) bridged to sshd on the host's own loopback.
 # Every TCP leg of a relay sets nodelay: a relay writes what it read in pieces, and Nagle would hold
 # each second piece until the delayed ACK (40 ms), on every SSH round trip.
 socat "UNIX-LISTEN:$dir/ssh.sock,fork,unlink-early,mode=600" TCP:127.0.0.1:22,nodelay &
 # The smart host out: the stand-in's unix socket, offered on a loopback address of the host.
 socat "TCP-LISTEN:$smarthost_port,bind=$smarthost_addr,fork,reuseaddr,nodelay" "UNIX-CONNECT:$smarthost_sock" &
-# The private hosts this host reaches: port 22 of a loopback address of its own leads to their sshd
-# (this host's sshd then listens on 127.0.0.1 only, see prepareUpper).
-for peer in "$@"; do
-  socat "TCP-LISTEN:22,bind=\${peer%%|*},fork,reuseaddr,nodelay" "UNIX-CONNECT:\${peer#*|}" &
-done
 exec chroot "$root" /usr/bin/tini -- /bin/sh /usr/local/sbin/mailprov-sandbox-init
 `;
-
-/** The private hosts `host` reaches (UpOptions.private). */
-const reachedBy = (state: SandboxState, host: SandboxHost) => state.hosts.filter((p) => p.reachableFrom?.includes(host.name));
 
 function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, caPem: string): void {
   const upper = join(host.dir, 'upper');
@@ -255,17 +267,17 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   // RHEL names localhost.localdomain too (its stock sendmail.mc has LOCAL_DOMAIN(localhost.localdomain))
   const localhost = centos ? 'localhost localhost.localdomain localhost4 localhost4.localdomain4' : 'localhost';
   const localhost6 = centos ? 'localhost localhost.localdomain localhost6 localhost6.localdomain6' : 'localhost ip6-localhost ip6-loopback';
-  const peers = reachedBy(state, host);
-  const peerLines = peers.map((p) => `${p.privateAddress}\t${p.fqdn} ${p.name}\n`).join('');
+  // on a LAN the other hosts are known by name, a private host only to the hosts it is reached
+  // through (its bastions: so relay4, listed for relay2 only, is two jumps away, not one)
+  const peerLines =
+    state.hosts
+      .filter((p) => p !== host && p.lanAddress && (!p.reachableFrom || p.reachableFrom.includes(host.name)))
+      .map((p) => `${p.lanAddress}\t${p.fqdn} ${p.name}\n`)
+      .join('') + (state.lan ? lanClientHostLines(state.lan) : '');
   writeFileSync(
     join(upper, 'etc/hosts'),
     `127.0.0.1\t${localhost}\n127.0.1.1\t${host.fqdn} ${short}\n${SMART_HOST_ADDR}\t${state.smartHost.name}\n${peerLines}::1\t${localhost6}\n`,
   );
-  // port 22 of the private addresses belongs to the forwarders to the peers: sshd keeps to 127.0.0.1
-  if (peers.length) {
-    mkdirSync(join(upper, 'etc/ssh/sshd_config.d'), { recursive: true });
-    writeFileSync(join(upper, 'etc/ssh/sshd_config.d/mailprov-private-peers.conf'), 'ListenAddress 127.0.0.1\n');
-  }
   writeFileSync(join(upper, 'etc/resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   chmodSync(join(upper, 'root/.ssh'), 0o700);
   writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey, { mode: 0o600 });
@@ -300,6 +312,32 @@ async function smartHostCerts(state: SandboxState) {
     'untrusted-cert': paths(await issueServerCert(rogueDir, state.smartHost.name)),
     'wrong-name-cert': paths(await issueServerCert(caDir, SMART_HOST_WRONG_NAME)),
   };
+}
+
+/** The LAN's bridge and its two clients, each a namespace recorded like any process of the sandbox. */
+async function startLan(state: SandboxState): Promise<void> {
+  const dir = join(state.dir, 'lan');
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, 'lan.log');
+  const started = async (what: string, args: string[], ready: string): Promise<RecordedProcess> => {
+    const p = daemon(state, what, 'unshare', ['--net', 'sh', '-c', ...args], logFile);
+    await waitForFile(ready, what, logFile);
+    if (!p || !isRunning(p)) throw new SandboxError(`${what} exited at once:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    return p;
+  };
+  const bridge = await started('LAN bridge', [BRIDGE_START, 'mailprov-sandbox-lan', join(dir, 'bridge.ready')], join(dir, 'bridge.ready'));
+  const client = async (name: LanClientName) => {
+    const ready = join(dir, `${name}.ready`);
+    const args = [CLIENT_START, `mailprov-sandbox-${name}`, String(bridge.pid), `c-${name}`, LAN_CLIENTS[name], ready];
+    return { address: LAN_CLIENTS[name], process: await started(`LAN client ${name}`, args, ready) };
+  };
+  state.lan = {
+    network: LAN_NETWORK,
+    office: LAN_OFFICE_NETWORK,
+    bridge,
+    clients: { office: await client('office'), guest: await client('guest') },
+  };
+  writeState(state);
 }
 
 async function startSmartHost(state: SandboxState): Promise<void> {
@@ -357,7 +395,9 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
     state.smartHost.socket,
     SMART_HOST_ADDR,
     String(SMART_HOST_PORT),
-    ...reachedBy(state, host).map((p) => `${p.privateAddress}|${join(p.dir, 'ssh.sock')}`),
+    ...(state.lan && host.lanAddress
+      ? [String(state.lan.bridge.pid), lanPortName(state.hosts.indexOf(host)), host.lanAddress]
+      : ['', '', '']),
   ];
   // --kill-child: killing this unshare kills the host's PID 1, and with it the host's namespaces
   daemon(state, `${host.name} host`, 'unshare', args, join(host.dir, 'host.log'));
@@ -391,9 +431,6 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
 
 /** Where a host's sshd answers from the controller: its port, or a private host's unix socket. */
 const sshEndpoint = (h: SandboxHost): number | string => (h.reachableFrom ? join(h.dir, 'ssh.sock') : h.port);
-
-/** The first private address, 127.0.2.1: clear of 127.0.0.1, the smart host's 127.0.0.2 and a host's own 127.0.1.1. */
-const PRIVATE_NET = '127.0.2.';
 
 /** Checks UpOptions.private against the hosts wanted; returns each private host's reachers. */
 function privateLayout(opts: UpOptions, names: string[]): Map<string, string[]> {
@@ -463,11 +500,14 @@ export interface UpOptions {
   cacheDir?: string;
   log?: (line: string) => void;
   /**
-   * Private hosts, for jump host tests: name -> the sandbox hosts that reach it. A private host gets
-   * no port on this machine; each host named reaches it as `<name>.sandbox.test:22`, e.g.
-   * `{ relay2: ['relay1'], relay3: ['relay1', 'relay2'] }`. Its known_hosts line is under that name.
+   * Private hosts, for jump host tests: name -> the sandbox hosts to reach it through. A private host
+   * gets no port on this machine, only an address on the sandbox LAN (which `private` brings up),
+   * where the other hosts reach it as `<name>.sandbox.test:22`; e.g. `{ relay2: ['relay1'],
+   * relay3: ['relay1', 'relay2'] }`. Its known_hosts line is under that name.
    */
   private?: Record<string, string[]>;
+  /** The sandbox LAN (lan.ts): every host and two clients on one bridge of their own. */
+  lan?: boolean;
 }
 
 export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
@@ -483,6 +523,10 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     opts,
     wanted.map(([n]) => n),
   );
+  // private hosts live on the LAN: it is how their bastion reaches them
+  const lan = opts.lan === true || layout.size > 0;
+  if (lan && wanted.length > LAN_MAX_HOSTS)
+    throw new SandboxError(`a sandbox LAN holds at most ${LAN_MAX_HOSTS} hosts (asked for ${wanted.length})`);
   preflight(log);
   const folder = inspectFolder(dir);
   // an empty folder (mkdtemp) is fine; anything else is someone's files, which `down` would delete
@@ -497,6 +541,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     kindCount(existing, 'debian') === opts.count &&
     kindCount(existing, 'centos') === centosCount &&
     layoutOf(existing.hosts) === wantedLayout &&
+    !!existing.lan === lan &&
     (await isHealthy(existing))
   ) {
     log(`sandbox in ${dir} is already up with ${existing.hosts.length} host(s)`);
@@ -541,15 +586,13 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   ensurePasswordFile(state.smartHost.second.passwordFile);
   mkdirSync(state.smartHost.storeDir, { recursive: true });
   await startSmartHost(state);
+  if (lan) await startLan(state);
   const caPem = readFileSync(ca.caCert, 'utf8');
-  for (const [name, kind] of wanted) {
+  for (const [index, [name, kind]] of wanted.entries()) {
     const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: 22, dir: join(dir, 'hosts', name), kind };
+    if (lan) host.lanAddress = lanHostAddress(index);
     const from = layout.get(name);
-    if (from)
-      Object.assign(host, {
-        reachableFrom: from,
-        privateAddress: `${PRIVATE_NET}${state.hosts.filter((h) => h.reachableFrom).length + 1}`,
-      });
+    if (from) host.reachableFrom = from;
     else host.port = await freePort();
     state.hosts.push(host);
   }

@@ -10,7 +10,9 @@ export function relaySettings(state: SandboxState, over: Partial<SendmailSetting
     smartHostPort: 587,
     auth: { user: state.smartHost.user, password: secret.file(state.smartHost.passwordFile) },
     listen: ['0.0.0.0'],
-    relayFrom: ['192.168'],
+    // the seed's `Connect:192.168 RELAY`; on a sandbox LAN its office network, so that the guest
+    // client (192.168.88.200, on the same wire) is outside it
+    relayFrom: [state.lan ? state.lan.office : '192.168'],
     verify: { recipient: 'ops@example.com' },
     ...over,
   };

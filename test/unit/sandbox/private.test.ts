@@ -10,7 +10,7 @@ const host = (name: string, reachableFrom?: string[], port = 2200): SandboxHost 
   port: reachableFrom ? 22 : port,
   dir: `/x/${name}`,
   kind: 'debian',
-  ...(reachableFrom ? { reachableFrom, privateAddress: '127.0.2.9' } : {}),
+  ...(reachableFrom ? { reachableFrom, lanAddress: '192.168.77.9' } : {}),
 });
 
 describe('private sandbox hosts', () => {

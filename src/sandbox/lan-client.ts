@@ -1,0 +1,78 @@
+// What a LAN client does, run inside the client's network namespace by lan.ts (nsenter): reads one
+// request as JSON on stdin, writes its outcome as JSON on stdout. A real SMTP client (nodemailer)
+// submits, as a machine of the office would: port 25, no AUTH, no STARTTLS.
+import { connect } from 'node:net';
+import nodemailer from 'nodemailer';
+import type { LanConnectResult, LanSubmitResult } from './lan.ts';
+
+interface Request {
+  kind: 'connect' | 'submit';
+  address: string;
+  port: number;
+  timeoutMs: number;
+  from?: string;
+  to?: string;
+  subject?: string;
+  text?: string;
+}
+
+const outcomeOf = (code: string | undefined): LanConnectResult['outcome'] =>
+  code === 'ECONNREFUSED' ? 'refused' : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EACCES' ? 'unreachable' : 'timeout';
+
+function tcp(req: Request): Promise<LanConnectResult> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: req.address, port: req.port });
+    const done = (r: LanConnectResult) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ outcome: 'timeout', detail: `no answer within ${req.timeoutMs} ms` }), req.timeoutMs);
+    let greeting = '';
+    socket.on('data', (d) => {
+      greeting += d.toString('latin1');
+      if (greeting.includes('\n')) done({ outcome: 'open', detail: greeting.split(/\r?\n/)[0] });
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => done({ outcome: outcomeOf(err.code), detail: err.code ?? err.message }));
+  });
+}
+
+async function submit(req: Request): Promise<LanSubmitResult> {
+  const transport = nodemailer.createTransport({
+    host: req.address,
+    port: req.port,
+    secure: false,
+    ignoreTLS: true,
+    name: 'client.lan.sandbox.test',
+    connectionTimeout: req.timeoutMs,
+    greetingTimeout: req.timeoutMs,
+    socketTimeout: req.timeoutMs,
+  });
+  try {
+    const info = await transport.sendMail({
+      from: req.from,
+      to: req.to,
+      subject: req.subject,
+      text: req.text ?? 'sent from the sandbox LAN\n',
+    });
+    return { accepted: info.accepted.length > 0, response: info.response };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { response?: string };
+    // a failed connection: nodemailer says ESOCKET or ETIMEDOUT, the socket's own code is in the message
+    const code = e.response ? undefined : (/\b(E[A-Z]{4,})\b/.exec(e.message)?.[1] ?? e.code);
+    return { accepted: false, response: e.response ?? e.message, ...(code ? { code } : {}) };
+  } finally {
+    transport.close();
+  }
+}
+
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => {
+  input += d;
+});
+process.stdin.on('end', async () => {
+  const req = JSON.parse(input) as Request;
+  const result = req.kind === 'connect' ? await tcp(req) : await submit(req);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+});

@@ -1,0 +1,154 @@
+// The second seed's office relay, proven with real traffic: a Debian relay and a CentOS-like relay
+// (whose stock firewall ends in REJECT) on the sandbox LAN, with an office client inside relayFrom
+// and a guest client on the same wire outside it. Everything runs as a user would: the sandbox
+// inventory (inventories/sandbox.ts) through the CLI, mail submitted by a real SMTP client from the
+// client's own network namespace, and arriving at the stand-in smart host over STARTTLS with AUTH.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  LAN_CLIENTS,
+  lanConnect,
+  lanSubmit,
+  sandboxUp,
+  SMART_HOST_USER,
+  waitForMessage,
+  type SandboxHost,
+  type SandboxState,
+} from '../../src/sandbox/index.ts';
+import { stopSandbox } from './helpers.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/mailprov.mjs');
+const INVENTORY = join(ROOT, 'inventories/sandbox.ts');
+
+let state: SandboxState;
+let work: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'mailprov-it-lan-work-'));
+  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-lan-')), count: 1, centos: 1, lan: true });
+});
+
+afterAll(async () => {
+  if (!state) return;
+  // every network namespace of the sandbox (hosts, bridge, clients) goes with its `down`, and with
+  // them every veth and the bridge: none of them was ever on this machine's own network
+  const namespaces = new Set(processesOf(state).map(netns));
+  namespaces.delete(netns(process.pid)); // the smart host and the forwarders run on this machine's network
+  expect(namespaces.size).toBeGreaterThanOrEqual(5); // 2 hosts, the bridge, 2 clients
+  await stopSandbox(state);
+  const left = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && namespaces.has(netns(Number(e))));
+  expect(left).toEqual([]);
+});
+
+const netns = (pid: number): string => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return 'gone';
+  }
+};
+/** The host namespaces' PID 1s are children of the recorded unshare processes. */
+const processesOf = (s: SandboxState): number[] =>
+  s.processes.flatMap((p) => {
+    const children = (() => {
+      try {
+        return readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    })();
+    return [p.pid, ...children];
+  });
+
+function mailprov(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    cwd: work,
+    env: { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, NO_COLOR: '1' },
+    timeout: 240_000,
+  });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+const relays = () => state.hosts;
+const lanAddress = (h: SandboxHost) => h.lanAddress!;
+/** What a relay's port 25 looks like from the LAN before apply and after rollback. */
+const closed = (h: SandboxHost) => (h.kind === 'centos' ? 'unreachable' : 'refused');
+
+describe('the sandbox LAN', () => {
+  it('puts the hosts and two clients on one bridge, with no leg on this machine', async () => {
+    expect(state.lan?.clients.office.address).toBe(LAN_CLIENTS.office);
+    expect(relays().map(lanAddress)).toEqual(['192.168.77.1', '192.168.77.2']);
+    // the LAN works: from either client, each host's sshd answers on its LAN address
+    for (const h of relays()) {
+      for (const client of ['office', 'guest'] as const) {
+        const ssh = await lanConnect(state.lan, client, lanAddress(h), 22);
+        expect(ssh, `${client} -> ${h.name}:22`).toMatchObject({ outcome: 'open' });
+        expect(ssh.detail).toMatch(/^SSH-2\.0-OpenSSH/);
+      }
+    }
+    // no address of the LAN is this machine's, and no route here leads to it
+    const routes = spawnSync('ip', ['-o', 'addr'], { encoding: 'utf8' }).stdout;
+    expect(routes).not.toMatch(/192\.168\.(77|88)\./);
+    expect(spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' }).stdout).not.toMatch(/\b(h\d+|c-office|c-guest)@/);
+  });
+});
+
+describe('the office relay, with real traffic through the firewall', () => {
+  it('before apply: port 25 of either relay is closed to the office (the CentOS one by its stock REJECT)', async () => {
+    for (const h of relays()) {
+      expect(await lanConnect(state.lan, 'office', lanAddress(h), 25), h.name).toMatchObject({ outcome: closed(h) });
+    }
+  });
+
+  it('after apply: the office submits over SMTP and each message reaches the smart host over STARTTLS with AUTH', async () => {
+    const applied = mailprov('apply', INVENTORY);
+    expect(applied.code, applied.out).toBe(0);
+    for (const h of relays()) {
+      const subject = `from the office through ${h.name} ${Date.now()}`;
+      const sent = await lanSubmit(state.lan, 'office', lanAddress(h), {
+        from: 'printer@office.lan.sandbox.test',
+        to: 'ops@example.com',
+        subject,
+      });
+      expect(sent, h.name).toMatchObject({ accepted: true });
+      expect(sent.response).toMatch(/^250 2\.0\.0 .*accepted for delivery/);
+      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === subject, 30_000);
+      expect(m).toMatchObject({
+        mailFrom: 'printer@office.lan.sandbox.test',
+        rcptTo: ['ops@example.com'],
+        authUser: SMART_HOST_USER,
+        tls: true,
+      });
+      // the relay's own Received line names the office client it took the message from
+      expect(m.raw).toMatch(/Received: from client\.lan\.sandbox\.test \(office\.lan\.sandbox\.test \[192\.168\.77\.200\]\)/);
+    }
+  });
+
+  it('a guest on the same wire, outside relayFrom, is refused relaying (and nothing reaches the smart host)', async () => {
+    for (const h of relays()) {
+      const subject = `from a guest through ${h.name} ${Date.now()}`;
+      const sent = await lanSubmit(state.lan, 'guest', lanAddress(h), {
+        from: 'visitor@guest.lan.sandbox.test',
+        to: 'ops@example.com',
+        subject,
+      });
+      expect(sent.accepted, h.name).toBe(false);
+      expect(sent.response).toMatch(/^550 5\.7\.1 <ops@example\.com>\.\.\. Relaying denied/);
+      // the port is open to the guest: it is sendmail that refuses, not the firewall
+      expect(await lanConnect(state.lan, 'guest', lanAddress(h), 25)).toMatchObject({ outcome: 'open' });
+    }
+  });
+
+  it('after rollback: port 25 is closed to the office again, as before apply', async () => {
+    for (const h of relays()) {
+      const back = mailprov('rollback', INVENTORY, '--host', h.name);
+      expect(back.code, back.out).toBe(0);
+      expect(await lanConnect(state.lan, 'office', lanAddress(h), 25), h.name).toMatchObject({ outcome: closed(h) });
+    }
+  });
+});
