@@ -20,7 +20,8 @@ import {
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
 import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
 import { GENERICS_TABLE, maskAuthinfo, renderAccess, renderAuthinfo, renderGenericsTable, renderMc } from './sendmail-smarthost/render.ts';
-import { distroOf, MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
+import { distroOf } from './sendmail-smarthost/distro.ts';
+import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';

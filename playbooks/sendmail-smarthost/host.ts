@@ -2,7 +2,7 @@
 // rebuild of maps and sendmail.cf (whose exit codes hide m4 errors), and the post-restart proof
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
-import { OperationError, redact, sh, type HostFacts, type ProbeContext, type VerifyContext } from 'mailprov';
+import { OperationError, redact, sh, type ProbeContext, type VerifyContext } from 'mailprov';
 import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
@@ -13,10 +13,6 @@ import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';
 const SENDMAIL = '/usr/sbin/sendmail';
-
-export function distroOf(facts: HostFacts): { family: 'debian' | 'rhel'; major: number } {
-  return { family: facts.os.family === 'rhel' ? 'rhel' : 'debian', major: Number.isNaN(facts.os.major) ? 0 : facts.os.major };
-}
 
 /**
  * Validate command for the mc file (its `%s` is the candidate's temp path): m4 must exit 0 and

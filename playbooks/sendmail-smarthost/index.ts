@@ -13,7 +13,8 @@ export {
 export { lintMc, lintSettings, m4MacroWords, type LintContext } from './lint.ts';
 export { lintKnobs, closestName, RESERVED_DEFINES, RESERVED_FEATURES } from './knobs.ts';
 export { KNOWN_DEFINES, KNOWN_FEATURES } from './cf-names.ts';
-export { distroOf, validateMcCommand, makeCommand, makemapCommand, verifyRelay, transcriptEvidence, MAIL_DIR } from './host.ts';
+export { distroOf } from './distro.ts';
+export { validateMcCommand, makeCommand, makemapCommand, verifyRelay, transcriptEvidence, MAIL_DIR } from './host.ts';
 export {
   checkNotOpenRelay,
   relayProbes,

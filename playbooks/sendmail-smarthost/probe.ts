@@ -3,7 +3,7 @@
 // credentials, QUIT. No mail is sent. Run after every changing apply and by `plan --probe`.
 import { OperationError, redact, sh, type ProbeContext } from 'mailprov';
 import { diagnoseConnect, diagnoseProbe, oneLine, type DiagnoseContext, type Diagnosis } from './diagnose.ts';
-import { distroOf } from './host.ts';
+import { distroOf } from './distro.ts';
 import { distroPaths } from './render.ts';
 import type { SendmailSettings } from './settings.ts';
 import { smtpProbe, type SmtpProbeResult } from './smtp-probe.ts';
