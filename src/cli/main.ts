@@ -180,6 +180,19 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await sandboxStatusCommand(opts);
     });
   sandbox
+    .command('submit')
+    .description(
+      "submit one message over SMTP from a client of the sandbox LAN (`up --lan`) to a host's port 25, as an office machine would",
+    )
+    .argument('<host>', 'the sandbox host to submit to (relay1, centos1, ...)')
+    .option('--client <name>', 'office (inside the office network) or guest (outside it)', 'office')
+    .option('--to <address>', 'recipient', 'ops@example.com')
+    .option('--dir <dir>', 'state folder')
+    .action(async (host: string, opts: { client: string; to: string; dir?: string }) => {
+      const { sandboxSubmitCommand } = await import('./sandbox.ts');
+      exitCode = await sandboxSubmitCommand(host, opts);
+    });
+  sandbox
     .command('down')
     .option('--dir <dir>', 'state folder')
     .action(async (opts: { dir?: string }) => {

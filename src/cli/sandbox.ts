@@ -1,7 +1,7 @@
 // `mailprov sandbox up|status|down`.
 import { SandboxError } from '../errors.ts';
-import type { SandboxLan } from '../sandbox/lan.ts';
-import { hostKind, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+import { LAN_CLIENTS, lanClientName, lanSubmit, type LanClientName, type SandboxLan } from '../sandbox/lan.ts';
+import { defaultStateDir, hostKind, readState, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 
@@ -50,4 +50,25 @@ export async function sandboxStatusCommand(opts: { dir?: string }): Promise<numb
 export async function sandboxDownCommand(opts: { dir?: string }): Promise<number> {
   await sandboxDown({ dir: opts.dir, log });
   return 0;
+}
+
+/** Exit 0: the host took the message; 1: it refused it, or the connection failed. */
+export async function sandboxSubmitCommand(hostName: string, opts: { client: string; to: string; dir?: string }): Promise<number> {
+  const dir = opts.dir ?? defaultStateDir();
+  const state = readState(dir);
+  if (!state?.lan) throw new SandboxError(`no sandbox with a LAN in ${dir}: run \`mailprov sandbox up --lan\` first`);
+  if (!(opts.client in LAN_CLIENTS))
+    throw new SandboxError(`--client: expected one of ${Object.keys(LAN_CLIENTS).join(', ')}, got "${opts.client}"`);
+  const client = opts.client as LanClientName;
+  const host = state.hosts.find((h) => h.name === hostName);
+  if (!host?.lanAddress) throw new SandboxError(`${hostName} is not a host of this sandbox (${state.hosts.map((h) => h.name).join(', ')})`);
+  const r = await lanSubmit(state.lan, client, host.lanAddress, {
+    from: `${client === 'office' ? 'printer' : 'visitor'}@${lanClientName(client)}`,
+    to: opts.to,
+    subject: `from the ${client} client through ${host.name}`,
+  });
+  process.stdout.write(
+    `${client} ${state.lan.clients[client].address} -> ${host.name} ${host.lanAddress}:25: ${r.code ? `${r.code} ` : ''}${r.response}\n`,
+  );
+  return r.accepted ? 0 : 1;
 }

@@ -142,6 +142,16 @@ describe('the office relay, with real traffic through the firewall', () => {
       // the port is open to the guest: it is sendmail that refuses, not the firewall
       expect(await lanConnect(state.lan, 'guest', lanAddress(h), 25)).toMatchObject({ outcome: 'open' });
     }
+    // the same by hand: `mailprov sandbox submit` says what the relay answered, and exits 1
+    const byHand = mailprov('sandbox', 'submit', 'centos1', '--client', 'guest');
+    expect(byHand).toEqual({
+      code: 1,
+      out: 'guest 192.168.88.200 -> centos1 192.168.77.2:25: 550 5.7.1 <ops@example.com>... Relaying denied. Proper authentication required.\n',
+    });
+    expect(mailprov('sandbox', 'submit', 'centos1')).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^office 192\.168\.77\.200 -> centos1 192\.168\.77\.2:25: 250 2\.0\.0 /),
+    });
   });
 
   it('after rollback: port 25 is closed to the office again, as before apply', async () => {
