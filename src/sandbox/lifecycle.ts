@@ -32,11 +32,12 @@ import { ensureCa, issueServerCert } from './ca.ts';
 import { smartHostEventsFile, smartHostModeFile } from './smarthost-modes.ts';
 import { ensureCentosBase } from './centos/base.ts';
 import { checkPorts, type ForwarderConfig } from './forwarder.ts';
+import { ed25519KeyPair } from './hostkey.ts';
 import { eachLimit } from './limit.ts';
 import { preflight } from './preflight.ts';
 import { appendProcessLog, mergeProcesses, readProcessLog, resetProcessLog } from './process-log.ts';
 import { describeProcess, isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
-import { local, localSync } from './local.ts';
+import { local } from './local.ts';
 
 export const SANDBOX_DOMAIN = 'sandbox.test';
 export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
@@ -252,6 +253,10 @@ exec chroot "$root" /usr/bin/tini -- /bin/sh /usr/local/sbin/mailprov-sandbox-in
 /** The private hosts `host` reaches (UpOptions.private). */
 const reachedBy = (state: SandboxState, host: SandboxHost) => state.hosts.filter((p) => p.reachableFrom?.includes(host.name));
 
+/** A base's files, read once for all its hosts. */
+const baseFiles = new Map<string, string>();
+const readOnce = (path: string) => baseFiles.get(path) ?? baseFiles.set(path, readFileSync(path, 'utf8')).get(path)!;
+
 function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, caPem: string): void {
   const upper = join(host.dir, 'upper');
   const base = hostBase(state, host);
@@ -279,11 +284,13 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   chmodSync(join(upper, 'root/.ssh'), 0o700);
   writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey, { mode: 0o600 });
   const key = join(upper, 'etc/ssh/ssh_host_ed25519_key');
-  localSync()`ssh-keygen -q -t ed25519 -N ${''} -C ${host.fqdn} -f ${key}`;
+  const pair = ed25519KeyPair(host.fqdn);
+  writeFileSync(key, pair.privateKey, { mode: 0o600 });
+  writeFileSync(`${key}.pub`, pair.publicKey, { mode: 0o644 });
   // The hosts trust the sandbox CA, as a production host trusts Gmail's: through the system bundle.
   // (CentOS-like hosts: also RHEL's bundle, which RHEL's sendmail.mc names, and its anchor folder;
   // the Debian bundle stays what the Debian-built OpenSSL reads by default.)
-  const bundle = readFileSync(join(base, 'etc/ssl/certs/ca-certificates.crt'), 'utf8');
+  const bundle = readOnce(join(base, 'etc/ssl/certs/ca-certificates.crt'));
   writeFileSync(join(upper, 'etc/ssl/certs/ca-certificates.crt'), bundle + caPem);
   const anchor = centos ? 'etc/pki/ca-trust/source/anchors' : 'usr/local/share/ca-certificates';
   mkdirSync(join(upper, anchor), { recursive: true });
@@ -292,7 +299,7 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
     mkdirSync(join(upper, 'etc/pki/tls/certs'), { recursive: true });
     writeFileSync(
       join(upper, 'etc/pki/tls/certs/ca-bundle.crt'),
-      readFileSync(join(base, 'etc/pki/tls/certs/ca-bundle.crt'), 'utf8') + caPem,
+      readOnce(join(base, 'etc/pki/tls/certs/ca-bundle.crt')) + caPem,
     );
   }
 }
@@ -593,6 +600,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     rmSync(host.dir, { recursive: true, force: true });
     prepareUpper(state, host, pubKey, caPem);
   }
+  log(`${state.hosts.length} host(s) prepared in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   // The forwarder first: its ports are the hosts' (recorded before any host starts).
   await startForwarder(state);
   writeState(state);
