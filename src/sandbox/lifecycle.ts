@@ -297,10 +297,7 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   writeFileSync(join(upper, anchor, 'mailprov-sandbox-ca.crt'), caPem);
   if (centos) {
     mkdirSync(join(upper, 'etc/pki/tls/certs'), { recursive: true });
-    writeFileSync(
-      join(upper, 'etc/pki/tls/certs/ca-bundle.crt'),
-      readOnce(join(base, 'etc/pki/tls/certs/ca-bundle.crt')) + caPem,
-    );
+    writeFileSync(join(upper, 'etc/pki/tls/certs/ca-bundle.crt'), readOnce(join(base, 'etc/pki/tls/certs/ca-bundle.crt')) + caPem);
   }
 }
 
