@@ -12,6 +12,8 @@ export interface Timed {
   code: number | null;
   /** Peak RSS of the largest process of the tree, in KiB (GNU time %M), when asked for. */
   maxRssKb?: number;
+  /** CPU seconds (user + system) of the process and the children it waited for (GNU time %U + %S), with maxRssKb. */
+  cpuSeconds?: number;
 }
 
 export interface TimedOptions {
@@ -22,7 +24,7 @@ export interface TimedOptions {
   stderrFile?: string;
   /** A file whose content becomes the process's stdin (default: /dev/null). */
   stdinFile?: string;
-  /** Wrap in GNU time to get the peak RSS; costs one extra fork+exec (about 1 ms), not measured apart. */
+  /** Wrap in GNU time to get the peak RSS and CPU time; costs one extra fork+exec (about 1 ms), not measured apart. */
   rssFile?: string;
   timeoutMs?: number;
 }
@@ -32,7 +34,7 @@ export async function timed(cmd: string, args: string[], opts: TimedOptions): Pr
   const out = openSync(opts.stdoutFile, 'w');
   const err = opts.stderrFile ? openSync(opts.stderrFile, 'w') : out;
   const input = openSync(opts.stdinFile ?? '/dev/null', 'r');
-  const [file, argv] = opts.rssFile ? ['/usr/bin/time', ['-f', '%M', '-o', opts.rssFile, cmd, ...args]] : [cmd, args];
+  const [file, argv] = opts.rssFile ? ['/usr/bin/time', ['-f', '%U %S %M', '-o', opts.rssFile, cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
   const child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [input, out, err] });
   closeSync(out);
@@ -45,14 +47,18 @@ export async function timed(cmd: string, args: string[], opts: TimedOptions): Pr
   });
   const seconds = (performance.now() - t0) / 1000;
   clearTimeout(timer);
-  let maxRssKb: number | undefined;
-  if (opts.rssFile && existsSync(opts.rssFile)) {
-    // GNU time writes "Command exited with non-zero status N" before the figure when it fails
-    const n = Number(readFileSync(opts.rssFile, 'utf8').trim().split('\n').pop());
-    if (Number.isFinite(n)) maxRssKb = n;
-  }
+  let usage: { maxRssKb?: number; cpuSeconds?: number } = {};
+  if (opts.rssFile && existsSync(opts.rssFile)) usage = parseTimeOutput(readFileSync(opts.rssFile, 'utf8'));
   // GNU time passes the child's exit status through
-  return { seconds, code, maxRssKb };
+  return { seconds, code, ...usage };
+}
+
+/** GNU time's "%U %S %M" line (after "Command exited with non-zero status N" when the command failed). */
+export function parseTimeOutput(text: string): { maxRssKb?: number; cpuSeconds?: number } {
+  const fields = (text.trim().split('\n').pop() ?? '').trim().split(/\s+/).map(Number);
+  if (fields.length !== 3 || fields.some((n) => !Number.isFinite(n))) return {};
+  const [user, sys, rss] = fields;
+  return { maxRssKb: rss, cpuSeconds: Math.round((user + sys) * 100) / 100 };
 }
 
 /** Several processes started at once; the time is until the last one exits. */

@@ -3,6 +3,7 @@
 // writes them, with the picture (bench/plot.ts).
 import { fmt, median, ratio } from './lib.ts';
 import type { TraceSummary } from './profile.ts';
+import { scaleSection } from './scale-report.ts';
 import { SCENARIOS, type BenchResults, type Profile, type Sample, type Scenario, type Tool } from './results.ts';
 
 export const BENCH_START = '<!-- bench:start -->';
@@ -279,6 +280,7 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
     '',
     ...sections.flatMap((s) => [s, '']),
     ...(r.failures.length ? ['Failures:', '', ...r.failures.map((f) => `- ${f}`), ''] : []),
+    ...(r.scale ? [scaleSection(r.scale), ''] : []),
     ...(probeCost ? [probeCost, ''] : []),
   ].join('\n');
 }

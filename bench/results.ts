@@ -30,6 +30,8 @@ export interface Sample {
   load: [number, number];
   /** Peak RSS of mailprov's or ansible-playbook's process tree, in KiB (GNU time); not taken under npx. */
   maxRssKb?: number;
+  /** CPU seconds (user + system) of that process and the children it waited for (GNU time); not taken under npx. */
+  cpuSeconds?: number;
   /** mailprov: which code its bin ran, the bundle in dist/ or src/ through tsx. */
   from?: 'dist' | 'src';
   /** A mailprov first apply: its phase timeline, from its plain output lines. */
@@ -84,5 +86,54 @@ export interface BenchResults {
   cliStart: CliStart[];
   profiles: Profile[];
   equivalence: Equivalence[];
+  failures: string[];
+  /** The last `npm run bench -- --scale ...` (kept when a run without --scale writes the file). */
+  scale?: ScaleResults;
+}
+
+/** One timed run of the scale benchmark. */
+export interface ScaleRun {
+  scenario: 'dry run, fresh hosts' | 'first apply' | 'no-op re-apply' | 'dry run, converged hosts' | 'dry run, fresh hosts, 2 shards';
+  tool: 'mailprov' | 'floor' | 'ansible';
+  seconds: number;
+  /** mailprov, ansible: user + system CPU seconds of the controller process (2 shards: both added up) */
+  cpuSeconds?: number;
+  /** mailprov, ansible: peak RSS of the controller process in KiB (2 shards: the larger) */
+  maxRssKb?: number;
+  ok: boolean;
+  detail: string;
+  /** 1-minute load average as the run began and ended */
+  load: [number, number];
+}
+
+/** The sandbox of one N: how long `up` took and what its processes hold in memory. */
+export interface ScaleSandbox {
+  upSeconds: number;
+  downSeconds?: number;
+  processes: number;
+  /** Proportional set size of every sandbox process (shared pages split among their users), per host, in MB */
+  pssMbPerHost: number;
+  rssMbPerHost: number;
+  /** The one forwarder's PSS, in MB (all hosts together) */
+  forwarderPssMb: number;
+}
+
+export interface ScaleN {
+  hosts: number;
+  /** mailprov's --forks */
+  forks: number;
+  sandbox: ScaleSandbox;
+  runs: ScaleRun[];
+  /** Whether two shards (two processes at once) planned exactly the changes one run planned, host by host */
+  shards?: { same: boolean; detail: string };
+}
+
+export interface ScaleResults {
+  date: string;
+  command: string;
+  mailprovCommit: string;
+  load: { before: number[]; after: number[] };
+  ns: ScaleN[];
+  notes: string[];
   failures: string[];
 }

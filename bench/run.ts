@@ -18,6 +18,10 @@
 // after (a new sandbox is a few seconds; rolling hosts back would not make them fresh). Figures are
 // medians.
 //
+// `npm run bench -- --scale 100,400,1000 [--scale-forks 200] [--converge-at 100] [--ansible-at 100]`
+// measures only the scale benchmark (bench/scale.ts) and puts it into bench/results.json beside the
+// figures already there; a run without --scale keeps the scale figures of the file.
+//
 // It also times the CLI's start, and profiles a plan on 1 host and a no-op apply on the largest N
 // (phase timeline and CPU profile). Results: every sample in bench/results.json, from which
 // bench/latest.md, the README's speed tables and bench/latest.svg are written (bench/render.ts); CPU
@@ -33,7 +37,9 @@ import { median, sshRun, sshRunAll, timed } from './lib.ts';
 import { summarizeProfiles, traceCli, type TraceSummary } from './profile.ts';
 import { readResults, writeReports, writeResults } from './render.ts';
 import { cliTable, handTable, mainTable } from './report.ts';
-import type { BenchResults, CliStart, Equivalence, Profile, Sample, Scenario, ScenarioName, Tool } from './results.ts';
+import { scaleTable } from './scale-report.ts';
+import type { BenchResults, CliStart, Equivalence, Profile, Sample, ScaleResults, Scenario, ScenarioName, Tool } from './results.ts';
+import { benchScale, type ScaleOptions } from './scale.ts';
 import {
   ansible,
   ansibleSetup,
@@ -61,10 +67,13 @@ interface Opts {
   keep: boolean;
   live: boolean;
   renderOnly: boolean;
+  scale?: ScaleOptions;
 }
 
 function parseArgs(argv: string[]): Opts {
   const opts: Opts = { hosts: [1, 10, 30], reps: 3, keep: false, live: false, renderOnly: false };
+  const scale: ScaleOptions = { ns: [], forksCap: 200, convergeAt: [100], ansibleAt: [100] };
+  const numbers = (v: string) => v.split(',').map(Number);
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
@@ -73,7 +82,20 @@ function parseArgs(argv: string[]): Opts {
     else if (flag === '--keep') opts.keep = true;
     else if (flag === '--live') opts.live = true;
     else if (flag === '--render-only') opts.renderOnly = true;
-    else throw new Error(`unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live, or --render-only)`);
+    else if (flag === '--scale') scale.ns = numbers(value());
+    else if (flag === '--scale-forks') scale.forksCap = Number(value());
+    else if (flag === '--converge-at') scale.convergeAt = numbers(value());
+    else if (flag === '--ansible-at') scale.ansibleAt = numbers(value());
+    else
+      throw new Error(
+        `unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live, --scale 100,400,1000 [--scale-forks 200 --converge-at 100 --ansible-at 100], or --render-only)`,
+      );
+  }
+  if (scale.ns.length) {
+    if ([...scale.ns, ...scale.convergeAt, ...scale.ansibleAt].some((n) => !Number.isInteger(n) || n < 1))
+      throw new Error('--scale, --converge-at, --ansible-at: expected whole numbers, e.g. 100,400,1000');
+    if (!Number.isInteger(scale.forksCap) || scale.forksCap < 1) throw new Error('--scale-forks: expected a whole number of at least 1');
+    opts.scale = scale;
   }
   if (!opts.hosts.length || opts.hosts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error('--hosts: expected whole numbers, e.g. 1,10,30');
@@ -132,6 +154,7 @@ async function measure<T extends Outcome & { from?: 'dist' | 'src' }>(
   log(`${what}: ${o.seconds.toFixed(2)} s${o.from ? ` (from ${o.from})` : ''}${o.ok ? '' : `  FAILED: ${o.detail}`}`);
   const sample: Sample = { rep, seconds: ms(o.seconds), ok: o.ok, detail: o.detail, load: [before, load1()] };
   if (o.maxRssKb !== undefined) sample.maxRssKb = o.maxRssKb;
+  if (o.cpuSeconds !== undefined) sample.cpuSeconds = o.cpuSeconds;
   if (o.from) sample.from = o.from;
   return { outcome: o, sample };
 }
@@ -515,6 +538,58 @@ function machine(): BenchResults['machine'] {
   };
 }
 
+if (opts.scale) await scaleOnly(opts.scale);
+
+/** What a reader of the figures must know about how far they go. */
+function scaleNotes(scale: ScaleOptions, ns: ScaleResults['ns']): string[] {
+  const notes: string[] = [];
+  const fresh = scale.ns.filter((n) => !scale.convergeAt.includes(n));
+  const first = ns.flatMap((n) => n.runs.filter((r) => r.scenario === 'first apply').map((r) => ({ n: n.hosts, s: r.seconds })))[0];
+  if (fresh.length)
+    notes.push(
+      `N=${fresh.join(', ')}: the dry run on fresh hosts only, no converged figures: converging takes a first apply that installs sendmail from the local apt repository on every host${first ? ` (${first.s.toFixed(0)} s for ${first.n} hosts on these cores, about ${((first.s / first.n) * Math.max(...fresh)) / 60 < 1 ? '1' : (((first.s / first.n) * Math.max(...fresh)) / 60).toFixed(0)} min for ${Math.max(...fresh)})` : ''}.`,
+    );
+  if (scale.ns.some((n) => n > scale.forksCap))
+    notes.push(`mailprov ran with --forks ${scale.forksCap} where N is larger (--scale-forks): at most ${scale.forksCap} hosts at once.`);
+  return notes;
+}
+
+/** --scale: the scale benchmark alone, put into bench/results.json beside what is there; then exit. */
+async function scaleOnly(scale: ScaleOptions): Promise<never> {
+  const before = loadavg();
+  let code = 0;
+  let commit = '';
+  let ns: ScaleResults['ns'] = [];
+  try {
+    ensureTools();
+    const snap = opts.live ? undefined : snapshotMailprov(work);
+    commit = snap?.commit ?? localSync({ nothrow: true })`git -C ${ROOT} rev-parse HEAD`.stdout.trim();
+    log(`work folder ${work}; scale ${scale.ns.join(', ')}; mailprov --forks at most ${scale.forksCap}`);
+    ns = await benchScale(scale, { work, log, up, down, failures });
+  } catch (err) {
+    failures.push(`bench stopped: ${(err as Error).stack ?? err}`);
+    code = 1;
+  } finally {
+    await takeAllDown();
+  }
+  removeWork();
+  const results = readResults(ROOT);
+  results.scale = {
+    date: new Date().toISOString(),
+    command: `npm run bench -- --scale ${scale.ns.join(',')} --scale-forks ${scale.forksCap} --converge-at ${scale.convergeAt.join(',')} --ansible-at ${scale.ansibleAt.join(',')}${opts.live ? ' --live' : ''}`,
+    mailprovCommit: commit,
+    load: { before, after: loadavg() },
+    ns,
+    notes: scaleNotes(scale, ns),
+    failures,
+  };
+  log(`results: ${writeResults(ROOT, results)}`);
+  for (const f of await writeReports(results, ROOT)) log(`wrote ${f}`);
+  process.stdout.write(`\n${scaleTable(results.scale)}\n`);
+  if (failures.length) process.stdout.write(`\nFAILURES:\n- ${failures.join('\n- ')}\n`);
+  process.exit(code || (failures.length ? 1 : 0));
+}
+
 let exitCode = 0;
 let snapshot: Snapshot | undefined;
 const loadBefore = loadavg();
@@ -584,6 +659,9 @@ const results: BenchResults = {
   equivalence,
   failures,
 };
+// the last --scale run's figures stay
+const previousScale = existsSync(join(ROOT, 'bench/results.json')) ? readResults(ROOT).scale : undefined;
+if (previousScale) results.scale = previousScale;
 const file = writeResults(ROOT, results);
 log(`results: ${file}`);
 for (const f of await writeReports(results, ROOT)) log(`wrote ${f}`);

@@ -164,11 +164,12 @@ export async function mailprov(
   state: SandboxState,
   mode: 'apply' | 'plan',
   expect: 'changes' | 'none',
-  more: { via?: Via; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+  more: { via?: Via; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; forks?: number; args?: string[] } = {},
 ): Promise<MailprovRun> {
   const via = more.via ?? 'node';
   const out = outFile(work, `mailprov-${via}-${mode}.json`);
-  const run = mailprovCommand(work, via, [mode, cli.inventory, '--json', '--forks', String(state.hosts.length)]);
+  const forks = String(more.forks ?? state.hosts.length);
+  const run = mailprovCommand(work, via, [mode, cli.inventory, '--json', '--forks', forks, ...(more.args ?? [])]);
   const env = { ...process.env, ...run.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0', ...more.env };
   const from = cliRunsFrom(env);
   const r = await timed(run.cmd, [...(via === 'node' ? (more.nodeArgs ?? []) : []), ...run.args], {

@@ -46,10 +46,13 @@ import {
   type LanClientName,
   type SandboxLan,
 } from './lan.ts';
-import { freePort } from './ports.ts';
+import { checkPorts, type ForwarderConfig } from './forwarder.ts';
+import { ed25519KeyPair } from './hostkey.ts';
+import { eachLimit } from './limit.ts';
 import { preflight } from './preflight.ts';
-import { isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
-import { local, localSync } from './local.ts';
+import { appendProcessLog, mergeProcesses, readProcessLog, resetProcessLog } from './process-log.ts';
+import { describeProcess, isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
+import { local } from './local.ts';
 
 export const SANDBOX_DOMAIN = 'sandbox.test';
 export const SMART_HOST_NAME = `smtp.${SANDBOX_DOMAIN}`;
@@ -94,7 +97,10 @@ export interface SandboxState {
   dir: string;
   /** false until every host answers and known_hosts is written: a crashed `up` is never taken for a sandbox */
   ready: boolean;
-  /** every daemon `up` started, recorded as it started: what `down` may kill */
+  /**
+   * every daemon `up` started: what `down` may kill. Recorded as each starts in processes.jsonl
+   * (process-log.ts), and here too once `up` is done; readState and inspectFolder merge both.
+   */
   processes: RecordedProcess[];
   /** The Debian base (not built when every host is CentOS-like). */
   base: string;
@@ -133,7 +139,9 @@ function hostBase(state: SandboxState, host: SandboxHost): string {
 
 export function readState(dir = defaultStateDir()): SandboxState | undefined {
   try {
-    return JSON.parse(readFileSync(stateFile(dir), 'utf8')) as SandboxState;
+    const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as SandboxState;
+    if (Array.isArray(state.processes)) state.processes = mergeProcesses(state.processes, readProcessLog(dir));
+    return state;
   } catch {
     return undefined;
   }
@@ -171,7 +179,8 @@ export function inspectFolder(dir: string): Folder {
   if (typeof state.dir !== 'string' || resolve(state.dir) !== dir) {
     return { kind: 'foreign', reason: `${file} is the state of a sandbox in ${String(state.dir)}, not in ${dir}`, empty };
   }
-  return { kind: 'ours', state: state as SandboxState };
+  // and what a crashed `up` recorded only in its process log
+  return { kind: 'ours', state: { ...(state as SandboxState), processes: mergeProcesses(state.processes, readProcessLog(dir)) } };
 }
 
 /** The recorded processes of a sandbox that still run (same pid, same start time). */
@@ -207,7 +216,8 @@ async function waitForSsh(where: number | string, timeoutMs: number): Promise<vo
 
 /**
  * Starts a long-lived process detached from us, its output appended to a log file, and records it in
- * the state file at once, so that `down` knows it even if `up` dies before it finishes.
+ * the process log at once (and in `state`, written later), so that `down` knows it even if `up` dies
+ * before it finishes.
  */
 function daemon(state: SandboxState, what: string, cmd: string, args: string[], logFile: string): RecordedProcess | undefined {
   const fd = openSync(logFile, 'a');
@@ -219,7 +229,7 @@ function daemon(state: SandboxState, what: string, cmd: string, args: string[], 
   // not readable means it has already exited: nothing to record, nothing to kill later
   if (recorded) {
     state.processes.push(recorded);
-    writeState(state);
+    appendProcessLog(state.dir, recorded);
   }
   return recorded;
 }
@@ -255,6 +265,10 @@ socat "TCP-LISTEN:$smarthost_port,bind=$smarthost_addr,fork,reuseaddr,nodelay" "
 exec chroot "$root" /usr/bin/tini -- /bin/sh /usr/local/sbin/mailprov-sandbox-init
 `;
 
+/** A base's files, read once for all its hosts. */
+const baseFiles = new Map<string, string>();
+const readOnce = (path: string) => baseFiles.get(path) ?? baseFiles.set(path, readFileSync(path, 'utf8')).get(path)!;
+
 function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, caPem: string): void {
   const upper = join(host.dir, 'upper');
   const base = hostBase(state, host);
@@ -282,21 +296,20 @@ function prepareUpper(state: SandboxState, host: SandboxHost, pubKey: string, ca
   chmodSync(join(upper, 'root/.ssh'), 0o700);
   writeFileSync(join(upper, 'root/.ssh/authorized_keys'), pubKey, { mode: 0o600 });
   const key = join(upper, 'etc/ssh/ssh_host_ed25519_key');
-  localSync()`ssh-keygen -q -t ed25519 -N ${''} -C ${host.fqdn} -f ${key}`;
+  const pair = ed25519KeyPair(host.fqdn);
+  writeFileSync(key, pair.privateKey, { mode: 0o600 });
+  writeFileSync(`${key}.pub`, pair.publicKey, { mode: 0o644 });
   // The hosts trust the sandbox CA, as a production host trusts Gmail's: through the system bundle.
   // (CentOS-like hosts: also RHEL's bundle, which RHEL's sendmail.mc names, and its anchor folder;
   // the Debian bundle stays what the Debian-built OpenSSL reads by default.)
-  const bundle = readFileSync(join(base, 'etc/ssl/certs/ca-certificates.crt'), 'utf8');
+  const bundle = readOnce(join(base, 'etc/ssl/certs/ca-certificates.crt'));
   writeFileSync(join(upper, 'etc/ssl/certs/ca-certificates.crt'), bundle + caPem);
   const anchor = centos ? 'etc/pki/ca-trust/source/anchors' : 'usr/local/share/ca-certificates';
   mkdirSync(join(upper, anchor), { recursive: true });
   writeFileSync(join(upper, anchor, 'mailprov-sandbox-ca.crt'), caPem);
   if (centos) {
     mkdirSync(join(upper, 'etc/pki/tls/certs'), { recursive: true });
-    writeFileSync(
-      join(upper, 'etc/pki/tls/certs/ca-bundle.crt'),
-      readFileSync(join(base, 'etc/pki/tls/certs/ca-bundle.crt'), 'utf8') + caPem,
-    );
+    writeFileSync(join(upper, 'etc/pki/tls/certs/ca-bundle.crt'), readOnce(join(base, 'etc/pki/tls/certs/ca-bundle.crt')) + caPem);
   }
 }
 
@@ -340,6 +353,50 @@ async function startLan(state: SandboxState): Promise<void> {
   writeState(state);
 }
 
+/** A daemon of ours (src/sandbox/<file>), run by this Node with tsx, as the stand-in smart host is. */
+function nodeDaemon(state: SandboxState, what: string, file: string, configPath: string, logFile: string): void {
+  const root = packageRoot();
+  const entry = join(root, 'src/sandbox', file);
+  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  daemon(state, what, process.execPath, ['--import', tsx, entry, configPath], logFile);
+}
+
+/** Waits for a daemon's pid file, the sign that it is ready; the tail of its log in the error. */
+async function waitForPidFile(pidFile: string, logFile: string, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(pidFile)) {
+    if (Date.now() > deadline) {
+      const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
+      throw new SandboxError(`${what} did not start:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * The one forwarder of the sandbox (forwarder.ts): a port on 127.0.0.1 for each host with a port,
+ * piped to its ssh.sock. It binds port 0 for each and reports the ports back, which become the hosts'.
+ */
+async function startForwarder(state: SandboxState): Promise<void> {
+  const hosts = state.hosts.filter((h) => !h.reachableFrom);
+  if (!hosts.length) return;
+  const config: ForwarderConfig = {
+    hosts: hosts.map((h) => ({ name: h.name, socket: join(h.dir, 'ssh.sock') })),
+    portsFile: join(state.dir, 'forwarder-ports.json'),
+    pidFile: join(state.dir, 'forwarder.pid'),
+  };
+  const configPath = join(state.dir, 'forwarder.json');
+  writeFileSync(configPath, JSON.stringify(config));
+  const logFile = join(state.dir, 'forwarder.log');
+  nodeDaemon(state, 'forwarder', 'forwarder-daemon.ts', configPath, logFile);
+  await waitForPidFile(config.pidFile, logFile, 'the forwarder');
+  const ports = checkPorts(
+    hosts.map((h) => h.name),
+    JSON.parse(readFileSync(config.portsFile, 'utf8')),
+  );
+  for (const h of hosts) h.port = ports[h.name];
+}
+
 async function startSmartHost(state: SandboxState): Promise<void> {
   const { trusted, ...badCerts } = await smartHostCerts(state);
   const { user, passwordFile, second } = state.smartHost;
@@ -356,18 +413,9 @@ async function startSmartHost(state: SandboxState): Promise<void> {
   };
   const configPath = join(state.dir, 'smarthost.json');
   writeFileSync(configPath, JSON.stringify(config), { mode: 0o600 });
-  const root = packageRoot();
-  const entry = join(root, 'src/sandbox/smarthost-daemon.ts');
-  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  daemon(state, 'smart host', process.execPath, ['--import', tsx, entry, configPath], join(state.dir, 'smarthost.log'));
-  const deadline = Date.now() + 15_000;
-  while (!existsSync(config.pidFile)) {
-    if (Date.now() > deadline) {
-      const log = existsSync(join(state.dir, 'smarthost.log')) ? readFileSync(join(state.dir, 'smarthost.log'), 'utf8').slice(-2000) : '';
-      throw new SandboxError(`the stand-in smart host did not start:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const logFile = join(state.dir, 'smarthost.log');
+  nodeDaemon(state, 'smart host', 'smarthost-daemon.ts', configPath, logFile);
+  await waitForPidFile(config.pidFile, logFile, 'the stand-in smart host');
 }
 
 function ensurePasswordFile(path: string): void {
@@ -375,6 +423,13 @@ function ensurePasswordFile(path: string): void {
 }
 
 const readPassword = (path: string) => readFileSync(path, 'utf8').trim();
+
+/**
+ * How many hosts start at once, and how long one may take from its start to its sshd answering.
+ * All at once, 1,000 hosts' unshare, mounts and sshd would share 2 cores and each wait its turn.
+ */
+const START_AT_ONCE = 32;
+const START_TIMEOUT_MS = 30_000;
 
 async function startHost(state: SandboxState, host: SandboxHost): Promise<void> {
   const args = [
@@ -402,31 +457,14 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
   // --kill-child: killing this unshare kills the host's PID 1, and with it the host's namespaces
   daemon(state, `${host.name} host`, 'unshare', args, join(host.dir, 'host.log'));
   const sock = join(host.dir, 'ssh.sock');
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + START_TIMEOUT_MS;
   while (!existsSync(sock)) {
     if (Date.now() > deadline)
       throw new SandboxError(`sandbox host ${host.name} did not start:\n${readFileSync(join(host.dir, 'host.log'), 'utf8').slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  // a private host gets no forwarder: nothing on this machine's network leads to it
-  if (host.reachableFrom) return waitForSsh(sock, 10_000);
-  // The forwarder from the machine's loopback; retried when a chosen port was taken meanwhile.
-  for (let attempt = 0; ; attempt++) {
-    daemon(
-      state,
-      `${host.name} forwarder`,
-      'socat',
-      [`TCP-LISTEN:${host.port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `UNIX-CONNECT:${sock}`],
-      join(host.dir, 'forward.log'),
-    );
-    try {
-      await waitForSsh(host.port, 10_000);
-      return;
-    } catch (err) {
-      if (attempt >= 2) throw err;
-      host.port = await freePort();
-    }
-  }
+  // through the forwarder's port (already listening); a private host has none, only its socket
+  await waitForSsh(sshEndpoint(host), Math.max(1000, deadline - Date.now()));
 }
 
 /** Where a host's sshd answers from the controller: its port, or a private host's unix socket. */
@@ -578,6 +616,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     hosts: [],
   };
   writeState(state);
+  resetProcessLog(dir);
   if (!existsSync(privateKey)) await local()`ssh-keygen -q -t ed25519 -N ${''} -C mailprov-sandbox -f ${privateKey}`;
   const pubKey = readFileSync(`${privateKey}.pub`, 'utf8');
   const ca = await ensureCa(join(dir, 'ca'));
@@ -592,8 +631,8 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: 22, dir: join(dir, 'hosts', name), kind };
     if (lan) host.lanAddress = lanHostAddress(index);
     const from = layout.get(name);
+    // a host with a port gets it from the forwarder, below
     if (from) host.reachableFrom = from;
-    else host.port = await freePort();
     state.hosts.push(host);
   }
   // every host's files once all are known: a host's /etc/hosts names the private hosts it reaches
@@ -601,8 +640,12 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     rmSync(host.dir, { recursive: true, force: true });
     prepareUpper(state, host, pubKey, caPem);
   }
-  // Hosts start in parallel; each is ready when its sshd answers through the forwarder.
-  await Promise.all(state.hosts.map((h) => startHost(state, h)));
+  log(`${state.hosts.length} host(s) prepared in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // The forwarder first: its ports are the hosts' (recorded before any host starts).
+  await startForwarder(state);
+  writeState(state);
+  // Hosts start in parallel, a few dozen at a time; each is ready when its sshd answers through the forwarder.
+  await eachLimit(state.hosts, START_AT_ONCE, (h) => startHost(state, h));
   const known = state.hosts.map((h) => {
     const pub = readFileSync(join(h.dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ');
     // a private host under the name its jump hosts reach it by, as ssh records it
@@ -665,8 +708,12 @@ export async function sandboxDown(opts: { dir?: string; log?: (line: string) => 
     return;
   }
   if (folder.kind === 'foreign') throw new SandboxError(`${folder.reason}: refusing to delete it`);
+  // returns once every recorded process and every descendant of theirs has exited
   const left = await killRecorded(folder.state.processes);
-  if (left.length) throw new SandboxError(`could not stop sandbox processes: ${left.map((p) => `${p.pid} (${p.what})`).join(', ')}`);
+  if (left.length)
+    throw new SandboxError(
+      `could not stop ${left.length} sandbox process(es), still running after SIGKILL: ${left.slice(0, 20).map(describeProcess).join(', ')}${left.length > 20 ? ', ...' : ''}; ${dir} is left as it is`,
+    );
   // none expected (a host mounts inside its own mount namespace), but never delete through a mount
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')

@@ -1,4 +1,5 @@
-// Loopback ports for the sandbox's forwarders. The OS hands out a free port, but once our probe
+// Loopback ports chosen ahead of their listener (bench/jump-cost.ts's forwarders; the sandbox's own
+// forwarder binds port 0 instead, see forwarder.ts). The OS hands out a free port, but once our probe
 // socket closes the port is free again, and the next host may be offered the same one before its
 // forwarder has bound the first (at 200 hosts two hosts shared a port). So every port handed out
 // is remembered for the life of this process and never handed out twice.

@@ -68,14 +68,74 @@ export function processTree(read: StatReader = readProcStat): Map<number, ProcSt
     if (!/^\d+$/.test(entry)) continue;
     const text = read(Number(entry));
     const stat = text === undefined ? undefined : parseProcStat(text);
-    if (stat) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
+    if (!stat) continue;
+    const siblings = children.get(stat.ppid);
+    if (siblings) siblings.push(stat);
+    else children.set(stat.ppid, [stat]);
   }
   return children;
 }
 
 /** Every descendant of `pid` in the tree, recorded as it is (pid and start time). */
 export function descendants(pid: number, tree: Map<number, ProcStat[]>): RecordedProcess[] {
-  return (tree.get(pid) ?? []).flatMap((c) => [{ pid: c.pid, start: c.start, what: `child of ${pid}` }, ...descendants(c.pid, tree)]);
+  const out: RecordedProcess[] = [];
+  const walk = (parent: number) => {
+    for (const c of tree.get(parent) ?? []) {
+      out.push({ pid: c.pid, start: c.start, what: `child of ${pid}` });
+      walk(c.pid);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const key = (p: RecordedProcess) => `${p.pid}:${p.start}`;
+
+/**
+ * Stops the targets (SIGSTOP) and every descendant of theirs, reading the tree again after each
+ * round until it shows no new one: a child forked between a read and its parent's stop is caught by
+ * the next read, and once all are stopped none can fork. Returns everything stopped.
+ */
+export function stopTree(
+  targets: RecordedProcess[],
+  tree: () => Map<number, ProcStat[]>,
+  stop: (p: RecordedProcess) => void,
+): RecordedProcess[] {
+  const found = new Map<string, RecordedProcess>();
+  let fresh = targets;
+  while (fresh.length) {
+    for (const p of fresh) {
+      found.set(key(p), p);
+      stop(p);
+    }
+    const t = tree();
+    const next = new Map<string, RecordedProcess>();
+    for (const p of found.values()) for (const d of descendants(p.pid, t)) if (!found.has(key(d))) next.set(key(d), d);
+    fresh = [...next.values()];
+  }
+  return [...found.values()];
+}
+
+/**
+ * Kills the processes (SIGKILL, again while any runs) until none of them runs; a zombie has exited.
+ * Returns those still running at the deadline (empty on success).
+ */
+export async function killAndWait(
+  procs: RecordedProcess[],
+  timeoutMs: number,
+  running: (p: RecordedProcess) => boolean = (p) => isRunning(p),
+  kill: (p: RecordedProcess) => void = (p) => signal(p, 'SIGKILL'),
+  pause: () => Promise<void> = () => new Promise((r) => setTimeout(r, 50)),
+): Promise<RecordedProcess[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = procs.filter(running);
+  while (left.length) {
+    if (Date.now() > deadline) return left;
+    for (const p of left) kill(p);
+    await pause();
+    left = left.filter(running);
+  }
+  return [];
 }
 
 const signal = (p: RecordedProcess, sig: NodeJS.Signals) => {
@@ -87,21 +147,28 @@ const signal = (p: RecordedProcess, sig: NodeJS.Signals) => {
 };
 
 /**
- * Kills the recorded processes that still are what was recorded, and their descendants (a forwarder's
- * per-connection children; a host's namespace, which also dies with its unshare through --kill-child).
- * Each is stopped before its tree is read, so it cannot fork a child the kill would miss. Returns what
- * is still running afterwards (empty on success).
+ * Kills the recorded processes that still are what was recorded, and all their descendants (a host's
+ * namespace PID 1 and everything in it, sshd's per-connection children), and waits until every one
+ * has exited. All are stopped first, so none can fork a child the kill would miss. Returns what is
+ * still running at the deadline (empty on success).
  */
-export async function killRecorded(recorded: RecordedProcess[], timeoutMs = 5000): Promise<RecordedProcess[]> {
+export async function killRecorded(recorded: RecordedProcess[], timeoutMs = 30_000): Promise<RecordedProcess[]> {
   const targets = recorded.filter((p) => isRunning(p));
-  for (const p of targets) signal(p, 'SIGSTOP');
-  const tree = processTree();
-  const all = [...targets, ...targets.flatMap((p) => descendants(p.pid, tree))];
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = all.filter((p) => isRunning(p));
-    if (!left.length || Date.now() > deadline) return left;
-    for (const p of left) signal(p, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 50));
+  const all = stopTree(
+    targets,
+    () => processTree(),
+    (p) => signal(p, 'SIGSTOP'),
+  );
+  return killAndWait(all, timeoutMs);
+}
+
+/** A process for a message: pid, what it was recorded as, and its command name now. */
+export function describeProcess(p: RecordedProcess): string {
+  let comm = '';
+  try {
+    comm = readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim();
+  } catch {
+    /* gone meanwhile */
   }
+  return `${p.pid} (${p.what}${comm ? `, ${comm}` : ''})`;
 }

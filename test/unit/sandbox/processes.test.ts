@@ -4,11 +4,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   descendants,
   isRunning,
+  killAndWait,
   killRecorded,
   parseProcStat,
   processTree,
   readProcStat,
   recordProcess,
+  stopTree,
   type StatReader,
 } from '../../../src/sandbox/processes.ts';
 
@@ -118,5 +120,80 @@ describe('killRecorded', () => {
     expect(alive(reused.pid!)).toBe(true);
     expect(alive(ours.pid!)).toBe(false);
     expect(isRunning(child)).toBe(false);
+  });
+});
+
+describe('stopTree', () => {
+  const ps = (pid: number, ppid: number) => ({ pid, state: 'S', ppid, start: String(pid * 10) });
+  const rec = (pid: number) => ({ pid, start: String(pid * 10), what: 'x' });
+
+  it('stops a child forked after the first read of the tree, and its children, by reading again', () => {
+    // the first read shows 10 -> 11; 11 forks 12 (and 12 forks 13) before 11 is stopped
+    const reads = [
+      new Map([[10, [ps(11, 10)]]]),
+      new Map([
+        [10, [ps(11, 10)]],
+        [11, [ps(12, 11)]],
+        [12, [ps(13, 12)]],
+      ]),
+    ];
+    let n = 0;
+    const stopped: number[] = [];
+    const all = stopTree(
+      [rec(10)],
+      () => reads[Math.min(n++, reads.length - 1)],
+      (p) => stopped.push(p.pid),
+    );
+    expect(stopped).toEqual([10, 11, 12, 13]);
+    expect(all.map((p) => p.pid)).toEqual([10, 11, 12, 13]);
+    // a last read showed nothing new
+    expect(n).toBe(3);
+  });
+
+  it('stops nothing outside the targets trees', () => {
+    const tree = new Map([
+      [1, [ps(10, 1), ps(20, 1)]],
+      [20, [ps(21, 20)]],
+    ]);
+    const stopped: number[] = [];
+    stopTree(
+      [rec(10)],
+      () => tree,
+      (p) => stopped.push(p.pid),
+    );
+    expect(stopped).toEqual([10]);
+  });
+});
+
+describe('killAndWait', () => {
+  it('kills again while any still runs, and returns once none does', async () => {
+    const lives = new Map([
+      [1, 1],
+      [2, 3],
+    ]);
+    const kills: number[] = [];
+    const left = await killAndWait(
+      [1, 2].map((pid) => ({ pid, start: '1', what: 'x' })),
+      5000,
+      (p) => (lives.get(p.pid) ?? 0) > 0,
+      (p) => {
+        kills.push(p.pid);
+        lives.set(p.pid, lives.get(p.pid)! - 1);
+      },
+      async () => {},
+    );
+    expect(left).toEqual([]);
+    expect(kills).toEqual([1, 2, 2, 2]);
+  });
+
+  it('returns what survives the deadline', async () => {
+    const left = await killAndWait(
+      [{ pid: 7, start: '1', what: 'relay1 host' }],
+      30,
+      () => true,
+      () => {},
+      () => sleep(10),
+    );
+    expect(left.map((p) => p.pid)).toEqual([7]);
   });
 });

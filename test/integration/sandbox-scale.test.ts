@@ -1,0 +1,89 @@
+// A sandbox of many hosts (issue 18): every host on a port of its own through the one forwarder,
+// every host answering SSH, a dry run over all of them at once, and a `down` that returns only when
+// every process of the sandbox (hosts' namespaces, sshd's per-connection children) has exited.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { isRunning, relaySettings, sandboxDown, type RecordedProcess, type SandboxState } from '../../src/sandbox/index.ts';
+import { descendants, processTree } from '../../src/sandbox/processes.ts';
+import { connect, type Connection } from '../../src/transport/ssh.ts';
+import { pidsNaming, sandboxInventory, startSandbox } from './helpers.ts';
+import { runHosts } from '../../src/engine/index.ts';
+
+const N = 48;
+let state: SandboxState | undefined;
+let downed = false;
+
+beforeAll(async () => {
+  state = await startSandbox(N);
+});
+
+afterAll(async () => {
+  // the last test takes it down; this is for a failure before it
+  if (state && !downed) await sandboxDown({ dir: state.dir });
+});
+
+const target = (i: number) => ({
+  name: state!.hosts[i].name,
+  address: '127.0.0.1',
+  port: state!.hosts[i].port,
+  user: 'root',
+  privateKey: state!.privateKey,
+  knownHosts: state!.knownHosts,
+  hostKeyPolicy: 'strict' as const,
+  sudo: false,
+  connectTimeoutMs: 20_000,
+});
+
+describe(`a sandbox of ${N} hosts`, () => {
+  it('gives every host a port of its own, all held by one forwarder process', () => {
+    const ports = state!.hosts.map((h) => h.port);
+    expect(new Set(ports).size).toBe(N);
+    expect(state!.processes.filter((p) => p.what === 'forwarder')).toHaveLength(1);
+    expect(state!.processes.filter((p) => p.what.endsWith(' forwarder'))).toEqual([]);
+    const known = readFileSync(state!.knownHosts, 'utf8');
+    for (const p of ports) expect(known).toContain(`[127.0.0.1]:${p} ssh-ed25519 `);
+  });
+
+  it('every host answers SSH on its port, as itself, all at once', async () => {
+    const names = await Promise.all(
+      state!.hosts.map(async (_, i) => {
+        const c = await connect(target(i));
+        try {
+          return (await c.exec('hostname')).stdout.trim();
+        } finally {
+          c.close();
+        }
+      }),
+    );
+    expect(names).toEqual(state!.hosts.map((h) => h.fqdn));
+  });
+
+  it('a dry run over every host at once plans the relay on each, and fails none', async () => {
+    const inv = sandboxInventory(state!, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state!)) }]);
+    const results = await runHosts(inv.hosts, { dryRun: true, forks: N, emit: () => {} });
+    expect(results.filter((r) => r.status === 'failed').map((r) => `${r.host}: ${r.error}`)).toEqual([]);
+    expect(results).toHaveLength(N);
+    for (const r of results) expect(r.changes.map((c) => c.resourceId)).toContain('packages:sendmail');
+  });
+
+  it('down returns only when every recorded process and every descendant has exited, sshd sessions included', async () => {
+    const dir = state!.dir;
+    // open sessions: sshd's per-connection children, and a command still running in one
+    const open: Connection[] = await Promise.all([0, 1, N - 1].map((i) => connect(target(i))));
+    const running = open[0].exec('sleep 300').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    const tree = processTree();
+    const all: RecordedProcess[] = [...state!.processes, ...state!.processes.flatMap((p) => descendants(p.pid, tree))];
+    // each host: unshare, its PID 1 (tini), sshd, dnsmasq, two socats; and the sessions' children
+    expect(all.length).toBeGreaterThan(N * 6);
+    await sandboxDown({ dir });
+    downed = true;
+    // at once, not eventually: nothing of it runs when down returns
+    expect(all.filter((p) => isRunning(p)).map((p) => `${p.pid} ${p.what}`)).toEqual([]);
+    expect(pidsNaming(dir)).toEqual([]);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dir);
+    for (const c of open) c.close();
+    await running;
+  });
+});
