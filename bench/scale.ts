@@ -75,33 +75,50 @@ async function timedRun(scenario: ScaleRun['scenario'], tool: ScaleRun['tool'], 
   return { run: r, outcome: o };
 }
 
-/** Each host's planned changes (resource and summary), for comparing runs. */
+/** Each host's planned changes (resource and summary), for comparing runs; a failed host as its failure. */
 const plannedByHost = (j: MailprovJson | undefined) =>
   new Map(
-    (j?.hosts ?? []).map((h) => [h.host, JSON.stringify({ status: h.status, changes: h.changes.map((c) => [c.resource, c.summary]) })]),
+    (j?.hosts ?? []).map((h) => [
+      h.host,
+      h.error
+        ? { failed: true, planned: '' }
+        : { failed: false, planned: JSON.stringify({ status: h.status, changes: h.changes.map((c) => [c.resource, c.summary]) }) },
+    ]),
   );
 
-/** Whether two shards together planned what the one run did: every host once, with the same changes. */
+/**
+ * Whether two shards together planned what the one run did: every host in exactly one shard, and the
+ * same changes for every host that both the one run and its shard reached. A host that failed (a
+ * connection timed out) in either is counted apart: it has no plan to compare.
+ */
 export function compareShards(whole: MailprovJson | undefined, shards: (MailprovJson | undefined)[]): { same: boolean; detail: string } {
   const one = plannedByHost(whole);
   const parts = shards.map(plannedByHost);
-  const union = new Map<string, string>();
+  const union = new Map<string, { failed: boolean; planned: string }>();
   let twice = 0;
   for (const part of parts)
     for (const [host, planned] of part) {
       if (union.has(host)) twice++;
       union.set(host, planned);
     }
-  const differ = [...one].filter(([host, planned]) => union.get(host) !== planned).map(([h]) => h);
+  const missing = [...one.keys()].filter((h) => !union.has(h));
   const extra = [...union.keys()].filter((h) => !one.has(h));
-  const same = one.size > 0 && !twice && !differ.length && !extra.length;
+  const failed = [...one].filter(([h, p]) => p.failed || union.get(h)?.failed).map(([h]) => h);
+  const differ = [...one]
+    .filter(([h, p]) => !p.failed && union.get(h) && !union.get(h)!.failed && union.get(h)!.planned !== p.planned)
+    .map(([h]) => h);
+  const compared = one.size - missing.length - failed.length;
+  const same = one.size > 0 && compared > 0 && !twice && !missing.length && !extra.length && !differ.length;
   const sizes = parts.map((p) => p.size).join(' + ');
   const changes = (js: (MailprovJson | undefined)[]) => js.reduce((sum, j) => sum + (j?.summary.changes ?? 0), 0);
+  const failures = failed.length
+    ? `; ${failed.length} host(s) failed in one run or the other (not compared: ${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', ...' : ''})`
+    : '';
   return {
     same,
     detail: same
-      ? `${sizes} hosts, ${changes(shards)} changes: the same hosts and changes as the one run (${one.size} hosts, ${changes([whole])} changes)`
-      : `shards of ${sizes} hosts: ${twice} host(s) in both, ${differ.length} host(s) planned differently or missing (${differ.slice(0, 5).join(', ')}), ${extra.length} not in the one run`,
+      ? `${sizes} hosts, each in one shard; the ${compared} hosts both reached planned the same changes (${changes(shards)} in the shards, ${changes([whole])} in the one run)${failures}`
+      : `shards of ${sizes} hosts: ${twice} host(s) in both shards, ${missing.length} missing, ${extra.length} not in the one run, ${differ.length} planned differently (${differ.slice(0, 5).join(', ')})${failures}`,
   };
 }
 

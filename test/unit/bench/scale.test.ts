@@ -32,7 +32,18 @@ describe('compareShards', () => {
 
   it('is the same when the shards cover every host once with the same changes', () => {
     const r = compareShards(whole, [run(host('relay2', ['a'])), run(host('relay1', ['a', 'b']), host('relay3', ['a']))]);
-    expect(r).toEqual({ same: true, detail: '1 + 2 hosts, 4 changes: the same hosts and changes as the one run (3 hosts, 4 changes)' });
+    expect(r).toEqual({
+      same: true,
+      detail: '1 + 2 hosts, each in one shard; the 3 hosts both reached planned the same changes (4 in the shards, 4 in the one run)',
+    });
+  });
+
+  it('leaves out of the comparison a host that failed in either run, and says so', () => {
+    const failed = { ...host('relay2', []), status: 'failed', error: 'relay2: cannot connect: Timed out while waiting for handshake' };
+    const r = compareShards(whole, [run(failed as never), run(host('relay1', ['a', 'b']), host('relay3', ['a']))]);
+    expect(r.same).toBe(true);
+    expect(r.detail).toContain('the 2 hosts both reached planned the same changes');
+    expect(r.detail).toContain('1 host(s) failed in one run or the other (not compared: relay2)');
   });
 
   it('tells a host in both shards, a missing host and a host planned differently', () => {
@@ -40,10 +51,10 @@ describe('compareShards', () => {
       compareShards(whole, [run(host('relay1', ['a', 'b']), host('relay2', ['a'])), run(host('relay2', ['a']), host('relay3', ['a']))])
         .same,
     ).toBe(false);
-    expect(compareShards(whole, [run(host('relay1', ['a', 'b'])), run(host('relay3', ['a']))]).detail).toContain(
-      '1 host(s) planned differently or missing (relay2)',
-    );
-    expect(compareShards(whole, [run(host('relay1', ['a'])), run(host('relay2', ['a']), host('relay3', ['a']))]).same).toBe(false);
+    expect(compareShards(whole, [run(host('relay1', ['a', 'b'])), run(host('relay3', ['a']))]).detail).toContain('1 missing');
+    const differ = compareShards(whole, [run(host('relay1', ['a'])), run(host('relay2', ['a']), host('relay3', ['a']))]);
+    expect(differ.same).toBe(false);
+    expect(differ.detail).toContain('1 planned differently (relay1)');
     expect(compareShards(undefined, [run(), run()]).same).toBe(false);
   });
 });
