@@ -114,6 +114,25 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${body}$`, 'is');
 }
 
+// Every host of a run looks itself up in the same known_hosts: at 1,000 hosts that is a million
+// pattern tests, so a pattern is compiled once, and one without wildcards is a plain comparison.
+const compiled = new Map<string, (name: string) => boolean>();
+
+function patternMatcher(pattern: string): (name: string) => boolean {
+  let m = compiled.get(pattern);
+  if (!m) {
+    if (/[*?]/.test(pattern)) {
+      const re = globToRegExp(pattern);
+      m = (name) => re.test(name);
+    } else {
+      const literal = pattern.toLowerCase();
+      m = (name) => name.toLowerCase() === literal;
+    }
+    compiled.set(pattern, m);
+  }
+  return m;
+}
+
 /** Does this entry apply to the lookup name (as built by hostKeyName)? */
 export function entryMatches(entry: KnownHostEntry, name: string): boolean {
   if (entry.hashed) {
@@ -123,7 +142,7 @@ export function entryMatches(entry: KnownHostEntry, name: string): boolean {
   let positive = false;
   for (const pattern of entry.patterns) {
     const negated = pattern.startsWith('!');
-    if (!globToRegExp(negated ? pattern.slice(1) : pattern).test(name)) continue;
+    if (!patternMatcher(negated ? pattern.slice(1) : pattern)(name)) continue;
     if (negated) return false; // a matching negation vetoes the whole line
     positive = true;
   }

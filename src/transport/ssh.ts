@@ -20,6 +20,7 @@ import {
   parseKnownHosts,
   recordedKeyTypes,
 } from './known-hosts.ts';
+import { withHandshakeSlot } from './handshakes.ts';
 import { encryptedHint, openKey, passphraseSource } from './keys.ts';
 import { type Lease, SharedConnections } from './pool.ts';
 import { shellQuote } from './quote.ts';
@@ -114,8 +115,10 @@ export async function connect(target: SshTarget): Promise<Connection> {
   const route = target.jump?.length ? await openRoute(target, target.jump) : undefined;
   let ssh: NodeSSH;
   try {
-    const sock = route ? await forwardThrough(route.value, target, target.jump!.at(-1)!) : await openTcp(target);
-    ssh = await handshake(target, checks, sock);
+    // the route (its own hops' handshakes) is open before this one takes a slot: slots never nest
+    ssh = await withHandshakeSlot(async () =>
+      handshake(target, checks, route ? await forwardThrough(route.value, target, target.jump!.at(-1)!) : await openTcp(target)),
+    );
   } catch (err) {
     route?.release();
     throw err;
@@ -165,6 +168,19 @@ export async function connect(target: SshTarget): Promise<Connection> {
   };
 }
 
+// Every host of a run reads the same known_hosts: it is parsed once per distinct content (entries are
+// never changed after parsing), not once per host; a few contents are kept (tests use several files).
+const parsedTexts = new Map<string, KnownHostEntry[]>();
+function parsedKnownHosts(text: string): KnownHostEntry[] {
+  let entries = parsedTexts.get(text);
+  if (!entries) {
+    entries = parseKnownHosts(text);
+    if (parsedTexts.size >= 8) parsedTexts.delete(parsedTexts.keys().next().value!);
+    parsedTexts.set(text, entries);
+  }
+  return entries;
+}
+
 /** What a handshake checks against, read before any connection: known_hosts and the keys. */
 interface HandshakeChecks {
   knownHostsPath: string;
@@ -181,7 +197,7 @@ async function prepareHandshake(target: SshTarget): Promise<HandshakeChecks> {
   // /dev/null keeps nothing: keys accepted there are remembered for this run only (see runOnlyKnownHosts)
   const runOnly = knownHostsPath === '/dev/null';
   const knownText = runOnly ? runOnlyKnownHosts.join('\n') : await readKnownHosts(target, knownHostsPath);
-  const entries = parseKnownHosts(knownText);
+  const entries = parsedKnownHosts(knownText);
   const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
   const serverHostKey = recordedAlgorithms(recordedTypes, target, knownHostsPath);
   return { knownHostsPath, runOnly, entries, recordedTypes, serverHostKey, auth: authMethods(target) };
@@ -285,8 +301,9 @@ function openHop(chain: SshTarget[], i: number): Promise<Lease<NodeSSH>> {
     const via = i > 0 ? await openHop(chain, i - 1) : undefined;
     try {
       const checks = await prepareHandshake(hop);
-      const sock = via ? await forwardThrough(via.value, hop, chain[i - 1]) : await openTcp(hop);
-      const ssh = await handshake(hop, checks, sock);
+      const ssh = await withHandshakeSlot(async () =>
+        handshake(hop, checks, via ? await forwardThrough(via.value, hop, chain[i - 1]) : await openTcp(hop)),
+      );
       const conn = ssh.connection!;
       // a jump host that drops is not handed out again; its users' commands fail as on a reset
       conn.on('error', () => {});
