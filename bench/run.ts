@@ -37,7 +37,7 @@ import { median, sshRun, sshRunAll, timed } from './lib.ts';
 import { summarizeProfiles, traceCli, type TraceSummary } from './profile.ts';
 import { readResults, writeReports, writeResults } from './render.ts';
 import { cliTable, handTable, mainTable } from './report.ts';
-import { scaleTable } from './scale-report.ts';
+import { scaleNotes, scaleTable } from './scale-report.ts';
 import type { BenchResults, CliStart, Equivalence, Profile, Sample, ScaleResults, Scenario, ScenarioName, Tool } from './results.ts';
 import { benchScale, type ScaleOptions } from './scale.ts';
 import {
@@ -539,20 +539,6 @@ function machine(): BenchResults['machine'] {
 }
 
 if (opts.scale) await scaleOnly(opts.scale);
-
-/** What a reader of the figures must know about how far they go. */
-function scaleNotes(scale: ScaleOptions, ns: ScaleResults['ns']): string[] {
-  const notes: string[] = [];
-  const fresh = scale.ns.filter((n) => !scale.convergeAt.includes(n));
-  const first = ns.flatMap((n) => n.runs.filter((r) => r.scenario === 'first apply').map((r) => ({ n: n.hosts, s: r.seconds })))[0];
-  if (fresh.length)
-    notes.push(
-      `N=${fresh.join(', ')}: the dry run on fresh hosts only, no converged figures: converging takes a first apply that installs sendmail from the local apt repository on every host${first ? ` (${first.s.toFixed(0)} s for ${first.n} hosts on these cores, about ${((first.s / first.n) * Math.max(...fresh)) / 60 < 1 ? '1' : (((first.s / first.n) * Math.max(...fresh)) / 60).toFixed(0)} min for ${Math.max(...fresh)})` : ''}.`,
-    );
-  if (scale.ns.some((n) => n > scale.forksCap))
-    notes.push(`mailprov ran with --forks ${scale.forksCap} where N is larger (--scale-forks): at most ${scale.forksCap} hosts at once.`);
-  return notes;
-}
 
 /** --scale: the scale benchmark alone, put into bench/results.json beside what is there; then exit. */
 async function scaleOnly(scale: ScaleOptions): Promise<never> {

@@ -2,6 +2,7 @@
 // its section of bench/latest.md and the table the run prints.
 import { table } from './report.ts';
 import type { ScaleN, ScaleResults, ScaleRun } from './results.ts';
+import type { ScaleOptions } from './scale.ts';
 
 const s2 = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
 const mb = (kb: number | undefined) => (kb === undefined ? '-' : String(Math.round(kb / 1024)));
@@ -83,4 +84,43 @@ export function scaleSection(scale: ScaleResults): string {
   ]
     .join('\n')
     .trimEnd();
+}
+
+/** Issue 18's targets for a dry run over 1,000 hosts on this machine. */
+export const SCALE_TARGETS = { hosts: 1000, seconds: 30, rssMb: 400 };
+
+/** What a reader of the figures must know about how far they go, and how they compare with the targets. */
+export function scaleNotes(scale: ScaleOptions, ns: ScaleN[]): string[] {
+  const notes: string[] = [];
+  const fresh = scale.ns.filter((n) => !scale.convergeAt.includes(n));
+  const first = ns.flatMap((n) => n.runs.filter((r) => r.scenario === 'first apply').map((r) => ({ n: n.hosts, s: r.seconds })))[0];
+  if (fresh.length) {
+    const minutes = first ? ((first.s / first.n) * Math.max(...fresh)) / 60 : 0;
+    notes.push(
+      `N=${fresh.join(', ')}: the dry run on fresh hosts only, no converged figures: converging takes a first apply that installs sendmail from the local apt repository on every host${first ? ` (${first.s.toFixed(0)} s for ${first.n} hosts on these cores, about ${minutes < 1 ? '1' : minutes.toFixed(0)} min for ${Math.max(...fresh)})` : ''}.`,
+    );
+  }
+  if (scale.ns.some((n) => n > scale.forksCap))
+    notes.push(`mailprov ran with --forks ${scale.forksCap} where N is larger (--scale-forks): at most ${scale.forksCap} hosts at once.`);
+  const target = targetNote(ns);
+  if (target) notes.push(target);
+  return notes;
+}
+
+/** The dry run over 1,000 hosts (converged if measured, else fresh) against the targets: wall, memory, the floor. */
+function targetNote(ns: ScaleN[]): string | undefined {
+  const { hosts, seconds, rssMb } = SCALE_TARGETS;
+  const at = ns.find((n) => n.hosts === hosts);
+  const pick = (scenario: ScaleRun['scenario']) => at?.runs.find((r) => r.tool === 'mailprov' && r.scenario === scenario);
+  const run = pick('dry run, converged hosts') ?? pick('dry run, fresh hosts');
+  const floor = at?.runs.find((r) => r.tool === 'floor');
+  if (!at || !run) return undefined;
+  const mb = run.maxRssKb === undefined ? undefined : run.maxRssKb / 1024;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const parts = [
+    `within ${seconds} s: ${met(run.ok && run.seconds <= seconds)} (${run.seconds.toFixed(1)} s)`,
+    `within ${rssMb} MB: ${mb === undefined ? 'not measured' : `${met(mb <= rssMb)} (${mb.toFixed(0)} MB peak RSS)`}`,
+    `at or below the floor: ${floor ? `${met(run.seconds <= floor.seconds)} (floor ${floor.seconds.toFixed(1)} s)` : 'no floor measured'}`,
+  ];
+  return `Targets of issue 18 for the ${run.scenario.replace('dry run, ', 'dry run over ')} at N=${hosts}${run.scenario.includes('fresh') ? ' (the targets name converged hosts)' : ''}: ${parts.join('; ')}${run.ok ? '' : '; some hosts failed in this run'}.`;
 }

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseTimeOutput } from '../../../bench/lib.ts';
 import { compareShards } from '../../../bench/scale.ts';
-import { scaleSection, scaleTable } from '../../../bench/scale-report.ts';
-import type { ScaleResults } from '../../../bench/results.ts';
+import { scaleNotes, scaleSection, scaleTable } from '../../../bench/scale-report.ts';
+import type { ScaleN, ScaleResults, ScaleRun } from '../../../bench/results.ts';
 import type { MailprovJson } from '../../../bench/tools.ts';
 
 describe('parseTimeOutput', () => {
@@ -116,5 +116,44 @@ describe('the scale section', () => {
     expect(text).toMatch(/\| 100 \| sandbox up\/down \|\s+9\.50 \|\s+1\.50 \|\s+602 \|\s+3\.60 \|\s+23\.20 \|\s+40\.2 \|/);
     expect(text).toContain('- N=100: same: 50 + 50 hosts');
     expect(text).toContain('- converged at N=100 only');
+  });
+});
+
+describe('scaleNotes', () => {
+  const runOf = (scenario: ScaleRun['scenario'], tool: ScaleRun['tool'], seconds: number, maxRssKb?: number): ScaleRun => ({
+    scenario,
+    tool,
+    seconds,
+    ...(maxRssKb ? { maxRssKb } : {}),
+    ok: true,
+    detail: '',
+    load: [1, 1],
+  });
+  const at1000 = (runs: ScaleRun[]): ScaleN => ({
+    hosts: 1000,
+    forks: 200,
+    sandbox: { upSeconds: 70, processes: 6002, pssMbPerHost: 3.6, rssMbPerHost: 23, forwarderPssMb: 40 },
+    runs,
+  });
+  const opts = { ns: [1000], forksCap: 200, convergeAt: [100], ansibleAt: [100] };
+
+  it('says which targets a run met, from its own figures', () => {
+    const notes = scaleNotes(opts, [
+      at1000([runOf('dry run, fresh hosts', 'mailprov', 48.2, 270 * 1024), runOf('dry run, fresh hosts', 'floor', 176.5)]),
+    ]);
+    expect(notes).toContain(
+      'Targets of issue 18 for the dry run over fresh hosts at N=1000 (the targets name converged hosts): within 30 s: NOT met (48.2 s); within 400 MB: met (270 MB peak RSS); at or below the floor: met (floor 176.5 s).',
+    );
+    expect(notes).toContain('mailprov ran with --forks 200 where N is larger (--scale-forks): at most 200 hosts at once.');
+  });
+
+  it('prefers the converged dry run, and says nothing of targets without N=1000', () => {
+    const notes = scaleNotes({ ...opts, convergeAt: [1000] }, [
+      at1000([runOf('dry run, fresh hosts', 'mailprov', 50), runOf('dry run, converged hosts', 'mailprov', 25, 300 * 1024)]),
+    ]);
+    expect(notes.at(-1)).toBe(
+      'Targets of issue 18 for the dry run over converged hosts at N=1000: within 30 s: met (25.0 s); within 400 MB: met (300 MB peak RSS); at or below the floor: no floor measured.',
+    );
+    expect(scaleNotes({ ...opts, ns: [100] }, [{ ...at1000([]), hosts: 100 }]).some((n) => n.startsWith('Targets'))).toBe(false);
   });
 });
