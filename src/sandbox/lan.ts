@@ -12,13 +12,12 @@
 //
 // A client is a network namespace and nothing else; what runs "on" it (a TCP connection, an SMTP
 // submission) is a process of this machine entered into that namespace (lan-client.ts).
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { SandboxError } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { local } from './local.ts';
 import { isRunning, type RecordedProcess } from './processes.ts';
+import { tsxLoaderUrl } from './wait.ts';
 
 export const LAN_NETWORK = '192.168.0.0/16';
 const LAN_PREFIX_LENGTH = 16;
@@ -88,18 +87,6 @@ touch "$ready"
 exec sleep infinity
 `;
 
-/** Resolves once `file` exists (a LAN namespace's "ready"), or fails with the log's tail. */
-export async function waitForFile(file: string, what: string, log: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(file)) {
-    if (Date.now() > deadline) {
-      const tail = existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : '';
-      throw new SandboxError(`${what} did not start:\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** How a TCP connection from a client ended. */
 export interface LanConnectResult {
   /** open: accepted; refused: RST; unreachable: an ICMP reject (a firewall's REJECT); timeout: no answer */
@@ -139,9 +126,8 @@ function clientProcess(lan: SandboxLan | undefined, client: LanClientName): Reco
 // The client side runs in the client's network namespace (nsenter) and speaks JSON on stdio.
 async function onClient<T>(lan: SandboxLan | undefined, client: LanClientName, request: ClientRequest): Promise<T> {
   const p = clientProcess(lan, client);
-  const root = packageRoot();
-  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  const script = join(root, 'src/sandbox/lan-client.ts');
+  const tsx = tsxLoaderUrl();
+  const script = join(packageRoot(), 'src/sandbox/lan-client.ts');
   const out = await local({
     input: JSON.stringify(request),
     what: `could not run the LAN client ${client}`,

@@ -24,7 +24,6 @@ import {
 } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../paths.ts';
 import { SandboxError } from '../errors.ts';
 import { basePath, ensureBase } from './base.ts';
@@ -42,7 +41,6 @@ import {
   lanClientHostLines,
   lanHostAddress,
   lanPortName,
-  waitForFile,
   type LanClientName,
   type SandboxLan,
 } from './lan.ts';
@@ -50,6 +48,7 @@ import { checkPorts, type ForwarderConfig } from './forwarder.ts';
 import { ed25519KeyPair } from './hostkey.ts';
 import { eachLimit } from './limit.ts';
 import { preflight } from './preflight.ts';
+import { tsxLoaderUrl, waitForFile } from './wait.ts';
 import { appendProcessLog, mergeProcesses, readProcessLog, resetProcessLog } from './process-log.ts';
 import { describeProcess, isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
 import { local } from './local.ts';
@@ -355,22 +354,8 @@ async function startLan(state: SandboxState): Promise<void> {
 
 /** A daemon of ours (src/sandbox/<file>), run by this Node with tsx, as the stand-in smart host is. */
 function nodeDaemon(state: SandboxState, what: string, file: string, configPath: string, logFile: string): void {
-  const root = packageRoot();
-  const entry = join(root, 'src/sandbox', file);
-  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  daemon(state, what, process.execPath, ['--import', tsx, entry, configPath], logFile);
-}
-
-/** Waits for a daemon's pid file, the sign that it is ready; the tail of its log in the error. */
-async function waitForPidFile(pidFile: string, logFile: string, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(pidFile)) {
-    if (Date.now() > deadline) {
-      const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
-      throw new SandboxError(`${what} did not start:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const entry = join(packageRoot(), 'src/sandbox', file);
+  daemon(state, what, process.execPath, ['--import', tsxLoaderUrl(), entry, configPath], logFile);
 }
 
 /**
@@ -389,7 +374,7 @@ async function startForwarder(state: SandboxState): Promise<void> {
   writeFileSync(configPath, JSON.stringify(config));
   const logFile = join(state.dir, 'forwarder.log');
   nodeDaemon(state, 'forwarder', 'forwarder-daemon.ts', configPath, logFile);
-  await waitForPidFile(config.pidFile, logFile, 'the forwarder');
+  await waitForFile(config.pidFile, 'the forwarder', logFile);
   const ports = checkPorts(
     hosts.map((h) => h.name),
     JSON.parse(readFileSync(config.portsFile, 'utf8')),
@@ -415,7 +400,7 @@ async function startSmartHost(state: SandboxState): Promise<void> {
   writeFileSync(configPath, JSON.stringify(config), { mode: 0o600 });
   const logFile = join(state.dir, 'smarthost.log');
   nodeDaemon(state, 'smart host', 'smarthost-daemon.ts', configPath, logFile);
-  await waitForPidFile(config.pidFile, logFile, 'the stand-in smart host');
+  await waitForFile(config.pidFile, 'the stand-in smart host', logFile);
 }
 
 function ensurePasswordFile(path: string): void {
