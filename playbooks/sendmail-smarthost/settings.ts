@@ -83,6 +83,8 @@ export const sendmailSettingsSchema = z
           .default(['PLAIN', 'LOGIN']),
       })
       .strict()
+      // the AUTH payloads carrying the password depend on the user: masked wherever it is revealed
+      .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }))
       .optional(),
     localDomain: hostname.optional(),
     relayFrom: z.array(network).default([]),
