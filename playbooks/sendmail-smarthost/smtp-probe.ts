@@ -276,8 +276,8 @@ export async function smtpProbe(stream: Duplex, opts: SmtpProbeOptions): Promise
  * The server's 220 to STARTTLS must be the last plaintext byte: anything after it in the same read
  * was sent before TLS began, and would otherwise be taken as the first replies inside TLS (a "250
  * AUTH", a "235" to AUTH) by a client that keeps its read buffer across the upgrade. That is how a
- * man in the middle answers for the server (CVE-2011-0411 and its kin); RFC 3207 section 4.2 has the
- * client discard it. The probe stops there, before TLS and before any password.
+ * man in the middle answers for the server (CVE-2011-0411 and its kin). Discarding it would hide the
+ * attack from the operator, so the probe stops there, before TLS and before any password, and says so.
  */
 function refuseInjected(unread: string): void {
   if (unread === '') return;
