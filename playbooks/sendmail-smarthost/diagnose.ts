@@ -12,6 +12,8 @@ export type CauseCode =
   | 'certificate-name-mismatch'
   | 'certificate-expired'
   | 'tls-failed'
+  | 'starttls-injection'
+  | 'plaintext-auth-refused'
   | 'connection-refused'
   | 'connection-timed-out'
   | 'name-not-found'
@@ -57,7 +59,7 @@ function byCode(code: CauseCode, ctx: DiagnoseContext, detail = ''): Diagnosis {
     'no-starttls': [
       `${at} does not offer STARTTLS${said}`,
       'check smartHost and smartHostPort (submission on 587 offers STARTTLS); a middlebox that strips STARTTLS would also do this. ' +
-        "The password is never sent without TLS unless smartHostTls is 'none'",
+        "The password is never sent without TLS unless smartHostTls is 'none' and allowPlaintextAuth is set",
     ],
     'certificate-untrusted': [
       `the certificate of ${at} is not trusted by this host's CA bundle ${ctx.caFile}${said}`,
@@ -72,6 +74,14 @@ function byCode(code: CauseCode, ctx: DiagnoseContext, detail = ''): Diagnosis {
       "check the host's clock (date), then the provider",
     ],
     'tls-failed': [`TLS with ${at} failed${said}`, "check the host's OpenSSL and CA bundle, and that the port speaks SMTP with STARTTLS"],
+    'starttls-injection': [
+      `${at} sent more than its reply to STARTTLS before TLS began, as a man in the middle injecting replies would (CVE-2011-0411 class)${said}`,
+      'the probe stopped before TLS and sent no password; check what sits on the path from this host to the smart host (a proxy, a middlebox, a hijacked route or DNS name), and tell the provider if the path is clean',
+    ],
+    'plaintext-auth-refused': [
+      `${at} does not offer STARTTLS, so AUTH would send the password of ${ctx.user ?? 'the configured user'} in the clear${said}`,
+      'use a smart host and port that offer STARTTLS (submission on 587), or set allowPlaintextAuth: true if a password in the clear is meant',
+    ],
     'connection-refused': [
       `nothing accepts connections on ${at}${said}`,
       'check smartHost and smartHostPort (Gmail and most providers: 587)',
@@ -121,6 +131,10 @@ export function diagnoseProbe(f: ProbeFailure, ctx: DiagnoseContext): Diagnosis 
   switch (f.code) {
     case 'NO_STARTTLS':
       return byCode('no-starttls', ctx);
+    case 'STARTTLS_INJECTION':
+      return byCode('starttls-injection', ctx, f.detail);
+    case 'PLAINTEXT_AUTH':
+      return byCode('plaintext-auth-refused', ctx);
     case 'NO_MECHANISM':
       return byCode('no-auth-mechanism', ctx, f.detail);
     case 'ERR_TLS_CERT_ALTNAME_INVALID':

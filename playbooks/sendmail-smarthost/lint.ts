@@ -30,6 +30,7 @@ export const UNFORCEABLE = new Set([
   'relay-from-invalid',
   'relay-from-public',
   'implicit-tls-port',
+  'plaintext-auth',
 ]);
 
 /**
@@ -456,6 +457,7 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
       message: `${what} (use 'verify' unless the smart host is a legacy server)`,
     });
   }
+  findings.push(...lintPlaintextAuth(settings));
   if (ctx.hostFqdn !== undefined && !ctx.hostFqdn.includes('.')) {
     findings.push({
       level: 'error',
@@ -466,6 +468,26 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
   // the generated mc's port is smartHostPort, already told above in the settings' words
   if (!settings.mc) findings.push(...lintMc(renderMc(settings, ctx.distro), ctx.distro).filter((f) => f.code !== 'implicit-tls-port'));
   return findings;
+}
+
+/**
+ * With smartHostTls 'none' the access map sets no TLS_Srv requirement: sendmail starts TLS when the
+ * server offers STARTTLS and otherwise goes on in the clear, AUTH included, so the password crosses
+ * the network readable by anyone on the path (who can also strip STARTTLS from the EHLO reply). Only
+ * allowPlaintextAuth, which says so by name, lets that through; `force` does not.
+ */
+export function lintPlaintextAuth(settings: Pick<SendmailSettings, 'auth' | 'smartHostTls' | 'allowPlaintextAuth'>): Finding[] {
+  if (!settings.auth || settings.smartHostTls !== 'none') return [];
+  const what = `smartHostTls 'none' with auth: sendmail sends the password of ${settings.auth.user} in the clear to a smart host that does not offer STARTTLS, or whose STARTTLS someone on the path removes`;
+  return [
+    settings.allowPlaintextAuth
+      ? { level: 'warning', code: 'plaintext-auth', message: `${what} (allowed by allowPlaintextAuth)` }
+      : {
+          level: 'error',
+          code: 'plaintext-auth',
+          message: `${what}; use smartHostTls 'verify' (or 'encrypt'), or set allowPlaintextAuth: true if a password in the clear is meant`,
+        },
+  ];
 }
 
 /** The values sender rewriting writes into the mc, with the field each comes from. */

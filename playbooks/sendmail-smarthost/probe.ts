@@ -53,13 +53,20 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
     tls: settings.smartHostTls,
     ca,
     ehloName: ctx.facts.os.fqdn,
-    // revealed here, on the controller, only to go inside TLS to the smart host
+    // revealed here, on the controller, only to go inside TLS to the smart host (or in the clear,
+    // where allowPlaintextAuth says sendmail may send it so); the settings made reveal() register
+    // the AUTH payloads that carry it (usedForSaslBy)
     auth: auth ? { user: auth.user, password: auth.password.reveal(), mechanisms: auth.mechanisms } : undefined,
+    allowPlaintextAuth: settings.allowPlaintextAuth,
   });
   const evidence = evidenceOf(result);
   for (const line of evidence) ctx.log(line.trim());
   if (!result.ok) throw failed(diagnoseProbe(result.failure!, dctx), evidence);
-  const tls = result.certificate ? ` over TLS (certificate ${result.certificate.subject}, issued by ${result.certificate.issuer})` : '';
+  const tls = result.certificate
+    ? ` over TLS (certificate ${result.certificate.subject}, issued by ${result.certificate.issuer})`
+    : result.tls === false
+      ? ' without TLS (the server offers no STARTTLS)'
+      : '';
   const authed = result.mechanism ? `, AUTH ${result.mechanism} accepted for ${auth!.user}` : '';
   ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}`);
 }

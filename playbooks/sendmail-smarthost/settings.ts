@@ -61,9 +61,16 @@ export const sendmailSettingsSchema = z
     /**
      * TLS to the smart host: 'verify' (the default) relays only over STARTTLS with a certificate that
      * verifies against the host's CA bundle and is for smartHost; 'encrypt' needs STARTTLS but checks
-     * no certificate; 'none' sends even without TLS (and AUTH in the clear, if the server allows it).
+     * no certificate; 'none' uses STARTTLS when the server offers it (any certificate) and sends even
+     * without TLS (AUTH in the clear only with allowPlaintextAuth).
      */
     smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+    /**
+     * With smartHostTls 'none' and auth, sendmail sends the password in the clear to a smart host
+     * that offers AUTH without STARTTLS (or whose STARTTLS someone on the path removes). The lint
+     * refuses that unless this says it is meant; `force` does not.
+     */
+    allowPlaintextAuth: z.boolean().default(false),
     /** Prove on every changing apply, from the host, that the smart host takes the credentials (no mail is sent). */
     probeSmartHost: z.boolean().default(true),
     auth: z
@@ -76,6 +83,8 @@ export const sendmailSettingsSchema = z
           .default(['PLAIN', 'LOGIN']),
       })
       .strict()
+      // the AUTH payloads carrying the password depend on the user: masked wherever it is revealed
+      .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }))
       .optional(),
     localDomain: hostname.optional(),
     relayFrom: z.array(network).default([]),

@@ -3,6 +3,10 @@
 // No mail is sent. It speaks over any duplex stream (a TCP connection the relay host made, in
 // production), so the network path checked is the relay's own.
 //
+// It takes the steps sendmail takes with the mc and access map mailprov renders: STARTTLS whenever
+// the server offers it (sendmail's default, whatever the policy), and the policy only decides what
+// happens next: 'verify' and 'encrypt' (TLS_Srv VERIFY / ENCR) need TLS, 'none' goes on without it.
+//
 // Written here rather than taken from nodemailer: its client wants a net.Socket and reports one
 // error per failure, while the probe must say which step failed and keep every server reply.
 import type { Duplex } from 'node:stream';
@@ -19,6 +23,8 @@ export interface SmtpProbeOptions {
   ca?: string;
   ehloName: string;
   auth?: { user: string; password: string; mechanisms: string[] };
+  /** Send AUTH without TLS (policy 'none' and a server without STARTTLS): only when the settings say so by name. */
+  allowPlaintextAuth?: boolean;
   /** Per reply. */
   timeoutMs?: number;
 }
@@ -45,6 +51,8 @@ export interface SmtpProbeResult {
   mechanism?: string;
   /** Set when the server offered AUTH before STARTTLS: a password there would go in the clear. */
   authOfferedInClear?: boolean;
+  /** Whether the session went on over TLS (AUTH, if any, inside it). */
+  tls?: boolean;
 }
 
 interface Reply {
@@ -87,9 +95,14 @@ class ReplyReader {
     this.stream = undefined;
   }
 
-  /** Whether bytes arrived that no reply was asked for yet (a server talking out of turn). */
-  get pending(): boolean {
-    return this.buffer.length > 0;
+  /**
+   * Drops and returns what arrived that no reply was asked for yet (a server talking out of turn).
+   * After the reply to STARTTLS that is plaintext someone slipped in ahead of TLS: never to be read.
+   */
+  takeUnread(): string {
+    const unread = this.buffer;
+    this.buffer = '';
+    return unread;
   }
 
   next(timeoutMs: number): Promise<Reply> {
@@ -185,16 +198,27 @@ export async function smtpProbe(stream: Duplex, opts: SmtpProbeOptions): Promise
   try {
     await expect('greeting', 220);
     let caps = capabilities(await expectEhlo());
-    if (opts.tls !== 'none') {
-      result.authOfferedInClear = caps.has('AUTH');
-      if (!caps.has('STARTTLS'))
-        throw new ProbeError({ step: 'starttls', code: 'NO_STARTTLS', detail: 'the server does not offer STARTTLS' });
+    result.authOfferedInClear = caps.has('AUTH');
+    // sendmail starts TLS whenever it is offered, under every policy ('none' included)
+    if (caps.has('STARTTLS')) {
       send('STARTTLS');
       await expect('starttls', 220);
+      refuseInjected(reader.takeUnread());
       const secure = await startTls(stream, reader, opts);
       current = secure;
+      result.tls = true;
       result.certificate = describeCertificate(secure);
       caps = capabilities(await expectEhlo());
+    } else if (opts.tls !== 'none') {
+      throw new ProbeError({ step: 'starttls', code: 'NO_STARTTLS', detail: 'the server does not offer STARTTLS' });
+    } else {
+      result.tls = false;
+      if (opts.auth && !opts.allowPlaintextAuth)
+        throw new ProbeError({
+          step: 'auth',
+          code: 'PLAINTEXT_AUTH',
+          detail: 'the server does not offer STARTTLS, and the password is sent in the clear only with allowPlaintextAuth',
+        });
     }
     if (opts.auth) await authenticate(caps, opts.auth);
     send('QUIT');
@@ -246,6 +270,23 @@ export async function smtpProbe(stream: Duplex, opts: SmtpProbeOptions): Promise
       throw new ProbeError({ step: 'auth', reply: r.text, detail: `AUTH ${mechanism}: the server answered ${r.lines.at(-1)}` });
     result.mechanism = mechanism;
   }
+}
+
+/**
+ * The server's 220 to STARTTLS must be the last plaintext byte: anything after it in the same read
+ * was sent before TLS began, and would otherwise be taken as the first replies inside TLS (a "250
+ * AUTH", a "235" to AUTH) by a client that keeps its read buffer across the upgrade. That is how a
+ * man in the middle answers for the server (CVE-2011-0411 and its kin). Discarding it would hide the
+ * attack from the operator, so the probe stops there, before TLS and before any password, and says so.
+ */
+function refuseInjected(unread: string): void {
+  if (unread === '') return;
+  const shown = JSON.stringify(unread.length > 80 ? `${unread.slice(0, 77)}...` : unread);
+  throw new ProbeError({
+    step: 'starttls',
+    code: 'STARTTLS_INJECTION',
+    detail: `${Buffer.byteLength(unread, 'latin1')} bytes arrived after the 220 reply to STARTTLS, before TLS began: ${shown}`,
+  });
 }
 
 function startTls(raw: Duplex, reader: ReplyReader, opts: SmtpProbeOptions): Promise<TLSSocket> {

@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { SandboxError } from '../errors.ts';
 import type { SandboxState } from './lifecycle.ts';
 
-export const SMART_HOST_MODES = ['normal', 'no-starttls', 'untrusted-cert', 'wrong-name-cert', 'tempfail'] as const;
+/**
+ * normal: Gmail-like. no-starttls: no STARTTLS, AUTH in the clear. untrusted-cert, wrong-name-cert:
+ * a certificate clients must refuse. tempfail: 421 at the greeting. starttls-injection: a man in
+ * the middle (CVE-2011-0411 class): an EHLO reply offering AUTH PLAIN and a 235 pipelined in plaintext right behind
+ * the 220 to STARTTLS, then real TLS with the good certificate, where every AUTH gets 535.
+ */
+export const SMART_HOST_MODES = ['normal', 'no-starttls', 'untrusted-cert', 'wrong-name-cert', 'tempfail', 'starttls-injection'] as const;
 export type SmartHostModeName = (typeof SMART_HOST_MODES)[number];
 
 export interface SmartHostMode {

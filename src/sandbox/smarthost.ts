@@ -77,6 +77,11 @@ const APP_PASSWORD_REQUIRED = [
 ];
 // Gmail's greeting when it rate-limits; sendmail defers the message and keeps it queued.
 const TEMPFAIL_REPLY = '421 4.7.0 Try again later, closing connection.';
+// The starttls-injection mode's answer to STARTTLS, in one write: the 220, then what a man in the
+// middle pipelines behind it in plaintext, for a client that keeps its buffer across the upgrade to
+// read as the first replies inside TLS (an EHLO reply offering AUTH, and AUTH accepted).
+export const INJECTED_AFTER_STARTTLS = '250-smtp.sandbox.test\r\n250 AUTH PLAIN\r\n235 2.7.0 Accepted\r\n';
+const STARTTLS_READY = '220 2.0.0 Ready to start TLS\r\n';
 // Gmail's enhanced codes where smtp-server has none of its own (it would say 5.0.0).
 const GMAIL_ENHANCED_CODES: Record<number, string> = { 534: '5.7.9' };
 // How long a refused or shut-down client may keep its side open.
@@ -106,6 +111,8 @@ interface Shared {
 interface Hooks extends Shared {
   /** Refuse AUTH before STARTTLS with 530, as Gmail does (not in no-starttls, which takes AUTH in the clear) */
   requireTls: boolean;
+  /** Pipeline INJECTED_AFTER_STARTTLS behind the 220 to STARTTLS (the starttls-injection mode) */
+  injectAfterStartTls: boolean;
 }
 
 class GmailLikeServer extends SMTPServer {
@@ -127,6 +134,7 @@ class GmailLikeServer extends SMTPServer {
 // Per-connection handlers are replaced because no option changes these replies.
 function instrument(connection: Connection, hooks: Hooks): void {
   if (hooks.requireTls) requireStartTlsForAuth(connection);
+  if (hooks.injectAfterStartTls) injectAfterStartTls(connection);
   recordAuthReplies(connection, hooks);
   useGmailEnhancedCodes(connection);
   recordFailedHandshake(connection, hooks);
@@ -141,6 +149,19 @@ function recordFailedHandshake(connection: Connection, hooks: Hooks): void {
     recorded = true;
     hooks.record({ kind: 'tls-failed', connection: connection.id, error: err.meta?.message ?? err.message });
   });
+}
+
+// smtp-server's own handler sends the 220 through send(), one line per write; the injected lines
+// must leave in the same write as the 220, as an attacker's would, so that the client has them in
+// its buffer when it reads the 220. The upgrade itself is smtp-server's, which discards whatever
+// the client pipelined in plaintext.
+function injectAfterStartTls(connection: Connection): void {
+  const original = connection.handler_STARTTLS;
+  connection.handler_STARTTLS = function (this: Connection, command, callback) {
+    if (this.secure || command.toString().trim().toUpperCase() !== 'STARTTLS') return original.call(this, command, callback);
+    this._socket.write(STARTTLS_READY + INJECTED_AFTER_STARTTLS);
+    this.upgrade(callback);
+  };
 }
 
 // smtp-server answers AUTH before STARTTLS with a non-standard 538; Gmail says 530 5.7.0.
@@ -231,7 +252,8 @@ async function accept(socket: net.Socket, servers: ModeServers, { options, onErr
   }
   if (socket.destroyed) return;
   socket.off('error', ignore);
-  connections.set(id, { users: usersFor(options.users, mode), auth: null });
+  // the account's password is never right in the injection mode: AUTH over TLS gets 535
+  connections.set(id, { users: mode.mode === 'starttls-injection' ? {} : usersFor(options.users, mode), auth: null });
   server.connect(socket, { id });
 }
 
@@ -269,16 +291,18 @@ function modeServers(shared: Shared): ModeServers {
     'no-starttls': options.tls,
     'untrusted-cert': options.badTls?.['untrusted-cert'],
     'wrong-name-cert': options.badTls?.['wrong-name-cert'],
+    'starttls-injection': options.tls,
   };
   const servers: ModeServers = {};
   for (const mode of Object.keys(certs) as ServedMode[]) {
     const pem = certs[mode];
-    if (pem) servers[mode] = smtpServer(pem, mode === 'no-starttls', shared);
+    if (pem) servers[mode] = smtpServer(pem, mode, shared);
   }
   return servers;
 }
 
-function smtpServer(pem: Pem, noStartTls: boolean, shared: Shared): GmailLikeServer {
+function smtpServer(pem: Pem, mode: ServedMode, shared: Shared): GmailLikeServer {
+  const noStartTls = mode === 'no-starttls';
   const { options, connections, record, onError } = shared;
   const appPasswordUsers = options.appPasswordUsers ?? [];
   const server = new GmailLikeServer(
@@ -329,7 +353,7 @@ function smtpServer(pem: Pem, noStartTls: boolean, shared: Shared): GmailLikeSer
         connections.delete(session.id);
       },
     },
-    { ...shared, requireTls: !noStartTls },
+    { ...shared, requireTls: !noStartTls, injectAfterStartTls: mode === 'starttls-injection' },
   );
   server.on('error', onError);
   return server;

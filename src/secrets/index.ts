@@ -9,14 +9,65 @@ export const MASK = '********';
 
 const knownSecrets = new Set<string>();
 
+/**
+ * The shortest base64 run (see base64Runs) masked on its own: 8 characters are 48 bits of the value,
+ * so ordinary text never matches by chance; shorter values are masked through the exact payloads
+ * that carry them (registerSaslSecret).
+ */
+const MIN_BASE64_RUN = 8;
+
+const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+
 /** Registers a value (and its base64 forms, as authinfo and SMTP AUTH carry them) for redaction. */
 export function registerSecret(value: string): void {
   // any length: a short password garbles the output where it is masked, but never shows
   if (!value) return;
   knownSecrets.add(value);
-  knownSecrets.add(Buffer.from(value).toString('base64'));
+  knownSecrets.add(b64(value));
   // as it reads inside a JSON string (quotes, backslashes, control characters escaped)
   knownSecrets.add(JSON.stringify(value).slice(1, -1));
+  // inside a longer base64 text whose other bytes are not known here
+  for (const run of base64Runs(value)) if (run.length >= MIN_BASE64_RUN) knownSecrets.add(run);
+}
+
+/**
+ * The characters of base64 that depend on the value's bytes alone, for each of the three offsets
+ * (mod 3) it can sit at inside a longer encoded string. base64 encodes 3 bytes as 4 characters, so
+ * the characters of a value embedded after other bytes change with the alignment: `\0user\0password`
+ * contains the base64 of the password only when the user name is 1 character long (mod 3). The
+ * characters at either end that mix in a neighbouring byte are left out.
+ */
+export function base64Runs(value: string): string[] {
+  const bytes = Buffer.from(value);
+  const runs: string[] = [];
+  for (const offset of [0, 1, 2]) {
+    const encoded = b64(Buffer.concat([Buffer.alloc(offset), bytes]));
+    // the first group holds `offset` foreign bytes: 0, 2 or 3 of its characters depend on them
+    const head = [0, 2, 3][offset];
+    // a last group of 1 or 2 bytes ends in a character mixing in the next byte, then padding
+    const tail = [0, 3, 2][(offset + bytes.length) % 3];
+    const run = encoded.slice(head, encoded.length - tail);
+    if (run) runs.push(run);
+  }
+  return runs;
+}
+
+/**
+ * What SMTP AUTH puts on the wire for these credentials, each a whole base64 string: PLAIN's
+ * `authzid NUL user NUL password` with an empty authorization id (the probe), with the user as
+ * authorization id (sendmail, whose authinfo has I: equal to U:, through Cyrus SASL's PLAIN) and
+ * with any other authorization id given, and LOGIN's password line. `sendmail -v` prints these lines.
+ */
+export function saslForms(user: string, password: string, authzids: string[] = []): string[] {
+  const plain = [...new Set(['', user, ...authzids])].map((authzid) => b64(`${authzid}\0${user}\0${password}`));
+  return [b64(password), ...plain];
+}
+
+/** Registers a password and every SMTP AUTH payload that carries it for this user. */
+export function registerSaslSecret(user: string, password: string, authzids: string[] = []): void {
+  if (!password) return;
+  registerSecret(password);
+  for (const form of saslForms(user, password, authzids)) knownSecrets.add(form);
 }
 
 /** Redacts every string inside a value (objects, arrays), before it is serialized. */
@@ -48,7 +99,19 @@ type SecretSource = { kind: 'env'; name: string } | { kind: 'file'; path: string
  */
 export class Secret {
   #cached: string | undefined;
+  readonly #saslUsers = new Set<string>();
   constructor(readonly source: SecretSource) {}
+
+  /**
+   * Says that this secret is the SMTP AUTH password of `user`: when it is revealed, the AUTH
+   * payloads that carry it are registered too (registerSaslSecret). Their base64 cannot be derived
+   * from the password alone, the user name shifts it.
+   */
+  usedForSaslBy(user: string): this {
+    this.#saslUsers.add(user);
+    if (this.#cached !== undefined) registerSaslSecret(user, this.#cached);
+    return this;
+  }
 
   describe(): string {
     switch (this.source.kind) {
@@ -79,6 +142,7 @@ export class Secret {
       value = this.source.value;
     }
     registerSecret(value);
+    for (const user of this.#saslUsers) registerSaslSecret(user, value);
     this.#cached = value;
     return value;
   }

@@ -93,8 +93,9 @@ describe('secrets stay secret', () => {
         value,
         JSON.stringify(value).slice(1, -1),
         Buffer.from(value).toString('base64'),
-        // what AUTH PLAIN and LOGIN send
+        // what AUTH PLAIN and LOGIN send: the probe without an authorization id, sendmail with the user as one
         Buffer.from(`\0${user}\0${value}`).toString('base64'),
+        Buffer.from(`${user}\0${user}\0${value}`).toString('base64'),
       ].filter((f) => f.length >= 4);
       const all = outputs.join('\n') + logs();
       for (const f of forms) expect(all.includes(f), `password form ${JSON.stringify(f)} leaked`).toBe(false);

@@ -3,8 +3,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSmartHostEvents, setSmartHostMode, type SandboxState, type SmartHostMode } from '../../src/sandbox/index.ts';
-import { remote, startSandbox, stopSandbox } from './helpers.ts';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { runHosts } from '../../src/engine/index.ts';
+import { readSmartHostEvents, relaySettings, setSmartHostMode, type SandboxState, type SmartHostMode } from '../../src/sandbox/index.ts';
+import { remote, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
 let state: SandboxState | undefined;
 
@@ -61,6 +63,22 @@ describe('smart host modes on a sandbox host', () => {
       expect.stringMatching(/alert unknown ca/),
       expect.stringMatching(/alert bad certificate/),
     ]);
+  });
+
+  it('starttls-injection: the probe, from the host, refuses what came behind the 220 to STARTTLS and sends no password', async () => {
+    await setSmartHostMode(state!, { mode: 'starttls-injection' });
+    const since = (await readSmartHostEvents(state!)).length;
+    const inventory = sandboxInventory(state!, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state!, { verify: undefined })) }]);
+    // plan --probe: nothing is changed on the host, the probe runs from it
+    const [r] = await runHosts(inventory.hosts, { dryRun: true, probe: true, forks: 1, emit: () => {} });
+    await setSmartHostMode(state!, { mode: 'normal' });
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(
+      /smart host check failed: smtp\.sandbox\.test:587 sent more than its reply to STARTTLS before TLS began, .*CVE-2011-0411.*; the probe stopped before TLS and sent no password/,
+    );
+    const events = (await readSmartHostEvents(state!)).slice(since);
+    expect(events.filter((e) => e.kind === 'connection').map((e) => e.kind === 'connection' && e.mode)).toEqual(['starttls-injection']);
+    expect(events.filter((e) => e.kind === 'auth' || e.kind === 'starttls')).toEqual([]);
   });
 
   it('tempfail answers the greeting with 421 4.7.0 and closes', async () => {

@@ -424,6 +424,29 @@ describe('smart host modes', () => {
     ]);
   });
 
+  it('starttls-injection: pipelines an EHLO reply and a 235 behind its 220 to STARTTLS, then answers AUTH inside TLS with 535', async () => {
+    await setMode({ mode: 'starttls-injection' });
+    const events = await eventsOf(async () => {
+      const { client } = await RawSmtp.connect(modeSocket);
+      expect(await client.command('EHLO h1.sandbox.test')).toContain('STARTTLS');
+      // RawSmtp keeps its buffer across the upgrade, as a vulnerable client does: the injected
+      // plaintext comes out as the first "replies" once TLS is up
+      expect(await client.startTls(caPem, HOSTNAME)).toBe('220 2.0.0 Ready to start TLS');
+      expect(await client.reply()).toBe('250-smtp.sandbox.test\r\n250 AUTH PLAIN');
+      expect(await client.reply()).toBe('235 2.7.0 Accepted');
+      // what the server itself says inside TLS: the certificate was the good one, the credentials are refused
+      expect(await client.command('EHLO h1.sandbox.test')).toMatch(/^250-/);
+      expect(await client.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).toBe('535 5.7.8 Username and Password not accepted');
+      client.close();
+    });
+    expect(withoutTimes(events)).toEqual([
+      { kind: 'connection', mode: 'starttls-injection', remote: 'unix' },
+      { kind: 'starttls', protocol: 'TLSv1.3' },
+      { kind: 'auth', user: USER, mechanism: 'PLAIN', tls: true, code: 535, client: 'h1.sandbox.test' },
+    ]);
+    await setMode({ mode: 'normal' });
+  });
+
   it('a switch applies to the next connection, not to open ones', async () => {
     await setMode({ mode: 'normal' });
     const { client: open, greeting } = await RawSmtp.connect(modeSocket);

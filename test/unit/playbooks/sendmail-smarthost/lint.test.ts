@@ -155,8 +155,35 @@ describe('lintSettings', () => {
 
   it('warns when TLS to the smart host is not verified', () => {
     expect(codes(lintSettings(settings({ smartHostTls: 'encrypt' }), { distro: debian }))).toEqual(['smart-host-tls-unverified']);
-    expect(codes(lintSettings(settings({ smartHostTls: 'none' }), { distro: debian }))).toEqual(['smart-host-tls-unverified']);
+    expect(codes(lintSettings(settings({ smartHostTls: 'none', auth: undefined }), { distro: debian }))).toEqual([
+      'smart-host-tls-unverified',
+    ]);
     expect(codes(lintSettings(settings({ smartHostTls: 'verify' }), { distro: debian }))).toEqual([]);
+  });
+
+  it("refuses AUTH in the clear (smartHostTls 'none' with auth) unless allowPlaintextAuth says so, whatever force says", () => {
+    const none = settings({ smartHostTls: 'none' });
+    const refused = lintSettings(none, { distro: debian }).find((f) => f.code === 'plaintext-auth');
+    expect(refused).toMatchObject({
+      level: 'error',
+      message: expect.stringMatching(/password of u@example\.org in the clear.*allowPlaintextAuth: true/),
+    });
+    // force is for what a valid mc means, not for sending a password in the clear
+    expect(applyForce(lintSettings(settings({ smartHostTls: 'none', force: true }), { distro: debian }), true)).toContainEqual(refused);
+    const allowed = lintSettings(settings({ smartHostTls: 'none', allowPlaintextAuth: true }), { distro: debian });
+    expect(allowed.find((f) => f.code === 'plaintext-auth')).toMatchObject({
+      level: 'warning',
+      message: expect.stringMatching(/allowed by allowPlaintextAuth/),
+    });
+    // with TLS required (or no password to send) there is nothing to allow
+    for (const s of [
+      settings({ smartHostTls: 'verify' }),
+      settings({ smartHostTls: 'encrypt' }),
+      settings({ smartHostTls: 'none', auth: undefined }),
+    ])
+      expect(codes(lintSettings(s, { distro: debian }))).not.toContain('plaintext-auth');
+    // off unless said
+    expect(none.allowPlaintextAuth).toBe(false);
   });
 
   it("warns when a user's mc does not read the access map, where the TLS requirement is", () => {
@@ -306,6 +333,7 @@ describe('applyForce', () => {
       'implicit-tls-port',
       'line-break-in-value',
       'm4-macro-in-value',
+      'plaintext-auth',
       'relay-from-invalid',
       'relay-from-public',
       'reserved-define',

@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diagnoseProbe } from '../../../../playbooks/sendmail-smarthost/diagnose.ts';
+import { diagnoseProbe, oneLine } from '../../../../playbooks/sendmail-smarthost/diagnose.ts';
+import { tlsRequirement } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { smtpProbe, type SmtpProbeOptions } from '../../../../playbooks/sendmail-smarthost/smtp-probe.ts';
 import { ensureCa, issueServerCert } from '../../../../src/sandbox/ca.ts';
+import { readEventsFile, smartHostEventsFile, smartHostModeFile, writeModeFile } from '../../../../src/sandbox/smarthost-modes.ts';
+import { startSmartHost, type SmartHost } from '../../../../src/sandbox/smarthost.ts';
 
 const NAME = 'smtp.probe.test';
 const USER = 'relay@probe.test';
@@ -150,9 +153,57 @@ describe('smtpProbe', () => {
     expect(authTried).toBe(false);
   });
 
-  it("'none' authenticates without TLS where the server allows it", async () => {
+  it("'none' authenticates without TLS where the server allows it, when allowPlaintextAuth says so", async () => {
     const port = await server({ hideSTARTTLS: true, allowInsecureAuth: true });
-    expect(await probe(port, { tls: 'none' })).toMatchObject({ ok: true, mechanism: 'PLAIN' });
+    expect(await probe(port, { tls: 'none', allowPlaintextAuth: true })).toMatchObject({ ok: true, mechanism: 'PLAIN', tls: false });
+  });
+
+  it("'none' never sends the password in the clear without allowPlaintextAuth, and says why", async () => {
+    let authTried = false;
+    const port = await server({
+      hideSTARTTLS: true,
+      allowInsecureAuth: true,
+      onAuth: (_a, _s, cb) => {
+        authTried = true;
+        cb(null, { user: USER });
+      },
+    });
+    const r = await probe(port, { tls: 'none' });
+    expect(r).toMatchObject({ ok: false, tls: false, failure: { step: 'auth', code: 'PLAINTEXT_AUTH' } });
+    expect(authTried).toBe(false);
+    expect(r.transcript.join('\n')).not.toContain('C: AUTH');
+    expect(oneLine(diagnoseProbe(r.failure!, ctx))).toMatch(
+      /does not offer STARTTLS, so AUTH would send the password .* in the clear.*allowPlaintextAuth/,
+    );
+  });
+
+  it("'none' starts TLS when the server offers STARTTLS, as sendmail does, and sends AUTH only inside it", async () => {
+    const sessions: boolean[] = [];
+    // a certificate for another name from another CA: 'none' sets no TLS_Srv requirement, so sendmail takes it
+    const port = await server({
+      ...wrongName,
+      onAuth: (auth, session, cb) => {
+        sessions.push(session.secure);
+        cb(null, { user: auth.username });
+      },
+    });
+    const r = await probe(port, { tls: 'none', ca: otherCa });
+    expect(r).toMatchObject({ ok: true, tls: true, mechanism: 'PLAIN', certificate: { subject: 'other.probe.test' } });
+    expect(r.transcript).toContain('C: STARTTLS');
+    expect(sessions).toEqual([true]);
+  });
+
+  // What the rendered access map makes sendmail demand (TLS_Srv, render.ts) is what the probe demands:
+  // TLS when a requirement is written, a verified certificate for smartHost when it says VERIFY.
+  it.each(['verify', 'encrypt', 'none'] as const)("speaks as sendmail does with smartHostTls '%s'", async (policy) => {
+    const requirement = tlsRequirement(policy, NAME);
+    const noTls = await probe(await server({ hideSTARTTLS: true, allowInsecureAuth: true }), { tls: policy, allowPlaintextAuth: true });
+    expect(noTls.ok).toBe(requirement === undefined);
+    const good = await probe(await server(), { tls: policy });
+    expect(good).toMatchObject({ ok: true, tls: true });
+    const wrong = await probe(await server(wrongName), { tls: policy });
+    expect(wrong.ok).toBe(!requirement?.startsWith('VERIFY'));
+    expect(wrong.tls ?? false).toBe(!requirement?.startsWith('VERIFY'));
   });
 
   it('reports a server that says nothing as timed out at its greeting', async () => {
@@ -175,4 +226,61 @@ describe('smtpProbe', () => {
     expect(r.failure).toMatchObject({ step: 'greeting' });
     expect(diagnoseProbe(r.failure!, ctx)).toMatchObject({ code: 'refused-at-greeting' });
   });
+});
+
+// The sandbox's stand-in smart host, on a loopback port, in the mode that plays a man in the middle:
+// its 220 to STARTTLS comes with "250 AUTH PLAIN" and "235" pipelined behind it in plaintext, then
+// real TLS with a certificate the probe trusts, where every AUTH gets 535.
+describe('smtpProbe against STARTTLS response injection (CVE-2011-0411 class)', () => {
+  let host: SmartHost;
+  let modes: string;
+
+  beforeAll(async () => {
+    modes = join(dir, 'modes');
+    host = await startSmartHost({
+      listen: { host: '127.0.0.1', port: 0 },
+      tls,
+      users: { [USER]: PASSWORD },
+      modeFile: smartHostModeFile(modes),
+      eventsFile: smartHostEventsFile(modes),
+      storeDir: join(modes, 'store'),
+      hostname: NAME,
+    });
+  });
+
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  const probeIn = async (mode: 'normal' | 'starttls-injection', tlsPolicy: SmtpProbeOptions['tls'] = 'verify') => {
+    await writeModeFile(smartHostModeFile(modes), { mode });
+    const before = (await readEventsFile(smartHostEventsFile(modes))).length;
+    const r = await probe(host.address as number, { tls: tlsPolicy });
+    return { r, events: (await readEventsFile(smartHostEventsFile(modes))).slice(before) };
+  };
+
+  it('is accepted in the normal mode (the control: same server, same credentials)', async () => {
+    const { r, events } = await probeIn('normal');
+    expect(r).toMatchObject({ ok: true, mechanism: 'PLAIN', tls: true });
+    expect(events.filter((e) => e.kind === 'auth').map((e) => e.kind === 'auth' && [e.code, e.tls])).toEqual([[235, true]]);
+  });
+
+  it.each(['verify', 'encrypt', 'none'] as const)(
+    "refuses bytes buffered after the 220 to STARTTLS (smartHostTls '%s'), says so, and sends no password",
+    async (policy) => {
+      const { r, events } = await probeIn('starttls-injection', policy);
+      expect(r.ok).toBe(false);
+      expect(r.mechanism).toBeUndefined();
+      expect(r.failure).toMatchObject({ step: 'starttls', code: 'STARTTLS_INJECTION' });
+      expect(r.failure!.detail).toContain('250 AUTH PLAIN');
+      const line = oneLine(diagnoseProbe(r.failure!, ctx));
+      expect(line).toMatch(
+        /sent more than its reply to STARTTLS before TLS began.*CVE-2011-0411.*; the probe stopped before TLS and sent no password/,
+      );
+      expect(line).not.toContain('\n');
+      expect(r.transcript.filter((l) => l.startsWith('C: '))).toEqual(['C: EHLO relay1.probe.test', 'C: STARTTLS']);
+      // the server saw no AUTH at all, in the clear or inside TLS
+      expect(events.filter((e) => e.kind === 'auth')).toEqual([]);
+    },
+  );
 });
