@@ -37,14 +37,19 @@ export class ConnectError extends MailprovError {
   }
 }
 
-/** An ssh_config file (~/.ssh/config or --ssh-config) that cannot be read or says something impossible. */
+/**
+ * An ssh_config file (~/.ssh/config or --ssh-config) that cannot be read, says something impossible, or
+ * something mailprov cannot do (a ProxyCommand other than a bastion's ssh -W): names the file, the line
+ * and, when it concerns one host, the host.
+ */
 export class SshConfigError extends MailprovError {
   constructor(
     readonly file: string,
     readonly line: number | undefined,
     message: string,
+    readonly host?: string,
   ) {
-    super(`${file}${line ? ` line ${line}` : ''}: ${message}`);
+    super(`${file}${line ? ` line ${line}` : ''}: ${host === undefined ? '' : `host ${host}: `}${message}`);
   }
 }
 
