@@ -196,6 +196,15 @@ function checkShards(docs: RunDoc[]): void {
         '(written by a mailprov from before report merge checked it): run the shards again',
     );
   const sharded = docs as Sharded[];
+  for (const d of sharded) {
+    if (d.shard.index > d.shard.count)
+      throw new MergeError([d.file], `${d.file} claims shard ${d.shard.index}/${d.shard.count}, which does not exist`);
+    if (d.shard.selected !== d.shard.selection.length)
+      throw new MergeError(
+        [d.file],
+        `${d.file} says its run selected ${d.shard.selected} hosts but lists ${d.shard.selection.length}: not what mailprov writes`,
+      );
+  }
   const inventories = new Set(sharded.map((d) => d.shard.inventory));
   if (inventories.size > 1)
     throw new MergeError(

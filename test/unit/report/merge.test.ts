@@ -289,6 +289,18 @@ describe('mergeRunDocs', () => {
     );
   });
 
+  it('refuses a shard that cannot exist, and a document whose selection does not add up', () => {
+    const two = shardRun('b.json', FLEET, { index: 2, count: 2 });
+    const three = { ...two, file: 'c.json', shard: { ...two.shard!, index: 3 } };
+    expect(mergeError(() => mergeRunDocs([shardRun('a.json', FLEET, { index: 1, count: 2 }), two, three])).message).toBe(
+      'c.json claims shard 3/2, which does not exist',
+    );
+    const short = { ...two, shard: { ...two.shard!, selected: 7 } };
+    expect(mergeError(() => mergeRunDocs([shardRun('a.json', FLEET, { index: 1, count: 2 }), short])).message).toBe(
+      'b.json says its run selected 7 hosts but lists 8: not what mailprov writes',
+    );
+  });
+
   it('refuses results that do not say their selection (an older mailprov)', () => {
     const old = (file: string, index: number) => doc(file, 'apply', [host(`r${index}`, 'changed')], { index, count: 2, selected: 2 });
     expect(mergeError(() => mergeRunDocs([old('a.json', 1), old('b.json', 2)])).message).toBe(
