@@ -52,7 +52,7 @@ export function madeNamespaces(pid: number, read: NamespaceReader = readNamespac
  */
 export function outsideSandbox(p: RecordedProcess, read: NamespaceReader = readNamespace): string | undefined {
   const kinds = Object.keys(p.ns ?? {}) as NamespaceKind[];
-  if (!kinds.length) return "recorded without namespaces of the sandbox: it runs in this machine's own";
+  if (!kinds.length) return "recorded without the namespaces the sandbox made for it (not written by this mailprov's `sandbox up`)";
   for (const kind of kinds) {
     const recorded = p.ns![kind]!;
     if (recorded === read('self', kind))

@@ -267,7 +267,10 @@ describe('sandbox down acts only on what it owns', () => {
     const machine = Object.fromEntries(['net', 'mnt', 'ipc'].map((k) => [k, readlinkSync(`/proc/${foreign.pid}/ns/${k}`)]));
     for (const [record, why] of [
       // the pid and start time are right: only the namespaces tell it apart
-      [rec(foreign.pid!, 'relay1 host'), "recorded without namespaces of the sandbox: it runs in this machine's own"],
+      [
+        rec(foreign.pid!, 'relay1 host'),
+        "recorded without the namespaces the sandbox made for it (not written by this mailprov's `sandbox up`)",
+      ],
       [
         { ...rec(foreign.pid!, 'relay1 host'), ns: machine },
         `its recorded net namespace ${machine.net} is this machine's own, not one the sandbox made`,

@@ -149,7 +149,9 @@ describe('the namespaces a recorded process must be in', () => {
   it("lets down signal a process only in the namespaces recorded for it, none of them this machine's own", () => {
     const made = madeNamespaces(7, ns({ 7: host }));
     expect(outsideSandbox(p(7, made), ns({ 7: host }))).toBeUndefined();
-    expect(outsideSandbox(p(7), ns({ 7: host }))).toBe("recorded without namespaces of the sandbox: it runs in this machine's own");
+    expect(outsideSandbox(p(7), ns({ 7: host }))).toBe(
+      "recorded without the namespaces the sandbox made for it (not written by this mailprov's `sandbox up`)",
+    );
     // a forged record naming a process of this machine, with its (our) namespaces
     expect(outsideSandbox(p(8, { net: 'net:[1]' }), ns({ 8: SELF }))).toBe(
       "its recorded net namespace net:[1] is this machine's own, not one the sandbox made",
