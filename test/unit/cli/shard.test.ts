@@ -83,15 +83,21 @@ describe('--shard', () => {
 
   // issue 24: shard 1/2 of one --limit and shard 2/2 of another merged as if they were one run, exit 0
   it('report merge refuses shards of different --limit with exit 3, naming the files and their --limit', { timeout: 60_000 }, () => {
-    const a = mailprov(['plan', inv, '--limit', 'relay1,relay2', '--shard', '1/2', '--json']);
-    const b = mailprov(['plan', inv, '--limit', 'relay3,relay4', '--shard', '2/2', '--json']);
+    // shard 1/2 of relay1,relay3 is relay3; shard 2/2 of relay2,relay3 is relay2: two hosts, as each run
+    // selected two, and relay1 never ran
+    const a = mailprov(['plan', inv, '--limit', 'relay1,relay3', '--shard', '1/2', '--json']);
+    const b = mailprov(['plan', inv, '--limit', 'relay2,relay3', '--shard', '2/2', '--json']);
+    expect([
+      JSON.parse(a.stdout).hosts.map((h: { host: string }) => h.host),
+      JSON.parse(b.stdout).hosts.map((h: { host: string }) => h.host),
+    ]).toEqual([['relay3'], ['relay2']]);
     writeFileSync(join(dir, 'l12.json'), a.stdout);
     writeFileSync(join(dir, 'l34.json'), b.stdout);
     const merged = mailprov(['report', 'merge', 'l12.json', 'l34.json']);
     expect([merged.code, merged.stdout, merged.stderr]).toEqual([
       3,
       '',
-      'mailprov: the shards were run with different --limit (l12.json: --limit relay1,relay2; l34.json: --limit relay3,relay4): ' +
+      'mailprov: the shards were run with different --limit (l12.json: --limit relay1,relay3; l34.json: --limit relay2,relay3): ' +
         'merge the shards of one selection\n',
     ]);
   });
