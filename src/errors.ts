@@ -37,14 +37,19 @@ export class ConnectError extends MailprovError {
   }
 }
 
-/** An ssh_config file (~/.ssh/config or --ssh-config) that cannot be read or says something impossible. */
+/**
+ * An ssh_config file (~/.ssh/config or --ssh-config) that cannot be read, says something impossible, or
+ * something mailprov cannot do (a ProxyCommand other than a bastion's ssh -W): names the file, the line
+ * and, when it concerns one host, the host.
+ */
 export class SshConfigError extends MailprovError {
   constructor(
     readonly file: string,
     readonly line: number | undefined,
     message: string,
+    readonly host?: string,
   ) {
-    super(`${file}${line ? ` line ${line}` : ''}: ${message}`);
+    super(`${file}${line ? ` line ${line}` : ''}: ${host === undefined ? '' : `host ${host}: `}${message}`);
   }
 }
 
@@ -131,7 +136,11 @@ export class SecretError extends MailprovError {}
 /** A command-line flag or argument is wrong (its value, or what it reads from the environment): names the flag. */
 export class UsageError extends MailprovError {}
 
-/** `report merge` inputs that do not fit together (modes, shards, hosts): names the files. */
+/**
+ * `report merge` inputs that are not the shards of one selection (commands, inventories, --limit, n,
+ * shards, hosts): names the files and what is missing or foreign. Exit code EXIT_NOT_ONE_RUN (3),
+ * never 1: a refused merge says nothing about whether any host failed.
+ */
 export class MergeError extends MailprovError {
   constructor(
     readonly files: string[],
@@ -139,6 +148,23 @@ export class MergeError extends MailprovError {
   ) {
     super(message);
   }
+}
+
+/**
+ * The exit codes, as the CLI entry (src/cli/main.ts) returns them:
+ * 0 done (nothing failed, nothing pending);
+ * 1 a host failed (or was rolled back), or any other error (the inventory, the command line, ...);
+ * 2 `plan` (and `forget-secrets --dry-run`): changes pending;
+ * 3 `report merge`: the files are not the shards of one run over one selection (a MergeError).
+ */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_PENDING = 2;
+export const EXIT_NOT_ONE_RUN = 3;
+
+/** The exit code an error ends the command with: 3 for a refused merge, else 1. */
+export function exitCodeOf(err: unknown): number {
+  return err instanceof MergeError ? EXIT_NOT_ONE_RUN : EXIT_FAILED;
 }
 
 /** An error as one line of text for a person: ours as they are, anything else as unexpected, with its stack. */

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeError } from '../errors.ts';
+import { describeError, exitCodeOf } from '../errors.ts';
 import { packageRoot } from '../paths.ts';
 import { redact } from '../secrets/index.ts';
 import type { CheckCommandOptions } from './check.ts';
@@ -152,7 +152,8 @@ export async function main(argv: string[]): Promise<number> {
     .command('merge')
     .description(
       'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
-        'would have had (0, 1 a host failed, 2 a plan with changes pending)',
+        'would have had (0, 1 a host failed, 2 a plan with changes pending); 3 when the files are not the shards of one run ' +
+        '(one inventory, one --limit, one n, each shard once, each host in its own shard)',
     )
     .argument('<files...>', 'the JSON files, one per shard')
     .option('--json', 'print the merged JSON document instead of text')
@@ -219,6 +220,6 @@ export async function main(argv: string[]): Promise<number> {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 1;
     process.stderr.write(redact(`mailprov: ${describeError(err)}\n`));
-    return 1;
+    return exitCodeOf(err);
   }
 }

@@ -9,7 +9,10 @@ export interface MergeCommandOptions {
   json?: boolean;
 }
 
-/** Exit code as one run over all the hosts: 1 a host failed, 2 a plan with changes pending, else 0. */
+/**
+ * Exit code as one run over all the hosts: 1 a host failed, 2 a plan with changes pending, else 0.
+ * Files that are not the shards of one run throw a MergeError, which main.ts ends with 3 (EXIT_NOT_ONE_RUN).
+ */
 export async function reportMergeCommand(files: string[], opts: MergeCommandOptions): Promise<number> {
   const docs = files.map((f) => parseRunDoc(f, readInput(f)));
   const merged = mergeRunDocs(docs);

@@ -1,8 +1,10 @@
 // `mailprov apply` and `mailprov plan`: inventory -> hosts -> (engine) -> report.
+import { readFileSync } from 'node:fs';
 import { limitHosts } from '../inventory/load.ts';
 import { shardHosts, shardLabel, shardOption } from '../inventory/shard.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
 import { ConsoleReporter, resultsToJson, runExitCode } from '../report/index.ts';
+import { selectionRecord } from '../report/merge.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
 import { prepareHosts } from './prompt.ts';
 
@@ -46,8 +48,16 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
   });
   reporter.finish();
   if (opts.json) {
-    // `selected` lets `report merge` check that the shards together covered the whole selection
-    const sharding = shard ? { shard: { ...shard, selected: selected.length } } : {};
+    // `selected` and the selection record let `report merge` check that the shards are of one
+    // selection (one inventory, one --limit) and together covered all of it, each host in its shard
+    const selection = () =>
+      selectionRecord(
+        readFileSync(inventory.file),
+        inventory.hosts.map((h) => h.name),
+        opts.limit,
+        selected.map((h) => h.name),
+      );
+    const sharding = shard ? { shard: { ...shard, selected: selected.length, ...selection() } } : {};
     process.stdout.write(resultsToJson(mode, results, { inventory: inventory.file, logs: runDir ?? null, ...sharding }) + '\n');
   } else {
     if (dryRun) reporter.printPlan(results);

@@ -1,11 +1,11 @@
 // The one mapping of a host's Ansible variables (ansible_host, ansible_ssh_common_args, ansible_become,
 // ...) onto mailprov's host fields, for INI and YAML inventories alike; and what it ignores or reads
 // differently, said once per inventory rather than once per host.
-import { basename } from 'node:path';
 import { InventoryError } from '../errors.ts';
 import { registerSecret } from '../secrets/index.ts';
 import type { AnsibleHostFields, InventoryWarning } from './ansible.ts';
 import { KEEP_GENERATIONS_EXPECTED, PORT_EXPECTED } from './schema.ts';
+import { jumpFromProxyCommand as proxyCommandJump } from '../transport/jump.ts';
 import { splitWords } from './words.ts';
 
 /** Something about one host that is said once for the inventory (see summarize). */
@@ -208,6 +208,8 @@ function sshOptions(read: VarReader): { options: Map<string, SshOption>; ignored
   const set = (name: string, value: string, from: string) => {
     const key = name.toLowerCase();
     if (!SSH_OPTIONS.includes(key)) ignored.push(name);
+    // as in ssh: ProxyJump and ProxyCommand share one slot, the first of the two wins
+    else if ((key === 'proxyjump' || key === 'proxycommand') && (options.has('proxyjump') || options.has('proxycommand'))) return;
     else if (!options.has(key)) options.set(key, { value, from });
   };
   for (const from of ['ansible_ssh_args', 'ansible_ssh_common_args', 'ansible_ssh_extra_args']) {
@@ -286,26 +288,10 @@ function jumpOf(proxyJump: SshOption | undefined, proxyCommand: SshOption | unde
   return jump;
 }
 
+/** The one reading of a bastion ProxyCommand (transport/jump.ts), as ssh_config's: undefined when it is not one. */
 export function jumpFromProxyCommand(command: string): string | undefined {
-  const words = splitWords(command);
-  if (!words || basename(words[0] ?? '') !== 'ssh') return undefined;
-  let forwards = false;
-  let host: string | undefined;
-  let port: string | undefined;
-  let user: string | undefined;
-  for (let i = 1; i < words.length; i++) {
-    const word = words[i];
-    if (word === '-W' && words[i + 1] === '%h:%p') {
-      forwards = true;
-      i++;
-    } else if (word === '-q') continue;
-    else if (word === '-p' && /^\d+$/.test(words[i + 1] ?? '')) port = words[++i];
-    else if (word === '-l' && words[i + 1]) user = words[++i];
-    else if (word.startsWith('-') || host !== undefined) return undefined;
-    else host = word;
-  }
-  if (!forwards || !host) return undefined;
-  return `${user && !host.includes('@') ? `${user}@` : ''}${host}${port ? `:${port}` : ''}`;
+  const read = proxyCommandJump(command);
+  return 'jump' in read ? read.jump : undefined;
 }
 
 /** ansible_become as sudo. mailprov becomes root, with sudo: another user or method cannot manage the host. */

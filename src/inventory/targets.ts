@@ -108,7 +108,10 @@ export function resolveTargets(input: TargetsInput): { targets: Map<string, SshT
     };
     if (!adHoc && given.jump !== undefined) return { target, jump: { spec: given.jump, from: fieldOfJump, inventory: true } };
     if (file?.proxyJump)
-      return { target, jump: { spec: file.proxyJump.value, from: `ProxyJump at ${where(file.proxyJump)}`, inventory: false } };
+      return {
+        target,
+        jump: { spec: file.proxyJump.value, from: `${file.proxyJump.keyword} at ${where(file.proxyJump)}`, inventory: false },
+      };
     return { target };
   };
 

@@ -22,7 +22,7 @@ export {
   type SandboxHostKind,
   type UpOptions,
 } from './lifecycle.ts';
-export { isRunning, parseProcStat, recordProcess, type RecordedProcess } from './processes.ts';
+export { isRunning, madeNamespaces, parseProcStat, recordProcess, type RecordedProcess } from './processes.ts';
 export { ensureBase, basePath, defaultCacheDir } from './base.ts';
 export { ensureCentosBase, centosBasePath, RPM_REPO_DIR } from './centos/base.ts';
 export { readMessages, waitForMessage } from './messages.ts';

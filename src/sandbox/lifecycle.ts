@@ -3,9 +3,11 @@
 //
 // Everything a host mounts lives in its own mount namespace, so it disappears with the host's
 // processes; `down` therefore only has to kill processes and delete the folder. It acts only on a
-// folder whose state file `up` wrote, and kills only the processes `up` recorded there (pid and start
-// time, written as each one starts, so a crashed `up` leaves them known too): a folder or a process
-// that merely shares a name with the sandbox is never touched.
+// folder of root's alone (ownership.ts: 0700, its state files 0600, checked before every use) whose
+// state file `up` wrote, and kills only the processes `up` recorded there (pid, start time and the
+// namespaces made for it, written before the process runs its command, so a crashed `up` leaves
+// them known too), and only while they are still in those namespaces: a folder or a process that
+// merely shares a name with the sandbox, or one a record names outside its namespaces, is never touched.
 // spawn for daemon() only: a host or daemon outlives this process (detached, in new namespaces), its
 // output appended to a log file and its pid recorded at once; zx runs a command to its end.
 import { spawn } from 'node:child_process';
@@ -24,6 +26,7 @@ import {
 } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { setTimeout as pause } from 'node:timers/promises';
 import { packageRoot } from '../paths.ts';
 import { SandboxError } from '../errors.ts';
 import { basePath, ensureBase } from './base.ts';
@@ -50,7 +53,16 @@ import { eachLimit } from './limit.ts';
 import { preflight } from './preflight.ts';
 import { tsxLoaderUrl, waitForFile } from './wait.ts';
 import { appendProcessLog, mergeProcesses, readProcessLog, resetProcessLog } from './process-log.ts';
-import { describeProcess, isRunning, killRecorded, recordProcess, type RecordedProcess } from './processes.ts';
+import { checkSandboxFolder } from './ownership.ts';
+import {
+  describeProcess,
+  isRunning,
+  killRecorded,
+  madeNamespaces,
+  type NamespaceKind,
+  recordProcess,
+  type RecordedProcess,
+} from './processes.ts';
 import { local } from './local.ts';
 
 export const SANDBOX_DOMAIN = 'sandbox.test';
@@ -136,7 +148,9 @@ function hostBase(state: SandboxState, host: SandboxHost): string {
   return state.centosBase;
 }
 
+/** The state of the sandbox in `dir`, or undefined when there is none; a folder or file not root's alone throws (ownership.ts). */
 export function readState(dir = defaultStateDir()): SandboxState | undefined {
+  if (checkSandboxFolder(resolve(dir)) === 'absent') return undefined;
   try {
     const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as SandboxState;
     if (Array.isArray(state.processes)) state.processes = mergeProcesses(state.processes, readProcessLog(dir));
@@ -149,7 +163,8 @@ export function readState(dir = defaultStateDir()): SandboxState | undefined {
 // Written whole to a temporary file and renamed: a crash mid-write leaves the previous state, never half.
 function writeState(state: SandboxState): void {
   const tmp = `${stateFile(state.dir)}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  rmSync(tmp, { force: true }); // a new file, so that its mode is the one given
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
   renameSync(tmp, stateFile(state.dir));
 }
 
@@ -157,7 +172,8 @@ type Folder = { kind: 'absent' } | { kind: 'ours'; state: SandboxState } | { kin
 
 /** Whether `dir` holds a sandbox of ours: a state file `up` wrote (with the owner mark) for this very folder. */
 export function inspectFolder(dir: string): Folder {
-  if (!existsSync(dir)) return { kind: 'absent' };
+  // before anything in it is read: the folder and its state files are root's alone, or refused
+  if (checkSandboxFolder(dir) === 'absent') return { kind: 'absent' };
   const empty = readdirSync(dir).length === 0;
   const file = stateFile(dir);
   if (!existsSync(file)) return { kind: 'foreign', reason: `${dir} does not hold a mailprov sandbox (no state.json)`, empty };
@@ -213,24 +229,60 @@ async function waitForSsh(where: number | string, timeoutMs: number): Promise<vo
   }
 }
 
+// What each daemon runs first, in the namespaces unshare made for it: it waits for `go` on stdin,
+// which `up` writes once it has recorded the process with those namespaces. An `up` that dies before
+// closes the pipe, and the process exits instead of running unrecorded.
+const GATE = 'IFS= read -r go && [ "$go" = go ] || exit 1; exec "$@" </dev/null';
+
+/** The namespaces of its own a process started by `unshare <flags>` is in (--pid is its children's). */
+const UNSHARE_KINDS: Record<string, NamespaceKind> = { '--net': 'net', '--mount': 'mnt', '--uts': 'uts', '--ipc': 'ipc' };
+
 /**
- * Starts a long-lived process detached from us, its output appended to a log file, and records it in
- * the process log at once (and in `state`, written later), so that `down` knows it even if `up` dies
- * before it finishes.
+ * Starts a long-lived process detached from us, in namespaces of its own (`unshare` with `flags`), its
+ * output appended to a log file, and records it (pid, start time, the namespaces made for it) in the
+ * process log before it runs its command (and in `state`, written later), so that `down` knows it even
+ * if `up` dies, and can tell it from any process outside those namespaces.
  */
-function daemon(state: SandboxState, what: string, cmd: string, args: string[], logFile: string): RecordedProcess | undefined {
+async function daemon(
+  state: SandboxState,
+  what: string,
+  flags: string[],
+  cmd: string,
+  args: string[],
+  logFile: string,
+): Promise<RecordedProcess | undefined> {
   const fd = openSync(logFile, 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn('unshare', [...flags, 'sh', '-c', GATE, 'mailprov-gate', cmd, ...args], {
+    detached: true,
+    stdio: ['pipe', fd, fd],
+  });
   closeSync(fd);
   child.unref();
+  child.stdin!.on('error', () => {}); // it exited meanwhile: nothing to tell it
   if (!child.pid) throw new SandboxError(`could not start ${cmd}`);
-  const recorded = recordProcess(child.pid, what);
-  // not readable means it has already exited: nothing to record, nothing to kill later
-  if (recorded) {
-    state.processes.push(recorded);
-    appendProcessLog(state.dir, recorded);
+  const kinds = flags.flatMap((f) => UNSHARE_KINDS[f] ?? []);
+  const deadline = Date.now() + 10_000;
+  // unshare makes them right after it starts: wait for every one (a condition, polled, with a deadline)
+  for (;;) {
+    const made = madeNamespaces(child.pid);
+    const recorded = recordProcess(child.pid, what);
+    // not readable (or a zombie) means it has already exited: nothing to record, nothing to kill later
+    if (!recorded || !isRunning(recorded)) return undefined;
+    if (kinds.every((k) => made[k] !== undefined)) {
+      const p: RecordedProcess = { ...recorded, ns: made };
+      state.processes.push(p);
+      appendProcessLog(state.dir, p);
+      child.stdin!.end('go\n');
+      return p;
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new SandboxError(
+        `${what} did not enter its namespaces (unshare ${flags.join(' ')}) within 10 s:\n${readFileSync(logFile, 'utf8').slice(-2000)}`,
+      );
+    }
+    await pause(5);
   }
-  return recorded;
 }
 
 // Runs on the controller's filesystem inside the host's fresh namespaces, then becomes the host.
@@ -332,7 +384,7 @@ async function startLan(state: SandboxState): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, 'lan.log');
   const started = async (what: string, args: string[], ready: string): Promise<RecordedProcess> => {
-    const p = daemon(state, what, 'unshare', ['--net', 'sh', '-c', ...args], logFile);
+    const p = await daemon(state, what, ['--net'], 'sh', ['-c', ...args], logFile);
     await waitForFile(ready, what, logFile);
     if (!p || !isRunning(p)) throw new SandboxError(`${what} exited at once:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
     return p;
@@ -352,10 +404,14 @@ async function startLan(state: SandboxState): Promise<void> {
   writeState(state);
 }
 
-/** A daemon of ours (src/sandbox/<file>), run by this Node with tsx, as the stand-in smart host is. */
-function nodeDaemon(state: SandboxState, what: string, file: string, configPath: string, logFile: string): void {
+/**
+ * A daemon of ours (src/sandbox/<file>), run by this Node with tsx, as the stand-in smart host is. It
+ * serves this machine's loopback and files, so its namespace of its own is an IPC one, which it does
+ * not use: what lets `down` tell it from a process of this machine's.
+ */
+async function nodeDaemon(state: SandboxState, what: string, file: string, configPath: string, logFile: string): Promise<void> {
   const entry = join(packageRoot(), 'src/sandbox', file);
-  daemon(state, what, process.execPath, ['--import', tsxLoaderUrl(), entry, configPath], logFile);
+  await daemon(state, what, ['--ipc'], process.execPath, ['--import', tsxLoaderUrl(), entry, configPath], logFile);
 }
 
 /**
@@ -373,7 +429,7 @@ async function startForwarder(state: SandboxState): Promise<void> {
   const configPath = join(state.dir, 'forwarder.json');
   writeFileSync(configPath, JSON.stringify(config));
   const logFile = join(state.dir, 'forwarder.log');
-  nodeDaemon(state, 'forwarder', 'forwarder-daemon.ts', configPath, logFile);
+  await nodeDaemon(state, 'forwarder', 'forwarder-daemon.ts', configPath, logFile);
   await waitForFile(config.pidFile, 'the forwarder', logFile);
   const ports = checkPorts(
     hosts.map((h) => h.name),
@@ -399,7 +455,7 @@ async function startSmartHost(state: SandboxState): Promise<void> {
   const configPath = join(state.dir, 'smarthost.json');
   writeFileSync(configPath, JSON.stringify(config), { mode: 0o600 });
   const logFile = join(state.dir, 'smarthost.log');
-  nodeDaemon(state, 'smart host', 'smarthost-daemon.ts', configPath, logFile);
+  await nodeDaemon(state, 'smart host', 'smarthost-daemon.ts', configPath, logFile);
   await waitForFile(config.pidFile, 'the stand-in smart host', logFile);
 }
 
@@ -417,15 +473,8 @@ const START_AT_ONCE = 32;
 const START_TIMEOUT_MS = 30_000;
 
 async function startHost(state: SandboxState, host: SandboxHost): Promise<void> {
+  const flags = ['--net', '--pid', '--fork', '--mount', '--uts', '--ipc', '--kill-child'];
   const args = [
-    '--net',
-    '--pid',
-    '--fork',
-    '--mount',
-    '--uts',
-    '--ipc',
-    '--kill-child',
-    'sh',
     '-c',
     HOST_START,
     'mailprov-sandbox-host',
@@ -440,7 +489,7 @@ async function startHost(state: SandboxState, host: SandboxHost): Promise<void> 
       : ['', '', '']),
   ];
   // --kill-child: killing this unshare kills the host's PID 1, and with it the host's namespaces
-  daemon(state, `${host.name} host`, 'unshare', args, join(host.dir, 'host.log'));
+  await daemon(state, `${host.name} host`, flags, 'sh', args, join(host.dir, 'host.log'));
   const sock = join(host.dir, 'ssh.sock');
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!existsSync(sock)) {
@@ -577,6 +626,8 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const centosBase = centosCount > 0 ? await ensureCentosBase(opts.cacheDir, log) : undefined;
   const t0 = Date.now();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // again, now that it exists: one made by someone else meanwhile (in /tmp, say) is refused
+  checkSandboxFolder(dir);
   const privateKey = join(dir, 'id_ed25519');
   const passwordFile = join(dir, 'smarthost-password');
   // The state file comes first, before any file or process of the sandbox: `down` needs it to act.
@@ -694,7 +745,17 @@ export async function sandboxDown(opts: { dir?: string; log?: (line: string) => 
   }
   if (folder.kind === 'foreign') throw new SandboxError(`${folder.reason}: refusing to delete it`);
   // returns once every recorded process and every descendant of theirs has exited
-  const left = await killRecorded(folder.state.processes);
+  const { left, refused } = await killRecorded(folder.state.processes);
+  if (refused.length)
+    throw new SandboxError(
+      `refusing to stop ${refused.length} process(es) the state of ${dir} names, which are not in the sandbox's namespaces: ` +
+        `${refused
+          .slice(0, 20)
+          .map((r) => `${describeProcess(r.process)}: ${r.why}`)
+          .join(
+            '; ',
+          )}${refused.length > 20 ? '; ...' : ''}; ${dir} is left as it is (stop the sandbox's own processes and delete it by hand, once checked)`,
+    );
   if (left.length)
     throw new SandboxError(
       `could not stop ${left.length} sandbox process(es), still running after SIGKILL: ${left.slice(0, 20).map(describeProcess).join(', ')}${left.length > 20 ? ', ...' : ''}; ${dir} is left as it is`,

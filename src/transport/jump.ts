@@ -1,7 +1,9 @@
 // Jump hosts as OpenSSH writes them (ProxyJump, ssh -J): `[user@]host[:port]` or
 // `ssh://[user@]host[:port]`, comma separated, first hop first; `none` for no jump. An IPv6 address
 // with a port is written in brackets: `[fd00::5]:2222`.
+import { basename } from 'node:path';
 import { MailprovError } from '../errors.ts';
+import { splitWords } from '../inventory/words.ts';
 
 export interface JumpHop {
   /** As written, for messages. */
@@ -44,4 +46,71 @@ function parseHop(raw: string, spec: string): JumpHop {
     if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw bad(`"${portText}" is not a port number`);
   }
   return { spec: raw, host, ...(user !== undefined ? { user } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/**
+ * A ProxyCommand that only forwards through a bastion, `ssh -W %h:%p [options] [user@]bastion`, as the
+ * jump it is: mailprov runs no local command, so the command is read, never run. Options a jump can say
+ * are taken (-p port, -l user, -J jumps before the bastion; -q, -T, -N change nothing for a jump); any
+ * other command or option is refused with the reason, for the caller to name where it was written.
+ */
+export function jumpFromProxyCommand(command: string): { jump: string } | { refused: string } {
+  const refused = (why: string) => ({ refused: why });
+  const words = splitWords(command);
+  if (!words) return refused('unterminated quote');
+  if (words[0] === 'exec') words.shift();
+  if (!words.length || basename(words[0]) !== 'ssh')
+    return refused(`it runs ${words[0] ?? 'nothing'}, not ssh -W %h:%p: mailprov runs no local command to connect`);
+  let forwards = false;
+  let host: string | undefined;
+  let port: string | undefined;
+  let user: string | undefined;
+  let before: string | undefined;
+  for (let i = 1; i < words.length; i++) {
+    const word = words[i];
+    // an option's value may follow it (-p 22) or be glued to it (-p22)
+    const value = (flag: string) => (word.length > flag.length ? word.slice(flag.length) : words[++i]);
+    if (word === '-q' || word === '-T' || word === '-N') continue;
+    if (word.startsWith('-W')) {
+      const target = value('-W');
+      if (target !== '%h:%p' && target !== '[%h]:%p')
+        return refused(`-W ${target ?? ''}: only -W %h:%p (or [%h]:%p) forwards to the host being connected to`);
+      forwards = true;
+    } else if (word.startsWith('-p')) {
+      port = value('-p');
+      if (!port || !/^\d+$/.test(port)) return refused(`-p ${port ?? ''}: expected a port number`);
+    } else if (word.startsWith('-l')) {
+      user = value('-l');
+      if (!user) return refused('-l without a user');
+    } else if (word.startsWith('-J')) {
+      before = value('-J');
+      if (!before) return refused('-J without jump hosts');
+    } else if (word.startsWith('-')) {
+      const hint =
+        word.startsWith('-i') || word.startsWith('-o')
+          ? `: a jump names only [user@]host[:port]; give the bastion its ${word.startsWith('-i') ? 'key (IdentityFile)' : 'options'} in a Host block of its own`
+          : '';
+      return refused(`the ssh option ${word} cannot be said as a jump${hint}`);
+    } else if (host !== undefined) {
+      return refused(`"${word}" after the bastion ${host}: a remote command, not a plain forward`);
+    } else host = word;
+  }
+  if (!forwards) return refused('no -W %h:%p: it does not forward to the host being connected to');
+  if (!host) return refused('no bastion host');
+  if (host.includes(',')) return refused(`"${host}" is not one host`);
+  let hop: JumpHop;
+  try {
+    [hop] = parseJumpSpec(host);
+  } catch (err) {
+    return refused((err as Error).message);
+  }
+  if (user !== undefined && hop.user !== undefined && user !== hop.user)
+    return refused(`the user is named twice: -l ${user} and ${hop.user}@`);
+  if (port !== undefined && hop.port !== undefined && Number(port) !== hop.port)
+    return refused(`the port is named twice: -p ${port} and :${hop.port}`);
+  const u = hop.user ?? user;
+  const p = hop.port ?? (port === undefined ? undefined : Number(port));
+  const h = p !== undefined && hop.host.includes(':') ? `[${hop.host}]` : hop.host;
+  const spec = `${u !== undefined ? `${u}@` : ''}${h}${p !== undefined ? `:${p}` : ''}`;
+  return { jump: before ? `${before},${spec}` : spec };
 }

@@ -1,7 +1,8 @@
 // ~/.ssh/config, read as OpenSSH reads it (ssh_config(5)), for the keywords that decide how mailprov
 // connects. The `ssh-config` package parses the text (quoting, `=`, comments); which lines apply is
 // decided here, because its own compute() runs `Match exec` commands and matches `?` loosely.
-// Rules: the first value obtained for a keyword wins (IdentityFile accumulates); a `Host` line applies
+// Rules: the first value obtained for a keyword wins (IdentityFile accumulates), and ProxyJump and
+// ProxyCommand share one slot (whichever comes first wins, `none` included); a `Host` line applies
 // when one of its patterns matches the alias and no negated one does; `Match` supports all, host,
 // originalhost, user and localuser (others make the block ignored, with a warning); `Include` reads
 // files in place (relative paths under ~/.ssh, globs allowed), applying only where it stands.
@@ -9,6 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import SSHConfig, { LineType, type Line } from 'ssh-config';
 import { SshConfigError } from '../errors.ts';
+import { jumpFromProxyCommand } from './jump.ts';
 import type { HostKeyPolicy } from './ssh.ts';
 
 export interface SshConfigEntry {
@@ -47,6 +49,7 @@ export function parseSshConfig(text: string, path: string): SshConfigFile {
     throw new SshConfigError(path, undefined, `cannot parse it: ${(err as Error).message}`);
   }
   const entries: SshConfigEntry[] = [];
+  const sourceLines = text.split('\n');
   let line = 1;
   const newlines = (s: string | undefined) => (s ? s.split('\n').length - 1 : 0);
   const walk = (lines: Line[]) => {
@@ -57,7 +60,10 @@ export function parseSshConfig(text: string, path: string): SshConfigFile {
         const raw = node.value;
         const words = typeof raw === 'string' ? [raw] : raw.map((v) => v.val);
         // a list keyword's words stay apart; a single-valued keyword keeps its spaces as written
-        const args = LIST_KEYWORDS.has(keyword) || typeof raw === 'string' ? words : [words.join(' ')];
+        let args = LIST_KEYWORDS.has(keyword) || typeof raw === 'string' ? words : [words.join(' ')];
+        // ssh runs a ProxyCommand as the rest of its line, verbatim (quotes, =): the parser's words would lose both
+        const verbatim = keyword === 'proxycommand' ? /^\s*proxycommand(?:\s*=\s*|\s+)(.*?)\s*$/i.exec(sourceLines[line - 1] ?? '') : null;
+        if (verbatim) args = [verbatim[1]];
         entries.push({ keyword, args, file: path, line });
       }
       line += newlines(node.after);
@@ -264,6 +270,8 @@ export function collectSshConfig(
     } else if (e.keyword in FIRST_WINS) {
       const key = FIRST_WINS[e.keyword];
       if (values[key] !== undefined) return;
+      // OpenSSH's readconf: a ProxyJump is ignored once a ProxyCommand is set, and the other way round
+      if ((key === 'proxyJump' || key === 'proxyCommand') && (values.proxyJump ?? values.proxyCommand) !== undefined) return;
       values[key] = sourced(e.args[0]);
       // Match host sees HostName, and Match user sees User, as soon as they are set
       if (key === 'hostName') state.hostName = e.args[0].replace(/%h/g, alias).replace(/%%/g, '%');
@@ -301,6 +309,8 @@ export function collectSshConfig(
 
 /** What the inventory already says for a host: those values win, and the file's are not even checked. */
 export interface GivenSettings {
+  /** The inventory's jump: ProxyJump and ProxyCommand are then not read at all. */
+  jump?: string;
   user?: string;
   port?: number;
   privateKey?: string;
@@ -316,7 +326,11 @@ export interface SshConfigResult {
   port?: number;
   identityFiles: string[];
   identitiesOnly?: boolean;
-  proxyJump?: Sourced<string>;
+  /**
+   * The jump the file gives (`none` for none): a ProxyJump as written, or a ProxyCommand
+   * `ssh -W %h:%p bastion` read as the jump it is; `keyword` says which line it came from.
+   */
+  proxyJump?: Sourced<string> & { keyword: 'ProxyJump' | 'ProxyCommand' };
   knownHosts?: string;
   hostKeyPolicy?: HostKeyPolicy;
   connectTimeoutMs?: number;
@@ -354,15 +368,22 @@ export function resolveSshConfig(config: SshConfigFile, alias: string, given: Gi
   };
   if (given.privateKey === undefined) result.identityFiles = values.identityFiles.map((f) => expandPath(f, tokens, env));
   if (values.identitiesOnly) result.identitiesOnly = parseYesNo(values.identitiesOnly);
-  if (values.proxyJump) result.proxyJump = values.proxyJump;
-  else if (values.proxyCommand && values.proxyCommand.value.toLowerCase() !== 'none')
-    warnings.push({
-      ...values.proxyCommand,
-      message: 'ProxyCommand is not supported by mailprov (it runs no local command to connect): write the jump as ProxyJump',
-    });
+  if (given.jump === undefined) {
+    const proxy = proxyJumpOf(values, alias);
+    if (proxy) result.proxyJump = proxy;
+  }
   if (given.knownHosts === undefined && values.userKnownHostsFile) {
     const files = values.userKnownHostsFile;
-    result.knownHosts = expandPath({ ...files, value: files.value[0] }, tokens, env);
+    // `none`: no known_hosts file at all, which is what /dev/null is to mailprov (never a file ./none)
+    const none = files.value[0].toLowerCase() === 'none';
+    result.knownHosts = none ? '/dev/null' : expandPath({ ...files, value: files.value[0] }, tokens, env);
+    if (none)
+      warnings.push({
+        ...files,
+        message:
+          'UserKnownHostsFile none is read as /dev/null: NO HOST KEY IS KEPT from one run to the next, so a host key is never ' +
+          'checked against an earlier one (with StrictHostKeyChecking yes, every host is refused as unknown)',
+      });
     if (files.value.length > 1)
       warnings.push({
         ...files,
@@ -381,6 +402,27 @@ export function resolveSshConfig(config: SshConfigFile, alias: string, given: Gi
     result.connectTimeoutMs = Number(s.value) * 1000;
   }
   return result;
+}
+
+/**
+ * The jump the file's first ProxyJump or ProxyCommand gives: a ProxyJump as written, a ProxyCommand
+ * `none` as no jump, a bastion ProxyCommand as its jump; any other ProxyCommand is refused, since
+ * mailprov would connect otherwise than ssh does (it runs no local command).
+ */
+function proxyJumpOf(values: SshConfigValues, alias: string): SshConfigResult['proxyJump'] {
+  if (values.proxyJump) return { ...values.proxyJump, keyword: 'ProxyJump' };
+  const command = values.proxyCommand;
+  if (!command) return undefined;
+  if (command.value.toLowerCase() === 'none') return { ...command, value: 'none', keyword: 'ProxyCommand' };
+  const read = jumpFromProxyCommand(command.value);
+  if ('jump' in read) return { ...command, value: read.jump, keyword: 'ProxyCommand' };
+  throw new SshConfigError(
+    command.file,
+    command.line,
+    `ProxyCommand ${command.value}: ${read.refused}. mailprov connects only directly or through jump hosts: ` +
+      'write the jump as ProxyJump [user@]host[:port], or ProxyCommand ssh -W %h:%p [user@]host',
+    alias,
+  );
 }
 
 function expandHostName(s: Sourced<string>, alias: string): string {

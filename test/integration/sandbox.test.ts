@@ -1,12 +1,24 @@
 // The sandbox itself: real hosts with their own namespaces, SSH through 127.0.0.1 only, and a
 // `down` that leaves nothing behind.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  madeNamespaces,
   readState,
   recordProcess,
   SANDBOX_OWNER,
@@ -167,8 +179,12 @@ describe('sandbox down acts only on what it owns', () => {
   }
 
   /** An unrelated process whose command line names a file in the folder, as the old `down` looked for. */
-  async function processNaming(dir: string): Promise<ChildProcess> {
-    const child = spawn('bash', ['-c', 'exec -a "$0/foo" sleep 300', dir], { stdio: 'ignore' });
+  async function processNaming(dir: string, unshare: string[] = []): Promise<ChildProcess> {
+    const script = ['bash', '-c', 'exec -a "$0/foo" sleep 300', dir];
+    // with unshare flags: in namespaces made for it, as the sandbox's processes are (unshare execs bash: one pid)
+    const child = unshare.length
+      ? spawn('unshare', [...unshare, ...script], { stdio: 'ignore' })
+      : spawn(script[0], script.slice(1), { stdio: 'ignore' });
     others.push(child);
     for (let i = 0; !cmdlineOf(child.pid!)?.startsWith(`${dir}/foo`); i++) {
       if (i > 100) throw new Error('the unrelated process did not start');
@@ -206,9 +222,9 @@ describe('sandbox down acts only on what it owns', () => {
   it('refuses a state.json that mailprov did not write, or that names another folder', async () => {
     const dir = unrelatedFolder();
     const other = await processNaming(dir);
-    writeFileSync(join(dir, 'state.json'), JSON.stringify({ dir, hosts: [], processes: [] }));
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ dir, hosts: [], processes: [] }), { mode: 0o600 });
     await expect(sandboxDown({ dir })).rejects.toThrow(`${dir}/state.json was not written by this mailprov's \`sandbox up\``);
-    writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir: '/elsewhere', processes: [] }));
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir: '/elsewhere', processes: [] }), { mode: 0o600 });
     await expect(sandboxDown({ dir })).rejects.toThrow(
       `${dir}/state.json is the state of a sandbox in /elsewhere, not in ${dir}: refusing to delete it`,
     );
@@ -228,16 +244,134 @@ describe('sandbox down acts only on what it owns', () => {
   it('kills a recorded process only while its start time matches (a reused pid is left alone)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-owned-'));
     folders.push(dir);
-    const [reused, ours] = [await processNaming(dir), await processNaming(dir)];
+    const [reused, ours] = [await processNaming(dir), await processNaming(dir, ['--ipc'])];
     const start = (pid: number) => recordProcess(pid, 'x')!.start;
     const processes: RecordedProcess[] = [
-      { pid: reused.pid!, start: String(Number(start(reused.pid!)) - 1), what: 'relay1 host' },
-      { pid: ours.pid!, start: start(ours.pid!), what: 'relay1 forwarder' },
+      { pid: reused.pid!, start: String(Number(start(reused.pid!)) - 1), what: 'relay1 host', ns: madeNamespaces(reused.pid!) },
+      { pid: ours.pid!, start: start(ours.pid!), what: 'relay1 forwarder', ns: madeNamespaces(ours.pid!) },
     ];
-    writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir, ready: true, processes, hosts: [] }));
+    sandboxFolder(dir, processes);
     await sandboxDown({ dir });
     expect(isAlive(reused.pid!)).toBe(true);
     expect(isAlive(ours.pid!)).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });
+
+  // issue 24: processes.jsonl named any process, and down stopped it and its whole tree
+  it('never signals a process outside the namespaces the sandbox made, whatever its state says, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-ns-'));
+    folders.push(dir);
+    // a process of this machine's own namespaces, and one in a namespace made for it, as the sandbox's are
+    const [foreign, ours] = [await processNaming(dir), await processNaming(dir, ['--ipc'])];
+    const rec = (pid: number, what: string) => recordProcess(pid, what)!;
+    const machine = Object.fromEntries(['net', 'mnt', 'ipc'].map((k) => [k, readlinkSync(`/proc/${foreign.pid}/ns/${k}`)]));
+    for (const [record, why] of [
+      // the pid and start time are right: only the namespaces tell it apart
+      [
+        rec(foreign.pid!, 'relay1 host'),
+        "recorded without the namespaces the sandbox made for it (not written by this mailprov's `sandbox up`)",
+      ],
+      [
+        { ...rec(foreign.pid!, 'relay1 host'), ns: machine },
+        `its recorded net namespace ${machine.net} is this machine's own, not one the sandbox made`,
+      ],
+      [
+        { ...rec(foreign.pid!, 'relay1 host'), ns: madeNamespaces(ours.pid!) },
+        `it is in ipc namespace ${machine.ipc}, not ${madeNamespaces(ours.pid!).ipc}, which the sandbox made for it`,
+      ],
+    ] as const) {
+      sandboxFolder(dir, []);
+      writeFileSync(join(dir, 'processes.jsonl'), `${JSON.stringify(record)}\n`, { mode: 0o600 });
+      const err = await sandboxDown({ dir }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toBe(
+        `refusing to stop 1 process(es) the state of ${dir} names, which are not in the sandbox's namespaces: ` +
+          `${foreign.pid} (relay1 host, sleep): ${why}; ${dir} is left as it is (stop the sandbox's own processes and delete it by hand, once checked)`,
+      );
+      expect(isAlive(foreign.pid!)).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(['processes.jsonl', 'state.json']);
+    }
+    // the one in its own namespace, recorded with it, is stopped beside the refused one
+    sandboxFolder(dir, [{ ...rec(ours.pid!, 'smart host'), ns: madeNamespaces(ours.pid!) }]);
+    writeFileSync(join(dir, 'processes.jsonl'), `${JSON.stringify(rec(foreign.pid!, 'relay1 host'))}\n`, { mode: 0o600 });
+    await expect(sandboxDown({ dir })).rejects.toThrow(/^refusing to stop 1 process\(es\)/);
+    expect(isAlive(ours.pid!)).toBe(false);
+    expect(isAlive(foreign.pid!)).toBe(true);
+  });
 });
+
+// issue 24: `up` took any empty folder (the default ./.sandbox in /tmp), whose owner could then write
+// the state that `down`, as root, acts on
+describe("the sandbox folder is root's alone", () => {
+  const folders: string[] = [];
+  afterAll(() => {
+    for (const d of folders) rmSync(d, { recursive: true, force: true });
+  });
+  const fresh = (prefix = 'mailprov-it-perm-') => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    folders.push(dir);
+    return dir;
+  };
+  const cli = (args: string[], cwd = tmpdir()) =>
+    spawnSync(process.execPath, [BIN, 'sandbox', ...args], { encoding: 'utf8', cwd, env: { ...process.env, MAILPROV_FROM_SOURCE: '1' } });
+
+  it('up, status and down refuse a folder another user owns, naming its path, owner and mode', async () => {
+    const dir = fresh();
+    sandboxFolder(dir, []);
+    chownSync(dir, 65534, 65534);
+    const refusal = `${dir} (owner uid 65534, mode 0700): owned by uid 65534, not by uid 0 (root) who runs mailprov: refusing to use it as a sandbox folder`;
+    await expect(sandboxUp({ dir, count: 1 })).rejects.toThrow(refusal);
+    await expect(sandboxDown({ dir })).rejects.toThrow(refusal);
+    await expect(sandboxStatus(dir)).rejects.toThrow(refusal);
+    const down = cli(['down', '--dir', dir]);
+    expect([down.status, down.stderr]).toEqual([1, expect.stringContaining(`mailprov: ${refusal}`)]);
+    expect(readdirSync(dir).sort()).toEqual(['processes.jsonl', 'state.json']);
+  });
+
+  it('up and down refuse a folder others may write (mode 0777), and state files others may write or own', async () => {
+    const dir = fresh();
+    sandboxFolder(dir, []);
+    chmodSync(dir, 0o777);
+    await expect(sandboxUp({ dir, count: 1 })).rejects.toThrow(
+      `${dir} (owner uid 0 (root), mode 0777): mode 0777 lets others read or change it`,
+    );
+    await expect(sandboxDown({ dir })).rejects.toThrow(`${dir} (owner uid 0 (root), mode 0777): mode 0777 lets others read or change it`);
+    chmodSync(dir, 0o700);
+    chmodSync(join(dir, 'state.json'), 0o666);
+    await expect(sandboxDown({ dir })).rejects.toThrow(
+      `${dir}/state.json (owner uid 0 (root), mode 0666): mode 0666 lets others read or change it: refusing to read it`,
+    );
+    chmodSync(join(dir, 'state.json'), 0o600);
+    chownSync(join(dir, 'processes.jsonl'), 65534, 65534);
+    await expect(sandboxDown({ dir })).rejects.toThrow(
+      `${dir}/processes.jsonl (owner uid 65534, mode 0600): owned by uid 65534, not by uid 0 (root) who runs mailprov`,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['processes.jsonl', 'state.json']);
+  });
+
+  it('refuses the default ./.sandbox that another user made in a world-writable folder like /tmp', () => {
+    const tmp = fresh('mailprov-it-tmp-');
+    chmodSync(tmp, 0o1777);
+    mkdirSync(join(tmp, '.sandbox'), { mode: 0o700 });
+    chownSync(join(tmp, '.sandbox'), 65534, 65534);
+    const up = cli(['up', '1'], tmp);
+    expect(up.status).toBe(1);
+    expect(up.stderr).toContain(
+      `mailprov: ${tmp}/.sandbox (owner uid 65534, mode 0700): owned by uid 65534, not by uid 0 (root) who runs mailprov`,
+    );
+    expect(readdirSync(join(tmp, '.sandbox'))).toEqual([]);
+    // and a folder that does not exist yet, in a folder anyone may write without the sticky bit
+    chmodSync(tmp, 0o777);
+    const open = cli(['up', '1', '--dir', join(tmp, 'new')]);
+    expect(open.stderr).toContain(`${tmp}/new: its folder ${tmp} (owner uid 0 (root), mode 0777) lets others replace it`);
+    expect(existsSync(join(tmp, 'new'))).toBe(false);
+  });
+});
+
+/** A sandbox folder as `up` leaves it: root's, 0700, its state and process log 0600. */
+function sandboxFolder(dir: string, processes: RecordedProcess[]): void {
+  writeFileSync(join(dir, 'state.json'), JSON.stringify({ owner: SANDBOX_OWNER, dir, ready: true, processes, hosts: [] }), { mode: 0o600 });
+  writeFileSync(join(dir, 'processes.jsonl'), '', { mode: 0o600 });
+}

@@ -44,8 +44,14 @@ describe('--shard', () => {
     const b = mailprov(['plan', inv, '--shard', 'auto/2', '--json'], { JOB_COMPLETION_INDEX: '1' });
     const docA = JSON.parse(a.stdout);
     const docB = JSON.parse(b.stdout);
-    expect(docA.shard).toEqual({ index: 1, count: 2, selected: 4 });
-    expect(docB.shard).toEqual({ index: 2, count: 2, selected: 4 });
+    const selection = {
+      selected: 4,
+      inventory: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      limit: null,
+      selection: ['relay1', 'relay2', 'relay3', 'relay4'],
+    };
+    expect(docA.shard).toEqual({ index: 1, count: 2, ...selection });
+    expect(docB.shard).toEqual({ index: 2, count: 2, ...selection });
     const names = [...docA.hosts, ...docB.hosts].map((h: { host: string }) => h.host).sort();
     expect(names).toEqual(['relay1', 'relay2', 'relay3', 'relay4']);
     writeFileSync(join(dir, 'a.json'), a.stdout);
@@ -64,13 +70,35 @@ describe('--shard', () => {
     expect(text.stdout).toContain('0 changes pending on 0 hosts, 0 hosts unchanged, 4 failed');
 
     const missing = mailprov(['report', 'merge', 'a.json']);
+    // a refused merge has an exit code of its own: 1 would say a host failed
     expect([missing.code, missing.stderr]).toEqual([
-      1,
+      3,
       expect.stringMatching(/^mailprov: shard 2\/2 is missing \(given: a\.json 1\/2 with \d hosts\)/),
     ]);
     const twice = mailprov(['report', 'merge', 'a.json', 'b.json', 'a.json']);
-    expect(twice.stderr).toBe('mailprov: a.json is given twice\n');
+    expect([twice.code, twice.stderr]).toEqual([3, 'mailprov: a.json is given twice\n']);
     const none = mailprov(['report', 'merge', 'a.json', 'nope.json']);
-    expect(none.stderr).toBe('mailprov: nope.json: cannot read it (ENOENT)\n');
+    expect([none.code, none.stderr]).toEqual([3, 'mailprov: nope.json: cannot read it (ENOENT)\n']);
+  });
+
+  // issue 24: shard 1/2 of one --limit and shard 2/2 of another merged as if they were one run, exit 0
+  it('report merge refuses shards of different --limit with exit 3, naming the files and their --limit', { timeout: 60_000 }, () => {
+    // shard 1/2 of relay1,relay3 is relay3; shard 2/2 of relay2,relay3 is relay2: two hosts, as each run
+    // selected two, and relay1 never ran
+    const a = mailprov(['plan', inv, '--limit', 'relay1,relay3', '--shard', '1/2', '--json']);
+    const b = mailprov(['plan', inv, '--limit', 'relay2,relay3', '--shard', '2/2', '--json']);
+    expect([
+      JSON.parse(a.stdout).hosts.map((h: { host: string }) => h.host),
+      JSON.parse(b.stdout).hosts.map((h: { host: string }) => h.host),
+    ]).toEqual([['relay3'], ['relay2']]);
+    writeFileSync(join(dir, 'l12.json'), a.stdout);
+    writeFileSync(join(dir, 'l34.json'), b.stdout);
+    const merged = mailprov(['report', 'merge', 'l12.json', 'l34.json']);
+    expect([merged.code, merged.stdout, merged.stderr]).toEqual([
+      3,
+      '',
+      'mailprov: the shards were run with different --limit (l12.json: --limit relay1,relay3; l34.json: --limit relay2,relay3): ' +
+        'merge the shards of one selection\n',
+    ]);
   });
 });

@@ -202,6 +202,14 @@ describe('the ansible_* mapping', () => {
     expect(jumpFromProxyCommand('/usr/bin/ssh -l ops -W %h:%p bastion.example.net')).toBe('ops@bastion.example.net');
     expect(jumpFromProxyCommand('ssh bastion nc %h %p')).toBeUndefined();
     expect(jumpFromProxyCommand('ssh -i key -W %h:%p bastion')).toBeUndefined();
+    expect(jumpFromProxyCommand('ssh -W [%h]:%p bastion')).toBe('bastion');
+  });
+
+  it('takes the first of ProxyCommand and ProxyJump, as ssh does (issue 24)', () => {
+    const jump = (args: string) => fields({ ansible_ssh_common_args: args }).fields.jump;
+    expect(jump('-o ProxyCommand="ssh -W %h:%p secure-bastion" -o ProxyJump=general')).toBe('secure-bastion');
+    expect(jump('-o ProxyJump=general -o ProxyCommand="ssh -W %h:%p secure-bastion"')).toBe('general');
+    expect(jump('-o ProxyCommand=none -J general')).toBeUndefined();
   });
 });
 

@@ -46,6 +46,21 @@ describe('the process log', () => {
     expect(parseProcessLog(text)).toEqual([p(1, '5', 'a')]);
   });
 
+  it('keeps the namespaces recorded with a process only when each is one /proc names', () => {
+    const text = [
+      '{"pid":1,"start":"5","what":"a","ns":{"net":"net:[4026532201]","ipc":"ipc:[4026532202]"}}',
+      '{"pid":2,"start":"5","what":"b","ns":{"net":"mnt:[4026532201]"}}',
+      '{"pid":3,"start":"5","what":"c","ns":{"cgroup":"cgroup:[1]"}}',
+      '{"pid":4,"start":"5","what":"d","ns":"net:[1]"}',
+    ].join('\n');
+    expect(parseProcessLog(text)).toEqual([
+      { ...p(1, '5', 'a'), ns: { net: 'net:[4026532201]', ipc: 'ipc:[4026532202]' } },
+      p(2, '5', 'b'),
+      p(3, '5', 'c'),
+      p(4, '5', 'd'),
+    ]);
+  });
+
   it('merges with the state file: each process (pid and start time) once', () => {
     expect(mergeProcesses([p(1), p(2)], [p(2), p(3), p(1, '101')])).toEqual([p(1), p(2), p(3), p(1, '101')]);
   });

@@ -6,6 +6,10 @@ import {
   isRunning,
   killAndWait,
   killRecorded,
+  madeNamespaces,
+  type NamespaceReader,
+  outsideSandbox,
+  descendantOutside,
   parseProcStat,
   processTree,
   readProcStat,
@@ -109,17 +113,57 @@ describe('killRecorded', () => {
   const alive = (pid: number) => !['Z', 'X', undefined].includes(parseProcStat(readProcStat(pid) ?? '')?.state);
 
   it('leaves alone a pid whose start time is not the recorded one, and kills the one that matches, with its children', async () => {
-    const [reused, ours] = [sleeper(), spawn('sh', ['-c', 'sleep 300 & wait'], { stdio: 'ignore' })];
+    // ours as the sandbox starts its processes: in a namespace made for it (an IPC one, as the smart host's)
+    const [reused, ours] = [sleeper(), spawn('unshare', ['--ipc', 'sh', '-c', 'sleep 300 & wait'], { stdio: 'ignore' })];
     started.push(ours);
     await sleep(200);
-    const rec = (pid: number) => recordProcess(pid, 'x')!;
+    const rec = (pid: number) => ({ ...recordProcess(pid, 'x')!, ns: madeNamespaces(pid) });
+    expect(rec(ours.pid!).ns).toEqual({ ipc: expect.stringMatching(/^ipc:\[\d+\]$/) });
     const child = descendants(ours.pid!, processTree())[0];
     expect(child).toBeDefined();
-    const left = await killRecorded([{ ...rec(reused.pid!), start: String(Number(rec(reused.pid!).start) + 1) }, rec(ours.pid!)]);
-    expect(left).toEqual([]);
+    const { left, refused } = await killRecorded([
+      { ...rec(reused.pid!), start: String(Number(rec(reused.pid!).start) + 1) },
+      rec(ours.pid!),
+    ]);
+    expect([left, refused]).toEqual([[], []]);
     expect(alive(reused.pid!)).toBe(true);
     expect(alive(ours.pid!)).toBe(false);
     expect(isRunning(child)).toBe(false);
+  });
+});
+
+describe('the namespaces a recorded process must be in', () => {
+  const SELF = { net: 'net:[1]', mnt: 'mnt:[2]', pid: 'pid:[3]', uts: 'uts:[4]', ipc: 'ipc:[5]' };
+  const ns =
+    (of: Record<number, Partial<typeof SELF>>): NamespaceReader =>
+    (pid, kind) =>
+      pid === 'self' ? SELF[kind] : of[pid]?.[kind];
+  const host = { net: 'net:[101]', mnt: 'mnt:[102]', pid: 'pid:[3]', uts: 'uts:[104]', ipc: 'ipc:[105]' };
+  const p = (pid: number, rec?: object) => ({ pid, start: '1', what: 'relay1 host', ...(rec ? { ns: rec } : {}) });
+
+  it('reads those made for it: the ones it is in that this process is not', () => {
+    expect(madeNamespaces(7, ns({ 7: host }))).toEqual({ net: 'net:[101]', mnt: 'mnt:[102]', uts: 'uts:[104]', ipc: 'ipc:[105]' });
+    expect(madeNamespaces(8, ns({ 8: SELF }))).toEqual({});
+  });
+
+  it("lets down signal a process only in the namespaces recorded for it, none of them this machine's own", () => {
+    const made = madeNamespaces(7, ns({ 7: host }));
+    expect(outsideSandbox(p(7, made), ns({ 7: host }))).toBeUndefined();
+    expect(outsideSandbox(p(7), ns({ 7: host }))).toBe(
+      "recorded without the namespaces the sandbox made for it (not written by this mailprov's `sandbox up`)",
+    );
+    // a forged record naming a process of this machine, with its (our) namespaces
+    expect(outsideSandbox(p(8, { net: 'net:[1]' }), ns({ 8: SELF }))).toBe(
+      "its recorded net namespace net:[1] is this machine's own, not one the sandbox made",
+    );
+    // a record naming a namespace the process is not in (a pid reused in another container)
+    expect(outsideSandbox(p(9, made), ns({ 9: { ...host, net: 'net:[999]' } }))).toBe(
+      'it is in net namespace net:[999], not net:[101], which the sandbox made for it',
+    );
+    expect(descendantOutside(p(10), made, ns({ 10: { ...host, net: 'net:[555]' } }))).toBeUndefined(); // deeper inside
+    expect(descendantOutside(p(11), made, ns({ 11: { ...host, mnt: 'mnt:[2]' } }))).toBe(
+      "it is in this machine's own mnt namespace mnt:[2], outside the sandbox's",
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SshConfigError } from '../../../src/errors.ts';
+import { type ConnectionSettings, resolveTargets } from '../../../src/inventory/targets.ts';
 import {
   collectSshConfig,
   globPaths,
@@ -191,12 +192,11 @@ Match all
     expect(() => policy('maybe')).toThrow(/line 1: StrictHostKeyChecking maybe: expected yes, accept-new, no, off or ask/);
   });
 
-  it('warns about ProxyCommand (never run) and about a second known_hosts file', () => {
-    const r = resolveFor('Host a\n  ProxyCommand ssh -W %h:%p b\n  UserKnownHostsFile /k1 /k2\n', 'a');
+  it('warns about a second known_hosts file', () => {
+    const r = resolveFor('Host a\n  UserKnownHostsFile /k1 /k2\n', 'a');
     expect(r.knownHosts).toBe('/k1');
     expect(r.warnings.map((w) => [w.line, w.message])).toEqual([
-      [2, 'ProxyCommand is not supported by mailprov (it runs no local command to connect): write the jump as ProxyJump'],
-      [3, 'UserKnownHostsFile names 2 files: mailprov reads and records only the first'],
+      [2, 'UserKnownHostsFile names 2 files: mailprov reads and records only the first'],
     ]);
   });
 
@@ -263,5 +263,126 @@ describe('Include', () => {
     writeFileSync(join(dir, 'config'), 'Include x.conf conf.d/*.conf\n');
     const config = loadSshConfig(join(dir, 'config'), nodeSshConfigFs(dir));
     expect(config.entries[0].included?.map((f) => f.path)).toEqual([join(dir, '.ssh', 'x.conf')]);
+  });
+});
+
+// issue 24: OpenSSH keeps the first of ProxyCommand and ProxyJump; mailprov took ProxyJump whenever
+// there was one, so db hosts went through the general bastion instead of their own, silently.
+describe('ProxyCommand and ProxyJump, as ssh reads them (real files in a temp dir)', () => {
+  const withConfig = (text: string) => {
+    const home = mkdtempSync(join(tmpdir(), 'mailprov-proxy-'));
+    mkdirSync(join(home, '.ssh'));
+    const path = join(home, '.ssh', 'config');
+    writeFileSync(path, text);
+    const config = loadSshConfig(path, nodeSshConfigFs(home));
+    return {
+      path,
+      resolve: (alias: string, given = {}) => resolveSshConfig(config, alias, given, { ...ENV, home }),
+      targets: (hosts: Record<string, ConnectionSettings>) =>
+        resolveTargets({
+          file: '/srv/inv.ts',
+          hosts: Object.fromEntries(Object.entries(hosts).map(([n, settings]) => [n, { address: n, settings }])),
+          defaults: {},
+          sshConfig: config,
+          env: { ...ENV, home },
+          exists: () => true,
+        }).targets,
+    };
+  };
+
+  it('takes whichever of the two comes first; later values of either are ignored', () => {
+    const c = withConfig(
+      'Host secure-bastion general\n  ProxyJump none\nHost db-*\n  ProxyCommand ssh -W %h:%p secure-bastion\nHost *\n  ProxyJump general\n',
+    );
+    expect(c.resolve('db-1').proxyJump).toMatchObject({ value: 'secure-bastion', keyword: 'ProxyCommand', file: c.path, line: 4 });
+    expect(c.resolve('web-1').proxyJump).toMatchObject({ value: 'general', keyword: 'ProxyJump', line: 6 });
+    // the whole chain, as the inventory loads it
+    const t = c.targets({ 'db-1': {}, 'web-1': {} });
+    expect(t.get('db-1')!.jump!.map((h) => h.name)).toEqual(['secure-bastion']);
+    expect(t.get('web-1')!.jump!.map((h) => h.name)).toEqual(['general']);
+    // ProxyJump first: a later ProxyCommand is not even read (one mailprov could not follow is no error)
+    const j = withConfig('Host db-*\n  ProxyJump secure-bastion\nHost *\n  ProxyCommand nc -x proxy:1080 %h %p\n');
+    expect(j.resolve('db-1').proxyJump).toMatchObject({ value: 'secure-bastion', keyword: 'ProxyJump' });
+    expect(() => j.resolve('web-1')).toThrow(SshConfigError);
+  });
+
+  it('lets ProxyCommand none and ProxyJump none stop later values of either', () => {
+    const c = withConfig(
+      'Host bastion\n  ProxyCommand none\nHost gw\n  ProxyJump none\nHost *\n  ProxyJump general\n  ProxyCommand nc %h %p\n',
+    );
+    expect(c.resolve('bastion').proxyJump).toMatchObject({ value: 'none', keyword: 'ProxyCommand', line: 2 });
+    expect(c.resolve('gw').proxyJump).toMatchObject({ value: 'none', keyword: 'ProxyJump', line: 4 });
+    const t = c.targets({ bastion: {}, gw: {} });
+    expect(t.get('bastion')!.jump).toBeUndefined();
+    expect(t.get('gw')!.jump).toBeUndefined();
+  });
+
+  it('reads ssh -W %h:%p (or [%h]:%p) with -q, -p, -l, -J as a jump', () => {
+    const c = withConfig(
+      [
+        'Host a\n  ProxyCommand ssh -q -W [%h]:%p -p 2222 -l ops bastion.example.net',
+        'Host b\n  ProxyCommand exec /usr/bin/ssh -W %h:%p -J outer ops@inner',
+        'Host c\n  ProxyCommand ssh -W %h:%p -p2200 fd00::5',
+        'Host d\n  ProxyCommand ssh -T -N -W %h:%p ssh://jump@gw:2022',
+      ].join('\n') + '\n',
+    );
+    expect(c.resolve('a').proxyJump?.value).toBe('ops@bastion.example.net:2222');
+    expect(c.resolve('b').proxyJump?.value).toBe('outer,ops@inner');
+    expect(c.resolve('c').proxyJump?.value).toBe('[fd00::5]:2200');
+    expect(c.resolve('d').proxyJump?.value).toBe('jump@gw:2022');
+    expect(
+      c
+        .targets({ a: {} })
+        .get('a')!
+        .jump!.map((h) => `${h.user}@${h.address}:${h.port}`),
+    ).toEqual(['ops@bastion.example.net:2222']);
+  });
+
+  it('refuses any other ProxyCommand that applies, naming the host, the file and the line', () => {
+    const refused = (command: string) => {
+      const c = withConfig(`Host *.example.org\n  User deploy\n  ProxyCommand ${command}\n`);
+      try {
+        c.resolve('relay1.example.org');
+      } catch (e) {
+        if (!(e instanceof SshConfigError)) throw e;
+        expect([e.file, e.line, e.host]).toEqual([c.path, 3, 'relay1.example.org']);
+        expect(e.message.startsWith(`${c.path} line 3: host relay1.example.org: ProxyCommand ${command}: `)).toBe(true);
+        return e.message.slice(`${c.path} line 3: host relay1.example.org: ProxyCommand ${command}: `.length);
+      }
+      throw new Error(`ProxyCommand ${command} was accepted`);
+    };
+    expect(refused('nc -x proxy:1080 %h %p')).toMatch(
+      /^it runs nc, not ssh -W %h:%p: mailprov runs no local command to connect\. mailprov connects only/,
+    );
+    expect(refused('ssh bastion nc %h %p')).toMatch(/^no -W %h:%p|^"nc" after the bastion bastion/);
+    expect(refused('ssh -W %h:25 bastion')).toMatch(/^-W %h:25: only -W %h:%p/);
+    expect(refused('ssh -i ~/.ssh/bastion_key -W %h:%p bastion')).toMatch(
+      /^the ssh option -i cannot be said as a jump: a jump names only \[user@\]host\[:port\]; give the bastion its key \(IdentityFile\) in a Host block of its own/,
+    );
+    expect(refused('ssh -o StrictHostKeyChecking=no -W %h:%p bastion')).toMatch(/^the ssh option -o cannot be said as a jump/);
+    expect(refused("ssh -W '%h:%p' bastion 'nc -q0 %h %p'")).toMatch(/^"nc -q0 %h %p" after the bastion bastion: a remote command/);
+    expect(refused("ssh -W '%h:%p' bastion 'nc -q0 %h %p'")).toMatch(/^"nc -q0 %h %p" after the bastion bastion: a remote command/);
+    expect(refused('ssh -l a -W %h:%p b@bastion')).toMatch(/^the user is named twice/);
+    // and through the targets, as the inventory loads them: the typed error, not a warning
+    const c = withConfig('Host relay1\n  ProxyCommand socat - PROXY:proxy:%h:%p\n');
+    expect(() => c.targets({ relay1: {} })).toThrow(SshConfigError);
+    expect(() => c.targets({ relay1: {} })).toThrow(/line 2: host relay1: ProxyCommand socat/);
+    // a host whose jump the inventory gives does not read the file's at all
+    expect(
+      c
+        .targets({ relay1: { jump: 'bastion' } })
+        .get('relay1')!
+        .jump!.map((h) => h.name),
+    ).toEqual(['bastion']);
+  });
+
+  it('reads UserKnownHostsFile none as /dev/null, loudly, never as a file called none', () => {
+    const c = withConfig('Host a\n  UserKnownHostsFile none\n');
+    const r = c.resolve('a');
+    expect(r.knownHosts).toBe('/dev/null');
+    expect(r.warnings.map((w) => [w.line, w.message])).toEqual([
+      [2, expect.stringMatching(/^UserKnownHostsFile none is read as \/dev\/null: NO HOST KEY IS KEPT from one run to the next/)],
+    ]);
+    expect(c.targets({ a: {} }).get('a')!.knownHosts).toBe('/dev/null');
   });
 });
