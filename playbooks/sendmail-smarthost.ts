@@ -19,6 +19,7 @@ import {
 } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
 import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
+import { lintRelayFeatures } from './sendmail-smarthost/relay-features.ts';
 import { GENERICS_TABLE, maskAuthinfo, renderAccess, renderAuthinfo, renderGenericsTable, renderMc } from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
@@ -141,8 +142,10 @@ export const sendmailSmartHost = definePlaybook({
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, undefined), ...lintUserMcTls(text, settings));
         }
-        // force downgrades what the lint says the mc means, never an injection or a missing secret
-        return applyForce(findings, settings.force);
+        // force downgrades what the lint says the mc means, never an injection or a missing secret;
+        // nor a relay-widening FEATURE: only allowRelayFeatures, naming it, lets one through
+        const mcText = userMc ?? (settings.mc && 'text' in settings.mc ? settings.mc.text : undefined);
+        return [...applyForce(findings, settings.force), ...lintRelayFeatures(settings, mcText)];
       },
       checkFacts(facts: HostFacts): Finding[] {
         if (facts.os.family === 'unknown') {
