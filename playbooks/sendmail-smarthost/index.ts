@@ -6,6 +6,7 @@ export {
   renderAccess,
   renderGenericsTable,
   maskAuthinfo,
+  maskAuthinfoLines,
   distroPaths,
   GENERICS_TABLE,
   PRIVACY_FLAGS,
