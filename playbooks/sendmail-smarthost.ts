@@ -88,7 +88,8 @@ export const sendmailSmartHost = definePlaybook({
             mask: maskAuthinfo,
           })
         : // without auth, credentials mailprov wrote do not stay behind (a file of the host's own does)
-          absentFile({ path: authinfo, mask: maskAuthinfo, onlyIfWritten: true }),
+          // (an authinfo with no password, as Debian's make recreates it empty, holds nothing)
+          absentFile({ path: authinfo, mask: maskAuthinfo, onlyIfWritten: true, holds: (t) => maskAuthinfo(t) !== t }),
       // declared without auth too: the .db follows its text when it goes, by apply or by rollback.
       // The journal keeps the .db itself, so a rollback removes or restores it with no playbook bound.
       command({

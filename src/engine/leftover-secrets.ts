@@ -7,7 +7,7 @@ import { gatherFacts } from '../facts/gather.ts';
 import type { Generation } from '../journal/records.ts';
 import type { Finding } from '../playbook/index.ts';
 import type { Resource } from '../resources/types.ts';
-import { sh, shellJoin } from '../transport/quote.ts';
+import { sh, shellQuote } from '../transport/quote.ts';
 import type { Connection } from '../transport/ssh.ts';
 
 /** Sensitive paths written by a complete apply generation that no resource manages (path -> newest such generation). */
@@ -21,6 +21,9 @@ export function unmanagedSecrets(generations: Generation[], resources: Resource[
   return found;
 }
 
+/** A command line for a person to copy: words quoted only where the shell needs it. */
+const commandLine = (words: string[]) => words.map((w) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : shellQuote(w))).join(' ');
+
 /** The finding for the ones still on the host, if any. */
 export function leftoverFinding(host: string, inventory: string, left: Map<string, number>): Finding | undefined {
   if (!left.size) return undefined;
@@ -32,12 +35,12 @@ export function leftoverFinding(host: string, inventory: string, left: Map<strin
     message:
       `${paths.join(', ')} still hold${paths.length === 1 ? 's' : ''} credentials mailprov wrote (generation ${gens.join(', ')}), ` +
       'and no playbook bound to this host manages them any more. Remove them on the host with ' +
-      `\`${shellJoin(['rm', '-f', '--', ...paths])}\`, then the journal's saved copies with ` +
-      `\`${shellJoin(['mailprov', 'forget-secrets', inventory || '<inventory>', '--host', host])}\``,
+      `\`${commandLine(['rm', '-f', '--', ...paths])}\`, then the journal's saved copies with ` +
+      `\`${commandLine(['mailprov', 'forget-secrets', inventory || '<inventory>', '--host', host])}\``,
   };
 }
 
-/** Reads which of the unmanaged sensitive paths still exist (one round trip, only when there are some). */
+/** Reads which of the unmanaged sensitive paths still exist and are not empty (one round trip, only when there are some). */
 export async function findLeftoverSecrets(
   conn: Connection,
   host: string,
@@ -47,7 +50,8 @@ export async function findLeftoverSecrets(
 ): Promise<Finding | undefined> {
   const candidates = unmanagedSecrets(generations, resources);
   if (!candidates.size) return undefined;
-  const exists = (p: string) => sh`test -e ${p}`;
+  // an empty file holds no credential (Debian's make recreates maps it once knew, empty)
+  const exists = (p: string) => sh`test -s ${p}`;
   const facts = await gatherFacts(
     conn,
     [...candidates.keys()].map((p) => testFact.query(exists(p))),

@@ -153,6 +153,11 @@ export interface AbsentFileOptions {
    * never a file the host had of its own: for a file an inventory stopped asking for.
    */
   onlyIfWritten?: boolean;
+  /**
+   * Remove it only while its content holds this (a password): a file the distro recreates empty
+   * (Debian's Makefile touches every map it once knew) holds nothing, and stays.
+   */
+  holds?: (content: string) => boolean;
   notify?: string[];
 }
 
@@ -186,6 +191,8 @@ export function absentFile(opts: AbsentFileOptions): Resource {
       const wrote = opts.onlyIfWritten ? writtenByMailprov(facts.get(journalFact, undefined).generations, opts.path) : undefined;
       if (opts.onlyIfWritten && !wrote) return { resourceId: id, reason: `${opts.path} was not written by mailprov: left as it is` };
       const before = current.type === 'file' ? (current.content ?? null) : null;
+      // a file too large to read (no content) is not known to hold nothing: it goes
+      if (opts.holds && before !== null && !opts.holds(before)) return { resourceId: id, reason: `${opts.path} holds nothing to remove` };
       return {
         resourceId: id,
         action: 'remove',
