@@ -378,7 +378,7 @@ describe('the classic relay tricks (issue 24, defect 10)', () => {
   const exec = async (cmd: string) => {
     const script = cmd.replaceAll('/usr/sbin/sendmail', stub);
     const stdout = execFileSync('dash', ['-c', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return { stdout, stderr: '', code: 0 };
+    return { command: cmd, stdout, stderr: '', code: 0 };
   };
 
   it('fails a relay that refuses the plain outsider but relays user%host@relay for it', async () => {
