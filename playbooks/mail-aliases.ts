@@ -1,10 +1,21 @@
 // Root's mail goes to a person: the alias lines it is given are put in /etc/aliases (Debian and
 // RHEL keep it there alike), the rest of the file stays byte for byte, and newaliases runs only
-// when the file changed. Bind it after sendmailSmartHost: newaliases comes with sendmail.
+// when the file changed. A rollback takes back only those lines, whatever others added since.
+// Bind it after sendmailSmartHost: newaliases comes with sendmail.
 import { createHash } from 'node:crypto';
 // Like any user's playbook it takes the engine from 'mailprov' only; its parts are in ./mail-aliases/.
-import { command, definePlaybook, file, fileFact, OperationError, type Finding, type HostFacts, type VerifyContext } from 'mailprov';
-import { duplicateEntries, editAliases } from './mail-aliases/edit.ts';
+import {
+  command,
+  definePlaybook,
+  file,
+  fileFact,
+  lineEntriesRecord,
+  OperationError,
+  type Finding,
+  type HostFacts,
+  type VerifyContext,
+} from 'mailprov';
+import { aliasEdits, duplicateEntries, editAliases } from './mail-aliases/edit.ts';
 import { ALIASES, newaliasesCommand, verifyAliases } from './mail-aliases/host.ts';
 import { mailAliasesSettingsSchema, type MailAliasesSettings } from './mail-aliases/settings.ts';
 
@@ -38,8 +49,17 @@ export const mailAliases = definePlaybook({
     };
     return {
       resources: [
-        // the file resource reads the file's fact itself; content() edits what it read
-        file({ path: ALIASES, content, owner: 'root', group: 'root', mode: '0644' }),
+        // the file resource reads the file's fact itself; content() edits what it read. Others edit
+        // the file too: a rollback takes back only the entries this wrote (then runs newaliases),
+        // never the whole file
+        file({
+          path: ALIASES,
+          content,
+          owner: 'root',
+          group: 'root',
+          mode: '0644',
+          undo: (before) => [lineEntriesRecord({ path: ALIASES, ...aliasEdits(before, aliases), rebuild: 'newaliases' })],
+        }),
         // a file moved into /etc keeps the label of where it was written: relabel (RHEL, SELinux)
         command({
           name: `restorecon ${ALIASES}`,

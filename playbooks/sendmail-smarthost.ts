@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 // Like any user's playbook it takes the engine from 'mailprov' only; its own parts (settings,
 // renderers, lint, host commands) are in ./sendmail-smarthost/.
 import {
+  absentFile,
   command,
   definePlaybook,
   file,
@@ -19,7 +20,16 @@ import {
 } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
 import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
-import { GENERICS_TABLE, maskAuthinfo, renderAccess, renderAuthinfo, renderGenericsTable, renderMc } from './sendmail-smarthost/render.ts';
+import { lintRelayFeatures } from './sendmail-smarthost/relay-features.ts';
+import {
+  GENERICS_TABLE,
+  maskAuthinfo,
+  maskAuthinfoLines,
+  renderAccess,
+  renderAuthinfo,
+  renderGenericsTable,
+  renderMc,
+} from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
@@ -67,31 +77,38 @@ export const sendmailSmartHost = definePlaybook({
         },
       }),
       file({ path: mc, content: mcText, owner: 'root', group: 'smmsp', mode: '0644', validate: validateMcCommand('%s') }),
-      ...(auth
-        ? [
-            file({
-              path: authinfo,
-              // revealed at plan time, on the controller, only to become file content sent over stdin
-              content: () => renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
-              owner: 'root',
-              group: 'root',
-              mode: '0600',
-              mask: maskAuthinfo,
-            }),
-            command({
-              name: 'makemap authinfo',
-              run: makemapCommand('authinfo'),
-              onChangeOf: [`file:${authinfo}`],
-              creates: `${authinfo}.db`,
-            }),
-          ]
-        : []),
+      auth
+        ? file({
+            path: authinfo,
+            // revealed at plan time, on the controller, only to become file content sent over stdin
+            content: () => renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
+            owner: 'root',
+            group: 'root',
+            mode: '0600',
+            mask: maskAuthinfo,
+          })
+        : // without auth, credentials mailprov wrote do not stay behind (a file of the host's own does)
+          // (an authinfo with no password, as Debian's make recreates it empty, holds nothing)
+          absentFile({ path: authinfo, mask: maskAuthinfo, onlyIfWritten: true, holds: (t) => maskAuthinfo(t) !== t }),
+      // declared without auth too: the .db follows its text when it goes, by apply or by rollback.
+      // The journal keeps the .db itself, so a rollback removes or restores it with no playbook bound.
+      command({
+        name: 'makemap authinfo',
+        run: makemapCommand('authinfo'),
+        onChangeOf: [`file:${authinfo}`],
+        ...(auth ? { creates: `${authinfo}.db` } : {}),
+        files: [{ path: `${authinfo}.db`, sensitive: true }],
+      }),
       file({
         path: access,
         content: renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
         owner: 'root',
         group: 'root',
         mode: '0644',
+        // the host's own access map may hold AuthInfo lines (sendmail reads them there without
+        // FEATURE(authinfo)): their passwords never show in a diff
+        mask: maskAuthinfoLines,
+        sensitive: 'when-masked',
       }),
       command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
       ...(settings.genericsTable
@@ -111,7 +128,7 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [`file:${mc}`, `file:${access}`, `file:${GENERICS_TABLE}`, ...(auth ? [`file:${authinfo}`] : [])],
+        onChangeOf: [`file:${mc}`, `file:${access}`, `file:${GENERICS_TABLE}`, `file:${authinfo}`],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
@@ -141,8 +158,10 @@ export const sendmailSmartHost = definePlaybook({
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, undefined), ...lintUserMcTls(text, settings));
         }
-        // force downgrades what the lint says the mc means, never an injection or a missing secret
-        return applyForce(findings, settings.force);
+        // force downgrades what the lint says the mc means, never an injection or a missing secret;
+        // nor a relay-widening FEATURE: only allowRelayFeatures, naming it, lets one through
+        const mcText = userMc ?? (settings.mc && 'text' in settings.mc ? settings.mc.text : undefined);
+        return [...applyForce(findings, settings.force), ...lintRelayFeatures(settings, mcText)];
       },
       checkFacts(facts: HostFacts): Finding[] {
         if (facts.os.family === 'unknown') {

@@ -32,9 +32,19 @@ export {
 export { secret, Secret, redact } from './secrets/index.ts';
 
 // Resources: what a playbook's build() returns. Each plans against facts, then the engine applies it.
-export { file, packages, firewallRule, command, service, serviceId } from './resources/index.ts';
+export { file, absentFile, packages, firewallRule, command, service, serviceId } from './resources/index.ts';
 export type { Resource, Change, NoChange, Step, UndoRecord } from './resources/index.ts';
-export type { FileOptions, PackagesOptions, FirewallRuleOptions, CommandOptions, ServiceOptions } from './resources/index.ts';
+export type {
+  FileOptions,
+  AbsentFileOptions,
+  PackagesOptions,
+  FirewallRuleOptions,
+  CommandOptions,
+  ServiceOptions,
+} from './resources/index.ts';
+// A file others edit too (/etc/aliases): file({ undo }) returns a lineEntriesRecord saying which
+// entries the resource wrote and what stood there before, so that a rollback takes back only those.
+export { lineEntriesRecord, type LineEntriesRecord } from './resources/index.ts';
 
 // Facts: what the host looks like, as resources, checkFacts() and verify() see it. A fact is one
 // declaration (defineFact: name, shell snippet, parser); facts.get(fact, arg) reads it; the

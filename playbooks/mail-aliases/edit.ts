@@ -132,3 +132,35 @@ export function duplicateEntries(text: string, names: string[]): { name: string;
     return lines.length > 1 ? [{ name, lines }] : [];
   });
 }
+
+/** What editAliases changed, entry by entry, for the undo record (see lineEntriesRecord in mailprov). */
+export interface AliasEdits {
+  created: boolean;
+  /** Lines without their line breaks: what was written, and what stood there before (none: added). */
+  entries: { wrote: string[]; before: string[] }[];
+}
+
+/**
+ * The entries editAliases(current, aliases) writes, with what stood there before, so that a
+ * rollback takes back exactly those and leaves every other line as it is then. A replaced entry
+ * gets back its old lines, and the later entries of its name that the edit removed come back right
+ * after it. A new file is all mailprov's: each of its lines is an entry of its own, so that lines
+ * others add in between do not keep the rest from going, and the file goes once nothing else is in it.
+ */
+export function aliasEdits(current: string | null, aliases: Record<string, string[]>): AliasEdits {
+  if (current === null) return { created: true, entries: splitLines(newFile(aliases)).map((l) => ({ wrote: [bare(l)], before: [] })) };
+  const blocks = parseAliases(current).filter((b) => b.kind === 'entry');
+  const entries: AliasEdits['entries'] = [];
+  for (const [name, targets] of Object.entries(aliases)) {
+    const [first, ...later] = blocks.filter((b) => b.name.toLowerCase() === name.toLowerCase());
+    const rendered = bare(renderAlias(name, targets));
+    if (!first) {
+      entries.push({ wrote: [rendered], before: [] });
+      continue;
+    }
+    const old = [first, ...later].flatMap((b) => b.lines.map(bare));
+    if (!rhsMatches(first.rhs, targets)) entries.push({ wrote: [rendered], before: old });
+    else if (later.length) entries.push({ wrote: first.lines.map(bare), before: old });
+  }
+  return { created: false, entries };
+}

@@ -8,7 +8,9 @@ export {
   renderAlias,
   rhsMatches,
   duplicateEntries,
+  aliasEdits,
   NEW_FILE_HEADER,
+  type AliasEdits,
   type Block,
 } from './edit.ts';
 export { ALIASES, newaliasesCommand, lookupScript, parseLookups, verifyAliases } from './host.ts';

@@ -147,8 +147,10 @@ export function transcriptEvidence(output: string): string[] {
 
 /**
  * `plan --probe`: the smart host as this host would reach it with the settings to be applied, and
- * whether the relay as it runs now is open. The live access map may not have the planned relayFrom
- * yet, so only loopback is asked to be let in; every outsider must be refused all the same.
+ * whether the relay config on disk is open (sendmail -bt reads the files; the running daemon keeps
+ * what it loaded at its start, and the probe says when the file is newer). The access map on disk
+ * may not have the planned relayFrom yet, so only loopback is asked to be let in; every outsider
+ * must be refused all the same.
  */
 export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
   await probeSmartHost(ctx, settings);
@@ -156,7 +158,34 @@ export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings):
     ctx.log('sendmail is not installed yet: no open-relay check of the live config');
     return;
   }
-  await checkNotOpenRelay(ctx.exec, { ...settings, relayFrom: [] }, (l) => ctx.info(`live config: ${l}`));
+  // sendmail -bt reads sendmail.cf from disk; the daemon keeps the one it loaded at its start
+  const fqdn = ctx.facts.os.fqdn;
+  await checkNotOpenRelay(ctx.exec, { ...settings, relayFrom: [] }, (l) => ctx.info(`${CF_ON_DISK}: ${l}`), { fqdn });
+  const ages = parseCfAge((await ctx.exec(CF_AGE_COMMAND)).stdout);
+  const stale = ages.daemonStarted !== undefined && ages.cfWritten !== undefined && ages.cfWritten > ages.daemonStarted;
+  if (ages.daemonStarted === undefined) ctx.info('no running sendmail daemon was found: the check above is of the config on disk only');
+  else if (stale)
+    ctx.warn(
+      `${MAIL_DIR}/sendmail.cf was written after the running sendmail daemon started: the daemon still runs the config it loaded then, which the open-relay check did not test (restart sendmail, or apply, to make them one)`,
+    );
+}
+
+/** How the probe's open-relay result is labelled: it is sendmail -bt's reading of the file, not the daemon's memory. */
+export const CF_ON_DISK = `${MAIL_DIR}/sendmail.cf on disk (as sendmail -bt reads it, not necessarily what the running daemon loaded)`;
+
+/**
+ * The start of the sendmail daemon (boot time + its start in clock ticks, from /proc: the mtime of
+ * /proc/<pid> is when the kernel first showed it, not when it started) and sendmail.cf's last
+ * write, in seconds since the epoch.
+ */
+export const CF_AGE_COMMAND = `p=$(pgrep -o -f '^sendmail: (MTA: )?(accepting|rejecting) connections' 2>/dev/null); if [ -n "$p" ]; then echo "daemon $(( $(awk '/^btime/ {print $2}' /proc/stat) + $(awk '{print $22}' /proc/$p/stat) / $(getconf CLK_TCK) ))"; fi; echo "cf $(stat -c %Y ${MAIL_DIR}/sendmail.cf 2>/dev/null)"`;
+
+export function parseCfAge(output: string): { daemonStarted?: number; cfWritten?: number } {
+  const field = (k: string) => {
+    const v = new RegExp(`^${k} (\\d+)$`, 'm').exec(output)?.[1];
+    return v === undefined ? undefined : Number(v);
+  };
+  return { daemonStarted: field('daemon'), cfWritten: field('cf') };
 }
 
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
@@ -234,7 +263,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
-  await checkNotOpenRelay(exec, settings, log);
+  await checkNotOpenRelay(exec, settings, log, { fqdn: ctx.facts.os.fqdn });
   await verifySenderRewriting(ctx, settings);
 
   if (settings.probeSmartHost) await probeSmartHost(ctx, settings);

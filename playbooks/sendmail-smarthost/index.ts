@@ -6,11 +6,13 @@ export {
   renderAccess,
   renderGenericsTable,
   maskAuthinfo,
+  maskAuthinfoLines,
   distroPaths,
   GENERICS_TABLE,
   PRIVACY_FLAGS,
 } from './render.ts';
 export { lintMc, lintSettings, m4MacroWords, type LintContext } from './lint.ts';
+export { lintRelayFeatures, mcFeatures, RELAY_WIDENING_FEATURES, RELAY_WIDENING_NAMES } from './relay-features.ts';
 export { lintKnobs, closestName, RESERVED_DEFINES, RESERVED_FEATURES } from './knobs.ts';
 export { KNOWN_DEFINES, KNOWN_FEATURES } from './cf-names.ts';
 export { distroOf } from './distro.ts';
@@ -18,6 +20,9 @@ export { validateMcCommand, makeCommand, makemapCommand, verifyRelay, transcript
 export {
   checkNotOpenRelay,
   relayProbes,
+  relayTrickProbes,
+  relayTricks,
+  allRelayProbes,
   relayProbeScript,
   parseRelayProbes,
   judgeRelayProbes,

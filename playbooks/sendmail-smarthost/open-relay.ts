@@ -159,6 +159,22 @@ export interface RelayProbe {
   /** The envelope sender ($f) and the RCPT TO address. */
   sender: string;
   recipient: string;
+  /** The classic trick the recipient is written in (see relayTricks), if any. */
+  trick?: string;
+}
+
+/**
+ * The classic ways to write an outside recipient so that it looks local to a relay check that
+ * reads only the last @: the %-hack, a quoted local part, a UUCP bang path, a source route. `relay`
+ * is a name of the host itself. Each must be refused from outside relayFrom as the plain one is.
+ */
+export function relayTricks(user: string, domain: string, relay: string): { trick: string; recipient: string }[] {
+  return [
+    { trick: 'user%host@relay', recipient: `${user}%${domain}@${relay}` },
+    { trick: '"user@host"@relay', recipient: `"${user}@${domain}"@${relay}` },
+    { trick: 'host!user', recipient: `${domain}!${user}` },
+    { trick: '@relay:user@host', recipient: `@${relay}:${user}@${domain}` },
+  ];
 }
 
 // already in access (renderAccess); 127.0.0.1 is always tried
@@ -200,6 +216,22 @@ export function relayProbes(settings: SendmailSettings): RelayProbe[] {
     else if (net.kind === 'name' && addr4) probes.push({ ...insider, entry, addr: addr4, name: `relay-probe.${net.name}` });
   }
   return probes;
+}
+
+/**
+ * The first outsider of relayProbes again, with the recipient written each tricky way (relayTricks)
+ * to a name of this very host (`host.fqdn`, else localhost): every one must be refused too.
+ */
+export function relayTrickProbes(settings: SendmailSettings, host: { fqdn?: string } = {}): RelayProbe[] {
+  const outsider = relayProbes(settings).find((p) => !p.inside);
+  if (!outsider) return []; // relayFrom covers every address: the judge says so without tricks
+  const domain = outsider.recipient.slice(outsider.recipient.indexOf('@') + 1);
+  return relayTricks('relay-probe', domain, host.fqdn ?? 'localhost').map((t) => ({ ...outsider, ...t }));
+}
+
+/** Every probe the post-apply check sends: relayProbes, then relayTrickProbes. */
+export function allRelayProbes(settings: SendmailSettings, host: { fqdn?: string } = {}): RelayProbe[] {
+  return [...relayProbes(settings), ...relayTrickProbes(settings, host)];
 }
 
 /**
@@ -283,7 +315,8 @@ export function describeReturn(returned: string): string {
 function who(r: ProbeResult): string {
   const p = r.probe;
   const name = p.name ? `named ${p.name}` : 'without reverse DNS';
-  return `a client at ${r.addr} (${name}, ${p.inside ? `inside relayFrom ${p.entry}` : 'outside relayFrom'}, sender ${p.sender})`;
+  const trick = p.trick ? `, recipient written as ${p.trick}` : '';
+  return `a client at ${r.addr} (${name}, ${p.inside ? `inside relayFrom ${p.entry}` : 'outside relayFrom'}, sender ${p.sender}${trick})`;
 }
 
 export function probeEvidence(r: ProbeResult): string {
@@ -322,9 +355,12 @@ export function judgeRelayProbes(results: ProbeResult[]): string {
       shut.returned === undefined ? [...evidence, ...raw(shut)] : evidence,
     );
   }
-  const refused = outsiders.map((r) => `${r.addr} (${describeReturn(r.returned ?? '')})`).join(', ');
+  const plain = outsiders.filter((r) => !r.probe.trick);
+  const refused = plain.map((r) => `${r.addr} (${describeReturn(r.returned ?? '')})`).join(', ');
+  const tricks = outsiders.filter((r) => r.probe.trick).map((r) => r.probe.recipient);
+  const also = tricks.length ? `; and written as ${tricks.join(', ')}` : '';
   const inside = results.filter((r) => r.probe.inside).map((r) => (r.probe.name ? r.probe.name : r.addr));
-  return `not an open relay: sendmail refuses clients outside relayFrom relaying to ${outsiders[0].probe.recipient}: ${refused}; lets clients inside relay: ${inside.join(', ')}`;
+  return `not an open relay: sendmail refuses clients outside relayFrom relaying to ${(plain[0] ?? outsiders[0]).probe.recipient}: ${refused}${also}; lets clients inside relay: ${inside.join(', ')}`;
 }
 
 /** The check, as one remote command; throws OperationError with each probe's answer as evidence. */
@@ -332,8 +368,9 @@ export async function checkNotOpenRelay(
   exec: VerifyContext['exec'],
   settings: SendmailSettings,
   log: (line: string) => void,
+  host: { fqdn?: string } = {},
 ): Promise<void> {
-  const probes = relayProbes(settings);
+  const probes = allRelayProbes(settings, host);
   const r = await exec(relayProbeScript(probes));
   log(judgeRelayProbes(parseRelayProbes(r.stdout, probes, r.stderr)));
 }

@@ -133,6 +133,14 @@ export function maskAuthinfo(text: string): string {
   return text.replace(/"P[:=][^"]*"/g, '"P:********"');
 }
 
+/** maskAuthinfo on the AuthInfo lines of another map (a host's own access file may hold them), the other lines as they are. */
+export function maskAuthinfoLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => (/^\s*AuthInfo:/i.test(l) ? maskAuthinfo(l) : l))
+    .join('\n');
+}
+
 const LOCAL_RELAY = ['localhost.localdomain', 'localhost', '127.0.0.1'];
 
 /**

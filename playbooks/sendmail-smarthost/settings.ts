@@ -1,5 +1,6 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
 import { Secret, z } from 'mailprov';
+import { RELAY_WIDENING_NAMES } from './relay-features.ts';
 
 const hostname = z
   .string()
@@ -122,6 +123,11 @@ export const sendmailSettingsSchema = z
     defines: z.record(m4Name, z.union([z.string(), z.number().int(), z.boolean()])).default({}),
     /** Extra FEATUREs: 'nouucp' or { name: 'nouucp', args: ['reject'] }. */
     features: z.array(feature).default([]),
+    /**
+     * Relay-widening FEATUREs (relay-features.ts: promiscuous_relay, relay_mail_from, ...) this
+     * relay is meant to have, each by name; any other one in `features` or the mc is refused.
+     */
+    allowRelayFeatures: z.array(z.enum(RELAY_WIDENING_NAMES as [string, ...string[]])).default([]),
     force: z.boolean().default(false),
   })
   .strict()

@@ -28,7 +28,8 @@ export interface ForgetResult {
 
 /** The files the host's playbooks mark as secret (they mask them), for records older than `sensitive`. */
 export function secretFilesOf(playbooks: BoundPlaybook[]): string[] {
-  return playbooks.flatMap((p) => p.parts.resources).flatMap((r) => (r.file?.mask ? [r.file.path] : []));
+  // a file masked only in case (an access map that may hold AuthInfo lines) counts by its records
+  return playbooks.flatMap((p) => p.parts.resources).flatMap((r) => (r.file?.mask && r.file.secret !== 'when-masked' ? [r.file.path] : []));
 }
 
 export async function forgetSecretsHost(host: ResolvedHost, opts: ForgetOptions): Promise<ForgetResult> {

@@ -16,6 +16,7 @@ import { commandRunner, type Runner } from '../transport/runner.ts';
 import { connect, type Connection } from '../transport/ssh.ts';
 import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.ts';
 import type { EventSink, HostResult, Phase } from './events.ts';
+import { findLeftoverSecrets } from './leftover-secrets.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
 import { repairIncomplete, undoGenerations } from './undo.ts';
 import { probePlaybooks, verifyPlaybooks } from './verify.ts';
@@ -66,6 +67,9 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
       );
     await factsPhase(run, runner);
     const plan = planPhase(run);
+    // credentials mailprov wrote that no bound playbook manages any more: said, with how to remove them
+    const leftover = await findLeftoverSecrets(runner.conn, host.name, opts.inventoryFile ?? '', run.journal!.generations, run.resources);
+    if (leftover) run.finding(leftover);
     if (opts.dryRun) {
       run.result.status = plan.changes.length ? 'pending' : 'unchanged';
       if (opts.probe) await probePlaybooks(runner, host, run.facts!, run.phase, run.finding);

@@ -20,6 +20,12 @@ export interface CommandOptions {
   when?: { test: (facts: HostFacts) => boolean; otherwise: string };
   /** What undoing this change means, if anything (commands are re-run by the resources they watch). */
   describe?: string;
+  /**
+   * Files the command writes (a map built from a text file): the journal copies them aside before
+   * it runs and a rollback puts them back, or removes them if they did not exist, with no playbook
+   * needed to rebuild them. `sensitive`: it holds secrets (authinfo.db).
+   */
+  files?: { path: string; sensitive?: boolean }[];
 }
 
 export function command(opts: CommandOptions): Resource {
@@ -32,6 +38,7 @@ export function command(opts: CommandOptions): Resource {
     notify: opts.notify ?? [],
     handler: false,
     rebuildsFromFiles: true,
+    ...(opts.files?.length ? { writes: opts.files.map((f) => f.path) } : {}),
     facts: () => [...(opts.creates ? [fileFact.query(opts.creates)] : []), ...(opts.unless ? [testFact.query(opts.unless)] : [])],
     plan(facts, ctx): Change | NoChange {
       if (opts.when && !opts.when.test(facts)) return { resourceId: id, reason: opts.when.otherwise };
@@ -47,6 +54,7 @@ export function command(opts: CommandOptions): Resource {
         summary: `run ${opts.name}`,
         reason: reasons.join('; '),
         steps: [{ label: opts.name, command: opts.run }],
+        ...(opts.files?.length ? { files: opts.files.map((f) => ({ path: f.path, sensitive: f.sensitive ?? false })) } : {}),
         undo: [],
       };
     },

@@ -1,5 +1,5 @@
 export * from './types.ts';
-export { file, atomicWriteCommand, type FileOptions } from './file.ts';
+export { file, absentFile, writtenByMailprov, atomicWriteCommand, type FileOptions, type AbsentFileOptions } from './file.ts';
 export { packages, installCommand, removeCommand, type PackagesOptions } from './packages.ts';
 export {
   firewallRule,
@@ -16,3 +16,4 @@ export {
 export { command, shortName, type CommandOptions } from './command.ts';
 export { service, serviceId, serviceCommand, type ServiceOptions } from './service.ts';
 export { undoHandlerFor } from './undo.ts';
+export { lineEntriesRecord, lineEntriesCommand, lineEntriesInput, lineEntriesUndo, type LineEntriesRecord } from './line-entries.ts';

@@ -98,7 +98,9 @@ export interface Resource {
   /** It derives state from files (a command watching them): a rollback re-runs it when they are restored. */
   readonly rebuildsFromFiles?: boolean;
   /** For file resources: the path and how to mask its secrets, so rollback diffs mask them too. */
-  readonly file?: { path: string; mask?: (text: string) => string };
+  readonly file?: { path: string; mask?: (text: string) => string; secret?: 'when-masked' };
+  /** Other paths it writes (a map a command builds): with `file`, what the host's bound playbooks still manage. */
+  readonly writes?: readonly string[];
   facts(): FactQuery[];
   plan(facts: HostFacts, ctx: PlanContext): Change | NoChange;
   /** Only for handlers: the change to make when notified (after `plan` found nothing else to do). */

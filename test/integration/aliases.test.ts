@@ -1,7 +1,8 @@
 // Root's mail goes to a person: mailAliases bound next to sendmailSmartHost on a Debian and a
 // CentOS-like host. Mail to root arrives at the stand-in smart host addressed to the alias target,
 // the rest of /etc/aliases stays byte for byte, a second apply changes nothing, plan shows the
-// file's diff, and rollback brings back the previous aliases with their database.
+// file's diff, and rollback takes back only the entries mailprov wrote, with their database, keeping
+// what others added since.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,10 +31,10 @@ const remote = async (host: (typeof HOSTS)[number], cmd: string, stdin?: string)
   expect(r.code, `${host}: ${cmd}\n${r.stderr}`).toBe(0);
   return r.stdout;
 };
-const inventory = (root: string) =>
+const inventory = (root: string, more: Record<string, string> = {}) =>
   sandboxInventory(state, [
     { on: 'relays', use: sendmailSmartHost(relaySettings(state)) },
-    { on: 'relays', use: mailAliases({ root }) },
+    { on: 'relays', use: mailAliases({ root, ...more }) },
   ]);
 /** What sendmail itself finds for root in its aliases database. */
 const rootInDatabase = async (host: (typeof HOSTS)[number]) =>
@@ -124,9 +125,10 @@ describe('mailAliases next to sendmailSmartHost', () => {
       const target = inv.hosts.find((h) => h.name === host)!;
       const rb = await rollbackHost(target, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
       expect(rb.error, log.join('\n')).toBeUndefined();
-      expect(rb.restored).toEqual(['/etc/aliases']);
-      // the database follows the restored text: newaliases ran as the rollback's rebuild
-      expect(log).toContain('rebuild: run newaliases (because /etc/aliases changes)');
+      // not the whole file: only the entry mailprov wrote is taken back, then newaliases runs
+      expect(rb.restored).toEqual([]);
+      expect(log).toEqual(expect.arrayContaining([expect.stringMatching(/^ {2}\$ take back 1 entry of \/etc\/aliases -> exit 0 /)]));
+      expect(log).toEqual(expect.arrayContaining([expect.stringMatching(/^ {2}\$ newaliases -> exit 0 /)]));
       expect(await rootInDatabase(host)).toBe('returns ops@example.com (0)');
     }
     expect(await remote('relay1', 'cat /etc/aliases')).toBe(DEBIAN_AFTER);
@@ -137,5 +139,33 @@ describe('mailAliases next to sendmailSmartHost', () => {
     expect(m.rcptTo).toEqual(['ops@example.com']);
     // the rolled-back state is what the inventory says: nothing to do
     expect((await apply(inv)).map((r) => r.status)).toEqual(['unchanged', 'unchanged']);
+  });
+
+  it('rollback takes back only its own entries: an alias added by hand since stays (issue 24, defect 5)', async () => {
+    const before = { relay1: await remote('relay1', 'cat /etc/aliases'), centos1: await remote('centos1', 'cat /etc/aliases') };
+    // mailprov adds deploy and changes root
+    const applied = byHost(await apply(inventory('oncall@example.com', { deploy: 'ops@example.com' })));
+    for (const host of HOSTS) expect([applied[host].status, applied[host].error]).toEqual(['changed', undefined]);
+    // then an admin adds an alias by hand (a package could as well), and rebuilds the database
+    for (const host of HOSTS) await remote(host, "printf 'backup:\\troot\\n' >> /etc/aliases && newaliases >/dev/null");
+
+    const inv = inventory('ops@example.com');
+    for (const host of HOSTS) {
+      const log: string[] = [];
+      const rb = await rollbackHost(inv.hosts.find((h) => h.name === host)!, {
+        dryRun: false,
+        packages: false,
+        inventoryFile: 'inv.ts',
+        log: (l) => log.push(l),
+      });
+      expect(rb.error, log.join('\n')).toBeUndefined();
+      // the file as it was, plus the hand-added alias; mailprov's deploy is gone and root is back
+      const now = await remote(host, 'cat /etc/aliases');
+      expect(now, host).toBe(`${before[host].endsWith('\n') || before[host] === '' ? before[host] : `${before[host]}\n`}backup:\troot\n`);
+      expect(await rootInDatabase(host)).toBe('returns ops@example.com (0)');
+      const lookups = await remote(host, '/usr/sbin/sendmail -bt', '/map aliases backup\n/map aliases deploy\n');
+      expect(lookups).toMatch(/map_lookup: aliases \(backup\) returns root \(0\)/);
+      expect(lookups).toMatch(/map_lookup: aliases \(deploy\) no match/);
+    }
   });
 });

@@ -70,6 +70,12 @@ async function liveCheck(index: number): Promise<string> {
 
 const PASSED =
   'verify: not an open relay: sendmail refuses clients outside relayFrom relaying to relay-probe@example.org: 198.51.100.7 (5.7.1 "550 Relaying denied. Proper authentication required."); lets clients inside relay: 127.0.0.1, 192.168.0.1';
+/** After apply the check also tries the classic tricks, to a name of the host itself. */
+const passedWithTricks = (fqdn: string) =>
+  PASSED.replace(
+    '; lets clients',
+    `; and written as relay-probe%example.org@${fqdn}, "relay-probe@example.org"@${fqdn}, example.org!relay-probe, @${fqdn}:relay-probe@example.org; lets clients`,
+  );
 
 describe('the open-relay check', () => {
   it('passes a correct config on Debian and CentOS-like hosts, between the routing check and the test message', async () => {
@@ -79,24 +85,55 @@ describe('the open-relay check', () => {
       expect(results[h.name].status).toBe('changed');
       const lines = log(h.name).split('\n');
       const at = (text: string) => lines.findIndex((l) => l.includes(text));
-      expect(lines, h.name).toContain(PASSED);
-      expect(at('verify: mail to ops@example.com routes to')).toBeLessThan(at(PASSED));
-      expect(at(PASSED)).toBeLessThan(at('verify: test message <'));
+      const passed = passedWithTricks((await remote(h.index, 'hostname -f')).stdout.trim());
+      expect(lines, h.name).toContain(passed);
+      expect(at('verify: mail to ops@example.com routes to')).toBeLessThan(at(passed));
+      expect(at(passed)).toBeLessThan(at('verify: test message <'));
     }
   });
 
-  it('FEATURE(`promiscuous_relay`) never goes live: m4 warns of the open relay, and the mc fails validation', async () => {
+  it('FEATURE(`promiscuous_relay`) never goes live: the lint refuses it in the mc before connecting', async () => {
     const before = await snapshots();
     const { results } = await run(perHostMc("FEATURE(`promiscuous_relay')dnl"));
     for (const h of HOSTS) {
       const r = results[h.name];
+      expect([r.status, r.applied], h.name).toEqual(['failed', 0]);
+      expect(r.error).toMatch(/\[relay-widening-feature\] the mc: FEATURE\(promiscuous_relay\) widens relaying/);
+    }
+    // nothing reached the hosts, not even a generation
+    expect(await snapshots()).toEqual(before);
+  });
+
+  it('allowRelayFeatures naming promiscuous_relay lets it through the lint, where m4 refuses it and the host is rolled back', async () => {
+    const before = await snapshots();
+    const playbooks = HOSTS.map((h) => ({
+      on: h.name,
+      use: sendmailSmartHost(
+        settings({ mc: { text: mcWith(h.distro, "FEATURE(`promiscuous_relay')dnl") }, allowRelayFeatures: ['promiscuous_relay'] }),
+      ),
+    }));
+    const { results } = await run(playbooks);
+    for (const h of HOSTS) {
+      const r = results[h.name];
       expect(r.status, h.name).toBe('rolled-back');
+      expect(r.findings.map((f) => [f.level, f.code])).toContainEqual(['warning', 'relay-widening-feature']);
       expect(r.error).toMatch(/m4 rejects the new sendmail\.mc/);
       expect(r.error).toMatch(/promiscuous_relay'\) configures your system as open\s+relay/);
       expect(r.rolledBack?.restored).toEqual([]);
     }
     // the same files and live sendmail.cf, and the rolled-back generation on record
     expect(await snapshots()).toEqual(before.map((b) => ({ ...b, generations: b.generations + 1 })));
+  });
+
+  it('refuses features: [relay_mail_from] (and the other relay-widening ones) before connecting, even with force', async () => {
+    const before = await snapshots();
+    const { results } = await run(everywhere(settings({ features: ['relay_mail_from'], force: true })));
+    for (const h of HOSTS) {
+      const r = results[h.name];
+      expect([r.status, r.applied, r.changes], h.name).toEqual(['failed', 0, []]);
+      expect(r.error).toMatch(/\[relay-widening-feature\] features\[0\]: FEATURE\(relay_mail_from\) widens relaying/);
+    }
+    expect(await snapshots()).toEqual(before);
   });
 
   it('fails an mc that opens the relay without a warning, and the host goes back to its old sendmail.cf', async () => {

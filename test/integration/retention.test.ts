@@ -100,24 +100,37 @@ describe('retention', () => {
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain('2 older generations pruned');
 
-    // every generation from 3 on holds the password it replaced
+    // every generation from 3 on holds the password it replaced, in authinfo and in its map (the
+    // journal keeps makemap's authinfo.db too)
     const oldCopies = `grep -rl 'old-password-' ${JOURNAL}/generations || true`;
-    expect((await remote(oldCopies)).stdout.trim().split('\n')).toHaveLength(10);
+    expect((await remote(oldCopies)).stdout.trim().split('\n')).toHaveLength(20);
 
     const dry = await mailprov(['forget-secrets', '--dry-run']);
     expect([dry.code, dry.stderr]).toEqual([2, '']);
-    expect(dry.stdout).toContain('relay1: would remove 10 saved copies of sensitive files from 10 generations (/etc/mail/authinfo)');
-    expect((await remote(oldCopies)).stdout.trim().split('\n')).toHaveLength(10);
+    expect(dry.stdout).toContain(
+      'relay1: would remove 20 saved copies of sensitive files from 10 generations (/etc/mail/authinfo, /etc/mail/authinfo.db)',
+    );
+    expect((await remote(oldCopies)).stdout.trim().split('\n')).toHaveLength(20);
 
     const forget = await mailprov(['forget-secrets', '--host', 'relay1']);
     expect(forget.code).toBe(0);
-    expect(forget.stdout).toContain('relay1: removed 10 saved copies of sensitive files from 10 generations (/etc/mail/authinfo)');
+    expect(forget.stdout).toContain(
+      'relay1: removed 20 saved copies of sensitive files from 10 generations (/etc/mail/authinfo, /etc/mail/authinfo.db)',
+    );
     // no copy of an old password is left anywhere in the journal; the other copies are
     expect((await remote(oldCopies)).stdout).toBe('');
     expect((await remote(`find ${JOURNAL}/generations -path '*/files/etc/mail/authinfo*'`)).stdout).toBe('');
     expect((await remote(`ls ${JOURNAL}/generations/12/files/etc/mail`)).stdout).toContain('access');
     const noted = (await readHistory(host)).generations;
-    expect(noted.every((g) => g.forgotten.map((f) => f.path).join() === '/etc/mail/authinfo')).toBe(true);
+    expect(
+      noted.every(
+        (g) =>
+          g.forgotten
+            .map((f) => f.path)
+            .sort()
+            .join() === '/etc/mail/authinfo,/etc/mail/authinfo.db',
+      ),
+    ).toBe(true);
     // a second run finds nothing left
     expect((await mailprov(['forget-secrets'])).stdout).toContain('relay1: no saved copy of a sensitive file');
 
@@ -125,11 +138,17 @@ describe('retention', () => {
     const log: string[] = [];
     const rbDry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
     expect(rbDry.plan?.diffs.map((d) => d.path)).toEqual(['/etc/mail/access']);
-    expect(rbDry.plan?.notRestored).toEqual([{ path: '/etc/mail/authinfo', generations: [12] }]);
+    expect(rbDry.plan?.notRestored).toEqual([
+      { path: '/etc/mail/authinfo', generations: [12] },
+      { path: '/etc/mail/authinfo.db', generations: [12] },
+    ]);
     const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
     expect(rb.error).toBeUndefined();
     expect([rb.plan?.target, rb.generation, rb.restored]).toEqual([11, 13, ['/etc/mail/access']]);
-    expect(rb.notRestored).toEqual([{ path: '/etc/mail/authinfo', generations: [12] }]);
+    expect(rb.notRestored).toEqual([
+      { path: '/etc/mail/authinfo', generations: [12] },
+      { path: '/etc/mail/authinfo.db', generations: [12] },
+    ]);
     expect(log.join('\n')).toContain('/etc/mail/authinfo: not restored, its saved copy was removed by forget-secrets');
     expect((await remote('cat /etc/mail/access')).stdout).toContain('Connect:10.0.11');
     expect((await remote('cat /etc/mail/authinfo')).stdout).toContain('old-password-12');

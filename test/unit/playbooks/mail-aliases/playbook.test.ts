@@ -29,7 +29,17 @@ describe('mailAliases plan', () => {
     expect(plan.changes.map((c) => c.resourceId)).toEqual(['file:/etc/aliases', 'command:restorecon /etc/aliases', 'command:newaliases']);
     const write = plan.changes[0] as Change;
     expect(write.diff).toMatchObject({ before: STOCK, after: `${STOCK}root: ops@example.org\n`, meta: [] });
-    expect(write.files).toEqual([{ path: '/etc/aliases', sensitive: false }]);
+    // copied aside by the journal, but never put back whole: the undo record takes back only its entry
+    expect(write.files).toEqual([{ path: '/etc/aliases', sensitive: false, keepOnUndo: true }]);
+    expect(write.undo).toEqual([
+      {
+        kind: 'line-entries',
+        path: '/etc/aliases',
+        created: false,
+        entries: [{ wrote: ['root: ops@example.org'], before: [] }],
+        rebuild: 'newaliases',
+      },
+    ]);
     expect(plan.changes[2].reason).toBe('because /etc/aliases changes');
   });
 

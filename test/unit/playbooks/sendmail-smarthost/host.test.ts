@@ -1,7 +1,14 @@
 // Reading a host's load against sendmail's RefuseLA: the difference between a busy relay (wait, warn)
 // and a broken one (fail, roll back) when the daemon does not listen after a restart.
 import { describe, expect, it } from 'vitest';
-import { loadRefusal, refusesForLoad, smtpDaemonAddresses } from '../../../../playbooks/sendmail-smarthost/host.ts';
+import {
+  CF_AGE_COMMAND,
+  CF_ON_DISK,
+  loadRefusal,
+  parseCfAge,
+  refusesForLoad,
+  smtpDaemonAddresses,
+} from '../../../../playbooks/sendmail-smarthost/host.ts';
 
 const facts = (load: string, cpus: string, refusela = '') => `load ${load}\ncpus ${cpus}\nrefusela ${refusela}\n`;
 
@@ -55,5 +62,20 @@ describe('smtpDaemonAddresses', () => {
   it("reads RHEL's stock form too", () => {
     expect(smtpDaemonAddresses('O DaemonPortOptions=Port=smtp,Addr=127.0.0.1, Name=MTA\n')).toEqual(['127.0.0.1']);
     expect(smtpDaemonAddresses('')).toEqual([]);
+  });
+});
+
+describe("plan --probe: the config on disk, not necessarily the daemon's (issue 24, defect 10)", () => {
+  it('labels the open-relay result as the file sendmail -bt reads', () => {
+    expect(CF_ON_DISK).toBe('/etc/mail/sendmail.cf on disk (as sendmail -bt reads it, not necessarily what the running daemon loaded)');
+  });
+
+  it("reads the daemon's start and the cf's last write, either of which may be missing", () => {
+    expect(parseCfAge('daemon 1796603572\ncf 1796603580\n')).toEqual({ daemonStarted: 1796603572, cfWritten: 1796603580 });
+    expect(parseCfAge('cf 1796603580\n')).toEqual({ daemonStarted: undefined, cfWritten: 1796603580 });
+    expect(parseCfAge('cf \n')).toEqual({ daemonStarted: undefined, cfWritten: undefined });
+    // the daemon's start from /proc/<pid>/stat and the boot time, never the mtime of /proc/<pid>
+    expect(CF_AGE_COMMAND).toContain('/proc/$p/stat');
+    expect(CF_AGE_COMMAND).toContain('btime');
   });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  checkNotOpenRelay,
   describeReturn,
   insideAddress,
   ipv6Addr,
@@ -17,6 +18,7 @@ import {
   parseRelayProbes,
   relayProbes,
   relayProbeScript,
+  relayTrickProbes,
   verdictOf,
   type RelayNet,
 } from '../../../../playbooks/sendmail-smarthost/open-relay.ts';
@@ -340,5 +342,60 @@ describe('reading the answers', () => {
 
   it('calls a relayFrom covering every address what it is', () => {
     expect(() => judgeRelayProbes(parseRelayProbes('', []))).toThrow(/sendmail is an open relay: relayFrom covers every client address/);
+  });
+});
+
+describe('the classic relay tricks (issue 24, defect 10)', () => {
+  it('tries the outsider again with the recipient written four tricky ways, to a name of the host itself', () => {
+    const tricks = relayTrickProbes(settings(), { fqdn: 'relay1.example.test' });
+    expect(tricks.map((p) => [p.trick, p.recipient])).toEqual([
+      ['user%host@relay', 'relay-probe%example.org@relay1.example.test'],
+      ['"user@host"@relay', '"relay-probe@example.org"@relay1.example.test'],
+      ['host!user', 'example.org!relay-probe'],
+      ['@relay:user@host', '@relay1.example.test:relay-probe@example.org'],
+    ]);
+    // the outsider as relayProbes makes it: outside relayFrom, with a resolving name and a local sender
+    for (const p of tricks)
+      expect(p).toMatchObject({ inside: false, addr: '198.51.100.7', name: 'relay-probe.example.net', sender: 'root@localhost' });
+  });
+
+  // a stand-in sendmail that refuses the plain recipient but lets one written with the %-hack
+  // through, as a relay check that reads only the last @ would
+  const dir = mkdtempSync(join(tmpdir(), 'mailprov-relay-tricks-'));
+  const stub = join(dir, 'sendmail');
+  writeFileSync(
+    stub,
+    [
+      '#!/bin/sh',
+      'answer=\'$# error $@ 5 . 7 . 1 $: "550 Relaying denied. Proper authentication required."\'',
+      // insiders come without reverse DNS (client_resolve FAIL): they are let through
+      "while IFS= read -r line; do case \"$line\" in 'check_rcpt <'*'%'*|.D{client_resolve}FAIL) answer=RELAY;; esac; done",
+      'printf "check_rcpt       returns: %s\\n> " "$answer"',
+    ].join('\n'),
+  );
+  chmodSync(stub, 0o755);
+  // exec as the host gives it, with /usr/sbin/sendmail replaced by the stand-in
+  const exec = async (cmd: string) => {
+    const script = cmd.replaceAll('/usr/sbin/sendmail', stub);
+    const stdout = execFileSync('dash', ['-c', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { command: cmd, stdout, stderr: '', code: 0 };
+  };
+
+  it('fails a relay that refuses the plain outsider but relays user%host@relay for it', async () => {
+    const check = checkNotOpenRelay(exec, settings({ relayFrom: [] }), () => {}, { fqdn: 'relay1.example.test' });
+    await expect(check).rejects.toThrow(
+      /^verification failed: sendmail is an open relay: a client at 198\.51\.100\.7 \(named relay-probe\.example\.net, outside relayFrom, sender root@localhost, recipient written as user%host@relay\) may relay to relay-probe%example\.org@relay1\.example\.test\n/,
+    );
+  });
+
+  it('says which tricks it tried when every one is refused', () => {
+    const probes = [...relayProbes(settings()), ...relayTrickProbes(settings(), { fqdn: 'relay1.example.test' })];
+    const answers = probes.map((p) => (p.inside ? 'RELAY' : DENIED));
+    const out = probes.map((p, i) => `\n@@probe ${i} ${p.addr}\n${session(answers[i])}`).join('');
+    expect(judgeRelayProbes(parseRelayProbes(out, probes))).toBe(
+      'not an open relay: sendmail refuses clients outside relayFrom relaying to relay-probe@example.org: 198.51.100.7 (5.7.1 "550 Relaying denied. Proper authentication required."); ' +
+        'and written as relay-probe%example.org@relay1.example.test, "relay-probe@example.org"@relay1.example.test, example.org!relay-probe, @relay1.example.test:relay-probe@example.org; ' +
+        'lets clients inside relay: 127.0.0.1, 192.168.0.1',
+    );
   });
 });

@@ -170,6 +170,7 @@ describe('settings', () => {
       probeSmartHost: true,
       relayFrom: [],
       allowPublicRelayFrom: false,
+      allowRelayFeatures: [],
       listen: ['127.0.0.1'],
       openSmtpPort: false,
       defines: {},
