@@ -17,7 +17,7 @@ import { connect, type Connection } from '../transport/ssh.ts';
 import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.ts';
 import type { EventSink, HostResult, Phase } from './events.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
-import { repairIncomplete, undoGenerations } from './undo.ts';
+import { describeHalfUndone, repairIncomplete, undoGenerations } from './undo.ts';
 import { probePlaybooks, verifyPlaybooks } from './verify.ts';
 
 export interface HostRunOptions {
@@ -148,10 +148,11 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   const os = run.facts.os;
   run.result.os = os.prettyName;
   run.log(`facts: ${os.prettyName} (${os.family}, ${os.packageManager}, ${os.serviceManager}), fqdn ${os.fqdn}`);
+  for (const g of run.journal.halfUndone) run.finding({ level: 'warning', code: 'rollback-failed', message: describeHalfUndone(g) });
   const incomplete = run.journal.incomplete;
   if (incomplete.length) {
-    const ids = incomplete.map((g) => g.id).join(', ');
-    const what = `generation ${ids} was left incomplete (a controller died mid-apply)`;
+    const ids = incomplete.map((g) => `${g.id}${g.kind === 'rollback' ? ' (a rollback)' : ''}`).join(', ');
+    const what = `generation ${ids} was left incomplete (a controller died mid-${incomplete.every((g) => g.kind === 'rollback') ? 'rollback' : 'run'})`;
     if (run.opts.dryRun) {
       run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}; the next apply or rollback rolls it back first` });
     } else {
@@ -267,19 +268,32 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
   run.phase('rolling back', { detail: `generation ${gen.id}` });
   run.log(`rolling back generation ${gen.id}`);
   const journal = run.journal!;
+  let undone: Awaited<ReturnType<typeof undoGenerations>>;
   try {
-    const undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, { optIn: new Set(), os: run.facts!.os });
-    await verifyPlaybooks(runner, run.host, undone.facts, 'rollback', run.phase, (f) =>
-      run.log(`verify after rollback, ${f.level}: ${f.message}`),
-    );
-    await journal.finish(gen, 'rolled-back', run.result.error);
-    run.result.status = 'rolled-back';
-    run.result.rolledBack = { generation: gen.id, restored: undone.restored };
+    // records the generation 'rolled-back' once undone, or 'rollback-failed' with what it did undo
+    undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, {
+      optIn: new Set(),
+      os: run.facts!.os,
+      reason: run.result.error!,
+      by: 'the automatic rollback',
+    });
   } catch (err) {
     const why = redact(describeError(err));
     run.log(`ROLLBACK FAILED: ${why}`);
-    await journal.finish(gen, 'failed', `${run.result.error}; rollback failed: ${why}`).catch(() => {});
-    run.result.error += `\nautomatic rollback of generation ${gen.id} failed too: ${why}`;
+    run.result.error += `\n${why}`;
+    return;
+  }
+  run.result.rolledBack = { generation: gen.id, restored: undone.restored };
+  try {
+    await verifyPlaybooks(runner, run.host, undone.facts, 'rollback', run.phase, (f) =>
+      run.log(`verify after rollback, ${f.level}: ${f.message}`),
+    );
+    run.result.status = 'rolled-back';
+  } catch (err) {
+    // what the generation did is undone; what runs on the restored files did not come back well
+    const why = redact(describeError(err));
+    run.log(`VERIFY AFTER ROLLBACK FAILED: ${why}`);
+    run.result.error += `\ngeneration ${gen.id} was rolled back, but the host did not verify after it: ${why}`;
   }
 }
 
