@@ -221,7 +221,7 @@ export function persistRemoveCommand(persistFile: string, chain: string, line: s
     sh`[ -e ${persistFile} ] || exit 0`,
     sh`export MP_LINE=${line}`,
     sh`rm -f ${tmp} && cp -a ${persistFile} ${tmp} && awk ${REMOVE_AWK} ${persistFile} > ${tmp} || { rm -f ${tmp}; exit 1; }`,
-    createdFile ? sh`if printf '%s' ${skeleton} | cmp -s - ${tmp}; then rm -f ${persistFile} ${tmp}; exit 0; fi` : '',
+    createdFile ? sh`if printf '%s' ${skeleton} | cmp -s - ${tmp}; then rm -f ${tmp}; rm -f ${persistFile} || exit 1; exit 0; fi` : '',
     sh`if cmp -s ${tmp} ${persistFile}; then rm -f ${tmp}; else mv -f ${tmp} ${persistFile} || { rm -f ${tmp}; exit 1; }; fi`,
   ]
     .filter(Boolean)
