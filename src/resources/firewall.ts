@@ -201,13 +201,13 @@ f && !done && $0 == L { done = 1; next }
 export function persistAddCommand(persistFile: string, chain: string, line: string): string {
   const dir = persistFile.replace(/\/[^/]*$/, '') || '/';
   const tmp = `${persistFile}.mailprov-tmp`;
-  return [
+  return subshell([
     sh`export MP_LINE=${line} MP_CHAIN=${chain}`,
     sh`mkdir -p ${dir} && umask 077 && rm -f ${tmp} ${`${tmp}.1`} || exit 1`,
     sh`if [ -e ${persistFile} ]; then cp -a ${persistFile} ${tmp} && cp -a ${persistFile} ${`${tmp}.1`} || exit 1; fi`,
     sh`{ [ -e ${persistFile} ] && cat ${persistFile}; true; } | awk ${ADD_AWK} > ${`${tmp}.1`} || { rm -f ${tmp} ${`${tmp}.1`}; exit 1; }`,
     sh`awk ${PLACE_AWK} ${`${tmp}.1`} > ${tmp} && rm -f ${`${tmp}.1`} && mv -f ${tmp} ${persistFile} || { rm -f ${tmp} ${`${tmp}.1`}; exit 1; }`,
-  ].join('\n');
+  ]);
 }
 
 /**
@@ -217,15 +217,18 @@ export function persistAddCommand(persistFile: string, chain: string, line: stri
 export function persistRemoveCommand(persistFile: string, chain: string, line: string, createdFile: boolean): string {
   const tmp = `${persistFile}.mailprov-tmp`;
   const skeleton = `${filterSkeleton(chain).join('\n')}\n`;
-  return [
+  return subshell([
     sh`[ -e ${persistFile} ] || exit 0`,
     sh`export MP_LINE=${line}`,
     sh`rm -f ${tmp} && cp -a ${persistFile} ${tmp} && awk ${REMOVE_AWK} ${persistFile} > ${tmp} || { rm -f ${tmp}; exit 1; }`,
     createdFile ? sh`if printf '%s' ${skeleton} | cmp -s - ${tmp}; then rm -f ${tmp}; rm -f ${persistFile} || exit 1; exit 0; fi` : '',
     sh`if cmp -s ${tmp} ${persistFile}; then rm -f ${tmp}; else mv -f ${tmp} ${persistFile} || { rm -f ${tmp}; exit 1; }; fi`,
-  ]
-    .filter(Boolean)
-    .join('\n');
+  ]);
+}
+
+/** A subshell: its `exit`s and environment stay inside (the watcher runs revert steps in one script). */
+function subshell(lines: string[]): string {
+  return ['(', ...lines.filter(Boolean), ')'].join('\n');
 }
 
 function persistAddStep(persistFile: string, chain: string, line: string): Step {

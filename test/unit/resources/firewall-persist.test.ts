@@ -85,6 +85,12 @@ describe.each(shells)('the saved rules file under %s', (shell) => {
     expect(readFileSync(file, 'utf8')).toBe([...filterSkeleton('INPUT').slice(0, -1), other, 'COMMIT', ''].join('\n'));
   });
 
+  it('keeps its exits and environment to itself: the watcher runs revert steps one after the other in one script', () => {
+    const file = folder();
+    const r = run(`${persistRemoveCommand(file, 'INPUT', LINE, true)}\necho "after $MP_LINE."`);
+    expect([r.status, r.stdout]).toEqual([0, 'after .\n']);
+  });
+
   it('declares a chain of its own, adds a filter table to a file that has none, and refuses a table without COMMIT', () => {
     const file = folder();
     const line = '-A MAILPROV -p tcp -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
