@@ -139,7 +139,10 @@ async function connectPhase(run: HostRun): Promise<Runner> {
   return run.runner;
 }
 
-/** Facts and the journal in one round trip; a generation a dead controller left is rolled back first. */
+/**
+ * Facts and the journal in one round trip. Generations an undo left halfway are reported; an apply
+ * a dead controller left is rolled back first (a rollback it left is recorded as failed).
+ */
 async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   run.phase('facts');
   const queries = [journalFact.query(), ...factQueries(run.resources), ...run.host.playbooks.flatMap((p) => p.parts.facts ?? [])];
@@ -151,12 +154,17 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   for (const g of run.journal.halfUndone) run.finding({ level: 'warning', code: 'rollback-failed', message: describeHalfUndone(g) });
   const incomplete = run.journal.incomplete;
   if (incomplete.length) {
-    const ids = incomplete.map((g) => `${g.id}${g.kind === 'rollback' ? ' (a rollback)' : ''}`).join(', ');
-    const what = `generation ${ids} was left incomplete (a controller died mid-${incomplete.every((g) => g.kind === 'rollback') ? 'rollback' : 'run'})`;
-    if (run.opts.dryRun) {
-      run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}; the next apply or rollback rolls it back first` });
-    } else {
-      run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}: rolling it back first` });
+    const dry = run.opts.dryRun;
+    for (const g of incomplete) {
+      // a dead controller's apply is rolled back; its rollback is recorded as failed, never undone
+      const message =
+        g.kind === 'apply'
+          ? `generation ${g.id} was left incomplete (a controller died mid-apply)${dry ? '; the next apply or rollback rolls it back first' : ': rolling it back first'}`
+          : `generation ${g.id}, a rollback, was left incomplete (a controller died mid-rollback)${dry ? '; the next apply or rollback records it as failed' : ': recorded as failed, not undone'}; ` +
+            'what it had not undone yet stays with the generations it was undoing, for the next rollback';
+      run.finding({ level: 'warning', code: 'incomplete-generation', message });
+    }
+    if (!dry) {
       await repairIncomplete(runner, run.journal, run.host.playbooks, os);
       run.facts = await gatherFacts(runner.conn, queries);
       run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);

@@ -153,6 +153,44 @@ describe('an undo that fails halfway', () => {
   });
 });
 
+describe('a rollback a controller left in progress', () => {
+  it('is recorded as failed and never undone: the next apply does not re-apply what it was rolling back from', async () => {
+    // as a controller killed mid-rollback leaves it: the current files copied aside, then nothing
+    const host = only('relay1', motd({ text: 'x' })).hosts[0];
+    const id = Math.max(0, ...(await readHistory(host)).generations.map((g) => g.id)) + 1;
+    const dir = `/var/lib/mailprov/generations/${id}`;
+    const meta = {
+      id,
+      kind: 'rollback',
+      status: 'in-progress',
+      startedAt: new Date().toISOString(),
+      by: 'a controller that died',
+      inventory: 'inv.ts',
+      summary: ['roll back to generation 0: undo 1'],
+      files: [CONF],
+      undid: [1],
+    };
+    await out(0, `mkdir -p ${dir}/files/etc && printf 'one\\n' > ${dir}/files${CONF}`);
+    await remote(0, `cat > ${dir}/meta.json`, JSON.stringify(meta));
+    expect(await out(0, `cat ${CONF} 2>/dev/null || echo absent`)).toBe('absent\n');
+    const [next] = await apply(only('relay1', motd({ text: 'after a dead rollback\n' })));
+    expect(next.error).toBeUndefined();
+    // not put back from the copy the dead rollback took before it began
+    expect(await out(0, `cat ${CONF} 2>/dev/null || echo absent`)).toBe('absent\n');
+    expect(next.findings.map((f) => [f.code, f.message])).toEqual([
+      [
+        'incomplete-generation',
+        `generation ${id}, a rollback, was left incomplete (a controller died mid-rollback): recorded as failed, not undone; what it had not undone yet stays with the generations it was undoing, for the next rollback`,
+      ],
+    ]);
+    const gen = (await readHistory(host)).generations.find((g) => g.id === id)!;
+    expect([gen.status, gen.reason]).toEqual([
+      'failed',
+      'left incomplete by a controller that died mid-rollback; run the rollback again to finish it',
+    ]);
+  });
+});
+
 describe('the saved rules file', () => {
   const RUNTIME = [
     // a Docker-like chain, and a fail2ban-like ban, added at runtime by other tools
