@@ -66,10 +66,11 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
     if (!opts.dryRun && (await repairIncomplete(runner, journal, host.playbooks, os))) ({ journal, os } = await readJournal(runner));
     for (const g of journal.halfUndone) opts.log(describeHalfUndone(g));
     const plan = await planRollback(runner, journal.generations, host.playbooks, opts.to, optIn, journal.pruned);
+    // read-only checks: a refusal (a package removal that would take others along) shows in the
+    // dry run, and comes before a rollback records or changes anything
+    await checkUndo(runner, plan.undo, optIn, os);
     if (opts.dryRun) return { host: host.name, ok: true, plan };
 
-    // a refusal (a package removal that would take others along) comes before anything is recorded
-    await checkUndo(runner, plan.undo, optIn, os);
     const unique = (xs: string[]) => [...new Set(xs)];
     const gen: Generation = await journal.begin({
       kind: 'rollback',

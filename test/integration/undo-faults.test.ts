@@ -67,8 +67,14 @@ const sendmailPackage = definePlaybook({
 });
 type Use = ReturnType<typeof guarded> | ReturnType<typeof motd> | ReturnType<typeof smtpPort> | ReturnType<typeof sendmailPackage>;
 const only = (host: string, use: Use) => sandboxInventory(state, [{ on: host, use }], {}, [host]);
-const rollback = (inv: ReturnType<typeof only>, opts: { to?: number; packages?: boolean } = {}) =>
-  rollbackHost(inv.hosts[0], { dryRun: false, packages: opts.packages ?? false, to: opts.to, inventoryFile: 'inv.ts', log: () => {} });
+const rollback = (inv: ReturnType<typeof only>, opts: { to?: number; packages?: boolean; dryRun?: boolean } = {}) =>
+  rollbackHost(inv.hosts[0], {
+    dryRun: opts.dryRun ?? false,
+    packages: opts.packages ?? false,
+    to: opts.to,
+    inventoryFile: 'inv.ts',
+    log: () => {},
+  });
 
 /** What "as before generation 1" compares: the file, both saved rule files, every live rule, the motd. */
 const snapshot = (host: number) =>
@@ -252,6 +258,10 @@ describe('rollback --packages', () => {
         'dpkg-deb --build "$d" /tmp/mailprov-needs-sendmail.deb >/dev/null && dpkg -i /tmp/mailprov-needs-sendmail.deb >/dev/null && rm -rf "$d"',
       ].join(' && '),
     );
+    const refusal = 'refusing to remove sendmail: it would also remove mailprov-needs-sendmail, which mailprov did not install';
+    // the dry run says so already
+    const dry = await rollback(inv, { packages: true, dryRun: true });
+    expect([dry.ok, dry.error]).toEqual([false, expect.stringContaining(refusal)]);
     const rb = await rollback(inv, { packages: true });
     expect(rb.ok).toBe(false);
     expect(rb.error).toContain('refusing to remove sendmail: it would also remove mailprov-needs-sendmail, which mailprov did not install');
