@@ -103,6 +103,8 @@ export async function undoGenerations(
     } catch (err) {
       throw await stoppedHalfway(journal, gen, done, opts.by, err);
     }
+    // records left for an opt-in that was not given (packages without --packages) stay listed as not undone
+    gen.undone = [...done].sort((a, b) => a - b);
     await journal.finish(gen, 'rolled-back', opts.reason);
   }
   if (into) await journal.write(into);

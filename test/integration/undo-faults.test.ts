@@ -118,9 +118,9 @@ describe('an undo that fails halfway', () => {
     const rb = await rollback(only('relay1', guarded({ fail: false })), { to: 0 });
     expect(rb.error).toBeUndefined();
     expect(await snapshot(0)).toBe(before);
-    expect((await readHistory(host)).generations.map((g) => [g.id, g.kind, g.status])).toEqual([
-      [1, 'apply', 'rolled-back'],
-      [2, 'rollback', 'complete'],
+    expect((await readHistory(host)).generations.map((g) => [g.id, g.kind, g.status, g.undone])).toEqual([
+      [1, 'apply', 'rolled-back', [0, 1]],
+      [2, 'rollback', 'complete', []],
     ]);
   });
 
