@@ -4,18 +4,23 @@
 // before generation 1; the saved rules file holds mailprov's own line and never the runtime rules
 // of other tools (a Docker-like and a fail2ban-like chain); `rollback --packages` refuses to take
 // a package installed since along with sendmail.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule, packages } from '../../src/resources/index.ts';
-import type { SandboxState } from '../../src/sandbox/index.ts';
-import { apply, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
+import { apply, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;
 beforeAll(async () => {
-  state = await startSandbox(3);
+  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-undo-')), count: 3, centos: 1 });
 });
+/** centos1 comes after the three Debian hosts. */
+const CENTOS = 3;
 afterAll(async () => {
   await stopSandbox(state);
 });
@@ -264,7 +269,7 @@ describe('rollback --packages', () => {
     expect([dry.ok, dry.error]).toEqual([false, expect.stringContaining(refusal)]);
     const rb = await rollback(inv, { packages: true });
     expect(rb.ok).toBe(false);
-    expect(rb.error).toContain('refusing to remove sendmail: it would also remove mailprov-needs-sendmail, which mailprov did not install');
+    expect(rb.error).toContain(refusal);
     const installed = (p: string) => out(2, `dpkg-query -W -f='\${Status}' ${p} 2>/dev/null || true`);
     expect(await installed('sendmail')).toBe('install ok installed');
     expect(await installed('mailprov-needs-sendmail')).toBe('install ok installed');
@@ -277,5 +282,43 @@ describe('rollback --packages', () => {
     const again = await rollback(inv, { packages: true });
     expect(again.error).toBeUndefined();
     expect(await installed('sendmail')).not.toBe('install ok installed');
+  });
+
+  it('on the CentOS-like host (dnf, rpm): the same refusal, naming the dependent rpm', async () => {
+    const inv = only('centos1', sendmailPackage({}));
+    const [a] = await apply(inv);
+    expect(a.error).toBeUndefined();
+    expect((await readHistory(inv.hosts[0])).generations.at(-1)!.undo).toEqual([
+      { kind: 'packages', manager: 'dnf', installed: ['sendmail'] },
+    ]);
+    const spec = [
+      'Name: mailprov-needs-sendmail',
+      'Version: 1.0',
+      'Release: 1',
+      'Summary: needs sendmail',
+      'License: none',
+      'BuildArch: noarch',
+      'Requires: sendmail',
+      '%description',
+      'needs sendmail',
+      '%files',
+      '',
+    ].join('\n');
+    await remote(CENTOS, 'mkdir -p /tmp/needs && cat > /tmp/needs/needs.spec', spec);
+    await out(
+      CENTOS,
+      'rpmbuild -bb --quiet --define "_topdir /tmp/needs" /tmp/needs/needs.spec && rpm -i /tmp/needs/RPMS/noarch/mailprov-needs-sendmail-1.0-1.noarch.rpm',
+    );
+    const rb = await rollback(inv, { packages: true });
+    expect(rb.ok).toBe(false);
+    expect(rb.error).toContain(
+      'refusing to remove sendmail: it would also remove mailprov-needs-sendmail-1.0-1.noarch, which mailprov did not install',
+    );
+    expect((await remote(CENTOS, 'rpm -q sendmail mailprov-needs-sendmail')).code).toBe(0);
+
+    await out(CENTOS, 'rpm -e mailprov-needs-sendmail && rm -rf /tmp/needs');
+    const again = await rollback(inv, { packages: true });
+    expect(again.error).toBeUndefined();
+    expect((await remote(CENTOS, 'rpm -q sendmail')).code).not.toBe(0);
   });
 });
