@@ -18,13 +18,27 @@ export interface PackagesOptions {
   notify?: string[];
 }
 
+/**
+ * debconf answers given before an apt install, for packages whose defaults would do more than
+ * install: iptables-persistent saves every live rule (fail2ban bans, Docker's chains: other
+ * tools' runtime rules) as the boot-time rules. mailprov saves its own rule itself (firewall.ts).
+ */
+const DEBCONF_ANSWERS: Record<string, string[]> = {
+  'iptables-persistent': [
+    'iptables-persistent iptables-persistent/autosave_v4 boolean false',
+    'iptables-persistent iptables-persistent/autosave_v6 boolean false',
+  ],
+};
+
 export function installCommand(manager: string, names: string[]): string {
   const args = shellJoin(names);
   switch (manager) {
     case 'apt': {
       const install = `DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${args}`;
+      const answers = names.flatMap((n) => DEBCONF_ANSWERS[n] ?? []);
       // Refresh the package lists only when the install cannot find what it needs.
-      return `${install} || { apt-get update -q && ${install}; }`;
+      const command = `${install} || { apt-get update -q && ${install}; }`;
+      return answers.length ? `printf '%s\\n' ${shellJoin(answers)} | debconf-set-selections && { ${command}; }` : command;
     }
     case 'dnf':
     case 'yum':

@@ -63,7 +63,8 @@ const motd = definePlaybook({
 const smtpPort = definePlaybook({
   name: 'smtp-port',
   settings: z.object({}).strict(),
-  build: () => ({ resources: [firewallRule({ rule: SMTP })] }),
+  // with iptables-persistent, as the relay playbook installs it: its install must not save the live table either
+  build: () => ({ resources: [packages({ names: ['iptables-persistent'] }), firewallRule({ rule: SMTP })] }),
 });
 const sendmailPackage = definePlaybook({
   name: 'sendmail-package',

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packagesUndo, removalCheckCommand } from '../../../src/resources/packages.ts';
+import { installCommand, packagesUndo, removalCheckCommand } from '../../../src/resources/packages.ts';
 import { debianOs } from '../fixtures.ts';
 
 /** A folder with fake tools: each prints `output` and records its arguments. */
@@ -72,5 +72,15 @@ describe('what removing the packages mailprov installed would remove', () => {
     const check = removalCheckCommand('apt', ['sendmail']);
     expect(packagesUndo.preflight?.(r, debianOs)).toEqual([{ label: 'check what removing sendmail would remove', command: check }]);
     expect(packagesUndo.steps(r, debianOs)[0].command.startsWith(`${check}\n`)).toBe(true);
+  });
+});
+
+describe('installing iptables-persistent', () => {
+  it('tells debconf not to save the live rules (other tools runtime rules) as boot-time rules first', () => {
+    expect(installCommand('apt', ['sendmail', 'iptables-persistent'])).toMatch(
+      /^printf '%s\\n' 'iptables-persistent iptables-persistent\/autosave_v4 boolean false' 'iptables-persistent iptables-persistent\/autosave_v6 boolean false' \| debconf-set-selections && \{ DEBIAN_FRONTEND=noninteractive apt-get install .* 'iptables-persistent'.*; \}$/,
+    );
+    // any other install is as it was
+    expect(installCommand('apt', ['sendmail'])).not.toContain('debconf');
   });
 });
