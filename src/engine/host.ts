@@ -288,7 +288,10 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
   } catch (err) {
     const why = redact(describeError(err));
     run.log(`ROLLBACK FAILED: ${why}`);
-    run.result.error += `\n${why}`;
+    // an undo stopped halfway says so itself; anything else (the rebuild after it) is named here
+    run.result.error += why.startsWith('the automatic rollback')
+      ? `\n${why}`
+      : `\nthe automatic rollback of generation ${gen.id} failed: ${why}`;
     return;
   }
   run.result.rolledBack = { generation: gen.id, restored: undone.restored };
