@@ -1,6 +1,6 @@
 export * from './types.ts';
 export { file, atomicWriteCommand, type FileOptions } from './file.ts';
-export { packages, installCommand, removeCommand, removalCheckCommand, type PackagesOptions } from './packages.ts';
+export { packages, installCommand, removeCommand, type PackagesOptions } from './packages.ts';
 export {
   firewallRule,
   insertPosition,
