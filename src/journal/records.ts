@@ -38,8 +38,11 @@ export const generationSchema = z.object({
    * them back, so it keeps the current file (the newest credentials) and says so.
    */
   forgotten: z.array(z.object({ path: absolutePath, at: z.string() })).default([]),
-  /** After a failed undo ('rollback-failed'): the indices in `undo` of the records it did undo. */
-  undone: z.array(z.number().int().nonnegative()).default([]),
+  /**
+   * The indices in `undo` of the records an undo of this generation did undo ('rollback-failed':
+   * the others are still live; 'rolled-back': the others waited for an opt-in). None when absent.
+   */
+  undone: z.array(z.number().int().nonnegative()).optional(),
   /** For rollbacks: the generations undone. */
   undid: z.array(z.number().int().positive()).optional(),
   reason: z.string().optional(),
@@ -77,7 +80,7 @@ export const PRUNED_MARK = '/pruned';
  */
 function fromLegacy(raw: Record<string, unknown>): Record<string, unknown> {
   // an apply was recorded 'failed' only when its automatic rollback failed: what it did may be live
-  if (raw.kind === 'apply' && raw.status === 'failed') raw = { ...raw, status: 'rollback-failed' };
+  if (raw.kind === 'apply' && raw.status === 'failed') raw = { ...raw, status: 'rollback-failed', undone: [] };
   if (raw.undo !== undefined || !Array.isArray(raw.rulesAdded)) return raw;
   const manager = raw.packageManager;
   const list = (k: string) => (Array.isArray(raw[k]) ? (raw[k] as unknown[]) : []);

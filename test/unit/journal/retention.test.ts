@@ -20,7 +20,6 @@ const gen = (id: number, over: Partial<Generation> = {}): Generation => ({
   sensitive: ['/etc/mail/authinfo'],
   undo: [],
   forgotten: [],
-  undone: [],
   ...over,
 });
 const gens = (...ids: number[]) => ids.map((id) => gen(id));

@@ -128,7 +128,6 @@ describe.each(shells)('retention scripts under %s', (shell) => {
     sensitive: [],
     undo: [],
     forgotten: [],
-    undone: [],
     ...over,
   });
   /** A journal of generations 1..n, each holding copies of these files (content "<path> before <id>"). */
