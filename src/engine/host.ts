@@ -18,7 +18,7 @@ import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.
 import type { EventSink, HostResult, Phase } from './events.ts';
 import { findLeftoverSecrets } from './leftover-secrets.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
-import { repairIncomplete, undoGenerations } from './undo.ts';
+import { describeHalfUndone, repairIncomplete, undoGenerations } from './undo.ts';
 import { probePlaybooks, verifyPlaybooks } from './verify.ts';
 
 export interface HostRunOptions {
@@ -143,7 +143,10 @@ async function connectPhase(run: HostRun): Promise<Runner> {
   return run.runner;
 }
 
-/** Facts and the journal in one round trip; a generation a dead controller left is rolled back first. */
+/**
+ * Facts and the journal in one round trip. Generations an undo left halfway are reported; an apply
+ * a dead controller left is rolled back first (a rollback it left is recorded as failed).
+ */
 async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   run.phase('facts');
   const queries = [journalFact.query(), ...factQueries(run.resources), ...run.host.playbooks.flatMap((p) => p.parts.facts ?? [])];
@@ -152,14 +155,20 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   const os = run.facts.os;
   run.result.os = os.prettyName;
   run.log(`facts: ${os.prettyName} (${os.family}, ${os.packageManager}, ${os.serviceManager}), fqdn ${os.fqdn}`);
+  for (const g of run.journal.halfUndone) run.finding({ level: 'warning', code: 'rollback-failed', message: describeHalfUndone(g) });
   const incomplete = run.journal.incomplete;
   if (incomplete.length) {
-    const ids = incomplete.map((g) => g.id).join(', ');
-    const what = `generation ${ids} was left incomplete (a controller died mid-apply)`;
-    if (run.opts.dryRun) {
-      run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}; the next apply or rollback rolls it back first` });
-    } else {
-      run.finding({ level: 'warning', code: 'incomplete-generation', message: `${what}: rolling it back first` });
+    const dry = run.opts.dryRun;
+    for (const g of incomplete) {
+      // a dead controller's apply is rolled back; its rollback is recorded as failed, never undone
+      const message =
+        g.kind === 'apply'
+          ? `generation ${g.id} was left incomplete (a controller died mid-apply)${dry ? '; the next apply or rollback rolls it back first' : ': rolling it back first'}`
+          : `generation ${g.id}, a rollback, was left incomplete (a controller died mid-rollback)${dry ? '; the next apply or rollback records it as failed' : ': recorded as failed, not undone'}; ` +
+            'what it had not undone yet stays with the generations it was undoing, for the next rollback';
+      run.finding({ level: 'warning', code: 'incomplete-generation', message });
+    }
+    if (!dry) {
       await repairIncomplete(runner, run.journal, run.host.playbooks, os);
       run.facts = await gatherFacts(runner.conn, queries);
       run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
@@ -271,19 +280,35 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
   run.phase('rolling back', { detail: `generation ${gen.id}` });
   run.log(`rolling back generation ${gen.id}`);
   const journal = run.journal!;
+  let undone: Awaited<ReturnType<typeof undoGenerations>>;
   try {
-    const undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, { optIn: new Set(), os: run.facts!.os });
-    await verifyPlaybooks(runner, run.host, undone.facts, 'rollback', run.phase, (f) =>
-      run.log(`verify after rollback, ${f.level}: ${f.message}`),
-    );
-    await journal.finish(gen, 'rolled-back', run.result.error);
-    run.result.status = 'rolled-back';
-    run.result.rolledBack = { generation: gen.id, restored: undone.restored };
+    // records the generation 'rolled-back' once undone, or 'rollback-failed' with what it did undo
+    undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, {
+      optIn: new Set(),
+      os: run.facts!.os,
+      reason: run.result.error!,
+      by: 'the automatic rollback',
+    });
   } catch (err) {
     const why = redact(describeError(err));
     run.log(`ROLLBACK FAILED: ${why}`);
-    await journal.finish(gen, 'failed', `${run.result.error}; rollback failed: ${why}`).catch(() => {});
-    run.result.error += `\nautomatic rollback of generation ${gen.id} failed too: ${why}`;
+    // an undo stopped halfway says so itself; anything else (the rebuild after it) is named here
+    run.result.error += why.startsWith('the automatic rollback')
+      ? `\n${why}`
+      : `\nthe automatic rollback of generation ${gen.id} failed: ${why}`;
+    return;
+  }
+  run.result.rolledBack = { generation: gen.id, restored: undone.restored };
+  try {
+    await verifyPlaybooks(runner, run.host, undone.facts, 'rollback', run.phase, (f) =>
+      run.log(`verify after rollback, ${f.level}: ${f.message}`),
+    );
+    run.result.status = 'rolled-back';
+  } catch (err) {
+    // what the generation did is undone; what runs on the restored files did not come back well
+    const why = redact(describeError(err));
+    run.log(`VERIFY AFTER ROLLBACK FAILED: ${why}`);
+    run.result.error += `\ngeneration ${gen.id} was rolled back, but the host did not verify after it: ${why}`;
   }
 }
 

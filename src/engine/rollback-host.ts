@@ -17,7 +17,15 @@ import { undoHandlerFor } from '../resources/undo.ts';
 import { redact } from '../secrets/index.ts';
 import { commandRunner, type Runner } from '../transport/runner.ts';
 import { connect } from '../transport/ssh.ts';
-import { planRollback, repairIncomplete, undoGenerations, type ForgottenFile, type RollbackPlan } from './undo.ts';
+import {
+  checkUndo,
+  describeHalfUndone,
+  planRollback,
+  repairIncomplete,
+  undoGenerations,
+  type ForgottenFile,
+  type RollbackPlan,
+} from './undo.ts';
 import { verifyPlaybooks } from './verify.ts';
 
 export interface RollbackOptions {
@@ -56,7 +64,11 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
     if (!opts.dryRun) lock = await acquireLock(conn, `${controllerIdentity()} rollback since ${new Date().toISOString()}`);
     let { journal, os } = await readJournal(runner);
     if (!opts.dryRun && (await repairIncomplete(runner, journal, host.playbooks, os))) ({ journal, os } = await readJournal(runner));
+    for (const g of journal.halfUndone) opts.log(describeHalfUndone(g));
     const plan = await planRollback(runner, journal.generations, host.playbooks, opts.to, optIn, journal.pruned);
+    // read-only checks: a refusal (a package removal that would take others along) shows in the
+    // dry run, and comes before a rollback records or changes anything
+    await checkUndo(runner, plan.undo, optIn, os);
     if (opts.dryRun) return { host: host.name, ok: true, plan };
 
     const unique = (xs: string[]) => [...new Set(xs)];
@@ -69,16 +81,32 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
       kept: unique(plan.undo.flatMap((g) => g.kept)),
       sensitive: unique(plan.undo.flatMap((g) => g.sensitive)),
     });
-    const undone = await undoGenerations(runner, journal, plan.undo, host.playbooks, { optIn, recordInto: gen, os });
-    await verifyPlaybooks(
-      runner,
-      host,
-      undone.facts,
-      'rollback',
-      () => {},
-      (f) => opts.log(`verify, ${f.level}: ${f.message}`),
-    );
-    for (const g of plan.undo) await journal.finish(g, 'rolled-back', `undone by generation ${gen.id}`);
+    let undone: Awaited<ReturnType<typeof undoGenerations>>;
+    try {
+      undone = await undoGenerations(runner, journal, plan.undo, host.playbooks, {
+        optIn,
+        recordInto: gen,
+        os,
+        reason: `undone by generation ${gen.id}`,
+        by: `the rollback (generation ${gen.id})`,
+      });
+      await verifyPlaybooks(
+        runner,
+        host,
+        undone.facts,
+        'rollback',
+        () => {},
+        (f) => opts.log(`verify, ${f.level}: ${f.message}`),
+      );
+    } catch (err) {
+      // recorded as what it is: never left in progress, which the next run would undo as a dead
+      // controller's apply (re-applying what is being rolled back from)
+      const why = redact(describeError(err));
+      await journal
+        .finish(gen, 'failed', `the rollback failed: ${why}`)
+        .catch((e) => opts.log(`could not record generation ${gen.id} as failed: ${describeError(e)}`));
+      throw err;
+    }
     // a rollback is a generation like any other: the host keeps the newest keepGenerations
     const { pruned } = await journal.completeAndPrune(gen, host.keepGenerations);
     return { host: host.name, ok: true, plan, generation: gen.id, restored: undone.restored, notRestored: undone.notRestored, pruned };

@@ -3,14 +3,24 @@
 // --packages), then what depends on the restored files is rebuilt by the playbooks' own
 // resources (makemap, make, restart of what runs). Used by `mailprov rollback`, by the automatic
 // rollback of a failed host, and to repair a host whose previous controller died mid-apply.
-import { GenerationPrunedError, OperationError } from '../errors.ts';
+import { describeError, GenerationPrunedError, OperationError } from '../errors.ts';
 import { fileFact } from '../facts/builtin.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts, OsFacts } from '../facts/types.ts';
 import type { BoundPlaybook } from '../inventory/load.ts';
-import { forgottenPaths, genDir, type Generation, type HostJournal, type PrunedRecord, type UndoRecord } from '../journal/index.ts';
+import {
+  forgottenPaths,
+  genDir,
+  isLive,
+  remainingUndo,
+  type Generation,
+  type HostJournal,
+  type PrunedRecord,
+  type UndoRecord,
+} from '../journal/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, FileDiff, Resource } from '../resources/types.ts';
+import { redact } from '../secrets/index.ts';
 import type { Runner } from '../transport/runner.ts';
 import { settleWatchersCommand } from './confirm.ts';
 import { factQueries, planHost } from './plan.ts';
@@ -22,6 +32,10 @@ export interface UndoOptions {
   recordInto?: Generation;
   /** The host's OS, as the run read it (undo steps depend on its service and package managers). */
   os: OsFacts;
+  /** Why the generations are undone: recorded in each as its undo completes ("undone by generation 7"). */
+  reason: string;
+  /** Says which undo this is, when one stops halfway ("the automatic rollback", "rollback generation 7"). */
+  by: string;
 }
 
 export interface UndoResult {
@@ -49,7 +63,12 @@ export function forgottenFiles(gens: Generation[]): ForgottenFile[] {
   return [...forgottenPaths(gens)].map(([path, generations]) => ({ path, generations }));
 }
 
-/** Undoes generations, newest first, then rebuilds and restarts what depends on the restored files. */
+/**
+ * Undoes generations, newest first, then rebuilds and restarts what depends on the restored files.
+ * Each generation is recorded 'rolled-back' as soon as its own undo is done. One whose undo stops
+ * halfway is recorded 'rollback-failed' with the records it did undo: the others stay its own, and
+ * the next rollback undoes them (every undo step is idempotent; files are put back again).
+ */
 export async function undoGenerations(
   runner: Runner,
   journal: HostJournal,
@@ -70,21 +89,87 @@ export async function undoGenerations(
     );
   for (const gen of gens) {
     runner.log(`undo generation ${gen.id} (${gen.kind}, ${gen.startedAt})`);
-    // a firewall watcher of this generation must not act after (or during) its rollback
-    const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
-    for (const f of await journal.restoreFiles(gen, settle, skip)) restored.add(f);
-    // records in reverse: the last thing done is undone first
-    for (const raw of [...gen.undo].reverse()) {
-      const { handler, record } = undoHandlerFor(raw);
-      if (handler.optIn && !opts.optIn.has(handler.optIn)) continue;
-      for (const step of handler.steps(record, opts.os))
-        await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
-      if (into) into.undo.push(handler.inverse(record));
+    const done = new Set(gen.undone);
+    try {
+      // a firewall watcher of this generation must not act after (or during) its rollback
+      const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
+      for (const f of await journal.restoreFiles(gen, settle, skip)) restored.add(f);
+      for (const { index, handler, record } of pendingRecords(gen, opts.optIn)) {
+        for (const step of handler.steps(record, opts.os))
+          await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+        done.add(index);
+        if (into) into.undo.push(handler.inverse(record));
+      }
+    } catch (err) {
+      throw await stoppedHalfway(journal, gen, done, opts.by, err);
     }
+    // records left for an opt-in that was not given (packages without --packages) stay listed as not undone
+    gen.undone = [...done].sort((a, b) => a - b);
+    await journal.finish(gen, 'rolled-back', opts.reason);
   }
   if (into) await journal.write(into);
   const { rebuilt, facts } = await rebuild(runner, playbooks, restored);
   return { restored: [...restored], notRestored, rebuilt, facts };
+}
+
+/**
+ * The read-only checks of the records a rollback would undo (what a package removal would take
+ * with it), before it records or changes anything: a failing one refuses the rollback.
+ */
+export async function checkUndo(runner: Runner, gens: Generation[], optIn: ReadonlySet<string>, os: OsFacts): Promise<void> {
+  for (const gen of gens)
+    for (const { handler, record } of pendingRecords(gen, optIn))
+      for (const step of handler.preflight?.(record, os) ?? [])
+        await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback check' });
+}
+
+/** The records of a generation still to undo, last done first, with their handlers and the opt-ins applied. */
+function pendingRecords(gen: Generation, optIn: ReadonlySet<string>) {
+  return remainingUndo(gen)
+    .reverse() // the last thing done is undone first
+    .map(({ index, record: raw }) => ({ index, ...undoHandlerFor(raw) }))
+    .filter(({ handler }) => !handler.optIn || optIn.has(handler.optIn));
+}
+
+/** What an undo of this generation did and did not undo yet, one line per record. */
+export function undoProgress(gen: Generation): { undone: string[]; remaining: string[] } {
+  const lines = (raw: UndoRecord) => {
+    const { handler, record } = undoHandlerFor(raw);
+    return handler.describe(record).split('\n');
+  };
+  const done = new Set(gen.undone);
+  return {
+    undone: gen.undo.flatMap((r, i) => (done.has(i) ? lines(r) : [])),
+    remaining: remainingUndo(gen).flatMap(({ record }) => lines(record)),
+  };
+}
+
+/** One line for a generation an undo left halfway: what was undone, what is left, and what to do. */
+export function describeHalfUndone(gen: Generation): string {
+  const { undone, remaining } = undoProgress(gen);
+  const list = (xs: string[]) => (xs.length ? xs.join('; ') : 'none');
+  return (
+    `generation ${gen.id} was not fully undone (${gen.reason ?? 'no reason recorded'}); ` +
+    `its files are put back again and its records undone by the next rollback to before it. ` +
+    `Records undone: ${list(undone)}. Records still live and still its own: ${list(remaining)}`
+  );
+}
+
+/** Records the undo of `gen` as stopped halfway, and returns the error that says exactly that. */
+async function stoppedHalfway(journal: HostJournal, gen: Generation, done: Set<number>, by: string, err: unknown): Promise<Error> {
+  const why = redact(describeError(err));
+  try {
+    await journal.undoFailed(gen, done, `${by} stopped halfway: ${why}`);
+  } catch (writeErr) {
+    return new OperationError(
+      `${by} of generation ${gen.id} stopped halfway (${why}), and recording that failed too: ${describeError(writeErr)}`,
+    );
+  }
+  const { undone, remaining } = undoProgress(gen);
+  return new OperationError(`${by} of generation ${gen.id} stopped halfway: ${why}`, [
+    `  records undone: ${undone.length ? undone.join('; ') : 'none'}`,
+    `  records still live, kept in generation ${gen.id} for the next rollback: ${remaining.length ? remaining.join('; ') : 'none'}`,
+  ]);
 }
 
 /** Re-runs the resources that derive state from the restored files, with the playbooks' own watchers. */
@@ -106,16 +191,27 @@ async function rebuild(
 }
 
 /**
- * Generations a controller left in progress (it died mid-apply) are rolled back before anything
- * else, by apply and rollback alike.
+ * Generations a controller left in progress are dealt with before anything else, by apply and
+ * rollback alike. An apply that a dead controller left is rolled back. A rollback it left is not
+ * undone (that would re-apply what the operator rolled back from): it is recorded as failed, and
+ * the generations it was undoing keep what they still own, for the next rollback to finish.
  */
 export async function repairIncomplete(runner: Runner, journal: HostJournal, playbooks: BoundPlaybook[], os: OsFacts): Promise<boolean> {
   const incomplete = journal.incomplete;
   if (!incomplete.length) return false;
-  runner.log(`generation ${incomplete.map((g) => g.id).join(', ')} was left incomplete: rolling it back first`);
-  await undoGenerations(runner, journal, incomplete, playbooks, { optIn: new Set(), os });
-  for (const g of incomplete)
-    await journal.finish(g, 'rolled-back', 'left incomplete by a controller that died; rolled back by the next run');
+  for (const g of incomplete.filter((x) => x.kind === 'rollback')) {
+    runner.log(`generation ${g.id} (a rollback) was left incomplete: recorded as failed, not undone`);
+    await journal.finish(g, 'failed', 'left incomplete by a controller that died mid-rollback; run the rollback again to finish it');
+  }
+  const applies = incomplete.filter((x) => x.kind === 'apply');
+  if (!applies.length) return true;
+  runner.log(`generation ${applies.map((g) => g.id).join(', ')} was left incomplete: rolling it back first`);
+  await undoGenerations(runner, journal, applies, playbooks, {
+    optIn: new Set(),
+    os,
+    reason: 'left incomplete by a controller that died; rolled back by the next run',
+    by: 'the repair of a generation left incomplete',
+  });
   return true;
 }
 
@@ -131,9 +227,9 @@ export interface RollbackPlan {
 }
 
 /**
- * Which generations `rollback --to N` undoes: every complete one after N, newest first. A pruned
- * generation cannot be the target, nor can a target be reached past a complete generation that
- * was pruned (its backups, the way back, are gone).
+ * Which generations `rollback --to N` undoes: every live one after N (complete, or left halfway
+ * by an undo that failed), newest first. A pruned generation cannot be the target, nor can a
+ * target be reached past a live generation that was pruned (its backups, the way back, are gone).
  */
 export function chooseUndo(generations: Generation[], to?: number, pruned: PrunedRecord[] = []): { target: number; undo: Generation[] } {
   const complete = generations.filter((g) => g.status === 'complete');
@@ -148,12 +244,13 @@ export function chooseUndo(generations: Generation[], to?: number, pruned: Prune
         `and a pruned one cannot be rolled back to; ${oldest} (see \`mailprov history\`)`,
     );
   }
-  if (!complete.length) throw new OperationError('nothing to roll back: the host has no complete generation');
+  const live = generations.filter(isLive);
+  if (!live.length) throw new OperationError('nothing to roll back: the host has no complete generation');
   const target = to ?? (complete.length >= 2 ? complete[complete.length - 2].id : 0);
   if (to !== undefined && to !== 0 && !complete.some((g) => g.id === to)) {
     throw new OperationError(`--to ${to}: no complete generation ${to} on this host (complete: ${complete.map((g) => g.id).join(', ')})`);
   }
-  const lost = pruned.filter((p) => p.id > target && p.status === 'complete');
+  const lost = pruned.filter((p) => p.id > target && (p.status === 'complete' || p.status === 'rollback-failed'));
   if (lost.length) {
     const ids = lost.map((p) => p.id);
     const keep = lost[lost.length - 1].keep;
@@ -164,7 +261,7 @@ export function chooseUndo(generations: Generation[], to?: number, pruned: Prune
         `which were pruned (keepGenerations=${keep}); ${oldest}`,
     );
   }
-  const undo = complete.filter((g) => g.id > target).reverse();
+  const undo = live.filter((g) => g.id > target).reverse();
   if (!undo.length) throw new OperationError(`nothing to roll back: generation ${target} is the latest`);
   return { target, undo };
 }
@@ -230,7 +327,11 @@ export async function planRollback(
     undo,
     diffs,
     actions: describeUndo(
-      undo.flatMap((g) => [...g.undo].reverse()),
+      undo.flatMap((g) =>
+        remainingUndo(g)
+          .reverse()
+          .map((r) => r.record),
+      ),
       optIn,
     ),
     notRestored,

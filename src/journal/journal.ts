@@ -93,9 +93,14 @@ export class HostJournal {
     return new HostJournal(runner, usable, unreadable, pruned);
   }
 
-  /** Generations a controller left in progress (it died mid-apply), newest first. */
+  /** Generations a controller left in progress (it died mid-apply or mid-rollback), newest first. */
   get incomplete(): Generation[] {
     return this.generations.filter((g) => g.status === 'in-progress').reverse();
+  }
+
+  /** Generations an undo left halfway: part of what they did is still live, and still theirs. */
+  get halfUndone(): Generation[] {
+    return this.generations.filter((g) => g.status === 'rollback-failed');
   }
 
   /** The next id: after every folder, readable or not, and every pruned one, so no id means two things. */
@@ -123,6 +128,7 @@ export class HostJournal {
       sensitive: start.sensitive ?? [],
       undo: start.undo ?? [],
       forgotten: [],
+      undone: [],
       ...(start.undid ? { undid: start.undid } : {}),
     };
     await this.write(gen);
@@ -148,6 +154,15 @@ export class HostJournal {
   async finish(gen: Generation, status: GenerationStatus, reason?: string): Promise<void> {
     Object.assign(gen, { status, finishedAt: new Date().toISOString() }, reason === undefined ? {} : { reason });
     await this.write(gen);
+  }
+
+  /**
+   * Records that an undo of this generation stopped halfway: the records it undid (indices in
+   * `undo`), and why. The rest stay this generation's, for the next rollback to undo.
+   */
+  async undoFailed(gen: Generation, undone: Iterable<number>, reason: string): Promise<void> {
+    gen.undone = [...new Set(undone)].sort((a, b) => a - b);
+    await this.finish(gen, 'rollback-failed', reason);
   }
 
   /**

@@ -13,7 +13,13 @@ const absolutePath = z.string().regex(/^\/[^\0\n]*$/, 'an absolute path');
 export const generationSchema = z.object({
   id: z.number().int().positive(),
   kind: z.enum(['apply', 'rollback']),
-  status: z.enum(['in-progress', 'complete', 'failed', 'rolled-back']),
+  /**
+   * 'rollback-failed': an undo of this generation stopped halfway; the records in `undone` are
+   * undone, the others are still live and still this generation's, for the next rollback to undo.
+   * 'failed': a rollback generation that did not finish (what it undid is recorded in the
+   * generations it undid).
+   */
+  status: z.enum(['in-progress', 'complete', 'failed', 'rolled-back', 'rollback-failed']),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   by: z.string(),
@@ -32,6 +38,11 @@ export const generationSchema = z.object({
    * them back, so it keeps the current file (the newest credentials) and says so.
    */
   forgotten: z.array(z.object({ path: absolutePath, at: z.string() })).default([]),
+  /**
+   * The indices in `undo` of the records an undo of this generation did undo ('rollback-failed':
+   * the others are still live; 'rolled-back': the others waited for an opt-in). None when absent.
+   */
+  undone: z.array(z.number().int().nonnegative()).optional(),
   /** For rollbacks: the generations undone. */
   undid: z.array(z.number().int().positive()).optional(),
   reason: z.string().optional(),
@@ -68,6 +79,8 @@ export const PRUNED_MARK = '/pruned';
  * the kinds that now own them, so hosts provisioned by an older mailprov can still be rolled back.
  */
 function fromLegacy(raw: Record<string, unknown>): Record<string, unknown> {
+  // an apply was recorded 'failed' only when its automatic rollback failed: what it did may be live
+  if (raw.kind === 'apply' && raw.status === 'failed') raw = { ...raw, status: 'rollback-failed', undone: [] };
   if (raw.undo !== undefined || !Array.isArray(raw.rulesAdded)) return raw;
   const manager = raw.packageManager;
   const list = (k: string) => (Array.isArray(raw[k]) ? (raw[k] as unknown[]) : []);
@@ -79,6 +92,20 @@ function fromLegacy(raw: Record<string, unknown>): Record<string, unknown> {
     ...list('firewalldServicesAdded').map((service) => ({ kind: 'firewalld-service', service, added: true })),
   ];
   return { ...raw, undo };
+}
+
+/**
+ * Generations whose changes are (at least partly) live: complete ones, and those an undo left
+ * halfway. A rollback to before them undoes them; nothing else owns their records.
+ */
+export function isLive(g: Generation): boolean {
+  return g.status === 'complete' || g.status === 'rollback-failed';
+}
+
+/** The undo records of a generation not undone yet, with their indices in `undo`, in the order they were recorded. */
+export function remainingUndo(g: Generation): { index: number; record: UndoRecord }[] {
+  const done = new Set(g.undone);
+  return g.undo.flatMap((record, index) => (done.has(index) ? [] : [{ index, record }]));
 }
 
 export interface JournalRecords {
@@ -125,7 +152,7 @@ export function parseJournal(text: string): JournalRecords {
   return { generations: generations.sort((a, b) => a.id - b.id), unreadable, pruned };
 }
 
-const PRUNED_LINE = /^([1-9][0-9]*)\t(in-progress|complete|failed|rolled-back)\t([1-9][0-9]*)\t([^\t]*)$/;
+const PRUNED_LINE = /^([1-9][0-9]*)\t(in-progress|complete|failed|rolled-back|rollback-failed)\t([1-9][0-9]*)\t([^\t]*)$/;
 
 /**
  * Lines of the `pruned` file ("<id>\t<status>\t<keep>\t<time>"), one per id. A folder still there

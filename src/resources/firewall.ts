@@ -106,23 +106,26 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
       const saved = facts.get(fileFact, persistFile);
       const persisted = saved.exists && has((saved.content ?? '').split('\n'));
       if (live && persisted) return { resourceId: id, reason: `rule present and saved in ${persistFile}` };
+      // mailprov saves its own line only: the live table also holds rules of other tools (fail2ban
+      // bans, Docker's chains) that must not become boot-time rules, so it is never dumped whole
+      const line = `-A ${chain} ${markedSpec(spec)}`;
+      const createdFile = !saved.exists;
       const steps: Step[] = [];
       if (!live) steps.push(insertStep(family, chain, spec, insertPosition(iptables.rules, chain)));
-      // iptables-save writes every live rule, which is what the boot-time restore should load.
-      steps.push({ label: `save rules to ${persistFile}`, command: saveCommand(persistFile, family) });
+      steps.push(persistAddStep(persistFile, chain, line));
+      const record = { kind: 'iptables-rule', ...(family === 'ipv6' ? { family } : {}), chain, rule: spec, added: true, persistFile };
       return {
         resourceId: id,
         action: live ? 'persist-rule' : 'add-rule',
-        summary: live ? `save ${cmd} rules to ${persistFile}` : `add ${cmd} rule -A ${chain} ${spec}`,
+        summary: live ? `save ${cmd} rule -A ${chain} ${spec} in ${persistFile}` : `add ${cmd} rule -A ${chain} ${spec}`,
         reason: live ? `rule is live but not saved in ${persistFile}` : 'rule not present',
         steps,
-        // the saved rules are copied aside, but undone by deleting our rule and saving again:
-        // putting the old file back would drop rules saved since
+        // the saved rules are copied aside, but undone by taking out exactly the line mailprov
+        // added: putting the old file back would drop rules saved since
         files: [{ path: persistFile, keepOnUndo: true }],
-        // an IPv4 record is written as before this field existed (a record without family is IPv4)
-        undo: live
-          ? []
-          : [{ kind: 'iptables-rule', ...(family === 'ipv6' ? { family } : {}), chain, rule: spec, added: true, persistFile }],
+        // an IPv4 record is written as before this field existed (a record without family is IPv4);
+        // a rule that was live already is not mailprov's to delete: only its saved line is
+        undo: [{ ...record, createdFile, ...(live ? { liveRule: false } : {}) }],
         confirm: !live,
       };
     },
@@ -139,10 +142,97 @@ function insertStep(family: Family, chain: string, spec: string, pos: number | u
   };
 }
 
-export function saveCommand(persistFile: string, family: Family = 'ipv4'): string {
-  const dir = persistFile.replace(/\/[^/]*$/, '');
+/** What mailprov writes as a saved rules file when there was none: an empty filter table, plus the chain if it is not built in. */
+export function filterSkeleton(chain: string): string[] {
+  const builtin = ['INPUT', 'FORWARD', 'OUTPUT'];
+  return ['*filter', ...builtin.map((c) => `:${c} ACCEPT [0:0]`), ...(builtin.includes(chain) ? [] : [`:${chain} - [0:0]`]), 'COMMIT'];
+}
+
+// Edits of the saved rules file (iptables-save format), in awk (POSIX; mawk on Debian). The line
+// and chain come in the environment (MP_LINE, MP_CHAIN), never inside the program text.
+// Adding: in the *filter table, before the chain's first REJECT/DROP (as the live rule is placed),
+// else after its last rule, else before COMMIT; the chain declared if it was not; a *filter table
+// appended when the file has none. A file that already holds the line is printed unchanged.
+const ADD_AWK = `BEGIN { L = ENVIRON["MP_LINE"]; C = ENVIRON["MP_CHAIN"]; A = "-A " C " "; n = 0 }
+{ x[++n] = $0 }
+END {
+  s = 0; e = 0
+  for (i = 1; i <= n; i++) if (x[i] == "*filter") { s = i; break }
+  if (s) for (i = s + 1; i <= n; i++) if (x[i] == "COMMIT") { e = i; break }
+  if (s && !e) { print "mailprov: the *filter table of the saved rules has no COMMIT line" > "/dev/stderr"; exit 3 }
+  for (i = 1; i <= n; i++) print x[i]
+  if (!s) { print "*filter"; print ":INPUT ACCEPT [0:0]"; print ":FORWARD ACCEPT [0:0]"; print ":OUTPUT ACCEPT [0:0]"
+    if (C != "INPUT" && C != "FORWARD" && C != "OUTPUT") print ":" C " - [0:0]"
+    print L; print "COMMIT"; exit 0 }
+  exit 0
+}`;
+
+// The add proper, once the file has a *filter table (the program above appended one otherwise).
+const PLACE_AWK = `BEGIN { L = ENVIRON["MP_LINE"]; C = ENVIRON["MP_CHAIN"]; A = "-A " C " "; D = ":" C " "; n = 0 }
+{ x[++n] = $0 }
+END {
+  s = 0; e = 0; decl = 0; lastdecl = 0; first = 0; last = 0
+  for (i = 1; i <= n; i++) if (x[i] == "*filter") { s = i; break }
+  for (i = s + 1; i <= n; i++) if (x[i] == "COMMIT") { e = i; break }
+  for (i = s + 1; i < e; i++) {
+    if (x[i] == L) { for (j = 1; j <= n; j++) print x[j]; exit 0 }
+    if (substr(x[i], 1, 1) == ":") { lastdecl = i; if (substr(x[i], 1, length(D)) == D) decl = 1 }
+    if (substr(x[i], 1, length(A)) == A) { last = i; if (!first && x[i] ~ / -j (REJECT|DROP)( |$)/) first = i }
+  }
+  at = first ? first : (last ? last + 1 : e)
+  for (i = 1; i <= n; i++) {
+    if (i == at) print L
+    print x[i]
+    if (!decl && i == (lastdecl ? lastdecl : s)) print ":" C " - [0:0]"
+  }
+}`;
+
+// Removing: the first line equal to ours inside the *filter table; every other line as it was.
+const REMOVE_AWK = `BEGIN { L = ENVIRON["MP_LINE"]; f = 0; done = 0 }
+$0 == "*filter" { f = 1 }
+f && $0 == "COMMIT" { f = 0 }
+f && !done && $0 == L { done = 1; next }
+{ print }`;
+
+/**
+ * Adds mailprov's line to the saved rules file (created, 0600, when absent), through a temp file
+ * that keeps the file's owner and mode, and a rename.
+ */
+export function persistAddCommand(persistFile: string, chain: string, line: string): string {
+  const dir = persistFile.replace(/\/[^/]*$/, '') || '/';
   const tmp = `${persistFile}.mailprov-tmp`;
-  return `${sh`mkdir -p ${dir}`} && ${FAMILIES[family].cmd}-save > ${sh`${tmp} && mv -f ${tmp} ${persistFile}`}`;
+  return subshell([
+    sh`export MP_LINE=${line} MP_CHAIN=${chain}`,
+    sh`mkdir -p ${dir} && umask 077 && rm -f ${tmp} ${`${tmp}.1`} || exit 1`,
+    sh`if [ -e ${persistFile} ]; then cp -a ${persistFile} ${tmp} && cp -a ${persistFile} ${`${tmp}.1`} || exit 1; fi`,
+    sh`{ [ -e ${persistFile} ] && cat ${persistFile}; true; } | awk ${ADD_AWK} > ${`${tmp}.1`} || { rm -f ${tmp} ${`${tmp}.1`}; exit 1; }`,
+    sh`awk ${PLACE_AWK} ${`${tmp}.1`} > ${tmp} && rm -f ${`${tmp}.1`} && mv -f ${tmp} ${persistFile} || { rm -f ${tmp} ${`${tmp}.1`}; exit 1; }`,
+  ]);
+}
+
+/**
+ * Takes mailprov's line out of the saved rules file; a file mailprov created goes whole when what
+ * is left is the empty table it wrote (anything saved into it since keeps it).
+ */
+export function persistRemoveCommand(persistFile: string, chain: string, line: string, createdFile: boolean): string {
+  const tmp = `${persistFile}.mailprov-tmp`;
+  const skeleton = `${filterSkeleton(chain).join('\n')}\n`;
+  return subshell([
+    sh`[ -e ${persistFile} ] || exit 0`,
+    sh`export MP_LINE=${line}`,
+    sh`rm -f ${tmp} && cp -a ${persistFile} ${tmp} && awk ${REMOVE_AWK} ${persistFile} > ${tmp} || { rm -f ${tmp}; exit 1; }`,
+    createdFile ? sh`if printf '%s' ${skeleton} | cmp -s - ${tmp}; then rm -f ${tmp}; rm -f ${persistFile} || exit 1; exit 0; fi` : '',
+    sh`if cmp -s ${tmp} ${persistFile}; then rm -f ${tmp}; else mv -f ${tmp} ${persistFile} || { rm -f ${tmp}; exit 1; }; fi`,
+  ]);
+}
+
+/** A subshell: its `exit`s and environment stay inside (the watcher runs revert steps in one script). */
+function subshell(lines: string[]): string {
+  return ['(', ...lines.filter(Boolean), ')'].join('\n');
+}
+
+function persistAddStep(persistFile: string, chain: string, line: string): Step {
+  return { label: `save rules to ${persistFile}`, command: persistAddCommand(persistFile, chain, line) };
 }
 
 /** firewalld: the service allowed at runtime and permanently (`--permanent` then `--reload`). */
@@ -180,16 +270,24 @@ const ruleRecord = z.object({
     .optional(),
   /** Records of mailprov before rules were marked name an unmarked rule. */
   marked: z.boolean().default(true),
+  /** The saved rules file did not exist before mailprov wrote it: its undo may remove it. */
+  createdFile: z.boolean().default(false),
+  /** false: the rule was live already (not mailprov's to delete); the record covers the saved line only. */
+  liveRule: z.boolean().default(true),
 });
 type RuleRecord = z.infer<typeof ruleRecord>;
 
-/** Deletes exactly the rule mailprov marked (put back, marked, where a rollback took it out), then saves. */
+/**
+ * Deletes exactly the rule mailprov marked and takes exactly its line out of the saved file (or
+ * the file, if mailprov created it and nothing else was saved in it); the inverse puts both back.
+ */
 export const iptablesRuleUndo: UndoHandler<RuleRecord> = {
   kind: 'iptables-rule',
   parse: (record) => parseRecord(ruleRecord, record),
   steps(r) {
     const { cmd } = FAMILIES[r.family];
-    const args = (r.marked ? markedSpec(r.rule) : norm(r.rule)).split(' ');
+    const spec = r.marked ? markedSpec(r.rule) : norm(r.rule);
+    const args = spec.split(' ');
     const change: Step = r.added
       ? {
           label: `${cmd} -D ${r.chain} ${r.rule} (the rule mailprov added)`,
@@ -205,11 +303,20 @@ export const iptablesRuleUndo: UndoHandler<RuleRecord> = {
             'fi',
           ].join('\n'),
         };
-    const save = r.persistFile && { label: `save rules to ${r.persistFile}`, command: saveCommand(r.persistFile, r.family) };
-    return save ? [change, save] : [change];
+    const line = `-A ${r.chain} ${spec}`;
+    const save: Step | undefined = !r.persistFile
+      ? undefined
+      : r.added
+        ? {
+            label: `take mailprov's rule out of ${r.persistFile}`,
+            command: persistRemoveCommand(r.persistFile, r.chain, line, r.createdFile),
+          }
+        : persistAddStep(r.persistFile, r.chain, line);
+    return [...(r.liveRule ? [change] : []), ...(save ? [save] : [])];
   },
   inverse: (r) => ({ ...r, added: !r.added }),
-  describe: (r) => `${r.added ? '-' : '+'} ${FAMILIES[r.family].cmd} rule -A ${r.chain} ${r.rule}`,
+  describe: (r) =>
+    `${r.added ? '-' : '+'} ${FAMILIES[r.family].cmd} rule -A ${r.chain} ${r.rule}${r.liveRule ? '' : ` (its saved line in ${r.persistFile} only)`}`,
 };
 
 const serviceRecord = z.object({

@@ -4,7 +4,8 @@ export { packages, installCommand, removeCommand, type PackagesOptions } from '.
 export {
   firewallRule,
   insertPosition,
-  saveCommand,
+  persistAddCommand,
+  persistRemoveCommand,
   defaultPersistFile,
   firewallRuleId,
   markedSpec,

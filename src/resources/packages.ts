@@ -18,13 +18,27 @@ export interface PackagesOptions {
   notify?: string[];
 }
 
+/**
+ * debconf answers given before an apt install, for packages whose defaults would do more than
+ * install: iptables-persistent saves every live rule (fail2ban bans, Docker's chains: other
+ * tools' runtime rules) as the boot-time rules. mailprov saves its own rule itself (firewall.ts).
+ */
+const DEBCONF_ANSWERS: Record<string, string[]> = {
+  'iptables-persistent': [
+    'iptables-persistent iptables-persistent/autosave_v4 boolean false',
+    'iptables-persistent iptables-persistent/autosave_v6 boolean false',
+  ],
+};
+
 export function installCommand(manager: string, names: string[]): string {
   const args = shellJoin(names);
   switch (manager) {
     case 'apt': {
       const install = `DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${args}`;
+      const answers = names.flatMap((n) => DEBCONF_ANSWERS[n] ?? []);
       // Refresh the package lists only when the install cannot find what it needs.
-      return `${install} || { apt-get update -q && ${install}; }`;
+      const command = `${install} || { apt-get update -q && ${install}; }`;
+      return answers.length ? `printf '%s\\n' ${shellJoin(answers)} | debconf-set-selections && { ${command}; }` : command;
     }
     case 'dnf':
     case 'yum':
@@ -37,6 +51,39 @@ export function installCommand(manager: string, names: string[]): string {
 export function removeCommand(manager: string, names: string[]): string {
   const args = shellJoin(names);
   return manager === 'apt' ? `DEBIAN_FRONTEND=noninteractive apt-get remove -y -q ${args}` : `${manager} remove -y -q ${args}`;
+}
+
+/**
+ * Shell that asks the package manager what removing `names` would remove, and exits 3 naming
+ * every other package it would take with it (packages installed since that depend on them):
+ * mailprov removes only what it installed. apt simulates the removal (`apt-get -s remove`); rpm
+ * tests it (`rpm -e --test`), whose "needed by" lines name the dependents. Names not installed
+ * are left out (undoing twice is harmless).
+ */
+export function removalCheckCommand(manager: string, names: string[]): string {
+  const message =
+    'mailprov: refusing to remove %s: it would also remove %s, which mailprov did not install; remove those yourself first if they should go, or roll back without --packages\n';
+  const refuse = `{ printf ${shellJoin([message, names.join(', ')])} "$others" >&2; exit 3; }`;
+  // one name per line, separated by spaces for the message
+  const join = `tr '\\n' ' ' | sed 's/ $//'`;
+  if (manager === 'apt') {
+    return [
+      `out=$(LC_ALL=C apt-get -s remove -q ${shellJoin(names)} 2>&1) || { printf '%s\\n' "$out" >&2; exit 1; }`,
+      `others=$(printf '%s\\n' "$out" | sed -n 's/^Remv \\([^ ]*\\) .*/\\1/p' | sed 's/:[^:]*$//' | grep -vxF ${names.map((n) => `-e ${shellJoin([n])}`).join(' ')} | ${join})`,
+      `if [ -n "$others" ]; then ${refuse}; fi`,
+    ].join('\n');
+  }
+  if (manager === 'dnf' || manager === 'yum') {
+    return [
+      'set --',
+      `for p in ${shellJoin(names)}; do if rpm -q "$p" >/dev/null 2>&1; then set -- "$@" "$p"; fi; done`,
+      'if [ "$#" -gt 0 ]; then',
+      `  others=$(LC_ALL=C rpm -e --test "$@" 2>&1 | sed -n 's/.* is needed by (installed) \\(.*\\)$/\\1/p' | sort -u | ${join})`,
+      `  if [ -n "$others" ]; then ${refuse}; fi`,
+      'fi',
+    ].join('\n');
+  }
+  throw new OperationError(`no supported package manager on this host (need apt, dnf or yum)`);
 }
 
 export function packages(opts: PackagesOptions): Resource {
@@ -87,15 +134,40 @@ const packagesRecord = z.object({
 });
 type PackagesRecord = z.infer<typeof packagesRecord>;
 
-/** Packages installed are removed again (not the dependencies they pulled in), removed ones reinstalled; only with --packages. */
+/**
+ * Packages installed are removed again (not the dependencies they pulled in), removed ones
+ * reinstalled; only with --packages. A removal that would take any other package with it is
+ * refused before the rollback changes anything, and checked again right before it runs.
+ */
 export const packagesUndo: UndoHandler<PackagesRecord> = {
   kind: 'packages',
   optIn: 'packages',
   parse: (record) => parseRecord(packagesRecord, record),
+  preflight: (r) =>
+    r.installed?.length
+      ? [{ label: `check what removing ${r.installed.join(', ')} would remove`, command: removalCheckCommand(r.manager, r.installed) }]
+      : [],
   steps: (r) => [
-    ...(r.installed?.length ? [{ label: `remove ${r.installed.join(', ')}`, command: removeCommand(r.manager, r.installed) }] : []),
+    ...(r.installed?.length
+      ? [
+          {
+            label: `remove ${r.installed.join(', ')}`,
+            command: `${removalCheckCommand(r.manager, r.installed)}\n${removeInstalledCommand(r.manager, r.installed)}`,
+          },
+        ]
+      : []),
     ...(r.removed?.length ? [{ label: `reinstall ${r.removed.join(', ')}`, command: installCommand(r.manager, r.removed) }] : []),
   ],
   inverse: (r) => ({ kind: 'packages', manager: r.manager, installed: r.removed ?? [], removed: r.installed ?? [] }),
   describe: (r) => [...(r.installed ?? []).map((p) => `- package ${p}`), ...(r.removed ?? []).map((p) => `+ package ${p}`)].join('\n'),
 };
+
+/** Removes those of `names` still installed (dnf refuses a name that is not installed; apt does not mind). */
+function removeInstalledCommand(manager: string, names: string[]): string {
+  if (manager === 'apt') return removeCommand(manager, names);
+  return [
+    'set --',
+    `for p in ${shellJoin(names)}; do if rpm -q "$p" >/dev/null 2>&1; then set -- "$@" "$p"; fi; done`,
+    `if [ "$#" -gt 0 ]; then ${manager} remove -y -q "$@"; fi`,
+  ].join('\n');
+}

@@ -47,6 +47,8 @@ export interface UndoHandler<R extends UndoRecord = UndoRecord> {
   /** Undone only when the user opts in (e.g. `rollback --packages`); otherwise left as it is. */
   readonly optIn?: 'packages';
   parse(record: UndoRecord): R;
+  /** Read-only checks run before a rollback changes anything; a failing one refuses the rollback. */
+  preflight?(record: R, os: OsFacts): Step[];
   /** The steps that undo it (each idempotent: undoing twice is harmless). */
   steps(record: R, os: OsFacts): Step[];
   /** What the rollback records so that it can be undone in turn. */

@@ -109,7 +109,15 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
     expect(fw6.summary).toBe(`add ip6tables rule -A INPUT ${V6_RULE}`);
     expect(fw6.steps.map((s) => s.label)).toEqual([`ip6tables -A INPUT ${V6_RULE}`, 'save rules to /etc/iptables/rules.v6']);
     expect(fw6.undo).toEqual([
-      { kind: 'iptables-rule', family: 'ipv6', chain: 'INPUT', rule: V6_RULE, added: true, persistFile: '/etc/iptables/rules.v6' },
+      {
+        kind: 'iptables-rule',
+        family: 'ipv6',
+        chain: 'INPUT',
+        rule: V6_RULE,
+        added: true,
+        persistFile: '/etc/iptables/rules.v6',
+        createdFile: true,
+      },
     ]);
     // netfilter-persistent restores rules.v6 at boot: iptables-persistent is installed as for IPv4
     expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules, iptables-persistent (apt)');

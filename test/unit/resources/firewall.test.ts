@@ -2,7 +2,13 @@
 // record says so, and a record without a family (older mailprov) is IPv4.
 import { describe, expect, it } from 'vitest';
 import { ip6tablesFact, iptablesFact, parseFilterRules } from '../../../src/facts/builtin.ts';
-import { firewallRule, firewallRuleId, iptablesRuleUndo } from '../../../src/resources/firewall.ts';
+import {
+  firewallRule,
+  firewallRuleId,
+  iptablesRuleUndo,
+  persistAddCommand,
+  persistRemoveCommand,
+} from '../../../src/resources/firewall.ts';
 import { isChange, type Change } from '../../../src/resources/types.ts';
 import { centosOs, debianOs, fileFact, hostFacts } from '../fixtures.ts';
 
@@ -38,7 +44,7 @@ describe('firewallRule with family ipv6', () => {
     expect(firewallRuleId('INPUT', RULE, 'ipv6')).toBe(v6().id);
   });
 
-  it('adds the rule with ip6tables and saves ip6tables-save to rules.v6 (Debian)', () => {
+  it('adds the rule with ip6tables and saves exactly its line in rules.v6 (Debian)', () => {
     const c = change(plan(v6(), hostFacts({ os: debianOs })));
     expect(c.summary).toBe(`add ip6tables rule -A INPUT ${RULE}`);
     expect(c.steps.map((s) => [s.label, s.command])).toEqual([
@@ -48,14 +54,20 @@ describe('firewallRule with family ipv6', () => {
           .map((w) => `'${w}'`)
           .join(' ')}`,
       ],
-      [
-        'save rules to /etc/iptables/rules.v6',
-        "mkdir -p '/etc/iptables' && ip6tables-save > '/etc/iptables/rules.v6.mailprov-tmp' && mv -f '/etc/iptables/rules.v6.mailprov-tmp' '/etc/iptables/rules.v6'",
-      ],
+      ['save rules to /etc/iptables/rules.v6', persistAddCommand('/etc/iptables/rules.v6', 'INPUT', `-A INPUT ${MARKED}`)],
     ]);
+    expect(c.steps[1].command).not.toContain('ip6tables-save');
     expect(c.files).toEqual([{ path: '/etc/iptables/rules.v6', keepOnUndo: true }]);
     expect(c.undo).toEqual([
-      { kind: 'iptables-rule', family: 'ipv6', chain: 'INPUT', rule: RULE, added: true, persistFile: '/etc/iptables/rules.v6' },
+      {
+        kind: 'iptables-rule',
+        family: 'ipv6',
+        chain: 'INPUT',
+        rule: RULE,
+        added: true,
+        persistFile: '/etc/iptables/rules.v6',
+        createdFile: true,
+      },
     ]);
     expect(c.confirm).toBe(true);
   });
@@ -80,9 +92,24 @@ describe('firewallRule with family ipv6', () => {
     expect(change(plan(v6(), v4Only)).action).toBe('add-rule');
     const both = hostFacts({ rules6: ['-P INPUT ACCEPT', `-A INPUT ${MARKED}`], files: { '/etc/iptables/rules.v6': fileFact(saved) } });
     expect(plan(v6(), both)).toEqual({ resourceId: v6().id, reason: 'rule present and saved in /etc/iptables/rules.v6' });
-    // live but not saved: saved, and nothing to undo (mailprov did not add it)
+    // live but not saved: its line saved, and only that line to undo (mailprov did not add the rule)
     const unsaved = change(plan(v6(), hostFacts({ rules6: ['-P INPUT ACCEPT', `-A INPUT ${RULE}`] })));
-    expect([unsaved.summary, unsaved.undo, unsaved.confirm]).toEqual(['save ip6tables rules to /etc/iptables/rules.v6', [], false]);
+    expect([unsaved.summary, unsaved.undo, unsaved.confirm]).toEqual([
+      `save ip6tables rule -A INPUT ${RULE} in /etc/iptables/rules.v6`,
+      [
+        {
+          kind: 'iptables-rule',
+          family: 'ipv6',
+          chain: 'INPUT',
+          rule: RULE,
+          added: true,
+          persistFile: '/etc/iptables/rules.v6',
+          createdFile: true,
+          liveRule: false,
+        },
+      ],
+      false,
+    ]);
   });
 
   it('says so when ip6tables cannot be used', () => {
@@ -117,7 +144,7 @@ describe('the iptables-rule undo record', () => {
     expect(r.family).toBe('ipv4');
     const steps = iptablesRuleUndo.steps(r, debianOs);
     expect(steps[0].command).toMatch(/^if iptables -w -C 'INPUT' .* then iptables -w -D 'INPUT' /);
-    expect(steps[1].command).toContain(' iptables-save > ');
+    expect(steps[1].command).toBe(persistRemoveCommand('/etc/iptables/rules.v4', 'INPUT', `-A INPUT ${MARKED}`, false));
     expect(iptablesRuleUndo.describe(r)).toBe(`- iptables rule -A INPUT ${RULE}`);
   });
 
@@ -126,7 +153,7 @@ describe('the iptables-rule undo record', () => {
     const steps = iptablesRuleUndo.steps(r, debianOs);
     expect(steps.map((s) => s.label)).toEqual([
       `ip6tables -D INPUT ${RULE} (the rule mailprov added)`,
-      'save rules to /etc/iptables/rules.v6',
+      "take mailprov's rule out of /etc/iptables/rules.v6",
     ]);
     expect(steps[0].command).toBe(
       `if ip6tables -w -C 'INPUT' ${MARKED.split(' ')
@@ -135,7 +162,6 @@ describe('the iptables-rule undo record', () => {
         .map((w) => `'${w}'`)
         .join(' ')}; fi`,
     );
-    expect(steps[1].command).toContain(' ip6tables-save > ');
     expect(steps.map((s) => s.command).join('\n')).not.toMatch(/(^|[\s;($])iptables( |-save)/);
     const back = iptablesRuleUndo.parse(iptablesRuleUndo.inverse(r));
     expect(back).toMatchObject({ family: 'ipv6', added: false });
