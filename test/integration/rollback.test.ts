@@ -168,24 +168,25 @@ describe('rollback', () => {
     const gate = '/run/mailprov-test-gate';
     const gated = definePlaybook({
       name: 'gated',
-      settings: z.object({ motd: z.string() }).strict(),
-      build: ({ motd }) => ({
+      settings: z.object({ motd: z.string(), wait: z.boolean() }).strict(),
+      build: ({ motd, wait }) => ({
         resources: [
           file({ path: '/etc/motd', content: `${motd}\n` }),
           command({
             name: 'gated step',
-            run: `touch ${gate}.waiting; while [ ! -e ${gate}.open ]; do sleep 0.05; done`,
+            // only the first run waits: a second one let through (no lock) would end, and fail the test at once
+            run: wait ? `touch ${gate}.waiting; while [ ! -e ${gate}.open ]; do sleep 0.05; done` : 'true',
             onChangeOf: ['file:/etc/motd'],
           }),
         ],
       }),
     });
     await remote(1, `rm -f ${gate}.waiting ${gate}.open; echo before > /etc/motd`);
-    const inv = (motd: string) => sandboxInventory(state, [{ on: 'relay2', use: gated({ motd }) }], {}, ['relay2']);
-    const first = apply(inv('one'));
+    const inv = (motd: string, wait: boolean) => sandboxInventory(state, [{ on: 'relay2', use: gated({ motd, wait }) }], {}, ['relay2']);
+    const first = apply(inv('one', true));
     try {
       await until('the first apply inside its gated step', async () => (await remote(1, `test -e ${gate}.waiting`)).code === 0);
-      const [two] = await apply(inv('two'));
+      const [two] = await apply(inv('two', false));
       expect(two.status).toBe('failed');
       expect(two.error).toMatch(/another mailprov run holds the host's lock \(.*pid \d+ since/);
     } finally {
