@@ -30,9 +30,9 @@ function setup() {
 
 /** Waits for an event (polled every 20 ms); the deadline is only for a hang, never a decision. */
 async function until(what: string, happened: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 20_000;
   while (!happened()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not seen within 30 s`);
+    if (Date.now() > deadline) throw new Error(`${what}: not seen within 20 s`);
     await sleep(20);
   }
 }
@@ -54,12 +54,13 @@ const endSession = (pid: number) => {
   }
 };
 
-// No test here races the watcher's clock: a watcher that must not fire has a deadline (30 s) no
-// test comes near, and one that must fire is waited for (its revert is seen) before anyone confirms.
+// No test here races the watcher's clock: a watcher that must not fire has a deadline (120 s) no
+// test comes near (a test gives up waiting at 20 s), and one that must fire is waited for (its
+// revert is seen) before anyone confirms.
 describe('firewall watcher and confirmation', () => {
   it('a confirmation in time wins: the watcher is stopped and reverts nothing', async () => {
     const { w, reverted, revert } = setup();
-    expect(dash(watcherCommand(w, revert, 30)).status).toBe(0);
+    expect(dash(watcherCommand(w, revert, 120)).status).toBe(0);
     const pid = Number(readFileSync(`${w.base}.pid`, 'utf8'));
     try {
       expect(alive(pid)).toBe(true);
@@ -104,7 +105,7 @@ describe('firewall watcher and confirmation', () => {
 
   it('a rollback takes the pending decisions of its generation: the watcher acts no more', async () => {
     const { w, reverted, revert, root } = setup();
-    dash(watcherCommand(w, revert, 30));
+    dash(watcherCommand(w, revert, 120));
     const pid = Number(readFileSync(`${w.base}.pid`, 'utf8'));
     try {
       expect(dash(settleWatchersCommand(1, root)).status).toBe(0);
