@@ -6,12 +6,13 @@ import { packageRoot } from '../paths.ts';
 import { lanSubmit, readMessages, sandboxUp, waitForMessage, type SandboxState } from '../sandbox/index.ts';
 import { runCommand } from './run.ts';
 
-export async function demoCommand(opts: { hosts: number; centos?: number; lan?: boolean }): Promise<number> {
+export async function demoCommand(opts: { hosts: number; centos?: number; lan?: boolean; release?: 12 | 13 }): Promise<number> {
   if (opts.hosts + (opts.centos ?? 0) < 1) throw new SandboxError('the demo needs at least one sandbox host');
   const state = await sandboxUp({
     count: opts.hosts,
     centos: opts.centos,
     lan: opts.lan,
+    release: opts.release,
     log: (l) => process.stderr.write(`sandbox: ${l}\n`),
   });
   const inventory = join(packageRoot(), 'inventories/sandbox.ts');

@@ -25,6 +25,18 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+function debianRelease(value: string): 12 | 13 {
+  if (value === '12' || value === '13') return Number(value) as 12 | 13;
+  throw new InvalidArgumentError('expected 13 (trixie, the default) or 12 (bookworm)');
+}
+
+/** `--release-of relay2=12`, repeatable: one host of another release, for a mixed fleet. */
+function releaseOf(value: string, previous: Record<string, 12 | 13> = {}): Record<string, 12 | 13> {
+  const m = /^([A-Za-z0-9-]+)=(.*)$/.exec(value);
+  if (!m) throw new InvalidArgumentError('expected host=release, e.g. relay2=12');
+  return { ...previous, [m[1]]: debianRelease(m[2]) };
+}
+
 const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that has no privateKeyPassphraseEnv';
 const SHARD_HELP =
   'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
@@ -169,10 +181,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--centos <n>', 'also n CentOS-like hosts (centos1, ...): rpm, dnf, RHEL layout', wholeNumber, 0)
     .option('--dir <dir>', 'state folder (default ./.sandbox or $MAILPROV_SANDBOX_DIR)')
     .option('--lan', 'also a LAN: the hosts and two clients (office 192.168.77.200, guest 192.168.88.200) on one bridge of their own')
-    .action(async (count: number, opts: { dir?: string; centos: number; lan?: boolean }) => {
-      const { sandboxUpCommand } = await import('./sandbox.ts');
-      exitCode = await sandboxUpCommand(count, opts);
-    });
+    .option('--release <12|13>', "the Debian hosts' release: 13 (trixie, the default) or 12 (bookworm)", debianRelease)
+    .option('--release-of <host=release>', 'one Debian host of another release (repeatable): --release-of relay2=12', releaseOf)
+    .action(
+      async (
+        count: number,
+        opts: { dir?: string; centos: number; lan?: boolean; release?: 12 | 13; releaseOf?: Record<string, 12 | 13> },
+      ) => {
+        const { sandboxUpCommand } = await import('./sandbox.ts');
+        exitCode = await sandboxUpCommand(count, opts);
+      },
+    );
   sandbox
     .command('status')
     .option('--dir <dir>', 'state folder')
@@ -207,7 +226,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--hosts <n>', 'Debian sandbox hosts', wholeNumber, 3)
     .option('--centos <n>', 'CentOS-like sandbox hosts', wholeNumber, 0)
     .option('--lan', 'put the hosts on a sandbox LAN, and relay one message from its office client through each')
-    .action(async (opts: { hosts: number; centos: number; lan?: boolean }) => {
+    .option('--release <12|13>', "the Debian hosts' release: 13 (trixie, the default) or 12 (bookworm)", debianRelease)
+    .action(async (opts: { hosts: number; centos: number; lan?: boolean; release?: 12 | 13 }) => {
       const { demoCommand } = await import('./demo.ts');
       exitCode = await demoCommand(opts);
     });

@@ -1,19 +1,31 @@
 // `mailprov sandbox up|status|down`.
 import { SandboxError } from '../errors.ts';
+import type { DebianRelease } from '../sandbox/base.ts';
 import { LAN_CLIENTS, lanClientName, lanSubmit, type LanClientName, type SandboxLan } from '../sandbox/lan.ts';
-import { defaultStateDir, hostKind, readState, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+import { defaultStateDir, hostLabel, readState, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 
-export async function sandboxUpCommand(count: number, opts: { dir?: string; centos?: number; lan?: boolean }): Promise<number> {
+export async function sandboxUpCommand(
+  count: number,
+  opts: { dir?: string; centos?: number; lan?: boolean; release?: DebianRelease; releaseOf?: Record<string, DebianRelease> },
+): Promise<number> {
   if (count + (opts.centos ?? 0) < 1) throw new SandboxError('a sandbox needs at least one host');
-  const state = await sandboxUp({ count, centos: opts.centos, dir: opts.dir, lan: opts.lan, log });
+  const state = await sandboxUp({
+    count,
+    centos: opts.centos,
+    dir: opts.dir,
+    lan: opts.lan,
+    release: opts.release,
+    releases: opts.releaseOf,
+    log,
+  });
   for (const h of state.hosts) {
     const { address, port, jump } = sandboxAddress(state, h);
     const via = jump ? ` -J ${jump}` : '';
     const lan = h.lanAddress ? `\tLAN ${h.lanAddress}` : '';
     process.stdout.write(
-      `${h.name}\t${h.fqdn}\t${hostKind(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts}${via} -p ${port} root@${address}${lan}\n`,
+      `${h.name}\t${h.fqdn}\t${hostLabel(h)}\tssh -i ${state.privateKey} -o UserKnownHostsFile=${state.knownHosts}${via} -p ${port} root@${address}${lan}\n`,
     );
   }
   if (state.lan) process.stdout.write(lanLines(state.lan));
@@ -36,7 +48,7 @@ export async function sandboxStatusCommand(opts: { dir?: string }): Promise<numb
     );
     return 1;
   }
-  const kinds = new Map(s.state.hosts.map((h) => [h.name, hostKind(h)]));
+  const kinds = new Map(s.state.hosts.map((h) => [h.name, hostLabel(h)]));
   for (const h of s.hosts) {
     const where = h.reachableFrom ? `private, through ${h.reachableFrom.join(', ')}` : `127.0.0.1:${h.port}`;
     const lan = s.state.hosts.find((x) => x.name === h.name)?.lanAddress;

@@ -1,9 +1,10 @@
-// The sandbox's Debian bookworm root filesystem, built once with mmdebstrap and cached. It holds
+// The sandbox's Debian root filesystems (one per release: 13 trixie, 12 bookworm), each built once
+// with mmdebstrap and cached. Each holds
 // an OpenSSH server, iptables and a small resolver, but not sendmail: installing that is mailprov's
 // job. Instead it carries a local apt repository (/srv/mailprov-repo) with sendmail and everything
 // it depends on, because a sandbox host has no route out.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { local } from './local.ts';
 
@@ -34,7 +35,25 @@ export const REPO_PACKAGES = [
   'netfilter-persistent',
 ];
 
+/**
+ * Debian 13 hosts also carry nftables, its default firewall, installed; and ufw and firewalld in the
+ * local repository, so that a test installs the one it needs as an administrator would.
+ */
+export const TRIXIE_BASE_PACKAGES = ['nftables'];
+export const TRIXIE_REPO_PACKAGES = ['ufw', 'firewalld'];
+
 export const REPO_DIR = '/srv/mailprov-repo';
+
+/** The Debian releases the sandbox builds; 13 (trixie, Debian's stable since August 2025) is the default. */
+export const DEBIAN_RELEASES = { 12: 'bookworm', 13: 'trixie' } as const;
+export type DebianRelease = keyof typeof DEBIAN_RELEASES;
+export const DEFAULT_RELEASE: DebianRelease = 13;
+
+export function parseRelease(value: string | number): DebianRelease {
+  const n = Number(value);
+  if (n === 12 || n === 13) return n;
+  throw new Error(`a Debian release the sandbox builds (12 or 13), got "${value}"`);
+}
 
 export const SSHD_CONFIG = [
   '# mailprov sandbox: key-only root login, one host key per host, no DNS stalls',
@@ -59,24 +78,36 @@ const INIT_SCRIPT = [
   '',
 ].join('\n');
 
-export function recipeHash(): string {
-  return createHash('sha256')
-    .update(JSON.stringify({ BASE_PACKAGES, REPO_PACKAGES, SSHD_CONFIG, INIT_SCRIPT, v: 3 }))
-    .digest('hex')
-    .slice(0, 12);
+/** What goes into a release's base; its hash names the cache folder, so a changed recipe builds anew. */
+function recipe(release: DebianRelease) {
+  const codename = DEBIAN_RELEASES[release];
+  if (release === 12) return { codename, base: BASE_PACKAGES, repo: REPO_PACKAGES, alone: [] as string[] };
+  return { codename, base: [...BASE_PACKAGES, ...TRIXIE_BASE_PACKAGES], repo: REPO_PACKAGES, alone: TRIXIE_REPO_PACKAGES };
+}
+
+export function recipeHash(release: DebianRelease = DEFAULT_RELEASE): string {
+  const { codename, base, repo, alone } = recipe(release);
+  // bookworm's hash is computed as before releases were a parameter: its cached base stays valid
+  const key =
+    release === 12
+      ? { BASE_PACKAGES: base, REPO_PACKAGES: repo, SSHD_CONFIG, INIT_SCRIPT, v: 3 }
+      : { codename, base, repo, alone, SSHD_CONFIG, INIT_SCRIPT, v: 1 };
+  return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 12);
 }
 
 export function defaultCacheDir(): string {
   return process.env.MAILPROV_CACHE_DIR ?? '/var/cache/mailprov';
 }
 
-export function basePath(cacheDir = defaultCacheDir()): string {
-  return join(cacheDir, `debian-bookworm-${recipeHash()}`, 'rootfs');
+export function basePath(cacheDir = defaultCacheDir(), release: DebianRelease = DEFAULT_RELEASE): string {
+  return join(cacheDir, `debian-${DEBIAN_RELEASES[release]}-${recipeHash(release)}`, 'rootfs');
 }
 
-export function mirrorArg(): string {
-  // Use the machine's own apt sources (the only package source reachable here).
-  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) if (existsSync(f)) return f;
+/** Where mmdebstrap gets a release's packages: this machine's own apt sources when they are that release's. */
+export function mirrorArg(release: DebianRelease = DEFAULT_RELEASE): string {
+  const codename = DEBIAN_RELEASES[release];
+  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'])
+    if (existsSync(f)) return new RegExp(`\\b${codename}\\b`).test(readFileSync(f, 'utf8')) ? f : 'http://deb.debian.org/debian';
   return 'http://deb.debian.org/debian';
 }
 
@@ -86,19 +117,26 @@ export async function runMmdebstrap(args: string[], env: NodeJS.ProcessEnv = pro
 }
 
 /** Returns the cached base root filesystem, building it first if needed. */
-export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: string) => void = () => {}): Promise<string> {
-  const target = basePath(cacheDir);
+export async function ensureBase(
+  cacheDir = defaultCacheDir(),
+  log: (line: string) => void = () => {},
+  release: DebianRelease = DEFAULT_RELEASE,
+): Promise<string> {
+  const target = basePath(cacheDir, release);
+  const { codename, base, repo, alone } = recipe(release);
   if (existsSync(join(target, 'etc', 'mailprov-sandbox-base'))) return target;
   const parent = join(target, '..');
   mkdirSync(parent, { recursive: true });
   // Build beside the target and rename: a crashed or concurrent build never leaves half a base.
   const tmp = join(parent, `rootfs.building-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  log(`building the sandbox base (Debian bookworm, mmdebstrap) in ${parent}`);
+  log(`building the sandbox base (Debian ${release} ${codename}, mmdebstrap) in ${parent}`);
   const t0 = Date.now();
   const hooks = [
-    // the local repository: sendmail and its dependencies, downloaded but not installed
-    `chroot "$1" apt-get install --download-only -y -q ${REPO_PACKAGES.join(' ')}`,
+    // the local repository: sendmail and its dependencies, downloaded but not installed; each
+    // firewall on its own (ufw Breaks iptables-persistent: one transaction could not hold both)
+    `chroot "$1" apt-get install --download-only -y -q ${repo.join(' ')}`,
+    ...alone.map((p) => `chroot "$1" apt-get install --download-only -y -q ${p}`),
     `mkdir -p "$1${REPO_DIR}" && mv "$1"/var/cache/apt/archives/*.deb "$1${REPO_DIR}/"`,
     `cd "$1${REPO_DIR}" && dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null`,
     `rm -f "$1"/etc/apt/sources.list.d/* && echo "deb [trusted=yes] file:${REPO_DIR} ./" > "$1/etc/apt/sources.list"`,
@@ -110,17 +148,17 @@ export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: strin
     '--variant=minbase',
     '--mode=root',
     '--quiet',
-    `--include=${BASE_PACKAGES.join(',')}`,
+    `--include=${base.join(',')}`,
     '--skip=cleanup/apt/lists',
     ...hooks.map((h) => `--customize-hook=${h}`),
-    'bookworm',
+    codename,
     tmp,
-    mirrorArg(),
+    mirrorArg(release),
   ];
   await runMmdebstrap(args);
   writeFileSync(join(tmp, 'etc/ssh/sshd_config.d/mailprov-sandbox.conf'), SSHD_CONFIG);
   writeFileSync(join(tmp, 'usr/local/sbin/mailprov-sandbox-init'), INIT_SCRIPT, { mode: 0o755 });
-  writeFileSync(join(tmp, 'etc/mailprov-sandbox-base'), `${recipeHash()}\n`);
+  writeFileSync(join(tmp, 'etc/mailprov-sandbox-base'), `${recipeHash(release)}\n`);
   const debs = readdirSync(join(tmp, REPO_DIR.slice(1))).filter((f) => f.endsWith('.deb')).length;
   try {
     renameSync(tmp, target);
@@ -132,6 +170,6 @@ export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: strin
   return target;
 }
 
-export function removeBase(cacheDir = defaultCacheDir()): void {
-  rmSync(join(basePath(cacheDir), '..'), { recursive: true, force: true });
+export function removeBase(cacheDir = defaultCacheDir(), release: DebianRelease = DEFAULT_RELEASE): void {
+  rmSync(join(basePath(cacheDir, release), '..'), { recursive: true, force: true });
 }

@@ -7,6 +7,8 @@ export {
   sandboxProcesses,
   inspectFolder,
   hostKind,
+  hostLabel,
+  hostRelease,
   sandboxAddress,
   sandboxJump,
   SANDBOX_OWNER,
@@ -23,7 +25,7 @@ export {
   type UpOptions,
 } from './lifecycle.ts';
 export { isRunning, madeNamespaces, parseProcStat, recordProcess, type RecordedProcess } from './processes.ts';
-export { ensureBase, basePath, defaultCacheDir } from './base.ts';
+export { ensureBase, basePath, defaultCacheDir, DEBIAN_RELEASES, DEFAULT_RELEASE, type DebianRelease } from './base.ts';
 export { ensureCentosBase, centosBasePath, RPM_REPO_DIR } from './centos/base.ts';
 export { readMessages, waitForMessage } from './messages.ts';
 export {

@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
 import { packageRoot } from '../paths.ts';
 import { SandboxError } from '../errors.ts';
-import { basePath, ensureBase } from './base.ts';
+import { DEFAULT_RELEASE, type DebianRelease, ensureBase } from './base.ts';
 import { ensureCa, issueServerCert } from './ca.ts';
 import { smartHostEventsFile, smartHostModeFile } from './smarthost-modes.ts';
 import { ensureCentosBase } from './centos/base.ts';
@@ -80,7 +80,7 @@ export const SMART_HOST_WRONG_NAME = `other.${SANDBOX_DOMAIN}`;
 /** A CA the hosts do not trust, which signs the certificate of the untrusted-cert mode. */
 const ROGUE_CA_SUBJECT = '/CN=mailprov sandbox rogue CA';
 
-/** 'debian': Debian bookworm. 'centos': the CentOS-like stand-in (rpm, dnf, RHEL layout; see centos/base.ts). */
+/** 'debian': Debian (13 trixie unless the host's release says 12 bookworm). 'centos': the CentOS-like stand-in (rpm, dnf, RHEL layout; see centos/base.ts). */
 export type SandboxHostKind = 'debian' | 'centos';
 
 export interface SandboxHost {
@@ -91,6 +91,8 @@ export interface SandboxHost {
   dir: string;
   /** State written before this field existed holds Debian hosts only: read it with hostKind(). */
   kind: SandboxHostKind;
+  /** A Debian host's release; state written before this field existed holds Debian 12 hosts only (hostRelease()). */
+  release?: DebianRelease;
   /**
    * A private host (UpOptions.private): no port on this machine. It sits on the sandbox LAN, where
    * these hosts reach it as `fqdn:22` (only their /etc/hosts name its LAN address).
@@ -113,8 +115,10 @@ export interface SandboxState {
    * (process-log.ts), and here too once `up` is done; readState and inspectFolder merge both.
    */
   processes: RecordedProcess[];
-  /** The Debian base (not built when every host is CentOS-like). */
+  /** The Debian base of the default release's hosts, or of the first Debian host's (not built when every host is CentOS-like). */
   base: string;
+  /** Each Debian release's base, by release; state written before this field existed has `base` (Debian 12) only. */
+  bases?: Partial<Record<DebianRelease, string>>;
   /** The CentOS-like base, when the sandbox has CentOS-like hosts. */
   centosBase?: string;
   privateKey: string;
@@ -142,8 +146,18 @@ const stateFile = (dir: string) => join(dir, 'state.json');
 
 export const hostKind = (h: SandboxHost): SandboxHostKind => h.kind ?? 'debian';
 
+/** A Debian host's release (a host of a state from before releases: 12); undefined for a CentOS-like host. */
+export const hostRelease = (h: SandboxHost): DebianRelease | undefined => (hostKind(h) === 'debian' ? (h.release ?? 12) : undefined);
+
+/** What `sandbox up` and `status` print as a host's kind: "debian 13", "centos". */
+export const hostLabel = (h: SandboxHost): string => (hostKind(h) === 'debian' ? `debian ${hostRelease(h)}` : hostKind(h));
+
 function hostBase(state: SandboxState, host: SandboxHost): string {
-  if (hostKind(host) === 'debian') return state.base;
+  if (hostKind(host) === 'debian') {
+    const base = state.bases?.[hostRelease(host)!] ?? (state.bases ? undefined : state.base);
+    if (!base) throw new SandboxError(`sandbox host ${host.name} is Debian ${hostRelease(host)} but the sandbox has no base for it`);
+    return base;
+  }
   if (!state.centosBase) throw new SandboxError(`sandbox host ${host.name} is CentOS-like but the sandbox has no CentOS-like base`);
   return state.centosBase;
 }
@@ -564,6 +578,10 @@ export interface UpOptions {
   dir?: string;
   /** Debian hosts: relay1, relay2, ... */
   count: number;
+  /** The Debian hosts' release: 13 (trixie, the default) or 12 (bookworm). */
+  release?: DebianRelease;
+  /** Debian hosts of another release than `release`, by name: `{ relay2: 12 }` makes a mixed fleet. */
+  releases?: Record<string, DebianRelease>;
   /**
    * CentOS-like hosts, after the Debian ones: centos1, centos2, ... (default 0). A count rather than
    * a kind per host, so that `relayN` keeps naming the same Debian host whatever is added.
@@ -590,6 +608,11 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     ...Array.from({ length: opts.count }, (_, i) => [`relay${i + 1}`, 'debian'] as [string, SandboxHostKind]),
     ...Array.from({ length: centosCount }, (_, i) => [`centos${i + 1}`, 'centos'] as [string, SandboxHostKind]),
   ];
+  const release = opts.release ?? DEFAULT_RELEASE;
+  for (const name of Object.keys(opts.releases ?? {}))
+    if (!wanted.some(([n, k]) => n === name && k === 'debian'))
+      throw new SandboxError(`releases: ${name} is not one of the sandbox's Debian hosts (relay1 to relay${opts.count})`);
+  const releaseOf = (name: string): DebianRelease => opts.releases?.[name] ?? release;
   // a layout that cannot work is refused before anything starts
   const layout = privateLayout(
     opts,
@@ -608,9 +631,11 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const sorted = (entries: [string, string[]][]) => JSON.stringify(entries.sort(([a], [b]) => a.localeCompare(b)));
   const layoutOf = (hosts: SandboxHost[]) => sorted(hosts.filter((h) => h.reachableFrom).map((h) => [h.name, h.reachableFrom!]));
   const wantedLayout = sorted(Object.entries(opts.private ?? {}));
+  const sameReleases = (s: SandboxState) => s.hosts.every((h) => hostKind(h) !== 'debian' || hostRelease(h) === releaseOf(h.name));
   if (
     existing &&
     kindCount(existing, 'debian') === opts.count &&
+    sameReleases(existing) &&
     kindCount(existing, 'centos') === centosCount &&
     layoutOf(existing.hosts) === wantedLayout &&
     !!existing.lan === lan &&
@@ -622,7 +647,12 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   // also what a crashed `up` left: its state file lists the processes it had started
   if (existing) await sandboxDown({ dir, log });
   // Only the bases this sandbox uses are built (each is cached after its first build).
-  const base = opts.count > 0 || centosCount === 0 ? await ensureBase(opts.cacheDir, log) : basePath(opts.cacheDir);
+  const bases: Partial<Record<DebianRelease, string>> = {};
+  for (const [name, kind] of wanted) {
+    const r = releaseOf(name);
+    if (kind === 'debian' && !bases[r]) bases[r] = await ensureBase(opts.cacheDir, log, r);
+  }
+  const base = bases[release] ?? Object.values(bases)[0] ?? '';
   const centosBase = centosCount > 0 ? await ensureCentosBase(opts.cacheDir, log) : undefined;
   const t0 = Date.now();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -637,6 +667,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
     ready: false,
     processes: [],
     base,
+    bases,
     ...(centosBase ? { centosBase } : {}),
     privateKey,
     knownHosts: join(dir, 'known_hosts'),
@@ -665,6 +696,7 @@ export async function sandboxUp(opts: UpOptions): Promise<SandboxState> {
   const caPem = readFileSync(ca.caCert, 'utf8');
   for (const [index, [name, kind]] of wanted.entries()) {
     const host: SandboxHost = { name, fqdn: `${name}.${SANDBOX_DOMAIN}`, port: 22, dir: join(dir, 'hosts', name), kind };
+    if (kind === 'debian') host.release = releaseOf(name);
     if (lan) host.lanAddress = lanHostAddress(index);
     const from = layout.get(name);
     // a host with a port gets it from the forwarder, below

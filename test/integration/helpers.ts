@@ -8,12 +8,13 @@ import type { HostResult } from '../../src/engine/events.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { resolveInventory, type Inventory } from '../../src/inventory/load.ts';
 import type { InventoryInput } from '../../src/inventory/schema.ts';
-import { sandboxDown, sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
+import { sandboxDown, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
 import { connect, type ExecResult } from '../../src/transport/ssh.ts';
 
-export async function startSandbox(count: number): Promise<SandboxState> {
+/** `releases`: Debian hosts of a release other than the default (13), e.g. `{ relay2: 12 }` for a mixed fleet. */
+export async function startSandbox(count: number, opts: Pick<UpOptions, 'releases' | 'lan' | 'centos'> = {}): Promise<SandboxState> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-'));
-  return sandboxUp({ dir, count });
+  return sandboxUp({ dir, count, ...opts });
 }
 
 /**

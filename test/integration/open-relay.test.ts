@@ -24,7 +24,7 @@ import { byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './h
 let state: SandboxState;
 
 beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-open-relay-')), count: 1, centos: 1 });
+  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-open-relay-')), count: 2, centos: 1, releases: { relay2: 12 } });
 });
 
 afterAll(async () => {
@@ -32,8 +32,9 @@ afterAll(async () => {
 });
 
 const HOSTS = [
-  { name: 'relay1', index: 0, distro: { family: 'debian' as const, major: 12 } },
-  { name: 'centos1', index: 1, distro: { family: 'rhel' as const, major: 8 } },
+  { name: 'relay1', index: 0, distro: { family: 'debian' as const, major: 13 } },
+  { name: 'relay2', index: 1, distro: { family: 'debian' as const, major: 12 } },
+  { name: 'centos1', index: 2, distro: { family: 'rhel' as const, major: 8 } },
 ];
 const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, over);
 const everywhere = (s: SendmailSettingsInput): InventoryInput['playbooks'] => [{ on: 'relays', use: sendmailSmartHost(s) }];
@@ -164,7 +165,7 @@ describe('the open-relay check', () => {
     const ghost = { ghost: { address: '127.0.0.1', port: 1, groups: ['relays'] } };
     for (const over of [{ relayFrom: ['0'] }, { relayFrom: ['198.51'] }, { relayFrom: ['192.168', '198.51'], force: true }]) {
       const { results } = await run(everywhere(settings(over)), ghost);
-      for (const name of ['relay1', 'centos1', 'ghost']) {
+      for (const name of ['relay1', 'relay2', 'centos1', 'ghost']) {
         const r = results[name];
         expect([r.status, r.applied, r.changes], `${name} ${JSON.stringify(over)}`).toEqual(['failed', 0, []]);
         expect(r.error).toMatch(/^lint found 1 error\(s\)\n {2}\[relay-from-(invalid|public)\] relayFrom\[\d\] "(0|198\.51)" /);

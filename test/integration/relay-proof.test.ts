@@ -29,7 +29,7 @@ let state: SandboxState;
 const BIN = join(import.meta.dirname, '../../bin/mailprov.mjs');
 
 beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-proof-')), count: 1, centos: 1 });
+  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-proof-')), count: 2, centos: 1, releases: { relay2: 12 } });
 });
 
 afterAll(async () => {
@@ -37,7 +37,7 @@ afterAll(async () => {
   await stopSandbox(state);
 });
 
-const HOSTS = [0, 1]; // relay1 (Debian), centos1 (CentOS-like)
+const HOSTS = [0, 1, 2]; // relay1 (Debian 13), relay2 (Debian 12), centos1 (CentOS-like)
 // no test message: what is proven here is proven without sending mail
 const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, { verify: undefined, ...over });
 const inventory = (s: SendmailSettingsInput) => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(s) }]);
@@ -105,7 +105,7 @@ const relayApplied = () => {
 describe('the relay proves itself', () => {
   it('applies and proves TLS and the credentials from each host, without a test message', async () => {
     const results = byHost(await relayApplied());
-    for (const h of ['relay1', 'centos1']) {
+    for (const h of ['relay1', 'relay2', 'centos1']) {
       expect(results[h].error).toBeUndefined();
       expect(results[h].status).toBe('changed');
       const info = results[h].findings.filter((f) => f.level === 'info').map((f) => f.message);
@@ -232,7 +232,7 @@ describe('the relay proves itself', () => {
       reporter.printFindings(results);
       reporter.printErrors(results);
       reporter.printSummary(results, runDir, true);
-      expect(results.map((r) => r.host).sort(), name).toEqual(['centos1', 'relay1']);
+      expect(results.map((r) => r.host).sort(), name).toEqual(['centos1', 'relay1', 'relay2']);
       for (const r of results) {
         expect(r.status, `${name} on ${r.host}`).toBe('failed');
         // one line: the cause, then what to do about it
@@ -280,7 +280,7 @@ describe('the relay proves itself', () => {
     for (const i of HOSTS) await remote(state, i, 'iptables -I OUTPUT -p tcp -d 127.0.0.2 --dport 2525 -j DROP');
     try {
       const results = await probe(settings({ smartHostPort: 2525 }));
-      expect(results.map((r) => r.host).sort()).toEqual(['centos1', 'relay1']);
+      expect(results.map((r) => r.host).sort()).toEqual(['centos1', 'relay1', 'relay2']);
       for (const r of results) {
         expect(r.error).toMatch(/no answer from smtp\.sandbox\.test:2525 .*the network drops outbound port 2525/);
       }
@@ -325,7 +325,7 @@ describe('the relay proves itself', () => {
     await relayApplied();
     const good = await Promise.all(HOSTS.map((i) => remote(state, i, 'cat /etc/mail/authinfo')));
     const results = await apply(inventory(settings({ auth: { user: state.smartHost.user, password: secret.value('rotated-wrong') } })));
-    expect(results.map((r) => r.host).sort()).toEqual(['centos1', 'relay1']);
+    expect(results.map((r) => r.host).sort()).toEqual(['centos1', 'relay1', 'relay2']);
     for (const r of results) {
       expect(r.status, r.host).toBe('rolled-back');
       expect(r.error).toMatch(/refused the credentials/);
@@ -352,7 +352,7 @@ describe('the relay proves itself', () => {
     const rotated = 'rotated-password-2';
     await setSmartHostMode(state, { mode: 'normal', password: rotated });
     const results = byHost(await apply(inventory(settings({ auth: { user: state.smartHost.user, password: secret.value(rotated) } }))));
-    for (const h of ['relay1', 'centos1']) {
+    for (const h of ['relay1', 'relay2', 'centos1']) {
       expect(results[h].error).toBeUndefined();
       const flushed = results[h].findings.find((f) => /mail queue flushed/.test(f.message));
       expect(flushed?.message, h).toMatch(/(\d+) of \1 waiting message\(s\) left$/);
@@ -360,7 +360,7 @@ describe('the relay proves itself', () => {
     for (const i of HOSTS) expect(await queued(i)).toBe('0');
     const subjects = (await readMessages(state.smartHost.storeDir)).map((m) => m.subject);
     for (const s of ['while the certificate was untrusted', 'while the provider refused'])
-      expect(subjects.filter((x) => x === s)).toHaveLength(2);
+      expect(subjects.filter((x) => x === s)).toHaveLength(HOSTS.length);
     const authed = (await readMessages(state.smartHost.storeDir)).every((m) => m.tls && m.authUser === state.smartHost.user);
     expect(authed).toBe(true);
   });

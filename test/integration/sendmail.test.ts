@@ -13,8 +13,10 @@ import { apply, remote as remoteExec, resourceIds, sandboxInventory, startSandbo
 
 let state: SandboxState;
 
+// relay1 is Debian 13 (trixie, sendmail 8.18), relay2 Debian 12 (bookworm, sendmail 8.17): every
+// test below that runs on both hosts proves the relay on both releases
 beforeAll(async () => {
-  state = await startSandbox(2);
+  state = await startSandbox(2, { releases: { relay2: 12 } });
 });
 
 afterAll(async () => {
@@ -32,6 +34,8 @@ const sendmailPid = async (host: number) => (await remote(host, 'head -n1 /run/s
 
 describe('sendmail smart-host playbook', () => {
   it('turns fresh hosts into relays that send through the smart host with AUTH over STARTTLS', async () => {
+    expect((await remote(0, '. /etc/os-release; echo $VERSION_CODENAME')).stdout.trim()).toBe('trixie');
+    expect((await remote(1, '. /etc/os-release; echo $VERSION_CODENAME')).stdout.trim()).toBe('bookworm');
     const results = await apply(inventory(settings()));
     for (const r of results) {
       expect(r.error).toBeUndefined();
