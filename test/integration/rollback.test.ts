@@ -16,8 +16,9 @@ import { secret } from '../../src/secrets/index.ts';
 import { apply, byHost, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;
+// relay1 to relay3 are Debian 13; relay4 is Debian 12, where the first test runs too
 beforeAll(async () => {
-  state = await startSandbox(3);
+  state = await startSandbox(4, { releases: { relay4: 12 } });
 });
 afterAll(async () => {
   await stopSandbox(state);
@@ -47,74 +48,80 @@ const snapshot = async (host: number) =>
   ).stdout;
 
 describe('rollback', () => {
-  it('apply A, apply B, rollback: the host is back to A and relaying; the rollback itself can be undone', async () => {
-    // a rule that existed before, and a host that already persists its rules (iptables-persistent)
-    await remote(
-      0,
-      'iptables -A INPUT -p tcp -m tcp --dport 2525 -j ACCEPT && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables-persistent',
-    );
-    const [a] = await apply(sendmailOn('relay1', settings()));
-    expect(a.error).toBeUndefined();
-    const afterA = await snapshot(0);
-    const [b] = await apply(sendmailOn('relay1', settings({ relayFrom: ['10.0.0'], localDomain: 'relay1.lan', openSmtpPort: true })));
-    expect(b.error).toBeUndefined();
-    const afterB = await snapshot(0);
-    expect(afterB).not.toBe(afterA);
-    expect(afterB).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+  it.each([
+    ['relay1', 'Debian 13', 0],
+    ['relay4', 'Debian 12', 3],
+  ] as const)(
+    'apply A, apply B, rollback: the host is back to A and relaying; the rollback itself can be undone (%s, %s)',
+    async (name, _release, i) => {
+      // a rule that existed before, and a host that already persists its rules (iptables-persistent)
+      await remote(
+        i,
+        'iptables -A INPUT -p tcp -m tcp --dport 2525 -j ACCEPT && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables-persistent',
+      );
+      const [a] = await apply(sendmailOn(name, settings()));
+      expect(a.error).toBeUndefined();
+      const afterA = await snapshot(i);
+      const [b] = await apply(sendmailOn(name, settings({ relayFrom: ['10.0.0'], localDomain: `${name}.lan`, openSmtpPort: true })));
+      expect(b.error).toBeUndefined();
+      const afterB = await snapshot(i);
+      expect(afterB).not.toBe(afterA);
+      expect(afterB).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
 
-    const host = sendmailOn('relay1', settings()).hosts[0];
-    const history = (await readHistory(host)).generations;
-    expect(history.map((g) => [g.id, g.kind, g.status])).toEqual([
-      [1, 'apply', 'complete'],
-      [2, 'apply', 'complete'],
-    ]);
-    expect(history[1].undo).toEqual([
-      {
-        kind: 'iptables-rule',
-        chain: 'INPUT',
-        rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
-        added: true,
-        persistFile: '/etc/iptables/rules.v4',
-        // iptables-persistent saved one: the undo takes mailprov's line out of it, never the file
-        createdFile: false,
-      },
-    ]);
+      const host = sendmailOn(name, settings()).hosts[0];
+      const history = (await readHistory(host)).generations;
+      expect(history.map((g) => [g.id, g.kind, g.status])).toEqual([
+        [1, 'apply', 'complete'],
+        [2, 'apply', 'complete'],
+      ]);
+      expect(history[1].undo).toEqual([
+        {
+          kind: 'iptables-rule',
+          chain: 'INPUT',
+          rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
+          added: true,
+          persistFile: '/etc/iptables/rules.v4',
+          // iptables-persistent saved one: the undo takes mailprov's line out of it, never the file
+          createdFile: false,
+        },
+      ]);
 
-    // the dry run shows the way back as diffs and changes nothing
-    const log: string[] = [];
-    const dry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
-    expect(dry.ok).toBe(true);
-    expect(dry.plan?.target).toBe(1);
-    expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(['/etc/mail/access', '/etc/mail/sendmail.mc']);
-    // the saved rules are not put back whole: the rule mailprov added is deleted and the rules saved again
-    expect(dry.plan?.actions).toEqual(['- iptables rule -A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT']);
-    expect(await snapshot(0)).toBe(afterB);
+      // the dry run shows the way back as diffs and changes nothing
+      const log: string[] = [];
+      const dry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
+      expect(dry.ok).toBe(true);
+      expect(dry.plan?.target).toBe(1);
+      expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(['/etc/mail/access', '/etc/mail/sendmail.mc']);
+      // the saved rules are not put back whole: the rule mailprov added is deleted and the rules saved again
+      expect(dry.plan?.actions).toEqual(['- iptables rule -A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT']);
+      expect(await snapshot(i)).toBe(afterB);
 
-    const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
-    expect(rb.error).toBeUndefined();
-    expect(rb.generation).toBe(3);
-    expect(await snapshot(0)).toBe(afterA);
-    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain('--dport 2525 -j ACCEPT');
-    // relaying again with A's configuration
-    const sent = await remote(0, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', 'Subject: after rollback\n\nok\n');
-    expect(sent.code).toBe(0);
-    await waitForMessage(state.smartHost.storeDir, (m) => m.subject === 'after rollback', 10_000);
-    // and the apply of A has nothing to do
-    const [again] = await apply(sendmailOn('relay1', settings()));
-    expect([again.status, again.changes]).toEqual(['unchanged', []]);
+      const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
+      expect(rb.error).toBeUndefined();
+      expect(rb.generation).toBe(3);
+      expect(await snapshot(i)).toBe(afterA);
+      expect((await remote(i, 'iptables -S INPUT')).stdout).toContain('--dport 2525 -j ACCEPT');
+      // relaying again with A's configuration
+      const sent = await remote(i, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', `Subject: after rollback on ${name}\n\nok\n`);
+      expect(sent.code).toBe(0);
+      await waitForMessage(state.smartHost.storeDir, (m) => m.subject === `after rollback on ${name}`, 10_000);
+      // and the apply of A has nothing to do
+      const [again] = await apply(sendmailOn(name, settings()));
+      expect([again.status, again.changes]).toEqual(['unchanged', []]);
 
-    // undo the rollback: back to B
-    const undo = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
-    expect(undo.error).toBeUndefined();
-    expect(await snapshot(0)).toBe(afterB);
-    // the story as recorded on the host: 2 was undone by 3, and 3 by 4
-    expect((await readHistory(host)).generations.map((g) => [g.id, g.kind, g.status, g.reason ?? ''])).toEqual([
-      [1, 'apply', 'complete', ''],
-      [2, 'apply', 'rolled-back', 'undone by generation 3'],
-      [3, 'rollback', 'rolled-back', 'undone by generation 4'],
-      [4, 'rollback', 'complete', ''],
-    ]);
-  });
+      // undo the rollback: back to B
+      const undo = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
+      expect(undo.error).toBeUndefined();
+      expect(await snapshot(i)).toBe(afterB);
+      // the story as recorded on the host: 2 was undone by 3, and 3 by 4
+      expect((await readHistory(host)).generations.map((g) => [g.id, g.kind, g.status, g.reason ?? ''])).toEqual([
+        [1, 'apply', 'complete', ''],
+        [2, 'apply', 'rolled-back', 'undone by generation 3'],
+        [3, 'rollback', 'rolled-back', 'undone by generation 4'],
+        [4, 'rollback', 'complete', ''],
+      ]);
+    },
+  );
 
   const slow = definePlaybook({
     name: 'slow',
