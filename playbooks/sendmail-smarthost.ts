@@ -9,6 +9,7 @@ import {
   command,
   definePlaybook,
   file,
+  firewallFact,
   firewallRule,
   packages,
   service,
@@ -35,20 +36,29 @@ import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, v
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
+import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
-/** TCP 25 in iptables; in ip6tables too when sendmail listens on an IPv6 address (`::` included). */
+/**
+ * TCP 25 in the firewall that decides: iptables (ip6tables too when sendmail listens on an IPv6
+ * address, `::` included), firewalld's smtp service, or ufw's or nftables' own rules for relayFrom's
+ * networks (or everyone, with smtpPortFrom: 'everyone').
+ */
 function smtpRules(settings: SendmailSettings) {
   if (!settings.openSmtpPort) return [];
   const v6 = settings.listen.some(isV6);
+  const open = smtpOpening(settings.relayFrom, settings.smtpPortFrom);
   return [
-    firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' }),
-    ...(v6 ? [firewallRule({ family: 'ipv6', chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp' })] : []),
+    firewallRule({ chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp', open }),
+    ...(v6 ? [firewallRule({ family: 'ipv6', chain: 'INPUT', rule: SMTP_RULE, firewalldService: 'smtp', open })] : []),
   ];
 }
+
+/** iptables-persistent saves iptables rules at boot: only where iptables is the firewall (ufw Breaks it). */
+const needsIptablesPersistent = (facts: HostFacts) => ['iptables', 'none'].includes(facts.get(firewallFact, undefined).manager);
 
 export const sendmailSmartHost = definePlaybook({
   name: 'sendmail-smarthost',
@@ -72,7 +82,7 @@ export const sendmailSmartHost = definePlaybook({
           const rhel = facts.os.family === 'rhel';
           const sasl = settings.auth ? [rhel ? 'cyrus-sasl-plain' : 'libsasl2-modules'] : [];
           // persistence of the firewall rule at boot: netfilter-persistent on Debian
-          const fw = settings.openSmtpPort && !rhel ? ['iptables-persistent'] : [];
+          const fw = settings.openSmtpPort && !rhel && needsIptablesPersistent(facts) ? ['iptables-persistent'] : [];
           return ['sendmail', 'sendmail-cf', ...sasl, ...fw];
         },
       }),
@@ -142,7 +152,7 @@ export const sendmailSmartHost = definePlaybook({
 
     return {
       resources,
-      facts: [mailQueueFact.query(), bindV6OnlyFact.query()],
+      facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort ? [firewallFact.query()] : [])],
       lint(): Finding[] {
         const findings: Finding[] = [];
         if (settings.auth) {
@@ -160,6 +170,13 @@ export const sendmailSmartHost = definePlaybook({
         }
         // force downgrades what the lint says the mc means, never an injection or a missing secret;
         // nor a relay-widening FEATURE: only allowRelayFeatures, naming it, lets one through
+        const underived = relaySources(settings.relayFrom).underived;
+        if (settings.openSmtpPort && settings.smtpPortFrom === 'relayFrom' && underived.length)
+          findings.push({
+            level: 'warning',
+            code: 'firewall-source-unknown',
+            message: `port 25 opens to relayFrom's networks where ufw or nftables decides, but ${underived.map((u) => `"${u}"`).join(', ')} names no network a firewall can match (it stays shut to it): name its addresses (192.168, IPv6:2001:db8), or set smtpPortFrom: 'everyone'`,
+          });
         const mcText = userMc ?? (settings.mc && 'text' in settings.mc ? settings.mc.text : undefined);
         return [...applyForce(findings, settings.force), ...lintRelayFeatures(settings, mcText)];
       },

@@ -33,6 +33,7 @@ export { secret, Secret, redact } from './secrets/index.ts';
 
 // Resources: what a playbook's build() returns. Each plans against facts, then the engine applies it.
 export { file, absentFile, packages, firewallRule, command, service, serviceId } from './resources/index.ts';
+export type { PortOpening, PortSources } from './resources/firewall-native.ts';
 export type { Resource, Change, NoChange, Step, UndoRecord } from './resources/index.ts';
 export type {
   FileOptions,
@@ -52,6 +53,7 @@ export { lineEntriesRecord, type LineEntriesRecord } from './resources/index.ts'
 export type { HostFacts, OsFacts, FileFact, PackageFact, ServiceFact, IptablesFacts, Fact, FactQuery } from './facts/types.ts';
 export { defineFact } from './facts/fact.ts';
 export { fileFact, packagesFact, serviceFact, iptablesFact, ip6tablesFact, testFact } from './facts/builtin.ts';
+export { firewallFact, type FirewallFacts, type FirewallManager } from './facts/firewall.ts';
 
 // Shell quoting for remote commands (POSIX single quotes, safe in dash): sh`cmd ${value}` quotes
 // every interpolated value; shellQuote / shellJoin quote one word / an argv.

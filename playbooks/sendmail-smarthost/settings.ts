@@ -95,6 +95,12 @@ export const sendmailSettingsSchema = z
     listen: z.array(address).min(1).optional(),
     /** Default: open when relayFrom names networks (others must reach port 25), else leave the firewall alone. */
     openSmtpPort: z.boolean().optional(),
+    /**
+     * Who the opened port 25 admits: 'relayFrom' (the default: the networks relayFrom names, IPv4
+     * and IPv6, where ufw or nftables decides) or 'everyone' (a host that also receives mail from
+     * outside). The access map stays the second line either way.
+     */
+    smtpPortFrom: z.enum(['relayFrom', 'everyone']).default('relayFrom'),
     mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
     trustedCa: mcPath.optional(),
     verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),

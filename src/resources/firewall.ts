@@ -1,9 +1,13 @@
 // firewallRule: one iptables (or ip6tables) rule in the filter table, present once, inserted before
 // the first REJECT/DROP of its chain (so it is reached), and persisted so it survives a reboot. The
 // rule mailprov inserts carries a comment match ("mailprov"), so that undoing it deletes exactly that
-// rule and never an identical one a person added by hand. Where firewalld runs, a service instead.
+// rule and never an identical one a person added by hand. Where firewalld runs, a service instead;
+// where ufw or a native nftables ruleset decides (facts/firewall.ts), the port described by `open`
+// is opened there, their own way (firewall-native.ts).
 import { z } from 'zod';
 import { fileFact, ip6tablesFact, iptablesFact } from '../facts/builtin.ts';
+import { firewallFact } from '../facts/firewall.ts';
+import { NFT_CONF, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
@@ -22,6 +26,11 @@ export interface FirewallRuleOptions {
   persistFile?: string;
   /** Where firewalld runs (RHEL 7+), allow this firewalld service instead, e.g. "smtp" (a service covers both families). */
   firewalldService?: string;
+  /**
+   * The port the rule opens, and to whom: what ufw or a native nftables ruleset is told instead
+   * of the iptables rule, where one of them decides (the IPv4 resource opens both families there).
+   */
+  open?: PortOpening;
   notify?: string[];
 }
 
@@ -84,6 +93,7 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
     facts: () => [
       iptablesFact.query(),
       fact.query(),
+      ...(opts.open ? [firewallFact.query(), fileFact.query(NFT_CONF)] : []),
       ...(opts.persistFile ? [opts.persistFile] : [debian, rhel]).map((path) => fileFact.query(path)),
     ],
     plan(facts, ctx): Change | NoChange {
@@ -96,6 +106,13 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
         if (family === 'ipv6' && ctx.changed.has(twin))
           return { resourceId: id, reason: `firewalld's ${svc} service covers IPv6 too (${twin})` };
         return planFirewalld(id, svc, firewalld);
+      }
+      const fw = opts.open ? facts.get(firewallFact, undefined) : undefined;
+      if (opts.open && (fw?.manager === 'nftables' || fw?.manager === 'ufw')) {
+        // an iptables rule there would be passed over by the firewall that decides: its own rules instead
+        if (family === 'ipv6')
+          return { resourceId: id, reason: `${fw.why}: the rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
+        return fw.manager === 'nftables' ? planNftables(id, opts.open, fw, facts.get(fileFact, NFT_CONF)) : planUfw(id, opts.open, fw);
       }
       if (!iptables.available) throw new OperationError(`${cmd} is not available on this host (needed for rule -A ${chain} ${spec})`);
       const persistFile = opts.persistFile ?? defaultPersistFile(facts, family);

@@ -82,6 +82,8 @@ export function hostFacts(
     // a playbook's own fact not given: what a host without its files would say
     if (name === 'sendmail-queue') return { count: 0, now: 0, messages: [] };
     if (name === 'ipv6-bindv6only') return false;
+    // which firewall decides: by default none (iptables with ACCEPT policies), as before the fact
+    if (name === 'firewall') return { manager: 'none', why: 'no firewall drops input' };
     throw new Error(`fixture has no fact ${name}`);
   };
   return { os: over.os ?? debianOs, get: <T, A>(fact: Fact<T, A>, arg: A) => answer(fact.name, arg) as T };

@@ -173,6 +173,7 @@ describe('settings', () => {
       allowRelayFeatures: [],
       listen: ['127.0.0.1'],
       openSmtpPort: false,
+      smtpPortFrom: 'relayFrom',
       defines: {},
       features: [],
       force: false,

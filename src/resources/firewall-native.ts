@@ -1,0 +1,259 @@
+// Opening a TCP port where the firewall that decides is not iptables: a native nftables ruleset
+// (rules inserted at the head of its input chain, persisted as a marked block of /etc/nftables.conf
+// checked with `nft -c -f` before it replaces the file) and ufw (its own rules, which it persists
+// itself). Every rule carries the mark "mailprov" (an nft comment, a ufw comment), so its undo
+// removes exactly mailprov's rules and never one a person added.
+import { z } from 'zod';
+import type { FirewallFacts, NftInputChain } from '../facts/firewall.ts';
+import { RULE_MARK } from '../facts/firewall.ts';
+import { OperationError } from '../errors.ts';
+import { sh } from '../transport/quote.ts';
+import { parseRecord } from './undo-record.ts';
+import type { Change, NoChange, Step, UndoHandler } from './types.ts';
+
+/** Who may connect: everyone, or these source networks (CIDR), by family. */
+export type PortSources = 'everyone' | { ipv4: string[]; ipv6: string[] };
+
+export interface PortOpening {
+  proto: 'tcp' | 'udp';
+  port: number;
+  sources: PortSources;
+}
+
+/** nftables' boot-time ruleset on Debian (nftables.service loads it). */
+export const NFT_CONF = '/etc/nftables.conf';
+const BEGIN = `# ${RULE_MARK}: begin (mailprov's rules; its undo takes this block out)`;
+const END = `# ${RULE_MARK}: end`;
+
+const cidrKey = (c: string) => c.toLowerCase();
+/** As nft prints an address: a single one without braces, several in braces, sorted as nft sorts them. */
+function nftSet(items: string[], family: 'ip' | 'ip6'): string {
+  const norm = items.map((c) => (family === 'ip' ? c.replace(/\/32$/, '') : c.replace(/\/128$/, ''))).map(cidrKey);
+  const sorted = [...new Set(norm)].sort(family === 'ip' ? byIpv4 : undefined);
+  return sorted.length === 1 ? sorted[0] : `{ ${sorted.join(', ')} }`;
+}
+function byIpv4(a: string, b: string): number {
+  const n = (s: string) =>
+    s
+      .split('/')[0]
+      .split('.')
+      .reduce((acc, o) => acc * 256 + Number(o), 0);
+  return n(a) - n(b);
+}
+
+/** The nft rules (as `nft list` prints them) that open the port in a chain of this table family. */
+export function nftRules(open: PortOpening, tableFamily: string): string[] {
+  const tail = `${open.proto} dport ${open.port} accept comment "${RULE_MARK}"`;
+  if (open.sources === 'everyone') return [tail];
+  const rules: string[] = [];
+  if (open.sources.ipv4.length && tableFamily !== 'ip6') rules.push(`ip saddr ${nftSet(open.sources.ipv4, 'ip')} ${tail}`);
+  if (open.sources.ipv6.length && tableFamily !== 'ip') rules.push(`ip6 saddr ${nftSet(open.sources.ipv6, 'ip6')} ${tail}`);
+  return rules;
+}
+
+/** Set elements compared as sets: `{ b, a }` and `{ a, b }` are one rule. */
+export const normNft = (rule: string) =>
+  rule
+    .replace(/\{ ([^}]*) \}/g, (_, items: string) =>
+      items.includes(',')
+        ? `{ ${items
+            .split(',')
+            .map((s) => s.trim())
+            .sort()
+            .join(', ')} }`
+        : items.trim(),
+    )
+    .replace(/\s+/g, ' ')
+    .trim();
+
+const sameRules = (a: string[], b: string[]) => JSON.stringify(a.map(normNft).sort()) === JSON.stringify(b.map(normNft).sort());
+
+/** Shell: delete every rule marked mailprov's in the chain (by handle), and nothing else. */
+function nftDeleteOurs(c: Pick<NftInputChain, 'family' | 'table' | 'chain'>): string {
+  const where = sh`${c.family} ${c.table} ${c.chain}`;
+  const pattern = `s/.*comment "${RULE_MARK}" # handle \\([0-9][0-9]*\\)$/\\1/p`;
+  return `for h in $(nft -a list chain ${where} | sed -n ${sh`${pattern}`}); do nft delete rule ${where} handle "$h" || exit 1; done`;
+}
+
+/** Shell: insert the rules at the head of the chain, in their order. */
+const nftInsert = (c: Pick<NftInputChain, 'family' | 'table' | 'chain'>, rules: string[]) =>
+  [...rules].reverse().map((r) => `nft ${sh`insert rule ${c.family} ${c.table} ${c.chain}`} ${r}`);
+
+/** The block mailprov keeps in nftables.conf: its rules, inserted after the file's own tables load. */
+export function nftBlock(c: Pick<NftInputChain, 'family' | 'table' | 'chain'>, rules: string[]): string {
+  return [BEGIN, ...[...rules].reverse().map((r) => `insert rule ${c.family} ${c.table} ${c.chain} ${r}`), END].join('\n');
+}
+
+/** The conf's text with mailprov's block as given (none: taken out); the file's other lines as they were. */
+export function withNftBlock(conf: string, block: string | undefined): string {
+  const lines = conf.split('\n');
+  const out: string[] = [];
+  let inside = false;
+  for (const l of lines) {
+    if (l === BEGIN) inside = true;
+    else if (inside && l === END) inside = false;
+    else if (!inside) out.push(l);
+  }
+  while (out.length && out[out.length - 1] === '') out.pop();
+  return `${out.join('\n')}\n${block ? `${block}\n` : ''}`;
+}
+
+/** mailprov's block in the conf, if any. */
+export function nftBlockOf(conf: string): string | undefined {
+  const lines = conf.split('\n');
+  const at = lines.indexOf(BEGIN);
+  if (at < 0) return undefined;
+  const end = lines.indexOf(END, at);
+  return end < 0 ? undefined : lines.slice(at, end + 1).join('\n');
+}
+
+// Rewrites the conf: the block taken out, the new one (in MP_BLOCK) appended, the result checked by
+// `nft -c -f` before it replaces the file (owner and mode kept). The block comes in the environment.
+const BLOCK_AWK = `BEGIN { B = ENVIRON["MP_BEGIN"]; E = ENVIRON["MP_END"]; skip = 0 }
+$0 == B { skip = 1; next }
+skip && $0 == E { skip = 0; next }
+!skip { print }`;
+
+export function nftPersistCommand(conf: string, block: string | undefined): string {
+  const tmp = `${conf}.mailprov-tmp`;
+  return [
+    '(',
+    sh`export MP_BEGIN=${BEGIN} MP_END=${END} MP_BLOCK=${block ?? ''}`,
+    sh`[ -e ${conf} ] || { echo ${`mailprov: ${conf} is missing: the nftables ruleset cannot be saved for the next boot`} >&2; exit 1; }`,
+    sh`rm -f ${tmp} && cp -a ${conf} ${tmp} && awk ${BLOCK_AWK} ${conf} > ${tmp} || { rm -f ${tmp}; exit 1; }`,
+    sh`if [ -n "$MP_BLOCK" ]; then printf '%s\\n' "$MP_BLOCK" >> ${tmp} || { rm -f ${tmp}; exit 1; }; fi`,
+    sh`if ! out=$(nft -c -f ${tmp} 2>&1); then rm -f ${tmp}; printf '%s\\n%s\\n' ${`mailprov: ${conf} with mailprov's rules does not pass nft -c -f (left as it was):`} "$out" >&2; exit 1; fi`,
+    sh`mv -f ${tmp} ${conf}`,
+    ')',
+  ].join('\n');
+}
+
+function nftSteps(c: Pick<NftInputChain, 'family' | 'table' | 'chain'>, rules: string[], conf: string): Step[] {
+  const where = `${c.family} ${c.table} ${c.chain}`;
+  return [
+    {
+      label: rules.length
+        ? `nft: mailprov's rules at the head of ${where}: ${rules.join('; ')}`
+        : `nft: take mailprov's rules out of ${where}`,
+      command: ['(', nftDeleteOurs(c), ...nftInsert(c, rules).map((l) => `${l} || exit 1`), ')'].join('\n'),
+    },
+    {
+      label: `save them in ${conf} (checked with nft -c -f first)`,
+      command: nftPersistCommand(conf, rules.length ? nftBlock(c, rules) : undefined),
+    },
+  ];
+}
+
+export function planNftables(
+  id: string,
+  open: PortOpening,
+  fw: FirewallFacts,
+  conf: { exists: boolean; content?: string },
+): Change | NoChange {
+  const c = fw.nft!;
+  const where = `nftables ${c.family} ${c.table} chain ${c.chain}`;
+  const rules = nftRules(open, c.family);
+  if (!rules.length) throw new OperationError(`no source of the port's allowed networks is of the family of ${where}`);
+  if (!conf.exists)
+    throw new OperationError(
+      `${where} drops input, but ${NFT_CONF} is missing: mailprov would open port ${open.port} until the next boot only`,
+    );
+  const live = sameRules(c.ours, rules);
+  const saved = nftBlockOf(conf.content ?? '');
+  const persisted = saved === nftBlock(c, rules);
+  if (live && persisted) return { resourceId: id, reason: `${where} accepts ${describe(open)} (mailprov's rules, saved in ${NFT_CONF})` };
+  const previous = saved ? savedRules(saved) : c.ours;
+  return {
+    resourceId: id,
+    action: c.ours.length ? 'change-rule' : 'add-rule',
+    summary: `open ${open.proto}/${open.port} to ${describe(open)} in ${where}`,
+    reason: `${fw.why}${c.ours.length ? `; mailprov's rules there now: ${c.ours.join('; ')}` : ''}`,
+    steps: nftSteps(c, rules, NFT_CONF),
+    files: [{ path: NFT_CONF, keepOnUndo: true }],
+    undo: [{ kind: 'nft-rules', family: c.family, table: c.table, chain: c.chain, conf: NFT_CONF, rules, previous }],
+    confirm: true,
+  };
+}
+
+const savedRules = (block: string) =>
+  block
+    .split('\n')
+    .filter((l) => l.startsWith('insert rule '))
+    .map((l) => l.split(' ').slice(5).join(' '))
+    .reverse();
+
+export function describe(open: PortOpening): string {
+  if (open.sources === 'everyone') return 'everyone';
+  return [...open.sources.ipv4, ...open.sources.ipv6].join(', ');
+}
+
+/** The ufw rules, in the form `ufw show added` prints them (without the leading "ufw "). */
+export function ufwRules(open: PortOpening): string[] {
+  const mark = `comment '${RULE_MARK}'`;
+  if (open.sources === 'everyone') return [`allow ${open.port}/${open.proto} ${mark}`];
+  return [...open.sources.ipv4, ...open.sources.ipv6].map((s) => `allow from ${s} to any port ${open.port} proto ${open.proto} ${mark}`);
+}
+
+const ufwOurs = (added: string[]) => added.map((l) => l.replace(/^ufw /, '')).filter((l) => l.endsWith(`comment '${RULE_MARK}'`));
+
+/** A rule as shown, as ufw's arguments: the comment unquoted (one word), every other word as it is. */
+const ufwArgs = (rule: string) => rule.replace(/'([^']*)'$/, '$1').split(' ');
+
+function ufwSteps(add: string[], remove: string[]): Step[] {
+  return [
+    ...remove.map((r) => ({ label: `ufw delete ${r}`, command: `ufw ${sh`delete ${ufwArgs(r)}`}` })),
+    ...add.map((r) => ({ label: `ufw ${r}`, command: `ufw ${sh`${ufwArgs(r)}`}` })),
+  ];
+}
+
+export function planUfw(id: string, open: PortOpening, fw: FirewallFacts): Change | NoChange {
+  const wanted = ufwRules(open);
+  const ours = ufwOurs(fw.ufwAdded ?? []);
+  const add = wanted.filter((r) => !ours.includes(r));
+  const remove = ours.filter((r) => !wanted.includes(r));
+  if (!add.length && !remove.length)
+    return { resourceId: id, reason: `ufw allows ${open.proto}/${open.port} from ${describe(open)} (mailprov's rules)` };
+  return {
+    resourceId: id,
+    action: ours.length ? 'change-rule' : 'add-rule',
+    summary: `open ${open.proto}/${open.port} to ${describe(open)} in ufw`,
+    reason: `${fw.why}${ours.length ? `; mailprov's rules there now: ${ours.join('; ')}` : ''}`,
+    // ufw saves its rules itself (/etc/ufw/user.rules, user6.rules)
+    steps: ufwSteps(add, remove),
+    undo: [{ kind: 'ufw-rules', added: add, removed: remove }],
+    confirm: true,
+  };
+}
+
+const nftRecord = z.object({
+  kind: z.literal('nft-rules'),
+  family: z.enum(['inet', 'ip', 'ip6']),
+  table: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  chain: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  conf: z.string().regex(/^\/[^\0\n]*$/),
+  /** mailprov's rules after the change, and before it (none: there were none). */
+  rules: z.array(z.string().regex(/^[^\n;]*comment "mailprov"$/)),
+  previous: z.array(z.string().regex(/^[^\n;]*comment "mailprov"$/)),
+});
+type NftRecord = z.infer<typeof nftRecord>;
+
+/** Puts back mailprov's rules as they were before (none: takes them out), live and in the conf. */
+export const nftRulesUndo: UndoHandler<NftRecord> = {
+  kind: 'nft-rules',
+  parse: (record) => parseRecord(nftRecord, record),
+  steps: (r) => nftSteps(r, r.previous, r.conf),
+  inverse: (r) => ({ ...r, rules: r.previous, previous: r.rules }),
+  describe: (r) => `nft ${r.family} ${r.table} ${r.chain}: mailprov's rules back to ${r.previous.length ? r.previous.join('; ') : 'none'}`,
+};
+
+const ufwRule = z.string().regex(/^allow [^\n;&|`$]* comment 'mailprov'$/);
+const ufwRecord = z.object({ kind: z.literal('ufw-rules'), added: z.array(ufwRule), removed: z.array(ufwRule) });
+type UfwRecord = z.infer<typeof ufwRecord>;
+
+export const ufwRulesUndo: UndoHandler<UfwRecord> = {
+  kind: 'ufw-rules',
+  parse: (record) => parseRecord(ufwRecord, record),
+  steps: (r) => ufwSteps(r.removed, r.added),
+  inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
+  describe: (r) => [...r.added.map((a) => `- ufw ${a}`), ...r.removed.map((a) => `+ ufw ${a}`)].join(', '),
+};

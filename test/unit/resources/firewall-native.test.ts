@@ -1,0 +1,250 @@
+// Which firewall decides (facts/firewall.ts), read from what the host's tools print, and how the
+// port is opened in a native nftables ruleset and in ufw (resources/firewall-native.ts): marked
+// rules, their saved form, and undo records that take out exactly mailprov's rules.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { nativeInputChains, parseFirewall, type FirewallFacts } from '../../../src/facts/firewall.ts';
+import {
+  nftBlock,
+  nftBlockOf,
+  nftRules,
+  nftRulesUndo,
+  normNft,
+  ufwRules,
+  ufwRulesUndo,
+  withNftBlock,
+  type PortOpening,
+} from '../../../src/resources/firewall-native.ts';
+import { firewallRule } from '../../../src/resources/firewall.ts';
+import { isChange, type Change } from '../../../src/resources/types.ts';
+import { debianOs, fileFact, hostFacts } from '../fixtures.ts';
+
+const RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+const OFFICE: PortOpening = { proto: 'tcp', port: 25, sources: { ipv4: ['192.168.77.0/24'], ipv6: ['fd00::/8'] } };
+const nft = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => `MP_NFT ${l}`)
+    .join('\n');
+
+// what `nft list ruleset` prints on a Debian 13 host with the issue's ruleset, after iptables was used once
+const NATIVE = `table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		tcp dport 22 accept
+	}
+	chain output {
+		type filter hook output priority filter; policy accept;
+	}
+}
+table ip filter {
+	comment "# Warning: table ip filter is managed by iptables-nft, do not touch!"
+	chain INPUT {
+		type filter hook input priority filter; policy drop;
+	}
+}`;
+
+const CONF = `#!/usr/sbin/nft -f
+
+flush ruleset
+
+table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		tcp dport 22 accept
+	}
+}
+`;
+
+describe('the firewall fact', () => {
+  it('finds a native nftables input chain that drops, and passes over the tables iptables-nft made', () => {
+    const fw = parseFirewall(nft(NATIVE));
+    expect(fw).toMatchObject({
+      manager: 'nftables',
+      why: 'nftables table inet filter, chain input: policy drop',
+      nft: { family: 'inet', table: 'filter', chain: 'input', ours: [] },
+    });
+    // iptables-nft's table alone is iptables, whatever nft shows of it
+    const compat = NATIVE.split('\n').slice(11).join('\n');
+    expect(parseFirewall(`${nft(compat)}\nMP_IPT -P INPUT DROP`).manager).toBe('iptables');
+  });
+
+  it("reads mailprov's rules without their counters; a chain that ends in drop decides too; one that accepts does not", () => {
+    const [chain] = nativeInputChains([
+      'table ip fw {',
+      '\tchain in {',
+      '\t\ttype filter hook input priority 0; policy accept;',
+      '\t\tip saddr 192.168.77.0/24 tcp dport 25 counter packets 3 bytes 180 accept comment "mailprov"',
+      '\t\tdrop',
+      '\t}',
+      '}',
+    ]);
+    expect(chain).toEqual({
+      family: 'ip',
+      table: 'fw',
+      chain: 'in',
+      drops: 'its last rule "drop"',
+      ours: ['ip saddr 192.168.77.0/24 tcp dport 25 accept comment "mailprov"'],
+    });
+    expect(
+      nativeInputChains([
+        'table inet f {',
+        'chain input {',
+        'type filter hook input priority 0; policy accept;',
+        'tcp dport 22 accept',
+        '}',
+        '}',
+      ]),
+    ).toEqual([]);
+  });
+
+  it('says firewalld before ufw, ufw (active) before nftables, and none when nothing drops', () => {
+    expect(parseFirewall(`MP_FIREWALLD\nMP_UFW_STATUS Status: active\n${nft(NATIVE)}`).manager).toBe('firewalld');
+    expect(parseFirewall(`MP_UFW_STATUS Status: active\nMP_UFW_ADDED ufw allow 22/tcp\n${nft(NATIVE)}`)).toMatchObject({
+      manager: 'ufw',
+      ufwAdded: ['ufw allow 22/tcp'],
+    });
+    expect(parseFirewall(`MP_UFW_STATUS Status: inactive\n${nft(NATIVE)}`).manager).toBe('nftables');
+    expect(parseFirewall('MP_IPT -P INPUT ACCEPT\nMP_IPT -P FORWARD ACCEPT').manager).toBe('none');
+    expect(parseFirewall('').manager).toBe('none');
+  });
+});
+
+const fwFacts = (fw: FirewallFacts, conf?: string) =>
+  hostFacts({ extra: { firewall: fw }, files: conf === undefined ? {} : { '/etc/nftables.conf': fileFact(conf) } });
+const plan4 = (open: PortOpening, facts: ReturnType<typeof hostFacts>) =>
+  firewallRule({ rule: RULE, firewalldService: 'smtp', open }).plan(facts, { changed: new Set() });
+const change = (x: ReturnType<typeof plan4>): Change => {
+  if (!isChange(x)) throw new Error(`expected a change, got: ${x.reason}`);
+  return x;
+};
+const nftFacts = (ours: string[] = []): FirewallFacts => ({
+  ...parseFirewall(nft(NATIVE)),
+  nft: { family: 'inet', table: 'filter', chain: 'input', drops: 'policy drop', ours },
+});
+
+describe('port 25 where a native nftables ruleset decides', () => {
+  it('inserts marked rules for each family of relayFrom, saves them as a block of nftables.conf, and installs no iptables rule', () => {
+    expect(nftRules(OFFICE, 'inet')).toEqual([
+      'ip saddr 192.168.77.0/24 tcp dport 25 accept comment "mailprov"',
+      'ip6 saddr fd00::/8 tcp dport 25 accept comment "mailprov"',
+    ]);
+    expect(nftRules(OFFICE, 'ip')).toEqual(['ip saddr 192.168.77.0/24 tcp dport 25 accept comment "mailprov"']);
+    expect(nftRules({ ...OFFICE, sources: 'everyone' }, 'inet')).toEqual(['tcp dport 25 accept comment "mailprov"']);
+    const c = change(plan4(OFFICE, fwFacts(nftFacts(), CONF)));
+    expect(c.summary).toBe('open tcp/25 to 192.168.77.0/24, fd00::/8 in nftables inet filter chain input');
+    expect(c.reason).toBe('nftables table inet filter, chain input: policy drop');
+    expect(c.steps.map((s) => s.command).join('\n')).not.toMatch(/iptables/);
+    expect(c.steps[1].command).toContain('nft -c -f');
+    expect(c.undo).toEqual([
+      {
+        kind: 'nft-rules',
+        family: 'inet',
+        table: 'filter',
+        chain: 'input',
+        conf: '/etc/nftables.conf',
+        rules: nftRules(OFFICE, 'inet'),
+        previous: [],
+      },
+    ]);
+    expect(c.confirm).toBe(true);
+  });
+
+  it('changes nothing when its rules are live and saved; a saved block without live rules, or other sources, is a change', () => {
+    const rules = nftRules(OFFICE, 'inet');
+    const saved = withNftBlock(CONF, nftBlock({ family: 'inet', table: 'filter', chain: 'input' }, rules));
+    expect(isChange(plan4(OFFICE, fwFacts(nftFacts(rules), saved)))).toBe(false);
+    expect(isChange(plan4(OFFICE, fwFacts(nftFacts([]), saved)))).toBe(true);
+    const wider = change(
+      plan4({ ...OFFICE, sources: { ipv4: ['10.0.0.0/8', '192.168.77.0/24'], ipv6: [] } }, fwFacts(nftFacts(rules), saved)),
+    );
+    expect(wider.action).toBe('change-rule');
+    // the undo puts back the rules mailprov had
+    expect(wider.undo[0]).toMatchObject({
+      rules: ['ip saddr { 10.0.0.0/8, 192.168.77.0/24 } tcp dport 25 accept comment "mailprov"'],
+      previous: rules,
+    });
+    // the IPv6 resource leaves it to the IPv4 one's rules
+    const v6 = firewallRule({ family: 'ipv6', rule: RULE, open: OFFICE }).plan(fwFacts(nftFacts(), CONF), { changed: new Set() });
+    expect(isChange(v6)).toBe(false);
+  });
+
+  it('refuses to open the port until the next boot only, when nftables.conf is missing', () => {
+    expect(() => plan4(OFFICE, fwFacts(nftFacts()))).toThrow(/\/etc\/nftables.conf is missing/);
+  });
+
+  it("edits only mailprov's block of the conf, and takes it out whole", () => {
+    const block = nftBlock({ family: 'inet', table: 'filter', chain: 'input' }, nftRules(OFFICE, 'inet'));
+    const once = withNftBlock(CONF, block);
+    expect(once.startsWith(CONF)).toBe(true);
+    expect(nftBlockOf(once)).toBe(block);
+    expect(withNftBlock(once, block)).toBe(once);
+    expect(withNftBlock(once, undefined)).toBe(CONF);
+    expect(normNft('ip saddr { b, a } tcp dport 25 accept')).toBe(normNft('ip saddr { a, b } tcp dport 25 accept'));
+  });
+
+  it('the shell edit of the conf gives what withNftBlock gives (awk, run here; nft -c left to the host)', () => {
+    const block = nftBlock({ family: 'inet', table: 'filter', chain: 'input' }, nftRules(OFFICE, 'inet'));
+    const undo = nftRulesUndo.steps(
+      {
+        kind: 'nft-rules',
+        family: 'inet',
+        table: 'filter',
+        chain: 'input',
+        conf: '/x',
+        rules: [],
+        previous: [],
+      },
+      debianOs,
+    );
+    expect(undo.map((s) => s.label)).toEqual([
+      "nft: take mailprov's rules out of inet filter input",
+      'save them in /x (checked with nft -c -f first)',
+    ]);
+    const awk = /awk '([^']*)'/.exec(undo[1].command)![1];
+    const run = (input: string) =>
+      spawnSync('awk', [awk], {
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, MP_BEGIN: block.split('\n')[0], MP_END: block.split('\n').at(-1) },
+      }).stdout;
+    expect(run(withNftBlock(CONF, block))).toBe(CONF);
+  });
+});
+
+describe('port 25 where ufw decides', () => {
+  const ufw = (added: string[] = []): FirewallFacts => ({ manager: 'ufw', why: 'ufw is active', ufwAdded: added.map((a) => `ufw ${a}`) });
+
+  it("allows each of relayFrom's networks with a rule of its own, marked; ufw saves them itself", () => {
+    expect(ufwRules(OFFICE)).toEqual([
+      "allow from 192.168.77.0/24 to any port 25 proto tcp comment 'mailprov'",
+      "allow from fd00::/8 to any port 25 proto tcp comment 'mailprov'",
+    ]);
+    const c = change(plan4(OFFICE, fwFacts(ufw(['allow 22/tcp']))));
+    expect(c.steps.map((s) => s.command)).toEqual([
+      "ufw 'allow' 'from' '192.168.77.0/24' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
+      "ufw 'allow' 'from' 'fd00::/8' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
+    ]);
+    expect(c.undo).toEqual([{ kind: 'ufw-rules', added: ufwRules(OFFICE), removed: [] }]);
+  });
+
+  it("changes nothing when they are there, takes out its own rules that are no longer asked for, and never a person's", () => {
+    expect(isChange(plan4(OFFICE, fwFacts(ufw(['allow 22/tcp', ...ufwRules(OFFICE)]))))).toBe(false);
+    const everyone = change(plan4({ ...OFFICE, sources: 'everyone' }, fwFacts(ufw(['allow 25/tcp', ...ufwRules(OFFICE)]))));
+    expect(everyone.steps.map((s) => s.command)).toEqual([
+      "ufw delete 'allow' 'from' '192.168.77.0/24' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
+      "ufw delete 'allow' 'from' 'fd00::/8' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
+      "ufw 'allow' '25/tcp' 'comment' 'mailprov'",
+    ]);
+    const back = ufwRulesUndo.steps(ufwRulesUndo.parse(everyone.undo[0]), debianOs);
+    expect(back.map((s) => s.command)).toEqual([
+      "ufw delete 'allow' '25/tcp' 'comment' 'mailprov'",
+      "ufw 'allow' 'from' '192.168.77.0/24' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
+      "ufw 'allow' 'from' 'fd00::/8' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
+    ]);
+    expect(() => ufwRulesUndo.parse({ kind: 'ufw-rules', added: ["allow 25/tcp; reboot comment 'mailprov'"], removed: [] })).toThrow();
+  });
+});
