@@ -1,8 +1,9 @@
-// The second seed's office relay, proven with real traffic: a Debian relay and a CentOS-like relay
-// (whose stock firewall ends in REJECT) on the sandbox LAN, with an office client inside relayFrom
-// and a guest client on the same wire outside it. Everything runs as a user would: the sandbox
-// inventory (inventories/sandbox.ts) through the CLI, mail submitted by a real SMTP client from the
-// client's own network namespace, and arriving at the stand-in smart host over STARTTLS with AUTH.
+// The second seed's office relay, proven with real traffic: a Debian 13 relay, a Debian 12 relay and
+// a CentOS-like relay (whose stock firewall ends in REJECT) on the sandbox LAN, with an office
+// client inside relayFrom and a guest client on the same wire outside it. Everything runs as a user
+// would: the sandbox inventory (inventories/sandbox.ts) through the CLI, mail submitted by a real
+// SMTP client from the client's own network namespace, and arriving at the stand-in smart host over
+// STARTTLS with AUTH.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -30,7 +31,13 @@ let work: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'mailprov-it-lan-work-'));
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-lan-')), count: 1, centos: 1, lan: true });
+  state = await sandboxUp({
+    dir: mkdtempSync(join(tmpdir(), 'mailprov-it-lan-')),
+    count: 2,
+    centos: 1,
+    lan: true,
+    releases: { relay2: 12 },
+  });
 });
 
 afterAll(async () => {
@@ -39,7 +46,7 @@ afterAll(async () => {
   // them every veth and the bridge: none of them was ever on this machine's own network
   const namespaces = new Set(processesOf(state).map(netns));
   namespaces.delete(netns(process.pid)); // the smart host and the forwarders run on this machine's network
-  expect(namespaces.size).toBeGreaterThanOrEqual(5); // 2 hosts, the bridge, 2 clients
+  expect(namespaces.size).toBeGreaterThanOrEqual(6); // 3 hosts, the bridge, 2 clients
   await stopSandbox(state);
   const left = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && namespaces.has(netns(Number(e))));
   expect(left).toEqual([]);
@@ -105,7 +112,7 @@ const closed = (h: SandboxHost) => (h.kind === 'centos' ? 'unreachable' : 'refus
 describe('the sandbox LAN', () => {
   it('puts the hosts and two clients on one bridge, with no leg on this machine', async () => {
     expect(state.lan?.clients.office.address).toBe(LAN_CLIENTS.office);
-    expect(relays().map(lanAddress)).toEqual(['192.168.77.1', '192.168.77.2']);
+    expect(relays().map(lanAddress)).toEqual(['192.168.77.1', '192.168.77.2', '192.168.77.3']);
     // the LAN works: from either client, each host's sshd answers on its LAN address
     for (const h of relays()) {
       for (const client of ['office', 'guest'] as const) {
@@ -175,11 +182,11 @@ describe('the office relay, with real traffic through the firewall', () => {
     const byHand = mailprov('sandbox', 'submit', 'centos1', '--client', 'guest');
     expect(byHand).toEqual({
       code: 1,
-      out: 'guest 192.168.88.200 -> centos1 192.168.77.2:25: 550 5.7.1 <ops@example.com>... Relaying denied. Proper authentication required.\n',
+      out: 'guest 192.168.88.200 -> centos1 192.168.77.3:25: 550 5.7.1 <ops@example.com>... Relaying denied. Proper authentication required.\n',
     });
     expect(mailprov('sandbox', 'submit', 'centos1')).toMatchObject({
       code: 0,
-      out: expect.stringMatching(/^office 192\.168\.77\.200 -> centos1 192\.168\.77\.2:25: 250 2\.0\.0 /),
+      out: expect.stringMatching(/^office 192\.168\.77\.200 -> centos1 192\.168\.77\.3:25: 250 2\.0\.0 /),
     });
   });
 
