@@ -25,12 +25,18 @@ export interface FirewallFacts {
   nft?: NftInputChain;
   /** ufw's added rules (`ufw show added`), when ufw is active. */
   ufwAdded?: string[];
+  /** firewalld's rich rules of the default zone, now and after a reload, when firewalld runs. */
+  richRules?: { runtime: string[]; permanent: string[] };
 }
 
 export const RULE_MARK = 'mailprov';
 
 const SCRIPT = [
-  'if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then echo MP_FIREWALLD; fi',
+  'if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then',
+  '  echo MP_FIREWALLD',
+  '  firewall-cmd --list-rich-rules 2>/dev/null | sed "s/^/MP_RICH /"',
+  '  firewall-cmd --permanent --list-rich-rules 2>/dev/null | sed "s/^/MP_RICH_PERMANENT /"',
+  'fi',
   'if command -v ufw >/dev/null 2>&1; then',
   '  ufw status 2>/dev/null | head -n 1 | sed "s/^/MP_UFW_STATUS /"',
   '  ufw show added 2>/dev/null | sed -n "s/^ufw /MP_UFW_ADDED ufw /p"',
@@ -90,7 +96,12 @@ export function parseFirewall(body: string): FirewallFacts {
   const lines = body.split('\n');
   const tagged = (tag: string) => lines.filter((l) => l.startsWith(`${tag} `) || l === tag).map((l) => l.slice(tag.length + 1));
   const ufwAdded = tagged('MP_UFW_ADDED');
-  if (lines.includes('MP_FIREWALLD')) return { manager: 'firewalld', why: 'firewalld is running' };
+  if (lines.includes('MP_FIREWALLD'))
+    return {
+      manager: 'firewalld',
+      why: 'firewalld is running',
+      richRules: { runtime: tagged('MP_RICH'), permanent: tagged('MP_RICH_PERMANENT') },
+    };
   if (tagged('MP_UFW_STATUS').some((s) => /^Status: active/.test(s))) return { manager: 'ufw', why: 'ufw is active', ufwAdded };
   const [nft] = nativeInputChains(tagged('MP_NFT'));
   if (nft) return { manager: 'nftables', why: `nftables table ${nft.family} ${nft.table}, chain ${nft.chain}: ${nft.drops}`, nft };

@@ -257,3 +257,56 @@ export const ufwRulesUndo: UndoHandler<UfwRecord> = {
   inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
   describe: (r) => [...r.added.map((a) => `- ufw ${a}`), ...r.removed.map((a) => `+ ufw ${a}`)].join(', '),
 };
+
+/** firewalld's rich rules (as `--list-rich-rules` prints them) that admit the service from each network. */
+export function richRules(open: PortOpening, service: string): string[] {
+  if (open.sources === 'everyone') return [];
+  const rule = (family: 'ipv4' | 'ipv6', source: string) =>
+    `rule family="${family}" source address="${source}" service name="${service}" accept`;
+  return [...open.sources.ipv4.map((s) => rule('ipv4', s)), ...open.sources.ipv6.map((s) => rule('ipv6', s))];
+}
+
+// Runtime and permanent each told directly: a --reload would also drop runtime rules of other
+// tools (fail2ban's bans) that were never made permanent.
+function richSteps(add: string[], remove: string[]): Step[] {
+  const one = (verb: 'add' | 'remove', r: string): Step => ({
+    label: `firewall-cmd --${verb}-rich-rule='${r}' (now and --permanent)`,
+    command: `firewall-cmd ${sh`${`--${verb}-rich-rule=${r}`}`} >/dev/null && firewall-cmd ${sh`--permanent ${`--${verb}-rich-rule=${r}`}`} >/dev/null`,
+  });
+  return [...remove.map((r) => one('remove', r)), ...add.map((r) => one('add', r))];
+}
+
+/**
+ * firewalld with the port open to some networks: a rich rule per network, added now and permanently.
+ * Rich rules carry no comment: what mailprov added is what its undo record names, and only that goes.
+ */
+export function planFirewalldRich(id: string, open: PortOpening, service: string, fw: FirewallFacts): Change | NoChange {
+  const wanted = richRules(open, service);
+  const rich = fw.richRules ?? { runtime: [], permanent: [] };
+  const add = wanted.filter((r) => !rich.runtime.includes(r) || !rich.permanent.includes(r));
+  if (!add.length) return { resourceId: id, reason: `firewalld admits ${service} from ${describe(open)} (rich rules)` };
+  return {
+    resourceId: id,
+    action: 'add-rule',
+    summary: `open ${open.proto}/${open.port} to ${describe(open)} in firewalld (rich rules for its ${service} service)`,
+    reason: fw.why,
+    steps: richSteps(add, []),
+    // a rule that was there at runtime or permanently already is added where it lacked, and left on undo
+    undo: [
+      { kind: 'firewalld-rich-rules', added: add.filter((r) => !rich.runtime.includes(r) && !rich.permanent.includes(r)), removed: [] },
+    ],
+    confirm: true,
+  };
+}
+
+const richRule = z.string().regex(/^rule family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="[A-Za-z0-9._-]+" accept$/);
+const richRecord = z.object({ kind: z.literal('firewalld-rich-rules'), added: z.array(richRule), removed: z.array(richRule) });
+type RichRecord = z.infer<typeof richRecord>;
+
+export const firewalldRichUndo: UndoHandler<RichRecord> = {
+  kind: 'firewalld-rich-rules',
+  parse: (record) => parseRecord(richRecord, record),
+  steps: (r) => richSteps(r.removed, r.added),
+  inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
+  describe: (r) => [...r.added.map((a) => `- firewalld ${a}`), ...r.removed.map((a) => `+ firewalld ${a}`)].join(', '),
+};

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { fileFact, ip6tablesFact, iptablesFact } from '../facts/builtin.ts';
 import { firewallFact } from '../facts/firewall.ts';
-import { NFT_CONF, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
+import { NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
@@ -100,6 +100,12 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
       const iptables = facts.get(fact, undefined);
       const firewalld = facts.get(iptablesFact, undefined).firewalld;
       const svc = opts.firewalldService;
+      if (firewalld && svc && opts.open && opts.open.sources !== 'everyone') {
+        // to some networks only: rich rules for the service, both families from the IPv4 resource
+        if (family === 'ipv6')
+          return { resourceId: id, reason: `the firewalld rich rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
+        return planFirewalldRich(id, opts.open, svc, facts.get(firewallFact, undefined));
+      }
       if (firewalld && svc) {
         // one firewalld service opens both families: when the IPv4 twin allows it, that is done
         const twin = firewallRuleId(chain, spec, 'ipv4');

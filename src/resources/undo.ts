@@ -3,16 +3,15 @@
 import { OperationError } from '../errors.ts';
 import type { UndoRecord } from '../journal/records.ts';
 import { firewalldServiceUndo, iptablesRuleUndo } from './firewall.ts';
-import { nftRulesUndo, ufwRulesUndo } from './firewall-native.ts';
+import { firewalldRichUndo, nftRulesUndo, ufwRulesUndo } from './firewall-native.ts';
 import { lineEntriesUndo } from './line-entries.ts';
 import { packagesUndo } from './packages.ts';
 import type { UndoHandler } from './types.ts';
 
 const handlers = new Map<string, UndoHandler>(
-  ([packagesUndo, iptablesRuleUndo, firewalldServiceUndo, nftRulesUndo, ufwRulesUndo, lineEntriesUndo] as UndoHandler[]).map((h) => [
-    h.kind,
-    h,
-  ]),
+  (
+    [packagesUndo, iptablesRuleUndo, firewalldServiceUndo, nftRulesUndo, ufwRulesUndo, firewalldRichUndo, lineEntriesUndo] as UndoHandler[]
+  ).map((h) => [h.kind, h]),
 );
 
 /** The handler for a record, with the record checked by it; a kind this mailprov does not know is an error. */

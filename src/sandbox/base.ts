@@ -49,12 +49,6 @@ export const DEBIAN_RELEASES = { 12: 'bookworm', 13: 'trixie' } as const;
 export type DebianRelease = keyof typeof DEBIAN_RELEASES;
 export const DEFAULT_RELEASE: DebianRelease = 13;
 
-export function parseRelease(value: string | number): DebianRelease {
-  const n = Number(value);
-  if (n === 12 || n === 13) return n;
-  throw new Error(`a Debian release the sandbox builds (12 or 13), got "${value}"`);
-}
-
 export const SSHD_CONFIG = [
   '# mailprov sandbox: key-only root login, one host key per host, no DNS stalls',
   'HostKey /etc/ssh/ssh_host_ed25519_key',

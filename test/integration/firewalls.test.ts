@@ -1,10 +1,11 @@
 // Port 25 opened in the firewall that decides, proven with real traffic over the sandbox LAN: a
 // Debian 13 relay whose firewall is a native nftables ruleset (table inet filter, input policy
-// drop, ssh allowed: the issue's host) and a Debian 13 relay with ufw active. After apply the
-// office client (inside relayFrom) relays through each; the guest on the same wire (outside it)
-// cannot even connect, as the firewall admits relayFrom's network only; the rules are mailprov's,
-// saved the way each tool saves them, and iptables-persistent is never installed; a rollback takes
-// out exactly mailprov's rules and the port is dropped again.
+// drop, ssh allowed: the issue's host), one with ufw active, and one running a real firewalld (on
+// a system D-Bus of its own, started as systemd would start them: the host's PID 1 is tini). After
+// apply the office client (inside relayFrom) relays through each; the guest on the same wire
+// (outside it) cannot even connect, as the firewall admits relayFrom's network only; the rules are
+// mailprov's, saved the way each tool saves them, and iptables-persistent is never installed; a
+// rollback takes out exactly mailprov's rules and the port is shut again.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
 import { lanConnect, lanSubmit, relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import type { HostResult } from '../../src/engine/events.ts';
 import { apply, byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
 
 let state: SandboxState;
@@ -39,22 +41,41 @@ table inet filter {
 
 const NFT = 0; // relay1
 const UFW = 1; // relay2
+const FWD = 2; // relay3
+const ALL = [NFT, UFW, FWD];
+/** Outside what a firewall admits: nftables' and ufw's drop give no answer, firewalld's default zone rejects. */
+const shut = (i: number) => (i === FWD ? 'unreachable' : 'timeout');
+const RICH = 'rule family="ipv4" source address="192.168.77.0/24" service name="smtp" accept';
+
 const remote = (i: number, cmd: string, stdin?: string) => remoteExec(state, i, cmd, stdin);
 const out = async (i: number, cmd: string, stdin?: string) => {
   const r = await remote(i, cmd, stdin);
   expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
   return r.stdout;
 };
-const inventory = () => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }]);
+const inventory = (only?: string[]) => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }], {}, only);
 const lan = (i: number) => state.hosts[i].lanAddress!;
+const name = (i: number) => state.hosts[i].name;
+const firewallSummary = (r: HostResult) => r.changes.find((c) => c.resourceId.startsWith('firewall:'))?.summary;
+const rollback = (i: number, to?: number) =>
+  rollbackHost(inventory([name(i)]).hosts[0], { to, dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
 
 beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-firewalls-')), count: 2, lan: true });
+  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-firewalls-')), count: 3, lan: true });
   await out(NFT, 'cat > /etc/nftables.conf && nft -f /etc/nftables.conf', NFT_CONF);
+  const install = (p: string) => `DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${p} >/dev/null`;
+  await out(UFW, `${install('ufw')} && ufw allow 22/tcp >/dev/null && ufw --force enable`);
   await out(
-    UFW,
-    'DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable',
+    FWD,
+    `${install('firewalld')} && mkdir -p /run/dbus && dbus-daemon --system --fork && ` +
+      '{ setsid firewalld --nofork --nopid </dev/null >/var/log/firewalld.out 2>&1 & }',
   );
+  // firewalld answers once its D-Bus name is up and its ruleset loaded: asked until it says so
+  const deadline = Date.now() + 60_000;
+  while ((await remote(FWD, 'firewall-cmd --state')).stdout.trim() !== 'running') {
+    if (Date.now() > deadline) throw new Error(`firewalld did not start: ${await out(FWD, 'cat /var/log/firewalld.out')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 });
 
 afterAll(async () => {
@@ -62,28 +83,38 @@ afterAll(async () => {
 });
 
 describe('port 25 in the firewall that decides (Debian 13)', () => {
-  it('before apply: the office cannot reach port 25 of either relay (dropped)', async () => {
-    for (const i of [NFT, UFW])
-      expect(await lanConnect(state.lan!, 'office', lan(i), 25), state.hosts[i].name).toMatchObject({ outcome: 'timeout' });
+  it('before apply: the office cannot reach port 25 of any relay (its firewall drops or rejects it)', async () => {
+    for (const i of ALL) expect(await lanConnect(state.lan!, 'office', lan(i), 25), name(i)).toMatchObject({ outcome: shut(i) });
   });
 
-  it("after apply: the office relays through both; the guest is dropped by the firewall; the rules are mailprov's, saved", async () => {
+  it('plan says which firewall it opens, to whom, and changes nothing', async () => {
+    const look = 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules; nft list ruleset | md5sum';
+    const before = await out(FWD, look);
+    const results = byHost(await apply(inventory(), true));
+    expect(ALL.map((i) => firewallSummary(results[name(i)]))).toEqual([
+      'open tcp/25 to 192.168.77.0/24 in nftables inet filter chain input',
+      'open tcp/25 to 192.168.77.0/24 in ufw',
+      'open tcp/25 to 192.168.77.0/24 in firewalld (rich rules for its smtp service)',
+    ]);
+    expect(await out(FWD, look)).toBe(before);
+    expect(await out(NFT, 'cat /etc/nftables.conf')).toBe(NFT_CONF);
+    expect(await out(UFW, 'ufw show added')).not.toContain('mailprov');
+  });
+
+  it("after apply: the office relays through each; the guest is shut out by the firewall; the rules are mailprov's, saved", async () => {
     const results = byHost(await apply(inventory()));
-    for (const h of state.hosts) expect([h.name, results[h.name].error, results[h.name].status]).toEqual([h.name, undefined, 'changed']);
-    const fw = (name: string) => results[name].changes.find((c) => c.resourceId.startsWith('firewall:'));
-    expect(fw('relay1')?.summary).toBe('open tcp/25 to 192.168.77.0/24 in nftables inet filter chain input');
-    expect(fw('relay2')?.summary).toBe('open tcp/25 to 192.168.77.0/24 in ufw');
-    for (const i of [NFT, UFW]) {
-      const subject = `from the office through ${state.hosts[i].name} ${Date.now()}`;
+    for (const i of ALL) expect([name(i), results[name(i)].error, results[name(i)].status]).toEqual([name(i), undefined, 'changed']);
+    for (const i of ALL) {
+      const subject = `from the office through ${name(i)} ${Date.now()}`;
       const sent = await lanSubmit(state.lan!, 'office', lan(i), {
         from: 'printer@office.lan.sandbox.test',
         to: 'ops@example.com',
         subject,
       });
-      expect(sent, state.hosts[i].name).toMatchObject({ accepted: true });
+      expect(sent, name(i)).toMatchObject({ accepted: true });
       await waitForMessage(state.smartHost.storeDir, (m) => m.subject === subject, 30_000);
-      // outside relayFrom: not sendmail's refusal but no answer at all
-      expect(await lanConnect(state.lan!, 'guest', lan(i), 25), state.hosts[i].name).toMatchObject({ outcome: 'timeout' });
+      // outside relayFrom: not sendmail's refusal but the firewall's
+      expect(await lanConnect(state.lan!, 'guest', lan(i), 25), name(i)).toMatchObject({ outcome: shut(i) });
       // iptables-persistent would have been the wrong tool (and on the ufw host, would remove ufw)
       expect((await remote(i, 'dpkg-query -W -f="${db:Status-Abbrev}" iptables-persistent 2>/dev/null')).stdout).not.toMatch(/^ii/);
     }
@@ -93,21 +124,37 @@ describe('port 25 in the firewall that decides (Debian 13)', () => {
     expect(conf).toContain('insert rule inet filter input ip saddr 192.168.77.0/24 tcp dport 25 accept comment "mailprov"');
     await out(NFT, 'nft -c -f /etc/nftables.conf');
     expect(await out(UFW, 'ufw show added')).toContain("ufw allow from 192.168.77.0/24 to any port 25 proto tcp comment 'mailprov'");
+    expect(await out(FWD, 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules')).toBe(`${RICH}\n${RICH}\n`);
     // a second apply has nothing to do
     for (const r of await apply(inventory())) expect([r.host, r.status, r.changes]).toEqual([r.host, 'unchanged', []]);
   });
 
-  it("after rollback: exactly mailprov's rules are gone, live and saved, and the port is dropped again", async () => {
-    for (const i of [NFT, UFW]) {
-      const host = inventory().hosts.find((h) => h.name === state.hosts[i].name)!;
-      const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
-      expect(rb.error, state.hosts[i].name).toBeUndefined();
-      expect(await lanConnect(state.lan!, 'office', lan(i), 25), state.hosts[i].name).toMatchObject({ outcome: 'timeout' });
+  it('firewalld drift: a rich rule taken out at runtime shows in plan, and the next apply puts it back', async () => {
+    await out(FWD, `firewall-cmd '--remove-rich-rule=${RICH}'`);
+    expect(await lanConnect(state.lan!, 'office', lan(FWD), 25)).toMatchObject({ outcome: 'unreachable' });
+    const [planned] = await apply(inventory(['relay3']), true);
+    expect(planned.changes.map((c) => c.summary)).toEqual([
+      'open tcp/25 to 192.168.77.0/24 in firewalld (rich rules for its smtp service)',
+    ]);
+    const [applied] = await apply(inventory(['relay3']));
+    expect(applied.error).toBeUndefined();
+    expect(await lanConnect(state.lan!, 'office', lan(FWD), 25)).toMatchObject({ outcome: 'open' });
+  });
+
+  it("after rollback: exactly mailprov's rules are gone, live and saved, and the port is shut again", async () => {
+    // relay3 goes back past the drift repair too: to before the first apply
+    for (const [i, to] of [[NFT], [UFW], [FWD, 0]]) {
+      const rb = await rollback(i!, to);
+      expect(rb.error, name(i!)).toBeUndefined();
+      expect(await lanConnect(state.lan!, 'office', lan(i!), 25), name(i!)).toMatchObject({ outcome: shut(i!) });
     }
     expect(await out(NFT, 'nft list chain inet filter input')).not.toContain('mailprov');
     expect(await out(NFT, 'cat /etc/nftables.conf')).toBe(NFT_CONF);
     const added = await out(UFW, 'ufw show added');
     expect(added).not.toContain('mailprov');
     expect(added).toContain('ufw allow 22/tcp');
+    // (firewall-cmd prints an empty line for an empty list)
+    expect(await out(FWD, 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules')).toBe('\n\n');
+    expect(await out(FWD, 'firewall-cmd --list-services')).toBe('dhcpv6-client ssh\n');
   });
 });

@@ -83,7 +83,10 @@ export function hostFacts(
     if (name === 'sendmail-queue') return { count: 0, now: 0, messages: [] };
     if (name === 'ipv6-bindv6only') return false;
     // which firewall decides: by default none (iptables with ACCEPT policies), as before the fact
-    if (name === 'firewall') return { manager: 'none', why: 'no firewall drops input' };
+    if (name === 'firewall')
+      return over.firewalld
+        ? { manager: 'firewalld', why: 'firewalld is running', richRules: { runtime: [], permanent: [] } }
+        : { manager: 'none', why: 'no firewall drops input' };
     throw new Error(`fixture has no fact ${name}`);
   };
   return { os: over.os ?? debianOs, get: <T, A>(fact: Fact<T, A>, arg: A) => answer(fact.name, arg) as T };

@@ -55,9 +55,9 @@ describe('sendmail playbook on RHEL', () => {
     ]);
   });
 
-  it('CentOS 7 with firewalld: allows the smtp service, restarts sendmail and sm-client with systemctl', () => {
+  it('CentOS 7 with firewalld: allows the smtp service (open to everyone), restarts sendmail and sm-client with systemctl', () => {
     const plan = planHost(
-      build().resources,
+      build({ smtpPortFrom: 'everyone' }).resources,
       hostFacts({ os: centosOs(7), firewalld: { runtime: ['ssh', 'dhcpv6-client'], permanent: ['ssh'] }, services: { sendmail: true } }),
     );
     expect(plan.changes[0].steps[0].command).toMatch(/^yum install/);
@@ -67,13 +67,31 @@ describe('sendmail playbook on RHEL', () => {
     expect(plan.changes.at(-1)!.steps.map((s) => s.command)).toEqual(["systemctl 'restart' 'sendmail'", "systemctl 'restart' 'sm-client'"]);
   });
 
-  it('Rocky/CentOS 8+: dnf, and nothing to do for firewalld when smtp is allowed already', () => {
+  it('Rocky/CentOS 8+: dnf, and nothing to do for firewalld when smtp is allowed already (open to everyone)', () => {
     const plan = planHost(
-      build().resources,
+      build({ smtpPortFrom: 'everyone' }).resources,
       hostFacts({ os: centosOs(9), firewalld: { runtime: ['smtp'], permanent: ['smtp'] }, services: { sendmail: true } }),
     );
     expect(plan.changes[0].steps[0].command).toBe("dnf install -y -q 'sendmail' 'sendmail-cf' 'cyrus-sasl-plain'");
     expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall:'))?.reason).toBe('firewalld allows smtp');
+  });
+
+  it('firewalld, open to relayFrom: a rich rule per network for the smtp service, now and permanently, no reload', () => {
+    const plan = planHost(
+      build({ relayFrom: ['192.168', 'IPv6:fd00:1'], listen: ['0.0.0.0', '::'] }).resources,
+      hostFacts({ os: centosOs(9), firewalld: { runtime: ['ssh'], permanent: ['ssh'] }, services: { sendmail: true } }),
+    );
+    const fw = plan.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
+    const rules = [
+      'rule family="ipv4" source address="192.168.0.0/16" service name="smtp" accept',
+      'rule family="ipv6" source address="fd00:1::/32" service name="smtp" accept',
+    ];
+    expect(fw.summary).toBe('open tcp/25 to 192.168.0.0/16, fd00:1::/32 in firewalld (rich rules for its smtp service)');
+    expect(fw.steps.map((s) => s.command)).toEqual(
+      rules.map((r) => `firewall-cmd '--add-rich-rule=${r}' >/dev/null && firewall-cmd --permanent '--add-rich-rule=${r}' >/dev/null`),
+    );
+    expect(fw.undo).toEqual([{ kind: 'firewalld-rich-rules', added: rules, removed: [] }]);
+    expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall6:'))?.reason).toMatch(/cover IPv6 too/);
   });
 
   it('refuses a Debian-style user mc on a RHEL host', () => {
@@ -143,8 +161,8 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
     expect(commands(plan)).toContain('save rules to /etc/sysconfig/ip6tables');
   });
 
-  it('firewalld: the smtp service covers both families and is added once', () => {
-    const s = build({ listen: ['0.0.0.0', '::'] }).resources;
+  it('firewalld: the smtp service (open to everyone) covers both families and is added once', () => {
+    const s = build({ listen: ['0.0.0.0', '::'], smtpPortFrom: 'everyone' }).resources;
     const plan = planHost(
       s,
       hostFacts({ os: centosOs(8), firewalld: { runtime: ['ssh'], permanent: ['ssh'] }, services: { sendmail: true } }),
