@@ -1,11 +1,13 @@
 // The local sandbox (`mailprov sandbox up`): every sandbox host becomes a relay through the
 // stand-in smart host, exactly as a production host would relay through Gmail on port 587.
 import { defineInventory } from 'mailprov';
-import { readState, relaySettings, sandboxAddress } from 'mailprov/sandbox';
+import { readState, relaySettings, sandboxAddress, sandboxPortProber } from 'mailprov/sandbox';
 import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
 
 const state = readState();
 if (!state) throw new Error('no sandbox is running here: run `mailprov sandbox up` (or `npm run demo`) first');
+// on a LAN, port 25 is proven open from the office client after each apply that changes a host
+const prober = sandboxPortProber(state);
 
 export default defineInventory({
   defaults: {
@@ -28,7 +30,12 @@ export default defineInventory({
       // office's machines; otherwise on every address of its own (the host's namespace has no other)
       use: (host) =>
         sendmailSmartHost(
-          relaySettings(state, typeof host.vars.lanAddress === 'string' ? { listen: ['127.0.0.1', host.vars.lanAddress] } : {}),
+          relaySettings(
+            state,
+            typeof host.vars.lanAddress === 'string'
+              ? { listen: ['127.0.0.1', host.vars.lanAddress], ...(prober ? { smtpPortProbe: { prober } } : {}) }
+              : {},
+          ),
         ),
     },
   ],

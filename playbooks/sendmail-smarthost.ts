@@ -37,8 +37,10 @@ import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources.ts';
+import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
+export { controllerProbe, type SmtpPortProber, type ProbeOutcome } from './sendmail-smarthost/port-proof.ts';
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
@@ -194,7 +196,10 @@ export const sendmailSmartHost = definePlaybook({
         findings.push(...queueFinding(facts.get(mailQueueFact, undefined), diagnoseContext(settings, { facts })));
         return applyForce(findings, settings.force);
       },
-      verify: (ctx: VerifyContext) => verifyRelay(ctx, settings),
+      verify: async (ctx: VerifyContext) => {
+        await verifyRelay(ctx, settings);
+        await provePortOpen(ctx, settings);
+      },
       // `plan --probe`: the smart host as this host would reach it, and whether the live relay is open
       probe: (ctx: ProbeContext) => probeRelay(ctx, settings),
     };

@@ -1,6 +1,7 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
 import { Secret, z } from 'mailprov';
 import { RELAY_WIDENING_NAMES } from './relay-features.ts';
+import type { SmtpPortProber } from './port-proof.ts';
 
 const hostname = z
   .string()
@@ -101,6 +102,21 @@ export const sendmailSettingsSchema = z
      * outside). The access map stays the second line either way.
      */
     smtpPortFrom: z.enum(['relayFrom', 'everyone']).default('relayFrom'),
+    /**
+     * After apply, prove port 25 reachable from inside relayFrom: the prober (controllerProbe(), or
+     * one of the inventory's own) connects to `address` (default: what the prober knows, else the one
+     * specific address sendmail listens on). Shut, the apply fails and the host is rolled back.
+     */
+    smtpPortProbe: z
+      .object({
+        prober: z.custom<SmtpPortProber>(
+          (v) => typeof v === 'object' && v !== null && typeof (v as SmtpPortProber).connect === 'function',
+          'a prober: controllerProbe(), or { name, connect(address, port) }',
+        ),
+        address: address.optional(),
+      })
+      .strict()
+      .optional(),
     mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
     trustedCa: mcPath.optional(),
     verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),

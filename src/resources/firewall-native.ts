@@ -206,9 +206,22 @@ function ufwSteps(add: string[], remove: string[]): Step[] {
   ];
 }
 
+/** What ufw matches a rule by: everything but its action and comment (a second rule with that match replaces the first). */
+const ufwMatch = (rule: string) => rule.replace(/^(allow|deny|reject|limit)( in)? /, '').replace(/ comment '[^']*'$/, '');
+
 export function planUfw(id: string, open: PortOpening, fw: FirewallFacts): Change | NoChange {
-  const wanted = ufwRules(open);
   const ours = ufwOurs(fw.ufwAdded ?? []);
+  const theirs = (fw.ufwAdded ?? []).map((l) => l.replace(/^ufw /, '')).filter((l) => !ours.includes(l));
+  const wanted = ufwRules(open).filter((r) => {
+    const same = theirs.find((t) => ufwMatch(t) === ufwMatch(r));
+    if (!same) return true;
+    // the same allow, added by hand: the port is open to that network already, and stays theirs
+    if (/^allow /.test(same)) return false;
+    // `ufw allow` with this match would silently replace their rule (ufw updates a rule in place)
+    throw new OperationError(
+      `ufw has a rule of its own for this match, "ufw ${same}": mailprov's "ufw ${r}" would replace it; remove or change that rule, or open the port to other networks`,
+    );
+  });
   const add = wanted.filter((r) => !ours.includes(r));
   const remove = ours.filter((r) => !wanted.includes(r));
   if (!add.length && !remove.length)

@@ -38,7 +38,7 @@ export {
   type SmartHostModeName,
   type SmartHostEvent,
 } from './smarthost-modes.ts';
-export { relaySettings } from './relay.ts';
+export { relaySettings, sandboxPortProber } from './relay.ts';
 export {
   lanConnect,
   lanSubmit,

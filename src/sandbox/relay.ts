@@ -2,6 +2,8 @@
 // a production host would through Gmail: shared by inventories/sandbox.ts and the tests.
 import { secret } from '../secrets/index.ts';
 import type { SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
+import type { SmtpPortProber } from '../../playbooks/sendmail-smarthost/port-proof.ts';
+import { lanConnect } from './lan.ts';
 import type { SandboxState } from './lifecycle.ts';
 
 export function relaySettings(state: SandboxState, over: Partial<SendmailSettingsInput> = {}): SendmailSettingsInput {
@@ -15,5 +17,19 @@ export function relaySettings(state: SandboxState, over: Partial<SendmailSetting
     relayFrom: [state.lan ? state.lan.office : '192.168'],
     verify: { recipient: 'ops@example.com' },
     ...over,
+  };
+}
+
+/**
+ * The sandbox LAN's office client as the prober of port 25 (smtpPortProbe): inside relayFrom, on
+ * the wire, as the seed's office machines are. It knows each host's LAN address by its name.
+ */
+export function sandboxPortProber(state: SandboxState): SmtpPortProber | undefined {
+  const lan = state.lan;
+  if (!lan) return undefined;
+  return {
+    name: `the sandbox office client ${lan.clients.office.address}`,
+    addressOf: (hostName) => state.hosts.find((h) => h.name === hostName)?.lanAddress,
+    connect: async (address, port) => (await lanConnect(lan, 'office', address, port)).outcome,
   };
 }

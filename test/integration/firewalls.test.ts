@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
-import { lanConnect, lanSubmit, relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import {
+  lanConnect,
+  lanSubmit,
+  relaySettings,
+  sandboxPortProber,
+  sandboxUp,
+  waitForMessage,
+  type SandboxState,
+} from '../../src/sandbox/index.ts';
 import type { HostResult } from '../../src/engine/events.ts';
 import { apply, byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
 
@@ -53,7 +61,24 @@ const out = async (i: number, cmd: string, stdin?: string) => {
   expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
   return r.stdout;
 };
-const inventory = (only?: string[]) => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }], {}, only);
+// each relay listens on its LAN address, and port 25 is proven open from the office client after apply
+const inventory = (only?: string[]) =>
+  sandboxInventory(
+    state,
+    [
+      {
+        on: 'relays',
+        use: (host) => {
+          const address = state.hosts.find((h) => h.name === host.name)!.lanAddress!;
+          return sendmailSmartHost(
+            relaySettings(state, { listen: ['127.0.0.1', address], smtpPortProbe: { prober: sandboxPortProber(state)! } }),
+          );
+        },
+      },
+    ],
+    {},
+    only,
+  );
 const lan = (i: number) => state.hosts[i].lanAddress!;
 const name = (i: number) => state.hosts[i].name;
 const firewallSummary = (r: HostResult) => r.changes.find((c) => c.resourceId.startsWith('firewall:'))?.summary;
@@ -156,5 +181,26 @@ describe('port 25 in the firewall that decides (Debian 13)', () => {
     // (firewall-cmd prints an empty line for an empty list)
     expect(await out(FWD, 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules')).toBe('\n\n');
     expect(await out(FWD, 'firewall-cmd --list-services')).toBe('dhcpv6-client ssh\n');
+  });
+
+  it("refuses to replace a person's ufw rule of the same match (ufw would update it in place)", async () => {
+    await out(UFW, 'ufw insert 1 deny from 192.168.77.0/24 to any port 25 proto tcp >/dev/null');
+    const [r] = await apply(inventory(['relay2']));
+    expect(r.status).toBe('failed');
+    expect(r.error).toContain('ufw has a rule of its own for this match, "ufw deny from 192.168.77.0/24 to any port 25 proto tcp"');
+    expect(await out(UFW, 'ufw show added')).toContain('ufw deny from 192.168.77.0/24 to any port 25 proto tcp');
+    await out(UFW, 'ufw delete deny from 192.168.77.0/24 to any port 25 proto tcp >/dev/null');
+  });
+
+  it('an apply that leaves port 25 shut to the office (a ufw rule of its own drops the office first) fails, names ufw, and is rolled back', async () => {
+    await out(UFW, 'ufw insert 1 deny from 192.168.77.200 >/dev/null');
+    const [r] = await apply(inventory(['relay2']));
+    expect(r.status, JSON.stringify([r.error, r.findings])).toBe('rolled-back');
+    expect(r.error).toMatch(
+      /^port 25 of 192\.168\.77\.2 is still shut to the sandbox office client 192\.168\.77\.200 after apply \(timeout\): the firewall that decides here is ufw \(ufw is active\)/,
+    );
+    const added = await out(UFW, 'ufw show added');
+    expect(added).not.toContain('mailprov');
+    expect(added).toContain('ufw deny from 192.168.77.200');
   });
 });

@@ -233,7 +233,7 @@ describe('port 25 where ufw decides', () => {
 
   it("changes nothing when they are there, takes out its own rules that are no longer asked for, and never a person's", () => {
     expect(isChange(plan4(OFFICE, fwFacts(ufw(['allow 22/tcp', ...ufwRules(OFFICE)]))))).toBe(false);
-    const everyone = change(plan4({ ...OFFICE, sources: 'everyone' }, fwFacts(ufw(['allow 25/tcp', ...ufwRules(OFFICE)]))));
+    const everyone = change(plan4({ ...OFFICE, sources: 'everyone' }, fwFacts(ufw(['allow 22/tcp', ...ufwRules(OFFICE)]))));
     expect(everyone.steps.map((s) => s.command)).toEqual([
       "ufw delete 'allow' 'from' '192.168.77.0/24' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
       "ufw delete 'allow' 'from' 'fd00::/8' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
@@ -246,5 +246,16 @@ describe('port 25 where ufw decides', () => {
       "ufw 'allow' 'from' 'fd00::/8' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
     ]);
     expect(() => ufwRulesUndo.parse({ kind: 'ufw-rules', added: ["allow 25/tcp; reboot comment 'mailprov'"], removed: [] })).toThrow();
+  });
+
+  it("never replaces a person's ufw rule of the same match (ufw would update it in place); their identical allow counts as open", () => {
+    const deny = 'deny from 192.168.77.0/24 to any port 25 proto tcp';
+    expect(() => plan4(OFFICE, fwFacts(ufw([deny])))).toThrow(
+      `ufw has a rule of its own for this match, "ufw ${deny}": mailprov's "ufw allow from 192.168.77.0/24 to any port 25 proto tcp comment 'mailprov'" would replace it`,
+    );
+    const byHand = change(plan4(OFFICE, fwFacts(ufw(['allow from 192.168.77.0/24 to any port 25 proto tcp']))));
+    expect(byHand.undo).toEqual([
+      { kind: 'ufw-rules', added: ["allow from fd00::/8 to any port 25 proto tcp comment 'mailprov'"], removed: [] },
+    ]);
   });
 });
