@@ -23,6 +23,8 @@ export interface FirewallFacts {
   /** Why this one, for the plan and for errors: "firewalld is running", "table inet filter, chain input: policy drop". */
   why: string;
   nft?: NftInputChain;
+  /** More than one native input chain drops (each must accept a packet): how many. */
+  nftChains?: number;
   /** ufw's added rules (`ufw show added`), when ufw is active. */
   ufwAdded?: string[];
   /** firewalld's rich rules of the default zone, now and after a reload, when firewalld runs. */
@@ -103,8 +105,12 @@ export function parseFirewall(body: string): FirewallFacts {
       richRules: { runtime: tagged('MP_RICH'), permanent: tagged('MP_RICH_PERMANENT') },
     };
   if (tagged('MP_UFW_STATUS').some((s) => /^Status: active/.test(s))) return { manager: 'ufw', why: 'ufw is active', ufwAdded };
-  const [nft] = nativeInputChains(tagged('MP_NFT'));
-  if (nft) return { manager: 'nftables', why: `nftables table ${nft.family} ${nft.table}, chain ${nft.chain}: ${nft.drops}`, nft };
+  const chains = nativeInputChains(tagged('MP_NFT'));
+  const [nft] = chains;
+  if (nft) {
+    const why = chains.map((c) => `nftables table ${c.family} ${c.table}, chain ${c.chain}: ${c.drops}`).join('; ');
+    return { manager: 'nftables', why, nft, ...(chains.length > 1 ? { nftChains: chains.length } : {}) };
+  }
   const ipt = tagged('MP_IPT');
   if (ipt.length) {
     const drops = ipt.some((r) => /^-P INPUT (DROP|REJECT)/.test(r) || /-j (DROP|REJECT)\b/.test(r));

@@ -152,6 +152,11 @@ export function planNftables(
 ): Change | NoChange {
   const c = fw.nft!;
   const where = `nftables ${c.family} ${c.table} chain ${c.chain}`;
+  // a packet must be accepted by every input hook chain: opening one of several would leave it shut
+  if (fw.nftChains)
+    throw new OperationError(
+      `${fw.nftChains} nftables input chains drop what they do not accept (${fw.why}): mailprov opens port ${open.port} in one chain only; open it in the others yourself, or merge them`,
+    );
   const rules = nftRules(open, c.family);
   if (!rules.length) throw new OperationError(`no source of the port's allowed networks is of the family of ${where}`);
   if (!conf.exists)

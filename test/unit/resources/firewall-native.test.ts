@@ -172,6 +172,17 @@ describe('port 25 where a native nftables ruleset decides', () => {
     expect(isChange(v6)).toBe(false);
   });
 
+  it('refuses to open the port in one of several native input chains that drop (each must accept a packet)', () => {
+    const two = NATIVE.replace(
+      'table ip filter {',
+      'table inet extra {\n\tchain in {\n\t\ttype filter hook input priority 10; policy drop;\n\t}\n}\ntable ip filter {',
+    );
+    const fw = parseFirewall(nft(two));
+    expect(fw).toMatchObject({ manager: 'nftables', nftChains: 2 });
+    expect(fw.why).toBe('nftables table inet filter, chain input: policy drop; nftables table inet extra, chain in: policy drop');
+    expect(() => plan4(OFFICE, fwFacts(fw, CONF))).toThrow(/^2 nftables input chains drop what they do not accept/);
+  });
+
   it('refuses to open the port until the next boot only, when nftables.conf is missing', () => {
     expect(() => plan4(OFFICE, fwFacts(nftFacts()))).toThrow(/\/etc\/nftables.conf is missing/);
   });
