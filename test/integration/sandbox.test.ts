@@ -64,8 +64,9 @@ async function ssh(i: number): Promise<Connection> {
   return c;
 }
 
+// a mixed fleet: relay1 is Debian 13 (the default), relay2 Debian 12
 beforeAll(async () => {
-  state = await startSandbox(2);
+  state = await startSandbox(2, { releases: { relay2: 12 } });
 });
 
 afterAll(async () => {
@@ -78,7 +79,12 @@ describe('sandbox hosts', () => {
     const [a, b] = [await ssh(0), await ssh(1)];
     expect((await a.exec('hostname -f')).stdout.trim()).toBe('relay1.sandbox.test');
     expect((await b.exec('hostname')).stdout.trim()).toBe('relay2.sandbox.test');
-    expect((await a.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 12');
+    expect((await a.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 13');
+    expect((await b.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 12');
+    expect(state.hosts.map((h) => [h.name, h.release])).toEqual([
+      ['relay1', 13],
+      ['relay2', 12],
+    ]);
   });
 
   it('have their own PID namespace and do not have sendmail preinstalled', async () => {
