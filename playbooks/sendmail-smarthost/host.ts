@@ -2,7 +2,7 @@
 // rebuild of maps and sendmail.cf (whose exit codes hide m4 errors), and the post-restart proof
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
-import { OperationError, redact, sh, type ProbeContext, type VerifyContext } from 'mailprov';
+import { OperationError, redact, script, sh, type ProbeContext, type VerifyContext } from 'mailprov';
 import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
@@ -21,33 +21,33 @@ const SENDMAIL = '/usr/sbin/sendmail';
 export function validateMcCommand(placeholder = '%s'): string {
   const t = placeholder;
   const clean = `rm -f ${t}.cf ${t}.err`;
-  return [
+  return script([
     `if ! m4 ${t} > ${t}.cf 2> ${t}.err || [ -s ${t}.err ]; then echo "m4 rejects the new sendmail.mc:" >&2; cat ${t}.err >&2; ${clean}; exit 1; fi`,
     `if ! ${SENDMAIL} -C ${t}.cf -bt -d0.1 </dev/null > ${t}.err 2>&1; then echo "sendmail rejects the sendmail.cf built from the new sendmail.mc:" >&2; tail -n 5 ${t}.err >&2; ${clean}; exit 1; fi`,
     clean,
-  ].join('\n');
+  ]);
 }
 
 /** Rebuilds sendmail.cf and the maps; fails on m4 errors that `make` would hide, and on a cf sendmail rejects. */
 export function makeCommand(): string {
-  return [
+  return script([
     `make -s -C ${MAIL_DIR} >/dev/null`,
     `if [ -s ${MAIL_DIR}/sendmail.cf.errors ]; then echo "m4 errors while building sendmail.cf:" >&2; cat ${MAIL_DIR}/sendmail.cf.errors >&2; exit 1; fi`,
     `${SENDMAIL} -bt -d0.1 </dev/null >/dev/null 2>&1 || { echo "sendmail rejects ${MAIL_DIR}/sendmail.cf" >&2; exit 1; }`,
-  ].join('\n');
+  ]);
 }
 
 /** makemap for a text map; Debian keeps its maps smmta:smmsp 0640, as its Makefile does. */
 export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): string {
   const path = `${MAIL_DIR}/${map}`;
   const db = `${path}.db`;
-  return [
+  return script([
     // a rollback may have removed the text map (it did not exist before): its .db goes too
     sh`if [ ! -f ${path} ]; then rm -f ${db}; exit 0; fi`,
     sh`makemap -r hash ${path} < ${path}`,
     sh`if getent passwd smmta >/dev/null 2>&1; then chown smmta:smmsp ${db}; fi`,
     sh`chmod 0640 ${db}`,
-  ].join('\n');
+  ]);
 }
 
 /** Polls until fn says yes or the time is up; says whether it did. */

@@ -2,6 +2,7 @@
 // (unit-tested under dash and bash in a temp folder: see test/unit/journal/scripts.test.ts). Every
 // value is quoted with sh``; ids are integers from validated records.
 import { sh } from '../transport/quote.ts';
+import { script } from '../transport/script.ts';
 import { PRUNED_MARK, type PrunedRecord } from './records.ts';
 
 export const JOURNAL_DIR = '/var/lib/mailprov';
@@ -52,21 +53,25 @@ export function backupCommand(dir: string, paths: string[]): string {
   return lines.join('\n');
 }
 
-/** Restores files, newest write first: the copy back, or removal where the file was absent. Prints what it did. */
+/**
+ * Restores files, newest write first: the copy back, or removal where the file was absent. Prints
+ * what it did, file by file, and stops at the first file it cannot put back (what it printed before
+ * is what was restored; the rest was not).
+ */
 export function restoreFilesCommand(dir: string, files: string[]): string {
-  const lines = ['set -e'];
-  for (const path of [...files].reverse()) {
+  const steps = [...files].reverse().map((path) => {
     const copy = `${dir}/files${path}`;
-    lines.push(
+    return [
       // identical content, owner and mode: nothing to restore, and nothing to rebuild or restart
       sh`if [ -f ${copy} ] && [ -f ${path} ] && cmp -s ${copy} ${path} && [ "$(stat -c %a:%U:%G ${copy})" = "$(stat -c %a:%U:%G ${path})" ]; then :;`,
       // touched after the copy: make rebuilds from sources newer than their targets, and the
-      // copy's old mtime would make `make` keep the sendmail.cf being rolled back
-      sh`elif [ -e ${copy} ] || [ -L ${copy} ]; then cp -a ${copy} ${`${path}.mailprov-restore`} && touch ${`${path}.mailprov-restore`} && mv -f ${`${path}.mailprov-restore`} ${path}; echo ${`restored ${path}`};`,
-      sh`elif grep -qxF ${path} ${`${dir}/absent`} 2>/dev/null && { [ -e ${path} ] || [ -L ${path} ]; }; then rm -f ${path}; echo ${`removed ${path}`}; fi`,
-    );
-  }
-  return lines.join('\n');
+      // copy's old mtime would make `make` keep the sendmail.cf being rolled back. A directory in
+      // the file's place (a map's .db) goes first: mv would move the copy into it.
+      sh`elif [ -e ${copy} ] || [ -L ${copy} ]; then rm -f ${`${path}.mailprov-restore`} && cp -a ${copy} ${`${path}.mailprov-restore`} && touch ${`${path}.mailprov-restore`} && mv -fT ${`${path}.mailprov-restore`} ${path} && echo ${`restored ${path}`};`,
+      sh`elif grep -qxF ${path} ${`${dir}/absent`} 2>/dev/null && { [ -e ${path} ] || [ -L ${path} ]; }; then rm -f ${path} && echo ${`removed ${path}`}; fi`,
+    ].join('\n');
+  });
+  return script(steps);
 }
 
 /** Reads what restoreFilesCommand printed: the files it put back or removed. */
