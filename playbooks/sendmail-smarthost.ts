@@ -33,10 +33,27 @@ import {
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
+import { mapInSyncCommand } from './sendmail-smarthost/maps.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
+
+/**
+ * What `make` in /etc/mail may write: both cf files, every hash map the distros' Makefiles build
+ * (authinfo.db holds the password), Debian's files generated from the mc and RHEL's backups of
+ * the cf. A path absent before
+ * is recorded as such, and removed by a rollback.
+ */
+export const MAKE_OUTPUTS = [
+  // RHEL's make keeps the cf it replaces as .cf.bak
+  ...['databases', 'Makefile', 'sendmail.cf.bak', 'submit.cf.bak', 'sendmail.cf', 'submit.cf'].map((f) => ({ path: `${MAIL_DIR}/${f}` })),
+  ...['access', 'genericstable', 'mailertable', 'virtusertable', 'domaintable'].map((m) => ({ path: `${MAIL_DIR}/${m}.db` })),
+  { path: `${MAIL_DIR}/authinfo.db`, sensitive: true },
+];
+
+const STALE = (map: string) =>
+  `${MAIL_DIR}/${map}.db does not hold what ${MAIL_DIR}/${map} says (rebuilt by hand, or a makemap that failed)`;
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
@@ -96,7 +113,8 @@ export const sendmailSmartHost = definePlaybook({
         name: 'makemap authinfo',
         run: makemapCommand('authinfo'),
         onChangeOf: [`file:${authinfo}`],
-        ...(auth ? { creates: `${authinfo}.db` } : {}),
+        // drift: a .db that does not hold what its text says (rebuilt or emptied by hand) is rebuilt
+        ...(auth ? { creates: `${authinfo}.db`, unless: mapInSyncCommand('authinfo'), unlessSays: STALE('authinfo') } : {}),
         files: [{ path: `${authinfo}.db`, sensitive: true }],
       }),
       file({
@@ -110,7 +128,15 @@ export const sendmailSmartHost = definePlaybook({
         mask: maskAuthinfoLines,
         sensitive: 'when-masked',
       }),
-      command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
+      command({
+        name: 'makemap access',
+        run: makemapCommand('access'),
+        onChangeOf: [`file:${access}`],
+        creates: `${access}.db`,
+        unless: mapInSyncCommand('access'),
+        unlessSays: STALE('access'),
+        files: [{ path: `${access}.db` }],
+      }),
       ...(settings.genericsTable
         ? [file({ path: GENERICS_TABLE, content: renderGenericsTable(settings.genericsTable), owner: 'root', group: 'root', mode: '0644' })]
         : []),
@@ -121,9 +147,12 @@ export const sendmailSmartHost = definePlaybook({
         run: makemapCommand('genericstable'),
         onChangeOf: [`file:${GENERICS_TABLE}`],
         ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
+        files: [{ path: `${GENERICS_TABLE}.db` }],
       }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
-      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail] }),
+      // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
+      // never rebuilt from an mc that may not build
+      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail], files: MAKE_OUTPUTS }),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,

@@ -6,6 +6,7 @@ import { OperationError, redact, script, sh, type ProbeContext, type VerifyConte
 import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
+import { verifyMaps } from './maps.ts';
 import { diagnoseContext, probeSmartHost } from './probe.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
@@ -188,6 +189,24 @@ export function parseCfAge(output: string): { daemonStarted?: number; cfWritten?
   return { daemonStarted: field('daemon'), cfWritten: field('cf') };
 }
 
+/**
+ * The running daemon is the one started on the sendmail.cf on disk: it started after the cf was
+ * last written (a daemon older than its cf runs a config it loaded before).
+ */
+async function verifyDaemonRunsCf(ctx: VerifyContext): Promise<void> {
+  const ages = parseCfAge((await ctx.exec(CF_AGE_COMMAND)).stdout);
+  if (ages.daemonStarted === undefined || ages.cfWritten === undefined) {
+    ctx.log(`the sendmail daemon's start (its process title) or ${MAIL_DIR}/sendmail.cf's age could not be read: not compared`);
+    return;
+  }
+  // /proc gives the start from a boot time rounded down to the second: one second of slack
+  if (ages.cfWritten > ages.daemonStarted + 1)
+    throw new OperationError(
+      `verification failed: the running sendmail daemon started before ${MAIL_DIR}/sendmail.cf was written: it runs a config it loaded earlier, not the one just built`,
+    );
+  ctx.log(`the running sendmail daemon started after ${MAIL_DIR}/sendmail.cf was written`);
+}
+
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
   const { exec, log } = ctx;
   if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ]`)).code !== 0) {
@@ -263,6 +282,9 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
+  // the maps and the cf sendmail runs, not only the files mailprov wrote
+  await verifyMaps(ctx, settings);
+  await verifyDaemonRunsCf(ctx);
   await checkNotOpenRelay(exec, settings, log, { fqdn: ctx.facts.os.fqdn });
   await verifySenderRewriting(ctx, settings);
 

@@ -108,7 +108,10 @@ export async function undoGenerations(
     await journal.finish(gen, 'rolled-back', opts.reason);
   }
   if (into) await journal.write(into);
-  const { rebuilt, facts } = await rebuild(runner, playbooks, restored);
+  // what the journal saved it puts back byte for byte, generator outputs included: a generator
+  // whose every output was saved is not run again (its source may never have built)
+  const saved = new Set(gens.flatMap((g) => g.files).filter((f) => !skip.has(f)));
+  const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved);
   return { restored: [...restored], notRestored, rebuilt, facts };
 }
 
@@ -172,14 +175,22 @@ async function stoppedHalfway(journal: HostJournal, gen: Generation, done: Set<n
   ]);
 }
 
-/** Re-runs the resources that derive state from the restored files, with the playbooks' own watchers. */
+/**
+ * Re-runs the resources that derive state from the restored files, with the playbooks' own
+ * watchers. A resource whose outputs (`writes`: sendmail.cf, a map) the journal saved and put back
+ * is not run again; when one of them changed, what it notifies (the restart) still happens.
+ */
 async function rebuild(
   runner: Runner,
   playbooks: BoundPlaybook[],
   restored: Set<string>,
+  saved: ReadonlySet<string> = new Set(),
 ): Promise<{ rebuilt: Change[]; facts: HostFacts }> {
-  const resources = playbooks.flatMap((p) => p.parts.resources);
+  const covered = (r: Resource) => !!r.writes?.length && r.writes.every((w) => saved.has(w));
+  const all = playbooks.flatMap((p) => p.parts.resources);
   const already = new Set([...restored].map((p) => `file:${p}`));
+  for (const r of all) if (covered(r) && r.writes!.some((w) => restored.has(w))) already.add(r.id);
+  const resources = all.filter((r) => !covered(r) || already.has(r.id));
   const involved = resources.filter((r) => already.has(r.id) || r.rebuildsFromFiles || r.handler);
   const facts = await gatherFacts(runner.conn, factQueries(involved.filter((r) => !already.has(r.id))));
   const plan = planHost(involved, facts, already, 'rollback');

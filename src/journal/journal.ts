@@ -1,11 +1,11 @@
 // The journal's interface: read a host's generations, begin one before the first change, back up
 // files before each change, finish it. The engine calls these; the shell lives in scripts.ts.
 import { hostname, userInfo } from 'node:os';
-import { MailprovError } from '../errors.ts';
+import { CommandError, MailprovError, OperationError } from '../errors.ts';
 import { defineFact } from '../facts/fact.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { Runner } from '../transport/runner.ts';
-import { script } from '../transport/script.ts';
+import { parseScriptFailure, script } from '../transport/script.ts';
 import {
   parseJournal,
   type Generation,
@@ -252,6 +252,19 @@ export class HostJournal {
     const files = gen.files.filter((f) => !skip.has(f));
     if (!files.length && !before) return [];
     const command = script([before, files.length ? restoreFilesCommand(genDir(gen.id), files) : '']);
-    return parseRestored(await this.runner.run(command, `restore the files of generation ${gen.id}`, { what: 'rollback' }));
+    try {
+      return parseRestored(await this.runner.run(command, `restore the files of generation ${gen.id}`, { what: 'rollback' }));
+    } catch (err) {
+      if (!(err instanceof CommandError)) throw err;
+      // the restore stops at the first file it cannot put back: say which were, and which were not
+      const done = parseRestored(err.stdout);
+      const failed = parseScriptFailure(err.stderr);
+      const rest = failed ? files.slice(failed.step - 1) : files.filter((f) => !done.includes(f));
+      const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
+      throw new OperationError(err.message, [
+        `  files put back: ${list(done)}`,
+        `  files not put back (as the failed apply left them): ${list(rest)}`,
+      ]);
+    }
   }
 }
