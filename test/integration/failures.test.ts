@@ -5,8 +5,10 @@
 // - a failing command fails its step: a password rotation onto an authinfo.db that is a directory
 //   fails the host, names makemap and its error, and is rolled back;
 // - the proof reads what sendmail reads: a map emptied by hand after apply sends mail without AUTH,
-//   which the stand-in smart host refuses; plan's drift check names the map, and the next apply
-//   rebuilds it and proves it.
+//   which the stand-in smart host refuses with 530 5.7.0, as Gmail does (a permanent reply: sendmail
+//   returns the message to its sender, it does not queue it); plan's drift check names the map, and
+//   the next apply rebuilds it and proves it; a makemap that exits 0 having written nothing is caught
+//   by the proof (sendmail's own lookup, by digest) and the host rolled back.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +134,8 @@ describe.each(HOSTS)('$name', (h) => {
     const sent = await remote('/usr/sbin/sendmail -Am -v -odi -oi -f root -- ops@example.com', `Subject: ${subject}\n\nhello\n`);
     // the stand-in refuses mail without AUTH, as a real provider does
     expect(`${sent.stdout}${sent.stderr}`).toMatch(/530[ -]5\.7\.0 Authentication Required/);
+    // 530 is permanent: sendmail returns the message to its sender (EX_UNAVAILABLE), it never queues it
+    expect(sent.code).toBe(69);
     const events = await readSmartHostEvents(state);
     expect(events.filter((e) => e.kind === 'message' && e.user === null)).toEqual([]);
 
@@ -146,5 +150,21 @@ describe.each(HOSTS)('$name', (h) => {
     expect([fixed.status, fixed.error]).toEqual(['changed', undefined]);
     const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${h.name}`, 10_000);
     expect(m.authUser).toBe(state.smartHost.user);
+
+    // the proof, not the step's exit status: a makemap that exits 0 and writes nothing (bind-mounted
+    // over the real one in the host's mount namespace) leaves the old password in sendmail's map
+    await out(
+      "printf '#!/bin/sh\\nexit 0\\n' > /root/makemap-noop && chmod 755 /root/makemap-noop && mount --bind /root/makemap-noop /usr/sbin/makemap",
+    );
+    try {
+      const rotated = await run({ auth: { user: state.smartHost.user, password: secret.value('rotated-Pa55word') } });
+      expect(rotated.status, rotated.error).toBe('rolled-back');
+      expect(rotated.error).toContain('verification failed: the maps sendmail reads do not hold what was rendered');
+      expect(rotated.error).toContain('authinfo AuthInfo:smtp.sandbox.test: sendmail reads a different value');
+      expect(rotated.error).not.toContain('rotated-Pa55word');
+    } finally {
+      await out('umount /usr/sbin/makemap && rm -f /root/makemap-noop');
+    }
+    expect((await run({}, true)).status).toBe('unchanged');
   });
 });
