@@ -322,7 +322,14 @@ export async function planRollback(
     }
     if (before === after && !meta.length) continue;
     const sensitive = undo.some((u) => u.sensitive.includes(path));
-    const mask = masks.get(path) ?? (sensitive ? () => '(content hidden: it holds secrets)\n' : undefined);
+    // a generator's binary output (a .db map) is put back byte for byte: its digest tells the two apart
+    const binary = [now, copy].some((f) => f.exists && f.content !== undefined && /[\0\uFFFD]/.test(f.content));
+    const mask = binary
+      ? (t: string) => {
+          const f = t === before ? now : copy;
+          return `(binary, ${f.exists ? f.size : 0} bytes, sha256 ${f.exists ? f.sha256.slice(0, 16) : 'none'})\n`;
+        }
+      : (masks.get(path) ?? (sensitive ? () => '(content hidden: it holds secrets)\n' : undefined));
     const m = (t: string | null) => (t === null || !mask ? t : mask(t));
     diffs.push({
       path,
