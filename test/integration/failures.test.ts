@@ -166,5 +166,17 @@ describe.each(HOSTS)('$name', (h) => {
       await out('umount /usr/sbin/makemap && rm -f /root/makemap-noop');
     }
     expect((await run({}, true)).status).toBe('unchanged');
+
+    // the daemon runs the cf on disk: one written after the daemon started is not what it runs
+    await out('touch /etc/mail/sendmail.cf');
+    const [stale] = await runHosts(inventory().hosts, {
+      dryRun: false,
+      alwaysVerify: true,
+      forks: 1,
+      emit: () => {},
+      inventoryFile: 'inv.ts',
+    });
+    expect(stale.status).toBe('failed');
+    expect(stale.error).toContain('the running sendmail daemon started before /etc/mail/sendmail.cf was written');
   });
 });

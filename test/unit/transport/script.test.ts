@@ -272,3 +272,29 @@ function withAliases(c: Case): Case {
     build: (root) => `export MP_ALIASES=${join(root, 'aliases')}\n${c.build(root)}`,
   };
 }
+
+describe('a failing step names its command: no command holds a secret', () => {
+  it('every step of a full sendmail plan (with a password, on Debian and RHEL) and the map proof carry it on stdin only', async () => {
+    const { sendmailSettingsSchema, sendmailSmartHost } = await import('../../../playbooks/sendmail-smarthost.ts');
+    const { mapDigestsCommand, mapEntries, renderedMaps } = await import('../../../playbooks/sendmail-smarthost/maps.ts');
+    const { planHost } = await import('../../../src/engine/plan.ts');
+    const { secret } = await import('../../../src/secrets/index.ts');
+    const { centosOs, debianOs, hostFacts } = await import('../fixtures.ts');
+    const password = 'Sekr1t-"pw\\x';
+    const settings = sendmailSettingsSchema.parse({
+      smartHost: 'smtp.gmail.com',
+      relayFrom: ['192.168'],
+      auth: { user: 'u@example.org', password: secret.value(password) },
+    });
+    const forms = [password, Buffer.from(password).toString('base64')];
+    for (const os of [debianOs, centosOs(8)]) {
+      const plan = planHost(sendmailSmartHost.definition.build(settings).resources, hostFacts({ os }));
+      const steps = plan.changes.flatMap((c) => c.steps);
+      expect(steps.some((s) => s.stdin?.includes(forms[1]))).toBe(true); // it is there, on stdin
+      for (const s of steps) for (const f of forms) expect(`${s.label}\n${s.command}`).not.toContain(f);
+    }
+    const maps = renderedMaps(settings);
+    const proof = mapDigestsCommand([...mapEntries('authinfo', maps.authinfo!), ...mapEntries('access', maps.access)]);
+    for (const f of forms) expect(proof).not.toContain(f);
+  });
+});
