@@ -65,7 +65,7 @@ export function backupCommand(dir: string, paths: string[]): string {
 export function restoreFilesCommand(dir: string, files: string[]): string {
   const steps = files.map((path) => {
     const copy = `${dir}/files${path}`;
-    return [
+    const run = [
       // identical content, owner and mode: nothing to restore, and nothing to rebuild or restart
       sh`if [ -f ${copy} ] && [ -f ${path} ] && cmp -s ${copy} ${path} && [ "$(stat -c %a:%U:%G ${copy})" = "$(stat -c %a:%U:%G ${path})" ]; then :;`,
       // touched (see above); -T: a directory in the file's place is replaced or refused, never
@@ -73,6 +73,7 @@ export function restoreFilesCommand(dir: string, files: string[]): string {
       sh`elif [ -e ${copy} ] || [ -L ${copy} ]; then rm -f ${`${path}.mailprov-restore`} && cp -a ${copy} ${`${path}.mailprov-restore`} && touch ${`${path}.mailprov-restore`} && mv -fT ${`${path}.mailprov-restore`} ${path} && { [ -d ${copy} ] || cmp -s ${copy} ${path}; } && echo ${`restored ${path}`};`,
       sh`elif grep -qxF ${path} ${`${dir}/absent`} 2>/dev/null && { [ -e ${path} ] || [ -L ${path} ]; }; then rm -f ${path} && echo ${`removed ${path}`}; fi`,
     ].join('\n');
+    return { run, name: `put back ${path}` };
   });
   return script(steps);
 }

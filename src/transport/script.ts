@@ -18,6 +18,9 @@ function stepName(command: string): string {
   return lines > 1 ? `${short} ...` : short;
 }
 
+/** A command of a script, or one with the name its failure report gives it (default: its first line). */
+export type ScriptStep = string | { run: string; name: string };
+
 /**
  * Joins commands into one script that runs them in order and stops at the first that fails, with
  * its exit status. Each command must be one complete shell command (a pipeline, an `if ... fi`, a
@@ -25,14 +28,13 @@ function stepName(command: string): string {
  * branch belongs in a condition (`if cmp -s ...; then`), and a tolerated one says so (`|| true`).
  * A command may `exit 0` to end the script early. Empty commands are left out.
  */
-export function script(commands: readonly string[]): string {
-  const steps = commands.filter((c) => c.trim() !== '');
+export function script(commands: readonly ScriptStep[]): string {
+  const steps = commands.map((c) => (typeof c === 'string' ? { run: c, name: stepName(c) } : c)).filter((c) => c.run.trim() !== '');
   const n = steps.length;
   return steps
     .map((c, i) => {
       const said = shellQuote(`${FAILED} ${i + 1} of ${n} failed`);
-      const name = shellQuote(stepName(c));
-      return `${c}\nmp_rc=$?; if [ "$mp_rc" -ne 0 ]; then printf '%s (exit %s): %s\\n' ${said} "$mp_rc" ${name} >&2; exit "$mp_rc"; fi`;
+      return `${c.run}\nmp_rc=$?; if [ "$mp_rc" -ne 0 ]; then printf '%s (exit %s): %s\\n' ${said} "$mp_rc" ${shellQuote(c.name)} >&2; exit "$mp_rc"; fi`;
     })
     .join('\n');
 }
