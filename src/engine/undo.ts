@@ -111,8 +111,17 @@ export async function undoGenerations(
   // what the journal saved it puts back byte for byte, generator outputs included: a generator
   // whose every output was saved is not run again (its source may never have built)
   const saved = new Set(gens.flatMap((g) => g.files).filter((f) => !skip.has(f)));
-  const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved);
-  return { restored: [...restored], notRestored, rebuilt, facts };
+  try {
+    const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved);
+    return { restored: [...restored], notRestored, rebuilt, facts };
+  } catch (err) {
+    // the files are back; what runs on them did not come back: say both
+    const put = restored.size ? [...restored].join(', ') : 'none (they were as saved)';
+    throw new OperationError(
+      `${opts.by} of generation ${gens.map((g) => g.id).join(', ')}: the files were put back (${put}), but what depends on them failed to rebuild or restart`,
+      [`  ${redact(describeError(err))}`],
+    );
+  }
 }
 
 /**
