@@ -1,6 +1,7 @@
 // In-memory facts for planner tests: a host as the fact script would describe it.
 import { createHash } from 'node:crypto';
 import type { Fact, FileFact, HostFacts, OsFacts } from '../../src/facts/types.ts';
+import type { Generation } from '../../src/journal/records.ts';
 
 export const centosOs = (major: number, systemd = major >= 7): OsFacts => ({
   family: 'rhel',
@@ -86,3 +87,20 @@ export function hostFacts(
   };
   return { os: over.os ?? debianOs, get: <T, A>(fact: Fact<T, A>, arg: A) => answer(fact.name, arg) as T };
 }
+
+/** A generation record as the journal writes it: a complete apply unless `over` says otherwise. */
+export const generation = (id: number, over: Partial<Generation> = {}): Generation => ({
+  id,
+  kind: 'apply',
+  status: 'complete',
+  startedAt: `t${id}`,
+  by: 'me',
+  inventory: 'inv.ts',
+  summary: [],
+  files: [],
+  kept: [],
+  sensitive: [],
+  undo: [],
+  forgotten: [],
+  ...over,
+});
