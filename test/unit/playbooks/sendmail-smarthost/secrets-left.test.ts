@@ -105,8 +105,7 @@ describe('credentials no bound playbook manages', () => {
   it('are the sensitive files of apply generations in force that no resource declares', () => {
     const older = generation(1, { files: ['/etc/mail/authinfo'], sensitive: ['/etc/mail/authinfo'] });
     const rolledBack = generation(2, { status: 'rolled-back', sensitive: ['/etc/other-secret'] });
-    const newer = generation(1, {
-      id: 3,
+    const newer = generation(3, {
       files: ['/etc/mail/authinfo', '/etc/mail/authinfo.db'],
       sensitive: ['/etc/mail/authinfo', '/etc/mail/authinfo.db'],
     });
