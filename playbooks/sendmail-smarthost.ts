@@ -57,6 +57,9 @@ export const MTA_PACKAGES = [
   'ssmtp',
 ];
 
+/** The daemons of those MTAs: one running is stopped for sendmail, and started again by `rollback --packages`. */
+export const MTA_SERVICES = ['exim4', 'postfix', 'exim', 'opensmtpd'];
+
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
 /** TCP 25 in iptables; in ip6tables too when sendmail listens on an IPv6 address (`::` included). */
@@ -97,7 +100,7 @@ export const sendmailSmartHost = definePlaybook({
         },
         // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
         // and conflicts with sendmail; the other packages listed go with their MTA
-        replaces: { provides: ['mail-transport-agent'], packages: MTA_PACKAGES, by: 'sendmail' },
+        replaces: { provides: ['mail-transport-agent'], packages: MTA_PACKAGES, by: 'sendmail', services: MTA_SERVICES, service: 'sendmail' },
         recommends: settings.packages.recommends,
         allowRemove: settings.packages.allowRemove,
         refuseUpgrades: settings.packages.refuseUpgrades,

@@ -322,11 +322,12 @@ export const packageManagerStateFact = defineFact<PackageManagerState>({
       'true',
     ].join('\n'),
   parse(text) {
-    const lines = text.split('\n');
-    const detail = lines
-      .filter((l) => l && l !== 'interrupted')
-      .join(' ')
-      .trim();
-    return { interrupted: lines.includes('interrupted') || detail !== '', detail };
+    const lines = text.split('\n').filter((l) => l && l !== 'interrupted');
+    // dpkg --audit: a sentence ("The following packages are only half configured, probably due
+    // to ..."), then one indented line per package ("  name  description")
+    const headline = lines.find((l) => !l.startsWith(' '))?.replace(/[,.].*$/, '') ?? '';
+    const names = lines.filter((l) => l.startsWith(' ')).map((l) => l.trim().split(/\s/)[0]);
+    const detail = names.length ? `${headline}: ${names.join(', ')}` : headline;
+    return { interrupted: text.split('\n').includes('interrupted') || lines.length > 0, detail };
   },
 });

@@ -4,7 +4,7 @@
 // refused before the host changes, and the install runs so that apt and dnf cannot remove
 // anything else on their own.
 import { z } from 'zod';
-import { packagesFact } from '../facts/builtin.ts';
+import { packagesFact, serviceFact } from '../facts/builtin.ts';
 import {
   aptRecommendsFlag,
   dnfRecommendsFlag,
@@ -13,9 +13,10 @@ import {
   type PackageTransaction,
   type TransactionQuery,
 } from '../facts/package-transaction.ts';
-import type { HostFacts } from '../facts/types.ts';
+import type { OsFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { shellJoin, shellQuote } from '../transport/quote.ts';
+import { serviceCommand } from './service.ts';
 import { parseRecord } from './undo-record.ts';
 import type { Change, NoChange, Resource, Step, UndoHandler } from './types.ts';
 
@@ -38,7 +39,18 @@ export interface PackagesOptions {
    * package such as mail-transport-agent) or is one of `packages`. The plan names each
    * ("remove exim4-daemon-light: replaced by sendmail"); `rollback --packages` puts them back.
    */
-  replaces?: { provides?: string[]; packages?: string[]; by: string };
+  replaces?: {
+    provides?: string[];
+    packages?: string[];
+    by: string;
+    /**
+     * The services of what is replaced (exim4, postfix): one running is stopped before the install
+     * (its port is sendmail's) and started again when a rollback puts it back.
+     */
+    services?: string[];
+    /** The service of what replaces them, stopped by that rollback before they come back. */
+    service?: string;
+  };
   /** Other packages the install may remove, each by name (the plan says it was allowed). */
   allowRemove?: string[];
   /** Refuse an install that would upgrade a package the host has (default: shown, not refused). */
@@ -237,6 +249,7 @@ export function packages(opts: PackagesOptions): Resource {
       packagesFact.query(listed),
       packageManagerStateFact.query(),
       ...(state === 'present' ? [packageTransactionFact.query(query)] : []),
+      ...(opts.replaces?.services ?? []).map((s) => serviceFact.query(s)),
     ],
     plan(facts): Change | NoChange {
       const names = facts.os.family === 'rhel' ? perFamily.rhel : perFamily.debian;
@@ -273,6 +286,11 @@ export function packages(opts: PackagesOptions): Resource {
       if (refused.length || (opts.refuseUpgrades && upgrades.length)) throw refusal(id, todo, tx, refused);
       const details = describeTransaction(manager, tx, removals, opts);
       const mayRemove = removals.map((r) => r.name);
+      // the replaced MTA's daemon holds port 25: stopped before the install, started again by its undo
+      const stopped = removals.some((r) => r.why === 'replaced')
+        ? (opts.replaces?.services ?? []).filter((s) => facts.get(serviceFact, s).running)
+        : [];
+      const stops: Step[] = stopped.map((s) => ({ label: `stop ${s} (replaced by ${opts.replaces?.by})`, command: serviceCommand(facts.os, s, 'stop') }));
       // what this generation installs (dependencies too), so that a rollback removes exactly that;
       // when the package manager could not plan it, the named packages
       const installed = tx.ok ? tx.install.map((p) => p.name) : todo;
@@ -284,6 +302,7 @@ export function packages(opts: PackagesOptions): Resource {
         details,
         steps: [
           ...repair,
+          ...stops,
           {
             label: `install ${todo.join(', ')}`,
             command: installCommand(manager, todo, { recommends, mayRemove, lockWaitSeconds: lockWait }),
@@ -296,6 +315,7 @@ export function packages(opts: PackagesOptions): Resource {
             manager,
             installed,
             ...(mayRemove.length ? { removed: mayRemove } : {}),
+            ...(stopped.length ? { stopped, ...(opts.replaces?.service ? { replacedBy: opts.replaces.service } : {}) } : {}),
           },
         ],
       };
@@ -364,6 +384,10 @@ const packagesRecord = z.object({
   manager: z.enum(['apt', 'dnf', 'yum']),
   installed: z.array(z.string().min(1)).optional(),
   removed: z.array(z.string().min(1)).optional(),
+  /** Services the change stopped (a replaced MTA's): started again by its undo. */
+  stopped: z.array(z.string().min(1)).optional(),
+  /** The service that took their place: stopped by the undo before they start. */
+  replacedBy: z.string().min(1).optional(),
 });
 type PackagesRecord = z.infer<typeof packagesRecord>;
 
@@ -384,8 +408,33 @@ export const packagesUndo: UndoHandler<PackagesRecord> = {
       : r.installed?.length
         ? [{ label: `check what removing ${r.installed.join(', ')} would remove`, command: removalCheckCommand(r.manager, r.installed) }]
         : [],
-  steps: (r) =>
-    isSwap(r)
+  steps: (r, os) => [...stopReplacing(r, os), ...packageSteps(r), ...startStopped(r, os)],
+  inverse: (r) => ({
+    kind: 'packages',
+    manager: r.manager,
+    installed: r.removed ?? [],
+    removed: r.installed ?? [],
+    // undoing the undo stops what it started and starts what it stopped
+    ...(r.stopped?.length && r.replacedBy ? { stopped: [r.replacedBy], replacedBy: r.stopped[0] } : {}),
+  }),
+  describe: (r) => [...(r.installed ?? []).map((p) => `- package ${p}`), ...(r.removed ?? []).map((p) => `+ package ${p}`)].join('\n'),
+};
+
+/** The replacing service goes down before the replaced one comes back (one port 25). Not installed any more: nothing to stop. */
+function stopReplacing(r: PackagesRecord, os: OsFacts): Step[] {
+  if (!r.stopped?.length || !r.replacedBy) return [];
+  const known =
+    os.serviceManager === 'systemd'
+      ? `systemctl cat ${shellQuote(`${r.replacedBy}.service`)} >/dev/null 2>&1`
+      : `[ -x ${shellQuote(`/etc/init.d/${r.replacedBy}`)} ]`;
+  return [{ label: `stop ${r.replacedBy}`, command: `if ${known}; then ${serviceCommand(os, r.replacedBy, 'stop')}; fi` }];
+}
+
+const startStopped = (r: PackagesRecord, os: OsFacts): Step[] =>
+  (r.stopped ?? []).map((s) => ({ label: `start ${s}`, command: serviceCommand(os, s, 'start') }));
+
+function packageSteps(r: PackagesRecord): Step[] {
+  return isSwap(r)
       ? [
           {
             label: `reinstall ${r.removed!.join(', ')}, removing ${r.installed!.join(', ')}`,
@@ -402,10 +451,8 @@ export const packagesUndo: UndoHandler<PackagesRecord> = {
               ]
             : []),
           ...(r.removed?.length ? [{ label: `reinstall ${r.removed.join(', ')}`, command: installCommand(r.manager, r.removed) }] : []),
-        ],
-  inverse: (r) => ({ kind: 'packages', manager: r.manager, installed: r.removed ?? [], removed: r.installed ?? [] }),
-  describe: (r) => [...(r.installed ?? []).map((p) => `- package ${p}`), ...(r.removed ?? []).map((p) => `+ package ${p}`)].join('\n'),
-};
+        ];
+}
 
 /** apt, with packages to put back and packages to take out: one transaction. */
 const isSwap = (r: PackagesRecord) => r.manager === 'apt' && Boolean(r.installed?.length) && Boolean(r.removed?.length);
