@@ -100,7 +100,13 @@ export const sendmailSmartHost = definePlaybook({
         },
         // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
         // and conflicts with sendmail; the other packages listed go with their MTA
-        replaces: { provides: ['mail-transport-agent'], packages: MTA_PACKAGES, by: 'sendmail', services: MTA_SERVICES, service: 'sendmail' },
+        replaces: {
+          provides: ['mail-transport-agent'],
+          packages: MTA_PACKAGES,
+          by: 'sendmail',
+          services: MTA_SERVICES,
+          service: 'sendmail',
+        },
         recommends: settings.packages.recommends,
         allowRemove: settings.packages.allowRemove,
         refuseUpgrades: settings.packages.refuseUpgrades,

@@ -290,7 +290,10 @@ export function packages(opts: PackagesOptions): Resource {
       const stopped = removals.some((r) => r.why === 'replaced')
         ? (opts.replaces?.services ?? []).filter((s) => facts.get(serviceFact, s).running)
         : [];
-      const stops: Step[] = stopped.map((s) => ({ label: `stop ${s} (replaced by ${opts.replaces?.by})`, command: serviceCommand(facts.os, s, 'stop') }));
+      const stops: Step[] = stopped.map((s) => ({
+        label: `stop ${s} (replaced by ${opts.replaces?.by})`,
+        command: serviceCommand(facts.os, s, 'stop'),
+      }));
       // what this generation installs (dependencies too), so that a rollback removes exactly that;
       // when the package manager could not plan it, the named packages
       const installed = tx.ok ? tx.install.map((p) => p.name) : todo;
@@ -435,23 +438,23 @@ const startStopped = (r: PackagesRecord, os: OsFacts): Step[] =>
 
 function packageSteps(r: PackagesRecord): Step[] {
   return isSwap(r)
-      ? [
-          {
-            label: `reinstall ${r.removed!.join(', ')}, removing ${r.installed!.join(', ')}`,
-            command: `${swapCheckCommand(r.installed!, r.removed!)}\n${lockWaitCommand('apt', DEFAULT_LOCK_WAIT_SECONDS)}\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout="$lock_left" -o Dpkg::Options::=--force-confold --no-install-recommends ${swapArgs(r.installed!, r.removed!)}`,
-          },
-        ]
-      : [
-          ...(r.installed?.length
-            ? [
-                {
-                  label: `remove ${r.installed.join(', ')}`,
-                  command: `${removalCheckCommand(r.manager, r.installed)}\n${removeInstalledCommand(r.manager, r.installed)}`,
-                },
-              ]
-            : []),
-          ...(r.removed?.length ? [{ label: `reinstall ${r.removed.join(', ')}`, command: installCommand(r.manager, r.removed) }] : []),
-        ];
+    ? [
+        {
+          label: `reinstall ${r.removed!.join(', ')}, removing ${r.installed!.join(', ')}`,
+          command: `${swapCheckCommand(r.installed!, r.removed!)}\n${lockWaitCommand('apt', DEFAULT_LOCK_WAIT_SECONDS)}\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout="$lock_left" -o Dpkg::Options::=--force-confold --no-install-recommends ${swapArgs(r.installed!, r.removed!)}`,
+        },
+      ]
+    : [
+        ...(r.installed?.length
+          ? [
+              {
+                label: `remove ${r.installed.join(', ')}`,
+                command: `${removalCheckCommand(r.manager, r.installed)}\n${removeInstalledCommand(r.manager, r.installed)}`,
+              },
+            ]
+          : []),
+        ...(r.removed?.length ? [{ label: `reinstall ${r.removed.join(', ')}`, command: installCommand(r.manager, r.removed) }] : []),
+      ];
 }
 
 /** apt, with packages to put back and packages to take out: one transaction. */

@@ -88,7 +88,10 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
   const name = (i: number) => state.hosts[i].name;
 
   it('a package step never removes a package it was not told to: ufw is refused on its host, before any change, and the other host applies', async () => {
-    await out(UFW, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable');
+    await out(
+      UFW,
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable',
+    );
     const rulesBefore = await out(UFW, 'iptables -S');
     const inv = sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }], {}, [name(UFW), name(PLAIN)]);
 
@@ -114,14 +117,19 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     // nothing changed on the refused host: ufw installed and active, no sendmail, no generation, same rules
     expect(await out(UFW, "dpkg-query -W -f='${db:Status-Abbrev}' ufw")).toBe('ii ');
     expect(await out(UFW, 'ufw status')).toMatch(/^Status: active/);
-    expect((await remote(UFW, "dpkg-query -W -f='${db:Status-Abbrev}' sendmail-bin iptables-persistent 2>/dev/null")).stdout).not.toMatch(/ii/);
+    expect((await remote(UFW, "dpkg-query -W -f='${db:Status-Abbrev}' sendmail-bin iptables-persistent 2>/dev/null")).stdout).not.toMatch(
+      /ii/,
+    );
     expect((await remote(UFW, 'ls /var/lib/mailprov/generations 2>/dev/null')).stdout.trim()).toBe('');
     expect(await out(UFW, 'iptables -S')).toBe(rulesBefore);
   });
 
   it("replaces exim4 as the playbook's job: named in the plan, sendmail relays, and rollback --to 0 --packages brings exim4 back, running", async () => {
     // (the sandbox has no init system: dpkg starts no daemon, the host's admin did)
-    await out(EXIM, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q exim4-daemon-light exim4 >/dev/null 2>&1 && /etc/init.d/exim4 start');
+    await out(
+      EXIM,
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q exim4-daemon-light exim4 >/dev/null 2>&1 && /etc/init.d/exim4 start',
+    );
     await out(EXIM, 'pgrep -x exim4');
     const inv = sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }], {}, [name(EXIM)]);
 
@@ -129,7 +137,10 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     expect(plan.changes[0].details).toEqual(
       expect.arrayContaining(['remove exim4-daemon-light: replaced by sendmail', 'remove exim4-config: replaced by sendmail']),
     );
-    expect(plan.changes[0].steps.map((s) => s.label)).toEqual(['stop exim4 (replaced by sendmail)', expect.stringMatching(/^install sendmail, sendmail-cf/)]);
+    expect(plan.changes[0].steps.map((s) => s.label)).toEqual([
+      'stop exim4 (replaced by sendmail)',
+      expect.stringMatching(/^install sendmail, sendmail-cf/),
+    ]);
     const [applied] = await apply(inv);
     expect(applied.error).toBeUndefined();
     expect(applied.status).toBe('changed');
@@ -142,7 +153,10 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     expect(await out(EXIM, "dpkg-query -W -f='${db:Status-Abbrev}' exim4-daemon-light exim4")).toBe('ii ii ');
     await out(EXIM, 'pgrep -x exim4');
     // what the generation installed is gone again, dependencies too
-    expect((await remote(EXIM, "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' sendmail-bin sendmail-base m4 2>/dev/null | grep ' ii'")).stdout).toBe('');
+    expect(
+      (await remote(EXIM, "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' sendmail-bin sendmail-base m4 2>/dev/null | grep ' ii'"))
+        .stdout,
+    ).toBe('');
   });
 
   it('shows an upgrade the install pulls in, waits out a dpkg lock held 20 s by another process, naming it, and fails naming it when the wait is too short', async () => {
@@ -150,7 +164,11 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     const inv = (lockWaitSeconds?: number) =>
       sandboxInventory(state, [{ on: 'relays', use: want({ names: ['mailprov-want'], lockWaitSeconds }) }], {}, [name(PLAIN)]);
     const [plan] = await apply(inv(), true);
-    expect(plan.changes[0].details).toEqual(['install mailprov-want 1.0', 'upgrade mailprov-dep 1.0 -> 2.0: a dependency of the install', expect.any(String)]);
+    expect(plan.changes[0].details).toEqual([
+      'install mailprov-want 1.0',
+      'upgrade mailprov-dep 1.0 -> 2.0: a dependency of the install',
+      expect.any(String),
+    ]);
 
     await out(PLAIN, holdLock(20));
     const [short] = await apply(inv(2));
@@ -162,7 +180,9 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     expect(applied.error).toBeUndefined();
     expect(applied.status).toBe('changed');
     const messages = applied.findings.map((f) => f.message);
-    expect(messages).toContainEqual(expect.stringMatching(/^waited \d+ s for dpkg's lock, held by python3 \(pid \d+, \/var\/lib\/dpkg\/lock-frontend\)$/));
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^waited \d+ s for dpkg's lock, held by python3 \(pid \d+, \/var\/lib\/dpkg\/lock-frontend\)$/),
+    );
     expect(messages).toContain('upgrading mailprov-dep from 1.0 to 2.0');
     // it waited for the holder to end, not for a fixed time: the holder is gone now
     expect(Date.now() - t0).toBeGreaterThan(5000);
@@ -207,7 +227,19 @@ describe('the package step on the CentOS-like host (dnf)', () => {
     ]);
 
     // a package that conflicts with sendmail, built on the host: dnf would remove it (with --allowerasing)
-    const spec = ['Name: mailprov-other', 'Version: 1.0', 'Release: 1', 'Summary: x', 'License: none', 'BuildArch: noarch', 'Conflicts: sendmail-cf', '%description', 'x', '%files', ''].join('\n');
+    const spec = [
+      'Name: mailprov-other',
+      'Version: 1.0',
+      'Release: 1',
+      'Summary: x',
+      'License: none',
+      'BuildArch: noarch',
+      'Conflicts: sendmail-cf',
+      '%description',
+      'x',
+      '%files',
+      '',
+    ].join('\n');
     const built = await remoteExec(
       state,
       0,
