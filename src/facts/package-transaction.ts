@@ -89,7 +89,9 @@ function transactionScript(q: TransactionQuery): string {
     `  echo "${MARK} requested $*"`,
     '  if [ "$#" -gt 0 ]; then',
     // --allowerasing only here, to see what a conflict would remove; the install never passes it unasked
-    `    out=$("$pm" install --assumeno --allowerasing ${dnfRecommendsFlag(q.recommends)} "$@" 2>&1); echo "${MARK} exit $?"`,
+    // yum 3 (EL6, EL7) has neither --allowerasing nor weak dependencies: a conflict fails its plan
+    `    if [ "$pm" = dnf ]; then opts="--allowerasing ${dnfRecommendsFlag(q.recommends)}"; else opts=; fi`,
+    `    out=$("$pm" install --assumeno $opts "$@" 2>&1); echo "${MARK} exit $?"`,
     `    echo "${MARK} dnf"; printf '%s\\n' "$out"`,
     '  fi',
     'fi',
@@ -273,13 +275,13 @@ export function parseDnfTransaction(text: string): Omit<PackageTransaction, 'req
     const [name, , version] = fields;
     if (!name || !version || !section) return;
     if (/^Installing/.test(section)) tx.install.push({ name, version });
-    else if (/^(Upgrading|Downgrading)/.test(section)) tx.upgrade.push({ name, from: '', to: version });
+    else if (/^(Upgrading|Updating|Downgrading)/.test(section)) tx.upgrade.push({ name, from: '', to: version });
     else if (/^Removing/.test(section))
       tx.remove.push({ name, version, cause: 'dnf makes room for the install (a conflict or a dependency: dnf does not say which)' });
   };
   for (const line of text.split('\n')) {
     if (/^[A-Z][A-Za-z ]+:\s*$/.test(line)) {
-      section = /^(Installing|Upgrading|Downgrading|Removing|Reinstalling)/.test(line) ? line.trim().slice(0, -1) : undefined;
+      section = /^(Installing|Upgrading|Updating|Downgrading|Removing|Reinstalling)/.test(line) ? line.trim().slice(0, -1) : undefined;
       pending = undefined;
       continue;
     }

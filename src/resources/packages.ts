@@ -171,8 +171,9 @@ export function installCommand(manager: string, names: string[], opts: InstallOp
     }
     case 'dnf':
     case 'yum': {
-      const weak = dnfRecommendsFlag(opts.recommends ?? false);
-      if (!mayRemove.length) return `${wait}\n${manager} install -y -q ${weak} ${args}`;
+      // yum 3 (EL6, EL7) knows no weak dependencies
+      const weak = manager === 'dnf' ? dnfRecommendsFlag(opts.recommends ?? false) : '';
+      if (!mayRemove.length) return `${wait}\n${manager} install -y -q ${weak ? `${weak} ` : ''}${args}`;
       // the packages in the "Removing..." sections of dnf's table (a long name is alone on its line)
       const removing = `awk '/^[A-Z][A-Za-z ]*:[[:space:]]*$/ { sec = $0; next } /^Transaction Summary/ { sec = "" } sec ~ /^Removing/ && /^ [^ ]/ { print $1 }'`;
       return [
@@ -343,7 +344,9 @@ function describeTransaction(manager: string, tx: PackageTransaction, removals: 
   if (!tx.ok)
     return [
       `${manager} cannot plan this install yet: ${tx.error ?? 'no reason given'}`,
-      'the install refreshes the package lists and checks the transaction again; it removes nothing',
+      manager === 'apt'
+        ? 'the install refreshes the package lists and checks the transaction again; it removes nothing'
+        : `${manager} says why when the install runs; it removes nothing (no --allowerasing)`,
     ];
   const lines = [
     `install ${tx.install.map((p) => `${p.name} ${p.version}`).join(', ') || 'nothing new'}`,
