@@ -18,10 +18,10 @@ import { relaySettings, sandboxUp, type SandboxState, type UpOptions } from '../
 import { apply, byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
 
 /**
- * The Debian releases these tests run on, each in a sandbox of its own with four hosts. A Debian 13
+ * The Debian releases these tests run on, each in a sandbox of its own with five hosts. A Debian 13
  * host, once the sandbox has one, is one more line here.
  */
-const DEBIAN: { release: string; up: Omit<UpOptions, 'dir'> }[] = [{ release: 'Debian 12', up: { count: 4 } }];
+const DEBIAN: { release: string; up: Omit<UpOptions, 'dir'> }[] = [{ release: 'Debian 12', up: { count: 5 } }];
 
 /** Test packages built on the host: mailprov-dep 1.0 installed, 2.0 in a repository with mailprov-want, which needs it. */
 const TEST_REPO = `set -e
@@ -71,7 +71,7 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
   let state: SandboxState;
   const UFW = 0;
   const PLAIN = 1;
-  const EXIM = 2;
+  // 2 and 4: the MTAs below
   const SPARE = 3;
   beforeAll(async () => {
     state = await sandboxUp({ ...up, dir: mkdtempSync(join(tmpdir(), 'mailprov-it-pkg-')) });
@@ -124,40 +124,59 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     expect(await out(UFW, 'iptables -S')).toBe(rulesBefore);
   });
 
-  it("replaces exim4 as the playbook's job: named in the plan, sendmail relays, and rollback --to 0 --packages brings exim4 back, running", async () => {
-    // (the sandbox has no init system: dpkg starts no daemon, the host's admin did)
-    await out(
-      EXIM,
-      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q exim4-daemon-light exim4 >/dev/null 2>&1 && /etc/init.d/exim4 start',
-    );
-    await out(EXIM, 'pgrep -x exim4');
-    const inv = sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }], {}, [name(EXIM)]);
+  // (the sandbox has no init system: dpkg starts no daemon, the host's admin did)
+  const MTAS = [
+    {
+      mta: 'exim4',
+      host: 2,
+      install: 'apt-get install -y -q exim4-daemon-light exim4 >/dev/null 2>&1 && /etc/init.d/exim4 start',
+      daemon: 'exim4',
+      removed: ['exim4-daemon-light', 'exim4-config'],
+      back: ['exim4-daemon-light', 'exim4'],
+    },
+    {
+      mta: 'postfix',
+      host: 4,
+      install:
+        "echo 'postfix postfix/main_mailer_type select Local only' | debconf-set-selections && apt-get install -y -q postfix >/dev/null 2>&1 && /etc/init.d/postfix start",
+      daemon: 'master',
+      removed: ['postfix'],
+      back: ['postfix'],
+    },
+  ];
+  it.each(MTAS)(
+    "replaces $mta as the playbook's job: named in the plan, sendmail relays, and rollback --to 0 --packages brings $mta back, running",
+    async ({ mta, host, install, daemon, removed, back }) => {
+      await out(host, `export DEBIAN_FRONTEND=noninteractive; ${install}`);
+      await out(host, `pgrep -x ${daemon}`);
+      const inv = sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }], {}, [name(host)]);
 
-    const [plan] = await apply(inv, true);
-    expect(plan.changes[0].details).toEqual(
-      expect.arrayContaining(['remove exim4-daemon-light: replaced by sendmail', 'remove exim4-config: replaced by sendmail']),
-    );
-    expect(plan.changes[0].steps.map((s) => s.label)).toEqual([
-      'stop exim4 (replaced by sendmail)',
-      expect.stringMatching(/^install sendmail, sendmail-cf/),
-    ]);
-    const [applied] = await apply(inv);
-    expect(applied.error).toBeUndefined();
-    expect(applied.status).toBe('changed');
-    expect(applied.findings.map((f) => f.message)).toContain('removing exim4-daemon-light');
-    expect((await remote(EXIM, 'pgrep -x exim4')).code).not.toBe(0);
-    expect((await remote(EXIM, "dpkg-query -W -f='${db:Status-Abbrev}' exim4-daemon-light")).stdout).not.toBe('ii ');
+      const [plan] = await apply(inv, true);
+      expect(plan.changes[0].details).toEqual(expect.arrayContaining(removed.map((p) => `remove ${p}: replaced by sendmail`)));
+      expect(plan.changes[0].steps.map((s) => s.label)).toEqual([
+        `stop ${mta} (replaced by sendmail)`,
+        expect.stringMatching(/^install sendmail, sendmail-cf/),
+      ]);
+      const [applied] = await apply(inv);
+      expect(applied.error).toBeUndefined();
+      expect(applied.status).toBe('changed');
+      expect(applied.findings.map((f) => f.message)).toContain(`removing ${removed[0]}`);
+      expect((await remote(host, `pgrep -x ${daemon}`)).code).not.toBe(0);
+      await out(host, "pgrep -f '^sendmail: MTA'");
+      expect((await remote(host, `dpkg-query -W -f='\${db:Status-Abbrev}' ${removed[0]}`)).stdout).not.toBe('ii ');
 
-    const rb = await rollbackHost(inv.hosts[0], { to: 0, dryRun: false, packages: true, inventoryFile: 'inv.ts', log: () => {} });
-    expect(rb.error).toBeUndefined();
-    expect(await out(EXIM, "dpkg-query -W -f='${db:Status-Abbrev}' exim4-daemon-light exim4")).toBe('ii ii ');
-    await out(EXIM, 'pgrep -x exim4');
-    // what the generation installed is gone again, dependencies too
-    expect(
-      (await remote(EXIM, "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' sendmail-bin sendmail-base m4 2>/dev/null | grep ' ii'"))
-        .stdout,
-    ).toBe('');
-  });
+      const rb = await rollbackHost(inv.hosts[0], { to: 0, dryRun: false, packages: true, inventoryFile: 'inv.ts', log: () => {} });
+      expect(rb.error).toBeUndefined();
+      expect(await out(host, `dpkg-query -W -f='\${db:Status-Abbrev}' ${back.join(' ')}`)).toBe('ii '.repeat(back.length));
+      await out(host, `pgrep -x ${daemon}`);
+      // what the generation installed is gone again, dependencies too, and sendmail is not running
+      expect(
+        (await remote(host, "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' sendmail-bin sendmail-base m4 2>/dev/null | grep ' ii'"))
+          .stdout,
+      ).toBe('');
+      expect((await remote(host, "pgrep -f '^sendmail: MTA'")).code).not.toBe(0);
+    },
+  );
 
   it('shows an upgrade the install pulls in, waits out a dpkg lock held 20 s by another process, naming it, and fails naming it when the wait is too short', async () => {
     await out(PLAIN, TEST_REPO);
