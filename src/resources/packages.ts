@@ -163,7 +163,7 @@ export function installCommand(manager: string, names: string[], opts: InstallOp
         'export DEBIAN_FRONTEND=noninteractive',
         // the lists are refreshed only when the install cannot find what it needs
         `if ! out=$(${sim}); then apt-get update -q ${lock} >&2 || exit 1; out=$(${sim}) || { printf '%s\\n' "$out" >&2; exit 1; }; fi`,
-        `others=$(printf '%s\\n' "$out" | sed -n 's/^\\(Remv\\|Purg\\) \\([^ ]*\\).*/\\2/p' | sed 's/:[^:]*$//' | grep -vxF ${notAmong(mayRemove)})`,
+        `others=$(printf '%s\\n' "$out" | sed -n 's/^\\(Remv\\|Purg\\) \\([^ ]*\\).*/\\2/p' | sed 's/:[^:]*$//' | grep -vxF ${notAmong(mayRemove)} || true)`,
         `if [ -n "$others" ]; then ${refuse('apt')}; fi`,
         `printf '%s\\n' "$out" | sed -n -e 's/^Inst \\([^ ]*\\) \\[\\([^]]*\\)\\] (\\([^ ]*\\).*/mailprov-note: upgrading \\1 from \\2 to \\3/p' -e 's/^Remv \\([^ ]*\\).*/mailprov-note: removing \\1/p'`,
         `apt-get install -y -q ${lock} -o Dpkg::Options::=--force-confold ${rec}${mayRemove.length ? '' : ' --no-remove'} ${args}`,
@@ -178,8 +178,9 @@ export function installCommand(manager: string, names: string[], opts: InstallOp
       const removing = `awk '/^[A-Z][A-Za-z ]*:[[:space:]]*$/ { sec = $0; next } /^Transaction Summary/ { sec = "" } sec ~ /^Removing/ && /^ [^ ]/ { print $1 }'`;
       return [
         wait,
-        `out=$(LC_ALL=C ${manager} install --assumeno --allowerasing ${weak} ${args} 2>&1)`,
-        `others=$(printf '%s\\n' "$out" | ${removing} | grep -vxF ${notAmong(mayRemove)})`,
+        // --assumeno always exits 1: the table is what counts
+        `out=$(LC_ALL=C ${manager} install --assumeno --allowerasing ${weak} ${args} 2>&1 || true)`,
+        `others=$(printf '%s\\n' "$out" | ${removing} | grep -vxF ${notAmong(mayRemove)} || true)`,
         `if [ -n "$others" ]; then ${refuse(manager)}; fi`,
         `printf '%s\\n' "$out" | ${removing} | sed 's/^/mailprov-note: removing /'`,
         `${manager} install -y -q --allowerasing ${weak} ${args}`,

@@ -14,6 +14,7 @@ import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { packages } from '../../src/resources/index.ts';
+import { installCommand } from '../../src/resources/packages.ts';
 import { relaySettings, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
 import { apply, byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
 
@@ -122,6 +123,15 @@ describe.each(DEBIAN)('the package step on $release', ({ up }) => {
     );
     expect((await remote(UFW, 'ls /var/lib/mailprov/generations 2>/dev/null')).stdout.trim()).toBe('');
     expect(await out(UFW, 'iptables -S')).toBe(rulesBefore);
+
+    // the install checks again itself: run as planned for a host without the conflict (a repository
+    // that changed after the plan), it refuses before apt touches anything, and apt could not remove anyway
+    const direct = await remote(UFW, installCommand('apt', ['iptables-persistent']));
+    expect([direct.code, direct.stderr.trim()]).toEqual([
+      3,
+      'mailprov: refusing to install: apt would remove ufw, which nobody asked it to remove',
+    ]);
+    expect(await out(UFW, "dpkg-query -W -f='${db:Status-Abbrev}' ufw")).toBe('ii ');
   });
 
   // (the sandbox has no init system: dpkg starts no daemon, the host's admin did)

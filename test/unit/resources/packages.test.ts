@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTransactionFact } from '../../../src/facts/package-transaction.ts';
-import { installCommand, packages, packagesUndo } from '../../../src/resources/packages.ts';
+import { installCommand, packages, packagesUndo, repairCommand } from '../../../src/resources/packages.ts';
 import { isChange, type Change } from '../../../src/resources/types.ts';
 import { centosOs, debianOs, hostFacts } from '../fixtures.ts';
 
@@ -116,5 +116,23 @@ describe('the commands', () => {
       const cmd = installCommand(manager, ['sendmail', 'iptables-persistent', "o'brien"], { mayRemove, lockWaitSeconds: 5 });
       for (const shell of ['dash', 'bash']) execFileSync(shell, ['-n', '-c', cmd]);
     }
+  });
+
+  it('the repair and the undo of a replacement parse in dash and bash', () => {
+    const record = packagesUndo.parse({
+      kind: 'packages',
+      manager: 'apt',
+      installed: ['sendmail', "it's"],
+      removed: ['exim4-daemon-light'],
+      stopped: ['exim4'],
+      replacedBy: 'sendmail',
+    });
+    const commands = [repairCommand('apt'), ...packagesUndo.steps(record, debianOs).map((s) => s.command)];
+    expect(packagesUndo.steps(record, debianOs).map((s) => s.label)).toEqual([
+      'stop sendmail',
+      "reinstall exim4-daemon-light, removing sendmail, it's",
+      'start exim4',
+    ]);
+    for (const cmd of commands) for (const shell of ['dash', 'bash']) execFileSync(shell, ['-n', '-c', cmd]);
   });
 });
