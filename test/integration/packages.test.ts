@@ -53,10 +53,10 @@ dpkg-deb --build -Zgzip $d/p $d/k.deb >/dev/null
 dpkg -i $d/k.deb >/dev/null 2>&1 || true
 `;
 
-/** Holds dpkg's frontend lock (fcntl, as apt takes it) for `seconds` in a process of its own, detached from the session. */
-const holdLock = (seconds: number) =>
+/** Holds dpkg's frontend lock or another (fcntl, as apt, dpkg and rpm take theirs) for `seconds` in a process of its own, detached from the session. */
+const holdLock = (seconds: number, path = '/var/lib/dpkg/lock-frontend') =>
   `rm -f /run/mailprov-lock-held; setsid python3 -c 'import fcntl, time
-f = open("/var/lib/dpkg/lock-frontend", "w")
+f = open("${path}", "a")
 fcntl.lockf(f, fcntl.LOCK_EX)
 open("/run/mailprov-lock-held", "w").close()
 time.sleep(${seconds})' </dev/null >/dev/null 2>&1 &
@@ -246,7 +246,7 @@ describe('the package step on the CentOS-like host (dnf)', () => {
     await stopSandbox(state);
   });
 
-  it("shows dnf's transaction, and refuses an install that would remove a package nobody named", async () => {
+  it("shows dnf's transaction, waits for rpm's lock naming its holder, and refuses an install that would remove a package nobody named", async () => {
     const inv = sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }]);
     const [plan] = await apply(inv, true);
     expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, cyrus-sasl-plain (dnf)');
@@ -254,6 +254,14 @@ describe('the package step on the CentOS-like host (dnf)', () => {
       expect.stringMatching(/^install cyrus-sasl-plain \S+, sendmail \S+, sendmail-cf \S+$/),
       'weak dependencies not installed',
     ]);
+
+    // rpm's lock held by another process: waited for, its holder named
+    await remoteExec(state, 0, holdLock(6, '/var/lib/rpm/.rpm.lock'));
+    const [waited] = await apply(sandboxInventory(state, [{ on: 'relays', use: want({ names: ['cyrus-sasl-plain'] }) }]));
+    expect(waited.error).toBeUndefined();
+    expect(waited.findings.map((f) => f.message)).toContainEqual(
+      expect.stringMatching(/^waited \d+ s for rpm's lock, held by python3 \(pid \d+, \/var\/lib\/rpm\/\.rpm\.lock\)$/),
+    );
 
     // a package that conflicts with sendmail, built on the host: dnf would remove it (with --allowerasing)
     const spec = [
