@@ -225,7 +225,11 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
     );
     for (const [j, step] of change.steps.entries()) {
       const command = j === 0 && backup ? `${backup}\n${step.command}` : step.command;
-      await runner.run(command, step.label, { stdin: step.stdin, what: change.summary });
+      const out = await runner.run(command, step.label, { stdin: step.stdin, what: change.summary });
+      // what the step says worth reporting (a lock it waited for, a package it upgraded)
+      if (step.notes)
+        for (const line of out.split('\n'))
+          if (line.startsWith('mailprov-note: ')) run.finding({ level: 'info', code: step.notes, message: line.slice(15) });
     }
     if (watch) await confirmPhase(run, watch);
     run.result.applied++;

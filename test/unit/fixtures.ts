@@ -78,6 +78,22 @@ export function hostFacts(
         return over.tests?.[arg as string] ?? 1;
       case 'journal':
         return { generations: [], unreadable: [] };
+      case 'package-manager-state':
+        return over.extra?.[name] ?? { interrupted: false, detail: '' };
+      case 'package-transaction': {
+        if (over.extra?.[name]) return over.extra[name];
+        // the names not installed, installed as they are: no dependencies, nothing upgraded or removed
+        const q = arg as { apt: string[]; rpm: string[] };
+        const names = ((over.os ?? debianOs).family === 'rhel' ? q.rpm : q.apt).filter((n) => !over.packages?.[n]);
+        return {
+          ok: true,
+          requested: names,
+          install: names.map((name) => ({ name, version: '1.0' })),
+          upgrade: [],
+          remove: [],
+          recommendsLeftOut: [],
+        };
+      }
     }
     if (over.extra && name in over.extra) return over.extra[name];
     // a playbook's own fact not given: what a host without its files would say
