@@ -252,7 +252,7 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
     '# Benchmark: mailprov vs. Ansible',
     '',
     `Measured by \`${r.command}\` (ended ${day(r.date)} UTC). Every sample is in \`bench/results.json\`; this file,`,
-    "the speed tables of `docs/benchmark.md` and `bench/latest.svg` are rendered from it (`npm run bench -- --render-only`).",
+    'the speed tables of `docs/benchmark.md` and `bench/latest.svg` are rendered from it (`npm run bench -- --render-only`).',
     `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory, Linux ${m.kernel}; Node ${m.node}; npm ${m.npm}; ${m.ansible}; ${m.openssh}.`,
     `mailprov measured: ${measured(r)}.`,
     `Load average (1, 5, 15 min) as the run began: ${loads(r.load.before)}; as it ended: ${loads(r.load.after)}. The sandbox hosts run on the same ${m.cores} cores as the tools.`,

@@ -111,7 +111,9 @@ describe('documents', () => {
     ).toBe(true);
     expect(once).toContain('![Wall time against the number of hosts, dry run and no-op re-apply');
     expect(once).not.toContain('old table');
-    expect(once.endsWith(`1 failure(s) in this run: see [\`bench/latest.md\`](../bench/latest.md).\n${BENCH_END}\n\nWhat moved the numbers.\n`)).toBe(true);
+    expect(
+      once.endsWith(`1 failure(s) in this run: see [\`bench/latest.md\`](../bench/latest.md).\n${BENCH_END}\n\nWhat moved the numbers.\n`),
+    ).toBe(true);
     expect(replaceBetween(once, BENCH_START, BENCH_END, docsSection(fixtureResults()))).toBe(once);
     expect(() => replaceBetween('no markers', BENCH_START, BENCH_END, 'x')).toThrow(/expected one line/);
     expect(() => replaceBetween(`${BENCH_END}\n${BENCH_START}\n`, BENCH_START, BENCH_END, 'x')).toThrow(/expected one line/);
