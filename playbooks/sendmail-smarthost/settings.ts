@@ -122,35 +122,26 @@ export const sendmailSettingsSchema = z
         'let `relayFrom` reach beyond the private ranges (a public network, a domain): said on purpose, since every client there may relay through the host to anywhere; the lint still warns',
       ),
     /** Default: every address when relayFrom names networks (a LAN relay), else loopback only. */
-    listen: z
-      .array(address)
-      .min(1)
-      .optional()
-      .meta({
-        description:
-          "addresses the MTA accepts on (port 25), IPv4 and IPv6 (`::1`, `2001:db8::25`, `::` for all): `['0.0.0.0']` (all IPv4) when `relayFrom` names networks (the seed's LAN relay), else `['127.0.0.1']` (a relay for the host's own mail). See \"IPv6\" below",
-        defaultText: 'derived',
-      }),
+    listen: z.array(address).min(1).optional().meta({
+      description:
+        "addresses the MTA accepts on (port 25), IPv4 and IPv6 (`::1`, `2001:db8::25`, `::` for all): `['0.0.0.0']` (all IPv4) when `relayFrom` names networks (the seed's LAN relay), else `['127.0.0.1']` (a relay for the host's own mail). See \"IPv6\" below",
+      defaultText: 'derived',
+    }),
     /** Default: open when relayFrom names networks (others must reach port 25), else leave the firewall alone. */
-    openSmtpPort: z
-      .boolean()
-      .optional()
-      .meta({
-        description:
-          'TCP 25 allowed in iptables (and in ip6tables when `listen` has an IPv6 address), inserted before any REJECT, saved for boot: by default when `relayFrom` names networks, else the firewall is left alone. Set by hand, it wins; opening port 25 while listening on loopback only is a lint warning',
-        defaultText: 'derived',
-      }),
+    openSmtpPort: z.boolean().optional().meta({
+      description:
+        'TCP 25 allowed in iptables (and in ip6tables when `listen` has an IPv6 address), inserted before any REJECT, saved for boot: by default when `relayFrom` names networks, else the firewall is left alone. Set by hand, it wins; opening port 25 while listening on loopback only is a lint warning',
+      defaultText: 'derived',
+    }),
     mc: z
       .union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()])
       .optional()
       .meta({ description: '`{ text }` or `{ path }`: your own sendmail.mc instead', defaultText: 'generated' }),
-    trustedCa: mcPath
-      .optional()
-      .meta({
-        description:
-          '`confCACERT`: an absolute path of letters, digits and `. _ + - @ = : ~ /` (nothing that could end the m4 value or add lines)',
-        defaultText: "the distro's bundle",
-      }),
+    trustedCa: mcPath.optional().meta({
+      description:
+        '`confCACERT`: an absolute path of letters, digits and `. _ + - @ = : ~ /` (nothing that could end the m4 value or add lines)',
+      defaultText: "the distro's bundle",
+    }),
     verify: z
       .object({ recipient: z.string().email(), from: z.string().email().optional() })
       .strict()
