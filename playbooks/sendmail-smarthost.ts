@@ -1,4 +1,4 @@
-// The sendmail smart-host relay (see ../shared/SENDMAIL.md): install sendmail, render sendmail.mc,
+// The sendmail smart-host relay (see docs/sendmail.md): install sendmail, render sendmail.mc,
 // authinfo and access, rebuild maps and sendmail.cf (validated before it goes live), open TCP 25,
 // restart only when sendmail.cf changed, then prove the relay works.
 import { readFileSync } from 'node:fs';
