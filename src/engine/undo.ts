@@ -21,6 +21,7 @@ import {
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, FileDiff, Resource } from '../resources/types.ts';
 import { redact } from '../secrets/index.ts';
+import { runDetached, stepName } from '../transport/detached.ts';
 import type { Runner } from '../transport/runner.ts';
 import { settleWatchersCommand } from './confirm.ts';
 import { factQueries, planHost } from './plan.ts';
@@ -95,8 +96,7 @@ export async function undoGenerations(
       const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
       for (const f of await journal.restoreFiles(gen, settle, skip)) restored.add(f);
       for (const { index, handler, record } of pendingRecords(gen, opts.optIn)) {
-        for (const step of handler.steps(record, opts.os))
-          await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+        for (const step of handler.steps(record, opts.os)) await runStep(runner, (into ?? gen).id, step);
         done.add(index);
         if (into) into.undo.push(handler.inverse(record));
       }
@@ -108,7 +108,7 @@ export async function undoGenerations(
     await journal.finish(gen, 'rolled-back', opts.reason);
   }
   if (into) await journal.write(into);
-  const { rebuilt, facts } = await rebuild(runner, playbooks, restored);
+  const { rebuilt, facts } = await rebuild(runner, playbooks, restored, (into ?? gens[0]).id);
   return { restored: [...restored], notRestored, rebuilt, facts };
 }
 
@@ -177,6 +177,7 @@ async function rebuild(
   runner: Runner,
   playbooks: BoundPlaybook[],
   restored: Set<string>,
+  genId: number,
 ): Promise<{ rebuilt: Change[]; facts: HostFacts }> {
   const resources = playbooks.flatMap((p) => p.parts.resources);
   const already = new Set([...restored].map((p) => `file:${p}`));
@@ -185,9 +186,20 @@ async function rebuild(
   const plan = planHost(involved, facts, already, 'rollback');
   for (const change of plan.changes) {
     runner.log(`rebuild: ${change.summary} (${change.reason})`);
-    for (const step of change.steps) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+    for (const step of change.steps) await runStep(runner, genId, step);
   }
   return { rebuilt: plan.changes, facts };
+}
+
+/** An undo or rebuild step, detached on the host like an apply's (a cut never stops make or a restart halfway). */
+function runStep(runner: Runner, genId: number, step: { command: string; stdin?: string; label: string }): Promise<string> {
+  return runDetached(runner, {
+    dir: `${genDir(genId)}/steps/${stepName()}`,
+    command: step.command,
+    stdin: step.stdin,
+    label: step.label,
+    what: 'rollback',
+  });
 }
 
 /**
