@@ -2,7 +2,7 @@
 // the ones it created), each resource kind undoes its own records (firewall rules, packages with
 // --packages), then what depends on the restored files is rebuilt by the playbooks' own
 // resources (makemap, make, restart of what runs). Used by `mailprov rollback`, by the automatic
-// rollback of a failed host, and to repair a host whose previous controller died mid-apply.
+// rollback of a failed host, and to repair a host whose previous run was cut off mid-apply.
 import { describeError, GenerationPrunedError, OperationError } from '../errors.ts';
 import { fileFact } from '../facts/builtin.ts';
 import { gatherFacts } from '../facts/gather.ts';
@@ -213,7 +213,11 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   if (!incomplete.length) return false;
   for (const g of incomplete.filter((x) => x.kind === 'rollback')) {
     runner.log(`generation ${g.id} (a rollback) was left incomplete: recorded as failed, not undone`);
-    await journal.finish(g, 'failed', 'left incomplete by a controller that died mid-rollback; run the rollback again to finish it');
+    await journal.finish(
+      g,
+      'failed',
+      'left incomplete: its run lost its connection or stopped mid-rollback; run the rollback again to finish it',
+    );
   }
   const applies = incomplete.filter((x) => x.kind === 'apply');
   if (!applies.length) return true;
@@ -221,7 +225,7 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   await undoGenerations(runner, journal, applies, playbooks, {
     optIn: new Set(),
     os,
-    reason: 'left incomplete by a controller that died; rolled back by the next run',
+    reason: 'left incomplete: its run lost its connection or stopped; rolled back by the next run',
     by: 'the repair of a generation left incomplete',
   });
   return true;
