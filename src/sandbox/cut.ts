@@ -71,7 +71,15 @@ async function cutForwarder(state: SandboxState, name: string, until: number): P
   if (!fwd || !isRunning(fwd)) throw new SandboxError('the sandbox forwarder is not running');
   const config = join(state.dir, 'forwarder.json');
   const seq = Date.now() * 1000 + (cutSeq++ % 1000);
-  const body: ForwarderCuts = { seq, cuts: { [name]: until } };
+  // cuts still pending for other hosts stay in the file: two cuts close together both reach the daemon
+  let earlier: Record<string, number> = {};
+  try {
+    earlier = (JSON.parse(readFileSync(cutsFile(config), 'utf8')) as ForwarderCuts).cuts;
+  } catch {
+    /* none yet */
+  }
+  const live = Object.fromEntries(Object.entries(earlier).filter(([, t]) => t > Date.now()));
+  const body: ForwarderCuts = { seq, cuts: { ...live, [name]: until } };
   writeFileSync(cutsFile(config), JSON.stringify(body));
   process.kill(fwd.pid, 'SIGUSR2');
   const done = `${cutsFile(config)}.done`;
