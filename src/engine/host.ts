@@ -65,6 +65,7 @@ interface HostRun {
   gen?: Generation;
   /** The host's lock, taken again on each reconnect. */
   lock?: { release(): void };
+  lockInfo?: string;
   /** The lock went to another run while the connection was down: this run touches the host no more. */
   lockLost?: boolean;
 }
@@ -110,7 +111,9 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
   }
 }
 
-const lockInfo = (run: HostRun) => `${controllerIdentity()} since ${new Date().toISOString()} (${run.opts.inventoryFile ?? 'inventory'})`;
+/** Who holds the host's lock, written once per run: a reconnect takes back a lock held under it. */
+const lockInfo = (run: HostRun) =>
+  (run.lockInfo ??= `${controllerIdentity()} since ${new Date().toISOString()} (${run.opts.inventoryFile ?? 'inventory'})`);
 
 /** A first Ctrl-C came before this host changed anything: it is left as it is. */
 function interruptedBeforeChanges(run: HostRun, when: string): HostResult {
@@ -175,7 +178,8 @@ async function connectPhase(run: HostRun): Promise<Runner> {
       }
       run.lock = undefined;
       try {
-        run.lock = await acquireLock(fresh, lockInfo(run));
+        // the host may not have noticed yet that the old session is gone: its lock is ours to take back
+        run.lock = await acquireLock(fresh, lockInfo(run), { reclaim: true });
       } catch (err) {
         if (!(err instanceof LockError)) throw err;
         run.lockLost = true;
@@ -275,11 +279,12 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
       (change.files ?? []).map((f) => f.path),
     );
     for (const [j, step] of change.steps.entries()) {
-      const command = j === 0 && backup ? `${backup}\n${step.command}` : step.command;
-      // detached on the host: a lost connection never cuts a step (apt, make, a restart) in half
+      // detached on the host: a lost connection never cuts a step (apt, make, a restart) in half;
+      // the backup runs in the same command, before it, and a failed one stops it (fail-stop)
       await runDetached(runner, {
         dir: `${genDir(gen.id)}/steps/${stepName()}`,
-        command,
+        before: j === 0 ? backup : undefined,
+        command: step.command,
         stdin: step.stdin,
         label: step.label,
         what: change.summary,

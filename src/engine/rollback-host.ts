@@ -64,7 +64,7 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
   const conn = new ReconnectingConnection(await connect(host.target), DEFAULT_RECONNECT, {
     log: (l) => opts.log(redact(l)),
     onReconnect: async (fresh) => {
-      if (lock) lock = await acquireLock(fresh, info);
+      if (lock) lock = await acquireLock(fresh, info, { reclaim: true });
     },
   });
   const runner = commandRunner(conn, (l) => opts.log(redact(l)));

@@ -12,10 +12,16 @@ import { descendants, isRunning, processTree } from './processes.ts';
 export interface CutOptions {
   /** Also keep the host unreachable this long (the forwarder refuses its connections). Default 0. */
   forSeconds?: number;
+  /**
+   * 'end' (default): the sessions' sshd processes end. 'freeze': they are stopped instead, as a host
+   * that has not noticed yet that the link went (a silent drop): the session, and what it holds
+   * (mailprov's lock), stays until the host gives up on it. Needs forSeconds > 0 to cut the controller off.
+   */
+  sessions?: 'end' | 'freeze';
 }
 
 export interface CutResult {
-  /** sshd session processes ended. */
+  /** sshd session processes ended (or frozen). */
   sessions: number;
   /** Until when (ms since the epoch) the host refuses new connections; 0 when not at all. */
   downUntil: number;
@@ -57,7 +63,7 @@ export async function cutConnection(state: SandboxState, name: string, opts: Cut
     // still the process found a moment ago (same start time): a pid is never signalled after reuse
     if (!isRunning(p)) continue;
     try {
-      process.kill(p.pid, 'SIGKILL');
+      process.kill(p.pid, opts.sessions === 'freeze' ? 'SIGSTOP' : 'SIGKILL');
     } catch {
       /* exited meanwhile */
     }

@@ -66,9 +66,11 @@ export function waitScript(dir: string): string {
 /**
  * Starts a step detached in `dir` (which must not exist) and waits for it (see waitScript). Its input
  * comes on stdin and must arrive whole (`stdinBytes`), or the step is not started: a connection cut
- * mid-transfer must not run a step on half a file.
+ * mid-transfer must not run a step on half a file. `before` runs first, in this command (the
+ * journal's backup of the files the step writes): if it fails, the step is not started, and its
+ * exit status and message are the command's own (they need no room on the host's disk).
  */
-export function launchScript(dir: string, command: string, label: string, stdinBytes: number): string {
+export function launchScript(dir: string, command: string, label: string, stdinBytes: number, before = ''): string {
   const parent = dir.slice(0, dir.lastIndexOf('/'));
   return [
     sh`d=${dir}`,
@@ -77,6 +79,7 @@ export function launchScript(dir: string, command: string, label: string, stdinB
     sh`mkdir "$d" 2>/dev/null || { echo ${`mailprov: the step folder ${dir} exists already`} >&2; exit 120; }`,
     // the lock first: from here on, a waiter sees the step as running until its runner ends
     'exec 9> "$d/lock" && flock -x 9 || exit 120',
+    ...(before ? [`(\n${before}\n) || { rc=$?; : > "$d/never" 2>/dev/null; exit $rc; }`] : []),
     sh`printf '%s\\n' ${label} > "$d/label" && printf '%s\\n' ${command} > "$d/cmd" && cat > "$d/stdin" || exit 120`,
     sh`if [ "$(wc -c < "$d/stdin")" -ne ${stdinBytes} ]; then rm -f "$d/stdin"; : > "$d/never"; echo ${'mailprov: the step input did not arrive whole (connection lost?): the step was not started'} >&2; exit 120; fi`,
     sh`setsid /bin/sh -c ${RUNNER} mailprov-step "$d" "$um" < /dev/null > /dev/null 2>&1 &`,
@@ -117,6 +120,8 @@ export interface DetachedStep {
   what?: string;
   /** Told when the connection was lost during the step, once the step's outcome is known. */
   onLost?: (message: string) => void;
+  /** Shell run right before the step, in the command that starts it; if it fails, the step is not started (see launchScript). */
+  before?: string;
   /** Do not start it: wait for the step already in `dir` (started by a run that was cut off). */
   resumeOnly?: boolean;
   /** Told the step's exit status and when it finished, before a non-zero exit is thrown. */
@@ -158,7 +163,7 @@ export async function runDetached(runner: Runner, step: DetachedStep): Promise<s
   };
   report = step.resumeOnly
     ? await attempt(waitScript(dir))
-    : await attempt(launchScript(dir, step.command, step.label, Buffer.byteLength(stdin)), stdin);
+    : await attempt(launchScript(dir, step.command, step.label, Buffer.byteLength(stdin), step.before), stdin);
   for (let resumes = 0; !report?.outcome || report.outcome.state === 'not-started'; resumes++) {
     if (report && !report.outcome) {
       // the launcher itself refused (a folder already there, input cut short): the step did not start
@@ -171,7 +176,7 @@ export async function runDetached(runner: Runner, step: DetachedStep): Promise<s
         throw new OperationError(`${runner.host}: "${step.label}" was not started on the host (the connection was lost before it began)`);
       relaunched = true;
       dir = `${step.dir}-again`;
-      report = await attempt(launchScript(dir, step.command, step.label, Buffer.byteLength(stdin)), stdin);
+      report = await attempt(launchScript(dir, step.command, step.label, Buffer.byteLength(stdin), step.before), stdin);
       continue;
     }
     if (resumes >= MAX_RESUMES)

@@ -113,6 +113,18 @@ describe('a lost connection leaves nothing half-done', () => {
     }
   });
 
+  it('Debian: a silent drop (the host keeps the old session, and with it the lock): the reconnect takes back its own lock', async () => {
+    const s = settings({ defines: { confMAX_MESSAGE_SIZE: 1_000_005 } });
+    const { result } = await applyWith('relay1', sendmailOn(['relay1'], s), {
+      when: phase(/^run make in /),
+      inject: () => cutConnection(state, 'relay1', { forSeconds: 1, sessions: 'freeze' }),
+    });
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe('changed');
+    expect(lostFindings(result).length).toBeGreaterThan(0);
+    expect(await out('relay1', "grep -c '^O MaxMessageSize=1000005$' /etc/mail/sendmail.cf")).toBe('1\n');
+  });
+
   it('Debian: a cut during the automatic rollback is ridden out: the rollback runs again to its end', async () => {
     const failing = definePlaybook({
       name: 'failing',

@@ -47,6 +47,20 @@ describe.each(shells)('detached steps under %s', (shell) => {
     expect(run(shell, launchScript(dir, 'true', 'again', 0)).stderr).toMatch(/exists already/);
   });
 
+  it('what runs before the step (the backup) stops it when it fails, with its own exit status and message', () => {
+    const g = gen();
+    const dir = join(g, 'steps', '1-001');
+    const marker = join(g, 'ran');
+    const r = run(shell, launchScript(dir, sh`touch ${marker}`, 'write x', 0, "echo 'cannot back up' >&2; exit 97"));
+    expect([r.status, r.stderr]).toEqual([97, 'cannot back up\n']);
+    expect(existsSync(marker)).toBe(false);
+    expect(parseStepReport(run(shell, waitScript(dir)).stderr).outcome).toEqual({ state: 'not-started' });
+    // and a backup that works lets the step run
+    const ok = run(shell, launchScript(join(g, 'steps', '2-001'), sh`touch ${marker}`, 'write x', 0, 'true'));
+    expect(parseStepReport(ok.stderr).outcome).toMatchObject({ state: 'finished', code: 0 });
+    expect(existsSync(marker)).toBe(true);
+  });
+
   it('a wait for a folder that is not there claims it: a launcher arriving late does not start the step', () => {
     const dir = join(gen(), 'steps', '1-001');
     expect(parseStepReport(run(shell, waitScript(dir)).stderr).outcome).toEqual({ state: 'not-started' });
