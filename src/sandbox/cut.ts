@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { SandboxError } from '../errors.ts';
 import { cutsFile, type ForwarderCuts } from './forwarder.ts';
 import type { SandboxState } from './lifecycle.ts';
-import { descendants, isRunning, processTree } from './processes.ts';
+import { descendants, isRunning, processTree, type RecordedProcess } from './processes.ts';
 
 export interface CutOptions {
   /** Also keep the host unreachable this long (the forwarder refuses its connections). Default 0. */
@@ -46,19 +46,15 @@ export async function cutConnection(state: SandboxState, name: string, opts: Cut
   const seconds = opts.forSeconds ?? 0;
   if (!(seconds >= 0)) throw new SandboxError(`cut ${name}: --for expects a number of seconds, got ${seconds}`);
   let downUntil = 0;
-  // the link first, so that no reconnect slips in between
-  if (seconds > 0) {
+  const cutLink = async () => {
+    if (seconds <= 0) return;
     downUntil = Date.now() + seconds * 1000;
     await cutForwarder(state, name, downUntil);
-  }
-  // then the sessions: every sshd under the host's listening sshd (its per-connection processes)
-  const root = state.processes.find((p) => p.what === `${name} host`);
-  if (!root || !isRunning(root)) throw new SandboxError(`sandbox host ${name} is not running`);
-  const tree = processTree();
-  const procs = descendants(root.pid, tree);
-  const parentOf = new Map<number, number>();
-  for (const [ppid, kids] of tree) for (const k of kids) parentOf.set(k.pid, ppid);
-  const sessions = procs.filter((p) => isSshd(comm(p.pid)) && isSshd(comm(parentOf.get(p.pid) ?? 0)));
+  };
+  // ending sessions: the link first, so that no reconnect slips in between; freezing them: the
+  // sessions first, so that they are still there (the link's end would end them) when it goes
+  if (opts.sessions !== 'freeze') await cutLink();
+  const sessions = sshSessions(state, name);
   for (const p of sessions) {
     // still the process found a moment ago (same start time): a pid is never signalled after reuse
     if (!isRunning(p)) continue;
@@ -68,7 +64,18 @@ export async function cutConnection(state: SandboxState, name: string, opts: Cut
       /* exited meanwhile */
     }
   }
+  if (opts.sessions === 'freeze') await cutLink();
   return { sessions: sessions.length, downUntil };
+}
+
+/** Every sshd under the host's listening sshd: its per-connection processes. */
+function sshSessions(state: SandboxState, name: string): RecordedProcess[] {
+  const root = state.processes.find((p) => p.what === `${name} host`);
+  if (!root || !isRunning(root)) throw new SandboxError(`sandbox host ${name} is not running`);
+  const tree = processTree();
+  const parentOf = new Map<number, number>();
+  for (const [ppid, kids] of tree) for (const k of kids) parentOf.set(k.pid, ppid);
+  return descendants(root.pid, tree).filter((p) => isSshd(comm(p.pid)) && isSshd(comm(parentOf.get(p.pid) ?? 0)));
 }
 
 /** Tells the forwarder daemon to cut the host off until `until`, and waits until it says it did. */
