@@ -128,6 +128,22 @@ export const sendmailSettingsSchema = z
      * relay is meant to have, each by name; any other one in `features` or the mc is refused.
      */
     allowRelayFeatures: z.array(z.enum(RELAY_WIDENING_NAMES as [string, ...string[]])).default([]),
+    /**
+     * The package step: `recommends` installs what sendmail's packages recommend too (default: only
+     * what they depend on); `allowRemove` names packages the install may remove besides the MTA it
+     * replaces (default: none, any other removal is refused); `refuseUpgrades` refuses an install
+     * that upgrades an installed package; `lockWaitSeconds`: how long to wait for another process
+     * holding the package manager's lock.
+     */
+    packages: z
+      .object({
+        recommends: z.boolean().default(false),
+        allowRemove: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+_-]*$/, 'a package name')).default([]),
+        refuseUpgrades: z.boolean().default(false),
+        lockWaitSeconds: z.number().int().min(0).max(86400).default(600),
+      })
+      .strict()
+      .default({ recommends: false, allowRemove: [], refuseUpgrades: false, lockWaitSeconds: 600 }),
     force: z.boolean().default(false),
   })
   .strict()

@@ -281,7 +281,7 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
     for (const [j, step] of change.steps.entries()) {
       // detached on the host: a lost connection never cuts a step (apt, make, a restart) in half;
       // the backup runs in the same command, before it, and a failed one stops it (fail-stop)
-      await runDetached(runner, {
+      const out = await runDetached(runner, {
         dir: `${genDir(gen.id)}/steps/${stepName()}`,
         before: j === 0 ? backup : undefined,
         command: step.command,
@@ -290,6 +290,10 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
         what: change.summary,
         onLost: (message) => run.finding({ level: 'warning', code: 'connection-lost', message }),
       });
+      // what the step says worth reporting (a lock it waited for, a package it upgraded)
+      if (step.notes)
+        for (const line of out.split('\n'))
+          if (line.startsWith('mailprov-note: ')) run.finding({ level: 'info', code: step.notes, message: line.slice(15) });
     }
     if (watch) await confirmPhase(run, watch);
     run.result.applied++;
