@@ -135,7 +135,7 @@ describe('rollback', () => {
       `import { defineInventory, file, command, definePlaybook, z } from 'mailprov';
        const slow = definePlaybook({ name: 'slow', settings: z.object({}).strict(), build: () => ({ resources: [
          file({ path: '/etc/motd', content: 'second\\n' }),
-         command({ name: 'slow step', run: 'sleep 60', onChangeOf: ['file:/etc/motd'] }) ] }) });
+         command({ name: 'slow step', run: 'sleep 15', onChangeOf: ['file:/etc/motd'] }) ] }) });
        export default defineInventory({
          defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
          hosts: { relay2: { address: '127.0.0.1', port: ${state.hosts[1].port} } },

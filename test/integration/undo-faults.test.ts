@@ -192,13 +192,13 @@ describe('a rollback a controller left in progress', () => {
     expect(next.findings.map((f) => [f.code, f.message])).toEqual([
       [
         'incomplete-generation',
-        `generation ${id}, a rollback, was left incomplete (a controller died mid-rollback): recorded as failed, not undone; what it had not undone yet stays with the generations it was undoing, for the next rollback`,
+        `generation ${id}, a rollback, was left incomplete (its run, a controller that died, lost its connection or stopped): recorded as failed, not undone; what it had not undone yet stays with the generations it was undoing, for the next rollback`,
       ],
     ]);
     const gen = (await readHistory(host)).generations.find((g) => g.id === id)!;
     expect([gen.status, gen.reason]).toEqual([
       'failed',
-      'left incomplete by a controller that died mid-rollback; run the rollback again to finish it',
+      'left incomplete: its run lost its connection or stopped mid-rollback; run the rollback again to finish it',
     ]);
   });
 });
