@@ -1,4 +1,4 @@
-// The sendmail smart-host relay (see ../shared/SENDMAIL.md): install sendmail, render sendmail.mc,
+// The sendmail smart-host relay (see docs/sendmail.md): install sendmail, render sendmail.mc,
 // authinfo and access, rebuild maps and sendmail.cf (validated before it goes live), open TCP 25,
 // restart only when sendmail.cf changed, then prove the relay works.
 import { readFileSync } from 'node:fs';
@@ -42,8 +42,7 @@ export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInp
 /**
  * What `make` in /etc/mail may write: both cf files, every hash map the distros' Makefiles build
  * (authinfo.db holds the password), Debian's files generated from the mc and RHEL's backups of
- * the cf. A path absent before
- * is recorded as such, and removed by a rollback.
+ * the cf. A path absent before is recorded as such, and removed by a rollback.
  */
 export const MAKE_OUTPUTS = [
   // RHEL's make keeps the cf it replaces as .cf.bak
@@ -54,6 +53,28 @@ export const MAKE_OUTPUTS = [
 
 const STALE = (map: string) =>
   `${MAIL_DIR}/${map}.db does not hold what ${MAIL_DIR}/${map} says (rebuilt by hand, or a makemap that failed)`;
+
+/**
+ * The MTAs sendmail replaces and the packages that go with them (on RHEL, where nothing says
+ * mail-transport-agent, by name): a removal of one of these is the playbook's job, any other refused.
+ */
+export const MTA_PACKAGES = [
+  'exim4',
+  'exim4-base',
+  'exim4-config',
+  'exim4-daemon-light',
+  'exim4-daemon-heavy',
+  'postfix',
+  'exim',
+  'opensmtpd',
+  'nullmailer',
+  'msmtp-mta',
+  'dma',
+  'ssmtp',
+];
+
+/** The daemons of those MTAs: one running is stopped for sendmail, and started again by `rollback --packages`. */
+export const MTA_SERVICES = ['exim4', 'postfix', 'exim', 'opensmtpd'];
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
@@ -84,14 +105,28 @@ export const sendmailSmartHost = definePlaybook({
     const resources = [
       packages({
         name: 'sendmail',
-        candidates: ['sendmail', 'sendmail-cf', 'libsasl2-modules', 'cyrus-sasl-plain', 'iptables-persistent', 'iptables-services'],
-        names: (facts) => {
-          const rhel = facts.os.family === 'rhel';
-          const sasl = settings.auth ? [rhel ? 'cyrus-sasl-plain' : 'libsasl2-modules'] : [];
-          // persistence of the firewall rule at boot: netfilter-persistent on Debian
-          const fw = settings.openSmtpPort && !rhel ? ['iptables-persistent'] : [];
-          return ['sendmail', 'sendmail-cf', ...sasl, ...fw];
+        names: {
+          debian: [
+            'sendmail',
+            'sendmail-cf',
+            ...(auth ? ['libsasl2-modules'] : []),
+            ...(settings.openSmtpPort ? ['iptables-persistent'] : []),
+          ],
+          rhel: ['sendmail', 'sendmail-cf', ...(auth ? ['cyrus-sasl-plain'] : [])],
         },
+        // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
+        // and conflicts with sendmail; the other packages listed go with their MTA
+        replaces: {
+          provides: ['mail-transport-agent'],
+          packages: MTA_PACKAGES,
+          by: 'sendmail',
+          services: MTA_SERVICES,
+          service: 'sendmail',
+        },
+        recommends: settings.packages.recommends,
+        allowRemove: settings.packages.allowRemove,
+        refuseUpgrades: settings.packages.refuseUpgrades,
+        lockWaitSeconds: settings.packages.lockWaitSeconds,
       }),
       file({ path: mc, content: mcText, owner: 'root', group: 'smmsp', mode: '0644', validate: validateMcCommand('%s') }),
       auth

@@ -30,8 +30,16 @@ export function validateMcCommand(placeholder = '%s'): string {
 }
 
 /** Rebuilds sendmail.cf and the maps; fails on m4 errors that `make` would hide, and on a cf sendmail rejects. */
+/**
+ * Maps and sendmail.cf are built for sendmail: when it is not installed (`rollback --packages`
+ * removed it, or put the host's old MTA back), a rebuild after restored files has nothing to build.
+ * An apply always installs sendmail before these run.
+ */
+const SENDMAIL_GONE = `if ! command -v makemap >/dev/null 2>&1; then echo 'sendmail is not installed (makemap is missing): nothing to rebuild'; exit 0; fi`;
+
 export function makeCommand(): string {
   return script([
+    SENDMAIL_GONE,
     `make -s -C ${MAIL_DIR} >/dev/null`,
     `if [ -s ${MAIL_DIR}/sendmail.cf.errors ]; then echo "m4 errors while building sendmail.cf:" >&2; cat ${MAIL_DIR}/sendmail.cf.errors >&2; exit 1; fi`,
     `${SENDMAIL} -bt -d0.1 </dev/null >/dev/null 2>&1 || { echo "sendmail rejects ${MAIL_DIR}/sendmail.cf" >&2; exit 1; }`,
@@ -45,6 +53,7 @@ export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): st
   return script([
     // a rollback may have removed the text map (it did not exist before): its .db goes too
     sh`if [ ! -f ${path} ]; then rm -f ${db}; exit 0; fi`,
+    SENDMAIL_GONE,
     sh`makemap -r hash ${path} < ${path}`,
     sh`if getent passwd smmta >/dev/null 2>&1; then chown smmta:smmsp ${db}; fi`,
     sh`chmod 0640 ${db}`,
@@ -209,8 +218,10 @@ async function verifyDaemonRunsCf(ctx: VerifyContext): Promise<void> {
 
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
   const { exec, log } = ctx;
-  if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ]`)).code !== 0) {
-    // a first apply that failed before sendmail was installed: the host is back to having none
+  // (another MTA's /usr/sbin/sendmail, put back by rollback --packages, has no makemap)
+  if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ] && command -v makemap >/dev/null 2>&1`)).code !== 0) {
+    // a first apply that failed before sendmail was installed, or a rollback --packages that
+    // removed it: the host is back to having none
     log('sendmail is not installed: nothing to verify');
     return;
   }

@@ -2,7 +2,7 @@
 // the ones it created), each resource kind undoes its own records (firewall rules, packages with
 // --packages), then what depends on the restored files is rebuilt by the playbooks' own
 // resources (makemap, make, restart of what runs). Used by `mailprov rollback`, by the automatic
-// rollback of a failed host, and to repair a host whose previous controller died mid-apply.
+// rollback of a failed host, and to repair a host whose previous run was cut off mid-apply.
 import { describeError, GenerationPrunedError, OperationError } from '../errors.ts';
 import { fileFact } from '../facts/builtin.ts';
 import { gatherFacts } from '../facts/gather.ts';
@@ -21,6 +21,7 @@ import {
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, FileDiff, Resource } from '../resources/types.ts';
 import { redact } from '../secrets/index.ts';
+import { runDetached, stepName } from '../transport/detached.ts';
 import type { Runner } from '../transport/runner.ts';
 import { settleWatchersCommand } from './confirm.ts';
 import { factQueries, planHost } from './plan.ts';
@@ -95,8 +96,7 @@ export async function undoGenerations(
       const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
       for (const f of await journal.restoreFiles(gen, settle, skip)) restored.add(f);
       for (const { index, handler, record } of pendingRecords(gen, opts.optIn)) {
-        for (const step of handler.steps(record, opts.os))
-          await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+        for (const step of handler.steps(record, opts.os)) await runStep(runner, (into ?? gen).id, step);
         done.add(index);
         if (into) into.undo.push(handler.inverse(record));
       }
@@ -112,7 +112,7 @@ export async function undoGenerations(
   // whose every output was saved is not run again (its source may never have built)
   const saved = new Set(gens.flatMap((g) => g.files).filter((f) => !skip.has(f)));
   try {
-    const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved);
+    const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved, (into ?? gens[0]).id);
     return { restored: [...restored], notRestored, rebuilt, facts };
   } catch (err) {
     // the files are back; what runs on them did not come back: say both
@@ -193,7 +193,8 @@ async function rebuild(
   runner: Runner,
   playbooks: BoundPlaybook[],
   restored: Set<string>,
-  saved: ReadonlySet<string> = new Set(),
+  saved: ReadonlySet<string>,
+  genId: number,
 ): Promise<{ rebuilt: Change[]; facts: HostFacts }> {
   const covered = (r: Resource) => !!r.writes?.length && r.writes.every((w) => saved.has(w));
   const all = playbooks.flatMap((p) => p.parts.resources);
@@ -205,9 +206,20 @@ async function rebuild(
   const plan = planHost(involved, facts, already, 'rollback');
   for (const change of plan.changes) {
     runner.log(`rebuild: ${change.summary} (${change.reason})`);
-    for (const step of change.steps) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+    for (const step of change.steps) await runStep(runner, genId, step);
   }
   return { rebuilt: plan.changes, facts };
+}
+
+/** An undo or rebuild step, detached on the host like an apply's (a cut never stops make or a restart halfway). */
+function runStep(runner: Runner, genId: number, step: { command: string; stdin?: string; label: string }): Promise<string> {
+  return runDetached(runner, {
+    dir: `${genDir(genId)}/steps/${stepName()}`,
+    command: step.command,
+    stdin: step.stdin,
+    label: step.label,
+    what: 'rollback',
+  });
 }
 
 /**
@@ -221,7 +233,11 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   if (!incomplete.length) return false;
   for (const g of incomplete.filter((x) => x.kind === 'rollback')) {
     runner.log(`generation ${g.id} (a rollback) was left incomplete: recorded as failed, not undone`);
-    await journal.finish(g, 'failed', 'left incomplete by a controller that died mid-rollback; run the rollback again to finish it');
+    await journal.finish(
+      g,
+      'failed',
+      'left incomplete: its run lost its connection or stopped mid-rollback; run the rollback again to finish it',
+    );
   }
   const applies = incomplete.filter((x) => x.kind === 'apply');
   if (!applies.length) return true;
@@ -229,7 +245,7 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   await undoGenerations(runner, journal, applies, playbooks, {
     optIn: new Set(),
     os,
-    reason: 'left incomplete by a controller that died; rolled back by the next run',
+    reason: 'left incomplete: its run lost its connection or stopped; rolled back by the next run',
     by: 'the repair of a generation left incomplete',
   });
   return true;

@@ -10,7 +10,7 @@ export function renderHistory(name: string, history: HostHistory): string {
   if (!history.generations.length) lines.push('  no generations');
   if (history.pruned.length) lines.push(chalk.dim(`  ${prunedLine(history.pruned)}`));
   for (const g of history.generations) {
-    lines.push(`  ${String(g.id).padStart(3)}  ${g.kind.padEnd(8)} ${g.status.padEnd(11)} ${g.startedAt}  ${g.by}`);
+    lines.push(`  ${String(g.id).padStart(3)}  ${g.kind.padEnd(8)} ${g.status.padEnd(15)} ${g.startedAt}  ${g.by}`);
     for (const s of g.summary) lines.push(`         ${s}`);
     if (g.reason) lines.push(`         reason: ${g.reason.split('\n')[0]}`);
     for (const f of g.forgotten) lines.push(chalk.dim(`         saved copy of ${f.path} removed by forget-secrets (${f.at})`));

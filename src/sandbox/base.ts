@@ -34,6 +34,13 @@ export const REPO_PACKAGES = [
   'netfilter-persistent',
 ];
 
+/**
+ * What a host may already have that conflicts with the above, for the package step's tests: ufw
+ * (iptables-persistent breaks it: mailprov must refuse to remove it) and the MTAs the sendmail
+ * playbook replaces. Each set conflicts with the others, so each is downloaded by an apt run of its own.
+ */
+export const REPO_CONFLICTING = [['ufw'], ['exim4-daemon-light', 'exim4'], ['postfix']];
+
 export const REPO_DIR = '/srv/mailprov-repo';
 
 export const SSHD_CONFIG = [
@@ -61,7 +68,7 @@ const INIT_SCRIPT = [
 
 export function recipeHash(): string {
   return createHash('sha256')
-    .update(JSON.stringify({ BASE_PACKAGES, REPO_PACKAGES, SSHD_CONFIG, INIT_SCRIPT, v: 3 }))
+    .update(JSON.stringify({ BASE_PACKAGES, REPO_PACKAGES, REPO_CONFLICTING, SSHD_CONFIG, INIT_SCRIPT, v: 3 }))
     .digest('hex')
     .slice(0, 12);
 }
@@ -99,6 +106,7 @@ export async function ensureBase(cacheDir = defaultCacheDir(), log: (line: strin
   const hooks = [
     // the local repository: sendmail and its dependencies, downloaded but not installed
     `chroot "$1" apt-get install --download-only -y -q ${REPO_PACKAGES.join(' ')}`,
+    ...REPO_CONFLICTING.map((set) => `chroot "$1" apt-get install --download-only -y -q ${set.join(' ')}`),
     `mkdir -p "$1${REPO_DIR}" && mv "$1"/var/cache/apt/archives/*.deb "$1${REPO_DIR}/"`,
     `cd "$1${REPO_DIR}" && dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null`,
     `rm -f "$1"/etc/apt/sources.list.d/* && echo "deb [trusted=yes] file:${REPO_DIR} ./" > "$1/etc/apt/sources.list"`,

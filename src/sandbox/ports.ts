@@ -19,10 +19,13 @@ function osFreePort(): Promise<number> {
 
 const handedOut = new Set<number>();
 
-/** A port free on 127.0.0.1 now and not handed out before by this process. */
-export async function freePort(taken: Set<number> = handedOut): Promise<number> {
+/**
+ * A port free on 127.0.0.1 now and not handed out before by this process. `offer` is where free
+ * ports come from (the OS); a test passes one that offers the same port again, as the OS may.
+ */
+export async function freePort(taken: Set<number> = handedOut, offer: () => Promise<number> = osFreePort): Promise<number> {
   for (let attempt = 0; attempt < 1000; attempt++) {
-    const port = await osFreePort();
+    const port = await offer();
     if (taken.has(port)) continue;
     taken.add(port);
     return port;

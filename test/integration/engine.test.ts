@@ -10,6 +10,7 @@ import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule, packages, service, serviceId } from '../../src/resources/index.ts';
 import type { SandboxState } from '../../src/sandbox/index.ts';
 import { connect } from '../../src/transport/ssh.ts';
+import { closedPort } from '../closed-port.ts';
 import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
 
 // A small playbook that uses every kind of resource, without sendmail.
@@ -120,12 +121,14 @@ describe('apply', () => {
   it('fails an unreachable host and a refused key alone; the others finish', async () => {
     const badKey = tempDir('mailprov-key-');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(badKey, 'id')]);
+    // a port this test bound and closed: nothing answers there (port 1, say, might)
+    const nothing = await closedPort();
     // relay2's sshd, but a key it does not accept
     const inv = sandboxInventory(
       state!,
       [{ on: 'all', use: demo({ motd: 'third' }) }],
       {
-        gone: { address: '127.0.0.1', port: 1, hostKeyPolicy: 'accept-new' },
+        gone: { address: '127.0.0.1', port: nothing, hostKeyPolicy: 'accept-new' },
         refused: { address: '127.0.0.1', port: state!.hosts[1].port, privateKey: join(badKey, 'id') },
       },
       ['relay1'],
@@ -133,7 +136,7 @@ describe('apply', () => {
     const results = byHost(await apply(inv));
     expect(results.relay1.status).toBe('changed');
     expect(results.gone.status).toBe('failed');
-    expect(results.gone.error).toMatch(/cannot connect to 127\.0\.0\.1:1/);
+    expect(results.gone.error).toMatch(new RegExp(`^gone: cannot connect to 127\\.0\\.0\\.1:${nothing}: .*ECONNREFUSED`));
     expect(results.refused.status).toBe('failed');
     expect(results.refused.error).toMatch(/authentication refused for user root/);
   });

@@ -1,5 +1,5 @@
 // A real CLI install, as a user makes one: `npm pack`, then `npm install -g` of the tarball into a
-// prefix of its own (dependencies from npm's cache when it has them), then `mailprov` run from
+// prefix of its own (dependencies from npm's cache only, never the registry), then `mailprov` run from
 // another folder, on inventories there that import 'mailprov'. No sandbox host: nothing is contacted
 // (the plan below stops at the missing known_hosts file, before any connection is opened).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -40,8 +40,18 @@ beforeAll(() => {
   prefix = join(work, 'prefix');
   npm(['pack', '--pack-destination', work, '--silent'], ROOT);
   tarball = join(work, `mailprov-${version}.tgz`);
-  // dependencies come from npm's cache when it holds them; the registry only for what it lacks
-  npm(['install', '-g', '--prefix', prefix, tarball, '--prefer-offline', '--no-audit', '--no-fund', '--silent'], work);
+  // dependencies from npm's cache only (--offline): a test never asks the registry. A cache that
+  // lacks one fails here, saying so, rather than fetching it
+  try {
+    npm(['install', '-g', '--prefix', prefix, tarball, '--offline', '--no-audit', '--no-fund', '--silent'], work);
+  } catch (err) {
+    const stderr = String((err as { stderr?: string }).stderr ?? '');
+    if (!stderr.includes('ENOTCACHED')) throw err;
+    throw new Error(
+      "npm's cache lacks a dependency of the packed tarball, and this test installs from the cache only " +
+        `(never the registry): fill the cache once (an online \`npm install -g ${tarball}\`), then run it again.\n${stderr}`,
+    );
+  }
 });
 
 afterAll(() => {

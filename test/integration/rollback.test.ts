@@ -24,6 +24,15 @@ afterAll(async () => {
 });
 
 const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+
+/** Waits for an event on a host, asking again every 100 ms; the deadline is only for a hang. */
+async function until(what: string, happened: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!(await happened())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not seen within 120 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, { openSmtpPort: false, ...over });
 const sendmailOn = (host: string, s: SendmailSettingsInput) =>
   sandboxInventory(state, [{ on: host, use: sendmailSmartHost(s) }], {}, [host]);
@@ -135,7 +144,7 @@ describe('rollback', () => {
       `import { defineInventory, file, command, definePlaybook, z } from 'mailprov';
        const slow = definePlaybook({ name: 'slow', settings: z.object({}).strict(), build: () => ({ resources: [
          file({ path: '/etc/motd', content: 'second\\n' }),
-         command({ name: 'slow step', run: 'sleep 60', onChangeOf: ['file:/etc/motd'] }) ] }) });
+         command({ name: 'slow step', run: 'sleep 15', onChangeOf: ['file:/etc/motd'] }) ] }) });
        export default defineInventory({
          defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
          hosts: { relay2: { address: '127.0.0.1', port: ${state.hosts[1].port} } },
@@ -146,8 +155,8 @@ describe('rollback', () => {
       cwd: resolve(__dirname, '../..'),
       stdio: 'ignore',
     });
-    // wait until the new motd is written and the slow step runs, then kill the controller
-    for (let i = 0; i < 200 && (await remote(1, 'cat /etc/motd')).stdout !== 'second\n'; i++) await new Promise((r) => setTimeout(r, 100));
+    // wait until the new motd is written (the slow step comes next), then kill the controller
+    await until('the new motd written on relay2', async () => (await remote(1, 'cat /etc/motd')).stdout === 'second\n');
     expect(child.exitCode).toBeNull(); // still running: killed mid-apply, not finished or failed
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
@@ -165,11 +174,39 @@ describe('rollback', () => {
   });
 
   it('refuses a second concurrent apply on the same host, naming the holder', async () => {
-    const inv = (motd: string) => sandboxInventory(state, [{ on: 'relay2', use: slow({ motd, seconds: 3 }) }], {}, ['relay2']);
-    const [one, two] = await Promise.all([apply(inv('one')), new Promise((r) => setTimeout(r, 700)).then(() => apply(inv('two')))]);
-    expect(one[0].status).toBe('changed');
-    expect(two[0].status).toBe('failed');
-    expect(two[0].error).toMatch(/another mailprov run holds the host's lock \(.*pid \d+ since/);
+    // the first run's step waits for a gate the test opens: it holds the lock for as long as the test
+    // needs, however slow the machine, and the second run starts only once the first is inside its apply
+    const gate = '/run/mailprov-test-gate';
+    const gated = definePlaybook({
+      name: 'gated',
+      settings: z.object({ motd: z.string(), wait: z.boolean() }).strict(),
+      build: ({ motd, wait }) => ({
+        resources: [
+          file({ path: '/etc/motd', content: `${motd}\n` }),
+          command({
+            name: 'gated step',
+            // only the first run waits: a second one let through (no lock) would end, and fail the test at once
+            run: wait ? `touch ${gate}.waiting; while [ ! -e ${gate}.open ]; do sleep 0.05; done` : 'true',
+            onChangeOf: ['file:/etc/motd'],
+          }),
+        ],
+      }),
+    });
+    await remote(1, `rm -f ${gate}.waiting ${gate}.open; echo before > /etc/motd`);
+    const inv = (motd: string, wait: boolean) => sandboxInventory(state, [{ on: 'relay2', use: gated({ motd, wait }) }], {}, ['relay2']);
+    const first = apply(inv('one', true));
+    try {
+      await until('the first apply inside its gated step', async () => (await remote(1, `test -e ${gate}.waiting`)).code === 0);
+      const [two] = await apply(inv('two', false));
+      expect(two.status).toBe('failed');
+      expect(two.error).toMatch(/another mailprov run holds the host's lock \(.*pid \d+ since/);
+    } finally {
+      await remote(1, `touch ${gate}.open`);
+    }
+    const [one] = await first;
+    expect(one.status).toBe('changed');
+    expect((await remote(1, 'cat /etc/motd')).stdout).toBe('one\n');
+    await remote(1, `rm -f ${gate}.waiting ${gate}.open`);
   });
 
   it('a firewall change that cuts off new SSH connections is reverted by the host itself, and the host rolled back', async () => {

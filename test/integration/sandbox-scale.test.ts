@@ -70,13 +70,21 @@ describe(`a sandbox of ${N} hosts`, () => {
   it('down returns only when every recorded process and every descendant has exited, sshd sessions included', async () => {
     const dir = state!.dir;
     // open sessions: sshd's per-connection children, and a command still running in one
-    const open: Connection[] = await Promise.all([0, 1, N - 1].map((i) => connect(target(i))));
-    const running = open[0].exec('sleep 300').catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 500));
+    const sessions = [0, 1, N - 1];
+    const open: Connection[] = await Promise.all(sessions.map((i) => connect(target(i))));
+    const running = open[0].exec('sleep 3217').catch(() => undefined);
+    // the command has started once its process is there (no guess at how long that takes)
+    const [sleeper] = await waitFor('the sleep 3217 in relay1', () => under(0, /^sleep 3217$/));
+    // each open connection has its sshd child in its host (connect returned: it was forked already)
+    const sshdChildren = sessions.map((i) => under(i, /^sshd: root/));
+    for (const [k, children] of sshdChildren.entries())
+      expect(children, `sshd session of ${state!.hosts[sessions[k]].name}`).not.toEqual([]);
     const tree = processTree();
     const all: RecordedProcess[] = [...state!.processes, ...state!.processes.flatMap((p) => descendants(p.pid, tree))];
-    // each host: unshare, its PID 1 (tini), sshd, dnsmasq, two socats; and the sessions' children
-    expect(all.length).toBeGreaterThan(N * 6);
+    // down has the sessions and the command among what it must see exit, not only the hosts
+    const key = (p: RecordedProcess) => `${p.pid}:${p.start}`;
+    const keys = new Set(all.map(key));
+    for (const p of [sleeper, ...sshdChildren.flat()]) expect(keys.has(key(p)), `${p.pid} ${cmdline(p.pid)}`).toBe(true);
     await sandboxDown({ dir });
     downed = true;
     // at once, not eventually: nothing of it runs when down returns
@@ -87,3 +95,30 @@ describe(`a sandbox of ${N} hosts`, () => {
     await running;
   });
 });
+
+/** A process's command line, its arguments joined by spaces ('' once it has exited). */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The processes under host i's recorded process whose command line matches. */
+function under(i: number, what: RegExp): RecordedProcess[] {
+  const host = state!.processes.find((p) => p.what === `${state!.hosts[i].name} host`);
+  if (!host) throw new Error(`no recorded process for ${state!.hosts[i].name}`);
+  return descendants(host.pid, processTree()).filter((p) => what.test(cmdline(p.pid)));
+}
+
+/** Waits for `find` to find something: the event itself, polled, with a deadline only for a hang. */
+async function waitFor<T>(what: string, find: () => T[]): Promise<T[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const found = find();
+    if (found.length) return found;
+    if (Date.now() > deadline) throw new Error(`${what}: never appeared`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

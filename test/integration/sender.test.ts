@@ -23,7 +23,7 @@ afterAll(async () => {
   await stopSandbox(state);
 });
 
-const HOSTS = [0, 1] as const; // relay1 (Debian), centos1
+const HOSTS = [0, 1] as const; // relay1 (Debian), centos1 (the CentOS-like stand-in: a Debian-built root in RHEL's layout, not CentOS)
 const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
 const out = async (host: number, cmd: string, stdin?: string) => {
   const r = await remote(host, cmd, stdin);
@@ -77,7 +77,7 @@ describe('sender rewriting', () => {
     }
   });
 
-  it("root's mail leaves from the configured address, envelope and header, on Debian and CentOS; a second apply changes nothing", async () => {
+  it("root's mail leaves from the configured address, envelope and header, on Debian and the CentOS-like stand-in; a second apply changes nothing", async () => {
     const results = await apply(inventory(settings(SENDER)));
     for (const r of results) {
       expect(r.error).toBeUndefined();

@@ -5,27 +5,32 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPorts } from '../../closed-port.ts';
 
 const BIN = resolve(__dirname, '../../../bin/mailprov.mjs');
 let dir: string;
 let inv: string;
 
+// HOME is a folder of the test's own: nothing in the ~/.ssh of the machine running it plays a part
 function mailprov(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: dir });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, HOME: dir, ...env }, cwd: dir });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mailprov-shard-cli-'));
   inv = join(dir, 'inv.ts');
-  // ports 1..4 of loopback: refused at once, so each host fails fast and alone
+  const key = join(dir, 'id');
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  // four loopback ports this test bound and closed: refused at once, so each host fails fast and alone
+  const ports = await closedPorts(4);
   writeFileSync(
     inv,
     `import { defineInventory } from 'mailprov';
      export default defineInventory({
-       defaults: { knownHosts: '/dev/null', connectTimeoutMs: 2000 },
-       hosts: { relay1: { address: '127.0.0.1', port: 1 }, relay2: { address: '127.0.0.1', port: 2 },
-                relay3: { address: '127.0.0.1', port: 3 }, relay4: { address: '127.0.0.1', port: 4 } },
+       defaults: { knownHosts: '/dev/null', privateKey: ${JSON.stringify(key)}, connectTimeoutMs: 2000 },
+       hosts: { relay1: { address: '127.0.0.1', port: ${ports[0]} }, relay2: { address: '127.0.0.1', port: ${ports[1]} },
+                relay3: { address: '127.0.0.1', port: ${ports[2]} }, relay4: { address: '127.0.0.1', port: ${ports[3]} } },
      });\n`,
   );
 });
@@ -54,6 +59,9 @@ describe('--shard', () => {
     expect(docB.shard).toEqual({ index: 2, count: 2, ...selection });
     const names = [...docA.hosts, ...docB.hosts].map((h: { host: string }) => h.host).sort();
     expect(names).toEqual(['relay1', 'relay2', 'relay3', 'relay4']);
+    // each failed on its refused connection, not on something before it
+    for (const h of [...docA.hosts, ...docB.hosts] as { host: string; error: string }[])
+      expect(h.error).toMatch(new RegExp(`^${h.host}: cannot connect to 127\\.0\\.0\\.1:\\d+: .*ECONNREFUSED`));
     writeFileSync(join(dir, 'a.json'), a.stdout);
     writeFileSync(join(dir, 'b.json'), b.stdout);
 

@@ -26,9 +26,20 @@ describe('example inventories', () => {
     expect(ids.slice(-3)).toEqual(['file:/etc/aliases', 'command:restorecon /etc/aliases', 'command:newaliases']);
   });
 
-  it('hosts.example.ini with relay-playbooks.example.ts', async () => {
+  it('hosts.example.ini with relay-playbooks.example.ts binds the relay playbook to the relays group only', async () => {
     const inv = await loadInventory(join(dir, 'hosts.example.ini'), { withPlaybooks: join(dir, 'relay-playbooks.example.ts') });
-    expect(inv.hosts.length).toBeGreaterThan(0);
-    expect(inv.hosts.filter((h) => h.playbooks.length).every((h) => h.playbooks[0].name === 'sendmail-smarthost')).toBe(true);
+    // every host named, the bound ones and the one outside `relays`: a --with that binds nothing fails here
+    expect(bound(inv)).toEqual([
+      ['relay0', []],
+      ['relay1', ['sendmail-smarthost']],
+      ['relay2', ['sendmail-smarthost']],
+      ['relay3', ['sendmail-smarthost']],
+    ]);
+    expect(inv.hosts.map((h) => `${h.target.user}@${h.target.address}:${h.target.port}`)).toEqual([
+      'root@192.0.2.9:22',
+      'root@192.0.2.10:22',
+      'root@192.0.2.11:2222',
+      'root@192.0.2.12:22',
+    ]);
   });
 });

@@ -116,7 +116,12 @@ describe('killRecorded', () => {
     // ours as the sandbox starts its processes: in a namespace made for it (an IPC one, as the smart host's)
     const [reused, ours] = [sleeper(), spawn('unshare', ['--ipc', 'sh', '-c', 'sleep 300 & wait'], { stdio: 'ignore' })];
     started.push(ours);
-    await sleep(200);
+    // ready once its shell (in the new namespace) has forked its sleep: seen in /proc, not assumed after a delay
+    const deadline = Date.now() + 30_000;
+    while (!(madeNamespaces(ours.pid!).ipc && descendants(ours.pid!, processTree()).length)) {
+      if (Date.now() > deadline) throw new Error('unshare --ipc sh -c "sleep 300 & wait" never forked its sleep');
+      await sleep(20);
+    }
     const rec = (pid: number) => ({ ...recordProcess(pid, 'x')!, ns: madeNamespaces(pid) });
     expect(rec(ours.pid!).ns).toEqual({ ipc: expect.stringMatching(/^ipc:\[\d+\]$/) });
     const child = descendants(ours.pid!, processTree())[0];

@@ -49,29 +49,39 @@ describe('the handshake limit', () => {
   it('runs at most the limit at once; a queued host gets its whole timeout once its turn comes', async () => {
     setMaxHandshakes(2);
     accepted.length = 0;
+    // the moment the server has taken the second connection (the event, not a guess at its time)
+    const secondAccepted = new Promise<void>((done) => {
+      const seen = () => {
+        if (accepted.length < 2) return;
+        server.off('connection', seen);
+        done();
+      };
+      server.on('connection', seen);
+    });
     const t0 = Date.now();
     const tries = ['a', 'b', 'c', 'd', 'e'].map((n) =>
-      connect(target(n, 400)).then(
+      connect(target(n, 1000)).then(
         () => ({ n, ok: true, at: Date.now() - t0 }),
         (err: Error) => ({ n, ok: false, at: Date.now() - t0, why: err.message }),
       ),
     );
-    await new Promise((r) => setTimeout(r, 150));
-    // two handshakes under way, three waiting for a slot (not connected, no clock running)
+    await secondAccepted;
+    // two handshakes under way, three waiting for a slot (not connected, no clock running); the
+    // first two began their 1 s just before, which only a stall of this process that long could end
     expect(handshakesInFlight()).toEqual({ active: 2, waiting: 3 });
     expect(accepted).toHaveLength(2);
     const results = await Promise.all(tries);
-    // every one failed on its own timeout, after the full 400 ms of its own handshake
+    // every one failed on its own timeout, after the full 1 s of its own handshake
     for (const r of results)
       expect(r).toMatchObject({
         ok: false,
         why: expect.stringMatching(/^\w: cannot connect to 127\.0\.0\.1:\d+: .*(handshake|no answer)/i),
       });
-    // in three waves: 2, 2, 1 (without the limit all five would have ended together at ~400 ms)
+    // in three waves: 2, 2, 1 (without the limit all five would have ended together at ~1 s)
     const ends = results.map((r) => r.at).sort((x, y) => x - y);
-    expect(ends[4]).toBeGreaterThanOrEqual(3 * 400);
+    expect(ends[4]).toBeGreaterThanOrEqual(3 * 1000);
     expect(accepted).toHaveLength(5);
-    expect(accepted[4] - accepted[0]).toBeGreaterThanOrEqual(2 * 400 - 50);
+    expect(accepted[4] - accepted[0]).toBeGreaterThanOrEqual(2 * 1000 - 50);
     expect(handshakesInFlight()).toEqual({ active: 0, waiting: 0 });
   });
 });

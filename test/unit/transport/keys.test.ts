@@ -4,14 +4,35 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort } from '../../closed-port.ts';
 import { KeyError } from '../../../src/errors.ts';
 import { redact } from '../../../src/secrets/index.ts';
 import { openKey, unlockKeys } from '../../../src/transport/keys.ts';
 import { connect, type SshTarget } from '../../../src/transport/ssh.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprov-keys-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// A port this test bound and closed (nothing answers there), and a listener that counts who connects
+// (a host that must never be contacted directly, or before its keys are open).
+let closed: number;
+let listener: Server;
+let listening: number;
+const contacted: Socket[] = [];
+beforeAll(async () => {
+  closed = await closedPort();
+  listener = createServer((s) => {
+    contacted.push(s);
+    s.destroy();
+  });
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  listening = (listener.address() as { port: number }).port;
+});
+afterAll(async () => {
+  await new Promise((r) => listener.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const PASS = 'Corr3ct-horse-key';
 
@@ -29,7 +50,7 @@ function target(privateKey: string | undefined, more: Partial<SshTarget> = {}): 
   return {
     name: 'relay1',
     address: '127.0.0.1',
-    port: 1,
+    port: closed,
     user: 'root',
     privateKey,
     knownHosts: '/dev/null',
@@ -131,18 +152,25 @@ describe('connect', () => {
     const agent = process.env.SSH_AUTH_SOCK;
     delete process.env.SSH_AUTH_SOCK;
     try {
-      await expect(connect(target(undefined))).rejects.toThrow(/^relay1: nothing to authenticate with: no privateKey for this host/);
-      await expect(connect(target(encrypted))).rejects.toThrow(KeyError);
+      // on a port that would answer: no connection is made at all
+      const answering = { port: listening };
+      await expect(connect(target(undefined, answering))).rejects.toThrow(
+        /^relay1: nothing to authenticate with: no privateKey for this host/,
+      );
+      await expect(connect(target(encrypted, answering))).rejects.toThrow(KeyError);
+      expect(contacted).toHaveLength(0);
     } finally {
       if (agent !== undefined) process.env.SSH_AUTH_SOCK = agent;
     }
   });
 
   it('connects a host behind a jump host through it, never directly: an unreachable jump host fails the host', async () => {
+    // the bastion on a closed port; the host itself on a port that would answer, had it been tried
     const bastion = { ...target(plain), name: 'bastion' };
-    await expect(connect(target(plain, { address: '10.255.255.1', port: 22, jump: [bastion] }))).rejects.toThrow(
-      /^relay1: jump host bastion: cannot connect to 127\.0\.0\.1:1/,
+    await expect(connect(target(plain, { port: listening, jump: [bastion] }))).rejects.toThrow(
+      new RegExp(`^relay1: jump host bastion: cannot connect to 127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`),
     );
+    expect(contacted).toHaveLength(0);
   });
 
   it("opens the key of a jump host as the host's own: an encrypted one with no passphrase and no agent is a KeyError", async () => {

@@ -121,7 +121,8 @@ const cases: Case[] = [
     name: 'makeCommand (sendmail.cf and the maps)',
     setup: (root) => mkdirSync(join(root, 'mail')),
     build: (root) => inRoot(makeCommand(), root),
-    stubs: { make: 'exit 0', sendmail: 'exit 0', cat: null },
+    // makemap is only looked for (`command -v`: no makemap, no sendmail to rebuild for)
+    stubs: { make: 'exit 0', sendmail: 'exit 0', cat: null, makemap: 'exit 0' },
     ownReport: /^sendmail rejects /m,
   },
   {

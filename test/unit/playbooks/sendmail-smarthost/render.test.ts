@@ -175,6 +175,7 @@ describe('settings', () => {
       openSmtpPort: false,
       defines: {},
       features: [],
+      packages: { recommends: false, allowRemove: [], refuseUpgrades: false, lockWaitSeconds: 600 },
       force: false,
     });
     expect(parse().auth?.mechanisms).toEqual(['PLAIN', 'LOGIN']);
