@@ -1,13 +1,15 @@
 // Writes what a benchmark run shows from its results alone: bench/latest.md (its probe-cost section,
-// written by bench/probe-cost.ts, kept), the README's speed tables between the bench markers, and
+// written by bench/probe-cost.ts, kept), the speed tables of docs/benchmark.md between its bench markers, and
 // bench/latest.svg. Called by `npm run bench` after it measured, and by `npm run bench -- --render-only`.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderSvg } from './plot.ts';
-import { BENCH_END, BENCH_START, latestMarkdown, probeCostSection, readmeSection, replaceBetween } from './report.ts';
+import { BENCH_END, BENCH_START, latestMarkdown, probeCostSection, docsSection, replaceBetween } from './report.ts';
 import type { BenchResults } from './results.ts';
 
 export const RESULTS_FILE = 'bench/results.json';
+/** The page whose bench markers hold the tables and the picture. */
+export const BENCH_PAGE = 'docs/benchmark.md';
 
 export function readResults(root: string): BenchResults {
   return JSON.parse(readFileSync(join(root, RESULTS_FILE), 'utf8')) as BenchResults;
@@ -19,16 +21,16 @@ export function writeResults(root: string, r: BenchResults): string {
   return file;
 }
 
-/** Returns the files it wrote. The README must hold the markers already: it is never guessed where the tables go. */
+/** Returns the files it wrote. The page must hold the markers already: it is never guessed where the tables go. */
 export async function writeReports(r: BenchResults, root: string): Promise<string[]> {
   const latest = join(root, 'bench/latest.md');
-  const readme = join(root, 'README.md');
+  const page = join(root, BENCH_PAGE);
   const svg = join(root, 'bench/latest.svg');
-  const readmeText = replaceBetween(readFileSync(readme, 'utf8'), BENCH_START, BENCH_END, readmeSection(r));
+  const pageText = replaceBetween(readFileSync(page, 'utf8'), BENCH_START, BENCH_END, docsSection(r));
   const picture = await renderSvg(r);
   const old = existsSync(latest) ? readFileSync(latest, 'utf8') : '';
   writeFileSync(latest, latestMarkdown(r, probeCostSection(old)));
-  writeFileSync(readme, readmeText);
+  writeFileSync(page, pageText);
   writeFileSync(svg, picture);
-  return [latest, readme, svg];
+  return [latest, page, svg];
 }

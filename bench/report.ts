@@ -1,5 +1,5 @@
 // The text a reader sees of a benchmark run, from bench/results.json alone: bench/latest.md and the
-// README's speed tables (between its bench markers). Pure functions of the results; bench/render.ts
+// speed tables of docs/benchmark.md (between its bench markers). Pure functions of the results; bench/render.ts
 // writes them, with the picture (bench/plot.ts).
 import { fmt, median, ratio } from './lib.ts';
 import type { TraceSummary } from './profile.ts';
@@ -252,7 +252,7 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
     '# Benchmark: mailprov vs. Ansible',
     '',
     `Measured by \`${r.command}\` (ended ${day(r.date)} UTC). Every sample is in \`bench/results.json\`; this file,`,
-    "the README's speed tables and `bench/latest.svg` are rendered from it (`npm run bench -- --render-only`).",
+    'the speed tables of `docs/benchmark.md` and `bench/latest.svg` are rendered from it (`npm run bench -- --render-only`).',
     `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory, Linux ${m.kernel}; Node ${m.node}; npm ${m.npm}; ${m.ansible}; ${m.openssh}.`,
     `mailprov measured: ${measured(r)}.`,
     `Load average (1, 5, 15 min) as the run began: ${loads(r.load.before)}; as it ended: ${loads(r.load.after)}. The sandbox hosts run on the same ${m.cores} cores as the tools.`,
@@ -285,25 +285,25 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
   ].join('\n');
 }
 
-/** What goes between the README's bench markers. */
-export function readmeSection(r: BenchResults): string {
+/** What goes between the bench markers of docs/benchmark.md (links relative to docs/). */
+export function docsSection(r: BenchResults): string {
   const m = r.machine;
   return [
     `Latest, on this machine (${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${r.date.slice(0, 10)}, mailprov ${version(r)},`,
-    `median of ${r.options.reps} run(s) (every sample: \`bench/results.json\`; the full report: \`bench/latest.md\`):`,
+    `median of ${r.options.reps} run(s) (every sample: [\`bench/results.json\`](../bench/results.json); the full report: [\`bench/latest.md\`](../bench/latest.md)):`,
     '',
-    '![Wall time against the number of hosts, dry run and no-op re-apply: npx mailprov, node bin/mailprov.mjs, Ansible and the SSH floor](bench/latest.svg)',
+    '![Wall time against the number of hosts, dry run and no-op re-apply: npx mailprov, node bin/mailprov.mjs, Ansible and the SSH floor](../bench/latest.svg)',
     '',
     mainTable(r, false),
     '',
     handTable(r),
-    ...(r.failures.length ? ['', `${r.failures.length} failure(s) in this run: see \`bench/latest.md\`.`] : []),
+    ...(r.failures.length ? ['', `${r.failures.length} failure(s) in this run: see [\`bench/latest.md\`](../bench/latest.md).`] : []),
   ].join('\n');
 }
 
 /**
  * Replaces what lies between two marker lines, the markers kept. A marker counts only alone on its
- * line: the README names them in its prose too.
+ * line: docs/benchmark.md names them in its prose too.
  */
 export function replaceBetween(text: string, start: string, end: string, body: string): string {
   const lines = text.split('\n');

@@ -1,5 +1,5 @@
 // The shape of bench/results.json: what one `npm run bench` measured, every sample kept. bench/latest.md,
-// the README's speed tables and bench/latest.svg are rendered from it alone (bench/report.ts), so
+// the speed tables of docs/benchmark.md and bench/latest.svg are rendered from it alone (bench/report.ts), so
 // `npm run bench -- --render-only` can write them again and anyone can check them against the samples.
 import type { ThreadSummary, TraceSummary } from './profile.ts';
 

@@ -24,7 +24,7 @@
 //
 // It also times the CLI's start, and profiles a plan on 1 host and a no-op apply on the largest N
 // (phase timeline and CPU profile). Results: every sample in bench/results.json, from which
-// bench/latest.md, the README's speed tables and bench/latest.svg are written (bench/render.ts); CPU
+// bench/latest.md, the speed tables of docs/benchmark.md and bench/latest.svg are written (bench/render.ts); CPU
 // profiles in results/ (git-ignored). Everything it starts (sandboxes, SSH masters, work files under
 // /tmp) is gone when it ends.
 import { createHash } from 'node:crypto';

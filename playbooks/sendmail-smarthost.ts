@@ -1,4 +1,4 @@
-// The sendmail smart-host relay (see ../shared/SENDMAIL.md): install sendmail, render sendmail.mc,
+// The sendmail smart-host relay (see docs/sendmail.md): install sendmail, render sendmail.mc,
 // authinfo and access, rebuild maps and sendmail.cf (validated before it goes live), open TCP 25,
 // restart only when sendmail.cf changed, then prove the relay works.
 import { readFileSync } from 'node:fs';
@@ -34,6 +34,7 @@ import {
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
+import { mapInSyncCommand } from './sendmail-smarthost/maps.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources.ts';
@@ -41,6 +42,43 @@ import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 export { controllerProbe, type SmtpPortProber, type ProbeOutcome } from './sendmail-smarthost/port-proof.ts';
+
+/**
+ * What `make` in /etc/mail may write: both cf files, every hash map the distros' Makefiles build
+ * (authinfo.db holds the password), Debian's files generated from the mc and RHEL's backups of
+ * the cf. A path absent before is recorded as such, and removed by a rollback.
+ */
+export const MAKE_OUTPUTS = [
+  // RHEL's make keeps the cf it replaces as .cf.bak
+  ...['databases', 'Makefile', 'sendmail.cf.bak', 'submit.cf.bak', 'sendmail.cf', 'submit.cf'].map((f) => ({ path: `${MAIL_DIR}/${f}` })),
+  ...['access', 'genericstable', 'mailertable', 'virtusertable', 'domaintable'].map((m) => ({ path: `${MAIL_DIR}/${m}.db` })),
+  { path: `${MAIL_DIR}/authinfo.db`, sensitive: true },
+];
+
+const STALE = (map: string) =>
+  `${MAIL_DIR}/${map}.db does not hold what ${MAIL_DIR}/${map} says (rebuilt by hand, or a makemap that failed)`;
+
+/**
+ * The MTAs sendmail replaces and the packages that go with them (on RHEL, where nothing says
+ * mail-transport-agent, by name): a removal of one of these is the playbook's job, any other refused.
+ */
+export const MTA_PACKAGES = [
+  'exim4',
+  'exim4-base',
+  'exim4-config',
+  'exim4-daemon-light',
+  'exim4-daemon-heavy',
+  'postfix',
+  'exim',
+  'opensmtpd',
+  'nullmailer',
+  'msmtp-mta',
+  'dma',
+  'ssmtp',
+];
+
+/** The daemons of those MTAs: one running is stopped for sendmail, and started again by `rollback --packages`. */
+export const MTA_SERVICES = ['exim4', 'postfix', 'exim', 'opensmtpd'];
 
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
@@ -79,15 +117,39 @@ export const sendmailSmartHost = definePlaybook({
     const resources = [
       packages({
         name: 'sendmail',
-        candidates: ['sendmail', 'sendmail-cf', 'libsasl2-modules', 'cyrus-sasl-plain', 'iptables-persistent', 'iptables-services'],
-        names: (facts) => {
-          const rhel = facts.os.family === 'rhel';
-          const sasl = settings.auth ? [rhel ? 'cyrus-sasl-plain' : 'libsasl2-modules'] : [];
-          // persistence of the firewall rule at boot: netfilter-persistent on Debian
-          const fw = settings.openSmtpPort && !rhel && needsIptablesPersistent(facts) ? ['iptables-persistent'] : [];
-          return ['sendmail', 'sendmail-cf', ...sasl, ...fw];
+        names: {
+          debian: ['sendmail', 'sendmail-cf', ...(auth ? ['libsasl2-modules'] : [])],
+          rhel: ['sendmail', 'sendmail-cf', ...(auth ? ['cyrus-sasl-plain'] : [])],
         },
+        // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
+        // and conflicts with sendmail; the other packages listed go with their MTA
+        replaces: {
+          provides: ['mail-transport-agent'],
+          packages: MTA_PACKAGES,
+          by: 'sendmail',
+          services: MTA_SERVICES,
+          service: 'sendmail',
+        },
+        recommends: settings.packages.recommends,
+        allowRemove: settings.packages.allowRemove,
+        refuseUpgrades: settings.packages.refuseUpgrades,
+        lockWaitSeconds: settings.packages.lockWaitSeconds,
       }),
+      // the rule's persistence at boot on Debian, only where iptables decides: its own transaction,
+      // since on a ufw host it would take ufw away
+      ...(settings.openSmtpPort
+        ? [
+            packages({
+              name: 'iptables-persistent',
+              names: { debian: ['iptables-persistent'], rhel: [] },
+              when: { test: needsIptablesPersistent, otherwise: 'the firewall that decides on this host persists its own rules' },
+              recommends: settings.packages.recommends,
+              allowRemove: settings.packages.allowRemove,
+              refuseUpgrades: settings.packages.refuseUpgrades,
+              lockWaitSeconds: settings.packages.lockWaitSeconds,
+            }),
+          ]
+        : []),
       file({ path: mc, content: mcText, owner: 'root', group: 'smmsp', mode: '0644', validate: validateMcCommand('%s') }),
       auth
         ? file({
@@ -108,7 +170,8 @@ export const sendmailSmartHost = definePlaybook({
         name: 'makemap authinfo',
         run: makemapCommand('authinfo'),
         onChangeOf: [`file:${authinfo}`],
-        ...(auth ? { creates: `${authinfo}.db` } : {}),
+        // drift: a .db that does not hold what its text says (rebuilt or emptied by hand) is rebuilt
+        ...(auth ? { creates: `${authinfo}.db`, unless: mapInSyncCommand('authinfo'), unlessSays: STALE('authinfo') } : {}),
         files: [{ path: `${authinfo}.db`, sensitive: true }],
       }),
       file({
@@ -122,7 +185,15 @@ export const sendmailSmartHost = definePlaybook({
         mask: maskAuthinfoLines,
         sensitive: 'when-masked',
       }),
-      command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
+      command({
+        name: 'makemap access',
+        run: makemapCommand('access'),
+        onChangeOf: [`file:${access}`],
+        creates: `${access}.db`,
+        unless: mapInSyncCommand('access'),
+        unlessSays: STALE('access'),
+        files: [{ path: `${access}.db` }],
+      }),
       ...(settings.genericsTable
         ? [file({ path: GENERICS_TABLE, content: renderGenericsTable(settings.genericsTable), owner: 'root', group: 'root', mode: '0644' })]
         : []),
@@ -133,9 +204,12 @@ export const sendmailSmartHost = definePlaybook({
         run: makemapCommand('genericstable'),
         onChangeOf: [`file:${GENERICS_TABLE}`],
         ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
+        files: [{ path: `${GENERICS_TABLE}.db` }],
       }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
-      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail] }),
+      // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
+      // never rebuilt from an mc that may not build
+      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail], files: MAKE_OUTPUTS }),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,

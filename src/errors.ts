@@ -38,6 +38,16 @@ export class ConnectError extends MailprovError {
 }
 
 /**
+ * The connection dropped while a command ran (or before it could start): whether the command ran
+ * is not known from here. Steps that must not be cut in half run detached on the host (see
+ * transport/detached.ts), so for those the controller reconnects and reads what happened.
+ */
+export class ConnectionLostError extends ConnectError {}
+
+/** The run was interrupted (Ctrl-C): the host stopped before its next step. */
+export class InterruptedError extends MailprovError {}
+
+/**
  * An ssh_config file (~/.ssh/config or --ssh-config) that cannot be read, says something impossible, or
  * something mailprov cannot do (a ProxyCommand other than a bastion's ssh -W): names the file, the line
  * and, when it concerns one host, the host.

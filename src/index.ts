@@ -77,3 +77,5 @@ export * as errors from './errors.ts';
 
 // Settings schemas: playbooks outside this repository declare their settings with the same zod.
 export { z } from 'zod';
+// Scripts of several commands that stop at the first failing one and say which (exit status kept).
+export { script, parseScriptFailure, type ScriptStep } from './transport/script.ts';

@@ -1,6 +1,6 @@
 // What the mail aliases playbook runs on a host: newaliases (whose exit code says nothing of whether
 // it rebuilt anything), and the post-apply proof that sendmail's own database holds the aliases.
-import { OperationError, shellQuote, type VerifyContext } from 'mailprov';
+import { OperationError, script, shellQuote, type VerifyContext } from 'mailprov';
 import { rhsMatches } from './edit.ts';
 
 export const ALIASES = '/etc/aliases';
@@ -15,7 +15,7 @@ const SENDMAIL = '/usr/sbin/sendmail';
  */
 export function newaliasesCommand(aliases = ALIASES): string {
   const path = shellQuote(aliases);
-  return [
+  return script([
     'if ! command -v newaliases >/dev/null 2>&1; then echo "newaliases not found: the aliases database is left to the MTA\'s installation"; exit 0; fi',
     // a rollback may have removed the file (it did not exist before): nothing to build from
     `if [ ! -f ${path} ]; then echo ${shellQuote(`${aliases} does not exist: nothing to rebuild`)}; exit 0; fi`,
@@ -23,10 +23,10 @@ export function newaliasesCommand(aliases = ALIASES): string {
     'printf "%s\\n" "$out"',
     'if [ "$rc" -ne 0 ]; then exit "$rc"; fi',
     `want=$(readlink -f ${path})`,
-    `for f in $(printf "%s\\n" "$out" | sed -n 's/^\\(\\/[^:]*\\): [0-9][0-9]* aliases, longest .*/\\1/p'); do [ "$(readlink -f "$f")" = "$want" ] && exit 0; done`,
+    `for f in $(printf "%s\\n" "$out" | sed -n 's/^\\(\\/[^:]*\\): [0-9][0-9]* aliases, longest .*/\\1/p'); do if [ "$(readlink -f "$f")" = "$want" ]; then exit 0; fi; done`,
     `echo ${shellQuote(`newaliases did not rebuild the database of ${aliases}: sendmail reads its aliases from elsewhere (ALIAS_FILE in sendmail.mc)`)} >&2`,
     'exit 1',
-  ].join('\n');
+  ]);
 }
 
 /** sendmail -bt input that looks each name up in the aliases map (keys are stored in lower case). */

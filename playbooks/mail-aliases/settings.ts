@@ -55,20 +55,28 @@ const targets = z
       const problem = targetProblem(t);
       if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(t)}: ${problem}`, path: list.length > 1 ? [i] : [] });
     });
-  });
+  })
+  .describe(
+    'one target or a list of them: an address (`ops@example.org`), a local name (`root`; `\\root` delivers to root itself, no further aliasing), a program (`|/usr/local/bin/ticket --queue ops`), an include file (`:include:/etc/mail/lists/ops`) or a file (`/dev/null`); see "Targets" below',
+  );
 
-export const mailAliasesSettingsSchema = z.record(z.string(), targets).superRefine((aliases, ctx) => {
-  const names = Object.keys(aliases);
-  if (!names.length) ctx.addIssue({ code: 'custom', message: 'at least one alias, such as { root: "ops@example.org" }' });
-  for (const name of names.filter((n) => !NAME.test(n))) ctx.addIssue({ code: 'custom', message: NAME_RULE, path: [name] });
-  // sendmail folds alias names to lower case: Root and root are one alias
-  const seen = new Map<string, string>();
-  for (const name of names) {
-    const other = seen.get(name.toLowerCase());
-    if (other) ctx.addIssue({ code: 'custom', message: `${other} and ${name} are the same alias (sendmail ignores case)`, path: [name] });
-    seen.set(name.toLowerCase(), name);
-  }
-});
+export const mailAliasesSettingsSchema = z
+  .record(z.string(), targets)
+  .superRefine((aliases, ctx) => {
+    const names = Object.keys(aliases);
+    if (!names.length) ctx.addIssue({ code: 'custom', message: 'at least one alias, such as { root: "ops@example.org" }' });
+    for (const name of names.filter((n) => !NAME.test(n))) ctx.addIssue({ code: 'custom', message: NAME_RULE, path: [name] });
+    // sendmail folds alias names to lower case: Root and root are one alias
+    const seen = new Map<string, string>();
+    for (const name of names) {
+      const other = seen.get(name.toLowerCase());
+      if (other) ctx.addIssue({ code: 'custom', message: `${other} and ${name} are the same alias (sendmail ignores case)`, path: [name] });
+      seen.set(name.toLowerCase(), name);
+    }
+  })
+  .describe(
+    'an alias name (`root`, `postmaster`, `MAILER-DAEMON`): letters, digits and `. _ -`, starting with a letter or digit; one spelling per name, since sendmail folds names to lower case; at least one alias',
+  );
 
 /** Alias name -> its targets, in the order given. */
 export type MailAliasesSettings = z.output<typeof mailAliasesSettingsSchema>;

@@ -2,10 +2,11 @@
 // rebuild of maps and sendmail.cf (whose exit codes hide m4 errors), and the post-restart proof
 // that the relay works. Output of commands that may carry credentials is never kept whole.
 import { randomBytes } from 'node:crypto';
-import { OperationError, redact, sh, type ProbeContext, type VerifyContext } from 'mailprov';
+import { OperationError, redact, script, sh, type ProbeContext, type VerifyContext } from 'mailprov';
 import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
+import { verifyMaps } from './maps.ts';
 import { diagnoseContext, probeSmartHost } from './probe.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
@@ -21,33 +22,42 @@ const SENDMAIL = '/usr/sbin/sendmail';
 export function validateMcCommand(placeholder = '%s'): string {
   const t = placeholder;
   const clean = `rm -f ${t}.cf ${t}.err`;
-  return [
+  return script([
     `if ! m4 ${t} > ${t}.cf 2> ${t}.err || [ -s ${t}.err ]; then echo "m4 rejects the new sendmail.mc:" >&2; cat ${t}.err >&2; ${clean}; exit 1; fi`,
     `if ! ${SENDMAIL} -C ${t}.cf -bt -d0.1 </dev/null > ${t}.err 2>&1; then echo "sendmail rejects the sendmail.cf built from the new sendmail.mc:" >&2; tail -n 5 ${t}.err >&2; ${clean}; exit 1; fi`,
     clean,
-  ].join('\n');
+  ]);
 }
 
 /** Rebuilds sendmail.cf and the maps; fails on m4 errors that `make` would hide, and on a cf sendmail rejects. */
+/**
+ * Maps and sendmail.cf are built for sendmail: when it is not installed (`rollback --packages`
+ * removed it, or put the host's old MTA back), a rebuild after restored files has nothing to build.
+ * An apply always installs sendmail before these run.
+ */
+const SENDMAIL_GONE = `if ! command -v makemap >/dev/null 2>&1; then echo 'sendmail is not installed (makemap is missing): nothing to rebuild'; exit 0; fi`;
+
 export function makeCommand(): string {
-  return [
+  return script([
+    SENDMAIL_GONE,
     `make -s -C ${MAIL_DIR} >/dev/null`,
     `if [ -s ${MAIL_DIR}/sendmail.cf.errors ]; then echo "m4 errors while building sendmail.cf:" >&2; cat ${MAIL_DIR}/sendmail.cf.errors >&2; exit 1; fi`,
     `${SENDMAIL} -bt -d0.1 </dev/null >/dev/null 2>&1 || { echo "sendmail rejects ${MAIL_DIR}/sendmail.cf" >&2; exit 1; }`,
-  ].join('\n');
+  ]);
 }
 
 /** makemap for a text map; Debian keeps its maps smmta:smmsp 0640, as its Makefile does. */
 export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): string {
   const path = `${MAIL_DIR}/${map}`;
   const db = `${path}.db`;
-  return [
+  return script([
     // a rollback may have removed the text map (it did not exist before): its .db goes too
     sh`if [ ! -f ${path} ]; then rm -f ${db}; exit 0; fi`,
+    SENDMAIL_GONE,
     sh`makemap -r hash ${path} < ${path}`,
     sh`if getent passwd smmta >/dev/null 2>&1; then chown smmta:smmsp ${db}; fi`,
     sh`chmod 0640 ${db}`,
-  ].join('\n');
+  ]);
 }
 
 /** Polls until fn says yes or the time is up; says whether it did. */
@@ -188,10 +198,30 @@ export function parseCfAge(output: string): { daemonStarted?: number; cfWritten?
   return { daemonStarted: field('daemon'), cfWritten: field('cf') };
 }
 
+/**
+ * The running daemon is the one started on the sendmail.cf on disk: it started after the cf was
+ * last written (a daemon older than its cf runs a config it loaded before).
+ */
+async function verifyDaemonRunsCf(ctx: VerifyContext): Promise<void> {
+  const ages = parseCfAge((await ctx.exec(CF_AGE_COMMAND)).stdout);
+  if (ages.daemonStarted === undefined || ages.cfWritten === undefined) {
+    ctx.log(`the sendmail daemon's start (its process title) or ${MAIL_DIR}/sendmail.cf's age could not be read: not compared`);
+    return;
+  }
+  // /proc gives the start from a boot time rounded down to the second: one second of slack
+  if (ages.cfWritten > ages.daemonStarted + 1)
+    throw new OperationError(
+      `verification failed: the running sendmail daemon started before ${MAIL_DIR}/sendmail.cf was written: it runs a config it loaded earlier, not the one just built`,
+    );
+  ctx.log(`the running sendmail daemon started after ${MAIL_DIR}/sendmail.cf was written`);
+}
+
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
   const { exec, log } = ctx;
-  if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ]`)).code !== 0) {
-    // a first apply that failed before sendmail was installed: the host is back to having none
+  // (another MTA's /usr/sbin/sendmail, put back by rollback --packages, has no makemap)
+  if (ctx.mode === 'rollback' && (await exec(`[ -x ${SENDMAIL} ] && command -v makemap >/dev/null 2>&1`)).code !== 0) {
+    // a first apply that failed before sendmail was installed, or a rollback --packages that
+    // removed it: the host is back to having none
     log('sendmail is not installed: nothing to verify');
     return;
   }
@@ -263,6 +293,9 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
+  // the maps and the cf sendmail runs, not only the files mailprov wrote
+  await verifyMaps(ctx, settings);
+  await verifyDaemonRunsCf(ctx);
   await checkNotOpenRelay(exec, settings, log, { fqdn: ctx.facts.os.fqdn });
   await verifySenderRewriting(ctx, settings);
 

@@ -1,7 +1,7 @@
 // The mail queue of a relay: how many messages wait, since when, and why (the deferral reason
 // sendmail keeps in each queue file's M line). Read as a fact with the others, shown as a finding,
 // and flushed after an apply that mended the relay.
-import { defineFact, type Finding } from 'mailprov';
+import { defineFact, script, type Finding } from 'mailprov';
 import { diagnoseText, oneLine, type DiagnoseContext } from './diagnose.ts';
 
 /** The MTA's queue, then the submission program's (Debian and RHEL name the latter differently). */
@@ -93,10 +93,10 @@ export function queueFinding(queue: MailQueue, ctx: DiagnoseContext): Finding[] 
  * read again. `timeout` bounds a long queue: what is left is reported, not waited for.
  */
 export function flushCommand(sendmail: string): string {
-  return [
+  return script([
     `${sendmail} -bH >/dev/null 2>&1 || true`,
     `timeout 120 ${sendmail} -Am -qf -O Timeout.hoststatus=0s >/dev/null 2>&1 || true`,
     `timeout 60 ${sendmail} -Ac -qf -O Timeout.hoststatus=0s >/dev/null 2>&1 || true`,
     queueScript(),
-  ].join('\n');
+  ]);
 }

@@ -58,23 +58,42 @@ const feature = z.union([m4Name, z.object({ name: m4Name, args: z.array(z.string
 
 export const sendmailSettingsSchema = z
   .object({
-    smartHost: hostname,
-    smartHostPort: z.number().int().min(1).max(65535).default(587),
+    smartHost: hostname.describe('e.g. `smtp.gmail.com`; written as `[host]` (no MX lookup)'),
+    smartHostPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(587)
+      .describe('`RELAY_MAILER_ARGS` / `ESMTP_MAILER_ARGS` `TCP $h <port>`. Not 465: a lint error, see "Port 465" below'),
     /**
      * TLS to the smart host: 'verify' (the default) relays only over STARTTLS with a certificate that
      * verifies against the host's CA bundle and is for smartHost; 'encrypt' needs STARTTLS but checks
      * no certificate; 'none' uses STARTTLS when the server offers it (any certificate) and sends even
      * without TLS (AUTH in the clear only with allowPlaintextAuth).
      */
-    smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+    smartHostTls: z
+      .enum(['verify', 'encrypt', 'none'])
+      .default('verify')
+      .describe(
+        "`'verify'`: sendmail relays to the smart host only over STARTTLS with a certificate that verifies against the host's CA bundle and whose CN is `smartHost` (`TLS_Srv:<smartHost> VERIFY:128+CN:<smartHost>` in `/etc/mail/access`; checked right after STARTTLS, before AUTH, so a server that fails never sees the password and the mail waits in the queue); `'encrypt'`: STARTTLS without certificate checks (`ENCR:128`); `'none'`: no requirement, but STARTTLS is still used when offered, as sendmail does. Both others are lint warnings; `'none'` with `auth` is a lint error unless `allowPlaintextAuth`",
+      ),
     /**
      * With smartHostTls 'none' and auth, sendmail sends the password in the clear to a smart host
      * that offers AUTH without STARTTLS (or whose STARTTLS someone on the path removes). The lint
      * refuses that unless this says it is meant; `force` does not.
      */
-    allowPlaintextAuth: z.boolean().default(false),
+    allowPlaintextAuth: z
+      .boolean()
+      .default(false)
+      .describe(
+        "with `smartHostTls: 'none'`, let the password go to a smart host that offers no STARTTLS (sendmail and the probe alike). Only this setting allows it, never `force`",
+      ),
     /** Prove on every changing apply, from the host, that the smart host takes the credentials (no mail is sent). */
-    probeSmartHost: z.boolean().default(true),
+    probeSmartHost: z
+      .boolean()
+      .default(true)
+      .describe('after every changing apply, prove from the host that the smart host takes the credentials (see below)'),
     auth: z
       .object({
         user: saslUser,
@@ -87,21 +106,45 @@ export const sendmailSettingsSchema = z
       .strict()
       // the AUTH payloads carrying the password depend on the user: masked wherever it is revealed
       .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }))
-      .optional(),
-    localDomain: hostname.optional(),
-    relayFrom: z.array(network).default([]),
+      .optional()
+      .describe("`{ user, password: secret.env(...) or secret.file(...), mechanisms: ['PLAIN','LOGIN'] }`"),
+    localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
+    relayFrom: z
+      .array(network)
+      .default([])
+      .describe(
+        'networks allowed to relay: `Connect:<net> RELAY` in `/etc/mail/access`; octet prefixes (`192.168`, `10.0.0.5`), `IPv6:` group prefixes or addresses (`IPv6:fd00`), or domains; each must lie inside a private range (see the lint below)',
+      ),
     /** relayFrom may reach beyond the private ranges (a public network, a domain): a deliberate choice, never the default. */
-    allowPublicRelayFrom: z.boolean().default(false),
+    allowPublicRelayFrom: z
+      .boolean()
+      .default(false)
+      .describe(
+        'let `relayFrom` reach beyond the private ranges (a public network, a domain): said on purpose, since every client there may relay through the host to anywhere; the lint still warns',
+      ),
     /** Default: every address when relayFrom names networks (a LAN relay), else loopback only. */
-    listen: z.array(address).min(1).optional(),
+    listen: z.array(address).min(1).optional().meta({
+      description:
+        "addresses the MTA accepts on (port 25), IPv4 and IPv6 (`::1`, `2001:db8::25`, `::` for all): `['0.0.0.0']` (all IPv4) when `relayFrom` names networks (the seed's LAN relay), else `['127.0.0.1']` (a relay for the host's own mail). See \"IPv6\" below",
+      defaultText: 'derived',
+    }),
     /** Default: open when relayFrom names networks (others must reach port 25), else leave the firewall alone. */
-    openSmtpPort: z.boolean().optional(),
+    openSmtpPort: z.boolean().optional().meta({
+      description:
+        "TCP 25 opened in the firewall that decides on the host (firewalld, ufw, a native nftables ruleset, else iptables and ip6tables when `listen` has an IPv6 address, inserted before any REJECT, saved for boot), each its own way and marked as mailprov's: by default when `relayFrom` names networks, else the firewall is left alone. Set by hand, it wins; opening port 25 while listening on loopback only is a lint warning",
+      defaultText: 'derived',
+    }),
     /**
      * Who the opened port 25 admits: 'relayFrom' (the default: the networks relayFrom names, IPv4
-     * and IPv6, where ufw or nftables decides) or 'everyone' (a host that also receives mail from
-     * outside). The access map stays the second line either way.
+     * and IPv6, where ufw, nftables or firewalld decides) or 'everyone' (a host that also receives
+     * mail from outside). The access map stays the second line either way.
      */
-    smtpPortFrom: z.enum(['relayFrom', 'everyone']).default('relayFrom'),
+    smtpPortFrom: z
+      .enum(['relayFrom', 'everyone'])
+      .default('relayFrom')
+      .describe(
+        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6), where ufw, nftables or firewalld decides (iptables still opens it to everyone); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
+      ),
     /**
      * After apply, prove port 25 reachable from inside relayFrom: the prober (controllerProbe(), or
      * one of the inventory's own) connects to `address` (default: what the prober knows, else the one
@@ -116,10 +159,24 @@ export const sendmailSettingsSchema = z
         address: address.optional(),
       })
       .strict()
-      .optional(),
-    mc: z.union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()]).optional(),
-    trustedCa: mcPath.optional(),
-    verify: z.object({ recipient: z.string().email(), from: z.string().email().optional() }).strict().optional(),
+      .optional()
+      .describe(
+        '`{ prober, address? }`: after apply, prove port 25 reachable from inside `relayFrom` (`controllerProbe()` when the controller sits there, or a prober of your own: `{ name, connect(address, port) }`); shut, the apply fails naming the firewall and the host is rolled back',
+      ),
+    mc: z
+      .union([z.object({ text: z.string().min(1) }).strict(), z.object({ path: z.string().min(1) }).strict()])
+      .optional()
+      .meta({ description: '`{ text }` or `{ path }`: your own sendmail.mc instead', defaultText: 'generated' }),
+    trustedCa: mcPath.optional().meta({
+      description:
+        '`confCACERT`: an absolute path of letters, digits and `. _ + - @ = : ~ /` (nothing that could end the m4 value or add lines)',
+      defaultText: "the distro's bundle",
+    }),
+    verify: z
+      .object({ recipient: z.string().email(), from: z.string().email().optional() })
+      .strict()
+      .optional()
+      .describe('`{ recipient, from? }`: where the post-apply test message goes'),
     /**
      * Sender rewriting for mail leaving through the smart host (MASQUERADE_AS): headers always, the
      * envelope too unless envelope is false, recipients with `recipients` (FEATURE(allmasquerade)).
@@ -133,24 +190,71 @@ export const sendmailSettingsSchema = z
         exceptions: z.array(hostname).default([]),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe(
+        'rewrite the sender of mail leaving through the smart host (see "Sender rewriting"): `{ as: \'example.org\', envelope: true, recipients: false, domains: [], exceptions: [] }`; `as` is `MASQUERADE_AS`, `envelope` (default true) adds `FEATURE(masquerade_envelope)`, `recipients` adds `FEATURE(allmasquerade)`, `domains` are `MASQUERADE_DOMAIN`s (other domains to rewrite too), `exceptions` `MASQUERADE_EXCEPTION`s (left as they are)',
+      ),
     /** Per-user sender addresses (FEATURE(genericstable)): { root: 'ops@example.org' }. */
     genericsTable: z
       .record(genericsKey, mailAddress)
       .refine((t) => Object.keys(t).length > 0, 'at least one entry')
-      .optional(),
+      .optional()
+      .describe(
+        "per-user sender addresses, `FEATURE(genericstable)`: `{ root: 'ops@example.org', 'www-data': 'web@example.org' }`; keys are users, addresses or `@domain`, values addresses; written to `/etc/mail/genericstable` (0644) and hashed with makemap",
+      ),
     /** Domains whose addresses the genericstable rewrites (GENERICS_DOMAIN); default: the host's FQDN. */
-    genericsDomains: z.array(hostname).min(1).optional(),
+    genericsDomains: z
+      .array(hostname)
+      .min(1)
+      .optional()
+      .meta({ description: '`GENERICS_DOMAIN`s: the domains whose addresses `genericsTable` rewrites', defaultText: "the host's FQDN" }),
     /** Extra sendmail options: define(`confNAME', `value') for conf* names of cf/README. */
-    defines: z.record(m4Name, z.union([z.string(), z.number().int(), z.boolean()])).default({}),
+    defines: z
+      .record(m4Name, z.union([z.string(), z.number().int(), z.boolean()]))
+      .default({})
+      .describe(
+        "extra sendmail options, one `define` each: `{ confMAX_MESSAGE_SIZE: 10485760, confTO_QUEUEWARN: '4h', confSEVEN_BIT_INPUT: false }`; names are the `conf*` options of sendmail's cf/README, values a string, an integer or a boolean (`True`/`False`) (see \"Extra knobs\")",
+      ),
     /** Extra FEATUREs: 'nouucp' or { name: 'nouucp', args: ['reject'] }. */
-    features: z.array(feature).default([]),
+    features: z
+      .array(feature)
+      .default([])
+      .describe(
+        "extra `FEATURE`s: `['always_add_domain', { name: 'nouucp', args: ['reject'] }]`; names are the FEATUREs of cf/README. The relay-widening ones (`promiscuous_relay`, `relay_entire_domain`, `relay_based_on_MX`, `relay_local_from`, `relay_mail_from`, `loose_relay_check`) are errors, here and in your own `mc`, unless `allowRelayFeatures` names each",
+      ),
     /**
      * Relay-widening FEATUREs (relay-features.ts: promiscuous_relay, relay_mail_from, ...) this
      * relay is meant to have, each by name; any other one in `features` or the mc is refused.
      */
-    allowRelayFeatures: z.array(z.enum(RELAY_WIDENING_NAMES as [string, ...string[]])).default([]),
-    force: z.boolean().default(false),
+    allowRelayFeatures: z
+      .array(z.enum(RELAY_WIDENING_NAMES as [string, ...string[]]))
+      .default([])
+      .describe('relay-widening FEATUREs you mean to use, each by name (then a warning); `force` never allows them'),
+    /**
+     * The package step: `recommends` installs what sendmail's packages recommend too (default: only
+     * what they depend on); `allowRemove` names packages the install may remove besides the MTA it
+     * replaces (default: none, any other removal is refused); `refuseUpgrades` refuses an install
+     * that upgrades an installed package; `lockWaitSeconds`: how long to wait for another process
+     * holding the package manager's lock.
+     */
+    packages: z
+      .object({
+        recommends: z.boolean().default(false),
+        allowRemove: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+_-]*$/, 'a package name')).default([]),
+        refuseUpgrades: z.boolean().default(false),
+        lockWaitSeconds: z.number().int().min(0).max(86400).default(600),
+      })
+      .strict()
+      .default({ recommends: false, allowRemove: [], refuseUpgrades: false, lockWaitSeconds: 600 })
+      .describe(
+        "the package step. `recommends`: also install what sendmail's packages recommend (default: only what they depend on; the plan names what was left out); `allowRemove`: packages the install may remove besides the MTA sendmail replaces (any other removal is refused); `refuseUpgrades`: refuse an install that upgrades an installed package; `lockWaitSeconds`: how long to wait for another process holding the package manager's lock (its holder is named)",
+      ),
+    force: z
+      .boolean()
+      .default(false)
+      .describe(
+        'apply even when the lint finds errors about the mc (validation on the host still runs); never with a value that would inject into the mc or a map, an unreadable secret, a define or FEATURE mailprov writes itself, nor a `relayFrom` that is no network or a public one',
+      ),
   })
   .strict()
   // defaults that agree with each other: a relay for other hosts listens on every address and opens

@@ -213,6 +213,18 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await sandboxSubmitCommand(host, opts);
     });
   sandbox
+    .command('cut')
+    .description(
+      "cut a host's SSH connections (its sessions' sshd processes end), as a dropped link does; with --for, it stays unreachable that long",
+    )
+    .argument('<host>', 'the sandbox host (relay1, centos1, ...)')
+    .option('--for <seconds>', 'refuse new connections for this many seconds', wholeNumber, 0)
+    .option('--dir <dir>', 'state folder')
+    .action(async (host: string, opts: { for: number; dir?: string }) => {
+      const { sandboxCutCommand } = await import('./sandbox.ts');
+      exitCode = await sandboxCutCommand(host, opts);
+    });
+  sandbox
     .command('down')
     .option('--dir <dir>', 'state folder')
     .action(async (opts: { dir?: string }) => {

@@ -2,6 +2,7 @@
 import { SandboxError } from '../errors.ts';
 import type { DebianRelease } from '../sandbox/base.ts';
 import { LAN_CLIENTS, lanClientName, lanSubmit, type LanClientName, type SandboxLan } from '../sandbox/lan.ts';
+import { cutConnection } from '../sandbox/cut.ts';
 import { defaultStateDir, hostLabel, readState, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
@@ -83,4 +84,15 @@ export async function sandboxSubmitCommand(hostName: string, opts: { client: str
     `${client} ${state.lan.clients[client].address} -> ${host.name} ${host.lanAddress}:25: ${r.code ? `${r.code} ` : ''}${r.response}\n`,
   );
   return r.accepted ? 0 : 1;
+}
+
+/** `sandbox cut <host> [--for SECONDS]`: fault injection by hand (tests call cutConnection). */
+export async function sandboxCutCommand(hostName: string, opts: { for: number; dir?: string }): Promise<number> {
+  const dir = opts.dir ?? defaultStateDir();
+  const state = readState(dir);
+  if (!state?.ready) throw new SandboxError(`no sandbox in ${dir}: run \`mailprov sandbox up\` first`);
+  const r = await cutConnection(state, hostName, { forSeconds: opts.for });
+  const down = r.downUntil ? `; it refuses new connections until ${new Date(r.downUntil).toISOString().slice(11, 19)} UTC` : '';
+  process.stdout.write(`${hostName}: ${r.sessions} sshd session process(es) ended${down}\n`);
+  return 0;
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { OperationError } from '../errors.ts';
 import { genDir } from '../journal/index.ts';
 import { sh } from '../transport/quote.ts';
+import { script } from '../transport/script.ts';
 import type { Step } from '../resources/types.ts';
 import type { Runner } from '../transport/runner.ts';
 
@@ -31,15 +32,15 @@ function killWatcher(w: Watch): string {
 
 /** Starts the watcher: after `seconds`, unless the decision was taken, it runs the revert steps. */
 export function watcherCommand(w: Watch, revert: Step[], seconds: number): string {
-  const script = [
-    `# ${w.tag}`,
+  // the tag is a comment line of its own: it names the watcher's process, and is no step
+  const watcher = `# ${w.tag}\n${script([
     `sleep ${Math.max(1, Math.floor(seconds))}`,
     sh`mkdir ${`${w.base}.decided`} 2>/dev/null || exit 0`,
     sh`echo reverted > ${`${w.base}.decided/outcome`}`,
     sh`rm -f ${`${w.base}.pid`}`,
     ...revert.map((s) => s.command),
-  ].join('\n');
-  return sh`rm -rf ${`${w.base}.decided`} && setsid sh -c ${script} >/dev/null 2>&1 </dev/null & echo $! > ${`${w.base}.pid`}`;
+  ])}`;
+  return sh`rm -rf ${`${w.base}.decided`} && setsid sh -c ${watcher} >/dev/null 2>&1 </dev/null & echo $! > ${`${w.base}.pid`}`;
 }
 
 /** Takes the decision for the confirmation, over a fresh connection; fails if the watcher took it first. */

@@ -19,6 +19,8 @@ export interface HostResult {
   error?: string;
   /** Set when the host failed and was rolled back by itself. */
   rolledBack?: { generation: number; restored: string[] };
+  /** Where a Ctrl-C stopped this host ("after change 2 of 6 (...)", "before any change"). */
+  stopped?: string;
   /** Older generations deleted from the host's journal after the run (keepGenerations). */
   pruned?: number[];
   findings: Finding[];

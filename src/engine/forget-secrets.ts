@@ -46,7 +46,7 @@ export async function forgetSecretsHost(host: ResolvedHost, opts: ForgetOptions)
     const incomplete = journal.incomplete.map((g) => g.id);
     if (incomplete.length)
       throw new OperationError(
-        `generation ${incomplete.join(', ')} was left incomplete (a controller died mid-apply); run apply or rollback first ` +
+        `generation ${incomplete.join(', ')} was left incomplete (its run lost its connection or stopped mid-apply); run apply or rollback first ` +
           'to repair the host from its copies, then forget-secrets',
       );
     const entries = planForget(journal.generations, await journal.copies(), secretFilesOf(host.playbooks));

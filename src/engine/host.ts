@@ -3,21 +3,24 @@
 // A dry run is the same path stopped after planning (and takes no lock: it writes nothing).
 // A host that fails after its changes began is rolled back at once. Errors fail this host alone.
 import { appendFileSync } from 'node:fs';
-import { describeError, OperationError } from '../errors.ts';
+import { ConnectionLostError, describeError, InterruptedError, LockError, OperationError } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
-import { acquireLock, controllerIdentity, HostJournal, journalFact, type Generation, type PruneOutcome } from '../journal/index.ts';
+import { acquireLock, controllerIdentity, genDir, HostJournal, journalFact, type Generation, type PruneOutcome } from '../journal/index.ts';
 import type { Finding } from '../playbook/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, Resource } from '../resources/types.ts';
 import { redact } from '../secrets/index.ts';
 import { commandRunner, type Runner } from '../transport/runner.ts';
+import { runDetached, stepName } from '../transport/detached.ts';
+import { DEFAULT_RECONNECT, ReconnectingConnection, type ReconnectPolicy } from '../transport/reconnect.ts';
 import { connect, type Connection } from '../transport/ssh.ts';
 import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.ts';
 import type { EventSink, HostResult, Phase } from './events.ts';
 import { findLeftoverSecrets } from './leftover-secrets.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
+import { describeIncomplete, readLeftSteps, waitForLeftSteps } from './left-steps.ts';
 import { describeHalfUndone, repairIncomplete, undoGenerations } from './undo.ts';
 import { probePlaybooks, verifyPlaybooks } from './verify.ts';
 
@@ -36,6 +39,15 @@ export interface HostRunOptions {
   firewallConfirmSeconds?: number;
   /** Fault injection for tests: wait this long before confirming a firewall change. */
   firewallConfirmDelayMs?: number;
+  /** How a dropped connection is brought back (default: DEFAULT_RECONNECT). */
+  reconnect?: ReconnectPolicy;
+  /** Set by a first Ctrl-C: no new step starts; the running one finishes, then the host is rolled back. */
+  stop?: StopRequest;
+}
+
+/** A request to stop, shared by every host of a run (the CLI sets it on the first SIGINT). */
+export interface StopRequest {
+  requested: boolean;
 }
 
 /** Everything the phases of one host's run share. */
@@ -51,20 +63,21 @@ interface HostRun {
   facts?: HostFacts;
   journal?: HostJournal;
   gen?: Generation;
+  /** The host's lock, taken again on each reconnect. */
+  lock?: { release(): void };
+  lockInfo?: string;
+  /** The lock went to another run while the connection was down: this run touches the host no more. */
+  lockLost?: boolean;
 }
 
 export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise<HostResult> {
   const started = Date.now();
   const run = newRun(host, opts);
-  let lock: { release(): void } | undefined;
   try {
     lint(run);
+    if (opts.stop?.requested) return interruptedBeforeChanges(run, 'before it was contacted');
     const runner = await connectPhase(run);
-    if (!opts.dryRun)
-      lock = await acquireLock(
-        runner.conn,
-        `${controllerIdentity()} since ${new Date().toISOString()} (${opts.inventoryFile ?? 'inventory'})`,
-      );
+    if (!opts.dryRun) run.lock = await acquireLock(runner.conn, lockInfo(run));
     await factsPhase(run, runner);
     const plan = planPhase(run);
     // credentials mailprov wrote that no bound playbook manages any more: said, with how to remove them
@@ -75,6 +88,7 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
       if (opts.probe) await probePlaybooks(runner, host, run.facts!, run.phase, run.finding);
       return run.result;
     }
+    if (opts.stop?.requested && plan.changes.length) return interruptedBeforeChanges(run, 'after planning');
     if (plan.changes.length) {
       run.gen = await recordPhase(run, plan);
       await applyPhase(run, runner, run.gen, plan.changes);
@@ -87,14 +101,27 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     run.result.status = 'failed';
     run.result.error = redact(describeError(err));
     run.log(`FAILED: ${run.result.error}`);
-    if (run.gen && run.runner) await rollBackFailed(run, run.runner, run.gen);
+    if (run.gen && run.runner && !run.lockLost) await rollBackFailed(run, run.runner, run.gen);
     return run.result;
   } finally {
-    lock?.release();
+    run.lock?.release();
     run.runner?.conn.close();
     run.result.durationMs = Date.now() - started;
     opts.emit({ kind: 'host-done', result: run.result });
   }
+}
+
+/** Who holds the host's lock, written once per run: a reconnect takes back a lock held under it. */
+const lockInfo = (run: HostRun) =>
+  (run.lockInfo ??= `${controllerIdentity()} since ${new Date().toISOString()} (${run.opts.inventoryFile ?? 'inventory'})`);
+
+/** A first Ctrl-C came before this host changed anything: it is left as it is. */
+function interruptedBeforeChanges(run: HostRun, when: string): HostResult {
+  run.result.status = 'skipped';
+  run.result.error = `interrupted (Ctrl-C) ${when}: nothing was changed`;
+  run.result.stopped = 'before any change';
+  run.log(run.result.error);
+  return run.result;
 }
 
 function newRun(host: ResolvedHost, opts: HostRunOptions): HostRun {
@@ -139,7 +166,31 @@ async function connectPhase(run: HostRun): Promise<Runner> {
   run.phase('connecting');
   const via = t.jump?.length ? ` via ${t.jump.map((j) => `${j.user}@${j.address}:${j.port}`).join(', ')}` : '';
   run.log(`connect ${t.user}@${t.address}:${t.port}${via}`);
-  run.runner = commandRunner(await connect(t), run.log);
+  // a connection that drops is brought back, host key checked again, and the host's lock taken again
+  const conn = new ReconnectingConnection(await connect(t), run.opts.reconnect ?? DEFAULT_RECONNECT, {
+    log: run.log,
+    onReconnect: async (fresh) => {
+      if (!run.lock) return;
+      try {
+        run.lock.release();
+      } catch {
+        /* its channel went with the old connection */
+      }
+      run.lock = undefined;
+      try {
+        // the host may not have noticed yet that the old session is gone: its lock is ours to take back
+        run.lock = await acquireLock(fresh, lockInfo(run), { reclaim: true });
+      } catch (err) {
+        if (!(err instanceof LockError)) throw err;
+        run.lockLost = true;
+        conn.close();
+        throw new LockError(
+          `${run.host.name}: the connection was lost, and when it came back another mailprov run held the host's lock: this run leaves the host to it (${err.message})`,
+        );
+      }
+    },
+  });
+  run.runner = commandRunner(conn, run.log);
   return run.runner;
 }
 
@@ -159,16 +210,15 @@ async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
   const incomplete = run.journal.incomplete;
   if (incomplete.length) {
     const dry = run.opts.dryRun;
-    for (const g of incomplete) {
-      // a dead controller's apply is rolled back; its rollback is recorded as failed, never undone
-      const message =
-        g.kind === 'apply'
-          ? `generation ${g.id} was left incomplete (a controller died mid-apply)${dry ? '; the next apply or rollback rolls it back first' : ': rolling it back first'}`
-          : `generation ${g.id}, a rollback, was left incomplete (a controller died mid-rollback)${dry ? '; the next apply or rollback records it as failed' : ': recorded as failed, not undone'}; ` +
-            'what it had not undone yet stays with the generations it was undoing, for the next rollback';
-      run.finding({ level: 'warning', code: 'incomplete-generation', message });
-    }
+    // what each one's last step did on the host: the step folders say it, whoever was cut off
+    const left = await readLeftSteps(runner, incomplete);
+    for (const g of incomplete)
+      run.finding({ level: 'warning', code: 'incomplete-generation', message: describeIncomplete(g, left.get(g.id) ?? [], dry) });
     if (!dry) {
+      // a step still running there is waited for: apt's transaction, make and restart stay whole
+      for (const g of incomplete)
+        for (const message of await waitForLeftSteps(runner, g, left.get(g.id) ?? []))
+          run.finding({ level: 'info', code: 'incomplete-generation', message });
       await repairIncomplete(runner, run.journal, run.host.playbooks, os);
       run.facts = await gatherFacts(runner.conn, queries);
       run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
@@ -207,6 +257,11 @@ async function recordPhase(run: HostRun, plan: HostPlan): Promise<Generation> {
 async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes: Change[]): Promise<void> {
   const total = changes.length;
   for (const [i, change] of changes.entries()) {
+    // a Ctrl-C lets the running change finish, and starts no other
+    if (run.opts.stop?.requested) {
+      run.result.stopped = i === 0 ? 'before its first change' : `after change ${i} of ${total} (${changes[i - 1].summary})`;
+      throw new InterruptedError(`interrupted (Ctrl-C) ${run.result.stopped}: the rest was not started`);
+    }
     run.phase('applying', { step: i + 1, total, detail: change.summary });
     run.log(`apply ${i + 1}/${total}: ${change.summary} (${change.reason})`);
     // a change that could cut us off: the host undoes it by itself unless we confirm it
@@ -224,8 +279,21 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
       (change.files ?? []).map((f) => f.path),
     );
     for (const [j, step] of change.steps.entries()) {
-      const command = j === 0 && backup ? `${backup}\n${step.command}` : step.command;
-      await runner.run(command, step.label, { stdin: step.stdin, what: change.summary });
+      // detached on the host: a lost connection never cuts a step (apt, make, a restart) in half;
+      // the backup runs in the same command, before it, and a failed one stops it (fail-stop)
+      const out = await runDetached(runner, {
+        dir: `${genDir(gen.id)}/steps/${stepName()}`,
+        before: j === 0 ? backup : undefined,
+        command: step.command,
+        stdin: step.stdin,
+        label: step.label,
+        what: change.summary,
+        onLost: (message) => run.finding({ level: 'warning', code: 'connection-lost', message }),
+      });
+      // what the step says worth reporting (a lock it waited for, a package it upgraded)
+      if (step.notes)
+        for (const line of out.split('\n'))
+          if (line.startsWith('mailprov-note: ')) run.finding({ level: 'info', code: step.notes, message: line.slice(15) });
     }
     if (watch) await confirmPhase(run, watch);
     run.result.applied++;
@@ -281,14 +349,29 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
   run.log(`rolling back generation ${gen.id}`);
   const journal = run.journal!;
   let undone: Awaited<ReturnType<typeof undoGenerations>>;
-  try {
+  const undo = () =>
     // records the generation 'rolled-back' once undone, or 'rollback-failed' with what it did undo
-    undone = await undoGenerations(runner, journal, [gen], run.host.playbooks, {
+    undoGenerations(runner, journal, [gen], run.host.playbooks, {
       optIn: new Set(),
       os: run.facts!.os,
       reason: run.result.error!,
       by: 'the automatic rollback',
     });
+  try {
+    try {
+      undone = await undo();
+    } catch (err) {
+      // cut off mid-rollback: every undo step is idempotent, so it runs again once reconnected
+      if (!lostConnection(err) || run.lockLost) throw err;
+      // the next command brings the connection back (see reconnect.ts)
+      run.log(`the connection was lost during the automatic rollback (${describeError(err)}); reconnecting to finish it`);
+      undone = await undo();
+      run.finding({
+        level: 'warning',
+        code: 'connection-lost',
+        message: 'the connection was lost during the automatic rollback; reconnected, and the rollback was run again to the end',
+      });
+    }
   } catch (err) {
     const why = redact(describeError(err));
     run.log(`ROLLBACK FAILED: ${why}`);
@@ -310,6 +393,12 @@ async function rollBackFailed(run: HostRun, runner: Runner, gen: Generation): Pr
     run.log(`VERIFY AFTER ROLLBACK FAILED: ${why}`);
     run.result.error += `\ngeneration ${gen.id} was rolled back, but the host did not verify after it: ${why}`;
   }
+}
+
+/** The error (or what it was caused by) is a dropped connection. */
+function lostConnection(err: unknown): boolean {
+  for (let e = err; e; e = (e as Error).cause) if (e instanceof ConnectionLostError) return true;
+  return /connection lost while running a command|connection was lost/.test(describeError(err));
 }
 
 function failOnErrors(findings: Finding[], stage: string): void {

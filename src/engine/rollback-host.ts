@@ -16,7 +16,9 @@ import {
 import { undoHandlerFor } from '../resources/undo.ts';
 import { redact } from '../secrets/index.ts';
 import { commandRunner, type Runner } from '../transport/runner.ts';
+import { DEFAULT_RECONNECT, ReconnectingConnection } from '../transport/reconnect.ts';
 import { connect } from '../transport/ssh.ts';
+import { describeIncomplete, readLeftSteps, waitForLeftSteps } from './left-steps.ts';
 import {
   checkUndo,
   describeHalfUndone,
@@ -56,13 +58,28 @@ async function readJournal(runner: Runner): Promise<{ journal: HostJournal; os: 
 }
 
 export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): Promise<RollbackResult> {
-  const conn = await connect(host.target);
+  const info = `${controllerIdentity()} rollback since ${new Date().toISOString()}`;
+  let lock: { release(): void } | undefined;
+  // a dropped connection comes back (host key checked again), with the host's lock (see host.ts)
+  const conn = new ReconnectingConnection(await connect(host.target), DEFAULT_RECONNECT, {
+    log: (l) => opts.log(redact(l)),
+    onReconnect: async (fresh) => {
+      if (lock) lock = await acquireLock(fresh, info, { reclaim: true });
+    },
+  });
   const runner = commandRunner(conn, (l) => opts.log(redact(l)));
   const optIn = new Set(opts.packages ? ['packages'] : []);
-  let lock: { release(): void } | undefined;
   try {
-    if (!opts.dryRun) lock = await acquireLock(conn, `${controllerIdentity()} rollback since ${new Date().toISOString()}`);
+    if (!opts.dryRun) lock = await acquireLock(conn, info);
     let { journal, os } = await readJournal(runner);
+    const incomplete = journal.incomplete;
+    if (incomplete.length) {
+      // what each cut-off run's last step did, and a step still running is waited for first
+      const left = await readLeftSteps(runner, incomplete);
+      for (const g of incomplete) opts.log(describeIncomplete(g, left.get(g.id) ?? [], opts.dryRun));
+      if (!opts.dryRun)
+        for (const g of incomplete) for (const line of await waitForLeftSteps(runner, g, left.get(g.id) ?? [])) opts.log(line);
+    }
     if (!opts.dryRun && (await repairIncomplete(runner, journal, host.playbooks, os))) ({ journal, os } = await readJournal(runner));
     for (const g of journal.halfUndone) opts.log(describeHalfUndone(g));
     const plan = await planRollback(runner, journal.generations, host.playbooks, opts.to, optIn, journal.pruned);

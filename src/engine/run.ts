@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { ResolvedHost } from '../inventory/load.ts';
 import { MailprovError } from '../errors.ts';
 import type { EventSink, HostResult } from './events.ts';
-import { runHost } from './host.ts';
+import { runHost, type StopRequest } from './host.ts';
+import type { ReconnectPolicy } from '../transport/reconnect.ts';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -22,6 +23,10 @@ export interface RunOptions {
   firewallConfirmSeconds?: number;
   /** Fault injection for tests: a late firewall confirmation. */
   firewallConfirmDelayMs?: number;
+  /** How a dropped connection is brought back (default: about half a minute of attempts). */
+  reconnect?: ReconnectPolicy;
+  /** A first Ctrl-C sets it: no new host or step starts, each running step finishes (see host.ts). */
+  stop?: StopRequest;
 }
 
 /** "3" -> 3 hosts per batch, "25%" -> a quarter of them (at least 1); none -> all at once. */
@@ -45,6 +50,10 @@ export async function runHosts(hosts: ResolvedHost[], opts: RunOptions): Promise
         results.push(skipped(h, `not started: ${failed} host(s) failed, more than --max-fail ${opts.maxFail}`));
       break;
     }
+    if (opts.stop?.requested) {
+      for (const h of hosts.slice(start)) results.push(notStarted(h));
+      break;
+    }
     results.push(...(await runBatch(hosts.slice(start, start + size), opts)));
   }
   return results;
@@ -57,6 +66,10 @@ async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostRe
     while (next < hosts.length) {
       const i = next++;
       const host = hosts[i];
+      if (opts.stop?.requested) {
+        results[i] = notStarted(host);
+        continue;
+      }
       results[i] = await runHost(host, {
         dryRun: opts.dryRun,
         emit: opts.emit,
@@ -66,11 +79,17 @@ async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostRe
         inventoryFile: opts.inventoryFile,
         firewallConfirmSeconds: opts.firewallConfirmSeconds,
         firewallConfirmDelayMs: opts.firewallConfirmDelayMs,
+        reconnect: opts.reconnect,
+        stop: opts.stop,
       });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.forks, hosts.length)) }, worker));
   return results;
+}
+
+function notStarted(host: ResolvedHost): HostResult {
+  return { ...skipped(host, 'not started: the run was interrupted (Ctrl-C)'), stopped: 'not started' };
 }
 
 function skipped(host: ResolvedHost, why: string): HostResult {

@@ -2,7 +2,7 @@
 // the ones it created), each resource kind undoes its own records (firewall rules, packages with
 // --packages), then what depends on the restored files is rebuilt by the playbooks' own
 // resources (makemap, make, restart of what runs). Used by `mailprov rollback`, by the automatic
-// rollback of a failed host, and to repair a host whose previous controller died mid-apply.
+// rollback of a failed host, and to repair a host whose previous run was cut off mid-apply.
 import { describeError, GenerationPrunedError, OperationError } from '../errors.ts';
 import { fileFact } from '../facts/builtin.ts';
 import { gatherFacts } from '../facts/gather.ts';
@@ -21,6 +21,7 @@ import {
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, FileDiff, Resource } from '../resources/types.ts';
 import { redact } from '../secrets/index.ts';
+import { runDetached, stepName } from '../transport/detached.ts';
 import type { Runner } from '../transport/runner.ts';
 import { settleWatchersCommand } from './confirm.ts';
 import { factQueries, planHost } from './plan.ts';
@@ -95,8 +96,7 @@ export async function undoGenerations(
       const settle = gen.undo.length ? settleWatchersCommand(gen.id) : '';
       for (const f of await journal.restoreFiles(gen, settle, skip)) restored.add(f);
       for (const { index, handler, record } of pendingRecords(gen, opts.optIn)) {
-        for (const step of handler.steps(record, opts.os))
-          await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+        for (const step of handler.steps(record, opts.os)) await runStep(runner, (into ?? gen).id, step);
         done.add(index);
         if (into) into.undo.push(handler.inverse(record));
       }
@@ -108,8 +108,20 @@ export async function undoGenerations(
     await journal.finish(gen, 'rolled-back', opts.reason);
   }
   if (into) await journal.write(into);
-  const { rebuilt, facts } = await rebuild(runner, playbooks, restored);
-  return { restored: [...restored], notRestored, rebuilt, facts };
+  // what the journal saved it puts back byte for byte, generator outputs included: a generator
+  // whose every output was saved is not run again (its source may never have built)
+  const saved = new Set(gens.flatMap((g) => g.files).filter((f) => !skip.has(f)));
+  try {
+    const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved, (into ?? gens[0]).id);
+    return { restored: [...restored], notRestored, rebuilt, facts };
+  } catch (err) {
+    // the files are back; what runs on them did not come back: say both
+    const put = restored.size ? [...restored].join(', ') : 'none (they were as saved)';
+    throw new OperationError(
+      `${opts.by} of generation ${gens.map((g) => g.id).join(', ')}: the files were put back (${put}), but what depends on them failed to rebuild or restart`,
+      [`  ${redact(describeError(err))}`],
+    );
+  }
 }
 
 /**
@@ -172,22 +184,42 @@ async function stoppedHalfway(journal: HostJournal, gen: Generation, done: Set<n
   ]);
 }
 
-/** Re-runs the resources that derive state from the restored files, with the playbooks' own watchers. */
+/**
+ * Re-runs the resources that derive state from the restored files, with the playbooks' own
+ * watchers. A resource whose outputs (`writes`: sendmail.cf, a map) the journal saved and put back
+ * is not run again; when one of them changed, what it notifies (the restart) still happens.
+ */
 async function rebuild(
   runner: Runner,
   playbooks: BoundPlaybook[],
   restored: Set<string>,
+  saved: ReadonlySet<string>,
+  genId: number,
 ): Promise<{ rebuilt: Change[]; facts: HostFacts }> {
-  const resources = playbooks.flatMap((p) => p.parts.resources);
+  const covered = (r: Resource) => !!r.writes?.length && r.writes.every((w) => saved.has(w));
+  const all = playbooks.flatMap((p) => p.parts.resources);
   const already = new Set([...restored].map((p) => `file:${p}`));
+  for (const r of all) if (covered(r) && r.writes!.some((w) => restored.has(w))) already.add(r.id);
+  const resources = all.filter((r) => !covered(r) || already.has(r.id));
   const involved = resources.filter((r) => already.has(r.id) || r.rebuildsFromFiles || r.handler);
   const facts = await gatherFacts(runner.conn, factQueries(involved.filter((r) => !already.has(r.id))));
   const plan = planHost(involved, facts, already, 'rollback');
   for (const change of plan.changes) {
     runner.log(`rebuild: ${change.summary} (${change.reason})`);
-    for (const step of change.steps) await runner.run(step.command, step.label, { stdin: step.stdin, what: 'rollback' });
+    for (const step of change.steps) await runStep(runner, genId, step);
   }
   return { rebuilt: plan.changes, facts };
+}
+
+/** An undo or rebuild step, detached on the host like an apply's (a cut never stops make or a restart halfway). */
+function runStep(runner: Runner, genId: number, step: { command: string; stdin?: string; label: string }): Promise<string> {
+  return runDetached(runner, {
+    dir: `${genDir(genId)}/steps/${stepName()}`,
+    command: step.command,
+    stdin: step.stdin,
+    label: step.label,
+    what: 'rollback',
+  });
 }
 
 /**
@@ -201,7 +233,11 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   if (!incomplete.length) return false;
   for (const g of incomplete.filter((x) => x.kind === 'rollback')) {
     runner.log(`generation ${g.id} (a rollback) was left incomplete: recorded as failed, not undone`);
-    await journal.finish(g, 'failed', 'left incomplete by a controller that died mid-rollback; run the rollback again to finish it');
+    await journal.finish(
+      g,
+      'failed',
+      'left incomplete: its run lost its connection or stopped mid-rollback; run the rollback again to finish it',
+    );
   }
   const applies = incomplete.filter((x) => x.kind === 'apply');
   if (!applies.length) return true;
@@ -209,7 +245,7 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   await undoGenerations(runner, journal, applies, playbooks, {
     optIn: new Set(),
     os,
-    reason: 'left incomplete by a controller that died; rolled back by the next run',
+    reason: 'left incomplete: its run lost its connection or stopped; rolled back by the next run',
     by: 'the repair of a generation left incomplete',
   });
   return true;
@@ -311,7 +347,14 @@ export async function planRollback(
     }
     if (before === after && !meta.length) continue;
     const sensitive = undo.some((u) => u.sensitive.includes(path));
-    const mask = masks.get(path) ?? (sensitive ? () => '(content hidden: it holds secrets)\n' : undefined);
+    // a generator's binary output (a .db map) is put back byte for byte: its digest tells the two apart
+    const binary = [now, copy].some((f) => f.exists && f.content !== undefined && /[\0\uFFFD]/.test(f.content));
+    const mask = binary
+      ? (t: string) => {
+          const f = t === before ? now : copy;
+          return `(binary, ${f.exists ? f.size : 0} bytes, sha256 ${f.exists ? f.sha256.slice(0, 16) : 'none'})\n`;
+        }
+      : (masks.get(path) ?? (sensitive ? () => '(content hidden: it holds secrets)\n' : undefined));
     const m = (t: string | null) => (t === null || !mask ? t : mask(t));
     diffs.push({
       path,

@@ -28,7 +28,8 @@ export function buildFactScript(queries: FactQuery[], nonce = randomBytes(8).toS
   let script = 'export LC_ALL=C\n';
   for (const q of [...unique, { key: 'end', script: 'true' }]) {
     const body = 'fact' in q ? (q.fact as Fact<unknown, unknown>).script(q.arg) : q.script;
-    script += `echo ${shellQuote(`${marker} ${q.key}`)}\n${body}\n`;
+    // printf, not echo: dash's echo turns a key's backslashes (a check's `\t`) into other characters
+    script += `printf '%s\\n' ${shellQuote(`${marker} ${q.key}`)}\n${body}\n`;
   }
   return { script, marker, queries: unique };
 }

@@ -1,10 +1,11 @@
 // The journal's interface: read a host's generations, begin one before the first change, back up
 // files before each change, finish it. The engine calls these; the shell lives in scripts.ts.
 import { hostname, userInfo } from 'node:os';
-import { MailprovError } from '../errors.ts';
+import { CommandError, MailprovError, OperationError } from '../errors.ts';
 import { defineFact } from '../facts/fact.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { Runner } from '../transport/runner.ts';
+import { parseScriptFailure, script } from '../transport/script.ts';
 import {
   parseJournal,
   type Generation,
@@ -172,10 +173,10 @@ export class HostJournal {
   async completeAndPrune(gen: Generation, keep: number): Promise<PruneOutcome> {
     Object.assign(gen, { status: 'complete', finishedAt: new Date().toISOString() });
     const doomed = choosePrune(this.generations, keep, gen.finishedAt!);
-    const script = `${writeMetaCommand(genDir(gen.id))} || exit 1\n${pruneCommand(doomed)}`;
+    const command = `${writeMetaCommand(genDir(gen.id))} || exit 1\n${pruneCommand(doomed)}`;
     let out: string;
     try {
-      out = await this.runner.run(script, `record generation ${gen.id} complete${doomed.length ? `, prune ${doomed.length} older` : ''}`, {
+      out = await this.runner.run(command, `record generation ${gen.id} complete${doomed.length ? `, prune ${doomed.length} older` : ''}`, {
         stdin: JSON.stringify(gen, null, 1) + '\n',
         what: 'journal write',
       });
@@ -250,7 +251,20 @@ export class HostJournal {
   async restoreFiles(gen: Generation, before = '', skip: ReadonlySet<string> = new Set()): Promise<string[]> {
     const files = gen.files.filter((f) => !skip.has(f));
     if (!files.length && !before) return [];
-    const script = [before, files.length ? restoreFilesCommand(genDir(gen.id), files) : ''].filter(Boolean).join('\n');
-    return parseRestored(await this.runner.run(script, `restore the files of generation ${gen.id}`, { what: 'rollback' }));
+    const command = script([before, files.length ? restoreFilesCommand(genDir(gen.id), files) : '']);
+    try {
+      return parseRestored(await this.runner.run(command, `restore the files of generation ${gen.id}`, { what: 'rollback' }));
+    } catch (err) {
+      if (!(err instanceof CommandError)) throw err;
+      // the restore stops at the first file it cannot put back: say which were, and which were not
+      const done = parseRestored(err.stdout);
+      const failed = parseScriptFailure(err.stderr);
+      const rest = failed ? files.slice(failed.step - 1) : files.filter((f) => !done.includes(f));
+      const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
+      throw new OperationError(err.message, [
+        `  files put back: ${list(done)}`,
+        `  files not put back (as the failed apply left them): ${list(rest)}`,
+      ]);
+    }
   }
 }

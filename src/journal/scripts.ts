@@ -2,6 +2,7 @@
 // (unit-tested under dash and bash in a temp folder: see test/unit/journal/scripts.test.ts). Every
 // value is quoted with sh``; ids are integers from validated records.
 import { sh } from '../transport/quote.ts';
+import { script } from '../transport/script.ts';
 import { PRUNED_MARK, type PrunedRecord } from './records.ts';
 
 export const JOURNAL_DIR = '/var/lib/mailprov';
@@ -52,21 +53,29 @@ export function backupCommand(dir: string, paths: string[]): string {
   return lines.join('\n');
 }
 
-/** Restores files, newest write first: the copy back, or removal where the file was absent. Prints what it did. */
+/**
+ * Restores files in the order the generation wrote them: the copy back, or removal where the file
+ * was absent. Each copy put back is touched, so the outputs of a generator (sendmail.cf, the .db
+ * maps, written after their sources) come out newer than their sources, as they were: a `make` at
+ * the next start (Debian's init script runs one) keeps them rather than rebuilding them from a
+ * source that may never have built. Each file put back is compared with its copy. Prints what it
+ * did, file by file, and stops at the first file it cannot put back (what it printed before is what
+ * was restored; the rest was not).
+ */
 export function restoreFilesCommand(dir: string, files: string[]): string {
-  const lines = ['set -e'];
-  for (const path of [...files].reverse()) {
+  const steps = files.map((path) => {
     const copy = `${dir}/files${path}`;
-    lines.push(
+    const run = [
       // identical content, owner and mode: nothing to restore, and nothing to rebuild or restart
       sh`if [ -f ${copy} ] && [ -f ${path} ] && cmp -s ${copy} ${path} && [ "$(stat -c %a:%U:%G ${copy})" = "$(stat -c %a:%U:%G ${path})" ]; then :;`,
-      // touched after the copy: make rebuilds from sources newer than their targets, and the
-      // copy's old mtime would make `make` keep the sendmail.cf being rolled back
-      sh`elif [ -e ${copy} ] || [ -L ${copy} ]; then cp -a ${copy} ${`${path}.mailprov-restore`} && touch ${`${path}.mailprov-restore`} && mv -f ${`${path}.mailprov-restore`} ${path}; echo ${`restored ${path}`};`,
-      sh`elif grep -qxF ${path} ${`${dir}/absent`} 2>/dev/null && { [ -e ${path} ] || [ -L ${path} ]; }; then rm -f ${path}; echo ${`removed ${path}`}; fi`,
-    );
-  }
-  return lines.join('\n');
+      // touched (see above); -T: a directory in the file's place is replaced or refused, never
+      // moved into; a copy that is a directory (the host's own) is put back as one
+      sh`elif [ -e ${copy} ] || [ -L ${copy} ]; then rm -f ${`${path}.mailprov-restore`} && cp -a ${copy} ${`${path}.mailprov-restore`} && touch ${`${path}.mailprov-restore`} && mv -fT ${`${path}.mailprov-restore`} ${path} && { [ -d ${copy} ] || cmp -s ${copy} ${path}; } && echo ${`restored ${path}`};`,
+      sh`elif grep -qxF ${path} ${`${dir}/absent`} 2>/dev/null && { [ -e ${path} ] || [ -L ${path} ]; }; then rm -f ${path} && echo ${`removed ${path}`}; fi`,
+    ].join('\n');
+    return { run, name: `put back ${path}` };
+  });
+  return script(steps);
 }
 
 /** Reads what restoreFilesCommand printed: the files it put back or removed. */

@@ -101,6 +101,7 @@ export class ConsoleReporter {
       if (!r.changes.length) this.write(c.green('  no changes\n'));
       for (const ch of r.changes) {
         this.write(`  ${c.yellow('~')} ${ch.summary} ${c.dim(`(${ch.reason})`)}\n`);
+        for (const d of ch.details ?? []) this.write(c.cyan(`      ${d}\n`));
         for (const step of ch.steps) if (!ch.diff) this.write(c.dim(`      $ ${step.label}\n`));
         if (ch.diff) {
           for (const m of ch.diff.meta) this.write(c.cyan(`      ${m}\n`));

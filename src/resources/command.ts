@@ -15,6 +15,8 @@ export interface CommandOptions {
   onChangeOf?: string[];
   creates?: string;
   unless?: string;
+  /** What the plan says when `unless` fails (default: the check itself). */
+  unlessSays?: string;
   notify?: string[];
   /** Only on hosts whose facts say so (e.g. SELinux enabled); the reason shows in the plan otherwise. */
   when?: { test: (facts: HostFacts) => boolean; otherwise: string };
@@ -46,7 +48,7 @@ export function command(opts: CommandOptions): Resource {
       const watched = (opts.onChangeOf ?? []).filter((w) => ctx.changed.has(w));
       if (watched.length) reasons.push(`because ${watched.map(shortName).join(', ')} change${watched.length > 1 ? '' : 's'}`);
       if (opts.creates && !facts.get(fileFact, opts.creates).exists) reasons.push(`${opts.creates} does not exist`);
-      if (opts.unless && facts.get(testFact, opts.unless) !== 0) reasons.push(`check failed: ${opts.unless}`);
+      if (opts.unless && facts.get(testFact, opts.unless) !== 0) reasons.push(opts.unlessSays ?? `check failed: ${opts.unless}`);
       if (!reasons.length) return { resourceId: id, reason: 'nothing it watches changed' };
       return {
         resourceId: id,

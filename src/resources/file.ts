@@ -6,6 +6,7 @@ import type { Generation } from '../journal/records.ts';
 import type { FileFact, HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
+import { script } from '../transport/script.ts';
 import type { Change, FileDiff, NoChange, PlanContext, Resource, UndoRecord } from './types.ts';
 
 export interface FileOptions {
@@ -130,7 +131,6 @@ export function atomicWriteCommand(path: string, owner: string, group: string, m
   const dir = path.replace(/\/[^/]*$/, '') || '/';
   const base = path.slice(dir.length + 1);
   const lines = [
-    'set -e',
     'umask 077',
     sh`mkdir -p ${dir}`,
     sh`tmp=$(mktemp ${`${dir}/.${base}.mailprov.XXXXXX`})`,
@@ -141,7 +141,7 @@ export function atomicWriteCommand(path: string, owner: string, group: string, m
   ];
   if (validate) lines.push(validate.split('%s').join('"$tmp"'));
   lines.push(sh`mv -f "$tmp" ${path}`, 'trap - EXIT');
-  return lines.join('\n');
+  return script(lines);
 }
 
 export interface AbsentFileOptions {

@@ -11,6 +11,7 @@ import { NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } 
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
+import { script } from '../transport/script.ts';
 import { parseRecord } from './undo-record.ts';
 import type { Change, NoChange, Resource, Step, UndoHandler } from './types.ts';
 
@@ -224,12 +225,14 @@ f && !done && $0 == L { done = 1; next }
 export function persistAddCommand(persistFile: string, chain: string, line: string): string {
   const dir = persistFile.replace(/\/[^/]*$/, '') || '/';
   const tmp = `${persistFile}.mailprov-tmp`;
+  // a failing line cleans up and keeps its exit status, which fails its step (see script())
+  const clean = sh`{ s=$?; rm -f ${tmp} ${`${tmp}.1`}; (exit $s); }`;
   return subshell([
     sh`export MP_LINE=${line} MP_CHAIN=${chain}`,
-    sh`mkdir -p ${dir} && umask 077 && rm -f ${tmp} ${`${tmp}.1`} || exit 1`,
-    sh`if [ -e ${persistFile} ]; then cp -a ${persistFile} ${tmp} && cp -a ${persistFile} ${`${tmp}.1`} || exit 1; fi`,
-    sh`{ [ -e ${persistFile} ] && cat ${persistFile}; true; } | awk ${ADD_AWK} > ${`${tmp}.1`} || { rm -f ${tmp} ${`${tmp}.1`}; exit 1; }`,
-    sh`awk ${PLACE_AWK} ${`${tmp}.1`} > ${tmp} && rm -f ${`${tmp}.1`} && mv -f ${tmp} ${persistFile} || { rm -f ${tmp} ${`${tmp}.1`}; exit 1; }`,
+    sh`mkdir -p ${dir} && umask 077 && rm -f ${tmp} ${`${tmp}.1`}`,
+    sh`if [ -e ${persistFile} ]; then cp -a ${persistFile} ${tmp} && cp -a ${persistFile} ${`${tmp}.1`}; fi`,
+    sh`{ [ -e ${persistFile} ] && cat ${persistFile}; true; } | awk ${ADD_AWK} > ${`${tmp}.1`} || ${clean}`,
+    sh`awk ${PLACE_AWK} ${`${tmp}.1`} > ${tmp} && rm -f ${`${tmp}.1`} && mv -f ${tmp} ${persistFile} || ${clean}`,
   ]);
 }
 
@@ -240,18 +243,22 @@ export function persistAddCommand(persistFile: string, chain: string, line: stri
 export function persistRemoveCommand(persistFile: string, chain: string, line: string, createdFile: boolean): string {
   const tmp = `${persistFile}.mailprov-tmp`;
   const skeleton = `${filterSkeleton(chain).join('\n')}\n`;
+  const clean = sh`{ s=$?; rm -f ${tmp}; (exit $s); }`;
   return subshell([
     sh`[ -e ${persistFile} ] || exit 0`,
     sh`export MP_LINE=${line}`,
-    sh`rm -f ${tmp} && cp -a ${persistFile} ${tmp} && awk ${REMOVE_AWK} ${persistFile} > ${tmp} || { rm -f ${tmp}; exit 1; }`,
-    createdFile ? sh`if printf '%s' ${skeleton} | cmp -s - ${tmp}; then rm -f ${tmp}; rm -f ${persistFile} || exit 1; exit 0; fi` : '',
-    sh`if cmp -s ${tmp} ${persistFile}; then rm -f ${tmp}; else mv -f ${tmp} ${persistFile} || { rm -f ${tmp}; exit 1; }; fi`,
+    sh`rm -f ${tmp} && cp -a ${persistFile} ${tmp} && awk ${REMOVE_AWK} ${persistFile} > ${tmp} || ${clean}`,
+    createdFile ? sh`if printf '%s' ${skeleton} | cmp -s - ${tmp}; then rm -f ${tmp} && rm -f ${persistFile} && exit 0; fi` : '',
+    sh`if cmp -s ${tmp} ${persistFile}; then rm -f ${tmp}; else mv -f ${tmp} ${persistFile} || ${clean}; fi`,
   ]);
 }
 
-/** A subshell: its `exit`s and environment stay inside (the watcher runs revert steps in one script). */
+/**
+ * A subshell: its `exit`s and environment stay inside (the watcher runs revert steps in one
+ * script); it stops at its first failing line.
+ */
 function subshell(lines: string[]): string {
-  return ['(', ...lines.filter(Boolean), ')'].join('\n');
+  return ['(', script(lines), ')'].join('\n');
 }
 
 function persistAddStep(persistFile: string, chain: string, line: string): Step {

@@ -7,6 +7,7 @@
 // An entry whose lines were edited since is someone else's now: it is left as it is, and said.
 import { z } from 'zod';
 import { sh } from '../transport/quote.ts';
+import { script } from '../transport/script.ts';
 import type { UndoRecord } from '../journal/records.ts';
 import { parseRecord } from './undo-record.ts';
 import type { Step, UndoHandler } from './types.ts';
@@ -84,8 +85,7 @@ export function lineEntriesInput(entries: LineEntriesRecord['entries']): string 
 export function lineEntriesCommand(r: LineEntriesRecord): string {
   const f = r.path;
   const dir = f.replace(/\/[^/]*$/, '') || '/';
-  return [
-    'set -e',
+  return script([
     sh`f=${f}`,
     // nothing to take back from a file that is gone, unless entries are to be put back in it
     ...(r.entries.some((e) => e.wrote.length === 0 && e.before.length > 0) ? [] : ['[ -e "$f" ] || exit 0']),
@@ -94,12 +94,12 @@ export function lineEntriesCommand(r: LineEntriesRecord): string {
     'if [ -e "$f" ]; then src="$f"; finalnl=$(tail -c 1 "$f" | wc -l); else src=/dev/null; finalnl=1; fi',
     `awk -v created=${r.created ? 1 : 0} -v finalnl="$finalnl" ${sh`${AWK}`} "$src" > "$tmp"`,
     `if [ ${r.created ? 1 : 0} = 1 ] && [ ! -s "$tmp" ]; then rm -f "$f"; echo "$f removed: mailprov created it and nothing else is in it"; exit 0; fi`,
-    'if [ -e "$f" ]; then chown --reference="$f" "$tmp"; chmod --reference="$f" "$tmp"; else chown root:root "$tmp"; chmod 0644 "$tmp"; fi',
+    'if [ -e "$f" ]; then chown --reference="$f" "$tmp" && chmod --reference="$f" "$tmp"; else chown root:root "$tmp" && chmod 0644 "$tmp"; fi',
     'mv -f "$tmp" "$f"',
     'trap - EXIT',
     // a file moved into place keeps the label of the temp file (RHEL, SELinux)
     'if command -v restorecon >/dev/null 2>&1; then restorecon "$f" 2>/dev/null || true; fi',
-  ].join('\n');
+  ]);
 }
 
 const REBUILD: Record<NonNullable<LineEntriesRecord['rebuild']>, Step> = {

@@ -16,6 +16,11 @@ export interface Step {
   stdin?: string;
   /** Short human label for progress lines and errors, e.g. "write /etc/mail/access". */
   label: string;
+  /**
+   * The step says things worth reporting (a lock it waited for, a package it upgraded): each
+   * `mailprov-note: ...` line of its stdout becomes an info finding with this code.
+   */
+  notes?: string;
 }
 
 /** A file as it would look after the change, and before it, for diffs. */
@@ -66,6 +71,8 @@ export interface Change {
   /** Why, e.g. "not installed", "content differs", "because /etc/mail/sendmail.mc changes". */
   reason: string;
   diff?: FileDiff;
+  /** More lines for the plan, e.g. a package transaction: every package installed, upgraded, removed. */
+  details?: string[];
   steps: Step[];
   /** Files the steps write (backed up by the journal before the first step). */
   files?: WrittenFile[];

@@ -36,11 +36,19 @@ export const REPO_PACKAGES = [
 ];
 
 /**
- * Debian 13 hosts also carry nftables, its default firewall, installed; and ufw and firewalld in the
- * local repository, so that a test installs the one it needs as an administrator would.
+ * What a host may already have that conflicts with the above, for the package step's tests: ufw
+ * (iptables-persistent breaks it: mailprov must refuse to remove it) and the MTAs the sendmail
+ * playbook replaces. Each set conflicts with the others, so each is downloaded by an apt run of its own.
+ */
+export const REPO_CONFLICTING = [['ufw'], ['exim4-daemon-light', 'exim4'], ['postfix']];
+
+/**
+ * Debian 13 hosts also carry nftables, its default firewall, installed; and firewalld in the local
+ * repository (ufw is there for both releases), so that a test installs the one it needs as an
+ * administrator would.
  */
 export const TRIXIE_BASE_PACKAGES = ['nftables'];
-export const TRIXIE_REPO_PACKAGES = ['ufw', 'firewalld'];
+export const TRIXIE_REPO_PACKAGES = [['firewalld']];
 
 export const REPO_DIR = '/srv/mailprov-repo';
 
@@ -75,8 +83,13 @@ const INIT_SCRIPT = [
 /** What goes into a release's base; its hash names the cache folder, so a changed recipe builds anew. */
 function recipe(release: DebianRelease) {
   const codename = DEBIAN_RELEASES[release];
-  if (release === 12) return { codename, base: BASE_PACKAGES, repo: REPO_PACKAGES, alone: [] as string[] };
-  return { codename, base: [...BASE_PACKAGES, ...TRIXIE_BASE_PACKAGES], repo: REPO_PACKAGES, alone: TRIXIE_REPO_PACKAGES };
+  if (release === 12) return { codename, base: BASE_PACKAGES, repo: REPO_PACKAGES, alone: REPO_CONFLICTING };
+  return {
+    codename,
+    base: [...BASE_PACKAGES, ...TRIXIE_BASE_PACKAGES],
+    repo: REPO_PACKAGES,
+    alone: [...REPO_CONFLICTING, ...TRIXIE_REPO_PACKAGES],
+  };
 }
 
 export function recipeHash(release: DebianRelease = DEFAULT_RELEASE): string {
@@ -84,8 +97,8 @@ export function recipeHash(release: DebianRelease = DEFAULT_RELEASE): string {
   // bookworm's hash is computed as before releases were a parameter: its cached base stays valid
   const key =
     release === 12
-      ? { BASE_PACKAGES: base, REPO_PACKAGES: repo, SSHD_CONFIG, INIT_SCRIPT, v: 3 }
-      : { codename, base, repo, alone, SSHD_CONFIG, INIT_SCRIPT, v: 1 };
+      ? { BASE_PACKAGES: base, REPO_PACKAGES: repo, REPO_CONFLICTING: alone, SSHD_CONFIG, INIT_SCRIPT, v: 3 }
+      : { codename, base, repo, alone, SSHD_CONFIG, INIT_SCRIPT, v: 2 };
   return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 12);
 }
 
@@ -127,10 +140,10 @@ export async function ensureBase(
   log(`building the sandbox base (Debian ${release} ${codename}, mmdebstrap) in ${parent}`);
   const t0 = Date.now();
   const hooks = [
-    // the local repository: sendmail and its dependencies, downloaded but not installed; each
-    // firewall on its own (ufw Breaks iptables-persistent: one transaction could not hold both)
+    // the local repository: sendmail and its dependencies, downloaded but not installed; each set
+    // that conflicts with the others by an apt run of its own (ufw Breaks iptables-persistent)
     `chroot "$1" apt-get install --download-only -y -q ${repo.join(' ')}`,
-    ...alone.map((p) => `chroot "$1" apt-get install --download-only -y -q ${p}`),
+    ...alone.map((set) => `chroot "$1" apt-get install --download-only -y -q ${set.join(' ')}`),
     `mkdir -p "$1${REPO_DIR}" && mv "$1"/var/cache/apt/archives/*.deb "$1${REPO_DIR}/"`,
     `cd "$1${REPO_DIR}" && dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null`,
     `rm -f "$1"/etc/apt/sources.list.d/* && echo "deb [trusted=yes] file:${REPO_DIR} ./" > "$1/etc/apt/sources.list"`,

@@ -27,7 +27,22 @@ export interface ForwarderConfig {
 export interface Forwarder {
   /** host name -> port on 127.0.0.1 */
   ports: Record<string, number>;
+  /**
+   * Fault injection: drops the host's open connections, and refuses new ones until `untilMs` (a
+   * connection accepted then is closed at once, as a link that is down).
+   */
+  cut(name: string, untilMs: number): void;
   close(): Promise<void>;
+}
+
+/** Beside the daemon's config (forwarder.json): the cuts file `cutConnection` writes before it signals the daemon. */
+export const cutsFile = (configPath: string) => `${configPath.replace(/\.json$/, '')}-cuts.json`;
+
+/** What `cutConnection` writes for the forwarder daemon before it signals it (SIGUSR2). */
+export interface ForwarderCuts {
+  seq: number;
+  /** host name -> refused until (ms since the epoch) */
+  cuts: Record<string, number>;
 }
 
 /** Pipes one accepted connection to a unix socket, both ways; either side's end or error ends both. */
@@ -48,9 +63,20 @@ export function pipeTo(client: Socket, socketPath: string, onError: (err: Error)
   return upstream;
 }
 
-function listen(target: ForwardTarget, onError: (err: Error) => void): Promise<Server> {
+/** One host's port: its open connections, and until when it refuses new ones (a cut). */
+interface HostPort {
+  open: Set<Socket>;
+  refuseUntil: number;
+}
+
+function listen(target: ForwardTarget, port: HostPort, onError: (err: Error) => void): Promise<Server> {
   return new Promise((res, rej) => {
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => pipeTo(client, target.socket, onError));
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+      if (Date.now() < port.refuseUntil) return void client.destroy();
+      port.open.add(client);
+      client.once('close', () => port.open.delete(client));
+      pipeTo(client, target.socket, onError);
+    });
     server.once('error', rej);
     // a large backlog: a run over 1,000 hosts opens 1,000 connections at once, several per host
     server.listen({ port: 0, host: '127.0.0.1', backlog: 511 }, () => {
@@ -64,8 +90,9 @@ function listen(target: ForwardTarget, onError: (err: Error) => void): Promise<S
 /** Listens on a port of its own for every host (port 0: the OS's choice, held from then on). */
 export async function startForwarder(hosts: ForwardTarget[], onError: (err: Error) => void = () => {}): Promise<Forwarder> {
   const servers: Server[] = [];
+  const byName = new Map(hosts.map((h) => [h.name, { open: new Set<Socket>(), refuseUntil: 0 }]));
   try {
-    for (const h of hosts) servers.push(await listen(h, onError));
+    for (const h of hosts) servers.push(await listen(h, byName.get(h.name)!, onError));
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     throw err;
@@ -77,6 +104,12 @@ export async function startForwarder(hosts: ForwardTarget[], onError: (err: Erro
   );
   return {
     ports,
+    cut(name, untilMs) {
+      const port = byName.get(name);
+      if (!port) return;
+      port.refuseUntil = untilMs;
+      for (const c of port.open) c.destroy();
+    },
     close: async () => {
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     },

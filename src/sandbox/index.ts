@@ -52,3 +52,4 @@ export {
   type LanSubmitResult,
   type LanMessage,
 } from './lan.ts';
+export { cutConnection, type CutOptions, type CutResult } from './cut.ts';

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { AnyAuthMethod, ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
-import { ConnectError, KeyError } from '../errors.ts';
+import { ConnectError, ConnectionLostError, KeyError } from '../errors.ts';
 import { redact, registerSecret } from '../secrets/index.ts';
 import {
   appendKnownHost,
@@ -70,6 +70,8 @@ export interface Connection {
   exec(command: string, stdin?: string): Promise<ExecResult>;
   /** Starts a long-running command and hands back its channel (e.g. to hold a lock while open). */
   openChannel(command: string): Promise<ClientChannel>;
+  /** False once the connection has dropped (or was closed): nothing more runs over it. */
+  isOpen?(): boolean;
   close(): void;
 }
 
@@ -125,6 +127,12 @@ export async function connect(target: SshTarget): Promise<Connection> {
   }
   // A connection that drops later must fail the command in flight, not crash the process.
   ssh.connection?.on('error', () => {});
+  // ssh2 says 'end'/'close' before it closes the channels in flight, so a command cut off sees it
+  let open = true;
+  ssh.connection?.once('end', () => (open = false));
+  ssh.connection?.once('close', () => (open = false));
+  const lost = (why: string, cause?: unknown) =>
+    new ConnectionLostError(target.name, `connection lost while running a command: ${why}`, cause ? { cause } : undefined);
 
   const sudoRun = (): SudoRun | undefined =>
     target.sudo
@@ -141,13 +149,19 @@ export async function connect(target: SshTarget): Promise<Connection> {
     target,
     async exec(command, stdin) {
       const sudo = sudoRun();
+      if (!open) throw lost('the connection was already closed');
+      let result: Omit<ExecResult, 'command'>;
       try {
-        return { command, ...(await execRaw(ssh, wrapCommand(command, target, sudo?.words), stdin, sudo)) };
+        result = await execRaw(ssh, wrapCommand(command, target, sudo?.words), stdin, sudo);
       } catch (err) {
-        if (err instanceof ConnectError) throw err;
-        throw new ConnectError(target.name, `connection lost while running a command: ${(err as Error).message}`, { cause: err });
+        if (err instanceof ConnectError && open) throw err;
+        throw lost((err as Error).message, err);
       }
+      // a channel closed with no exit status on a connection that dropped: cut off, not finished
+      if (result.code === null && !open) throw lost('no exit status (the connection dropped)');
+      return { command, ...result };
     },
+    isOpen: () => open,
     openChannel(command) {
       return new Promise((resolve, reject) => {
         const conn = ssh.connection;

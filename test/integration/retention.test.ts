@@ -137,14 +137,14 @@ describe('retention', () => {
     // a rollback restores the other files and keeps the current authinfo (the newest credentials), saying so
     const log: string[] = [];
     const rbDry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
-    expect(rbDry.plan?.diffs.map((d) => d.path)).toEqual(['/etc/mail/access']);
+    expect(rbDry.plan?.diffs.map((d) => d.path)).toEqual(['/etc/mail/access', '/etc/mail/access.db']);
     expect(rbDry.plan?.notRestored).toEqual([
       { path: '/etc/mail/authinfo', generations: [12] },
       { path: '/etc/mail/authinfo.db', generations: [12] },
     ]);
     const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
     expect(rb.error).toBeUndefined();
-    expect([rb.plan?.target, rb.generation, rb.restored]).toEqual([11, 13, ['/etc/mail/access']]);
+    expect([rb.plan?.target, rb.generation, rb.restored]).toEqual([11, 13, ['/etc/mail/access', '/etc/mail/access.db']]);
     expect(rb.notRestored).toEqual([
       { path: '/etc/mail/authinfo', generations: [12] },
       { path: '/etc/mail/authinfo.db', generations: [12] },

@@ -81,7 +81,7 @@ describe('sandbox hosts', () => {
     expect((await b.exec('hostname')).stdout.trim()).toBe('relay2.sandbox.test');
     expect((await a.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 13');
     expect((await b.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 12');
-    expect(state.hosts.map((h) => [h.name, h.release])).toEqual([
+    expect(state!.hosts.map((h) => [h.name, h.release])).toEqual([
       ['relay1', 13],
       ['relay2', 12],
     ]);

@@ -1,6 +1,7 @@
 // In-memory facts for planner tests: a host as the fact script would describe it.
 import { createHash } from 'node:crypto';
 import type { Fact, FileFact, HostFacts, OsFacts } from '../../src/facts/types.ts';
+import type { Generation } from '../../src/journal/records.ts';
 
 export const centosOs = (major: number, systemd = major >= 7): OsFacts => ({
   family: 'rhel',
@@ -77,6 +78,22 @@ export function hostFacts(
         return over.tests?.[arg as string] ?? 1;
       case 'journal':
         return { generations: [], unreadable: [] };
+      case 'package-manager-state':
+        return over.extra?.[name] ?? { interrupted: false, detail: '' };
+      case 'package-transaction': {
+        if (over.extra?.[name]) return over.extra[name];
+        // the names not installed, installed as they are: no dependencies, nothing upgraded or removed
+        const q = arg as { apt: string[]; rpm: string[] };
+        const names = ((over.os ?? debianOs).family === 'rhel' ? q.rpm : q.apt).filter((n) => !over.packages?.[n]);
+        return {
+          ok: true,
+          requested: names,
+          install: names.map((name) => ({ name, version: '1.0' })),
+          upgrade: [],
+          remove: [],
+          recommendsLeftOut: [],
+        };
+      }
     }
     if (over.extra && name in over.extra) return over.extra[name];
     // a playbook's own fact not given: what a host without its files would say
@@ -91,3 +108,20 @@ export function hostFacts(
   };
   return { os: over.os ?? debianOs, get: <T, A>(fact: Fact<T, A>, arg: A) => answer(fact.name, arg) as T };
 }
+
+/** A generation record as the journal writes it: a complete apply unless `over` says otherwise. */
+export const generation = (id: number, over: Partial<Generation> = {}): Generation => ({
+  id,
+  kind: 'apply',
+  status: 'complete',
+  startedAt: `t${id}`,
+  by: 'me',
+  inventory: 'inv.ts',
+  summary: [],
+  files: [],
+  kept: [],
+  sensitive: [],
+  undo: [],
+  forgotten: [],
+  ...over,
+});

@@ -1,4 +1,4 @@
-// `npm run bench -- --render-only`: latest.md, the README's tables and latest.svg written from
+// `npm run bench -- --render-only`: latest.md, the tables of docs/benchmark.md and latest.svg written from
 // bench/results.json alone.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,27 +14,29 @@ describe('--render-only', () => {
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('writes latest.md, the README tables and latest.svg from results.json alone', async () => {
+  it('writes latest.md, the tables of docs/benchmark.md and latest.svg from results.json alone', async () => {
     root = mkdtempSync(join(tmpdir(), 'bench-render-'));
     mkdirSync(join(root, 'bench'));
+    mkdirSync(join(root, 'docs'));
     writeResults(root, fixtureResults());
     const probe = '<!-- probe-cost:start -->\nkept\n<!-- probe-cost:end -->';
     writeFileSync(join(root, 'bench/latest.md'), `# old\n\n${probe}\n`);
-    writeFileSync(join(root, 'README.md'), `intro\n${BENCH_START}\n${BENCH_END}\nrest\n`);
+    writeFileSync(join(root, 'docs/benchmark.md'), `intro\n${BENCH_START}\n${BENCH_END}\nrest\n`);
     const written = await writeReports(readResults(root), root);
-    expect(written.map((f) => f.slice(root!.length + 1))).toEqual(['bench/latest.md', 'README.md', 'bench/latest.svg']);
+    expect(written.map((f) => f.slice(root!.length + 1))).toEqual(['bench/latest.md', 'docs/benchmark.md', 'bench/latest.svg']);
     expect(readFileSync(join(root, 'bench/latest.md'), 'utf8')).toContain(probe);
-    expect(readFileSync(join(root, 'README.md'), 'utf8')).toMatch(
+    expect(readFileSync(join(root, 'docs/benchmark.md'), 'utf8')).toMatch(
       /^intro\n<!-- bench:start -->\nLatest, [\s\S]*\n<!-- bench:end -->\nrest\n$/,
     );
     expect(readFileSync(join(root, 'bench/latest.svg'), 'utf8')).toMatch(/^<svg /);
   });
 
-  it('writes nothing when the README has no markers', async () => {
+  it('writes nothing when the benchmark page has no markers', async () => {
     root = mkdtempSync(join(tmpdir(), 'bench-render-'));
     mkdirSync(join(root, 'bench'));
+    mkdirSync(join(root, 'docs'));
     writeFileSync(join(root, 'bench/latest.md'), 'old\n');
-    writeFileSync(join(root, 'README.md'), 'no markers\n');
+    writeFileSync(join(root, 'docs/benchmark.md'), 'no markers\n');
     await expect(writeReports(fixtureResults(), root)).rejects.toThrow(/expected one line/);
     expect(readFileSync(join(root, 'bench/latest.md'), 'utf8')).toBe('old\n');
   });

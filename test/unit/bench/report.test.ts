@@ -1,5 +1,5 @@
-// The benchmark's reports are functions of bench/results.json alone: medians, tables, and the README's
-// section between its markers.
+// The benchmark's reports are functions of bench/results.json alone: medians, tables, and the section
+// between the markers of docs/benchmark.md.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,7 +10,7 @@ import {
   mainTable,
   medianSample,
   probeCostSection,
-  readmeSection,
+  docsSection,
   replaceBetween,
   rows,
 } from '../../../bench/report.ts';
@@ -67,11 +67,11 @@ describe('tables', () => {
 });
 
 describe('documents', () => {
-  it("finds one pair of marker lines in the repository's README", () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-    const after = replaceBetween(readme, BENCH_START, BENCH_END, 'TABLES');
+  it('finds one pair of marker lines in docs/benchmark.md', () => {
+    const page = readFileSync(new URL('../../../docs/benchmark.md', import.meta.url), 'utf8');
+    const after = replaceBetween(page, BENCH_START, BENCH_END, 'TABLES');
     expect(after).toContain(`\n${BENCH_START}\nTABLES\n${BENCH_END}\n`);
-    expect(after.split('\n## Speed\n')[0]).toBe(readme.split('\n## Speed\n')[0]);
+    expect(after.split(`\n${BENCH_START}\n`)[0]).toBe(page.split(`\n${BENCH_START}\n`)[0]);
   });
 
   it('latest.md says how it was measured, links the picture, lists failures and keeps the probe-cost section', () => {
@@ -100,10 +100,10 @@ describe('documents', () => {
     expect(probeCostSection('# nothing kept')).toBeUndefined();
   });
 
-  it("replaces only what lies between the README's markers, and again the same way", () => {
+  it("replaces only what lies between the page's markers, and again the same way", () => {
     // the prose names the markers too: only the marker lines count
     const readme = `# x\n\n## Speed\n\nHow: between \`${BENCH_START}\` and \`${BENCH_END}\`.\n\n${BENCH_START}\nold table\n${BENCH_END}\n\nWhat moved the numbers.\n`;
-    const once = replaceBetween(readme, BENCH_START, BENCH_END, readmeSection(fixtureResults()));
+    const once = replaceBetween(readme, BENCH_START, BENCH_END, docsSection(fixtureResults()));
     expect(
       once.startsWith(
         `# x\n\n## Speed\n\nHow: between \`${BENCH_START}\` and \`${BENCH_END}\`.\n\n${BENCH_START}\nLatest, on this machine (2 cores, 23.5 GiB, Node v20.20.2), 2026-11-24`,
@@ -111,8 +111,10 @@ describe('documents', () => {
     ).toBe(true);
     expect(once).toContain('![Wall time against the number of hosts, dry run and no-op re-apply');
     expect(once).not.toContain('old table');
-    expect(once.endsWith(`1 failure(s) in this run: see \`bench/latest.md\`.\n${BENCH_END}\n\nWhat moved the numbers.\n`)).toBe(true);
-    expect(replaceBetween(once, BENCH_START, BENCH_END, readmeSection(fixtureResults()))).toBe(once);
+    expect(
+      once.endsWith(`1 failure(s) in this run: see [\`bench/latest.md\`](../bench/latest.md).\n${BENCH_END}\n\nWhat moved the numbers.\n`),
+    ).toBe(true);
+    expect(replaceBetween(once, BENCH_START, BENCH_END, docsSection(fixtureResults()))).toBe(once);
     expect(() => replaceBetween('no markers', BENCH_START, BENCH_END, 'x')).toThrow(/expected one line/);
     expect(() => replaceBetween(`${BENCH_END}\n${BENCH_START}\n`, BENCH_START, BENCH_END, 'x')).toThrow(/expected one line/);
     expect(() => replaceBetween(`${BENCH_START}\n${BENCH_END}\n${BENCH_START}\n`, BENCH_START, BENCH_END, 'x')).toThrow(

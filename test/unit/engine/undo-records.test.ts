@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseUndo, describeHalfUndone, describeUndo, undoProgress } from '../../../src/engine/undo.ts';
 import { parseJournal, remainingUndo, type Generation } from '../../../src/journal/records.ts';
+import { generation } from '../fixtures.ts';
 
 const rule = (port: number) => ({
   kind: 'iptables-rule',
@@ -12,22 +13,7 @@ const rule = (port: number) => ({
   added: true,
   persistFile: '/etc/iptables/rules.v4',
 });
-const gen = (id: number, over: Partial<Generation> = {}): Generation => ({
-  id,
-  kind: 'apply',
-  status: 'complete',
-  startedAt: `t${id}`,
-  by: 'me',
-  inventory: 'inv.ts',
-  summary: [],
-  files: [],
-  kept: [],
-  sensitive: [],
-  undo: [],
-  forgotten: [],
-  undone: [],
-  ...over,
-});
+const gen = (id: number, over: Partial<Generation> = {}): Generation => generation(id, { undone: [], ...over });
 
 describe('a generation an undo left halfway', () => {
   const half = gen(2, {

@@ -4,24 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { chooseUndo, forgottenFiles } from '../../../src/engine/undo.ts';
 import { GenerationPrunedError } from '../../../src/errors.ts';
 import type { Generation, PrunedRecord } from '../../../src/journal/records.ts';
+import { generation } from '../fixtures.ts';
 import { choosePrune, planForget, withForgotten } from '../../../src/journal/retention.ts';
 import { renderHistory, renderRollback } from '../../../src/report/rollback.ts';
 
-const gen = (id: number, over: Partial<Generation> = {}): Generation => ({
-  id,
-  kind: 'apply',
-  status: 'complete',
-  startedAt: `t${id}`,
-  by: 'me',
-  inventory: 'inv.ts',
-  summary: [],
-  files: ['/etc/mail/authinfo', '/etc/mail/access'],
-  kept: [],
-  sensitive: ['/etc/mail/authinfo'],
-  undo: [],
-  forgotten: [],
-  ...over,
-});
+const gen = (id: number, over: Partial<Generation> = {}): Generation =>
+  generation(id, { files: ['/etc/mail/authinfo', '/etc/mail/access'], sensitive: ['/etc/mail/authinfo'], ...over });
 const gens = (...ids: number[]) => ids.map((id) => gen(id));
 const pruned = (ids: number[], keep = 10, status: PrunedRecord['status'] = 'complete'): PrunedRecord[] =>
   ids.map((id) => ({ id, status, keep, at: 'x' }));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseJournal, type Generation } from '../../../src/journal/records.ts';
+import { generation } from '../fixtures.ts';
 import { choosePrune, planForget, withForgotten } from '../../../src/journal/retention.ts';
 import {
   backupCommand,
@@ -108,21 +109,7 @@ describe.each(shells)('journal scripts under %s', (shell) => {
 });
 
 describe.each(shells)('retention scripts under %s', (shell) => {
-  const gen = (id: number, over: Partial<Generation> = {}): Generation => ({
-    id,
-    kind: 'apply',
-    status: 'complete',
-    startedAt: `t${id}`,
-    by: 'me',
-    inventory: 'inv.ts',
-    summary: [`change ${id}`],
-    files: [],
-    kept: [],
-    sensitive: [],
-    undo: [],
-    forgotten: [],
-    ...over,
-  });
+  const gen = (id: number, over: Partial<Generation> = {}): Generation => generation(id, { summary: [`change ${id}`], ...over });
   /** A journal of generations 1..n, each holding copies of these files (content "<path> before <id>"). */
   const journalWith = (n: number, files: string[], over: (id: number) => Partial<Generation> = () => ({})) => {
     const root = mkdtempSync(join(tmpdir(), 'journal-'));

@@ -52,6 +52,8 @@ describe('the playbook where ufw or nftables decides', () => {
       hostFacts({ os: debianOs, files: conf, extra: { firewall: NFT } }),
     );
     expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules (apt)');
+    expect(plan.changes.filter((c) => c.summary.includes('iptables-persistent'))).toEqual([]);
+    expect(plan.unchanged.find((u) => u.resourceId === 'packages:iptables-persistent')?.reason).toMatch(/persists its own rules/);
     const fw = plan.changes.filter((c) => c.resourceId.startsWith('firewall'));
     expect(fw.map((c) => c.summary)).toEqual([
       'open tcp/25 to 192.168.77.0/24, 10.0.0.0/8, fd00:1::/32 in nftables inet filter chain input',
@@ -68,6 +70,7 @@ describe('the playbook where ufw or nftables decides', () => {
 
   it('keeps iptables-persistent where iptables is the firewall', () => {
     const plan = planHost(build().resources, hostFacts({ os: debianOs, extra: { firewall: { manager: 'iptables', why: 'x' } } }));
-    expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules, iptables-persistent (apt)');
+    expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules (apt)');
+    expect(plan.changes[1].summary).toBe('install iptables-persistent (apt)');
   });
 });

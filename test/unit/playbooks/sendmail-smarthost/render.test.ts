@@ -176,6 +176,7 @@ describe('settings', () => {
       smtpPortFrom: 'relayFrom',
       defines: {},
       features: [],
+      packages: { recommends: false, allowRemove: [], refuseUpgrades: false, lockWaitSeconds: 600 },
       force: false,
     });
     expect(parse().auth?.mechanisms).toEqual(['PLAIN', 'LOGIN']);

@@ -10,7 +10,7 @@ import type { Fact, HostFacts } from '../../../../src/facts/types.ts';
 import type { Generation } from '../../../../src/journal/records.ts';
 import type { Change } from '../../../../src/resources/types.ts';
 import { secret } from '../../../../src/secrets/index.ts';
-import { debianOs, fileFact, hostFacts } from '../../fixtures.ts';
+import { debianOs, fileFact, generation, hostFacts } from '../../fixtures.ts';
 
 const PASSWORD = 'hunter2-"quoted"';
 const AUTHINFO = `AuthInfo:smtp.gmail.com "U:u@example.org" "I:u@example.org" "P=${Buffer.from(PASSWORD).toString('base64')}" "M:PLAIN LOGIN"\n`;
@@ -19,23 +19,8 @@ const build = (s: Partial<SendmailSettingsInput> = {}) =>
   sendmailSmartHost.definition.build(sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', relayFrom: ['192.168'], ...s }));
 const withAuth = { auth: { user: 'u@example.org', password: secret.value(PASSWORD) } };
 
-const generation = (over: Partial<Generation>): Generation => ({
-  id: 1,
-  kind: 'apply',
-  status: 'complete',
-  startedAt: '2026-12-01T00:00:00Z',
-  by: 'test',
-  inventory: 'inv.ts',
-  summary: [],
-  files: [],
-  kept: [],
-  sensitive: [],
-  undo: [],
-  forgotten: [],
-  ...over,
-});
 /** Generation 1 wrote authinfo with the password, and makemap its .db. */
-const WROTE = generation({
+const WROTE = generation(1, {
   files: ['/etc/mail/authinfo', '/etc/mail/authinfo.db'],
   sensitive: ['/etc/mail/authinfo', '/etc/mail/authinfo.db'],
 });
@@ -118,10 +103,9 @@ describe("AuthInfo lines in the host's own access map", () => {
 
 describe('credentials no bound playbook manages', () => {
   it('are the sensitive files of apply generations in force that no resource declares', () => {
-    const older = generation({ id: 1, files: ['/etc/mail/authinfo'], sensitive: ['/etc/mail/authinfo'] });
-    const rolledBack = generation({ id: 2, status: 'rolled-back', sensitive: ['/etc/other-secret'] });
-    const newer = generation({
-      id: 3,
+    const older = generation(1, { files: ['/etc/mail/authinfo'], sensitive: ['/etc/mail/authinfo'] });
+    const rolledBack = generation(2, { status: 'rolled-back', sensitive: ['/etc/other-secret'] });
+    const newer = generation(3, {
       files: ['/etc/mail/authinfo', '/etc/mail/authinfo.db'],
       sensitive: ['/etc/mail/authinfo', '/etc/mail/authinfo.db'],
     });
