@@ -9,6 +9,7 @@ import {
   command,
   definePlaybook,
   file,
+  fileId,
   firewallRule,
   packages,
   service,
@@ -19,7 +20,14 @@ import {
   type VerifyContext,
 } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
-import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
+import {
+  applyForce,
+  lintMc,
+  lintMcForDistro,
+  lintSettingsBeforeConnecting,
+  lintSettingsForHost,
+  lintUserMcTls,
+} from './sendmail-smarthost/lint.ts';
 import { lintRelayFeatures } from './sendmail-smarthost/relay-features.ts';
 import {
   GENERICS_TABLE,
@@ -131,7 +139,7 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: 'makemap authinfo',
         run: makemapCommand('authinfo'),
-        onChangeOf: [`file:${authinfo}`],
+        onChangeOf: [fileId(authinfo)],
         ...(auth ? { creates: `${authinfo}.db` } : {}),
         files: [{ path: `${authinfo}.db`, sensitive: true }],
       }),
@@ -146,7 +154,7 @@ export const sendmailSmartHost = definePlaybook({
         mask: maskAuthinfoLines,
         sensitive: 'when-masked',
       }),
-      command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [`file:${access}`], creates: `${access}.db` }),
+      command({ name: 'makemap access', run: makemapCommand('access'), onChangeOf: [fileId(access)], creates: `${access}.db` }),
       ...(settings.genericsTable
         ? [file({ path: GENERICS_TABLE, content: renderGenericsTable(settings.genericsTable), owner: 'root', group: 'root', mode: '0644' })]
         : []),
@@ -155,16 +163,16 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: 'makemap genericstable',
         run: makemapCommand('genericstable'),
-        onChangeOf: [`file:${GENERICS_TABLE}`],
+        onChangeOf: [fileId(GENERICS_TABLE)],
         ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
       }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
-      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail] }),
+      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [fileId(mc)], notify: [sendmail] }),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [`file:${mc}`, `file:${access}`, `file:${GENERICS_TABLE}`, `file:${authinfo}`],
+        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo)],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
@@ -188,8 +196,8 @@ export const sendmailSmartHost = definePlaybook({
             findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
           }
         }
-        // distro-specific checks run again with facts; these are the ones that need no host
-        findings.push(...lintSettings(settings, { distro: { family: 'debian', major: 12 } }).filter((f) => f.code !== 'wrong-distro-mc'));
+        // the checks that need the host (its distro, its name) run in checkFacts
+        findings.push(...lintSettingsBeforeConnecting(settings));
         if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, undefined), ...lintUserMcTls(text, settings));
@@ -203,12 +211,10 @@ export const sendmailSmartHost = definePlaybook({
         if (facts.os.family === 'unknown') {
           return [{ level: 'error', code: 'unsupported-os', message: `${facts.os.prettyName} is neither Debian- nor RHEL-like` }];
         }
-        const findings = lintSettings(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn }).filter(
-          (f) => f.code === 'unqualified-hostname' || f.code === 'generics-domain-misses-host',
-        );
+        const findings = lintSettingsForHost(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn });
         if (settings.mc) {
           const text = userMc ?? (settings.mc as { text: string }).text;
-          findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));
+          findings.push(...lintMcForDistro(text, distroOf(facts)));
         }
         findings.push(...queueFinding(facts.get(mailQueueFact, undefined), diagnoseContext(settings, { facts })));
         return applyForce(findings, settings.force);

@@ -11,7 +11,7 @@ import { scanMc } from './m4.ts';
 import { lintFeatureArgs, lintValues } from './mc-values.ts';
 import { lintRelayFrom } from './relay-from.ts';
 import { renderMc } from './render.ts';
-import { lintSender } from './sender-lint.ts';
+import { lintGenericsDomains, lintSender } from './sender-lint.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
 export type { Finding };
@@ -95,24 +95,29 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
   if (!/MAILER\(\s*`?smtp'?\s*\)/.test(text)) {
     findings.push({ level: 'error', code: 'no-smtp-mailer', message: "the mc has no MAILER(`smtp'): sendmail could not relay anything" });
   }
-  if (distro) {
-    const debianMc = /\/usr\/share\/sendmail\/cf\/|OSTYPE\(`?debian/.test(text);
-    const rhelMc = /\/usr\/share\/sendmail-cf\/|OSTYPE\(`?linux/.test(text);
-    if (distro.family === 'rhel' && debianMc) {
-      findings.push({
-        level: 'error',
-        code: 'wrong-distro-mc',
-        message: 'a Debian-style mc (Debian cf path / OSTYPE(debian)) does not build on RHEL: use /usr/share/sendmail-cf and OSTYPE(linux)',
-      });
-    }
-    if (distro.family === 'debian' && rhelMc) {
-      findings.push({
-        level: 'error',
-        code: 'wrong-distro-mc',
-        message:
-          'a RHEL-style mc (/usr/share/sendmail-cf, OSTYPE(linux)) does not build on Debian: use /usr/share/sendmail/cf and OSTYPE(debian)',
-      });
-    }
+  if (distro) findings.push(...lintMcForDistro(text, distro));
+  return findings;
+}
+
+/** An mc written for one distro's sendmail-cf does not build on the other's (needs the host's facts). */
+export function lintMcForDistro(text: string, distro: Distro): Finding[] {
+  const findings: Finding[] = [];
+  const debianMc = /\/usr\/share\/sendmail\/cf\/|OSTYPE\(`?debian/.test(text);
+  const rhelMc = /\/usr\/share\/sendmail-cf\/|OSTYPE\(`?linux/.test(text);
+  if (distro.family === 'rhel' && debianMc) {
+    findings.push({
+      level: 'error',
+      code: 'wrong-distro-mc',
+      message: 'a Debian-style mc (Debian cf path / OSTYPE(debian)) does not build on RHEL: use /usr/share/sendmail-cf and OSTYPE(linux)',
+    });
+  }
+  if (distro.family === 'debian' && rhelMc) {
+    findings.push({
+      level: 'error',
+      code: 'wrong-distro-mc',
+      message:
+        'a RHEL-style mc (/usr/share/sendmail-cf, OSTYPE(linux)) does not build on Debian: use /usr/share/sendmail/cf and OSTYPE(debian)',
+    });
   }
   return findings;
 }
@@ -148,15 +153,43 @@ export function lintSettings(settings: SendmailSettings, ctx: LintContext): Find
     ...lintRelayFrom(settings),
     ...lintFeatureArgs(settings),
     ...lintKnobs(settings),
-    ...lintSender(settings, ctx),
+    ...lintSender(settings),
+    ...lintGenericsDomains(settings, ctx.hostFqdn),
     ...lintLocalDomain(settings),
     ...lintListen(settings),
     ...lintSmartHostConnection(settings),
     ...lintPlaintextAuth(settings),
     ...lintHostName(ctx),
-    ...lintGeneratedMc(settings, ctx),
+    ...lintGeneratedMc(settings, ctx.distro, ctx.distro),
   ];
 }
+
+/**
+ * What the playbook checks before connecting: every settings check that needs no host. The
+ * generated mc is rendered for Debian 12 as a stand-in and checked without a distro; the
+ * distro-specific checks wait for facts (lintSettingsForHost, lintMcForDistro).
+ */
+export function lintSettingsBeforeConnecting(settings: SendmailSettings): Finding[] {
+  return [
+    ...lintValues(settings),
+    ...lintRelayFrom(settings),
+    ...lintFeatureArgs(settings),
+    ...lintKnobs(settings),
+    ...lintSender(settings),
+    ...lintLocalDomain(settings),
+    ...lintListen(settings),
+    ...lintSmartHostConnection(settings),
+    ...lintPlaintextAuth(settings),
+    ...lintGeneratedMc(settings, STAND_IN_DISTRO, undefined),
+  ];
+}
+
+/** The settings checks that need the host's facts, run once they are known. */
+export function lintSettingsForHost(settings: SendmailSettings, ctx: LintContext): Finding[] {
+  return [...lintGenericsDomains(settings, ctx.hostFqdn), ...lintHostName(ctx)];
+}
+
+const STAND_IN_DISTRO: Distro = { family: 'debian', major: 12 };
 
 /** LOCAL_DOMAIN makes sendmail deliver a domain's mail locally: not the mail it is meant to relay. */
 function lintLocalDomain(settings: SendmailSettings): Finding[] {
@@ -266,11 +299,11 @@ function lintHostName(ctx: LintContext): Finding[] {
   ];
 }
 
-/** The mc mailprov generates, through the same checks as a user's own mc. */
-function lintGeneratedMc(settings: SendmailSettings, ctx: LintContext): Finding[] {
+/** The mc mailprov generates for `renderFor`, through the same checks as a user's own mc. */
+function lintGeneratedMc(settings: SendmailSettings, renderFor: Distro, checkFor: Distro | undefined): Finding[] {
   if (settings.mc) return [];
   // the generated mc's port is smartHostPort, already told in the settings' words
-  return lintMc(renderMc(settings, ctx.distro), ctx.distro).filter((f) => f.code !== 'implicit-tls-port');
+  return lintMc(renderMc(settings, renderFor), checkFor).filter((f) => f.code !== 'implicit-tls-port');
 }
 
 /**

@@ -19,7 +19,7 @@ export function senderValues(settings: SendmailSettings): [string, string][] {
 }
 
 /** Sender rewriting that would not do what it says. */
-export function lintSender(settings: SendmailSettings, ctx: { hostFqdn?: string }): Finding[] {
+export function lintSender(settings: SendmailSettings): Finding[] {
   const findings: Finding[] = [];
   if (settings.mc) {
     const ignored = [
@@ -44,13 +44,20 @@ export function lintSender(settings: SendmailSettings, ctx: { hostFqdn?: string 
         'masquerade.envelope is false, so the genericsTable rewrites header senders only: FEATURE(masquerade_envelope) governs both, and the smart host sees the original envelope sender',
     });
   }
-  const fqdn = ctx.hostFqdn?.toLowerCase();
-  if (settings.genericsTable && settings.genericsDomains && fqdn && !settings.genericsDomains.some((d) => d.toLowerCase() === fqdn)) {
-    findings.push({
+  return findings;
+}
+
+/** Once the host's FQDN is known: a genericsDomains that leaves the host out rewrites nothing it sends. */
+export function lintGenericsDomains(settings: SendmailSettings, hostFqdn: string | undefined): Finding[] {
+  const fqdn = hostFqdn?.toLowerCase();
+  if (!settings.genericsTable || !settings.genericsDomains || !fqdn || settings.genericsDomains.some((d) => d.toLowerCase() === fqdn)) {
+    return [];
+  }
+  return [
+    {
       level: 'warning',
       code: 'generics-domain-misses-host',
-      message: `genericsDomains (${settings.genericsDomains.join(', ')}) leaves out ${ctx.hostFqdn}: mail submitted on this host is addressed from user@${ctx.hostFqdn}, which the genericsTable then does not rewrite`,
-    });
-  }
-  return findings;
+      message: `genericsDomains (${settings.genericsDomains.join(', ')}) leaves out ${hostFqdn}: mail submitted on this host is addressed from user@${hostFqdn}, which the genericsTable then does not rewrite`,
+    },
+  ];
 }
