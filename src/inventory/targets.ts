@@ -16,7 +16,7 @@ import {
   type SshConfigWarning,
 } from '../transport/ssh-config.ts';
 import { expandHome, type HostKeyPolicy, type SshTarget } from '../transport/ssh.ts';
-import type { InventoryWarning } from './ansible.ts';
+import type { InventoryWarning } from './warning.ts';
 
 /** The connection fields of a host, defaults applied; paths already resolved against the inventory. */
 export interface ConnectionSettings {
