@@ -122,3 +122,14 @@ export async function sshRunAll(state: SandboxState, command: string, logFile: s
 export const fmt = (s: number | undefined, digits = 2) => (s === undefined || Number.isNaN(s) ? 'n/a' : s.toFixed(digits));
 export const ratio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || b === 0 ? undefined : a / b;
+
+/** A markdown table: the first two columns left-aligned, the numbers right-aligned. */
+export function table(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i < 2 ? ':' : '-') + '-'.repeat(w) + (i < 2 ? '-' : ':')).join('|')}|`,
+    ...body.map(line),
+  ].join('\n');
+}

@@ -1,7 +1,7 @@
 // The text a reader sees of a benchmark run, from bench/results.json alone: bench/latest.md and the
 // speed tables of docs/benchmark.md (between its bench markers). Pure functions of the results; bench/render.ts
 // writes them, with the picture (bench/plot.ts).
-import { fmt, median, ratio } from './lib.ts';
+import { fmt, median, ratio, table } from './lib.ts';
 import type { TraceSummary } from './profile.ts';
 import { scaleSection } from './scale-report.ts';
 import { SCENARIOS, type BenchResults, type Profile, type Sample, type Scenario, type Tool } from './results.ts';
@@ -76,17 +76,6 @@ export function medianSample(xs: Sample[] | undefined): Sample | undefined {
 
 // ---------------------------------------------------------------------------------------------
 // tables
-
-export function table(header: string[], body: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  return [
-    line(header),
-    `|${widths.map((w, i) => (i < 2 ? ':' : '-') + '-'.repeat(w) + (i < 2 ? '-' : ':')).join('|')}|`,
-    ...body.map(line),
-  ].join('\n');
-}
-
 const cell = (row: Row, tool: Tool) =>
   row.medians[tool] === undefined ? '-' : fmt(row.medians[tool]) + (row.ok[tool] === false ? ' (!)' : '');
 const times = (x: number | undefined, digits = 1) => (x === undefined ? 'n/a' : `${fmt(x, digits)}x`);

@@ -1,6 +1,6 @@
 // The scale benchmark's text (`npm run bench -- --scale ...`), from bench/results.json's `scale` alone:
 // its section of bench/latest.md and the table the run prints.
-import { table } from './report.ts';
+import { table } from './lib.ts';
 import type { ScaleN, ScaleResults, ScaleRun } from './results.ts';
 import type { ScaleOptions } from './scale.ts';
 

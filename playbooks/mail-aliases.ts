@@ -8,6 +8,7 @@ import {
   command,
   definePlaybook,
   file,
+  fileId,
   fileFact,
   lineEntriesRecord,
   OperationError,
@@ -41,7 +42,7 @@ export const mailAliases = definePlaybook({
   name: 'mail-aliases',
   settings: mailAliasesSettingsSchema,
   build(aliases: MailAliasesSettings) {
-    const aliasesFile = `file:${ALIASES}`;
+    const aliasesFile = fileId(ALIASES);
     const content = (facts: HostFacts) => {
       const current = currentAliases(facts);
       if ('problem' in current) throw new OperationError(current.problem);

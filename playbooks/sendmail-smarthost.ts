@@ -10,6 +10,7 @@ import {
   definePlaybook,
   file,
   firewallFact,
+  fileId,
   firewallRule,
   packages,
   service,
@@ -20,7 +21,14 @@ import {
   type VerifyContext,
 } from 'mailprov';
 import { sendmailSettingsSchema, type SendmailSettings } from './sendmail-smarthost/settings.ts';
-import { applyForce, lintMc, lintSettings, lintUserMcTls } from './sendmail-smarthost/lint.ts';
+import {
+  applyForce,
+  lintMc,
+  lintMcForDistro,
+  lintSettingsBeforeConnecting,
+  lintSettingsForHost,
+  lintUserMcTls,
+} from './sendmail-smarthost/lint.ts';
 import { lintRelayFeatures } from './sendmail-smarthost/relay-features.ts';
 import {
   GENERICS_TABLE,
@@ -169,7 +177,7 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: 'makemap authinfo',
         run: makemapCommand('authinfo'),
-        onChangeOf: [`file:${authinfo}`],
+        onChangeOf: [fileId(authinfo)],
         // drift: a .db that does not hold what its text says (rebuilt or emptied by hand) is rebuilt
         ...(auth ? { creates: `${authinfo}.db`, unless: mapInSyncCommand('authinfo'), unlessSays: STALE('authinfo') } : {}),
         files: [{ path: `${authinfo}.db`, sensitive: true }],
@@ -188,7 +196,7 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: 'makemap access',
         run: makemapCommand('access'),
-        onChangeOf: [`file:${access}`],
+        onChangeOf: [fileId(access)],
         creates: `${access}.db`,
         unless: mapInSyncCommand('access'),
         unlessSays: STALE('access'),
@@ -202,19 +210,19 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: 'makemap genericstable',
         run: makemapCommand('genericstable'),
-        onChangeOf: [`file:${GENERICS_TABLE}`],
+        onChangeOf: [fileId(GENERICS_TABLE)],
         ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
         files: [{ path: `${GENERICS_TABLE}.db` }],
       }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
       // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
       // never rebuilt from an mc that may not build
-      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [`file:${mc}`], notify: [sendmail], files: MAKE_OUTPUTS }),
+      command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [fileId(mc)], notify: [sendmail], files: MAKE_OUTPUTS }),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [`file:${mc}`, `file:${access}`, `file:${GENERICS_TABLE}`, `file:${authinfo}`],
+        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo)],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
@@ -238,8 +246,8 @@ export const sendmailSmartHost = definePlaybook({
             findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
           }
         }
-        // distro-specific checks run again with facts; these are the ones that need no host
-        findings.push(...lintSettings(settings, { distro: { family: 'debian', major: 12 } }).filter((f) => f.code !== 'wrong-distro-mc'));
+        // the checks that need the host (its distro, its name) run in checkFacts
+        findings.push(...lintSettingsBeforeConnecting(settings));
         if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {
           const text = userMc ?? (settings.mc as { text: string }).text;
           findings.push(...lintMc(text, undefined), ...lintUserMcTls(text, settings));
@@ -260,12 +268,10 @@ export const sendmailSmartHost = definePlaybook({
         if (facts.os.family === 'unknown') {
           return [{ level: 'error', code: 'unsupported-os', message: `${facts.os.prettyName} is neither Debian- nor RHEL-like` }];
         }
-        const findings = lintSettings(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn }).filter(
-          (f) => f.code === 'unqualified-hostname' || f.code === 'generics-domain-misses-host',
-        );
+        const findings = lintSettingsForHost(settings, { distro: distroOf(facts), hostFqdn: facts.os.fqdn });
         if (settings.mc) {
           const text = userMc ?? (settings.mc as { text: string }).text;
-          findings.push(...lintMc(text, distroOf(facts)).filter((f) => f.code === 'wrong-distro-mc'));
+          findings.push(...lintMcForDistro(text, distroOf(facts)));
         }
         findings.push(...queueFinding(facts.get(mailQueueFact, undefined), diagnoseContext(settings, { facts })));
         return applyForce(findings, settings.force);

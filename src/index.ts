@@ -32,9 +32,11 @@ export {
 export { secret, Secret, redact } from './secrets/index.ts';
 
 // Resources: what a playbook's build() returns. Each plans against facts, then the engine applies it.
-export { file, absentFile, packages, firewallRule, command, service, serviceId } from './resources/index.ts';
+export { file, absentFile, packages, firewallRule, command, service } from './resources/index.ts';
+export { fileId, commandId, serviceId, packagesId } from './resources/index.ts';
 export type { PortOpening, PortSources } from './resources/firewall-native.ts';
-export type { Resource, Change, NoChange, Step, UndoRecord } from './resources/index.ts';
+export type { Resource, Change, ChangeAction, NoChange, Step, UndoRecord } from './resources/index.ts';
+export { CHANGE_ACTIONS } from './resources/index.ts';
 export type {
   FileOptions,
   AbsentFileOptions,

@@ -11,7 +11,15 @@ export {
   GENERICS_TABLE,
   PRIVACY_FLAGS,
 } from './render.ts';
-export { lintMc, lintSettings, m4MacroWords, type LintContext } from './lint.ts';
+export {
+  lintMc,
+  lintMcForDistro,
+  lintSettings,
+  lintSettingsBeforeConnecting,
+  lintSettingsForHost,
+  type LintContext,
+} from './lint.ts';
+export { m4MacroWords } from './m4.ts';
 export { lintRelayFeatures, mcFeatures, RELAY_WIDENING_FEATURES, RELAY_WIDENING_NAMES } from './relay-features.ts';
 export { lintKnobs, closestName, RESERVED_DEFINES, RESERVED_FEATURES } from './knobs.ts';
 export { KNOWN_DEFINES, KNOWN_FEATURES } from './cf-names.ts';

@@ -5,7 +5,7 @@ import { limitHosts, type ResolvedHost } from '../inventory/load.ts';
 import type { Finding } from '../playbook/index.ts';
 import { ConsoleReporter } from '../report/index.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { prepareHosts } from './prompt.ts';
+import { prepareHosts } from './ask-passwords.ts';
 
 export interface CheckCommandOptions extends InventoryCommandOptions {
   limit?: string;

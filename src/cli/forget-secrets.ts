@@ -5,7 +5,7 @@ import { limitHosts } from '../inventory/load.ts';
 import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { forgetToJson, renderForget } from '../report/index.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { prepareHosts } from './prompt.ts';
+import { prepareHosts } from './ask-passwords.ts';
 
 export interface ForgetCommandOptions extends InventoryCommandOptions {
   host?: string;

@@ -6,7 +6,7 @@ import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { historyToJson, renderHistory, renderHistoryError, renderRollback, rollbackToJson } from '../report/index.ts';
 import { redact } from '../secrets/index.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { prepareHosts } from './prompt.ts';
+import { prepareHosts } from './ask-passwords.ts';
 
 export interface HistoryCommandOptions extends InventoryCommandOptions {
   host?: string;

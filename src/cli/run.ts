@@ -7,7 +7,7 @@ import type { StopRequest } from '../engine/host.ts';
 import { ConsoleReporter, resultsToJson, runExitCode } from '../report/index.ts';
 import { selectionRecord } from '../report/merge.ts';
 import { type InventoryCommandOptions, loadCommandInventory } from './inventory.ts';
-import { prepareHosts } from './prompt.ts';
+import { prepareHosts } from './ask-passwords.ts';
 
 /** The options of `apply` and `plan` (see main.ts). */
 export interface RunCommandOptions extends InventoryCommandOptions {

@@ -30,10 +30,3 @@ export function defineFact<T, A = void>(def: { name: string; script(arg: A): str
 export function factKey(name: string, arg: unknown): string {
   return arg === undefined ? name : `${name}:${typeof arg === 'string' ? arg : JSON.stringify(arg)}`;
 }
-
-/** The facts gathered from a host; `os` is always there, the rest is what the resources asked for. */
-export interface HostFacts {
-  readonly os: import('./types.ts').OsFacts;
-  /** The value of a fact that was gathered; throws FactError for one that was not asked for (a bug). */
-  get<T, A>(fact: Fact<T, A>, arg: A): T;
-}

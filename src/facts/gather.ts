@@ -7,7 +7,8 @@ import { redact } from '../secrets/index.ts';
 import { shellQuote } from '../transport/quote.ts';
 import type { Connection } from '../transport/ssh.ts';
 import { osFact } from './builtin.ts';
-import type { Fact, FactQuery, HostFacts } from './fact.ts';
+import type { Fact, FactQuery } from './fact.ts';
+import type { HostFacts } from './types.ts';
 
 /** De-duplicates queries (several resources may read the same file). `os` is always included, first. */
 export function uniqueQueries(queries: FactQuery[]): FactQuery[] {

@@ -1,5 +1,7 @@
 // The shapes of the built-in facts (see builtin.ts for how each is gathered).
-export type { Fact, FactQuery, HostFacts } from './fact.ts';
+import type { Fact } from './fact.ts';
+
+export type { Fact, FactQuery } from './fact.ts';
 
 export type OsFamily = 'debian' | 'rhel' | 'unknown';
 
@@ -56,3 +58,10 @@ export interface ServiceFact {
 }
 
 export const MAX_CONTENT_BYTES = 1024 * 1024;
+
+/** The facts gathered from a host; `os` is always there, the rest is what the resources asked for. */
+export interface HostFacts {
+  readonly os: OsFacts;
+  /** The value of a fact that was gathered; throws FactError for one that was not asked for (a bug). */
+  get<T, A>(fact: Fact<T, A>, arg: A): T;
+}

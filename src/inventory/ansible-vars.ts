@@ -3,10 +3,13 @@
 // differently, said once per inventory rather than once per host.
 import { InventoryError } from '../errors.ts';
 import { registerSecret } from '../secrets/index.ts';
-import type { AnsibleHostFields, InventoryWarning } from './ansible.ts';
-import { KEEP_GENERATIONS_EXPECTED, PORT_EXPECTED } from './schema.ts';
+import { type HostInput, KEEP_GENERATIONS_EXPECTED, PORT_EXPECTED } from './schema.ts';
+import type { InventoryWarning } from './warning.ts';
 import { jumpFromProxyCommand as proxyCommandJump } from '../transport/jump.ts';
 import { splitWords } from './words.ts';
+
+/** mailprov's host fields as a host's variables set them; address is the host's name when unset. */
+export type AnsibleHostFields = Omit<HostInput, 'address' | 'groups' | 'vars'> & { address?: string };
 
 /** Something about one host that is said once for the inventory (see summarize). */
 export type HostNote =

@@ -6,8 +6,11 @@
 // to the deepest (a child group beats its parent; siblings at one depth go by name, later wins), then
 // the host's own variables.
 import { InventoryError } from '../errors.ts';
-import { type HostNote, hostFields, summarize } from './ansible-vars.ts';
-import { type HostInput, PORT_EXPECTED } from './schema.ts';
+import { type AnsibleHostFields, type HostNote, hostFields, summarize } from './ansible-vars.ts';
+import { PORT_EXPECTED } from './schema.ts';
+import type { InventoryWarning } from './warning.ts';
+
+export type { AnsibleHostFields, InventoryWarning };
 
 export interface AnsibleGroupState {
   vars: Map<string, unknown>;
@@ -25,9 +28,6 @@ export interface AnsibleSource {
   namedUngrouped: boolean;
 }
 
-/** mailprov's host fields as a host's variables set them; address is the host's name when unset. */
-export type AnsibleHostFields = Omit<HostInput, 'address' | 'groups' | 'vars'> & { address?: string };
-
 export interface AnsibleHost extends AnsibleHostFields {
   /** Every group the host belongs to, directly or through children, sorted; never 'all'. */
   groups: string[];
@@ -40,15 +40,6 @@ export interface AnsibleGroup {
   vars: Record<string, unknown>;
   /** Child groups as listed. */
   children: string[];
-}
-
-/** Said once for an inventory file, not once per host; `hosts` are the hosts it is about. */
-export interface InventoryWarning {
-  file: string;
-  message: string;
-  hosts?: string[];
-  /** Jump hosts it concerns that are no inventory host, named as written (ssh_config warnings). */
-  jumpHosts?: string[];
 }
 
 export interface AnsibleInventory {

@@ -7,9 +7,16 @@ import { hostname, homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { InventoryError, MailprovError } from '../errors.ts';
 import { parseJumpSpec, type JumpHop } from '../transport/jump.ts';
-import { resolveSshConfig, where, type SshConfigEnv, type SshConfigFile, type SshConfigWarning } from '../transport/ssh-config.ts';
+import {
+  resolveSshConfig,
+  where,
+  type SshConfigEnv,
+  type SshConfigFile,
+  type SshConfigResult,
+  type SshConfigWarning,
+} from '../transport/ssh-config.ts';
 import { expandHome, type HostKeyPolicy, type SshTarget } from '../transport/ssh.ts';
-import type { InventoryWarning } from './ansible.ts';
+import type { InventoryWarning } from './warning.ts';
 
 /** The connection fields of a host, defaults applied; paths already resolved against the inventory. */
 export interface ConnectionSettings {
@@ -70,117 +77,164 @@ interface Endpoint {
   jump?: { spec: string; from: string; inventory: boolean };
 }
 
-export function resolveTargets(input: TargetsInput): { targets: Map<string, SshTarget>; warnings: TargetWarning[] } {
-  const env = input.env ?? defaultSshConfigEnv();
-  const exists = input.exists ?? existsSync;
-  const warnings = new Map<string, { hosts: Set<string>; jumpHosts: Set<string> }>();
-  const warn = (message: string, host: string, jumpHost: boolean) => {
-    if (!warnings.has(message)) warnings.set(message, { hosts: new Set(), jumpHosts: new Set() });
-    warnings.get(message)![jumpHost ? 'jumpHosts' : 'hosts'].add(host);
-  };
+/** Warnings said once each, with every host (or jump host) they concern. */
+class Warnings {
+  private readonly byMessage = new Map<string, { hosts: Set<string>; jumpHosts: Set<string> }>();
 
-  /** One endpoint: the settings given, then ssh_config for the address, then the defaults. */
-  /** `fieldOfJump` is where its jump would be set in the inventory; undefined for a jump host that is no inventory host. */
-  const endpoint = (name: string, address: string, given: ConnectionSettings, fieldOfJump?: string): Endpoint => {
-    const file = input.sshConfig ? resolveSshConfig(input.sshConfig, address, given, env) : undefined;
-    const adHoc = fieldOfJump === undefined;
-    for (const w of file?.warnings ?? []) warn(sshWarning(w), name, adHoc);
-    const fromFile = (file?.identityFiles ?? []).filter((path) => {
-      if (exists(path)) return true;
-      warn(`ssh_config: IdentityFile ${path} does not exist: skipped`, name, adHoc);
-      return false;
-    });
-    const target: SshTarget = {
-      name,
-      address: file?.hostName ?? address,
-      port: given.port ?? file?.port ?? DEFAULT_PORT,
-      user: given.user ?? file?.user ?? DEFAULT_USER,
-      privateKey: given.privateKey ?? (fromFile[0] !== undefined ? resolve(fromFile[0]) : undefined),
-      privateKeyPassphrase: given.privateKeyPassphrase,
-      privateKeyPassphraseEnv: given.privateKeyPassphraseEnv,
-      ...(given.privateKey === undefined && fromFile.length > 1 ? { identityFiles: fromFile.slice(1).map((p) => resolve(p)) } : {}),
-      ...(file?.identitiesOnly !== undefined ? { identitiesOnly: file.identitiesOnly } : {}),
-      knownHosts: given.knownHosts ?? (file?.knownHosts !== undefined ? resolve(file.knownHosts) : expandHome('~/.ssh/known_hosts')),
-      hostKeyPolicy: given.hostKeyPolicy ?? file?.hostKeyPolicy ?? 'strict',
-      sudo: given.sudo ?? false,
-      sudoPassword: given.sudoPassword,
-      connectTimeoutMs: given.connectTimeoutMs ?? file?.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-    };
-    if (!adHoc && given.jump !== undefined) return { target, jump: { spec: given.jump, from: fieldOfJump, inventory: true } };
-    if (file?.proxyJump)
-      return {
-        target,
-        jump: { spec: file.proxyJump.value, from: `${file.proxyJump.keyword} at ${where(file.proxyJump)}`, inventory: false },
-      };
-    return { target };
-  };
-
-  const base = new Map<string, Endpoint>();
-  for (const [name, h] of Object.entries(input.hosts)) base.set(name, endpoint(name, h.address, h.settings, `hosts.${name}.jump`));
-
-  // A jump host that is not an inventory host is set up as one would be: the defaults, then ssh_config.
-  // Its own jump comes from ssh_config only: `jump` in the defaults means "the hosts", not their jump hosts.
-  const hopDefaults: ConnectionSettings = { ...input.defaults, jump: undefined, sudo: undefined, sudoPassword: undefined };
-  const hopEndpoint = (hop: JumpHop, inventoryNames: boolean): Endpoint => {
-    if (inventoryNames && hop.user === undefined && hop.port === undefined && base.has(hop.host)) {
-      const named = base.get(hop.host)!;
-      return { ...named, target: { ...named.target, sudo: false, sudoPassword: undefined } };
-    }
-    const given = {
-      ...hopDefaults,
-      ...(hop.user !== undefined ? { user: hop.user } : {}),
-      ...(hop.port !== undefined ? { port: hop.port } : {}),
-    };
-    return endpoint(hop.spec, hop.host, given);
-  };
-
-  const identity = (t: SshTarget) => `${t.user}@${t.address}:${t.port}`;
-
-  /** The whole chain for an endpoint's jump, first hop first. `seen`: who asked, to catch a loop. */
-  const chainOf = (owner: Endpoint, seen: string[]): SshTarget[] => {
-    if (!owner.jump) return [];
-    const { spec, from, inventory } = owner.jump;
-    let hops: JumpHop[];
-    try {
-      hops = parseJumpSpec(spec);
-    } catch (err) {
-      throw new MailprovError(`${from}: ${(err as Error).message}`);
-    }
-    if (hops.length === 0) return [];
-    const ends = hops.map((h) => hopEndpoint(h, inventory));
-    for (const e of ends) {
-      if (seen.includes(identity(e.target)))
-        throw new MailprovError(
-          `${from}: the jump chain comes back to ${e.target.name} (${[...seen, identity(e.target)].join(' -> ')}); ` +
-            "a jump host that `defaults` or a `Host *` would send through itself needs jump: 'none' (ProxyJump none)",
-        );
-    }
-    if (seen.length + hops.length > MAX_HOPS) throw new MailprovError(`${from}: more than ${MAX_HOPS} jump hosts`);
-    // only the first hop's own jump applies: the later ones are reached through the hops before them
-    const before = chainOf(ends[0], [...seen, identity(ends[0].target)]);
-    return [...before, ...ends.map((e) => e.target)];
-  };
-
-  const targets = new Map<string, SshTarget>();
-  for (const [name, end] of base) {
-    let chain: SshTarget[];
-    try {
-      chain = chainOf(end, [identity(end.target)]);
-    } catch (err) {
-      const why = (err as Error).message;
-      throw new InventoryError(
-        input.file,
-        end.jump?.inventory ? `hosts.${name}.jump` : `hosts.${name}`,
-        "jump hosts as an inventory host's name or [user@]host[:port], comma separated, that do not loop",
-        why,
-      );
-    }
-    targets.set(name, chain.length ? { ...end.target, jump: chain } : end.target);
+  add(message: string, host: string, jumpHost: boolean): void {
+    if (!this.byMessage.has(message)) this.byMessage.set(message, { hosts: new Set(), jumpHosts: new Set() });
+    this.byMessage.get(message)![jumpHost ? 'jumpHosts' : 'hosts'].add(host);
   }
-  return {
-    targets,
-    warnings: [...warnings].map(([message, w]) => ({ message, hosts: [...w.hosts], jumpHosts: [...w.jumpHosts] })),
+
+  list(): TargetWarning[] {
+    return [...this.byMessage].map(([message, w]) => ({ message, hosts: [...w.hosts], jumpHosts: [...w.jumpHosts] }));
+  }
+}
+
+/** What every step of the resolution reads: the input, ssh's environment, and where warnings go. */
+interface Resolution {
+  input: TargetsInput;
+  env: SshConfigEnv;
+  exists: (path: string) => boolean;
+  warnings: Warnings;
+  /** The inventory's hosts as endpoints, their jumps not yet resolved. */
+  base: Map<string, Endpoint>;
+}
+
+export function resolveTargets(input: TargetsInput): { targets: Map<string, SshTarget>; warnings: TargetWarning[] } {
+  const r: Resolution = {
+    input,
+    env: input.env ?? defaultSshConfigEnv(),
+    exists: input.exists ?? existsSync,
+    warnings: new Warnings(),
+    base: new Map(),
   };
+  for (const [name, h] of Object.entries(input.hosts)) r.base.set(name, endpoint(r, name, h.address, h.settings, `hosts.${name}.jump`));
+  const targets = new Map<string, SshTarget>();
+  for (const [name, end] of r.base) targets.set(name, withJumpChain(r, name, end));
+  return { targets, warnings: r.warnings.list() };
+}
+
+/**
+ * One endpoint: the settings given, then ssh_config for the address, then the defaults.
+ * `fieldOfJump` is where its jump would be set in the inventory; undefined for a jump host that is
+ * no inventory host.
+ */
+function endpoint(r: Resolution, name: string, address: string, given: ConnectionSettings, fieldOfJump?: string): Endpoint {
+  const file = r.input.sshConfig ? resolveSshConfig(r.input.sshConfig, address, given, r.env) : undefined;
+  const adHoc = fieldOfJump === undefined;
+  for (const w of file?.warnings ?? []) r.warnings.add(sshWarning(w), name, adHoc);
+  const fromFile = existingIdentityFiles(r, file?.identityFiles ?? [], name, adHoc);
+  const target = mergeTarget(name, address, given, file, fromFile);
+  const jump = jumpOf(given, file, fieldOfJump);
+  return jump ? { target, jump } : { target };
+}
+
+/** ssh_config's IdentityFile lines naming a file that exists (ssh skips the others, and so do we, saying so). */
+function existingIdentityFiles(r: Resolution, paths: string[], name: string, adHoc: boolean): string[] {
+  return paths.filter((path) => {
+    if (r.exists(path)) return true;
+    r.warnings.add(`ssh_config: IdentityFile ${path} does not exist: skipped`, name, adHoc);
+    return false;
+  });
+}
+
+/** Each field: the inventory's value, else ssh_config's, else mailprov's default. */
+function mergeTarget(
+  name: string,
+  address: string,
+  given: ConnectionSettings,
+  file: SshConfigResult | undefined,
+  fromFile: string[],
+): SshTarget {
+  return {
+    name,
+    address: file?.hostName ?? address,
+    port: given.port ?? file?.port ?? DEFAULT_PORT,
+    user: given.user ?? file?.user ?? DEFAULT_USER,
+    privateKey: given.privateKey ?? (fromFile[0] !== undefined ? resolve(fromFile[0]) : undefined),
+    privateKeyPassphrase: given.privateKeyPassphrase,
+    privateKeyPassphraseEnv: given.privateKeyPassphraseEnv,
+    ...(given.privateKey === undefined && fromFile.length > 1 ? { identityFiles: fromFile.slice(1).map((p) => resolve(p)) } : {}),
+    ...(file?.identitiesOnly !== undefined ? { identitiesOnly: file.identitiesOnly } : {}),
+    knownHosts: given.knownHosts ?? (file?.knownHosts !== undefined ? resolve(file.knownHosts) : expandHome('~/.ssh/known_hosts')),
+    hostKeyPolicy: given.hostKeyPolicy ?? file?.hostKeyPolicy ?? 'strict',
+    sudo: given.sudo ?? false,
+    sudoPassword: given.sudoPassword,
+    connectTimeoutMs: given.connectTimeoutMs ?? file?.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+  };
+}
+
+/** The endpoint's own jump: the inventory's `jump` (inventory hosts only), else ssh_config's ProxyJump. */
+function jumpOf(given: ConnectionSettings, file: SshConfigResult | undefined, fieldOfJump?: string): Endpoint['jump'] {
+  if (fieldOfJump !== undefined && given.jump !== undefined) return { spec: given.jump, from: fieldOfJump, inventory: true };
+  if (file?.proxyJump)
+    return { spec: file.proxyJump.value, from: `${file.proxyJump.keyword} at ${where(file.proxyJump)}`, inventory: false };
+  return undefined;
+}
+
+/**
+ * A hop of a jump chain as an endpoint. A jump host that is not an inventory host is set up as one
+ * would be: the defaults, then ssh_config. Its own jump comes from ssh_config only: `jump` in the
+ * defaults means "the hosts", not their jump hosts.
+ */
+function hopEndpoint(r: Resolution, hop: JumpHop, inventoryNames: boolean): Endpoint {
+  const named = r.base.get(hop.host);
+  if (inventoryNames && hop.user === undefined && hop.port === undefined && named) {
+    return { ...named, target: { ...named.target, sudo: false, sudoPassword: undefined } };
+  }
+  const given: ConnectionSettings = {
+    ...r.input.defaults,
+    jump: undefined,
+    sudo: undefined,
+    sudoPassword: undefined,
+    ...(hop.user !== undefined ? { user: hop.user } : {}),
+    ...(hop.port !== undefined ? { port: hop.port } : {}),
+  };
+  return endpoint(r, hop.spec, hop.host, given);
+}
+
+const identity = (t: SshTarget) => `${t.user}@${t.address}:${t.port}`;
+
+/** The whole chain for an endpoint's jump, first hop first. `seen`: who asked, to catch a loop. */
+function jumpChain(r: Resolution, owner: Endpoint, seen: string[]): SshTarget[] {
+  if (!owner.jump) return [];
+  const { spec, from, inventory } = owner.jump;
+  let hops: JumpHop[];
+  try {
+    hops = parseJumpSpec(spec);
+  } catch (err) {
+    throw new MailprovError(`${from}: ${(err as Error).message}`);
+  }
+  if (hops.length === 0) return [];
+  const ends = hops.map((h) => hopEndpoint(r, h, inventory));
+  for (const e of ends) {
+    if (seen.includes(identity(e.target)))
+      throw new MailprovError(
+        `${from}: the jump chain comes back to ${e.target.name} (${[...seen, identity(e.target)].join(' -> ')}); ` +
+          "a jump host that `defaults` or a `Host *` would send through itself needs jump: 'none' (ProxyJump none)",
+      );
+  }
+  if (seen.length + hops.length > MAX_HOPS) throw new MailprovError(`${from}: more than ${MAX_HOPS} jump hosts`);
+  // only the first hop's own jump applies: the later ones are reached through the hops before them
+  const before = jumpChain(r, ends[0], [...seen, identity(ends[0].target)]);
+  return [...before, ...ends.map((e) => e.target)];
+}
+
+/** An inventory host's target with its jump chain, or an InventoryError naming the field at fault. */
+function withJumpChain(r: Resolution, name: string, end: Endpoint): SshTarget {
+  let chain: SshTarget[];
+  try {
+    chain = jumpChain(r, end, [identity(end.target)]);
+  } catch (err) {
+    throw new InventoryError(
+      r.input.file,
+      end.jump?.inventory ? `hosts.${name}.jump` : `hosts.${name}`,
+      "jump hosts as an inventory host's name or [user@]host[:port], comma separated, that do not loop",
+      (err as Error).message,
+    );
+  }
+  return chain.length ? { ...end.target, jump: chain } : end.target;
 }
 
 function sshWarning(w: SshConfigWarning): string {

@@ -8,12 +8,14 @@ import type { HostResult } from '../engine/events.ts';
 import { MergeError } from '../errors.ts';
 import { shardOf } from '../inventory/shard.ts';
 import { runExitCode, summarize } from './json.ts';
+import { CHANGE_ACTIONS } from '../resources/types.ts';
 
 const finding = z.looseObject({ level: z.enum(['error', 'warning', 'info']), code: z.string(), message: z.string() });
 
 const change = z.looseObject({
   resource: z.string(),
-  action: z.string(),
+  // every verb a report of mailprov's can hold
+  action: z.enum(CHANGE_ACTIONS),
   summary: z.string(),
   reason: z.string(),
   commands: z.array(z.looseObject({ label: z.string(), command: z.string() })),

@@ -15,6 +15,7 @@ export {
   type FirewallRuleOptions,
 } from './firewall.ts';
 export { command, shortName, type CommandOptions } from './command.ts';
-export { service, serviceId, serviceCommand, type ServiceOptions } from './service.ts';
+export { service, serviceCommand, type ServiceOptions } from './service.ts';
+export { fileId, commandId, serviceId, packagesId } from './ids.ts';
 export { undoHandlerFor } from './undo.ts';
 export { lineEntriesRecord, lineEntriesCommand, lineEntriesInput, lineEntriesUndo, type LineEntriesRecord } from './line-entries.ts';

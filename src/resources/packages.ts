@@ -18,6 +18,7 @@ import type { HostFacts, OsFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { shellJoin, shellQuote } from '../transport/quote.ts';
 import { serviceCommand } from './service.ts';
+import { packagesId } from './ids.ts';
 import { parseRecord } from './undo-record.ts';
 import type { Change, NoChange, Resource, Step, UndoHandler } from './types.ts';
 
@@ -245,7 +246,7 @@ export function packages(opts: PackagesOptions): Resource {
   const perFamily = Array.isArray(opts.names) ? { debian: opts.names, rhel: opts.names } : opts.names;
   const listed = [...new Set([...perFamily.debian, ...perFamily.rhel])];
   const state = opts.state ?? 'present';
-  const id = `packages:${opts.name ?? listed.join(',')}`;
+  const id = packagesId(opts.name ?? listed.join(','));
   const recommends = opts.recommends ?? false;
   const lockWait = opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS;
   const query: TransactionQuery = { apt: perFamily.debian, rpm: perFamily.rhel, recommends };

@@ -3,7 +3,11 @@ import { serviceFact } from '../facts/builtin.ts';
 import type { HostFacts, OsFacts } from '../facts/types.ts';
 import { sh } from '../transport/quote.ts';
 import { shortName } from './command.ts';
+import { serviceId } from './ids.ts';
 import type { Change, NoChange, Resource } from './types.ts';
+
+// its id helper lives with the others; kept importable from here
+export { serviceId };
 
 export interface ServiceOptions {
   name: string;
@@ -16,10 +20,6 @@ export interface ServiceOptions {
 export function serviceCommand(os: OsFacts, name: string, action: 'start' | 'restart' | 'reload' | 'stop'): string {
   if (os.serviceManager === 'systemd') return sh`systemctl ${action} ${name}`;
   return sh`if command -v service >/dev/null 2>&1; then service ${name} ${action}; else ${`/etc/init.d/${name}`} ${action}; fi`;
-}
-
-export function serviceId(name: string): string {
-  return `service:${name}`;
 }
 
 export function service(opts: ServiceOptions): Resource {

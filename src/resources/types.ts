@@ -62,10 +62,29 @@ export interface UndoHandler<R extends UndoRecord = UndoRecord> {
   describe(record: R): string;
 }
 
+/** Verbs of a change, as plans and reports print them; a new verb is added here first. */
+export const CHANGE_ACTIONS = [
+  'install',
+  'remove',
+  'repair',
+  'create',
+  'update',
+  'run',
+  'start',
+  'restart',
+  'reload',
+  'add-rule',
+  'change-rule',
+  'persist-rule',
+  'add-service',
+] as const;
+
+export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
+
 export interface Change {
   resourceId: string;
   /** Verb of the change: install, create, update, run, add-rule, start, restart, ... */
-  action: string;
+  action: ChangeAction;
   /** What will be done, e.g. "install sendmail, sendmail-cf (apt)". */
   summary: string;
   /** Why, e.g. "not installed", "content differs", "because /etc/mail/sendmail.mc changes". */

@@ -8,10 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule, packages, service, serviceId } from '../../src/resources/index.ts';
-import type { SandboxState } from '../../src/sandbox/index.ts';
-import { connect } from '../../src/transport/ssh.ts';
 import { closedPort } from '../closed-port.ts';
-import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, useSandbox } from './helpers.ts';
 
 // A small playbook that uses every kind of resource, without sendmail.
 const demo = definePlaybook({
@@ -30,30 +28,19 @@ const demo = definePlaybook({
   }),
 });
 
-let state: SandboxState | undefined;
+const sandbox = useSandbox(2);
 
 beforeAll(async () => {
-  state = await startSandbox(2);
   // a service the demo playbook can restart: an init script that counts its restarts
-  for (const h of state.hosts) {
-    const c = await connect({
-      name: h.name,
-      address: '127.0.0.1',
-      port: h.port,
-      user: 'root',
-      privateKey: state.privateKey,
-      knownHosts: state.knownHosts,
-      hostKeyPolicy: 'strict',
-      sudo: false,
-      connectTimeoutMs: 5000,
-    });
-    const script =
-      '#!/bin/sh\ncase "$1" in start|restart) echo "$1" >> /var/tmp/demo-restarts; touch /run/demo.running;; status) [ -e /run/demo.running ];; esac\n';
-    await c.exec(
+  const script =
+    '#!/bin/sh\ncase "$1" in start|restart) echo "$1" >> /var/tmp/demo-restarts; touch /run/demo.running;; status) [ -e /run/demo.running ];; esac\n';
+  for (const i of sandbox.state.hosts.keys()) {
+    await remoteExec(
+      sandbox.state,
+      i,
       'cat > /etc/init.d/dnsmasq-demo && chmod 755 /etc/init.d/dnsmasq-demo && iptables -A INPUT -p tcp --dport 9 -j REJECT',
       script,
     );
-    c.close();
   }
 });
 
@@ -64,16 +51,15 @@ const tempDir = (prefix: string) => {
   return dir;
 };
 
-afterAll(async () => {
+afterAll(() => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
-  await stopSandbox(state);
 });
 
-const remote = async (host: number, cmd: string) => (await remoteExec(state!, host, cmd)).stdout;
+const remote = async (host: number, cmd: string) => (await remoteExec(sandbox.state, host, cmd)).stdout;
 
 describe('apply', () => {
   it('changes both hosts the first time, in order, with handlers run once at the end', async () => {
-    const inv = sandboxInventory(state!, [{ on: 'relays', use: demo({ motd: 'hello $USER `id`' }) }]);
+    const inv = sandboxInventory(sandbox.state, [{ on: 'relays', use: demo({ motd: 'hello $USER `id`' }) }]);
     const results = await apply(inv);
     for (const r of results) {
       expect(r.error).toBeUndefined();
@@ -99,7 +85,7 @@ describe('apply', () => {
   });
 
   it('changes nothing and runs no handler the second time', async () => {
-    const inv = sandboxInventory(state!, [{ on: 'relays', use: demo({ motd: 'hello $USER `id`' }) }]);
+    const inv = sandboxInventory(sandbox.state, [{ on: 'relays', use: demo({ motd: 'hello $USER `id`' }) }]);
     const results = await apply(inv);
     for (const r of results) {
       expect(r.status).toBe('unchanged');
@@ -111,7 +97,7 @@ describe('apply', () => {
   });
 
   it('restarts a notified handler once when a watched file changes', async () => {
-    const inv = sandboxInventory(state!, [{ on: 'relay1', use: demo({ motd: 'changed' }) }]);
+    const inv = sandboxInventory(sandbox.state, [{ on: 'relay1', use: demo({ motd: 'changed' }) }]);
     const [r] = await apply(inv);
     expect(resourceIds(r)).toEqual(['file:/etc/motd', 'command:count motd changes', 'service:dnsmasq-demo']);
     expect(r.changes.at(-1)?.action).toBe('restart');
@@ -125,11 +111,11 @@ describe('apply', () => {
     const nothing = await closedPort();
     // relay2's sshd, but a key it does not accept
     const inv = sandboxInventory(
-      state!,
+      sandbox.state,
       [{ on: 'all', use: demo({ motd: 'third' }) }],
       {
         gone: { address: '127.0.0.1', port: nothing, hostKeyPolicy: 'accept-new' },
-        refused: { address: '127.0.0.1', port: state!.hosts[1].port, privateKey: join(badKey, 'id') },
+        refused: { address: '127.0.0.1', port: sandbox.state.hosts[1].port, privateKey: join(badKey, 'id') },
       },
       ['relay1'],
     );
@@ -156,7 +142,7 @@ describe('apply', () => {
       ['deploy', {}],
       ['deploy2', { sudoPasswordEnv: 'MAILPROV_TEST_SUDO' }],
     ] as const) {
-      const inv = sandboxInventory(state!, [{ on: 'relay2', use: demo({ motd: `via sudo as ${user}` }) }], {}, ['relay2']);
+      const inv = sandboxInventory(sandbox.state, [{ on: 'relay2', use: demo({ motd: `via sudo as ${user}` }) }], {}, ['relay2']);
       Object.assign(inv.hosts[0].target, {
         user,
         sudo: true,
@@ -171,13 +157,13 @@ describe('apply', () => {
 
   it("records an unknown host key on first contact with hostKeyPolicy 'accept-new', then checks it", async () => {
     const known = join(tempDir('mailprov-kh-'), 'sub', 'known_hosts');
-    const inv = sandboxInventory(state!, [{ on: 'relay1', use: demo({ motd: 'changed' }) }], {}, ['relay1']);
+    const inv = sandboxInventory(sandbox.state, [{ on: 'relay1', use: demo({ motd: 'changed' }) }], {}, ['relay1']);
     Object.assign(inv.hosts[0].target, { knownHosts: known, hostKeyPolicy: 'accept-new' });
     const [first] = await apply(inv);
     expect(first.error).toBeUndefined();
     const recorded = readFileSync(known, 'utf8');
     expect(recorded).toBe(
-      `[127.0.0.1]:${state!.hosts[0].port} ${readFileSync(join(state!.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+      `[127.0.0.1]:${sandbox.state.hosts[0].port} ${readFileSync(join(sandbox.state.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
     );
     Object.assign(inv.hosts[0].target, { hostKeyPolicy: 'strict' });
     const [second] = await apply(inv);
@@ -190,8 +176,8 @@ describe('apply', () => {
     const other = join(tempDir('mailprov-otherkey-'), 'key');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
     const pub = readFileSync(`${other}.pub`, 'utf8').trim().split(' ');
-    writeFileSync(known, `[127.0.0.1]:${state!.hosts[0].port} ${pub[0]} ${pub[1]}\n`);
-    const inv = sandboxInventory(state!, [{ on: 'all', use: demo({ motd: 'third' }) }]);
+    writeFileSync(known, `[127.0.0.1]:${sandbox.state.hosts[0].port} ${pub[0]} ${pub[1]}\n`);
+    const inv = sandboxInventory(sandbox.state, [{ on: 'all', use: demo({ motd: 'third' }) }]);
     inv.hosts[0].target.knownHosts = known;
     const [r1] = await apply({ ...inv, hosts: [inv.hosts[0]] });
     expect(r1.status).toBe('failed');
@@ -204,7 +190,7 @@ describe('apply', () => {
       '-E',
       'sha256',
       '-f',
-      join(state!.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'),
+      join(sandbox.state.hosts[0].dir, 'upper/etc/ssh/ssh_host_ed25519_key.pub'),
     ])
       .toString()
       .split(' ')[1];

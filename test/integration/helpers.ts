@@ -1,20 +1,73 @@
 // Shared by the integration tests: a sandbox of real hosts in a temporary state folder, and
 // inventories built in memory the way a user's file would build them.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { HostResult } from '../../src/engine/events.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { resolveInventory, type Inventory } from '../../src/inventory/load.ts';
 import type { InventoryInput } from '../../src/inventory/schema.ts';
 import { sandboxDown, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
-import { connect, type ExecResult } from '../../src/transport/ssh.ts';
+import { connect, type Connection, type ExecResult } from '../../src/transport/ssh.ts';
 
 /** `releases`: Debian hosts of a release other than the default (13), e.g. `{ relay2: 12 }` for a mixed fleet. */
-export async function startSandbox(count: number, opts: Pick<UpOptions, 'releases' | 'lan' | 'centos'> = {}): Promise<SandboxState> {
-  const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-'));
-  return sandboxUp({ dir, count, ...opts });
+export async function startSandbox(count: number, opts: Omit<UpOptions, 'dir' | 'count'> = {}): Promise<SandboxState> {
+  return upOrTearDown({ ...opts, dir: mkdtempSync(join(tmpdir(), 'mailprov-it-')), count });
+}
+
+/**
+ * `up` in a folder of the test's; if it fails halfway, what it had started is stopped before the
+ * error goes on (its state file lists it): the caller never got a state to stop, so a
+ * stopSandbox(undefined) in afterAll would leave the hosts running.
+ */
+export async function upOrTearDown(opts: UpOptions & { dir: string }): Promise<SandboxState> {
+  try {
+    return await sandboxUp(opts);
+  } catch (err) {
+    try {
+      await tearDownFolder(opts.dir);
+    } catch (downErr) {
+      throw new AggregateError([err, downErr], `sandbox up failed, and so did stopping what it started: ${(downErr as Error).message}`);
+    }
+    throw err;
+  }
+}
+
+/** Stops whatever sandbox a folder holds: none (an empty mkdtemp folder is removed), or one `up` left halfway. */
+async function tearDownFolder(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+  else await sandboxDown({ dir });
+}
+
+/** A test file's sandbox; `state` is there once beforeAll has brought it up. */
+export interface SandboxHandle {
+  readonly state: SandboxState;
+}
+
+/**
+ * The sandbox of a test file: `count` Debian hosts (and `opts`: centos, lan, private) up in
+ * beforeAll, down in afterAll with the hygiene check. A failed `up` is torn down where it stopped.
+ */
+export function useSandbox(count: number, opts: Omit<UpOptions, 'dir' | 'count'> = {}): SandboxHandle {
+  let dir: string | undefined;
+  let state: SandboxState | undefined;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mailprov-it-'));
+    state = await upOrTearDown({ ...opts, dir, count });
+  });
+  afterAll(async () => {
+    if (state) await stopSandbox(state);
+    // beforeAll did not finish (a timeout while `up` ran): whatever the folder holds goes
+    else if (dir) await tearDownFolder(dir);
+  });
+  return {
+    get state(): SandboxState {
+      if (!state) throw new Error('the sandbox is not up: useSandbox() brings it up in beforeAll, which failed or has not run');
+      return state;
+    },
+  };
 }
 
 /**
@@ -72,6 +125,28 @@ export function sandboxInventory(
   );
 }
 
+/**
+ * A user's inventory file (TypeScript, importing 'mailprov' as a user's would) for the sandbox's
+ * first host as relay1, with sendmailSmartHost towards the sandbox's smart host. `password` is the
+ * TypeScript of the auth password (e.g. `secret.file("...")`); `settings`, more settings as TypeScript.
+ */
+export function writeInventory(file: string, state: SandboxState, opts: { password: string; settings?: string }): string {
+  writeFileSync(
+    file,
+    `import { defineInventory, secret } from 'mailprov';
+     import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+     export default defineInventory({
+       defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
+       hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} } },
+       playbooks: [{ use: sendmailSmartHost({
+         smartHost: ${JSON.stringify(state.smartHost.name)},${opts.settings ? ` ${opts.settings},` : ''}
+         auth: { user: ${JSON.stringify(state.smartHost.user)}, password: ${opts.password} },
+       }) }],
+     });\n`,
+  );
+  return file;
+}
+
 export async function apply(inv: Inventory, dryRun = false): Promise<HostResult[]> {
   return runHosts(inv.hosts, { dryRun, forks: 20, emit: () => {} });
 }
@@ -82,8 +157,18 @@ export const resourceIds = (r: HostResult) => r.changes.map((c) => c.resourceId)
 
 /** Runs a command on sandbox host number `i` over a connection of its own. */
 export async function remote(state: SandboxState, i: number, cmd: string, stdin?: string): Promise<ExecResult> {
+  const c = await connectTo(state, i);
+  try {
+    return await c.exec(cmd, stdin);
+  } finally {
+    c.close();
+  }
+}
+
+/** A connection of its own to sandbox host number `i`, as root with the sandbox's key; the caller closes it. */
+export async function connectTo(state: SandboxState, i: number): Promise<Connection> {
   const h = state.hosts[i];
-  const c = await connect({
+  return connect({
     name: h.name,
     address: '127.0.0.1',
     port: h.port,
@@ -94,9 +179,4 @@ export async function remote(state: SandboxState, i: number, cmd: string, stdin?
     sudo: false,
     connectTimeoutMs: 5000,
   });
-  try {
-    return await c.exec(cmd, stdin);
-  } finally {
-    c.close();
-  }
 }

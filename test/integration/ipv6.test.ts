@@ -1,26 +1,11 @@
-// IPv6 listen addresses on a Debian host and on the CentOS-like host: sendmail listens on them, TCP 25
-// is opened in ip6tables and saved the distro's way (rules.v6; /etc/sysconfig/ip6tables before the
-// stock REJECT), a client inside the host is served over IPv6, a second apply changes nothing, and a
-// rollback takes exactly the ip6tables rule out again, as it does the IPv4 one.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SMTP_RULE, sendmailSmartHost, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
-import { relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
 import { shellQuote } from '../../src/transport/quote.ts';
-import { apply, byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
+import { apply, byHost, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-
-beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-ipv6-')), count: 1, centos: 1 });
-});
-
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(1, { centos: 1 });
 
 /** The host's own IPv6 address beside ::1, a ULA on its loopback (a sandbox host has no other interface). */
 const ULA = 'fd00::25';
@@ -40,17 +25,18 @@ type Name = keyof typeof HOSTS;
 const NAMES = Object.keys(HOSTS) as Name[];
 
 const out = async (name: Name, cmd: string) => {
-  const r = await remoteExec(state, HOSTS[name].index, cmd);
+  const r = await remoteExec(sandbox.state, HOSTS[name].index, cmd);
   expect(r.code, `${name}: ${cmd}\n${r.stderr}`).toBe(0);
   return r.stdout;
 };
 
 /** Generation A: IPv4 only (the derived default, listen 0.0.0.0); B: the host's IPv6 addresses too. */
-const settingsA = (): SendmailSettingsInput => relaySettings(state);
-const settingsB = (name: Name): SendmailSettingsInput => relaySettings(state, { listen: [...HOSTS[name].listen], openSmtpPort: true });
+const settingsA = (): SendmailSettingsInput => relaySettings(sandbox.state);
+const settingsB = (name: Name): SendmailSettingsInput =>
+  relaySettings(sandbox.state, { listen: [...HOSTS[name].listen], openSmtpPort: true });
 const inventory = (settings: (name: Name) => SendmailSettingsInput) =>
   sandboxInventory(
-    state,
+    sandbox.state,
     NAMES.map((name) => ({ on: name, use: sendmailSmartHost(settings(name)) })),
   );
 const hostOf = (name: Name, settings: (name: Name) => SendmailSettingsInput) => inventory(settings).hosts.find((h) => h.name === name)!;
@@ -157,8 +143,8 @@ describe('IPv6 listen addresses', () => {
       const session = await out(name, `timeout 20 bash -c ${smtpClient('::1', dialogue)}`);
       expect(session).toMatch(/^250 2\.0\.0 \S+ Message accepted for delivery$/m);
       expect(session).toContain('[IPv6:0:0:0:0:0:0:0:1]');
-      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === subject, 30_000);
-      expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true, rcptTo: ['ops@example.com'] });
+      const m = await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === subject, 30_000);
+      expect(m).toMatchObject({ authUser: sandbox.state.smartHost.user, tls: true, rcptTo: ['ops@example.com'] });
     }
   });
 

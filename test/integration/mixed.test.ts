@@ -1,31 +1,17 @@
-// One inventory, two distros: a Debian host and a CentOS-like host (rpm, dnf, RHEL's sendmail
-// layout and firewall) applied in one run. Both relay through the stand-in with AUTH over
-// STARTTLS; the second run changes nothing; plan and rollback work the same on both.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
-import { relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, byHost, remote, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
+import { relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
+import { apply, byHost, remote, resourceIds, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-
-beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-mixed-')), count: 1, centos: 1 });
-});
-
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(1, { centos: 1 });
 
 const HOSTS = ['relay1', 'centos1'] as const;
-const index = (name: string) => state.hosts.findIndex((h) => h.name === name);
+const index = (name: string) => sandbox.state.hosts.findIndex((h) => h.name === name);
 const inventory = (over: Partial<SendmailSettingsInput> = {}) =>
-  sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state, over)) }]);
+  sandboxInventory(sandbox.state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(sandbox.state, over)) }]);
 const out = async (name: string, cmd: string, stdin?: string) => {
-  const r = await remote(state, index(name), cmd, stdin);
+  const r = await remote(sandbox.state, index(name), cmd, stdin);
   expect(r.code, `${name}: ${cmd}\n${r.stderr}`).toBe(0);
   return r.stdout;
 };
@@ -60,11 +46,11 @@ describe('a mixed inventory (Debian and CentOS-like hosts)', () => {
     );
     for (const name of HOSTS) {
       const m = await waitForMessage(
-        state.smartHost.storeDir,
+        sandbox.state.smartHost.storeDir,
         (x) => x.subject === `mailprov verification from ${name}` && Date.parse(x.receivedAt) >= since - 1000,
         15_000,
       );
-      expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true });
+      expect(m).toMatchObject({ authUser: sandbox.state.smartHost.user, tls: true });
     }
   });
 
@@ -111,8 +97,8 @@ describe('a mixed inventory (Debian and CentOS-like hosts)', () => {
     for (const name of HOSTS) {
       const subject = `after rollback on ${name}`;
       await out(name, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', `Subject: ${subject}\n\nok\n`);
-      expect(await waitForMessage(state.smartHost.storeDir, (m) => m.subject === subject, 15_000)).toMatchObject({
-        authUser: state.smartHost.user,
+      expect(await waitForMessage(sandbox.state.smartHost.storeDir, (m) => m.subject === subject, 15_000)).toMatchObject({
+        authUser: sandbox.state.smartHost.user,
       });
     }
     const converged = await apply(inventory(), true);

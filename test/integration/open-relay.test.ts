@@ -2,10 +2,9 @@
 // passes a correct config and shows it in the verify log; an mc that opens the relay fails the host,
 // which is rolled back to its old sendmail.cf; a relayFrom wider than the private ranges is refused
 // by the lint before any connection.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import {
   judgeRelayProbes,
@@ -18,37 +17,29 @@ import {
 } from '../../playbooks/sendmail-smarthost/index.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import type { InventoryInput } from '../../src/inventory/schema.ts';
-import { relaySettings, sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
-import { byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
+import { relaySettings } from '../../src/sandbox/index.ts';
+import { byHost, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-
-beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-open-relay-')), count: 2, centos: 1, releases: { relay2: 12 } });
-});
-
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(2, { centos: 1, releases: { relay2: 12 } });
 
 const HOSTS = [
   { name: 'relay1', index: 0, distro: { family: 'debian' as const, major: 13 } },
   { name: 'relay2', index: 1, distro: { family: 'debian' as const, major: 12 } },
   { name: 'centos1', index: 2, distro: { family: 'rhel' as const, major: 8 } },
 ];
-const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, over);
+const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(sandbox.state, over);
 const everywhere = (s: SendmailSettingsInput): InventoryInput['playbooks'] => [{ on: 'relays', use: sendmailSmartHost(s) }];
 
 let runs = 0;
 async function run(playbooks: InventoryInput['playbooks'], extraHosts: InventoryInput['hosts'] = {}) {
-  const runDir = join(state.dir, `runs-${++runs}`);
+  const runDir = join(sandbox.state.dir, `runs-${++runs}`);
   const results = byHost(
-    await runHosts(sandboxInventory(state, playbooks, extraHosts).hosts, { dryRun: false, forks: 3, emit: () => {}, runDir }),
+    await runHosts(sandboxInventory(sandbox.state, playbooks, extraHosts).hosts, { dryRun: false, forks: 3, emit: () => {}, runDir }),
   );
   return { results, log: (host: string) => readFileSync(join(runDir, `${host}.log`), 'utf8') };
 }
 
-const remote = (index: number, cmd: string) => remoteExec(state, index, cmd);
+const remote = (index: number, cmd: string) => remoteExec(sandbox.state, index, cmd);
 /** What a failed or refused run must leave as it was: the files and the live cf (without its build-date comments); and the journal. */
 async function snapshot(index: number): Promise<{ files: string; generations: number }> {
   const files = await remote(index, 'cd /etc/mail && sha256sum sendmail.mc access access.db; grep -v "^#" sendmail.cf | sha256sum');

@@ -3,41 +3,33 @@
 // and the test message authenticate as it, and mail submitted on each host arrives as its own user.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/load.ts';
-import { readSmartHostEvents, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, byHost, remote, startSandbox, stopSandbox } from './helpers.ts';
+import { readSmartHostEvents, waitForMessage } from '../../src/sandbox/index.ts';
+import { apply, byHost, remote, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-
-beforeAll(async () => {
-  state = await startSandbox(2);
-});
-
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(2);
 
 /**
  * Written as a user writes one: group vars for the credentials, the rest from the sandbox's relay
  * settings. A new file name each time: a module is imported once per path.
  */
 function writeInventory(name: string, hosts: string): string {
-  const file = join(state.dir, name);
+  const file = join(sandbox.state.dir, name);
   writeFileSync(
     file,
     `import { defineInventory, hostsFromIni, secret } from 'mailprov';
      import { readState, relaySettings } from 'mailprov/sandbox';
      import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
-     const state = readState(${JSON.stringify(state.dir)})!;
+     const sandbox.state = readState(${JSON.stringify(sandbox.state.dir)})!;
      export default defineInventory({
-       defaults: { privateKey: state.privateKey, knownHosts: state.knownHosts },
+       defaults: { privateKey: sandbox.state.privateKey, knownHosts: sandbox.state.knownHosts },
        ${hosts}
        playbooks: [
          {
            on: 'relays',
            use: (host) =>
-             sendmailSmartHost(relaySettings(state, { auth: { user: host.vars.smtpUser, password: secret.file(host.vars.smtpPasswordFile) } })),
+             sendmailSmartHost(relaySettings(sandbox.state, { auth: { user: host.vars.smtpUser, password: secret.file(host.vars.smtpPasswordFile) } })),
          },
        ],
      });\n`,
@@ -46,8 +38,8 @@ function writeInventory(name: string, hosts: string): string {
 }
 
 // the stand-in's two real accounts, each with its own password file
-const eu = () => state.smartHost;
-const us = () => state.smartHost.second;
+const eu = () => sandbox.state.smartHost;
+const us = () => sandbox.state.smartHost.second;
 
 const tsInventory = (name: string) =>
   writeInventory(
@@ -58,12 +50,12 @@ const tsInventory = (name: string) =>
       us: { vars: { smtpUser: ${JSON.stringify(us().user)}, smtpPasswordFile: ${JSON.stringify(us().passwordFile)} } },
     },
     hosts: {
-      relay1: { address: '127.0.0.1', port: ${state.hosts[0].port}, groups: ['relays', 'eu'] },
-      relay2: { address: '127.0.0.1', port: ${state.hosts[1].port}, groups: ['relays', 'us'] },
+      relay1: { address: '127.0.0.1', port: ${sandbox.state.hosts[0].port}, groups: ['relays', 'eu'] },
+      relay2: { address: '127.0.0.1', port: ${sandbox.state.hosts[1].port}, groups: ['relays', 'us'] },
     },`,
   );
 
-const authinfoUser = async (i: number) => (await remote(state, i, 'grep -o \'"U:[^"]*"\' /etc/mail/authinfo')).stdout.trim();
+const authinfoUser = async (i: number) => (await remote(sandbox.state, i, 'grep -o \'"U:[^"]*"\' /etc/mail/authinfo')).stdout.trim();
 
 describe('per-host settings from group vars', () => {
   it('gives each host its own smart-host account, proven by the probe and the test message', async () => {
@@ -79,13 +71,13 @@ describe('per-host settings from group vars', () => {
       expect(results[name].status).toBe('changed');
       const info = results[name].findings.map((f) => f.message).join('\n');
       expect(info).toContain(`AUTH PLAIN accepted for ${user}`);
-      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${name}`, 15_000);
+      const m = await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${name}`, 15_000);
       expect(m).toMatchObject({ authUser: user, tls: true });
     }
     expect(await authinfoUser(0)).toBe(`"U:${eu().user}"`);
     expect(await authinfoUser(1)).toBe(`"U:${us().user}"`);
     // the stand-in took both accounts, each with its own password
-    const auths = (await readSmartHostEvents(state)).flatMap((e) => (e.kind === 'auth' && e.code === 235 ? [e.user] : []));
+    const auths = (await readSmartHostEvents(sandbox.state)).flatMap((e) => (e.kind === 'auth' && e.code === 235 ? [e.user] : []));
     expect(new Set(auths)).toEqual(new Set([eu().user, us().user]));
   });
 
@@ -96,13 +88,13 @@ describe('per-host settings from group vars', () => {
     ] as const) {
       const subject = `per-host mail from relay${i + 1}`;
       const r = await remote(
-        state,
+        sandbox.state,
         i,
         '/usr/sbin/sendmail -oi ops@example.com',
         `From: root\nTo: ops@example.com\nSubject: ${subject}\n\nhello\n`,
       );
       expect(r.code, r.stderr).toBe(0);
-      expect(await waitForMessage(state.smartHost.storeDir, (x) => x.subject === subject, 30_000)).toMatchObject({
+      expect(await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === subject, 30_000)).toMatchObject({
         authUser: user,
         tls: true,
       });
@@ -115,14 +107,14 @@ describe('per-host settings from group vars', () => {
       ['relay1', 'unchanged', 0],
       ['relay2', 'unchanged', 0],
     ]);
-    const ini = join(state.dir, 'hosts.ini');
+    const ini = join(sandbox.state.dir, 'hosts.ini');
     writeFileSync(
       ini,
       [
         '[eu]',
-        `relay1 ansible_host=127.0.0.1 ansible_port=${state.hosts[0].port}`,
+        `relay1 ansible_host=127.0.0.1 ansible_port=${sandbox.state.hosts[0].port}`,
         '[us]',
-        `relay2 ansible_host=127.0.0.1 ansible_port=${state.hosts[1].port}`,
+        `relay2 ansible_host=127.0.0.1 ansible_port=${sandbox.state.hosts[1].port}`,
         '[relays:children]',
         'eu',
         'us',

@@ -1,32 +1,24 @@
 // Dry runs on real hosts: read-only to the byte, truthful (the plan equals what apply then does),
 // drift shows up as a diff back to the desired state, secrets stay masked, exit codes gate CI.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
-import { relaySettings, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { relaySettings } from '../../src/sandbox/index.ts';
+import { apply, remote as remoteExec, resourceIds, sandboxInventory, useSandbox, writeInventory } from './helpers.ts';
 
-let state: SandboxState;
+const sandbox = useSandbox(1);
 
-beforeAll(async () => {
-  state = await startSandbox(1);
-});
+const settings = () => relaySettings(sandbox.state);
+const inventory = () => sandboxInventory(sandbox.state, [{ on: 'relays', use: sendmailSmartHost(settings()) }]);
 
-afterAll(async () => {
-  await stopSandbox(state);
-});
-
-const settings = () => relaySettings(state);
-const inventory = () => sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(settings()) }]);
-
-const remote = async (cmd: string) => (await remoteExec(state, 0, cmd)).stdout;
+const remote = async (cmd: string) => (await remoteExec(sandbox.state, 0, cmd)).stdout;
 
 /** Everything a dry run could touch: every file written on the host (its overlay's upper layer and
  * its tmpfs /run and /tmp), the package database, the firewall, the processes. */
 async function snapshot(): Promise<string> {
-  const upper = join(state.hosts[0].dir, 'upper');
+  const upper = join(sandbox.state.hosts[0].dir, 'upper');
   const files = spawnSync('sh', ['-c', 'cd "$1" && find . -printf "%p %s %m %u %T@\\n" | sort', 'sh', upper]).stdout.toString();
   // PAM rewrites /run/motd.dynamic (and so touches /run) at every SSH login, this snapshot's own included
   const inside = await remote(
@@ -44,20 +36,14 @@ async function snapshot(): Promise<string> {
 }
 
 function cli(args: string[]) {
-  const inv = join(state.dir, 'inventory.ts');
-  writeFileSync(
-    inv,
-    `import { defineInventory, secret } from 'mailprov';
-     import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
-     export default defineInventory({
-       defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
-       hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} } },
-       playbooks: [{ use: sendmailSmartHost({ smartHost: ${JSON.stringify(state.smartHost.name)}, listen: ['0.0.0.0'],
-         relayFrom: ['192.168'], verify: { recipient: 'ops@example.com' },
-         auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(state.smartHost.passwordFile)}) } }) }],
-     });\n`,
-  );
-  const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), ...args, inv], { encoding: 'utf8', cwd: state.dir });
+  const inv = writeInventory(join(sandbox.state.dir, 'inventory.ts'), sandbox.state, {
+    password: `secret.file(${JSON.stringify(sandbox.state.smartHost.passwordFile)})`,
+    settings: "listen: ['0.0.0.0'], relayFrom: ['192.168'], verify: { recipient: 'ops@example.com' }",
+  });
+  const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), ...args, inv], {
+    encoding: 'utf8',
+    cwd: sandbox.state.dir,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -115,7 +101,7 @@ describe('plan (dry run)', () => {
     expect(r.code).toBe(2);
     const text = r.stdout + r.stderr;
     expect(text).not.toContain('old-password');
-    expect(text).not.toContain(readFileSync(state.smartHost.passwordFile, 'utf8').trim());
+    expect(text).not.toContain(readFileSync(sandbox.state.smartHost.passwordFile, 'utf8').trim());
     const doc = JSON.parse(r.stdout);
     const change = doc.hosts[0].changes.find((c: { resource: string }) => c.resource === 'file:/etc/mail/authinfo');
     expect(change.summary).toBe('update /etc/mail/authinfo (a secret value changed)');

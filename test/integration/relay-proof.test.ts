@@ -4,7 +4,7 @@
 // a wrong password fails the apply and rolls it back without any test message; deferred mail is
 // reported as a finding and flushed once the relay is mended.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -23,7 +23,7 @@ import {
   type SandboxState,
 } from '../../src/sandbox/index.ts';
 import { base64Runs, saslForms, secret } from '../../src/secrets/index.ts';
-import { apply, byHost, remote, sandboxInventory, stopSandbox } from './helpers.ts';
+import { apply, byHost, remote, sandboxInventory, stopSandbox, writeInventory } from './helpers.ts';
 
 let state: SandboxState;
 const BIN = join(import.meta.dirname, '../../bin/mailprov.mjs');
@@ -293,19 +293,7 @@ describe('the relay proves itself', () => {
     const work = mkdtempSync(join(tmpdir(), 'mailprov-probe-cli-'));
     const file = join(work, 'inv.ts');
     const write = (password: string) =>
-      writeFileSync(
-        file,
-        `import { defineInventory, secret } from 'mailprov';
-         import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
-         export default defineInventory({
-           defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
-           hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} } },
-           playbooks: [{ use: sendmailSmartHost({
-             smartHost: ${JSON.stringify(state.smartHost.name)}, relayFrom: ['192.168', '10.1'],
-             auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.value(${JSON.stringify(password)}) },
-           }) }],
-         });\n`,
-      );
+      writeInventory(file, state, { password: `secret.value(${JSON.stringify(password)})`, settings: "relayFrom: ['192.168', '10.1']" });
     const plan = () => spawnSync(process.execPath, [BIN, 'plan', '--probe', file], { encoding: 'utf8', cwd: work });
     write('not-the-password');
     const bad = plan();

@@ -4,27 +4,21 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { sendmailSmartHost, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule } from '../../src/resources/index.ts';
-import { relaySettings, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
-import { apply, byHost, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { apply, byHost, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
 // relay1 to relay3 are Debian 13; relay4 is Debian 12, where the first test runs too
-beforeAll(async () => {
-  state = await startSandbox(4, { releases: { relay4: 12 } });
-});
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(4, { releases: { relay4: 12 } });
 
-const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+const remote = (host: number, cmd: string, stdin?: string) => remoteExec(sandbox.state, host, cmd, stdin);
 
 /** Waits for an event on a host, asking again every 100 ms; the deadline is only for a hang. */
 async function until(what: string, happened: () => Promise<boolean>): Promise<void> {
@@ -34,9 +28,9 @@ async function until(what: string, happened: () => Promise<boolean>): Promise<vo
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, { openSmtpPort: false, ...over });
+const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(sandbox.state, { openSmtpPort: false, ...over });
 const sendmailOn = (host: string, s: SendmailSettingsInput) =>
-  sandboxInventory(state, [{ on: host, use: sendmailSmartHost(s) }], {}, [host]);
+  sandboxInventory(sandbox.state, [{ on: host, use: sendmailSmartHost(s) }], {}, [host]);
 
 /** What rollback must give back: the managed files, the firewall, and the derived cf minus its build stamp. */
 const snapshot = async (host: number) =>
@@ -115,7 +109,7 @@ describe('rollback', () => {
       // relaying again with A's configuration
       const sent = await remote(i, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', `Subject: after rollback on ${name}\n\nok\n`);
       expect(sent.code).toBe(0);
-      await waitForMessage(state.smartHost.storeDir, (m) => m.subject === `after rollback on ${name}`, 10_000);
+      await waitForMessage(sandbox.state.smartHost.storeDir, (m) => m.subject === `after rollback on ${name}`, 10_000);
       // and the apply of A has nothing to do
       const [again] = await apply(sendmailOn(name, settings()));
       expect([again.status, again.changes]).toEqual(['unchanged', []]);
@@ -146,8 +140,8 @@ describe('rollback', () => {
   });
 
   it('a controller killed mid-apply leaves an incomplete generation that the next run rolls back first', async () => {
-    await apply(sandboxInventory(state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']));
-    const inv = join(state.dir, 'slow-inventory.ts');
+    await apply(sandboxInventory(sandbox.state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']));
+    const inv = join(sandbox.state.dir, 'slow-inventory.ts');
     writeFileSync(
       inv,
       `import { defineInventory, file, command, definePlaybook, z } from 'mailprov';
@@ -155,8 +149,8 @@ describe('rollback', () => {
          file({ path: '/etc/motd', content: 'second\\n' }),
          command({ name: 'slow step', run: 'sleep 15', onChangeOf: ['file:/etc/motd'] }) ] }) });
        export default defineInventory({
-         defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
-         hosts: { relay2: { address: '127.0.0.1', port: ${state.hosts[1].port} } },
+         defaults: { privateKey: ${JSON.stringify(sandbox.state.privateKey)}, knownHosts: ${JSON.stringify(sandbox.state.knownHosts)} },
+         hosts: { relay2: { address: '127.0.0.1', port: ${sandbox.state.hosts[1].port} } },
          playbooks: [{ use: slow({}) }],
        });\n`,
     );
@@ -170,10 +164,12 @@ describe('rollback', () => {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    const host = sandboxInventory(state, [], {}, ['relay2']).hosts[0];
+    const host = sandboxInventory(sandbox.state, [], {}, ['relay2']).hosts[0];
     expect((await readHistory(host)).generations.at(-1)?.status).toBe('in-progress');
 
-    const [next] = await apply(sandboxInventory(state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']));
+    const [next] = await apply(
+      sandboxInventory(sandbox.state, [{ on: 'relay2', use: slow({ motd: 'first', seconds: 0 }) }], {}, ['relay2']),
+    );
     expect(next.findings.map((f) => f.code)).toContain('incomplete-generation');
     expect(next.error).toBeUndefined();
     // the incomplete generation was undone (motd back to "first"), so there is nothing left to do
@@ -202,7 +198,8 @@ describe('rollback', () => {
       }),
     });
     await remote(1, `rm -f ${gate}.waiting ${gate}.open; echo before > /etc/motd`);
-    const inv = (motd: string, wait: boolean) => sandboxInventory(state, [{ on: 'relay2', use: gated({ motd, wait }) }], {}, ['relay2']);
+    const inv = (motd: string, wait: boolean) =>
+      sandboxInventory(sandbox.state, [{ on: 'relay2', use: gated({ motd, wait }) }], {}, ['relay2']);
     const first = apply(inv('one', true));
     try {
       await until('the first apply inside its gated step', async () => (await remote(1, `test -e ${gate}.waiting`)).code === 0);
@@ -224,7 +221,7 @@ describe('rollback', () => {
       settings: z.object({}).strict(),
       build: () => ({ resources: [firewallRule({ rule: '-p tcp -m tcp --dport 22 -m state --state NEW -j DROP' })] }),
     });
-    const inv = sandboxInventory(state, [{ on: 'relay3', use: lockout({}) }], {}, ['relay3']);
+    const inv = sandboxInventory(sandbox.state, [{ on: 'relay3', use: lockout({}) }], {}, ['relay3']);
     const [r] = await runHosts(inv.hosts, { dryRun: false, forks: 1, emit: () => {}, firewallConfirmSeconds: 2 });
     expect(r.status).toBe('rolled-back');
     expect(r.error).toMatch(/reverted by the host before it could be confirmed|cut off new SSH connections/);
@@ -236,10 +233,10 @@ describe('rollback', () => {
   });
 
   it('--serial 1 --max-fail 0 stops the rollout at a broken first host and leaves the rest untouched', async () => {
-    const wrong = join(state.dir, 'wrong');
+    const wrong = join(sandbox.state.dir, 'wrong');
     writeFileSync(wrong, 'not-the-password\n');
-    const inv = sandboxInventory(state, [
-      { on: 'relay1', use: sendmailSmartHost(settings({ auth: { user: state.smartHost.user, password: secret.file(wrong) } })) },
+    const inv = sandboxInventory(sandbox.state, [
+      { on: 'relay1', use: sendmailSmartHost(settings({ auth: { user: sandbox.state.smartHost.user, password: secret.file(wrong) } })) },
       { on: ['relay2', 'relay3'], use: sendmailSmartHost(settings()) },
     ]);
     const results = byHost(await runHosts(inv.hosts, { dryRun: false, forks: 5, emit: () => {}, serial: '1', maxFail: 0 }));

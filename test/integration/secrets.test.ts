@@ -6,19 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxState } from '../../src/sandbox/index.ts';
-import { startSandbox, stopSandbox } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useSandbox, writeInventory } from './helpers.ts';
 
 const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
-let state: SandboxState;
+const sandbox = useSandbox(1);
 let work: string;
-beforeAll(async () => {
-  state = await startSandbox(1);
+beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'mailprov-secrets-'));
-});
-afterAll(async () => {
-  await stopSandbox(state);
 });
 
 /**
@@ -37,22 +32,10 @@ function randomPassword(seed: number): string {
 }
 
 function inventory(passwordFile: string): string {
-  const file = join(work, 'inv.ts');
-  writeFileSync(
-    file,
-    `import { defineInventory, secret } from 'mailprov';
-     import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
-     export default defineInventory({
-       defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
-       hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} } },
-       playbooks: [{ use: sendmailSmartHost({
-         smartHost: ${JSON.stringify(state.smartHost.name)}, listen: ['127.0.0.1'], openSmtpPort: false,
-         auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(passwordFile)}) },
-         verify: { recipient: 'ops@example.com' },
-       }) }],
-     });\n`,
-  );
-  return file;
+  return writeInventory(join(work, 'inv.ts'), sandbox.state, {
+    password: `secret.file(${JSON.stringify(passwordFile)})`,
+    settings: "listen: ['127.0.0.1'], openSmtpPort: false, verify: { recipient: 'ops@example.com' }",
+  });
 }
 
 const cli = (...args: string[]) => {
@@ -70,7 +53,7 @@ function logs(): string {
 describe('secrets stay secret', () => {
   it('random passwords never show in plan, apply, rollback --dry-run, history, --json or the run logs', { timeout: 600_000 }, () => {
     // a first, good apply: a complete generation for the rollback dry runs to compare with
-    const inv = inventory(state.smartHost.passwordFile);
+    const inv = inventory(sandbox.state.smartHost.passwordFile);
     expect(cli('apply', inv)).toMatch(/changed/);
     const pwFile = join(work, 'password');
     const seen: string[] = [];
@@ -92,7 +75,7 @@ describe('secrets stay secret', () => {
         cli('history', bad, '--json'),
         cli('history', bad),
       ];
-      const user = state.smartHost.user;
+      const user = sandbox.state.smartHost.user;
       const forms = [
         value,
         JSON.stringify(value).slice(1, -1),

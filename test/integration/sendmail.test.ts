@@ -2,33 +2,25 @@
 // makemap and iptables inside each host, and the stand-in smart host with STARTTLS and AUTH.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { resultsToJson } from '../../src/report/json.ts';
-import { readMessages, relaySettings, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { readMessages, relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
 import { renderMc, sendmailSettingsSchema, type SendmailSettingsInput } from '../../playbooks/sendmail-smarthost/index.ts';
-import { apply, remote as remoteExec, resourceIds, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { apply, remote as remoteExec, resourceIds, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
+const sandbox = useSandbox(2, { releases: { relay2: 12 } });
 
 // relay1 is Debian 13 (trixie, sendmail 8.18), relay2 Debian 12 (bookworm, sendmail 8.17): every
 // test below that runs on both hosts proves the relay on both releases
-beforeAll(async () => {
-  state = await startSandbox(2, { releases: { relay2: 12 } });
-});
-
-afterAll(async () => {
-  await stopSandbox(state);
-});
-
-const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(state, over);
+const settings = (over: Partial<SendmailSettingsInput> = {}) => relaySettings(sandbox.state, over);
 
 const inventory = (s: SendmailSettingsInput, only?: string[]) =>
-  sandboxInventory(state, [{ on: 'relays', use: sendmailSmartHost(s) }], {}, only);
+  sandboxInventory(sandbox.state, [{ on: 'relays', use: sendmailSmartHost(s) }], {}, only);
 
-const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+const remote = (host: number, cmd: string, stdin?: string) => remoteExec(sandbox.state, host, cmd, stdin);
 
 const sendmailPid = async (host: number) => (await remote(host, 'head -n1 /run/sendmail/mta/sendmail.pid')).stdout.trim();
 
@@ -53,9 +45,9 @@ describe('sendmail smart-host playbook', () => {
       ]);
     }
     // the verification message of each host reached the stand-in, authenticated, over TLS
-    for (const h of state.hosts) {
-      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${h.name}`, 10_000);
-      expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true, rcptTo: ['ops@example.com'] });
+    for (const h of sandbox.state.hosts) {
+      const m = await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === `mailprov verification from ${h.name}`, 10_000);
+      expect(m).toMatchObject({ authUser: sandbox.state.smartHost.user, tls: true, rcptTo: ['ops@example.com'] });
     }
     // and ordinary mail submitted on the host goes MSP -> daemon -> smart host
     const sub = await remote(
@@ -64,8 +56,8 @@ describe('sendmail smart-host playbook', () => {
       'From: root\nTo: ops@example.com\nSubject: submitted on relay1\n\nhello\n',
     );
     expect(sub.code).toBe(0);
-    const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'submitted on relay1', 30_000);
-    expect(m).toMatchObject({ authUser: state.smartHost.user, tls: true });
+    const m = await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === 'submitted on relay1', 30_000);
+    expect(m).toMatchObject({ authUser: sandbox.state.smartHost.user, tls: true });
     // the pieces are where SENDMAIL.md says they belong
     expect((await remote(0, 'stat -c "%a %U:%G" /etc/mail/authinfo /etc/mail/authinfo.db')).stdout).toBe(
       '600 root:root\n640 smmta:smmsp\n',
@@ -85,13 +77,13 @@ describe('sendmail smart-host playbook', () => {
 
   it('a changed password updates only authinfo and its map; refused by the smart host, the host rolls back by itself', async () => {
     const pid = await sendmailPid(0);
-    const good = readFileSync(state.smartHost.passwordFile, 'utf8').trim();
+    const good = readFileSync(sandbox.state.smartHost.passwordFile, 'utf8').trim();
     const authinfoBefore = (await remote(0, 'sha256sum /etc/mail/authinfo')).stdout;
-    const wrong = join(state.dir, 'wrong-password');
+    const wrong = join(sandbox.state.dir, 'wrong-password');
     writeFileSync(wrong, 'Wr0ng"pass$word\n', { mode: 0o600 });
-    const runDir = join(state.dir, 'runs');
+    const runDir = join(sandbox.state.dir, 'runs');
     const bad = await runHosts(
-      inventory(settings({ auth: { user: state.smartHost.user, password: secret.file(wrong) } }), ['relay1']).hosts,
+      inventory(settings({ auth: { user: sandbox.state.smartHost.user, password: secret.file(wrong) } }), ['relay1']).hosts,
       { dryRun: false, forks: 1, emit: () => {}, runDir },
     );
     const r = bad[0];
@@ -143,12 +135,12 @@ describe('sendmail smart-host playbook', () => {
     expect((await remote(1, 'ls /etc/mail | grep -c mailprov || true')).stdout.trim()).toBe('0');
     expect(await sendmailPid(1)).toBe(pid);
     // and the host still relays
-    const count = (await readMessages(state.smartHost.storeDir)).length;
+    const count = (await readMessages(sandbox.state.smartHost.storeDir)).length;
     const [again] = await apply({ ...inventory(settings(), ['relay2']) });
     expect(again.status).toBe('unchanged');
     const v = await remote(1, '/usr/sbin/sendmail -Am -odi -oi ops@example.com', 'Subject: still relaying\n\nok\n');
     expect(v.code).toBe(0);
-    await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'still relaying', 10_000);
-    expect((await readMessages(state.smartHost.storeDir)).length).toBe(count + 1);
+    await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === 'still relaying', 10_000);
+    expect((await readMessages(sandbox.state.smartHost.storeDir)).length).toBe(count + 1);
   });
 });

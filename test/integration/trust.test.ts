@@ -1,25 +1,19 @@
 // Fault tests for what mailprov guarantees on a host: a late firewall confirmation, a rule a person
 // added by hand, a full journal disk, hostile journal records, a first apply that fails before
 // sendmail exists. Each injects the fault on real sandbox hosts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runHosts } from '../../src/engine/index.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { file, firewallRule, packages } from '../../src/resources/index.ts';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
-import { relaySettings, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { relaySettings } from '../../src/sandbox/index.ts';
+import { apply, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-beforeAll(async () => {
-  state = await startSandbox(3);
-});
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(3);
 
-const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+const remote = (host: number, cmd: string, stdin?: string) => remoteExec(sandbox.state, host, cmd, stdin);
 const out = async (host: number, cmd: string) => {
   const r = await remote(host, cmd);
   expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
@@ -39,7 +33,7 @@ const motd = definePlaybook({
   build: ({ text }) => ({ resources: [file({ path: '/etc/motd', content: text })] }),
 });
 const only = (host: string, use: ReturnType<typeof port> | ReturnType<typeof motd>) =>
-  sandboxInventory(state, [{ on: host, use }], {}, [host]);
+  sandboxInventory(sandbox.state, [{ on: host, use }], {}, [host]);
 
 describe('what mailprov guarantees', () => {
   it('a firewall confirmation that comes after the host reverted reports the host reverted and failed, never complete', async () => {
@@ -150,9 +144,9 @@ describe('what mailprov guarantees', () => {
     // bound before the relay playbook: the install fails before sendmail's own
     const playbooks = [
       { on: 'relay2', use: broken({}) },
-      { on: 'relay2', use: sendmailSmartHost(relaySettings(state, { openSmtpPort: false })) },
+      { on: 'relay2', use: sendmailSmartHost(relaySettings(sandbox.state, { openSmtpPort: false })) },
     ];
-    const [r] = await apply(sandboxInventory(state, playbooks, {}, ['relay2']));
+    const [r] = await apply(sandboxInventory(sandbox.state, playbooks, {}, ['relay2']));
     expect(r.status).toBe('rolled-back');
     expect(r.error).toMatch(/install mailprov-no-such-package/);
     expect(r.error).not.toMatch(/rollback failed|unrecognized service/i);

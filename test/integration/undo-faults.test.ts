@@ -1,31 +1,15 @@
-// Undo under faults, on real sandbox hosts (issue 24): an undo that fails halfway (a read-only bind
-// mount over a saved rules file, in the host's own mount namespace) keeps what it did not undo, the
-// next run says exactly that, and `rollback --to 0` once the fault is gone returns the host to
-// before generation 1; the saved rules file holds mailprov's own line and never the runtime rules
-// of other tools (a Docker-like and a fail2ban-like chain); `rollback --packages` refuses to take
-// a package installed since along with sendmail.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule, packages } from '../../src/resources/index.ts';
-import { sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
+import { apply, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-undo-')), count: 3, centos: 1 });
-});
+const sandbox = useSandbox(3, { centos: 1 });
 /** centos1 comes after the three Debian hosts. */
 const CENTOS = 3;
-afterAll(async () => {
-  await stopSandbox(state);
-});
 
-const remote = (host: number, cmd: string, stdin?: string) => remoteExec(state, host, cmd, stdin);
+const remote = (host: number, cmd: string, stdin?: string) => remoteExec(sandbox.state, host, cmd, stdin);
 const out = async (host: number, cmd: string) => {
   const r = await remote(host, cmd);
   expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
@@ -72,7 +56,7 @@ const sendmailPackage = definePlaybook({
   build: () => ({ resources: [packages({ names: ['sendmail'] })] }),
 });
 type Use = ReturnType<typeof guarded> | ReturnType<typeof motd> | ReturnType<typeof smtpPort> | ReturnType<typeof sendmailPackage>;
-const only = (host: string, use: Use) => sandboxInventory(state, [{ on: host, use }], {}, [host]);
+const only = (host: string, use: Use) => sandboxInventory(sandbox.state, [{ on: host, use }], {}, [host]);
 const rollback = (inv: ReturnType<typeof only>, opts: { to?: number; packages?: boolean; dryRun?: boolean } = {}) =>
   rollbackHost(inv.hosts[0], {
     dryRun: opts.dryRun ?? false,

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EngineEvent, HostResult, HostStatus } from '../../../src/engine/events.ts';
 import { ConsoleReporter } from '../../../src/report/console.ts';
 import { formatDuration, LiveView, renderCompactSummary, renderLive, type LiveSnapshot } from '../../../src/report/live.ts';
+import type { Change } from '../../../src/resources/types.ts';
 
 const c = new Chalk({ level: 0 });
 
@@ -24,7 +25,14 @@ function result(host: string, status: HostStatus, extra: Partial<HostResult> = {
   return { host, address: '127.0.0.1:22', os: 'debian 12', status, changes: [], applied: 0, findings: [], durationMs: 1500, ...extra };
 }
 
-const change = { resourceId: 'file:/etc/x', action: 'update', summary: 'write /etc/x', reason: 'content differs', steps: [], undo: [] };
+const change: Change = {
+  resourceId: 'file:/etc/x',
+  action: 'update',
+  summary: 'write /etc/x',
+  reason: 'content differs',
+  steps: [],
+  undo: [],
+};
 
 describe('renderLive', () => {
   it('shows progress, hosts per phase and outcome, and the slowest hosts', () => {

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { sendmailSettingsSchema, sendmailSmartHost, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost.ts';
 import { CF_MACROS, DEPRECATED_DEFINES, KNOWN_DEFINES, KNOWN_FEATURES } from '../../../../playbooks/sendmail-smarthost/cf-names.ts';
 import { closestName, levenshtein, lintKnobs } from '../../../../playbooks/sendmail-smarthost/knobs.ts';
-import { applyForce, lintSettings, m4MacroWords } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { applyForce, lintSettings } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { m4MacroWords } from '../../../../playbooks/sendmail-smarthost/m4.ts';
 import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { secret } from '../../../../src/secrets/index.ts';
 

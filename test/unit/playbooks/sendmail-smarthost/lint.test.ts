@@ -1,14 +1,8 @@
 // Every lint: a case where it fires and one where it does not.
 import { describe, expect, it } from 'vitest';
 import { secret } from '../../../../src/secrets/index.ts';
-import {
-  applyForce,
-  lintMc,
-  lintRelayFrom,
-  lintSettings,
-  lintUserMcTls,
-  UNFORCEABLE,
-} from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { applyForce, lintMc, lintSettings, lintUserMcTls, UNFORCEABLE } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import { lintRelayFrom } from '../../../../playbooks/sendmail-smarthost/relay-from.ts';
 import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 
