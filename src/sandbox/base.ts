@@ -113,9 +113,22 @@ export function basePath(cacheDir = defaultCacheDir(), release: DebianRelease = 
 /** Where mmdebstrap gets a release's packages: this machine's own apt sources when they are that release's. */
 export function mirrorArg(release: DebianRelease = DEFAULT_RELEASE): string {
   const codename = DEBIAN_RELEASES[release];
-  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'])
-    if (existsSync(f)) return new RegExp(`\\b${codename}\\b`).test(readFileSync(f, 'utf8')) ? f : 'http://deb.debian.org/debian';
+  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    if (!existsSync(f)) continue;
+    const text = readFileSync(f, 'utf8');
+    // the machine's own sources name this release: use them as they are (keys, components)
+    if (new RegExp(`\\b${codename}\\b`).test(text)) return f;
+    // another release: the same archive (the only package source reachable here), this codename
+    const archive = archiveUri(text);
+    if (archive) return archive;
+  }
   return 'http://deb.debian.org/debian';
+}
+
+/** The main archive's URI in an apt sources file (deb822 `URIs:` or one-line `deb URI suite`), not -security. */
+export function archiveUri(text: string): string | undefined {
+  const uris = [...text.matchAll(/^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm)].map((m) => m[1]);
+  return uris.find((u) => /^https?:/.test(u) && !/security/.test(u));
 }
 
 /** Runs mmdebstrap; its output's tail becomes the error when it fails. */

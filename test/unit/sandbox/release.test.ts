@@ -2,7 +2,7 @@
 // per release; hosts of a state written before releases are Debian 12.
 import { describe, expect, it } from 'vitest';
 import { SandboxError } from '../../../src/errors.ts';
-import { basePath, DEFAULT_RELEASE, recipeHash } from '../../../src/sandbox/base.ts';
+import { archiveUri, basePath, DEFAULT_RELEASE, recipeHash } from '../../../src/sandbox/base.ts';
 import { hostLabel, hostRelease, sandboxUp, type SandboxHost } from '../../../src/sandbox/lifecycle.ts';
 
 const host = (over: Partial<SandboxHost> = {}): SandboxHost => ({
@@ -36,5 +36,15 @@ describe('sandbox releases', () => {
     await expect(sandboxUp({ dir: '/nonexistent/never-made', count: 1, centos: 1, releases: { centos1: 12 } })).rejects.toThrow(
       "releases: centos1 is not one of the sandbox's Debian hosts (relay1 to relay1)",
     );
+  });
+});
+
+describe("the archive a release other than the machine's own is fetched from", () => {
+  it("is the machine's own main archive, from deb822 or one-line sources, never the security one", () => {
+    const deb822 =
+      'Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\nTypes: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n';
+    expect(archiveUri(deb822)).toBe('http://mirror.example/debian');
+    expect(archiveUri('deb [signed-by=/k.gpg] http://mirror.example/debian bookworm main\n')).toBe('http://mirror.example/debian');
+    expect(archiveUri('# nothing\n')).toBeUndefined();
   });
 });
