@@ -21,15 +21,15 @@ function writeInventory(name: string, hosts: string): string {
     `import { defineInventory, hostsFromIni, secret } from 'mailprov';
      import { readState, relaySettings } from 'mailprov/sandbox';
      import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
-     const sandbox.state = readState(${JSON.stringify(sandbox.state.dir)})!;
+     const state = readState(${JSON.stringify(sandbox.state.dir)})!;
      export default defineInventory({
-       defaults: { privateKey: sandbox.state.privateKey, knownHosts: sandbox.state.knownHosts },
+       defaults: { privateKey: state.privateKey, knownHosts: state.knownHosts },
        ${hosts}
        playbooks: [
          {
            on: 'relays',
            use: (host) =>
-             sendmailSmartHost(relaySettings(sandbox.state, { auth: { user: host.vars.smtpUser, password: secret.file(host.vars.smtpPasswordFile) } })),
+             sendmailSmartHost(relaySettings(state, { auth: { user: host.vars.smtpUser, password: secret.file(host.vars.smtpPasswordFile) } })),
          },
        ],
      });\n`,
