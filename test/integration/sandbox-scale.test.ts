@@ -75,8 +75,9 @@ describe(`a sandbox of ${N} hosts`, () => {
     const running = open[0].exec('sleep 3217').catch(() => undefined);
     // the command has started once its process is there (no guess at how long that takes)
     const [sleeper] = await waitFor('the sleep 3217 in relay1', () => under(0, /^sleep 3217$/));
-    // each open connection has its sshd child in its host (connect returned: it was forked already)
-    const sshdChildren = sessions.map((i) => under(i, /^sshd: root/));
+    // each open connection has its sshd child in its host (connect returned: it was forked already);
+    // OpenSSH 10 (Debian 13) titles it "sshd-session: root [priv]", OpenSSH 9 (Debian 12) "sshd: root"
+    const sshdChildren = sessions.map((i) => under(i, /^sshd(-session)?: root/));
     for (const [k, children] of sshdChildren.entries())
       expect(children, `sshd session of ${state!.hosts[sessions[k]].name}`).not.toEqual([]);
     const tree = processTree();
