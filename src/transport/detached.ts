@@ -14,7 +14,7 @@
 import { CommandError, ConnectionLostError, OperationError } from '../errors.ts';
 import { redact } from '../secrets/index.ts';
 import { sh } from './quote.ts';
-import type { Runner } from './runner.ts';
+import { indent, type Runner } from './runner.ts';
 import type { Connection } from './ssh.ts';
 
 /** What a step folder says about its step. */
@@ -208,13 +208,6 @@ export async function runDetached(runner: Runner, step: DetachedStep): Promise<s
     throw new CommandError(runner.host, step.label, outcome.code, redact(report.stdout), redact(report.stderr), step.what);
   return report.stdout;
 }
-
-const indent = (text: string) =>
-  text
-    .trimEnd()
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
 
 let seq = 0;
 

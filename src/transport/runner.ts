@@ -34,7 +34,8 @@ export function commandRunner(conn: Connection, log: (line: string) => void): Ru
   };
 }
 
-const indent = (text: string) =>
+/** A command's output under its log line, four spaces in. */
+export const indent = (text: string) =>
   text
     .trimEnd()
     .split('\n')

@@ -7,21 +7,10 @@ import { describeIncomplete } from '../../../src/engine/left-steps.ts';
 import type { HostResult } from '../../../src/engine/events.ts';
 import type { Generation } from '../../../src/journal/index.ts';
 import type { LeftStep, StepOutcome } from '../../../src/transport/detached.ts';
+import { generation } from '../fixtures.ts';
 
-const gen = (kind: Generation['kind'] = 'apply'): Generation => ({
-  id: 4,
-  kind,
-  status: 'in-progress',
-  startedAt: '2026-12-07T00:17:00Z',
-  by: 'ops@laptop pid 77',
-  inventory: 'inv.ts',
-  summary: [],
-  files: [],
-  kept: [],
-  sensitive: [],
-  undo: [],
-  forgotten: [],
-});
+const gen = (kind: Generation['kind'] = 'apply'): Generation =>
+  generation(4, { kind, status: 'in-progress', startedAt: '2026-12-07T00:17:00Z', by: 'ops@laptop pid 77' });
 const step = (outcome: StepOutcome, label = 'install sendmail'): LeftStep => ({ gen: 4, name: '1-001', label, outcome });
 
 describe('describeIncomplete', () => {
