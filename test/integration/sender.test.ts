@@ -34,6 +34,29 @@ async function submit(host: number, subject: string, flags = ''): Promise<Stored
   return waitForMessage(sandbox.state.smartHost.storeDir, (m) => m.subject === subject, 30_000);
 }
 
+/**
+ * What a rollback of the genericsTable apply puts back: the mc and the table, and what make wrote from
+ * them, saved with the generation (issue 33): the cf and the table's .db on both; Debian's make
+ * regenerates its Makefile and databases list from the mc, RHEL's keeps the cf it replaced as .cf.bak.
+ */
+const TABLE_ROLLBACK: Record<string, string[]> = {
+  relay1: [
+    '/etc/mail/Makefile',
+    '/etc/mail/databases',
+    '/etc/mail/genericstable',
+    '/etc/mail/genericstable.db',
+    '/etc/mail/sendmail.cf',
+    '/etc/mail/sendmail.mc',
+  ],
+  centos1: [
+    '/etc/mail/genericstable',
+    '/etc/mail/genericstable.db',
+    '/etc/mail/sendmail.cf',
+    '/etc/mail/sendmail.cf.bak',
+    '/etc/mail/sendmail.mc',
+  ],
+};
+
 const tableFiles = (host: number) => remote(host, 'ls /etc/mail/genericstable /etc/mail/genericstable.db 2>/dev/null; true');
 
 describe('sender rewriting', () => {
@@ -98,10 +121,11 @@ describe('sender rewriting', () => {
     for (const [h, host] of inventory(settings()).hosts.entries()) {
       expect((await tableFiles(h)).stdout).toBe('/etc/mail/genericstable\n/etc/mail/genericstable.db\n');
       const dry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: () => {} });
-      expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(['/etc/mail/genericstable', '/etc/mail/sendmail.mc']);
+      expect(dry.plan?.diffs.map((d) => d.path).sort()).toEqual(TABLE_ROLLBACK[host.name]);
       // rolled back with an inventory that no longer has a genericsTable: the .db goes all the same
       const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
       expect(rb.error).toBeUndefined();
+      expect(rb.restored?.sort()).toEqual(TABLE_ROLLBACK[host.name]);
       expect((await tableFiles(h)).stdout).toBe('');
       expect(await out(h, 'grep -c "MASQUERADE\\|generics" /etc/mail/sendmail.mc || true')).toBe('0\n');
     }
@@ -116,7 +140,7 @@ describe('sender rewriting', () => {
     expect(r.error).toMatch(
       /mail from root@other\.sandbox\.test .* leaves as header From root@example\.org, envelope root@example\.org, not ops@example\.org; the genericsTable applies only to domains in genericsDomains \(add other\.sandbox\.test\)/,
     );
-    expect(r.rolledBack?.restored.sort()).toEqual(['/etc/mail/genericstable', '/etc/mail/sendmail.mc']);
+    expect(r.rolledBack?.restored.sort()).toEqual(TABLE_ROLLBACK.relay1);
     expect((await tableFiles(0)).stdout).toBe('');
     const [again] = await apply(inventory(settings(), ['relay1']));
     expect([again.status, again.changes]).toEqual(['unchanged', []]);
