@@ -4,7 +4,7 @@ import { secret } from '../secrets/index.ts';
 import type { SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
 import type { SmtpPortProber } from '../../playbooks/sendmail-smarthost/port-proof.ts';
 import { lanConnect } from './lan.ts';
-import type { SandboxState } from './lifecycle.ts';
+import type { SandboxState } from './state.ts';
 
 export function relaySettings(state: SandboxState, over: Partial<SendmailSettingsInput> = {}): SendmailSettingsInput {
   return {
