@@ -28,7 +28,8 @@ function failed(d: Diagnosis, evidence: string[] = []): OperationError {
   return Object.assign(new OperationError(`smart host check failed: ${oneLine(d)}`, evidence), { diagnosis: d });
 }
 
-export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+/** Throws OperationError (with its `diagnosis`) when the smart host cannot be used; else says what it saw. */
+export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettings): Promise<SmtpProbeResult> {
   const { smartHost, smartHostPort: port } = settings;
   const dctx = diagnoseContext(settings, ctx);
   let ca: string | undefined;
@@ -69,4 +70,5 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
       : '';
   const authed = result.mechanism ? `, AUTH ${result.mechanism} accepted for ${auth!.user}` : '';
   ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}`);
+  return result;
 }

@@ -12,6 +12,7 @@ import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
 import type { MergeCommandOptions } from './report.ts';
+import type { StatusCommandOptions } from './status.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -88,6 +89,33 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
       exitCode = await runCommand(inventory, opts, 'plan');
+    });
+
+  sshConfigOptions(program.command('status'))
+    .description(
+      'is mail flowing? per host, read-only (no lock, no journal entry): drift (changes pending), sendmail and where it listens, ' +
+        'the queue and why it waits, the last delivery to the smart host and the last failure in the mail log ' +
+        '(exit 0: all ok, 2: a host needs attention, 3: a host unreachable or unreadable, 1: error; ' +
+        'with --prometheus: 0 once the file is written; with --nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)',
+    )
+    .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
+    .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+    .option('--shard <i/n>', SHARD_HELP)
+    .option('--forks <n>', 'hosts read at once', positiveInt, 20)
+    .option('--json', 'print one JSON document instead of the table')
+    .option('--probe', "also probe the smart host from each host (TLS, credentials, the certificate's expiry), as `plan --probe`")
+    .option('--prometheus <file>', "write the figures in node_exporter's textfile-collector format to this file (atomically)")
+    .option('--nagios', 'print one Nagios plugin status line with performance data, and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .option('--warn-queue <n>', 'with --nagios: WARNING above this many queued messages (default 10)')
+    .option('--crit-queue <n>', 'with --nagios: CRITICAL above this many queued messages (default 100)')
+    .option('--warn-age <duration>', 'with --nagios: WARNING when the oldest queued message is older (600, 30m, 2h, 1d; default 30m)')
+    .option('--crit-age <duration>', 'with --nagios: CRITICAL when the oldest queued message is older (default 2h)')
+    .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+    .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
+    .option('--ask-key-pass', ASK_KEY_PASS)
+    .action(async (inventory: string, opts: StatusCommandOptions) => {
+      const { statusCommand } = await import('./status.ts');
+      exitCode = await statusCommand(inventory, opts);
     });
 
   sshConfigOptions(program.command('check'))
