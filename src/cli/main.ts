@@ -191,9 +191,9 @@ export async function main(argv: string[]): Promise<number> {
   report
     .command('merge')
     .description(
-      'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
-        'would have had (0, 1 a host failed, 2 a plan with changes pending); 3 when the files are not the shards of one run ' +
-        '(one inventory, one --limit, one n, each shard once, each host in its own shard)',
+      'merge the --json results of plan, apply or status shards into one summary, with the exit code one run over all their hosts ' +
+        'would have had (plan and apply: 0, 1 a host failed, 2 a plan with changes pending; status: its own codes); 3 when the files are not the shards of one run ' +
+        '(one command, one inventory, one --limit, one n, each shard once, each host in its own shard)',
     )
     .argument('<files...>', 'the JSON files, one per shard')
     .option('--json', 'print the merged JSON document instead of text')

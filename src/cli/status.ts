@@ -1,6 +1,8 @@
 // `mailprov status`: is mail flowing on every host? Read-only (no lock, no journal entry, no log):
 // a table, --json, --prometheus FILE (node_exporter's textfile collector) or --nagios (a plugin's line).
+import { readFileSync } from 'node:fs';
 import { limitHosts } from '../inventory/load.ts';
+import { selectionRecord } from '../report/merge.ts';
 import { shardHosts, shardOption } from '../inventory/shard.ts';
 import { describeError } from '../errors.ts';
 import { redact } from '../secrets/index.ts';
@@ -53,7 +55,8 @@ async function run(inventoryFile: string, opts: StatusCommandOptions): Promise<n
   const limits = thresholds(opts);
   const shard = shardOption(opts.shard);
   const inventory = await loadCommandInventory(inventoryFile, opts);
-  const hosts = await prepareHosts(shardHosts(limitHosts(inventory, opts.limit), shard), opts);
+  const selected = limitHosts(inventory, opts.limit);
+  const hosts = await prepareHosts(shardHosts(selected, shard), opts);
   const statuses = await statusHosts(hosts, opts.forks, { probe: opts.probe });
   if (opts.prometheus) writeAtomically(opts.prometheus, prometheusText(statuses));
   if (opts.nagios) {
@@ -61,8 +64,24 @@ async function run(inventoryFile: string, opts: StatusCommandOptions): Promise<n
     process.stdout.write(`${line}\n`);
     return code;
   }
-  if (opts.json) process.stdout.write(statusJson(statuses, { inventory: inventory.file, ...(shard ? { shard } : {}) }) + '\n');
-  else process.stdout.write(statusTable(statuses));
+  if (opts.json) {
+    // as plan's: what the shard was cut from, so that `report merge` can check the shards cover the selection
+    const sharding = shard
+      ? {
+          shard: {
+            ...shard,
+            selected: selected.length,
+            ...selectionRecord(
+              readFileSync(inventory.file),
+              inventory.hosts.map((h) => h.name),
+              opts.limit,
+              selected.map((h) => h.name),
+            ),
+          },
+        }
+      : {};
+    process.stdout.write(statusJson(statuses, { inventory: inventory.file, ...sharding }) + '\n');
+  } else process.stdout.write(statusTable(statuses));
   // the metrics file carries the state: a timer or cron job that wrote it has succeeded
   return opts.prometheus ? 0 : statusExitCode(statuses);
 }

@@ -17,7 +17,7 @@ export const escapeLabel = (v: string) => v.replaceAll('\\', '\\\\').replaceAll(
 
 const b = (v: boolean) => (v ? 1 : 0);
 
-export function prometheusText(statuses: HostStatus[], now = Math.floor(Date.now() / 1000)): string {
+export function prometheusText(statuses: HostStatus[]): string {
   const fam = (name: string, help: string): Family => ({ name, help, samples: [] });
   const up = fam('mailprov_up', '1 when mailprov reached the host and read its status, 0 when it could not');
   const running = fam('mailprov_sendmail_running', '1 when the sendmail daemon runs');
@@ -34,8 +34,7 @@ export function prometheusText(statuses: HostStatus[], now = Math.floor(Date.now
   );
   for (const s of statuses) {
     const host = { host: s.host };
-    const read = s.state === 'ok' || s.state === 'attention';
-    up.samples.push({ labels: host, value: b(read) });
+    up.samples.push({ labels: host, value: b(s.state === 'ok' || s.state === 'attention') });
     if (s.drift) drift.samples.push({ labels: host, value: s.drift.changes });
     const svc = s.service;
     if (svc) {
@@ -53,9 +52,10 @@ export function prometheusText(statuses: HostStatus[], now = Math.floor(Date.now
       if (s.probe.certificate?.expiresAt) expiry.samples.push({ labels: host, value: s.probe.certificate.expiresAt });
     }
   }
-  const written = fam('mailprov_status_timestamp_seconds', 'when mailprov status wrote this file');
-  written.samples.push({ labels: {}, value: now });
-  const families = [up, running, drift, queued, oldest, causes, delivered, failed, probe, expiry, written];
+  // per host, not per file: the shards of a fleet each write a file, which the collector reads together
+  const read = fam('mailprov_status_timestamp_seconds', 'when mailprov status read (or tried to read) the host');
+  for (const s of statuses) read.samples.push({ labels: { host: s.host }, value: s.checkedAt });
+  const families = [up, running, drift, queued, oldest, causes, delivered, failed, probe, expiry, read];
   const lines: string[] = [];
   for (const f of families) {
     if (!f.samples.length) continue;

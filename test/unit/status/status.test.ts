@@ -75,7 +75,7 @@ describe('prometheusText', () => {
       probe: { ok: true, tls: true, auth: 'PLAIN', certificate: { subject: 'smtp', issuer: 'CA', expiresAt: NOW + 86400 * 30 } },
       drift: { changes: 3, summaries: ['a', 'b', 'c'] },
     });
-    const families = parsePrometheusTextFormat(prometheusText([deferring(4, 900), probed, unreachable], NOW));
+    const families = parsePrometheusTextFormat(prometheusText([deferring(4, 900), probed, unreachable]));
     for (const f of families) {
       expect(f.type, f.name).toBe('GAUGE');
       expect(f.help, f.name).not.toBe('');
@@ -91,7 +91,7 @@ describe('prometheusText', () => {
     expect(sample(families, 'mailprov_last_failure_timestamp_seconds', { host: 'relay1' })).toBe(String(NOW - 60));
     expect(sample(families, 'mailprov_probe_success', { host: 'relay2' })).toBe('1');
     expect(sample(families, 'mailprov_smarthost_cert_expiry_seconds', { host: 'relay2' })).toBe(String(NOW + 86400 * 30));
-    expect(sample(families, 'mailprov_status_timestamp_seconds', {})).toBe(String(NOW));
+    expect(sample(families, 'mailprov_status_timestamp_seconds', { host: 'gone' })).toBe(String(NOW));
     // an unreachable host has no figures but mailprov_up: no made-up zeros
     expect(sample(families, 'mailprov_queue_messages', { host: 'gone' })).toBeUndefined();
     expect(sample(families, 'mailprov_drift_changes', { host: 'gone' })).toBeUndefined();
@@ -99,12 +99,12 @@ describe('prometheusText', () => {
 
   it('escapes a host name the format would otherwise break on', () => {
     const name = 'we"ird\\host\nname';
-    const families = parsePrometheusTextFormat(prometheusText([host(name)], NOW));
+    const families = parsePrometheusTextFormat(prometheusText([host(name)]));
     expect(sample(families, 'mailprov_up', { host: name })).toBe('1');
   });
 
   it('without --probe, no probe families at all', () => {
-    const text = prometheusText([host('relay1')], NOW);
+    const text = prometheusText([host('relay1')]);
     expect(text).not.toMatch(/mailprov_probe_success|mailprov_smarthost_cert_expiry_seconds/);
   });
 });
