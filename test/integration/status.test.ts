@@ -119,6 +119,10 @@ describe('mailprov status', () => {
     expect(crit.status, crit.stdout).toBe(2);
     expect(crit.stdout).toMatch(/^MAILPROV CRITICAL - relay1 CRITICAL: 2 queued > 1/);
     expect(crit.stdout.trim().split('\n')).toHaveLength(1);
+    // --probe: the stand-in refuses at its greeting, as the queue says
+    const probed = mailprov('status', '--limit', 'relay1', '--nagios', '--probe', '--warn-queue', '10', inventory);
+    expect(probed.status, probed.stdout).toBe(2);
+    expect(probed.stdout).toMatch(/^MAILPROV CRITICAL - relay1 CRITICAL: smart host probe failed \(refused-at-greeting\)/);
     const gone = mailprov('status', '--limit', 'gone', '--nagios', inventory);
     expect(gone.status, gone.stdout).toBe(2);
     expect(gone.stdout).toMatch(/^MAILPROV CRITICAL - gone CRITICAL: unreachable \| gone_queue=U;/);
@@ -145,6 +149,20 @@ describe('mailprov status', () => {
     });
     const nagios = mailprov('status', '--limit', 'relay1', '--nagios', inventory);
     expect(nagios.status, nagios.stdout).toBe(0);
+    // --probe: TLS, the credentials and the certificate's expiry, in the JSON and the metrics; the password shows nowhere
+    const metricsFile = join(work, 'probe.prom');
+    const probed = mailprov('status', '--limit', 'relay1', '--probe', '--json', '--prometheus', metricsFile, inventory);
+    expect(probed.status, probed.stderr).toBe(0);
+    const probe = (JSON.parse(probed.stdout) as { hosts: HostStatus[] }).hosts[0].probe;
+    expect(probe).toMatchObject({ ok: true, tls: true, auth: 'PLAIN', certificate: { subject: 'smtp.sandbox.test' } });
+    expect(probe?.certificate?.expiresAt).toBeGreaterThan(Date.now() / 1000);
+    const metrics = readFileSync(metricsFile, 'utf8');
+    const families = parsePrometheusTextFormat(metrics);
+    const expiry = families.find((f) => f.name === 'mailprov_smarthost_cert_expiry_seconds')?.metrics[0];
+    expect(expiry).toMatchObject({ labels: { host: 'relay1' }, value: String(probe?.certificate?.expiresAt) });
+    expect(families.find((f) => f.name === 'mailprov_probe_success')?.metrics[0]?.value).toBe('1');
+    const password = readFileSync(sandbox.state.smartHost.passwordFile, 'utf8').trim();
+    for (const out of [probed.stdout, probed.stderr, metrics]) expect(out).not.toContain(password);
     expect(nagios.stdout).toMatch(
       /^MAILPROV OK - 1 host\(s\) OK, no mail waiting \| relay1_queue=0;10;100;0; relay1_oldest=0s;1800;7200;0; relay1_drift=0;0;;0;\n$/,
     );
