@@ -18,6 +18,8 @@ import type { SendmailSettings } from './settings.ts';
 
 /** Mail log lines about deliveries read at most (the newest). */
 const LOG_LINES = 400;
+/** The newest lines of the log searched for them: tail reads from the end, so a log of gigabytes costs no more. */
+const LOG_SCAN = 200000;
 
 /**
  * Prints "now <epoch>", "tz <+hhmm>", "ps <title>" per sendmail process, "listen <local address>"
@@ -31,8 +33,8 @@ export function relayStatusScript(): string {
     "ps -eo args | grep -E '^(sendmail|sm-mta)' | sed 's/^/ps /'",
     "ss -ltnH 'sport = :25' 2>/dev/null | awk '{print \"listen \" $4}'",
     'f=; for c in /var/log/mail.log /var/log/maillog; do if [ -r "$c" ]; then f=$c; break; fi; done',
-    `if [ -n "$f" ]; then echo "logsource $f"; grep -a 'stat=' "$f" | tail -n ${LOG_LINES} | sed 's/^/log /';` +
-      ` elif command -v journalctl >/dev/null 2>&1; then echo 'logsource journal'; journalctl -q --no-pager -o short-unix -t sm-mta -t sendmail -n 20000 2>/dev/null | grep -a 'stat=' | tail -n ${LOG_LINES} | sed 's/^/log /'; fi`,
+    `if [ -n "$f" ]; then echo "logsource $f"; tail -n ${LOG_SCAN} "$f" | grep -a 'stat=' | tail -n ${LOG_LINES} | sed 's/^/log /';` +
+      ` elif command -v journalctl >/dev/null 2>&1; then echo 'logsource journal'; journalctl -q --no-pager -o short-unix -t sm-mta -t sendmail -n ${LOG_SCAN} 2>/dev/null | grep -a 'stat=' | tail -n ${LOG_LINES} | sed 's/^/log /'; fi`,
     'true',
   ].join('\n');
 }

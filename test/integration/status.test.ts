@@ -87,6 +87,8 @@ describe('mailprov status', () => {
     expect(relay1.state).toBe('attention');
     expect(relay1.drift?.changes).toBe(0);
     expect(relay1.service?.running).toBe(true);
+    // relayFrom names a network: the playbook's default is every IPv4 address
+    expect(relay1.service?.listening).toEqual(['0.0.0.0']);
     expect(relay1.service?.queue.messages).toBe(2);
     expect(relay1.service?.queue.oldestSeconds).toBeGreaterThanOrEqual(0);
     expect(relay1.service?.queue.causes).toEqual([
