@@ -40,7 +40,6 @@ const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that 
 const SHARD_HELP =
   'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
 
-
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('mailprov')
@@ -74,7 +73,10 @@ export async function main(argv: string[]): Promise<number> {
       'change what differs on every host, validate, restart only when needed, verify. ' +
         'With a plan file: exit 0 applied, 1 a host failed, 4 a host (or the whole plan) was refused as stale or already applied',
     )
-    .option('--dry-run', 'plan only: show what would change, change nothing (same as `plan`); with a plan file: check which hosts it still holds for')
+    .option(
+      '--dry-run',
+      'plan only: show what would change, change nothing (same as `plan`); with a plan file: check which hosts it still holds for',
+    )
     .option('--all-or-nothing', 'with a plan file: apply no host unless the plan still holds on every host (each is checked first)')
     .option('--probe', 'with --dry-run: also run the read-only probes (as `plan --probe`)')
     .option('--verify', 'verify hosts even when nothing changed')
@@ -87,7 +89,10 @@ export async function main(argv: string[]): Promise<number> {
 
   runOptions(program.command('plan'))
     .description('show what apply would change (exit 0: nothing, 2: changes pending, 1: error)')
-    .option('--out <file>', 'also save the plan to this file, for review and `apply FILE`; stdout is then the plan as `show FILE` prints it')
+    .option(
+      '--out <file>',
+      'also save the plan to this file, for review and `apply FILE`; stdout is then the plan as `show FILE` prints it',
+    )
     .option('--probe', "also run the playbooks' read-only probes from each host (the smart host's TLS and credentials), changing nothing")
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');

@@ -39,7 +39,10 @@ export function writePlanFile(file: string, out: PlanOutput): number {
     mailprov: version(),
     salt: out.salt,
     // as given from here: `apply` in a fresh checkout of the same repository finds it at the same place
-    inventory: { file: relative(process.cwd(), out.inventory.file) || out.inventory.file, sha256: sha256(readFileSync(out.inventory.file)) },
+    inventory: {
+      file: relative(process.cwd(), out.inventory.file) || out.inventory.file,
+      sha256: sha256(readFileSync(out.inventory.file)),
+    },
     selection: {
       limit: out.record.limit,
       shard: out.shard ? { index: out.shard.index, count: out.shard.count } : null,
@@ -78,7 +81,10 @@ export function renderPlan(plan: PlanBody, json?: boolean): string {
   const meta = { id: plan.id, createdAt: plan.createdAt, mailprov: plan.mailprov };
   if (json) return `${resultsToJson('plan', results, { inventory: plan.inventory.file, logs: null, plan: meta, ...sharding(plan) })}\n`;
   let text = '';
-  const reporter = new ConsoleReporter({ out: { write: (s: string) => (text += s), isTTY: false } as unknown as NodeJS.WriteStream, live: false });
+  const reporter = new ConsoleReporter({
+    out: { write: (s: string) => (text += s), isTTY: false } as unknown as NodeJS.WriteStream,
+    live: false,
+  });
   const shard = plan.selection.shard;
   reporter.write(
     `plan ${plan.id} of ${plan.inventory.file}, made ${plan.createdAt} by mailprov ${plan.mailprov}` +
@@ -131,7 +137,9 @@ function resultsOf(plan: PlanBody): HostResult[] {
 export async function applyPlanCommand(file: string, opts: RunCommandOptions): Promise<number> {
   const plan = parsePlan(file, readFileSync(file, 'utf8'));
   if (opts.limit !== undefined || opts.shard !== undefined)
-    throw new UsageError(`--limit and --shard do not go with a plan file: ${file} applies to the hosts it was made for (its own selection)`);
+    throw new UsageError(
+      `--limit and --shard do not go with a plan file: ${file} applies to the hosts it was made for (its own selection)`,
+    );
   const inventoryFile = resolve(plan.inventory.file);
   const hosts = await planHosts(plan, file, inventoryFile, opts);
   const saved = new Map<string, SavedPlanOfHost>(

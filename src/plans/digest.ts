@@ -134,7 +134,8 @@ export function staleFacts(saved: FactDigest[], now: FactDigest[], salt: string,
     if (f.key.startsWith('file:')) {
       const path = f.key.slice(5);
       // a digest is shown only when neither side may hold a secret
-      if (f.sha256 === undefined || n.sha256 === undefined) problems.push(`${path} changed since the plan (it holds secrets: no digest shown)`);
+      if (f.sha256 === undefined || n.sha256 === undefined)
+        problems.push(`${path} changed since the plan (it holds secrets: no digest shown)`);
       else if (f.sha256 === n.sha256) problems.push(`${path} changed since the plan: its owner, group or mode`);
       else problems.push(`${path} changed since the plan: ${shaChange(f.sha256, n.sha256)}`);
     } else {
@@ -142,7 +143,8 @@ export function staleFacts(saved: FactDigest[], now: FactDigest[], salt: string,
     }
   }
   for (const n of now)
-    if (!before.has(n.key)) problems.push(`${describeFact(n.key)} is read now but was not when planned (the inventory changed since the plan)`);
+    if (!before.has(n.key))
+      problems.push(`${describeFact(n.key)} is read now but was not when planned (the inventory changed since the plan)`);
   return problems;
 }
 
@@ -162,12 +164,19 @@ function describeFact(key: string): string {
   if (colon < 0) return `the ${key} facts`;
   const name = key.slice(0, colon);
   const arg = key.slice(colon + 1);
-  return name === 'file' ? arg : `${name} ${arg}`;
+  if (name === 'file') return arg;
+  // a check is a shell command: its first words say enough
+  const words = arg.replace(/\s+/g, ' ');
+  return name === 'test' ? `the check \`${words.length > 60 ? `${words.slice(0, 60)}...` : words}\`` : `${name} ${arg}`;
 }
 
 /** Whether what a change sends may hold a secret: it writes a sensitive file, masks its diff, or carries a known secret. */
 function changeHoldsSecrets(c: Change): boolean {
-  return (c.files ?? []).some((f) => f.sensitive) || Boolean(c.diff?.masked) || c.steps.some((s) => s.stdin !== undefined && holdsKnownSecret(s.stdin));
+  return (
+    (c.files ?? []).some((f) => f.sensitive) ||
+    Boolean(c.diff?.masked) ||
+    c.steps.some((s) => s.stdin !== undefined && holdsKnownSecret(s.stdin))
+  );
 }
 
 export function saveChange(c: Change, salt: string): SavedChange {
@@ -217,10 +226,18 @@ export function changesDiffer(saved: SavedChange[], now: Change[], salt: string)
     const what = s.diff?.path ?? s.resourceId;
     if (s.steps.length !== c.steps.length || s.steps.some((st, j) => st.command !== c.steps[j].command || st.label !== c.steps[j].label))
       problems.push(`${what}: its commands differ from the plan's`);
-    else if (s.steps.some((st, j) => (st.stdin === null) !== (c.steps[j].stdin === undefined) || (st.stdin !== null && !matchesDigest(st.stdin, c.steps[j].stdin!, salt))))
+    else if (
+      s.steps.some(
+        (st, j) =>
+          (st.stdin === null) !== (c.steps[j].stdin === undefined) ||
+          (st.stdin !== null && !matchesDigest(st.stdin, c.steps[j].stdin!, salt)),
+      )
+    )
       problems.push(`${what}: the content it would write differs from the plan's (the inventory or a secret changed)`);
-    else if (!matchesDigest(s.undo, canonicalJson(c.undo), salt)) problems.push(`${what}: what it would record for undo differs from the plan's`);
-    else if (canonicalJson(s.details) !== canonicalJson(c.details ?? []) || s.confirm !== Boolean(c.confirm)) problems.push(`${what}: its details differ from the plan's`);
+    else if (!matchesDigest(s.undo, canonicalJson(c.undo), salt))
+      problems.push(`${what}: what it would record for undo differs from the plan's`);
+    else if (canonicalJson(s.details) !== canonicalJson(c.details ?? []) || s.confirm !== Boolean(c.confirm))
+      problems.push(`${what}: its details differ from the plan's`);
   }
   return problems;
 }

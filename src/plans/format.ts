@@ -124,10 +124,13 @@ export function parsePlan(file: string, text: string, key: string | undefined = 
   } catch (err) {
     throw new PlanFileError(`${file}: not a plan file (not JSON: ${(err as Error).message})`);
   }
-  if ((raw as { format?: unknown })?.format !== PLAN_FORMAT) throw new PlanFileError(`${file}: not a mailprov plan file (no "format": "${PLAN_FORMAT}")`);
+  if ((raw as { format?: unknown })?.format !== PLAN_FORMAT)
+    throw new PlanFileError(`${file}: not a mailprov plan file (no "format": "${PLAN_FORMAT}")`);
   const version = (raw as { formatVersion?: unknown }).formatVersion;
   if (version !== PLAN_FORMAT_VERSION)
-    throw new PlanFileError(`${file}: plan file format ${String(version)}, this mailprov reads format ${PLAN_FORMAT_VERSION}: make the plan again`);
+    throw new PlanFileError(
+      `${file}: plan file format ${String(version)}, this mailprov reads format ${PLAN_FORMAT_VERSION}: make the plan again`,
+    );
   const parsed = sealed.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

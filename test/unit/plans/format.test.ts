@@ -85,20 +85,26 @@ describe('plan file seal', () => {
     ];
     for (const edited of edits) {
       expect(edited).not.toBe(text);
-      expect(() => parsePlan('p.json', edited, undefined)).toThrow(/p\.json: the plan file was changed after it was written \(its digest does not match\)/);
+      expect(() => parsePlan('p.json', edited, undefined)).toThrow(
+        /p\.json: the plan file was changed after it was written \(its digest does not match\)/,
+      );
     }
     const added = JSON.parse(text);
     added.hosts[0].changes[0].steps.push({ label: 'x', command: 'rm -rf /', stdin: null });
     expect(() => parsePlan('p.json', JSON.stringify(added), undefined)).toThrow(/changed after it was written/);
     const extra = JSON.parse(text);
     extra.hosts[0].extra = 1;
-    expect(() => parsePlan('p.json', JSON.stringify(extra), undefined)).toThrow(/not a valid plan file \(hosts\.0: Unrecognized key: "extra"\): was it edited\?/);
+    expect(() => parsePlan('p.json', JSON.stringify(extra), undefined)).toThrow(
+      /not a valid plan file \(hosts\.0: Unrecognized key: "extra"\): was it edited\?/,
+    );
   });
 
   it('refuses what is not a plan of this format, saying what', () => {
     expect(() => parsePlan('p.json', 'not json', undefined)).toThrow(/p\.json: not a plan file \(not JSON/);
     expect(() => parsePlan('p.json', '{"hosts":[]}', undefined)).toThrow(/not a mailprov plan file/);
-    expect(() => parsePlan('p.json', '{"format":"mailprov-plan","formatVersion":7}', undefined)).toThrow(/format 7, this mailprov reads format 1/);
+    expect(() => parsePlan('p.json', '{"format":"mailprov-plan","formatVersion":7}', undefined)).toThrow(
+      /format 7, this mailprov reads format 1/,
+    );
     const broken = JSON.parse(serializePlan(body(), undefined));
     broken.hosts[0].status = 'applied';
     expect(() => parsePlan('p.json', JSON.stringify(broken), undefined)).toThrow(/not a valid plan file \(hosts\.0\.status/);
@@ -155,7 +161,9 @@ describe('plan digests', () => {
     const saved = factDigests(resources, facts('old\n'), salt);
     const nowFacts = facts('edited by hand\n');
     const stale = staleFacts(saved, factDigests(resources, nowFacts, salt), salt, factTexts(resources, nowFacts));
-    expect(stale).toEqual([`/etc/mail/access changed since the plan: sha256 ${sha256('old\n').slice(0, 16)} -> ${sha256('edited by hand\n').slice(0, 16)}`]);
+    expect(stale).toEqual([
+      `/etc/mail/access changed since the plan: sha256 ${sha256('old\n').slice(0, 16)} -> ${sha256('edited by hand\n').slice(0, 16)}`,
+    ]);
     const same = facts('old\n');
     expect(staleFacts(saved, factDigests(resources, same, salt), salt, factTexts(resources, same))).toEqual([]);
   });
