@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--ask-key-pass', ASK_KEY_PASS);
 
   runOptions(program.command('apply'), [
-    '<inventory|planfile>',
+    '<inventory-or-planfile>',
     `${INVENTORY_HELP}, or a plan file written by \`plan --out\` (told apart by content): applies exactly that plan on each host where it still holds`,
   ])
     .description(
@@ -183,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('merge')
     .description(
       'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
-        'would have had (0, 1 a host failed, 2 a plan with changes pending); 3 when the files are not the shards of one run ' +
+        'would have had (0, 1 a host failed, 2 a plan with changes pending, 4 a saved plan refused on a host); 3 when the files are not the shards of one run ' +
         '(one inventory, one --limit, one n, each shard once, each host in its own shard)',
     )
     .argument('<files...>', 'the JSON files, one per shard')

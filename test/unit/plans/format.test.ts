@@ -185,3 +185,14 @@ describe('plan digests', () => {
     expect(changesDiffer([saved], [], salt)).toEqual([`${saved.summary}: planned, but no longer needed`]);
   });
 });
+
+describe('apply PLANFILE exit code', () => {
+  it('0 applied, 4 a host refused (or skipped by --all-or-nothing), 1 a failure wins', async () => {
+    const { applyPlanExitCode } = await import('../../../src/cli/plan-file.ts');
+    expect(applyPlanExitCode([{ status: 'changed' }, { status: 'unchanged' }])).toBe(0);
+    expect(applyPlanExitCode([{ status: 'changed' }, { status: 'skipped', refused: ['stale'] }])).toBe(4);
+    expect(applyPlanExitCode([{ status: 'skipped' }, { status: 'skipped', refused: ['stale'] }])).toBe(4);
+    expect(applyPlanExitCode([{ status: 'failed' }, { status: 'skipped', refused: ['stale'] }])).toBe(1);
+    expect(applyPlanExitCode([{ status: 'rolled-back' }])).toBe(1);
+  });
+});
