@@ -194,7 +194,7 @@ export async function applyPlanCommand(file: string, opts: RunCommandOptions): P
     reporter.printErrors(results);
     for (const r of results.filter((x) => x.refused))
       reporter.write(`\n${reporter.c.yellow.bold(`${r.host} refused:`)}\n${r.refused!.map((l) => `  ${l}`).join('\n')}\n`);
-    reporter.printSummary(results, runDir);
+    reporter.printSummary(results, runDir, opts.dryRun);
   }
   if (interrupted) {
     process.stderr.write(interruptedReport(results, file));

@@ -31,8 +31,8 @@ export interface RunCommandOptions extends InventoryCommandOptions {
 }
 
 export async function runCommand(inventoryFile: string, opts: RunCommandOptions, mode: 'apply' | 'plan'): Promise<number> {
-  // `apply` takes a plan file as well, told from an inventory by its content
-  if (mode === 'apply' && isPlanFile(inventoryFile)) {
+  // `apply` (and `apply --dry-run`, which comes here as a plan) takes a plan file as well, told from an inventory by its content
+  if ((mode === 'apply' || opts.dryRun) && isPlanFile(inventoryFile)) {
     const { applyPlanCommand } = await import('./plan-file.ts');
     return applyPlanCommand(inventoryFile, opts);
   }

@@ -76,6 +76,10 @@ describe('saved plans', () => {
     const edit = await remote(sandbox.state, 1, "mkdir -p /etc/mail && printf 'Connect:10.9.9.9 RELAY\\n' >> /etc/mail/access");
     expect(edit.code, edit.stderr).toBe(0);
     const staleLine = /\/etc\/mail\/access changed since the plan: (sha256 [0-9a-f]{16} -> [0-9a-f]{16}|absent -> sha256 [0-9a-f]{16})/;
+    // --dry-run only checks: relay2 is stale, relay1 would be applied
+    const check = cli('apply', 'p1.json', '--dry-run', '--json');
+    expect(check.code, check.err).toBe(4);
+    expect(statuses(check.out)).toEqual({ relay1: 'pending', relay2: 'skipped' });
     // all or nothing: relay2 is stale, so relay1 is not applied either
     const none = cli('apply', 'p1.json', '--all-or-nothing', '--json');
     expect(none.code, none.err).toBe(4);
