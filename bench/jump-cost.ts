@@ -13,7 +13,7 @@ import { sendmailSmartHost } from '../playbooks/sendmail-smarthost.ts';
 import { runHosts } from '../src/engine/index.ts';
 import { resolveInventory } from '../src/inventory/load.ts';
 import { relaySettings, sandboxAddress, sandboxDown, sandboxUp, type SandboxHost, type SandboxState } from '../src/sandbox/index.ts';
-import { jumpConnections } from '../src/transport/ssh.ts';
+import { jumpConnections } from '../src/transport/jump.ts';
 import { median } from './lib.ts';
 import { ROOT } from './tools.ts';
 import { freePort } from '../src/sandbox/ports.ts';

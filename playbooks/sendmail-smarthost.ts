@@ -49,7 +49,8 @@ import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
-export { controllerProbe, type SmtpPortProber, type ProbeOutcome } from './sendmail-smarthost/port-proof.ts';
+export { controllerProbe } from './sendmail-smarthost/port-proof.ts';
+export type { SmtpPortProber, ProbeOutcome } from './sendmail-smarthost/prober.ts';
 
 /**
  * What `make` in /etc/mail may write: both cf files, every hash map the distros' Makefiles build

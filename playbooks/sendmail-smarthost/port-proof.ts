@@ -5,17 +5,8 @@
 // client). A port left shut fails the apply, so the host is rolled back, naming the firewall.
 import { createConnection } from 'node:net';
 import { firewallFact, OperationError, type VerifyContext } from 'mailprov';
+import type { ProbeOutcome, SmtpPortProber } from './prober.ts';
 import type { SendmailSettings } from './settings.ts';
-
-export type ProbeOutcome = 'open' | 'refused' | 'unreachable' | 'timeout';
-
-export interface SmtpPortProber {
-  /** Who probes, as the error and the report name it: "the controller", "the office client 192.168.77.200". */
-  name: string;
-  /** The relay's address as the prober reaches it, by inventory host name, when settings do not give one. */
-  addressOf?(hostName: string): string | undefined;
-  connect(address: string, port: number): Promise<ProbeOutcome>;
-}
 
 /** The controller itself as the prober: right when the controller sits inside relayFrom. */
 export function controllerProbe(timeoutMs = 5000): SmtpPortProber {

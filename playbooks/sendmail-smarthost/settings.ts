@@ -1,7 +1,7 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
 import { Secret, z } from 'mailprov';
 import { RELAY_WIDENING_NAMES } from './relay-features.ts';
-import type { SmtpPortProber } from './port-proof.ts';
+import type { SmtpPortProber } from './prober.ts';
 
 const hostname = z
   .string()

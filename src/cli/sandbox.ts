@@ -3,7 +3,9 @@ import { SandboxError } from '../errors.ts';
 import type { DebianRelease } from '../sandbox/base.ts';
 import { LAN_CLIENTS, lanClientName, lanSubmit, type LanClientName, type SandboxLan } from '../sandbox/lan.ts';
 import { cutConnection } from '../sandbox/cut.ts';
-import { defaultStateDir, hostLabel, readState, sandboxAddress, sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+import { sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/lifecycle.ts';
+import { sandboxAddress } from '../sandbox/network.ts';
+import { defaultStateDir, hostLabel, readState } from '../sandbox/state.ts';
 
 const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 

@@ -16,7 +16,7 @@ import { commandRunner, type Runner } from '../transport/runner.ts';
 import { runDetached, stepName } from '../transport/detached.ts';
 import { DEFAULT_RECONNECT, ReconnectingConnection, type ReconnectPolicy } from '../transport/reconnect.ts';
 import { connect, type Connection } from '../transport/ssh.ts';
-import { confirmOverFreshConnection, newWatch, watcherCommand } from './confirm.ts';
+import { confirmOverFreshConnection, newWatch, watcherCommand } from './revert-watcher.ts';
 import type { EventSink, HostResult, Phase } from './events.ts';
 import { findLeftoverSecrets } from './leftover-secrets.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';

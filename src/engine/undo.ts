@@ -18,12 +18,13 @@ import {
   type PrunedRecord,
   type UndoRecord,
 } from '../journal/index.ts';
+import { fileId } from '../resources/ids.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, FileDiff, Resource } from '../resources/types.ts';
 import { redact } from '../secrets/index.ts';
 import { runDetached, stepName } from '../transport/detached.ts';
 import type { Runner } from '../transport/runner.ts';
-import { settleWatchersCommand } from './confirm.ts';
+import { settleWatchersCommand } from './revert-watcher.ts';
 import { factQueries, planHost } from './plan.ts';
 
 export interface UndoOptions {
@@ -198,7 +199,7 @@ async function rebuild(
 ): Promise<{ rebuilt: Change[]; facts: HostFacts }> {
   const covered = (r: Resource) => !!r.writes?.length && r.writes.every((w) => saved.has(w));
   const all = playbooks.flatMap((p) => p.parts.resources);
-  const already = new Set([...restored].map((p) => `file:${p}`));
+  const already = new Set([...restored].map(fileId));
   for (const r of all) if (covered(r) && r.writes!.some((w) => restored.has(w))) already.add(r.id);
   const resources = all.filter((r) => !covered(r) || already.has(r.id));
   const involved = resources.filter((r) => already.has(r.id) || r.rebuildsFromFiles || r.handler);

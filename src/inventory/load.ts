@@ -10,7 +10,7 @@ import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
 import { registerSecret } from '../secrets/index.ts';
 import { loadSshConfig, nodeSshConfigFs, type SshConfigFile } from '../transport/ssh-config.ts';
-import { expandHome, type SshTarget } from '../transport/ssh.ts';
+import { expandHome, type SshTarget } from '../transport/target.ts';
 import type { AnsibleInventory, InventoryWarning } from './ansible.ts';
 import { playbookFor, prepareBinding, type BoundPlaybook, type BuildCache } from './bindings.ts';
 import { parseIniInventory } from './ini.ts';

@@ -15,7 +15,7 @@ import {
   type SshConfigResult,
   type SshConfigWarning,
 } from '../transport/ssh-config.ts';
-import { expandHome, type HostKeyPolicy, type SshTarget } from '../transport/ssh.ts';
+import { expandHome, type HostKeyPolicy, type SshTarget } from '../transport/target.ts';
 import type { InventoryWarning } from './warning.ts';
 
 /** The connection fields of a host, defaults applied; paths already resolved against the inventory. */

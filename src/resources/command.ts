@@ -6,6 +6,7 @@
 import { OperationError } from '../errors.ts';
 import { fileFact, testFact } from '../facts/builtin.ts';
 import type { HostFacts } from '../facts/types.ts';
+import { commandId, shortName } from './ids.ts';
 import type { Change, NoChange, Resource } from './types.ts';
 
 export interface CommandOptions {
@@ -34,7 +35,7 @@ export function command(opts: CommandOptions): Resource {
   if (!opts.onChangeOf?.length && !opts.creates && !opts.unless) {
     throw new OperationError(`command "${opts.name}" needs a guard: onChangeOf, creates or unless`);
   }
-  const id = `command:${opts.name}`;
+  const id = commandId(opts.name);
   return {
     id,
     notify: opts.notify ?? [],
@@ -61,9 +62,4 @@ export function command(opts: CommandOptions): Resource {
       };
     },
   };
-}
-
-/** "file:/etc/mail/authinfo" -> "/etc/mail/authinfo" for reasons a person reads. */
-export function shortName(resourceId: string): string {
-  return resourceId.replace(/^(file|command|packages|service):/, '');
 }

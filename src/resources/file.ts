@@ -7,6 +7,7 @@ import type { FileFact, HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
 import { script } from '../transport/script.ts';
+import { fileId } from './ids.ts';
 import type { Change, FileDiff, NoChange, PlanContext, Resource, UndoRecord } from './types.ts';
 
 export interface FileOptions {
@@ -43,7 +44,7 @@ export function file(opts: FileOptions): Resource {
   if (opts.validate !== undefined && !opts.validate.includes('%s')) {
     throw new OperationError(`file ${opts.path}: validate must contain %s (the candidate file's path): ${opts.validate}`);
   }
-  const id = `file:${opts.path}`;
+  const id = fileId(opts.path);
   const owner = opts.owner ?? 'root';
   const group = opts.group ?? owner;
   const mode = normMode(opts.mode ?? '0644');
@@ -177,7 +178,7 @@ export function writtenByMailprov(generations: Generation[], path: string): Gene
  * watch the file run when it goes, and a rollback that restores it rebuilds what derives from it.
  */
 export function absentFile(opts: AbsentFileOptions): Resource {
-  const id = `file:${opts.path}`;
+  const id = fileId(opts.path);
   const mask = opts.mask ?? ((t: string) => t);
   return {
     id,

@@ -14,8 +14,8 @@ export {
   type Family,
   type FirewallRuleOptions,
 } from './firewall.ts';
-export { command, shortName, type CommandOptions } from './command.ts';
+export { command, type CommandOptions } from './command.ts';
 export { service, serviceCommand, type ServiceOptions } from './service.ts';
-export { fileId, commandId, serviceId, packagesId } from './ids.ts';
+export { fileId, commandId, serviceId, packagesId, shortName } from './ids.ts';
 export { undoHandlerFor } from './undo.ts';
 export { lineEntriesRecord, lineEntriesCommand, lineEntriesInput, lineEntriesUndo, type LineEntriesRecord } from './line-entries.ts';

@@ -2,8 +2,7 @@
 import { serviceFact } from '../facts/builtin.ts';
 import type { HostFacts, OsFacts } from '../facts/types.ts';
 import { sh } from '../transport/quote.ts';
-import { shortName } from './command.ts';
-import { serviceId } from './ids.ts';
+import { serviceId, shortName } from './ids.ts';
 import type { Change, NoChange, Resource } from './types.ts';
 
 // its id helper lives with the others; kept importable from here

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.ts';
 import { cutsFile, type ForwarderCuts } from './forwarder.ts';
-import type { SandboxState } from './lifecycle.ts';
+import type { SandboxState } from './state.ts';
 import { descendants, isRunning, processTree, type RecordedProcess } from './processes.ts';
 
 export interface CutOptions {

@@ -1,5 +1,5 @@
 // The sandbox's one forwarder: a port on this machine's 127.0.0.1 for every host, each connection piped
-// to that host's ssh.sock (the unix socket its namespace offers; see HOST_START in lifecycle.ts).
+// to that host's ssh.sock (the unix socket its namespace offers; see HOST_START in boot.ts).
 //
 // One process for the whole sandbox instead of a socat per host (and a forked socat per connection):
 // at 200 hosts those took 154 MB PSS (913 MB RSS) idle, more under load. Each port is bound as port 0,

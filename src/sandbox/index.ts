@@ -1,7 +1,5 @@
+export { sandboxUp, sandboxDown, sandboxStatus, type UpOptions } from './lifecycle.ts';
 export {
-  sandboxUp,
-  sandboxDown,
-  sandboxStatus,
   readState,
   defaultStateDir,
   sandboxProcesses,
@@ -9,9 +7,13 @@ export {
   hostKind,
   hostLabel,
   hostRelease,
-  sandboxAddress,
-  sandboxJump,
   SANDBOX_OWNER,
+  type SandboxState,
+  type SandboxHost,
+  type SandboxHostKind,
+} from './state.ts';
+export { sandboxAddress, sandboxJump } from './network.ts';
+export {
   SMART_HOST_NAME,
   SMART_HOST_USER,
   SMART_HOST_SECOND_USER,
@@ -19,11 +21,7 @@ export {
   SMART_HOST_WRONG_NAME,
   SMART_HOST_PORT,
   SANDBOX_DOMAIN,
-  type SandboxState,
-  type SandboxHost,
-  type SandboxHostKind,
-  type UpOptions,
-} from './lifecycle.ts';
+} from './identity.ts';
 export { isRunning, madeNamespaces, parseProcStat, recordProcess, type RecordedProcess } from './processes.ts';
 export { ensureBase, basePath, defaultCacheDir, DEBIAN_RELEASES, DEFAULT_RELEASE, type DebianRelease } from './base.ts';
 export { ensureCentosBase, centosBasePath, RPM_REPO_DIR } from './centos/base.ts';

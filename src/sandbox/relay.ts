@@ -2,9 +2,9 @@
 // a production host would through Gmail: shared by inventories/sandbox.ts and the tests.
 import { secret } from '../secrets/index.ts';
 import type { SendmailSettingsInput } from '../../playbooks/sendmail-smarthost.ts';
-import type { SmtpPortProber } from '../../playbooks/sendmail-smarthost/port-proof.ts';
+import type { SmtpPortProber } from '../../playbooks/sendmail-smarthost/prober.ts';
 import { lanConnect } from './lan.ts';
-import type { SandboxState } from './lifecycle.ts';
+import type { SandboxState } from './state.ts';
 
 export function relaySettings(state: SandboxState, over: Partial<SendmailSettingsInput> = {}): SendmailSettingsInput {
   return {

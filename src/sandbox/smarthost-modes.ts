@@ -6,7 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.ts';
-import type { SandboxState } from './lifecycle.ts';
+import type { SandboxState } from './state.ts';
 
 /**
  * normal: Gmail-like. no-starttls: no STARTTLS, AUTH in the clear. untrusted-cert, wrong-name-cert:

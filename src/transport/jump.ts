@@ -1,9 +1,19 @@
 // Jump hosts as OpenSSH writes them (ProxyJump, ssh -J): `[user@]host[:port]` or
 // `ssh://[user@]host[:port]`, comma separated, first hop first; `none` for no jump. An IPv6 address
 // with a port is written in brackets: `[fd00::5]:2222`.
+//
+// And the route through them: a host behind jump hosts is reached through a channel of the last one
+// (direct-tcpip, as `ssh -J` does), each hop's key verified like the host's; one connection per jump
+// host serves every host behind it (pool.ts).
 import { basename } from 'node:path';
-import { MailprovError } from '../errors.ts';
+import type { Duplex } from 'node:stream';
+import type { NodeSSH } from 'node-ssh';
+import { ConnectError, MailprovError } from '../errors.ts';
 import { splitWords } from '../inventory/words.ts';
+import { redact } from '../secrets/index.ts';
+import { handshake, openTcp, prepareHandshake, withHandshakeSlot } from './handshakes.ts';
+import { type Lease, SharedConnections } from './pool.ts';
+import { expandHome, keyFiles, type SshTarget } from './target.ts';
 
 export interface JumpHop {
   /** As written, for messages. */
@@ -113,4 +123,86 @@ export function jumpFromProxyCommand(command: string): { jump: string } | { refu
   const h = p !== undefined && hop.host.includes(':') ? `[${hop.host}]` : hop.host;
   const spec = `${u !== undefined ? `${u}@` : ''}${h}${p !== undefined ? `:${p}` : ''}`;
   return { jump: before ? `${before},${spec}` : spec };
+}
+
+/** Connections to jump hosts, shared by every host behind them in this process (see pool.ts). */
+const jumpPool = new SharedConnections<NodeSSH>();
+
+/** The jump host connections, for tests and the benchmark (how many were opened, how many are open). */
+export function jumpConnections(): SharedConnections<NodeSSH> {
+  return jumpPool;
+}
+
+/** A lease on the connection to the last jump host, opening the chain up to it as needed. */
+export async function openRoute(target: SshTarget, chain: SshTarget[]): Promise<Lease<NodeSSH>> {
+  try {
+    return await openHop(chain, chain.length - 1);
+  } catch (err) {
+    if (err instanceof ConnectError) throw new ConnectError(target.name, `jump host ${err.host}: ${err.detail}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Who a hop is and how it is checked, with everything before it: connections are shared only when all of it is equal. */
+function hopKey(chain: SshTarget[], i: number): string {
+  return JSON.stringify(
+    chain
+      .slice(0, i + 1)
+      .map((h) => [h.user, h.address, h.port, keyFiles(h), h.identitiesOnly ?? false, expandHome(h.knownHosts), h.hostKeyPolicy]),
+  );
+}
+
+function openHop(chain: SshTarget[], i: number): Promise<Lease<NodeSSH>> {
+  const hop = chain[i];
+  const key = hopKey(chain, i);
+  return jumpPool.acquire(key, async () => {
+    const via = i > 0 ? await openHop(chain, i - 1) : undefined;
+    try {
+      const checks = await prepareHandshake(hop);
+      const ssh = await withHandshakeSlot(async () =>
+        handshake(hop, checks, via ? await forwardThrough(via.value, hop, chain[i - 1]) : await openTcp(hop)),
+      );
+      const conn = ssh.connection!;
+      // a jump host that drops is not handed out again; its users' commands fail as on a reset
+      conn.on('error', () => {});
+      conn.once('close', () => jumpPool.evict(key, ssh));
+      return {
+        value: ssh,
+        close: () => {
+          ssh.dispose();
+          via?.release();
+        },
+      };
+    } catch (err) {
+      via?.release();
+      throw err;
+    }
+  });
+}
+
+/** A stream to `to`, opened by the jump host `via` (its sshd connects, as for `ssh -W`). */
+export function forwardThrough(jump: NodeSSH, to: SshTarget, via: SshTarget): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const conn = jump.connection;
+    const where = `${to.address}:${to.port} through jump host ${via.name}`;
+    if (!conn) return reject(new ConnectError(to.name, `cannot connect to ${where}: the jump host's connection is closed`));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new ConnectError(to.name, `cannot connect to ${where}: no answer within ${to.connectTimeoutMs} ms`));
+    }, to.connectTimeoutMs);
+    try {
+      conn.forwardOut('127.0.0.1', 0, to.address, to.port, (err, stream) => {
+        clearTimeout(timer);
+        if (timedOut) return stream?.close();
+        if (err) return reject(new ConnectError(to.name, `cannot connect to ${where}: ${redact(err.message)}`));
+        // a later error (the jump host gone) fails the command in flight through ssh2, never the process
+        stream.on('error', () => {});
+        resolve(stream);
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(new ConnectError(to.name, `cannot connect to ${where}: ${(err as Error).message}`));
+    }
+  });
 }

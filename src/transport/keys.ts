@@ -2,11 +2,12 @@
 // hosts name before it contacts any of them (unlockKeys), so a wrong passphrase is one error naming
 // the file instead of an authentication failure per host. Decryption is paid once too: for an
 // OpenSSH key it is bcrypt-pbkdf in JavaScript, about 0.8 s at ssh-keygen's default rounds.
+// The auth methods a handshake tries are made here too, from the keys opened (authMethods).
 import { readFileSync } from 'node:fs';
-import ssh2, { type ParsedKey } from 'ssh2';
-import { KeyError } from '../errors.ts';
+import ssh2, { type AnyAuthMethod, type ParsedKey } from 'ssh2';
+import { ConnectError, KeyError } from '../errors.ts';
 import { registerSecret } from '../secrets/index.ts';
-import { expandHome, type SshTarget } from './ssh.ts';
+import { expandHome, keyFiles, type SshTarget } from './target.ts';
 
 /** A key ready to sign with, or 'encrypted' when it needs a passphrase that was not given. */
 export type OpenedKey = ParsedKey | 'encrypted';
@@ -107,4 +108,41 @@ export function encryptedHint(): string {
     'it is encrypted and no passphrase is given: name an environment variable holding it with privateKeyPassphraseEnv ' +
     '(mailprov_private_key_passphrase_env in an Ansible inventory), pass --ask-key-pass, or load the key into ssh-agent'
   );
+}
+
+/**
+ * How to authenticate, as ssh2 methods with the keys already decrypted: the key file
+ * (privateKey, with its passphrase), then ssh_config's further IdentityFile lines, then the ssh-agent
+ * (SSH_AUTH_SOCK) unless IdentitiesOnly says key files only. An encrypted key with no passphrase is
+ * left to the agent; without one it is a KeyError, unless another key file can be tried.
+ */
+export function authMethods(target: SshTarget): { methods: AnyAuthMethod[]; tried: string[] } {
+  const agent = target.identitiesOnly ? undefined : process.env.SSH_AUTH_SOCK || undefined;
+  const methods: AnyAuthMethod[] = [];
+  const tried: string[] = [];
+  const encrypted: string[] = [];
+  for (const [i, file] of keyFiles(target).entries()) {
+    // the passphrase is privateKey's; a further IdentityFile that is encrypted is skipped, as ssh without a terminal does
+    const key = i === 0 && target.privateKey ? openKey(file, target.privateKeyPassphrase, passphraseSource(target)) : openKey(file);
+    if (key === 'encrypted') {
+      encrypted.push(file);
+      continue;
+    }
+    methods.push({ type: 'publickey', username: target.user, key });
+    tried.push(`key ${file}`);
+  }
+  if (agent) {
+    methods.push({ type: 'agent', username: target.user, agent });
+    tried.push(`the keys of ssh-agent at ${agent}`);
+  }
+  if (methods.length === 0 && encrypted.length) throw new KeyError(encrypted[0], encryptedHint());
+  if (methods.length === 0) {
+    throw new ConnectError(
+      target.name,
+      target.identitiesOnly
+        ? 'nothing to authenticate with: IdentitiesOnly (ssh_config) leaves out the ssh-agent, and no key file is given for this host'
+        : 'nothing to authenticate with: no privateKey for this host (ansible_ssh_private_key_file in an Ansible inventory) and no ssh-agent (SSH_AUTH_SOCK is not set)',
+    );
+  }
+  return { methods, tried };
 }

@@ -3,8 +3,11 @@
 // patterns matches the lookup name and no negated pattern does; a recorded key of the same type
 // that differs is a changed key; @revoked wins over everything.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { open, mkdir } from 'node:fs/promises';
+import { open, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { ServerHostKeyAlgorithm } from 'ssh2';
+import { ConnectError } from '../errors.ts';
+import { expandHome, type SshTarget } from './target.ts';
 
 export interface KnownHostEntry {
   /** 1-based line number in the file, for messages. */
@@ -219,4 +222,110 @@ export async function appendKnownHost(file: string, line: string): Promise<void>
   } finally {
     await handle.close();
   }
+}
+
+// A target's known_hosts as its handshake checks it: read before anything connects, parsed once per
+// distinct content, judged under the target's policy, and a key accepted new remembered.
+
+/** What a handshake checks a host key against, read before any connection. */
+export interface KnownHostsCheck {
+  path: string;
+  /** known_hosts is /dev/null: keys accepted are remembered for this run only (see runOnlyKnownHosts). */
+  runOnly: boolean;
+  entries: KnownHostEntry[];
+  recordedTypes: string[];
+  /** The host key algorithms to offer, when keys are recorded for the host (see recordedAlgorithms). */
+  serverHostKey?: ServerHostKeyAlgorithm[];
+}
+
+export async function knownHostsFor(target: SshTarget): Promise<KnownHostsCheck> {
+  const path = expandHome(target.knownHosts);
+  // /dev/null keeps nothing: keys accepted there are remembered for this run only (see runOnlyKnownHosts)
+  const runOnly = path === '/dev/null';
+  const text = runOnly ? runOnlyKnownHosts.join('\n') : await readKnownHosts(target, path);
+  const entries = parsedKnownHosts(text);
+  const recordedTypes = recordedKeyTypes(entries, target.address, target.port);
+  const serverHostKey = recordedAlgorithms(recordedTypes, target, path);
+  return { path, runOnly, entries, recordedTypes, serverHostKey };
+}
+
+/** A key the host offered, judged under the target's policy: accepted (a new one with its line to record) or refused, saying why. */
+export type HostKeyVerdict = { accept: true; record?: string } | { accept: false; refusal: string };
+
+export function judgeHostKey(target: SshTarget, known: KnownHostsCheck, key: Buffer): HostKeyVerdict {
+  const result = checkHostKey(known.entries, target.address, target.port, key);
+  switch (result.status) {
+    case 'match':
+      return { accept: true };
+    case 'unknown':
+      if (target.hostKeyPolicy === 'accept-new') return { accept: true, record: formatKnownHostsLine(target.address, target.port, key) };
+      return { accept: false, refusal: `host key ${fingerprint(key)} is not in ${known.path} (strict host key checking)` };
+    case 'mismatch':
+      return {
+        accept: false,
+        refusal:
+          `HOST KEY CHANGED for ${target.address}:${target.port}: it offered ${fingerprint(key)}, ` +
+          `${known.path} has ${result.expected.join(', ')}. Refusing to connect: this may be a man-in-the-middle; ` +
+          `if the host was rebuilt, remove its old line from ${known.path}`,
+      };
+    case 'revoked':
+      return { accept: false, refusal: `host key ${fingerprint(key)} is marked @revoked in ${known.path}` };
+  }
+}
+
+/** Records a key accepted new (accept-new): in the file, or for this run only when it is /dev/null. */
+export async function rememberHostKey(known: KnownHostsCheck, line: string): Promise<void> {
+  if (known.runOnly) runOnlyKnownHosts.push(line);
+  else await appendKnownHost(known.path, line);
+}
+
+// Every host of a run reads the same known_hosts: it is parsed once per distinct content (entries are
+// never changed after parsing), not once per host; a few contents are kept (tests use several files).
+const parsedTexts = new Map<string, KnownHostEntry[]>();
+function parsedKnownHosts(text: string): KnownHostEntry[] {
+  let entries = parsedTexts.get(text);
+  if (!entries) {
+    entries = parseKnownHosts(text);
+    if (parsedTexts.size >= 8) parsedTexts.delete(parsedTexts.keys().next().value!);
+    parsedTexts.set(text, entries);
+  }
+  return entries;
+}
+
+async function readKnownHosts(target: SshTarget, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConnectError(target.name, `cannot read known_hosts ${path}: ${err}`);
+    if (target.hostKeyPolicy === 'strict') {
+      throw new ConnectError(
+        target.name,
+        `known_hosts file ${path} does not exist (use hostKeyPolicy: 'accept-new' to record keys on first contact)`,
+      );
+    }
+    return '';
+  }
+}
+
+/**
+ * Host keys accepted this run for targets whose known_hosts is /dev/null (Ansible's
+ * `UserKnownHostsFile=/dev/null`): written nowhere, but a host whose key changes within the run (a
+ * second connection, such as the firewall confirmation) is still refused.
+ */
+const runOnlyKnownHosts: string[] = [];
+
+/**
+ * With keys recorded for the host, only their types may be negotiated (see hostKeyAlgorithms), so
+ * that a key of another type is never taken for an unknown one.
+ */
+function recordedAlgorithms(types: string[], target: SshTarget, knownHostsPath: string): ServerHostKeyAlgorithm[] | undefined {
+  if (types.length === 0) return undefined;
+  const algorithms = hostKeyAlgorithms(types);
+  if (algorithms.length === 0) {
+    throw new ConnectError(
+      target.name,
+      `${knownHostsPath} records for ${target.address}:${target.port} only host key types mailprov cannot check (${types.join(', ')})`,
+    );
+  }
+  return algorithms as ServerHostKeyAlgorithm[];
 }

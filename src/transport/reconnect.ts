@@ -5,7 +5,8 @@
 // detached.ts); any other command's loss is an error its caller sees.
 import type { ClientChannel } from 'ssh2';
 import { ConnectError, ConnectionLostError, describeError } from '../errors.ts';
-import { connect, type Connection, type ExecResult, type SshTarget } from './ssh.ts';
+import { connect, type Connection, type ExecResult } from './ssh.ts';
+import type { SshTarget } from './target.ts';
 import type { Reconnectable } from './detached.ts';
 
 export interface ReconnectPolicy {

@@ -11,7 +11,7 @@ import { isAbsolute, join } from 'node:path';
 import SSHConfig, { LineType, type Line } from 'ssh-config';
 import { SshConfigError } from '../errors.ts';
 import { jumpFromProxyCommand } from './jump.ts';
-import type { HostKeyPolicy } from './ssh.ts';
+import type { HostKeyPolicy } from './target.ts';
 
 export interface SshConfigEntry {
   /** Lowercase, as OpenSSH compares keywords. */

@@ -4,6 +4,9 @@
 // So the password is written only after sudo's prompt shows on stderr, and the command's own stdin
 // only once the command has said it started: a marker it prints on stderr before anything else.
 import { randomBytes } from 'node:crypto';
+import type { ClientChannel } from 'ssh2';
+import { ConnectError } from '../errors.ts';
+import { redact } from '../secrets/index.ts';
 
 export interface SudoWords {
   /** Passed to `sudo -p`; unique, so sudo's prompt cannot be mistaken for other output. */
@@ -112,4 +115,69 @@ export function sudoRefusal(said: string, answered: boolean, where: { user: stri
     return `sudo needs a password ${on} and none is configured (sudoPasswordEnv, or -K to be asked)`;
   }
   return `sudo did not run the command ${on}${text ? `: ${text.split('\n').slice(-3).join(' ')}` : ''}`;
+}
+
+/** One command's run through sudo: its words, the password if any, and who and where, for messages. */
+export interface SudoRun {
+  words: SudoWords;
+  password?: string;
+  user: string;
+  /** address:port, for messages */
+  host: string;
+  /** inventory name */
+  name: string;
+}
+
+/** A guard only: sudo starts in milliseconds, unless it waits on a prompt we did not recognise. */
+const SUDO_START_TIMEOUT_MS = 30_000;
+
+/**
+ * Sees a channel through sudo's start: answers its prompt once with the password, fails on a second
+ * prompt (a refused password) or when the command never starts, and passes the command's own stderr
+ * to onStderr. Resolves when the command runs; nothing else has been written to its stdin by then.
+ */
+export function startThroughSudo(channel: ClientChannel, run: SudoRun, onStderr: (data: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const parser = new SudoStderr(run.words);
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      channel.close(); // sends nothing more: no second password, no stdin
+      reject(new ConnectError(run.name, redact(why)));
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          `sudo did not start the command within ${SUDO_START_TIMEOUT_MS / 1000} s for user ${run.user} on host ${run.host} (a prompt mailprov does not recognise?)`,
+        ),
+      SUDO_START_TIMEOUT_MS,
+    );
+    channel.stderr.on('data', (data: Buffer) => {
+      for (const event of parser.feed(data)) {
+        if (settled && event.kind !== 'stderr') return;
+        switch (event.kind) {
+          case 'prompt':
+            if (run.password === undefined) return fail(sudoRefusal('a password is required', false, run));
+            channel.write(`${run.password}\n`);
+            break;
+          case 'prompt-again':
+            return fail(sudoRefusal(parser.sudoSaid, true, run));
+          case 'started':
+            settled = true;
+            clearTimeout(timer);
+            resolve();
+            break;
+          case 'stderr':
+            onStderr(event.data);
+        }
+      }
+    });
+    // stderr's end, not the channel's close: that waits for stdout to be read, which the holder of
+    // an openChannel does only later
+    channel.stderr.once('end', () => {
+      if (!parser.started) fail(sudoRefusal(parser.sudoSaid, parser.prompts > 0, run));
+    });
+  });
 }

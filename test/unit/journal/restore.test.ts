@@ -2,28 +2,14 @@
 // under dash (the runner's connection is a local /bin/sh), with a file it cannot put back in the
 // middle. The files before it are put back, the failing one and those after it are named as not
 // put back, and each one put back equals its copy byte for byte.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HostJournal } from '../../../src/journal/journal.ts';
 import type { Generation } from '../../../src/journal/records.ts';
-import { GENERATIONS_DIR } from '../../../src/journal/scripts.ts';
 import { commandRunner } from '../../../src/transport/runner.ts';
-import type { Connection } from '../../../src/transport/ssh.ts';
-
-/** A connection whose commands run on this machine under dash, the journal's folder moved to `generations`. */
-const localConnection = (generations: string): Connection => ({
-  target: { name: 'local' } as Connection['target'],
-  exec: async (command, stdin) => {
-    const local = command.replaceAll(GENERATIONS_DIR, generations);
-    const r = spawnSync('/bin/dash', ['-c', local], { input: stdin ?? '', encoding: 'utf8' });
-    return { command, code: r.status, stdout: r.stdout, stderr: r.stderr };
-  },
-  openChannel: () => Promise.reject(new Error('not here')),
-  close: () => {},
-});
+import { localConnection } from '../local-host.ts';
 
 describe('restoring a generation whose second file cannot be put back', () => {
   it('puts back the first, stops, and names what was and was not put back', async () => {

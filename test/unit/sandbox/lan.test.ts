@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { SandboxError } from '../../../src/errors.ts';
 import { LAN_CLIENTS, LAN_MAX_HOSTS, lanClientHostLines, lanHostAddress, lanPortName, type SandboxLan } from '../../../src/sandbox/lan.ts';
-import { sandboxUp } from '../../../src/sandbox/lifecycle.ts';
+import { sandboxUp } from '../../../src/sandbox/index.ts';
 
 describe('sandbox LAN addresses', () => {
   it('gives each host its own address in the office network, clear of the clients', () => {

@@ -2,7 +2,7 @@
 // private host is named for an inventory through the shortest chain of hosts that reach it.
 import { describe, expect, it } from 'vitest';
 import { SandboxError } from '../../../src/errors.ts';
-import { sandboxAddress, sandboxJump, sandboxUp, type SandboxHost, type SandboxState } from '../../../src/sandbox/lifecycle.ts';
+import { sandboxAddress, sandboxJump, sandboxUp, type SandboxHost, type SandboxState } from '../../../src/sandbox/index.ts';
 
 const host = (name: string, reachableFrom?: string[], port = 2200): SandboxHost => ({
   name,

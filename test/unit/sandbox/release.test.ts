@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { SandboxError } from '../../../src/errors.ts';
 import { archiveUri, basePath, DEFAULT_RELEASE, recipeHash } from '../../../src/sandbox/base.ts';
-import { hostLabel, hostRelease, sandboxUp, type SandboxHost } from '../../../src/sandbox/lifecycle.ts';
+import { hostLabel, hostRelease, sandboxUp, type SandboxHost } from '../../../src/sandbox/index.ts';
 
 const host = (over: Partial<SandboxHost> = {}): SandboxHost => ({
   name: 'relay1',

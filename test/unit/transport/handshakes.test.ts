@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_HANDSHAKES, handshakesInFlight, setMaxHandshakes } from '../../../src/transport/handshakes.ts';
-import { connect, type SshTarget } from '../../../src/transport/ssh.ts';
+import { connect } from '../../../src/transport/ssh.ts';
+import type { SshTarget } from '../../../src/transport/target.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprov-handshakes-'));
 const key = join(dir, 'id');

@@ -10,7 +10,8 @@ import { closedPort } from '../../closed-port.ts';
 import { KeyError } from '../../../src/errors.ts';
 import { redact } from '../../../src/secrets/index.ts';
 import { openKey, unlockKeys } from '../../../src/transport/keys.ts';
-import { connect, type SshTarget } from '../../../src/transport/ssh.ts';
+import { connect } from '../../../src/transport/ssh.ts';
+import type { SshTarget } from '../../../src/transport/target.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprov-keys-'));
 

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectError, ConnectionLostError } from '../../../src/errors.ts';
 import { ReconnectingConnection } from '../../../src/transport/reconnect.ts';
-import type { Connection, SshTarget } from '../../../src/transport/ssh.ts';
+import type { Connection } from '../../../src/transport/ssh.ts';
+import type { SshTarget } from '../../../src/transport/target.ts';
 
 const target = { name: 'relay1' } as SshTarget;
 

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { confirmCommand, newWatch, settleWatchersCommand, watcherCommand } from '../../../src/engine/confirm.ts';
+import { confirmCommand, newWatch, settleWatchersCommand, watcherCommand } from '../../../src/engine/revert-watcher.ts';
 import { genDir } from '../../../src/journal/scripts.ts';
 import { sh } from '../../../src/transport/quote.ts';
 
