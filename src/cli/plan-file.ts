@@ -15,7 +15,8 @@ import type { SelectionRecord } from '../report/merge.ts';
 import type { Change } from '../resources/types.ts';
 import { prepareHosts } from './ask-passwords.ts';
 import { loadCommandInventory } from './inventory.ts';
-import { EXIT_INTERRUPTED, interruptedReport, type RunCommandOptions, runInterruptibly } from './run.ts';
+import { EXIT_INTERRUPTED, interruptedReport, runInterruptibly } from './interrupt.ts';
+import type { RunCommandOptions } from './run-options.ts';
 import { version } from './version.ts';
 
 export interface PlanOutput {
