@@ -92,6 +92,7 @@ describe('saved plans', () => {
     expect(first.out).toMatch(/relay2 refused:/);
     expect(first.out).toMatch(staleLine);
     expect(first.out).toMatch(/relay1\s.*changed/);
+    expect(first.out).toMatch(/1 refused \(the saved plan no longer holds there\)/);
     expect((await remote(sandbox.state, 0, 'test -e /etc/mail/authinfo; echo $?')).stdout.trim()).toBe('0');
     // the refused host was not touched: the hand edit is still there
     expect((await remote(sandbox.state, 1, 'cat /etc/mail/access')).stdout).toContain('Connect:10.9.9.9 RELAY');
