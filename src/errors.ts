@@ -143,6 +143,15 @@ export class LockError extends MailprovError {}
 /** A secret (env variable or file) could not be read. */
 export class SecretError extends MailprovError {}
 
+/** A plan file (`plan --out`) that cannot be used: not a plan, changed after it was written, sealed with a key not given. */
+export class PlanFileError extends MailprovError {}
+
+/**
+ * A saved plan no longer holds as a whole (the inventory, mailprov's version or the selection
+ * changed since it was made): nothing was applied. Exit code EXIT_STALE (4), as for stale hosts.
+ */
+export class StalePlanError extends MailprovError {}
+
 /** A command-line flag or argument is wrong (its value, or what it reads from the environment): names the flag. */
 export class UsageError extends MailprovError {}
 
@@ -165,15 +174,18 @@ export class MergeError extends MailprovError {
  * 0 done (nothing failed, nothing pending);
  * 1 a host failed (or was rolled back), or any other error (the inventory, the command line, ...);
  * 2 `plan` (and `forget-secrets --dry-run`): changes pending;
- * 3 `report merge`: the files are not the shards of one run over one selection (a MergeError).
+ * 3 `report merge`: the files are not the shards of one run over one selection (a MergeError);
+ * 4 `apply PLANFILE`: a host (or the whole plan) was refused as stale or already applied, and none failed.
  */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_PENDING = 2;
 export const EXIT_NOT_ONE_RUN = 3;
+export const EXIT_STALE = 4;
 
-/** The exit code an error ends the command with: 3 for a refused merge, else 1. */
+/** The exit code an error ends the command with: 3 for a refused merge, 4 for a stale plan, else 1. */
 export function exitCodeOf(err: unknown): number {
+  if (err instanceof StalePlanError) return EXIT_STALE;
   return err instanceof MergeError ? EXIT_NOT_ONE_RUN : EXIT_FAILED;
 }
 

@@ -1,10 +1,8 @@
 // The command line: parses options and lazy-loads one module per command. This is the one place
 // that catches mailprov's errors and maps them to text and exit codes.
 import { Command, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describeError, exitCodeOf } from '../errors.ts';
-import { packageRoot } from '../paths.ts';
+import { version } from './version.ts';
 import { redact } from '../secrets/index.ts';
 import type { CheckCommandOptions } from './check.ts';
 import type { InitCommandOptions } from './init.ts';
@@ -38,13 +36,10 @@ function releaseOf(value: string, previous: Record<string, 12 | 13> = {}): Recor
   return { ...previous, [m[1]]: debianRelease(m[2]) };
 }
 
+const INVENTORY_HELP = 'inventory file (.ts, or an Ansible INI or YAML host list)';
 const ASK_KEY_PASS = 'ask once for the passphrase of an encrypted key file that has no privateKeyPassphraseEnv';
 const SHARD_HELP =
   'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
-
-function version(): string {
-  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -60,9 +55,9 @@ export async function main(argv: string[]): Promise<number> {
       .option('--ssh-config <file>', 'read this ssh_config file instead of ~/.ssh/config (the inventory still wins)')
       .option('--no-ssh-config', 'read no ssh_config file');
 
-  const runOptions = (cmd: Command) =>
+  const runOptions = (cmd: Command, argument: [string, string] = ['<inventory>', INVENTORY_HELP]) =>
     sshConfigOptions(cmd)
-      .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
+      .argument(...argument)
       .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
       .option('--shard <i/n>', SHARD_HELP)
       .option('--forks <n>', 'hosts worked on at once', positiveInt, 20)
@@ -71,9 +66,19 @@ export async function main(argv: string[]): Promise<number> {
       .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
       .option('--ask-key-pass', ASK_KEY_PASS);
 
-  runOptions(program.command('apply'))
-    .description('change what differs on every host, validate, restart only when needed, verify')
-    .option('--dry-run', 'plan only: show what would change, change nothing (same as `plan`)')
+  runOptions(program.command('apply'), [
+    '<inventory-or-planfile>',
+    `${INVENTORY_HELP}, or a plan file written by \`plan --out\` (told apart by content): applies exactly that plan on each host where it still holds`,
+  ])
+    .description(
+      'change what differs on every host, validate, restart only when needed, verify. ' +
+        'With a plan file: exit 0 applied, 1 a host failed, 4 a host (or the whole plan) was refused as stale or already applied',
+    )
+    .option(
+      '--dry-run',
+      'plan only: show what would change, change nothing (same as `plan`); with a plan file: check which hosts it still holds for',
+    )
+    .option('--all-or-nothing', 'with a plan file: apply no host unless the plan still holds on every host (each is checked first)')
     .option('--probe', 'with --dry-run: also run the read-only probes (as `plan --probe`)')
     .option('--verify', 'verify hosts even when nothing changed')
     .option('--serial <n>', 'apply in batches of n hosts (or n%), like Ansible serial')
@@ -85,6 +90,10 @@ export async function main(argv: string[]): Promise<number> {
 
   runOptions(program.command('plan'))
     .description('show what apply would change (exit 0: nothing, 2: changes pending, 1: error)')
+    .option(
+      '--out <file>',
+      'also save the plan to this file, for review and `apply FILE`; stdout is then the plan as `show FILE` prints it',
+    )
     .option('--probe', "also run the playbooks' read-only probes from each host (the smart host's TLS and credentials), changing nothing")
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
@@ -116,6 +125,16 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inventory: string, opts: StatusCommandOptions) => {
       const { statusCommand } = await import('./status.ts');
       exitCode = await statusCommand(inventory, opts);
+    });
+
+  program
+    .command('show')
+    .description('print a plan file as `plan --out` printed it (diffs masked), after checking it was not changed (exit 2: changes pending)')
+    .argument('<planfile>', 'a plan file written by `plan --out`')
+    .option('--json', 'print the JSON `plan --out --json` printed')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { showCommand } = await import('./plan-file.ts');
+      exitCode = showCommand(file, opts);
     });
 
   sshConfigOptions(program.command('check'))
@@ -192,8 +211,8 @@ export async function main(argv: string[]): Promise<number> {
     .command('merge')
     .description(
       'merge the --json results of plan, apply or status shards into one summary, with the exit code one run over all their hosts ' +
-        'would have had (plan and apply: 0, 1 a host failed, 2 a plan with changes pending; status: its own codes); 3 when the files are not the shards of one run ' +
-        '(one command, one inventory, one --limit, one n, each shard once, each host in its own shard)',
+        'would have had (plan and apply: 0, 1 a host failed, 2 a plan with changes pending, 4 a saved plan refused on a host; status: its own codes); ' +
+        '3 when the files are not the shards of one run (one command, one inventory, one --limit, one n, each shard once, each host in its own shard)',
     )
     .argument('<files...>', 'the JSON files, one per shard')
     .option('--json', 'print the merged JSON document instead of text')

@@ -1,6 +1,7 @@
 // What the engine reports, as plain data tagged by `kind`. Renderers (report/) turn these into
 // terminal lines, a summary table or JSON; the engine never prints.
 import type { Finding } from '../playbook/index.ts';
+import type { FactDigest, SavedChange } from '../plans/digest.ts';
 import type { Change } from '../resources/types.ts';
 
 export type Phase = 'connecting' | 'facts' | 'planning' | 'applying' | 'verifying' | 'probing' | 'rolling back';
@@ -26,6 +27,10 @@ export interface HostResult {
   findings: Finding[];
   durationMs: number;
   logFile?: string;
+  /** `plan --out`: the digests of the facts the plan was computed from, and its changes as the plan file keeps them. */
+  saved?: { facts: FactDigest[]; changes: SavedChange[] };
+  /** `apply PLANFILE`: why this host's saved plan was refused (stale, already applied); status 'skipped'. */
+  refused?: string[];
 }
 
 export type EngineEvent =

@@ -23,6 +23,8 @@ import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts'
 import { describeIncomplete, readLeftSteps, waitForLeftSteps } from './left-steps.ts';
 import { describeHalfUndone, repairIncomplete, undoGenerations } from './undo.ts';
 import { probePlaybooks, verifyPlaybooks } from './verify.ts';
+import { changesDiffer, factDigests, factTexts, saveChange, staleFacts } from '../plans/digest.ts';
+import type { SavedHost } from '../plans/format.ts';
 
 export interface HostRunOptions {
   dryRun: boolean;
@@ -43,6 +45,17 @@ export interface HostRunOptions {
   reconnect?: ReconnectPolicy;
   /** Set by a first Ctrl-C: no new step starts; the running one finishes, then the host is rolled back. */
   stop?: StopRequest;
+  /** `plan --out`: also keep what a plan file needs of this host (result.saved), scrypt digests with this salt. */
+  save?: { salt: string };
+  /** `apply PLANFILE`: this host's saved plan, applied only while it still holds (see checkSaved). */
+  saved?: SavedPlanOfHost;
+}
+
+/** One host's part of a plan file, with what identifies the file. */
+export interface SavedPlanOfHost {
+  host: SavedHost;
+  planId: string;
+  salt: string;
 }
 
 /** A request to stop, shared by every host of a run (the CLI sets it on the first SIGINT). */
@@ -83,6 +96,15 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     // credentials mailprov wrote that no bound playbook manages any more: said, with how to remove them
     const leftover = await findLeftoverSecrets(runner.conn, host.name, opts.inventoryFile ?? '', run.journal!.generations, run.resources);
     if (leftover) run.finding(leftover);
+    if (opts.save)
+      run.result.saved = {
+        facts: factDigests(run.resources, run.facts!, opts.save.salt),
+        changes: plan.changes.map((c) => saveChange(c, opts.save!.salt)),
+      };
+    if (opts.saved) {
+      const refused = checkSaved(run, opts.saved, plan);
+      if (refused.length) return refuse(run, refused);
+    }
     if (opts.dryRun) {
       run.result.status = plan.changes.length ? 'pending' : 'unchanged';
       if (opts.probe) await probePlaybooks(runner, host, run.facts!, run.phase, run.finding);
@@ -114,6 +136,41 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
 /** Who holds the host's lock, written once per run: a reconnect takes back a lock held under it. */
 const lockInfo = (run: HostRun) =>
   (run.lockInfo ??= `${controllerIdentity()} since ${new Date().toISOString()} (${run.opts.inventoryFile ?? 'inventory'})`);
+
+/**
+ * Why a saved plan does not hold on this host any more, one line each (none: apply it). Checked
+ * after the facts were gathered again and the resources planned again: the plan applied once (its
+ * id in the host's journal), the facts each step was computed from, then the steps themselves, whose
+ * content is regenerated from the inventory and must have the digests the plan saved.
+ */
+function checkSaved(run: HostRun, saved: SavedPlanOfHost, plan: HostPlan): string[] {
+  // applied once: a generation carries its id, unless the automatic rollback undid it (a failed or
+  // interrupted apply left the host as it was, so the reviewed plan may be tried again)
+  const gens = run.journal!.generations;
+  const undidByHand = new Set(gens.flatMap((g) => (g.kind === 'rollback' ? (g.undid ?? []) : [])));
+  const applied = gens.find((g) => g.plan === saved.planId && (g.status !== 'rolled-back' || undidByHand.has(g.id)));
+  if (applied)
+    return [`this plan was already applied here (generation ${applied.id}, ${applied.status}, ${applied.startedAt}): make a new plan`];
+  if (saved.host.status === 'failed')
+    return [`the plan holds no steps for this host: planning failed then (${(saved.host.error ?? '').split('\n')[0]})`];
+  const facts = staleFacts(
+    saved.host.facts,
+    factDigests(run.resources, run.facts!, saved.salt),
+    saved.salt,
+    factTexts(run.resources, run.facts!),
+  );
+  return facts.length ? facts : changesDiffer(saved.host.changes, plan.changes, saved.salt);
+}
+
+/** The saved plan does not hold here: nothing is changed on this host. */
+function refuse(run: HostRun, refused: string[]): HostResult {
+  run.result.status = 'skipped';
+  run.result.changes = [];
+  run.result.refused = refused;
+  run.result.error = `refused: the saved plan does not hold on this host:\n${refused.map((r) => `  ${r}`).join('\n')}`;
+  run.log(run.result.error);
+  return run.result;
+}
 
 /** A first Ctrl-C came before this host changed anything: it is left as it is. */
 function interruptedBeforeChanges(run: HostRun, when: string): HostResult {
@@ -251,6 +308,7 @@ async function recordPhase(run: HostRun, plan: HostPlan): Promise<Generation> {
     kept: unique(written.filter((f) => f.keepOnUndo).map((f) => f.path)),
     sensitive: unique(written.filter((f) => f.sensitive).map((f) => f.path)),
     undo: plan.changes.flatMap((c) => c.undo),
+    ...(run.opts.saved ? { plan: run.opts.saved.planId } : {}),
   });
 }
 

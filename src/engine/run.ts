@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ResolvedHost } from '../inventory/load.ts';
 import { MailprovError } from '../errors.ts';
 import type { EventSink, HostResult } from './events.ts';
-import { runHost, type StopRequest } from './host.ts';
+import { runHost, type SavedPlanOfHost, type StopRequest } from './host.ts';
 import type { ReconnectPolicy } from '../transport/reconnect.ts';
 
 export interface RunOptions {
@@ -27,6 +27,10 @@ export interface RunOptions {
   reconnect?: ReconnectPolicy;
   /** A first Ctrl-C sets it: no new host or step starts, each running step finishes (see host.ts). */
   stop?: StopRequest;
+  /** `plan --out`: keep what a plan file needs of each host (HostResult.saved), scrypt digests with this salt. */
+  save?: { salt: string };
+  /** `apply PLANFILE`: each host's saved plan, by host name (every host run has one). */
+  saved?: ReadonlyMap<string, SavedPlanOfHost>;
 }
 
 /** "3" -> 3 hosts per batch, "25%" -> a quarter of them (at least 1); none -> all at once. */
@@ -81,6 +85,8 @@ async function runBatch(hosts: ResolvedHost[], opts: RunOptions): Promise<HostRe
         firewallConfirmDelayMs: opts.firewallConfirmDelayMs,
         reconnect: opts.reconnect,
         stop: opts.stop,
+        save: opts.save,
+        saved: opts.saved?.get(host.name),
       });
     }
   };

@@ -48,6 +48,8 @@ export interface GenerationStart {
   sensitive?: string[];
   undo?: UndoRecord[];
   undid?: number[];
+  /** The id of the saved plan this apply carries out (`apply PLANFILE`). */
+  plan?: string;
 }
 
 /** What a prune did: the generations deleted, and the ones it could not delete (they stay). */
@@ -131,6 +133,7 @@ export class HostJournal {
       forgotten: [],
       undone: [],
       ...(start.undid ? { undid: start.undid } : {}),
+      ...(start.plan ? { plan: start.plan } : {}),
     };
     await this.write(gen);
     this.generations.push(gen);

@@ -46,6 +46,8 @@ export const generationSchema = z.object({
   /** For rollbacks: the generations undone. */
   undid: z.array(z.number().int().positive()).optional(),
   reason: z.string().optional(),
+  /** `apply PLANFILE`: the saved plan's id, so that the same plan is refused a second time. */
+  plan: z.string().optional(),
 });
 
 export type Generation = z.infer<typeof generationSchema>;

@@ -158,9 +158,12 @@ export class ConsoleReporter {
     const changedHosts = results.filter((r) => r.changes.length && r.status !== 'failed').length;
     const unchanged = results.filter((r) => r.status === 'unchanged').length;
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'rolled-back').length;
+    // apply PLANFILE: hosts where the saved plan no longer held
+    const refused = results.filter((r) => r.refused).length;
     this.write(
       `\n${changes} change${changes === 1 ? '' : 's'} ${dryRun ? 'pending ' : ''}on ${changedHosts} host${changedHosts === 1 ? '' : 's'}, ` +
-        `${unchanged} host${unchanged === 1 ? '' : 's'} unchanged${failed ? c.red(`, ${failed} failed`) : ''}\n`,
+        `${unchanged} host${unchanged === 1 ? '' : 's'} unchanged${failed ? c.red(`, ${failed} failed`) : ''}` +
+        `${refused ? c.yellow(`, ${refused} refused (the saved plan no longer holds there)`) : ''}\n`,
     );
     const pruned = results.reduce((n, r) => n + (r.pruned?.length ?? 0), 0);
     if (pruned)

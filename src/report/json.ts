@@ -21,6 +21,8 @@ export function resultsToJson(command: string, results: HostResult[], extra: Rec
       pruned: r.pruned ?? [],
       findings: r.findings,
       log: r.logFile ?? null,
+      // apply PLANFILE: why the saved plan was refused on this host
+      ...(r.refused ? { refused: r.refused } : {}),
       changes: r.changes.map((c) => ({
         resource: c.resourceId,
         action: c.action,

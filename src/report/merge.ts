@@ -115,7 +115,7 @@ export interface MergedRun {
   /** The merged document, the shape `--json` gives for one run, plus `merged` (the inputs). */
   doc: Record<string, unknown>;
   hosts: HostEntry[];
-  exitCode: 0 | 1 | 2;
+  exitCode: 0 | 1 | 2 | 4;
 }
 
 /** One input file's text, checked to be what `plan --json` or `apply --json` prints. */
@@ -195,7 +195,10 @@ export function mergeRunDocs(docs: RunDoc[]): MergedRun {
     merged: docs.map((d) => ({ file: d.file, shard: d.shard ? `${d.shard.index}/${d.shard.count}` : null, hosts: d.hosts.length })),
     hosts,
   };
-  return { command, doc, hosts, exitCode: runExitCode(command, hosts) };
+  // shards of `apply PLANFILE`: a host refused as stale (and none failed) is exit 4, as in one run
+  const code = runExitCode(command, hosts);
+  const refused = hosts.some((h) => Array.isArray(h.refused) && h.refused.length > 0);
+  return { command, doc, hosts, exitCode: code === 0 && refused ? 4 : code };
 }
 
 function oneCommand(docs: RunDoc[]): 'plan' | 'apply' {

@@ -143,6 +143,19 @@ describe('mergeRunDocs', () => {
     });
   });
 
+  it('exits 4 for shards of apply PLANFILE where a host was refused as stale and none failed', () => {
+    const names = ['relay1', 'relay2', 'relay10'];
+    const sel = selectionRecord('inv', names, undefined, names);
+    const refused: HostResult = { ...host('relay1', 'skipped'), refused: ['/etc/mail/access changed since the plan: sha256 a -> b'] };
+    const shards = (second: HostResult) => [
+      doc('a.json', 'apply', [host('relay10', 'changed')], { index: 1, count: 2, selected: 3, ...sel }),
+      doc('b.json', 'apply', [refused, second], { index: 2, count: 2, selected: 3, ...sel }),
+    ];
+    expect(mergeRunDocs(shards(host('relay2', 'changed'))).exitCode).toBe(4);
+    // a failure wins over a refusal, as in one run
+    expect(mergeRunDocs(shards(host('relay2', 'failed'))).exitCode).toBe(1);
+  });
+
   it('merges one whole run (no --shard) alone, as it is', () => {
     const m = mergeRunDocs([doc('eu.json', 'apply', [host('eu1', 'changed'), host('eu2', 'failed')])]);
     expect(m.hosts.map((h) => h.host)).toEqual(['eu1', 'eu2']);

@@ -1,0 +1,174 @@
+// Saved plans (issue 28) through the real CLI on two sandbox hosts: plan --out, show, apply FILE.
+// A host edited by hand since the plan is refused and the other applied; the same plan is refused
+// the second time; a rotated password makes the plan stale; a plan file edited by hand is refused;
+// and neither the plan file, its JSON nor any output holds a password in any form.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { remote, useSandbox } from './helpers.ts';
+
+const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
+const sandbox = useSandbox(2);
+let work: string;
+let pwFile: string;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'mailprov-saved-plan-'));
+  pwFile = join(work, 'password');
+  copyFileSync(sandbox.state.smartHost.passwordFile, pwFile);
+  const s = sandbox.state;
+  const hosts = s.hosts.map((h) => `${h.name}: { address: '127.0.0.1', port: ${h.port} }`).join(', ');
+  writeFileSync(
+    join(work, 'inv.ts'),
+    `import { defineInventory, secret } from 'mailprov';
+     import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+     export default defineInventory({
+       defaults: { privateKey: ${JSON.stringify(s.privateKey)}, knownHosts: ${JSON.stringify(s.knownHosts)} },
+       hosts: { ${hosts} },
+       playbooks: [{ use: sendmailSmartHost({
+         smartHost: ${JSON.stringify(s.smartHost.name)},
+         listen: ['127.0.0.1'], openSmtpPort: false, verify: { recipient: 'ops@example.com' },
+         auth: { user: ${JSON.stringify(s.smartHost.user)}, password: secret.file(${JSON.stringify(pwFile)}) },
+       }) }],
+     });\n`,
+  );
+});
+
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: work, env: { ...process.env, MAILPROV_PLAN_KEY: '' } });
+  return { out: r.stdout, err: r.stderr, code: r.status };
+};
+
+const planFile = (name: string) => join(work, name);
+const statuses = (json: string) =>
+  Object.fromEntries((JSON.parse(json) as { hosts: { host: string; status: string }[] }).hosts.map((h) => [h.host, h.status]));
+
+describe('saved plans', () => {
+  it('show prints exactly what plan --out printed, text and JSON; sharded plans merge', { timeout: 60_000 }, () => {
+    const plan = cli('plan', 'inv.ts', '--out', 'p0.json');
+    expect(plan.code, plan.err).toBe(2);
+    expect(plan.out).toMatch(/relay1[\s\S]*create \/etc\/mail\/authinfo/);
+    const show = cli('show', 'p0.json');
+    expect(show.code).toBe(2);
+    expect(show.out).toBe(plan.out);
+    const planJson = cli('plan', 'inv.ts', '--out', 'p0j.json', '--json');
+    expect(cli('show', 'p0j.json', '--json').out).toBe(planJson.out);
+    expect(JSON.parse(planJson.out).plan.id).toMatch(/^[0-9a-f]{32}$/);
+    // one plan per shard; their JSON merges as the shards of one run
+    // (2: changes pending, 0: a shard the hash gave no host)
+    for (const i of [1, 2]) {
+      const shard = cli('plan', 'inv.ts', '--shard', `${i}/2`, '--out', `s${i}.json`, '--json');
+      expect([0, 2]).toContain(shard.code);
+      writeFileSync(join(work, `s${i}.out`), shard.out);
+    }
+    const merged = cli('report', 'merge', 's1.out', 's2.out', '--json');
+    expect(merged.code, merged.out + merged.err).toBe(2);
+    expect(JSON.parse(merged.out).summary.hosts).toBe(2);
+  });
+
+  it('a hand edit on one host: that host is refused, the other applied; the same plan is refused the second time', {
+    timeout: 120_000,
+  }, async () => {
+    expect(cli('plan', 'inv.ts', '--out', 'p1.json').code).toBe(2);
+    // the hosts have no sendmail yet: the hand edit creates the access map the plan was to create
+    const edit = await remote(sandbox.state, 1, "mkdir -p /etc/mail && printf 'Connect:10.9.9.9 RELAY\\n' >> /etc/mail/access");
+    expect(edit.code, edit.stderr).toBe(0);
+    const staleLine = /\/etc\/mail\/access changed since the plan: (sha256 [0-9a-f]{16} -> [0-9a-f]{16}|absent -> sha256 [0-9a-f]{16})/;
+    // --dry-run only checks: relay2 is stale, relay1 would be applied
+    const check = cli('apply', 'p1.json', '--dry-run', '--json');
+    expect(check.code, check.err).toBe(4);
+    expect(statuses(check.out)).toEqual({ relay1: 'pending', relay2: 'skipped' });
+    // all or nothing: relay2 is stale, so relay1 is not applied either
+    const none = cli('apply', 'p1.json', '--all-or-nothing', '--json');
+    expect(none.code, none.err).toBe(4);
+    expect(statuses(none.out)).toEqual({ relay1: 'skipped', relay2: 'skipped' });
+    expect(none.out).toMatch(staleLine);
+    expect((await remote(sandbox.state, 0, 'test -e /etc/mail/authinfo; echo $?')).stdout.trim()).toBe('1');
+
+    const first = cli('apply', 'p1.json');
+    expect(first.code, first.out + first.err).toBe(4);
+    expect(first.out).toMatch(/relay2 refused:/);
+    expect(first.out).toMatch(staleLine);
+    expect(first.out).toMatch(/relay1\s.*changed/);
+    expect(first.out).toMatch(/1 refused \(the saved plan no longer holds there\)/);
+    expect((await remote(sandbox.state, 0, 'test -e /etc/mail/authinfo; echo $?')).stdout.trim()).toBe('0');
+    // the refused host was not touched: the hand edit is still there
+    expect((await remote(sandbox.state, 1, 'cat /etc/mail/access')).stdout).toContain('Connect:10.9.9.9 RELAY');
+
+    const again = cli('apply', 'p1.json');
+    expect(again.code).toBe(4);
+    expect(again.out).toMatch(/relay1 refused:\n {2}this plan was already applied here \(generation \d+, complete/);
+  });
+
+  it('a plan file edited by hand is refused, and nothing is applied', { timeout: 60_000 }, () => {
+    expect(cli('plan', 'inv.ts', '--out', 'p2.json').code).toBe(2);
+    const text = readFileSync(planFile('p2.json'), 'utf8');
+    const edited = text.replace(/"summary": "update \/etc\/mail\/access"/, '"summary": "a harmless change"');
+    expect(edited).not.toBe(text);
+    writeFileSync(planFile('p2.json'), edited);
+    const r = cli('apply', 'p2.json');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/p2\.json: the plan file was changed after it was written \(its digest does not match\): make the plan again/);
+    expect(r.out).toBe('');
+    expect(cli('show', 'p2.json').code).toBe(1);
+  });
+
+  it('a rotated password makes the plan stale on every host it concerns', { timeout: 60_000 }, () => {
+    expect(cli('plan', 'inv.ts', '--out', 'p3.json').code).toBe(2);
+    writeFileSync(pwFile, 'rotated-Password-4711');
+    try {
+      const r = cli('apply', 'p3.json', '--json');
+      expect(r.code, r.err).toBe(4);
+      const hosts = (JSON.parse(r.out) as { hosts: { host: string; status: string; refused?: string[] }[] }).hosts;
+      const byHost = Object.fromEntries(hosts.map((h) => [h.host, h]));
+      // relay2 was to get the old password: the content it would write now differs from the plan's
+      expect(byHost.relay2.refused).toContain(
+        "/etc/mail/authinfo: the content it would write differs from the plan's (the inventory or a secret changed)",
+      );
+      // relay1 has it already: the plan had nothing for its authinfo, now there is a change
+      expect(byHost.relay1.refused?.join('\n')).toMatch(/update \/etc\/mail\/authinfo.*: a change the plan does not have/);
+      expect(r.out + r.err).not.toContain('rotated-Password-4711');
+    } finally {
+      copyFileSync(sandbox.state.smartHost.passwordFile, pwFile);
+    }
+  });
+
+  it('random passwords never show in the plan file, its JSON or any output, nor as a fast digest', { timeout: 120_000 }, () => {
+    const alphabet = ['"', "'", '\\', '$', '`', ' ', '%', '!', '*', 'é', '中', '🔑', '=', ':', ',', 'a', 'Z', '9', '{', '}'];
+    let x = 20261207;
+    const next = () => (x = (x * 1103515245 + 12345) % 2147483648);
+    const user = sandbox.state.smartHost.user;
+    for (let seed = 1; seed <= 3; seed++) {
+      let value = '';
+      for (let i = 0, n = 10 + (next() % 14); i < n; i++) value += alphabet[next() % alphabet.length];
+      writeFileSync(pwFile, value);
+      const name = `r${seed}.json`;
+      // the first on relay1 alone, to apply it: the smart host refuses the password and the host rolls back (the error paths)
+      const outputs = [cli('plan', 'inv.ts', '--out', name, '--json', ...(seed === 1 ? ['--limit', 'relay1'] : [])), cli('show', name)];
+      if (seed === 1) outputs.push(cli('apply', name));
+      const all = outputs.map((o) => `${o.out}\n${o.err}`).join('\n') + readFileSync(planFile(name), 'utf8');
+      const forms = [
+        value,
+        JSON.stringify(value).slice(1, -1),
+        Buffer.from(value).toString('base64'),
+        Buffer.from(`\0${user}\0${value}`).toString('base64'),
+        Buffer.from(`${user}\0${user}\0${value}`).toString('base64'),
+      ];
+      for (const f of forms) expect(all.includes(f), `password form ${JSON.stringify(f)} leaked (seed ${seed})`).toBe(false);
+      // what could hold it is digested with scrypt only: the authinfo fact, and the content written to it
+      const plan = JSON.parse(readFileSync(planFile(name), 'utf8'));
+      for (const h of plan.hosts) {
+        const fact = h.facts.find((f: { key: string }) => f.key === 'file:/etc/mail/authinfo');
+        if (fact.digest.startsWith('sha256:'))
+          expect(fact.sha256).toBeNull(); // no file there: nothing to hide
+        else expect(fact).not.toHaveProperty('sha256');
+        const write = h.changes.find((c: { resourceId: string }) => c.resourceId === 'file:/etc/mail/authinfo');
+        expect(write.steps[0].stdin).toMatch(/^scrypt:[0-9a-f]{64}$/);
+      }
+      if (seed === 1) expect(outputs[2].out).toMatch(/rolled back/);
+    }
+    copyFileSync(sandbox.state.smartHost.passwordFile, pwFile);
+  });
+});
