@@ -297,7 +297,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 1;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      // a Nagios plugin given arguments it cannot read is UNKNOWN (3), with a status line on stdout
+      if (argv[0] === 'status' && argv.includes('--nagios')) {
+        process.stdout.write('MAILPROV UNKNOWN - invalid arguments (see stderr)\n');
+        return 3;
+      }
+      return 1;
+    }
     process.stderr.write(redact(`mailprov: ${describeError(err)}\n`));
     return exitCodeOf(err);
   }

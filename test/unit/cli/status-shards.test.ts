@@ -97,4 +97,13 @@ describe('status shards', () => {
     expect(mixed.code).toBe(3);
     expect(mixed.stderr).toMatch(/different commands: status in .*status-1\.json/);
   });
+
+  it('--nagios with an option it does not know is UNKNOWN (3), with a status line', { timeout: 30_000 }, async () => {
+    const r = await run(['status', inv, '--nagios', '--warn-queu', '3']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('MAILPROV UNKNOWN - invalid arguments (see stderr)\n');
+    expect(r.stderr).toMatch(/unknown option '--warn-queu'/);
+    // without --nagios, a wrong option is mailprov's usual 1
+    expect((await run(['status', inv, '--warn-queu', '3'])).code).toBe(1);
+  });
 });
