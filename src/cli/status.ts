@@ -58,10 +58,11 @@ async function run(inventoryFile: string, opts: StatusCommandOptions): Promise<n
   const selected = limitHosts(inventory, opts.limit);
   const hosts = await prepareHosts(shardHosts(selected, shard), opts);
   const statuses = await statusHosts(hosts, opts.forks, { probe: opts.probe });
-  if (opts.prometheus) writeAtomically(opts.prometheus, prometheusText(statuses));
+  // every text that leaves the process passes the redactor, as plan's and apply's do (the probe revealed the password)
+  if (opts.prometheus) writeAtomically(opts.prometheus, redact(prometheusText(statuses)));
   if (opts.nagios) {
     const { line, code } = nagiosReport(statuses, limits);
-    process.stdout.write(`${line}\n`);
+    process.stdout.write(redact(`${line}\n`));
     return code;
   }
   if (opts.json) {
@@ -80,7 +81,7 @@ async function run(inventoryFile: string, opts: StatusCommandOptions): Promise<n
           },
         }
       : {};
-    process.stdout.write(statusJson(statuses, { inventory: inventory.file, ...sharding }) + '\n');
+    process.stdout.write(redact(statusJson(statuses, { inventory: inventory.file, ...sharding })) + '\n');
   } else process.stdout.write(statusTable(statuses));
   // the metrics file carries the state: a timer or cron job that wrote it has succeeded
   return opts.prometheus ? 0 : statusExitCode(statuses);
