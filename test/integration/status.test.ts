@@ -3,11 +3,11 @@
 // the Nagios line; once the smart host recovers and the queue is flushed the host is healthy; a
 // file edited by hand shows as drift; a host nobody answers for is a state of its own.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setSmartHostMode } from '../../src/sandbox/index.ts';
 import type { HostStatus } from '../../src/status/host.ts';
 import { closedPorts } from '../closed-port.ts';
@@ -44,6 +44,10 @@ beforeAll(async () => {
   const applied = mailprov('apply', '--limit', 'relay1', inventory);
   expect(applied.status, applied.stdout + applied.stderr).toBe(0);
 }, 120_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 function mailprov(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: work });
