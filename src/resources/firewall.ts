@@ -7,13 +7,13 @@
 import { z } from 'zod';
 import { fileFact, ip6tablesFact, iptablesFact } from '../facts/builtin.ts';
 import { firewallFact } from '../facts/firewall.ts';
-import { NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
+import { canonicalOpening, describe, NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
 import { script } from '../transport/script.ts';
 import { parseRecord } from './undo-record.ts';
-import type { Change, NoChange, Resource, Step, UndoHandler } from './types.ts';
+import type { Change, NoChange, Resource, Step, UndoHandler, UndoRecord } from './types.ts';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -86,6 +86,12 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
   const chain = opts.chain ?? 'INPUT';
   const spec = norm(opts.rule);
   const id = firewallRuleId(chain, spec, family);
+  // sources as the firewalls print them back, so that what is there compares equal to what is asked
+  const open = opts.open && canonicalOpening(opts.open);
+  if (open && open.sources !== 'everyone' && /(^| )(!\s+)?(-s|--source|--src)( |$)/.test(spec))
+    throw new OperationError(
+      `firewall rule must not name a source when it is opened to some networks (mailprov adds -s per network): ${opts.rule}`,
+    );
   return {
     id,
     notify: opts.notify ?? [],
@@ -101,58 +107,151 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
       const iptables = facts.get(fact, undefined);
       const firewalld = facts.get(iptablesFact, undefined).firewalld;
       const svc = opts.firewalldService;
-      if (firewalld && svc && opts.open && opts.open.sources !== 'everyone') {
+      if (firewalld && svc && open && open.sources !== 'everyone') {
         // to some networks only: rich rules for the service, both families from the IPv4 resource
         if (family === 'ipv6')
           return { resourceId: id, reason: `the firewalld rich rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
-        return planFirewalldRich(id, opts.open, svc, facts.get(firewallFact, undefined));
+        return planFirewalldRich(id, open, svc, facts.get(firewallFact, undefined));
       }
       if (firewalld && svc) {
         // one firewalld service opens both families: when the IPv4 twin allows it, that is done
         const twin = firewallRuleId(chain, spec, 'ipv4');
         if (family === 'ipv6' && ctx.changed.has(twin))
           return { resourceId: id, reason: `firewalld's ${svc} service covers IPv6 too (${twin})` };
-        return planFirewalld(id, svc, firewalld);
+        return planFirewalld(id, svc, firewalld, open);
       }
-      const fw = opts.open ? facts.get(firewallFact, undefined) : undefined;
-      if (opts.open && (fw?.manager === 'nftables' || fw?.manager === 'ufw')) {
+      const fw = open ? facts.get(firewallFact, undefined) : undefined;
+      if (open && (fw?.manager === 'nftables' || fw?.manager === 'ufw')) {
         // an iptables rule there would be passed over by the firewall that decides: its own rules instead
         if (family === 'ipv6')
           return { resourceId: id, reason: `${fw.why}: the rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
-        return fw.manager === 'nftables' ? planNftables(id, opts.open, fw, facts.get(fileFact, NFT_CONF)) : planUfw(id, opts.open, fw);
+        return fw.manager === 'nftables' ? planNftables(id, open, fw, facts.get(fileFact, NFT_CONF)) : planUfw(id, open, fw);
       }
       if (!iptables.available) throw new OperationError(`${cmd} is not available on this host (needed for rule -A ${chain} ${spec})`);
-      const persistFile = opts.persistFile ?? defaultPersistFile(facts, family);
-      // ours, or the same rule added by hand: either way the port is open
-      const lines = [`-A ${chain} ${markedSpec(spec)}`, `-A ${chain} ${spec}`];
-      const has = (text: string[]) => text.map(norm).some((l) => lines.includes(l));
-      const live = has(iptables.rules);
-      const saved = facts.get(fileFact, persistFile);
-      const persisted = saved.exists && has((saved.content ?? '').split('\n'));
-      if (live && persisted) return { resourceId: id, reason: `rule present and saved in ${persistFile}` };
-      // mailprov saves its own line only: the live table also holds rules of other tools (fail2ban
-      // bans, Docker's chains) that must not become boot-time rules, so it is never dumped whole
-      const line = `-A ${chain} ${markedSpec(spec)}`;
-      const createdFile = !saved.exists;
-      const steps: Step[] = [];
-      if (!live) steps.push(insertStep(family, chain, spec, insertPosition(iptables.rules, chain)));
-      steps.push(persistAddStep(persistFile, chain, line));
-      const record = { kind: 'iptables-rule', ...(family === 'ipv6' ? { family } : {}), chain, rule: spec, added: true, persistFile };
-      return {
-        resourceId: id,
-        action: live ? 'persist-rule' : 'add-rule',
-        summary: live ? `save ${cmd} rule -A ${chain} ${spec} in ${persistFile}` : `add ${cmd} rule -A ${chain} ${spec}`,
-        reason: live ? `rule is live but not saved in ${persistFile}` : 'rule not present',
-        steps,
-        // the saved rules are copied aside, but undone by taking out exactly the line mailprov
-        // added: putting the old file back would drop rules saved since
-        files: [{ path: persistFile, keepOnUndo: true }],
-        // an IPv4 record is written as before this field existed (a record without family is IPv4);
-        // a rule that was live already is not mailprov's to delete: only its saved line is
-        undo: [{ ...record, createdFile, ...(live ? { liveRule: false } : {}) }],
-        confirm: !live,
-      };
+      return planIptables(id, family, chain, spec, open, iptables.rules, opts.persistFile ?? defaultPersistFile(facts, family), (path) =>
+        facts.get(fileFact, path),
+      );
     },
+  };
+}
+
+/**
+ * The rules the resource wants in iptables: its spec, or with `open` to some networks, the spec
+ * once per source network of this family (`-s` first, as `iptables -S` prints it; none: the port
+ * stays shut to this family).
+ */
+export function wantedSpecs(spec: string, family: Family, open: PortOpening | undefined): string[] {
+  if (!open || open.sources === 'everyone') return [spec];
+  return open.sources[family].map((source) => `-s ${source} ${spec}`);
+}
+
+/** The source of a rule line mailprov marked for this spec ('' for none), or undefined when it is not one of them. */
+export function ourSource(line: string, chain: string, spec: string): string | undefined {
+  const m = /^-A (\S+) (?:-s (\S+) )?(.*)$/.exec(norm(line));
+  return m && m[1] === chain && m[3] === markedSpec(spec) ? (m[2] ?? '') : undefined;
+}
+
+function planIptables(
+  id: string,
+  family: Family,
+  chain: string,
+  spec: string,
+  open: PortOpening | undefined,
+  rules: string[],
+  persistFile: string,
+  file: (path: string) => { exists: boolean; content?: string },
+): Change | NoChange {
+  const { cmd } = FAMILIES[family];
+  const saved = file(persistFile);
+  const savedLines = saved.exists ? (saved.content ?? '').split('\n').map(norm) : [];
+  const live = rules.map(norm);
+  const wanted = wantedSpecs(spec, family, open);
+  // ours, or the same rule added by hand: either way the port is open to it
+  const present = (text: string[], w: string) => text.includes(`-A ${chain} ${markedSpec(w)}`) || text.includes(`-A ${chain} ${w}`);
+  // mailprov's rules of this spec with a source it no longer wants (relayFrom changed, or
+  // smtpPortFrom): taken out, live and saved; a person's rules are never marked, and stay
+  const stale = (text: string[]) =>
+    text
+      .filter((l) => ourSource(l, chain, spec) !== undefined)
+      .map((l) => unmarked(l.replace(/^-A \S+ /, '')))
+      .filter((r) => !wanted.includes(r));
+  const toAdd = wanted.filter((w) => !present(live, w) || !present(savedLines, w));
+  const toRemove = [...new Set([...stale(live), ...stale(savedLines)])];
+  const to = open ? ` (${open.proto}/${open.port} open to ${describe(open)})` : '';
+  if (!toAdd.length && !toRemove.length)
+    return {
+      resourceId: id,
+      reason: !wanted.length
+        ? `${describe(open!)} names no ${family === 'ipv6' ? 'IPv6' : 'IPv4'} network: ${cmd} keeps ${open!.proto}/${open!.port} shut`
+        : `rule${wanted.length > 1 ? 's' : ''} present and saved in ${persistFile}${to}`,
+    };
+  // mailprov saves its own lines only: the live table also holds rules of other tools (fail2ban
+  // bans, Docker's chains) that must not become boot-time rules, so it is never dumped whole
+  const createdFile = !saved.exists;
+  const steps: Step[] = [];
+  const edits: string[] = [];
+  const undo: UndoRecord[] = [];
+  const said: string[] = [];
+  const base = { kind: 'iptables-rule', ...(family === 'ipv6' ? { family } : {}), chain } as const;
+  let insertAt = insertPosition(rules, chain);
+  for (const w of toAdd) {
+    const isLive = present(live, w);
+    const isSaved = present(savedLines, w);
+    if (!isLive) {
+      steps.push(insertStep(family, chain, w, insertAt));
+      if (insertAt) insertAt++;
+    }
+    if (!isSaved) edits.push(persistAddCommand(persistFile, chain, `-A ${chain} ${markedSpec(w)}`));
+    said.push(isLive ? `save ${cmd} rule -A ${chain} ${w} in ${persistFile}` : `add ${cmd} rule -A ${chain} ${w}`);
+    // an IPv4 record is written as before this field existed (a record without family is IPv4);
+    // a rule that was live already is not mailprov's to delete, nor a line saved already its to take out
+    undo.push({
+      ...base,
+      rule: w,
+      added: true,
+      ...(isSaved ? {} : { persistFile, createdFile }),
+      ...(isLive ? { liveRule: false } : {}),
+    });
+  }
+  for (const r of toRemove) {
+    const isLive = live.includes(`-A ${chain} ${markedSpec(r)}`);
+    const isSaved = savedLines.includes(`-A ${chain} ${markedSpec(r)}`);
+    if (isLive) steps.push(deleteStep(family, chain, r));
+    if (isSaved) edits.push(persistRemoveCommand(persistFile, chain, `-A ${chain} ${markedSpec(r)}`, false));
+    said.push(`take out ${cmd} rule -A ${chain} ${r}`);
+    // its undo puts back what was there: the live rule, the saved line, or both
+    undo.push({ ...base, rule: r, added: false, ...(isSaved ? { persistFile } : {}), ...(isLive ? {} : { liveRule: false }) });
+  }
+  // one edit is its own command; several run in order, stopping at the first that fails
+  if (edits.length) steps.push({ label: `save rules to ${persistFile}`, command: edits.length === 1 ? edits[0] : script(edits) });
+  const inserts = toAdd.some((w) => !present(live, w));
+  return {
+    resourceId: id,
+    action: toRemove.length ? 'change-rule' : inserts ? 'add-rule' : 'persist-rule',
+    summary: `${said.join('; ')}${to}`,
+    reason: toRemove.length
+      ? `mailprov's rules there now admit ${toRemove.map((r) => /^-s (\S+) /.exec(r)?.[1] ?? 'everyone').join(', ')}`
+      : inserts
+        ? `rule not present`
+        : `rule is live but not saved in ${persistFile}`,
+    steps,
+    // the saved rules are copied aside, but undone by taking out exactly the lines mailprov
+    // added (and putting back those it took out): putting the old file back would drop rules saved since
+    files: [{ path: persistFile, keepOnUndo: true }],
+    undo,
+    // a rule taken out could be the one this connection comes through
+    confirm: inserts || toRemove.length > 0,
+  };
+}
+
+/** The spec without mailprov's comment match. */
+const unmarked = (marked: string) => norm(marked.replace(` -m comment --comment ${RULE_COMMENT}`, ''));
+
+function deleteStep(family: Family, chain: string, spec: string): Step {
+  const { cmd } = FAMILIES[family];
+  return {
+    label: `${cmd} -D ${chain} ${spec} (mailprov's, no longer asked for)`,
+    command: `${cmd} ${sh`-w -D ${chain} ${markedSpec(spec).split(' ')}`}`,
   };
 }
 
@@ -266,12 +365,14 @@ function persistAddStep(persistFile: string, chain: string, line: string): Step 
 }
 
 /** firewalld: the service allowed at runtime and permanently (`--permanent` then `--reload`). */
-function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; permanent: string[] }): Change | NoChange {
-  if (fwd.runtime.includes(svc) && fwd.permanent.includes(svc)) return { resourceId: id, reason: `firewalld allows ${svc}` };
+function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; permanent: string[] }, open?: PortOpening): Change | NoChange {
+  // the service opens the port to every source, in both families: the plan says so
+  const to = open ? ` (${open.proto}/${open.port} open to everyone)` : '';
+  if (fwd.runtime.includes(svc) && fwd.permanent.includes(svc)) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
   return {
     resourceId: id,
     action: 'add-service',
-    summary: `allow ${svc} in firewalld`,
+    summary: `allow ${svc} in firewalld${to}`,
     reason: fwd.permanent.includes(svc) ? `${svc} allowed permanently but not at runtime` : `firewalld does not allow ${svc}`,
     steps: [firewalldStep(svc, 'add')],
     undo: fwd.permanent.includes(svc) ? [] : [{ kind: 'firewalld-service', service: svc, added: true }],
