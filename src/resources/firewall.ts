@@ -1,9 +1,11 @@
 // firewallRule: one iptables (or ip6tables) rule in the filter table, present once, inserted before
-// the first REJECT/DROP of its chain (so it is reached), and persisted so it survives a reboot. The
-// rule mailprov inserts carries a comment match ("mailprov"), so that undoing it deletes exactly that
-// rule and never an identical one a person added by hand. Where firewalld runs, a service instead;
-// where ufw or a native nftables ruleset decides (facts/firewall.ts), the port described by `open`
-// is opened there, their own way (firewall-native.ts).
+// the first REJECT/DROP of its chain (so it is reached), and persisted so it survives a reboot; with
+// `open` to some networks, that rule once per source network of its family (`-s`). The rules
+// mailprov inserts carry a comment match ("mailprov"), so that undoing them deletes exactly those
+// rules and never an identical one a person added by hand, and a change of networks replaces
+// exactly mailprov's old ones. Where firewalld runs, a service (or rich rules) instead; where ufw or
+// a native nftables ruleset decides (facts/firewall.ts), the port described by `open` is opened
+// there, their own way (firewall-native.ts).
 import { z } from 'zod';
 import { fileFact, ip6tablesFact, iptablesFact } from '../facts/builtin.ts';
 import { firewallFact } from '../facts/firewall.ts';
@@ -28,8 +30,9 @@ export interface FirewallRuleOptions {
   /** Where firewalld runs (RHEL 7+), allow this firewalld service instead, e.g. "smtp" (a service covers both families). */
   firewalldService?: string;
   /**
-   * The port the rule opens, and to whom: what ufw or a native nftables ruleset is told instead
-   * of the iptables rule, where one of them decides (the IPv4 resource opens both families there).
+   * The port the rule opens, and to whom. In iptables, the rule once per source network of its
+   * family (none: the port stays shut to it); where ufw, a native nftables ruleset or firewalld
+   * decides, what it is told instead (the IPv4 resource opens both families there).
    */
   open?: PortOpening;
   notify?: string[];
@@ -182,7 +185,7 @@ function planIptables(
     return {
       resourceId: id,
       reason: !wanted.length
-        ? `${describe(open!)} names no ${family === 'ipv6' ? 'IPv6' : 'IPv4'} network: ${cmd} keeps ${open!.proto}/${open!.port} shut`
+        ? `${open!.proto}/${open!.port} opens to ${describe(open!) || 'no network'}, none of them ${family === 'ipv6' ? 'IPv6' : 'IPv4'}: ${cmd} keeps it shut`
         : `rule${wanted.length > 1 ? 's' : ''} present and saved in ${persistFile}${to}`,
     };
   // mailprov saves its own lines only: the live table also holds rules of other tools (fail2ban

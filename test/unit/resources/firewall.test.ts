@@ -202,7 +202,7 @@ describe("iptables and ip6tables open to relayFrom's networks only", () => {
     const only4: PortOpening = { ...OFFICE, sources: { ipv4: ['192.168.77.0/24'], ipv6: [] } };
     expect(plan(v6open(only4), hostFacts({ os: debianOs }))).toEqual({
       resourceId: v6open(only4).id,
-      reason: '192.168.77.0/24 names no IPv6 network: ip6tables keeps tcp/25 shut',
+      reason: 'tcp/25 opens to 192.168.77.0/24, none of them IPv6: ip6tables keeps it shut',
     });
   });
 
