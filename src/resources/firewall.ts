@@ -114,6 +114,11 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
         // to some networks only: rich rules for the service, both families from the IPv4 resource
         if (family === 'ipv6')
           return { resourceId: id, reason: `the firewalld rich rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
+        // the zone's service admits every source: rich rules beside it would say "relayFrom only" and change nothing
+        if (firewalld.runtime.includes(svc) || firewalld.permanent.includes(svc))
+          throw new OperationError(
+            `firewalld allows the ${svc} service (${open.proto}/${open.port} from everyone, both families): rich rules for ${describe(open)} would change nothing; take the service out of the zone (firewall-cmd --permanent --remove-service=${svc}, and at runtime), or set the port open to everyone`,
+          );
         return planFirewalldRich(id, open, svc, facts.get(firewallFact, undefined));
       }
       if (firewalld && svc) {

@@ -287,6 +287,19 @@ describe("iptables and ip6tables open to relayFrom's networks only", () => {
     ]);
   });
 
+  it("firewalld: refuses rich rules for relayFrom while the zone allows the smtp service, which admits everyone; the service alone says it is everyone's", () => {
+    const open = (services: string[]) => hostFacts({ os: centosOs(9), firewalld: { runtime: services, permanent: services } });
+    expect(() => plan(v4(OFFICE), open(['ssh', 'smtp']))).toThrow(
+      'firewalld allows the smtp service (tcp/25 from everyone, both families): rich rules for 192.168.77.0/24, 10.1.2.3/32, fd00:1::/32 would change nothing; take the service out of the zone (firewall-cmd --permanent --remove-service=smtp, and at runtime), or set the port open to everyone',
+    );
+    expect(change(plan(v4(OFFICE), open(['ssh']))).summary).toBe(
+      'open tcp/25 to 192.168.77.0/24, 10.1.2.3/32, fd00:1::/32 in firewalld (rich rules for its smtp service)',
+    );
+    expect(change(plan(v4({ ...OFFICE, sources: 'everyone' }), open(['ssh']))).summary).toBe(
+      'allow smtp in firewalld (tcp/25 open to everyone)',
+    );
+  });
+
   it('refuses a spec with a source of its own when it opens to networks', () => {
     expect(() => firewallRule({ rule: `-s 10.0.0.0/8 ${RULE}`, open: OFFICE })).toThrow(
       /must not name a source when it is opened to some networks/,
