@@ -373,27 +373,39 @@ function persistAddStep(persistFile: string, chain: string, line: string): Step 
 }
 
 /** firewalld: the service allowed at runtime and permanently (`--permanent` then `--reload`). */
+/**
+ * firewalld: the service allowed now and permanently, each told directly, as the rich rules are: a
+ * --reload would also drop runtime rules of other tools (fail2ban's bans) that were never made
+ * permanent. Its undo takes it out of exactly the layers it was added to.
+ */
 function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; permanent: string[] }, open?: PortOpening): Change | NoChange {
   // the service opens the port to every source, in both families: the plan says so
   const to = open ? ` (${open.proto}/${open.port} open to everyone)` : '';
-  if (fwd.runtime.includes(svc) && fwd.permanent.includes(svc)) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
+  const layers = { runtime: !fwd.runtime.includes(svc), permanent: !fwd.permanent.includes(svc) };
+  if (!layers.runtime && !layers.permanent) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
   return {
     resourceId: id,
     action: 'add-service',
     summary: `allow ${svc} in firewalld${to}`,
-    reason: fwd.permanent.includes(svc) ? `${svc} allowed permanently but not at runtime` : `firewalld does not allow ${svc}`,
-    steps: [firewalldStep(svc, 'add')],
-    undo: fwd.permanent.includes(svc) ? [] : [{ kind: 'firewalld-service', service: svc, added: true }],
+    reason: !layers.permanent
+      ? `${svc} allowed permanently but not at runtime`
+      : !layers.runtime
+        ? `${svc} allowed at runtime but not permanently`
+        : `firewalld does not allow ${svc}`,
+    steps: [firewalldStep(svc, 'add', layers)],
+    undo: [{ kind: 'firewalld-service', service: svc, added: true, ...layers }],
     confirm: true,
   };
 }
 
-function firewalldStep(svc: string, verb: 'add' | 'remove'): Step {
-  const command =
-    verb === 'add'
-      ? sh`firewall-cmd --permanent --add-service=${svc} && firewall-cmd --reload`
-      : sh`firewall-cmd --permanent --remove-service=${svc} && firewall-cmd --reload`;
-  return { label: `firewall-cmd --permanent --${verb}-service=${svc} && firewall-cmd --reload`, command };
+function firewalldStep(svc: string, verb: 'add' | 'remove', layers: { runtime: boolean; permanent: boolean }): Step {
+  const now = `firewall-cmd ${sh`${`--${verb}-service=${svc}`}`} >/dev/null`;
+  const permanent = `firewall-cmd ${sh`--permanent ${`--${verb}-service=${svc}`}`} >/dev/null`;
+  const where = layers.runtime && layers.permanent ? 'now and --permanent' : layers.runtime ? 'now only' : '--permanent only';
+  return {
+    label: `firewall-cmd --${verb}-service=${svc} (${where})`,
+    command: [...(layers.runtime ? [now] : []), ...(layers.permanent ? [permanent] : [])].join(' && '),
+  };
 }
 
 const ruleRecord = z.object({
@@ -462,13 +474,16 @@ const serviceRecord = z.object({
   kind: z.literal('firewalld-service'),
   service: z.string().regex(/^[A-Za-z0-9._-]+$/),
   added: z.boolean().default(true),
+  /** Which of firewalld's layers the change touched; records of mailprov before this say neither, and meant both. */
+  runtime: z.boolean().default(true),
+  permanent: z.boolean().default(true),
 });
 type FirewalldRecord = z.infer<typeof serviceRecord>;
 
 export const firewalldServiceUndo: UndoHandler<FirewalldRecord> = {
   kind: 'firewalld-service',
   parse: (record) => parseRecord(serviceRecord, record),
-  steps: (r) => [firewalldStep(r.service, r.added ? 'remove' : 'add')],
+  steps: (r) => [firewalldStep(r.service, r.added ? 'remove' : 'add', r)],
   inverse: (r) => ({ ...r, added: !r.added }),
   describe: (r) => `${r.added ? '-' : '+'} firewalld service ${r.service}`,
 };

@@ -65,8 +65,11 @@ describe('sendmail playbook on RHEL', () => {
     expect(plan.changes[0].steps[0].command.split('\n').at(-1)).toMatch(/^yum install/);
     const fw = plan.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
     expect(fw.summary).toBe('allow smtp in firewalld (tcp/25 open to everyone)');
-    expect(fw.steps.map((s) => s.command)).toEqual(["firewall-cmd --permanent --add-service='smtp' && firewall-cmd --reload"]);
-    expect(fw.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true }]);
+    // allowed at runtime already (dhcpv6-client), not smtp: added now and permanently, each directly, never --reload
+    expect(fw.steps.map((s) => s.command)).toEqual([
+      "firewall-cmd '--add-service=smtp' >/dev/null && firewall-cmd --permanent '--add-service=smtp' >/dev/null",
+    ]);
+    expect(fw.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true, runtime: true, permanent: true }]);
     expect(plan.changes.at(-1)!.steps.map((s) => s.command)).toEqual(["systemctl 'restart' 'sendmail'", "systemctl 'restart' 'sm-client'"]);
   });
 
@@ -179,7 +182,7 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
     );
     expect(ids(plan)).toEqual([`firewall:INPUT ${V6_RULE}`]);
     expect(plan.changes.flatMap((c) => c.undo).filter((u) => u.kind !== 'packages')).toEqual([
-      { kind: 'firewalld-service', service: 'smtp', added: true },
+      { kind: 'firewalld-service', service: 'smtp', added: true, runtime: true, permanent: true },
     ]);
     expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall6:'))?.reason).toBe(
       `firewalld's smtp service covers IPv6 too (firewall:INPUT ${V6_RULE})`,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ip6tablesFact, iptablesFact, parseFilterRules } from '../../../src/facts/builtin.ts';
 import { canonicalOpening, canonicalSource, nftRules, ufwRules, type PortOpening } from '../../../src/resources/firewall-native.ts';
 import {
+  firewalldServiceUndo,
   firewallRule,
   firewallRuleId,
   iptablesRuleUndo,
@@ -124,9 +125,38 @@ describe('firewallRule with family ipv6', () => {
       reason: `firewalld's smtp service covers IPv6 too (firewall:INPUT ${RULE})`,
     });
     // alone, it adds the service itself
-    expect(change(plan(r6, fwd)).undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true }]);
+    expect(change(plan(r6, fwd)).undo).toEqual([
+      { kind: 'firewalld-service', service: 'smtp', added: true, runtime: true, permanent: true },
+    ]);
     const allowed = hostFacts({ os: centosOs(7), firewalld: { runtime: ['smtp'], permanent: ['smtp'] } });
     expect(plan(r6, allowed)).toEqual({ resourceId: r6.id, reason: 'firewalld allows smtp' });
+  });
+});
+
+describe('the firewalld service, open to everyone', () => {
+  const svc = () => firewallRule({ rule: RULE, firewalldService: 'smtp' });
+  const fwd = (runtime: string[], permanent: string[]) => hostFacts({ os: centosOs(9), firewalld: { runtime, permanent } });
+
+  it('is added where it lacks, now and permanently, each directly: never --reload, which drops the runtime rules of other tools', () => {
+    const both = change(plan(svc(), fwd(['ssh'], ['ssh'])));
+    expect(both.steps.map((s) => s.command).join('\n')).not.toContain('--reload');
+    const runtimeOnly = change(plan(svc(), fwd(['ssh', 'smtp'], ['ssh'])));
+    expect([runtimeOnly.reason, runtimeOnly.steps.map((s) => s.command)]).toEqual([
+      'smtp allowed at runtime but not permanently',
+      ["firewall-cmd --permanent '--add-service=smtp' >/dev/null"],
+    ]);
+    expect(runtimeOnly.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true, runtime: false, permanent: true }]);
+  });
+
+  it('its undo takes it out of exactly the layers it was added to; a record of older mailprov meant both', () => {
+    const undo = (r: object) =>
+      firewalldServiceUndo.steps(firewalldServiceUndo.parse({ kind: 'firewalld-service', service: 'smtp', ...r }), centosOs(9));
+    expect(undo({ added: true, runtime: false, permanent: true }).map((s) => s.command)).toEqual([
+      "firewall-cmd --permanent '--remove-service=smtp' >/dev/null",
+    ]);
+    expect(undo({ added: true }).map((s) => s.command)).toEqual([
+      "firewall-cmd '--remove-service=smtp' >/dev/null && firewall-cmd --permanent '--remove-service=smtp' >/dev/null",
+    ]);
   });
 });
 
