@@ -92,9 +92,10 @@ export const MTA_SERVICES = ['exim4', 'postfix', 'exim', 'opensmtpd'];
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
 /**
- * TCP 25 in the firewall that decides: iptables (ip6tables too when sendmail listens on an IPv6
- * address, `::` included), firewalld's smtp service, or ufw's or nftables' own rules for relayFrom's
- * networks (or everyone, with smtpPortFrom: 'everyone').
+ * TCP 25 in the firewall that decides, for relayFrom's networks (or everyone, with smtpPortFrom:
+ * 'everyone'): iptables, a rule per network (ip6tables too when sendmail listens on an IPv6
+ * address, `::` included), firewalld's rich rules (its smtp service for everyone), or ufw's or
+ * nftables' own rules.
  */
 function smtpRules(settings: SendmailSettings) {
   if (!settings.openSmtpPort) return [];
@@ -260,7 +261,7 @@ export const sendmailSmartHost = definePlaybook({
           findings.push({
             level: 'warning',
             code: 'firewall-source-unknown',
-            message: `port 25 opens to relayFrom's networks where ufw or nftables decides, but ${underived.map((u) => `"${u}"`).join(', ')} names no network a firewall can match (it stays shut to it): name its addresses (192.168, IPv6:2001:db8), or set smtpPortFrom: 'everyone'`,
+            message: `port 25 opens to relayFrom's networks only, in whichever firewall decides, but ${underived.map((u) => `"${u}"`).join(', ')} names no network a firewall can match (it stays shut to it): name its addresses (192.168, IPv6:2001:db8), or set smtpPortFrom: 'everyone'`,
           });
         const mcText = userMc ?? (settings.mc && 'text' in settings.mc ? settings.mc.text : undefined);
         return [...applyForce(findings, settings.force), ...lintRelayFeatures(settings, mcText)];

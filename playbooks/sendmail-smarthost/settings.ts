@@ -136,14 +136,14 @@ export const sendmailSettingsSchema = z
     }),
     /**
      * Who the opened port 25 admits: 'relayFrom' (the default: the networks relayFrom names, IPv4
-     * and IPv6, where ufw, nftables or firewalld decides) or 'everyone' (a host that also receives
-     * mail from outside). The access map stays the second line either way.
+     * and IPv6, in whichever firewall decides) or 'everyone' (a host that also receives mail from
+     * outside). The access map stays the second line either way.
      */
     smtpPortFrom: z
       .enum(['relayFrom', 'everyone'])
       .default('relayFrom')
       .describe(
-        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6), where ufw, nftables or firewalld decides (iptables still opens it to everyone); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
+        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6; a family it names none of stays shut), in whichever firewall decides (iptables and ip6tables: a marked rule per network); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
       ),
     /**
      * After apply, prove port 25 reachable from inside relayFrom: the prober (controllerProbe(), or
