@@ -11,6 +11,7 @@ import { scanMc } from './m4.ts';
 import { lintFeatureArgs, lintValues } from './mc-values.ts';
 import { lintRelayFrom } from './relay-from.ts';
 import { renderMc } from './render.ts';
+import { lintProvider } from './provider-lint.ts';
 import { lintGenericsDomains, lintSender } from './sender-lint.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
@@ -146,47 +147,44 @@ export function lintUserMcTls(text: string, settings: Pick<SendmailSettings, 'sm
   ];
 }
 
-/** Every settings check, in the order their findings are reported; the generated mc last. */
+/**
+ * Every settings check, in the order their findings are reported (the generated mc last), once.
+ * Those marked `host` need the host's facts (its name, its distro); the others run before
+ * connecting too, with `ctx.distro` unknown: the generated mc is then rendered for Debian 12 as a
+ * stand-in and checked without a distro.
+ */
+const SETTINGS_CHECKS: { host?: true; run: (settings: SendmailSettings, ctx: Partial<LintContext>) => Finding[] }[] = [
+  { run: lintValues },
+  { run: lintRelayFrom },
+  { run: lintFeatureArgs },
+  { run: lintKnobs },
+  { run: lintSender },
+  { host: true, run: (s, ctx) => lintGenericsDomains(s, ctx.hostFqdn) },
+  { run: lintLocalDomain },
+  { run: lintListen },
+  { run: lintSmartHostConnection },
+  { run: lintPlaintextAuth },
+  { run: lintProvider },
+  { host: true, run: (_s, ctx) => lintHostName(ctx) },
+  { run: (s, ctx) => lintGeneratedMc(s, ctx.distro ?? STAND_IN_DISTRO, ctx.distro) },
+];
+
+/** Every settings check, with the host's facts. */
 export function lintSettings(settings: SendmailSettings, ctx: LintContext): Finding[] {
-  return [
-    ...lintValues(settings),
-    ...lintRelayFrom(settings),
-    ...lintFeatureArgs(settings),
-    ...lintKnobs(settings),
-    ...lintSender(settings),
-    ...lintGenericsDomains(settings, ctx.hostFqdn),
-    ...lintLocalDomain(settings),
-    ...lintListen(settings),
-    ...lintSmartHostConnection(settings),
-    ...lintPlaintextAuth(settings),
-    ...lintHostName(ctx),
-    ...lintGeneratedMc(settings, ctx.distro, ctx.distro),
-  ];
+  return SETTINGS_CHECKS.flatMap((c) => c.run(settings, ctx));
+}
+
+/** What the playbook checks before connecting: every settings check that needs no host. */
+export function lintSettingsBeforeConnecting(settings: SendmailSettings): Finding[] {
+  return SETTINGS_CHECKS.filter((c) => !c.host).flatMap((c) => c.run(settings, {}));
 }
 
 /**
- * What the playbook checks before connecting: every settings check that needs no host. The
- * generated mc is rendered for Debian 12 as a stand-in and checked without a distro; the
- * distro-specific checks wait for facts (lintSettingsForHost, lintMcForDistro).
+ * The settings checks that need the host's facts, run once they are known (the distro-specific
+ * checks of a user's own mc are lintMcForDistro's).
  */
-export function lintSettingsBeforeConnecting(settings: SendmailSettings): Finding[] {
-  return [
-    ...lintValues(settings),
-    ...lintRelayFrom(settings),
-    ...lintFeatureArgs(settings),
-    ...lintKnobs(settings),
-    ...lintSender(settings),
-    ...lintLocalDomain(settings),
-    ...lintListen(settings),
-    ...lintSmartHostConnection(settings),
-    ...lintPlaintextAuth(settings),
-    ...lintGeneratedMc(settings, STAND_IN_DISTRO, undefined),
-  ];
-}
-
-/** The settings checks that need the host's facts, run once they are known. */
 export function lintSettingsForHost(settings: SendmailSettings, ctx: LintContext): Finding[] {
-  return [...lintGenericsDomains(settings, ctx.hostFqdn), ...lintHostName(ctx)];
+  return SETTINGS_CHECKS.filter((c) => c.host).flatMap((c) => c.run(settings, ctx));
 }
 
 const STAND_IN_DISTRO: Distro = { family: 'debian', major: 12 };
@@ -288,7 +286,7 @@ function lintSmartHostConnection(settings: SendmailSettings): Finding[] {
 }
 
 /** Without a domain in its name, sendmail waits for DNS on every command. */
-function lintHostName(ctx: LintContext): Finding[] {
+function lintHostName(ctx: Partial<LintContext>): Finding[] {
   if (ctx.hostFqdn === undefined || ctx.hostFqdn.includes('.')) return [];
   return [
     {

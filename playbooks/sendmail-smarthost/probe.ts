@@ -14,7 +14,13 @@ export function caFileOf(settings: SendmailSettings, ctx: Pick<ProbeContext, 'fa
 }
 
 export function diagnoseContext(settings: SendmailSettings, ctx: Pick<ProbeContext, 'facts'>): DiagnoseContext {
-  return { smartHost: settings.smartHost, port: settings.smartHostPort, user: settings.auth?.user, caFile: caFileOf(settings, ctx) };
+  return {
+    smartHost: settings.smartHost,
+    port: settings.smartHostPort,
+    user: settings.auth?.user,
+    caFile: caFileOf(settings, ctx),
+    provider: settings.provider,
+  };
 }
 
 /** Server replies as evidence lines: never what the client sent after AUTH. */
