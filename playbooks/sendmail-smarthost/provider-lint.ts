@@ -18,7 +18,16 @@ export function lintProvider(settings: SendmailSettings): Finding[] {
       message: `MICROSOFT IS RETIRING BASIC AUTH FOR SMTP AUTH: Microsoft has announced that Exchange Online stops taking a password for SMTP AUTH (client submission to ${preset.host}), and a tenant with security defaults refuses it already (535 5.7.139). When it goes, this relay's mail stays queued. sendmail cannot do OAuth2 from Debian's or RHEL's packages (no XOAUTH2 SASL plugin): relay through the tenant's inbound connector instead (provider: { name: 'microsoft-365-connector', tenant }, authorised by this relay's IP, no password)`,
     });
   }
-  if (auth && preset.password) {
+  // SES's credentials are per region: a password derived for another one gets 535
+  const source = auth?.password.source;
+  if (typeof settings.provider === 'object' && settings.provider.name === 'ses' && source?.kind === 'ses-smtp-password') {
+    if (source.region !== settings.provider.region)
+      findings.push({
+        level: 'error',
+        code: 'provider-password-region',
+        message: `auth.password is the SES SMTP password for ${source.region}, but provider.region is ${settings.provider.region}: SES refuses it there (535); derive it for ${settings.provider.region}`,
+      });
+  } else if (auth && preset.password) {
     let password: string | undefined;
     try {
       password = auth.password.reveal();

@@ -143,6 +143,22 @@ describe('credential shapes', () => {
     expect(JSON.stringify(f)).not.toContain(raw);
   });
 
+  it('an SES password derived for another region is an error; one derived for this region is not even read', () => {
+    const ses = (region: string) =>
+      parse({
+        provider: { name: 'ses', region: 'eu-west-1' },
+        auth: { user: 'AKIAIOSFODNN7EXAMPLE', password: secret.sesSmtpPassword(secret.env('MAILPROV_NO_SUCH_VARIABLE'), region) },
+      });
+    const shape = (region: string) =>
+      lintSettingsBeforeConnecting(ses(region))
+        .filter((x) => x.code.startsWith('provider-password'))
+        .map((x) => x.message);
+    expect(shape('us-east-1')).toEqual([
+      'auth.password is the SES SMTP password for us-east-1, but provider.region is eu-west-1: SES refuses it there (535); derive it for eu-west-1',
+    ]);
+    expect(shape('eu-west-1')).toEqual([]);
+  });
+
   it('a SendGrid password that is no API key, and a Gmail one that is no app password, are warnings', () => {
     const sg = parse({ provider: 'sendgrid', auth: { user: 'apikey', password: secret.value('hunter2') } });
     const gm = parse({ provider: 'gmail', auth: { user: 'a@gmail.com', password: secret.value('my own password') } });
