@@ -6,7 +6,27 @@ import { diagnoseConnect, diagnoseProbe, oneLine, type DiagnoseContext, type Dia
 import { distroOf } from './distro.ts';
 import { distroPaths } from './render.ts';
 import type { SendmailSettings } from './settings.ts';
+import { expectedSender, triedAddresses } from './sender.ts';
 import { smtpProbe, type SmtpProbeResult } from './smtp-probe.ts';
+
+const SENDMAIL = '/usr/sbin/sendmail';
+const PLAIN_ADDRESS = /^[^\s<>@]+@[^\s<>@]+$/;
+
+/**
+ * The envelope sender the test message leaves with, as sendmail rewrites it (/try relay with the
+ * envelope flags): what an IP-authorised smart host is asked to take. Before sendmail is installed
+ * (plan --probe on a new host), what the settings say it will be.
+ */
+export async function rewrittenSender(ctx: Pick<ProbeContext, 'exec' | 'facts'>, settings: SendmailSettings): Promise<string> {
+  const fqdn = ctx.facts.os.fqdn;
+  const from = settings.verify?.from ?? `root@${fqdn}`;
+  const r = await ctx.exec(`[ -x ${SENDMAIL} ] && ${SENDMAIL} -bt`, `/tryflags ES\n/try relay ${from}\n`);
+  const tried = r.code === 0 ? triedAddresses(r.stdout)[0] : undefined;
+  if (tried && PLAIN_ADDRESS.test(tried)) return tried;
+  const [user, domain] = from.split('@');
+  const envelope = settings.masquerade ? settings.masquerade.envelope : settings.genericsTable !== undefined;
+  return (envelope && domain === fqdn && expectedSender(settings, user, fqdn)) || from;
+}
 
 /** The CA bundle sendmail verifies the smart host with (confCACERT). */
 export function caFileOf(settings: SendmailSettings, ctx: Pick<ProbeContext, 'facts'>): string {
@@ -26,7 +46,7 @@ export function diagnoseContext(settings: SendmailSettings, ctx: Pick<ProbeConte
 /** Server replies as evidence lines: never what the client sent after AUTH. */
 const evidenceOf = (r: SmtpProbeResult) =>
   r.transcript
-    .filter((l) => l.startsWith('S: ') || /^C: (EHLO|STARTTLS|QUIT|AUTH \w+ \*+$)/.test(l))
+    .filter((l) => l.startsWith('S: ') || /^C: (EHLO|STARTTLS|QUIT|MAIL FROM|RCPT TO|RSET|AUTH \w+ \*+$)/.test(l))
     .map((l) => `  ${redact(l)}`)
     .slice(-30);
 
@@ -54,6 +74,8 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
     throw failed(diagnoseConnect(e.kind ?? 'other', e.detail ?? e.message, dctx));
   }
   const auth = settings.auth;
+  // a smart host that takes this relay without AUTH (by its IP): proven with an envelope, no DATA
+  const envelope = !auth && settings.verify ? { from: await rewrittenSender(ctx, settings), to: settings.verify.recipient } : undefined;
   const result = await smtpProbe(stream, {
     serverName: smartHost,
     tls: settings.smartHostTls,
@@ -64,6 +86,7 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
     // the AUTH payloads that carry it (usedForSaslBy)
     auth: auth ? { user: auth.user, password: auth.password.reveal(), mechanisms: auth.mechanisms } : undefined,
     allowPlaintextAuth: settings.allowPlaintextAuth,
+    envelope,
   });
   const evidence = evidenceOf(result);
   for (const line of evidence) ctx.log(line.trim());
@@ -74,5 +97,9 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
       ? ' without TLS (the server offers no STARTTLS)'
       : '';
   const authed = result.mechanism ? `, AUTH ${result.mechanism} accepted for ${auth!.user}` : '';
-  ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}`);
+  const relayed =
+    result.envelopeAccepted && envelope
+      ? `, relay accepted without AUTH for ${envelope.from} to ${envelope.to} (RSET, no message sent)`
+      : '';
+  ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}${relayed}`);
 }
