@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseProbe } from '../../../../playbooks/sendmail-smarthost/diagnose.ts';
-import type { ProviderSetting } from '../../../../playbooks/sendmail-smarthost/providers.ts';
 import { smtpProbe } from '../../../../playbooks/sendmail-smarthost/smtp-probe.ts';
 import { ensureCa, issueServerCert } from '../../../../src/sandbox/ca.ts';
 import {
@@ -21,37 +20,11 @@ import {
   writeModeFile,
 } from '../../../../src/sandbox/smarthost-modes.ts';
 import { type SmartHost, startSmartHost } from '../../../../src/sandbox/smarthost.ts';
+import { MODE_DECODES } from '../../../provider-modes.ts';
 
 const NAME = 'smtp.probe.test';
 const USER = 'relay@probe.test';
 const PASSWORD = 'the-password';
-const CONNECTOR: ProviderSetting = { name: 'microsoft-365-connector', tenant: 'contoso-com' };
-const SES: ProviderSetting = { name: 'ses', region: 'eu-west-1' };
-
-/** Each mode, the provider whose reply it plays, and the decoder that reads it. */
-export const MODE_DECODES: Record<ProviderReplyMode, [ProviderSetting, string]> = {
-  'gmail-app-password': ['gmail', 'google-app-password'],
-  'gmail-bad-credentials': ['gmail', 'google-credentials'],
-  'gmail-daily-quota': ['gmail', 'google-daily-quota'],
-  'workspace-relay-denied': ['google-workspace-relay', 'workspace-relay-denied'],
-  'm365-auth-disabled': ['microsoft-365', 'm365-smtp-auth-disabled'],
-  'm365-auth-unsuccessful': ['microsoft-365', 'm365-auth-unsuccessful'],
-  'm365-tls12-required': ['microsoft-365', 'm365-tls12-required'],
-  'm365-send-as-denied': ['microsoft-365', 'm365-send-as-denied'],
-  'm365-connector-not-attributed': [CONNECTOR, 'm365-connector-not-attributed'],
-  'm365-connector-unable-to-relay': [CONNECTOR, 'm365-connector-unable-to-relay'],
-  'ses-not-verified': [SES, 'ses-not-verified'],
-  'ses-throttled': [SES, 'ses-throttled'],
-  'ses-bad-credentials': [SES, 'ses-credentials'],
-  'sendgrid-bad-credentials': ['sendgrid', 'sendgrid-credentials'],
-  'sendgrid-sender-identity': ['sendgrid', 'sendgrid-sender-identity'],
-  'sendgrid-credits': ['sendgrid', 'sendgrid-credits'],
-  'mailgun-bad-credentials': ['mailgun', 'mailgun-credentials'],
-  'mailgun-sandbox-recipient': ['mailgun', 'mailgun-sandbox-recipient'],
-  'postmark-bad-credentials': ['postmark', 'postmark-credentials'],
-  'postmark-sender-signature': ['postmark', 'postmark-sender-signature'],
-};
-
 let dir: string;
 let ca: string;
 let host: SmartHost;
