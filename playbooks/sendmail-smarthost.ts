@@ -34,10 +34,11 @@ import {
   GENERICS_TABLE,
   maskAuthinfo,
   maskAuthinfoLines,
-  renderAccess,
-  renderAuthinfo,
+  renderAccessFor,
+  renderAuthinfoFor,
   renderGenericsTable,
   renderMc,
+  smartHostList,
 } from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
@@ -120,7 +121,8 @@ export const sendmailSmartHost = definePlaybook({
     const authinfo = `${MAIL_DIR}/authinfo`;
     const access = `${MAIL_DIR}/access`;
     const sendmail = serviceId('sendmail');
-    const auth = settings.auth;
+    // AUTH to any smart host of the list: SASL's plugins, and an authinfo line per authenticating host
+    const auth = smartHostList(settings).some((h) => h.auth);
 
     const resources = [
       packages({
@@ -163,7 +165,7 @@ export const sendmailSmartHost = definePlaybook({
         ? file({
             path: authinfo,
             // revealed at plan time, on the controller, only to become file content sent over stdin
-            content: () => renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
+            content: () => renderAuthinfoFor(settings) ?? '',
             owner: 'root',
             group: 'root',
             mode: '0600',
@@ -184,7 +186,7 @@ export const sendmailSmartHost = definePlaybook({
       }),
       file({
         path: access,
-        content: renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
+        content: renderAccessFor(settings),
         owner: 'root',
         group: 'root',
         mode: '0644',
@@ -239,9 +241,9 @@ export const sendmailSmartHost = definePlaybook({
       facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort ? [firewallFact.query()] : [])],
       lint(): Finding[] {
         const findings: Finding[] = [];
-        if (settings.auth) {
+        for (const h of smartHostList(settings)) {
           try {
-            settings.auth.password.reveal();
+            h.auth?.password.reveal();
           } catch (err) {
             findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
           }

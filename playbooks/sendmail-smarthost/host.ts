@@ -7,7 +7,8 @@ import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
 import { verifyMaps } from './maps.ts';
-import { diagnoseContext, probeSmartHost } from './probe.ts';
+import { diagnoseContext, probeSmartHosts } from './probe.ts';
+import { smartHostList } from './render.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
 import type { SendmailSettings } from './settings.ts';
@@ -163,7 +164,7 @@ export function transcriptEvidence(output: string): string[] {
  * must be refused all the same.
  */
 export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
-  await probeSmartHost(ctx, settings);
+  await probeSmartHosts(ctx, settings);
   if ((await ctx.exec(`[ -x ${SENDMAIL} ] && [ -f ${MAIL_DIR}/sendmail.cf ]`)).code !== 0) {
     ctx.log('sendmail is not installed yet: no open-relay check of the live config');
     return;
@@ -281,9 +282,13 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   // -bt prints tokens spaced out: "$# relay $@ [ smtp . gmail . com ] $: ..."
   const parsed = /^\s*parse\s+returns: \$# (\S+) \$@ (.*?) \$:/m.exec(route.stdout);
   const relay = parsed ? [parsed[1], parsed[2].replace(/\s+/g, '')] : undefined;
-  if (relay?.[0] !== 'relay' || relay[1].replace(/^\[|\]$/g, '') !== settings.smartHost) {
+  // the host list of a failover, in its order: "[a]:[b]"
+  const expected = smartHostList(settings)
+    .map((h) => `[${h.smartHost}]`)
+    .join(':');
+  if (relay?.[0] !== 'relay' || relay[1] !== expected) {
     throw new OperationError(
-      `verification failed: mail to ${probe} is not routed to the smart host ${settings.smartHost}`,
+      `verification failed: mail to ${probe} is not routed to the smart host ${settings.fallbackSmartHosts.length ? `list ${expected}` : settings.smartHost}`,
       transcriptEvidence(route.stdout).concat(
         route.stdout
           .split('\n')
@@ -299,7 +304,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   await checkNotOpenRelay(exec, settings, log, { fqdn: ctx.facts.os.fqdn });
   await verifySenderRewriting(ctx, settings);
 
-  if (settings.probeSmartHost) await probeSmartHost(ctx, settings);
+  if (settings.probeSmartHost) await probeSmartHosts(ctx, settings);
   if (settings.verify) await sendTestMessage(ctx, settings);
   await flushQueue(ctx, settings);
 }

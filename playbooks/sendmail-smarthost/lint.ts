@@ -76,7 +76,16 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
   if (smart) {
     const value = smart[1].trim();
     const bare = value.replace(/^\[|\]$/g, '');
-    if (/^[^[\]]*:\d+$/.test(value) || (/:\d+$/.test(bare) && !bare.startsWith('IPv6:'))) {
+    // a mailer and a host list ("relay:[a]:[b]", failover): each host of the list in brackets
+    const list = /^[A-Za-z0-9_]+:(\[.*)$/.exec(value)?.[1].match(/\[[^\]]*\]|[^:]+/g);
+    if (list) {
+      for (const host of list.filter((h) => !h.startsWith('[')))
+        findings.push({
+          level: 'warning',
+          code: 'smart-host-mx-lookup',
+          message: `SMART_HOST "${value}": ${host} without brackets makes sendmail look up MX records; write [${host}]`,
+        });
+    } else if (/^[^[\]]*:\d+$/.test(value) || (/:\d+$/.test(bare) && !bare.startsWith('IPv6:'))) {
       findings.push({
         level: 'error',
         code: 'smart-host-port-in-name',
@@ -164,6 +173,7 @@ const SETTINGS_CHECKS: { host?: true; run: (settings: SendmailSettings, ctx: Par
   { run: lintListen },
   { run: lintSmartHostConnection },
   { run: lintPlaintextAuth },
+  { run: lintFallbacks },
   { run: lintProvider },
   { host: true, run: (_s, ctx) => lintHostName(ctx) },
   { run: (s, ctx) => lintGeneratedMc(s, ctx.distro ?? STAND_IN_DISTRO, ctx.distro) },
@@ -322,4 +332,29 @@ export function lintPlaintextAuth(settings: Pick<SendmailSettings, 'auth' | 'sma
           message: `${what}; use smartHostTls 'verify' (or 'encrypt'), or set allowPlaintextAuth: true if a password in the clear is meant`,
         },
   ];
+}
+
+/** Each fallback smart host: once in the list, and held to the same TLS rules as smartHost. */
+function lintFallbacks(settings: SendmailSettings): Finding[] {
+  const findings: Finding[] = [];
+  const seen = new Set([settings.smartHost.toLowerCase()]);
+  for (const [i, f] of settings.fallbackSmartHosts.entries()) {
+    const field = `fallbackSmartHosts[${i}]`;
+    if (seen.has(f.smartHost.toLowerCase()))
+      findings.push({
+        level: 'error',
+        code: 'smart-host-listed-twice',
+        message: `${field}.smartHost ${f.smartHost} is already in the list: sendmail would try it twice, and its AuthInfo and TLS_Srv lines would clash`,
+      });
+    seen.add(f.smartHost.toLowerCase());
+    if (f.smartHostTls !== 'verify')
+      findings.push({
+        level: 'warning',
+        code: 'smart-host-tls-unverified',
+        message: `${field}.smartHostTls '${f.smartHostTls}': the certificate of ${f.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
+      });
+    for (const p of lintPlaintextAuth({ auth: f.auth, smartHostTls: f.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
+      findings.push({ ...p, message: `${field}: ${p.message}` });
+  }
+  return findings;
 }

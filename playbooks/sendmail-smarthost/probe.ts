@@ -4,7 +4,7 @@
 import { OperationError, redact, sh, type ProbeContext } from 'mailprov';
 import { diagnoseConnect, diagnoseProbe, oneLine, type DiagnoseContext, type Diagnosis } from './diagnose.ts';
 import { distroOf } from './distro.ts';
-import { distroPaths } from './render.ts';
+import { distroPaths, smartHostList } from './render.ts';
 import type { SendmailSettings } from './settings.ts';
 import { expectedSender, triedAddresses } from './sender.ts';
 import { smtpProbe, type SmtpProbeResult } from './smtp-probe.ts';
@@ -102,4 +102,32 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
       ? `, relay accepted without AUTH for ${envelope.from} to ${envelope.to} (RSET, no message sent)`
       : '';
   ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}${relayed}`);
+}
+
+/** What failover is for: a smart host that cannot be reached now. Anything else is a misconfiguration. */
+const UNREACHABLE = new Set(['connection-refused', 'connection-timed-out', 'name-not-found', 'network-unreachable', 'refused-at-greeting']);
+
+/**
+ * Every smart host of the list, each with its own AuthInfo and TLS requirement (the provider's
+ * replies are read for smartHost only). With fallbacks, one that cannot be reached is a warning
+ * while another takes the relay; a refusal (credentials, TLS, the relay) fails the host, and so
+ * does a list none of which can be reached.
+ */
+export async function probeSmartHosts(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+  const hosts = smartHostList(settings);
+  if (hosts.length === 1) return probeSmartHost(ctx, settings);
+  const down: string[] = [];
+  for (const [i, h] of hosts.entries()) {
+    const one = { ...settings, ...h, provider: i === 0 ? settings.provider : undefined, fallbackSmartHosts: [] };
+    try {
+      await probeSmartHost(ctx, one);
+    } catch (err) {
+      const diagnosis = (err as { diagnosis?: Diagnosis }).diagnosis;
+      if (!diagnosis || !UNREACHABLE.has(diagnosis.code)) throw err;
+      down.push(h.smartHost);
+      ctx.warn(`${(err as Error).message} (smart host ${i + 1} of ${hosts.length}: sendmail tries the next of the list)`);
+    }
+  }
+  if (down.length === hosts.length)
+    throw new OperationError(`smart host check failed: none of the smart hosts ${down.join(', ')} can be reached from this host`);
 }

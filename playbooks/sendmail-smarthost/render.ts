@@ -70,6 +70,7 @@ export function renderMc(
   const { cfM4, caPath, caFile } = distroPaths(distro);
   const ca = settings.trustedCa ?? caFile;
   const rhel = distro.family === 'rhel';
+  const mechanisms = authMechanisms(settings);
   const lines = [
     'divert(-1)dnl',
     HEADER,
@@ -91,15 +92,15 @@ export function renderMc(
     "FEATURE(`use_cw_file')dnl",
     "FEATURE(`access_db', , `skip')dnl",
     ...(settings.localDomain ? [`LOCAL_DOMAIN(\`${settings.localDomain}')dnl`] : []),
-    `define(\`SMART_HOST', \`[${settings.smartHost}]')dnl`,
+    `define(\`SMART_HOST', \`${smartHostValue(settings)}')dnl`,
     `define(\`RELAY_MAILER_ARGS', \`TCP $h ${settings.smartHostPort}')dnl`,
     `define(\`ESMTP_MAILER_ARGS', \`TCP $h ${settings.smartHostPort}')dnl`,
     `define(\`confCACERT_PATH', \`${caPath}')dnl`,
     `define(\`confCACERT', \`${ca}')dnl`,
-    ...(settings.auth
+    ...(mechanisms.length
       ? [
-          `define(\`confAUTH_MECHANISMS', \`${settings.auth.mechanisms.join(' ')}')dnl`,
-          `TRUST_AUTH_MECH(\`${settings.auth.mechanisms.join(' ')}')dnl`,
+          `define(\`confAUTH_MECHANISMS', \`${mechanisms.join(' ')}')dnl`,
+          `TRUST_AUTH_MECH(\`${mechanisms.join(' ')}')dnl`,
           "FEATURE(`authinfo', `hash /etc/mail/authinfo')dnl",
         ]
       : []),
@@ -118,6 +119,54 @@ const needsBase64 = (v: string) => /["\\\x00-\x1f\x7f]/.test(v);
 
 function token(tag: 'U' | 'I' | 'P', value: string): string {
   return needsBase64(value) ? `"${tag}=${Buffer.from(value).toString('base64')}"` : `"${tag}:${value}"`;
+}
+
+/** One smart host of the failover list: the first is smartHost, then fallbackSmartHosts in order. */
+export interface SmartHostEntry {
+  smartHost: string;
+  auth?: SendmailSettings['auth'];
+  smartHostTls: 'verify' | 'encrypt' | 'none';
+}
+
+export function smartHostList(
+  settings: Pick<SendmailSettings, 'smartHost' | 'auth' | 'smartHostTls' | 'fallbackSmartHosts'>,
+): SmartHostEntry[] {
+  return [
+    { smartHost: settings.smartHost, auth: settings.auth, smartHostTls: settings.smartHostTls },
+    ...(settings.fallbackSmartHosts ?? []),
+  ];
+}
+
+/**
+ * SMART_HOST: one host in brackets (no MX lookup), or sendmail's host list tried in order, which
+ * needs its mailer named in front (a first colon would otherwise be read as the mailer's end).
+ */
+export function smartHostValue(settings: Pick<SendmailSettings, 'smartHost' | 'auth' | 'smartHostTls' | 'fallbackSmartHosts'>): string {
+  const hosts = smartHostList(settings).map((h) => `[${h.smartHost}]`);
+  return hosts.length > 1 ? `relay:${hosts.join(':')}` : hosts[0];
+}
+
+/** Every mechanism any smart host of the list authenticates with, in order. */
+export function authMechanisms(settings: Pick<SendmailSettings, 'smartHost' | 'auth' | 'smartHostTls' | 'fallbackSmartHosts'>): string[] {
+  return [...new Set(smartHostList(settings).flatMap((h) => h.auth?.mechanisms ?? []))];
+}
+
+/** authinfo for every smart host that authenticates (revealing each password), or undefined when none does. */
+export function renderAuthinfoFor(
+  settings: Pick<SendmailSettings, 'smartHost' | 'auth' | 'smartHostTls' | 'fallbackSmartHosts'>,
+): string | undefined {
+  const lines = smartHostList(settings).flatMap((h) => (h.auth ? [renderAuthinfo(h.smartHost, h.auth, h.auth.password.reveal())] : []));
+  return lines.length ? lines.join('') : undefined;
+}
+
+/** The access map with the TLS requirement of every smart host of the list. */
+export function renderAccessFor(
+  settings: Pick<SendmailSettings, 'smartHost' | 'auth' | 'smartHostTls' | 'fallbackSmartHosts' | 'relayFrom'>,
+): string {
+  return renderAccess(
+    settings.relayFrom,
+    smartHostList(settings).map((h) => ({ smartHost: h.smartHost, policy: h.smartHostTls })),
+  );
 }
 
 export function renderAuthinfo(smartHost: string, auth: { user: string; mechanisms: string[] }, password: string): string {
@@ -155,16 +204,22 @@ export function tlsRequirement(policy: 'verify' | 'encrypt' | 'none', smartHost:
   return undefined;
 }
 
-export function renderAccess(relayFrom: string[], tls?: { smartHost: string; policy: 'verify' | 'encrypt' | 'none' }): string {
+type TlsFor = { smartHost: string; policy: 'verify' | 'encrypt' | 'none' };
+
+/** `tls`: the requirement for the smart host, or for each of a failover list. */
+export function renderAccess(relayFrom: string[], tls?: TlsFor | TlsFor[]): string {
   const nets = [...new Set([...LOCAL_RELAY, ...relayFrom])];
-  const requirement = tls && tlsRequirement(tls.policy, tls.smartHost);
+  const required = (Array.isArray(tls) ? tls : tls ? [tls] : []).flatMap((t) => {
+    const requirement = tlsRequirement(t.policy, t.smartHost);
+    return requirement ? [[t.smartHost, requirement] as const] : [];
+  });
   // key and value aligned in a column, but never glued together: a key of 31 characters or more
   // ("Connect:relay-network.example.org") still gets its space before RELAY
   const line = (key: string, value: string) => `${key.padEnd(31)} ${value}`;
   return [
     '# Generated by mailprov: edits are replaced on the next apply.',
     ...nets.map((n) => line(`Connect:${n}`, 'RELAY')),
-    ...(tls && requirement ? [line(`TLS_Srv:${tls.smartHost}`, requirement)] : []),
+    ...required.map(([host, requirement]) => line(`TLS_Srv:${host}`, requirement)),
     '',
   ].join('\n');
 }

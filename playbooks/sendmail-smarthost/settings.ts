@@ -57,6 +57,19 @@ const m4Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a name of letters, 
 /** A FEATURE with its arguments, or just its name. */
 const feature = z.union([m4Name, z.object({ name: m4Name, args: z.array(z.string()).default([]) }).strict()]);
 
+/** SMTP AUTH to a smart host; the AUTH payloads carrying the password depend on the user: masked wherever it is revealed. */
+const authSchema = z
+  .object({
+    user: saslUser,
+    password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
+    mechanisms: z
+      .array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name'))
+      .min(1)
+      .default(['PLAIN', 'LOGIN']),
+  })
+  .strict()
+  .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }));
+
 /** A preset by name, or with what picks its host: `'gmail'`, `{ name: 'ses', region: 'eu-west-1' }`. */
 const provider = z.union([
   z.enum(SIMPLE_PROVIDERS),
@@ -114,20 +127,21 @@ export const sendmailSettingsSchema = z
       .boolean()
       .default(true)
       .describe('after every changing apply, prove from the host that the smart host takes the credentials (see below)'),
-    auth: z
-      .object({
-        user: saslUser,
-        password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
-        mechanisms: z
-          .array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name'))
-          .min(1)
-          .default(['PLAIN', 'LOGIN']),
-      })
-      .strict()
-      // the AUTH payloads carrying the password depend on the user: masked wherever it is revealed
-      .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }))
-      .optional()
-      .describe("`{ user, password: secret.env(...) or secret.file(...), mechanisms: ['PLAIN','LOGIN'] }`"),
+    auth: authSchema.optional().describe("`{ user, password: secret.env(...) or secret.file(...), mechanisms: ['PLAIN','LOGIN'] }`"),
+    fallbackSmartHosts: z
+      .array(
+        z
+          .object({
+            smartHost: hostname,
+            auth: authSchema.optional(),
+            smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe(
+        "smart hosts tried in order when `smartHost` cannot be reached (sendmail's host list, `relay:[a]:[b]`), each `{ smartHost, auth?, smartHostTls? }` with its own AuthInfo line and TLS requirement (`'verify'` unless said), on `smartHostPort`; each is probed: one that cannot be reached is a warning while another of the list takes the relay, a refusal (credentials, TLS) fails the host",
+      ),
     localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
     relayFrom: z
       .array(network)

@@ -171,3 +171,54 @@ describe('provider presets with a real sendmail', () => {
     expect(events.filter((e) => e.kind === 'message' || e.kind === 'auth')).toEqual([]);
   });
 });
+
+// 127.0.0.3 is loopback on the host, where nothing listens on 587 (the stand-in is on 127.0.0.2): a
+// smart host that is down, refusing connections; no name is resolved for it.
+const DOWN = '127.0.0.3';
+
+describe('failover', () => {
+  it('with the first smart host down, the probe warns and the mail arrives through the second, over TLS with AUTH', async () => {
+    await setSmartHostMode(state(), { mode: 'normal' });
+    const password = secret.file(state().smartHost.passwordFile);
+    let r: Awaited<ReturnType<typeof run>> | undefined;
+    const events = await eventsDuring(async () => {
+      r = await run(
+        relaySettings(state(), {
+          smartHost: DOWN,
+          auth: { user: 'first@sandbox.test', password: secret.value('the first host is down') },
+          fallbackSmartHosts: [{ smartHost: state().smartHost.name, auth: { user: state().smartHost.user, password } }],
+        }),
+      );
+    });
+    expect([r!.status, r!.error]).toEqual(['changed', undefined]);
+    const warnings = r!.findings.filter((f) => f.level === 'warning').map((f) => f.message);
+    expect(warnings).toContainEqual(
+      expect.stringMatching(
+        /^smart host check failed: nothing accepts connections on 127\.0\.0\.3:587 .*\(smart host 1 of 2: sendmail tries the next of the list\)$/,
+      ),
+    );
+    // sendmail's host list, in order, each with its AuthInfo and TLS requirement
+    const files = await remote(
+      state(),
+      0,
+      "grep -h '^DS' /etc/mail/sendmail.cf; cut -d' ' -f1 /etc/mail/authinfo; grep '^TLS_Srv' /etc/mail/access",
+    );
+    expect(files.stdout.split('\n').map((l) => l.replace(/\s+/g, ' ').trim())).toEqual([
+      `DSrelay:[${DOWN}]:[smtp.sandbox.test]`,
+      `AuthInfo:${DOWN}`,
+      'AuthInfo:smtp.sandbox.test',
+      `TLS_Srv:${DOWN} VERIFY:128+CN:${DOWN}`,
+      'TLS_Srv:smtp.sandbox.test VERIFY:128+CN:smtp.sandbox.test',
+      '',
+    ]);
+    // the probe and the test message reached the second; nothing in the clear, the test message arrived
+    expect(events.filter((e) => e.kind === 'auth').map((e) => e.kind === 'auth' && [e.user, e.code, e.tls])).toEqual([
+      [state().smartHost.user, 235, true],
+      [state().smartHost.user, 235, true],
+    ]);
+    expect(events.filter((e) => e.kind === 'message').map((e) => e.kind === 'message' && [e.user, e.tls, e.rcptTo])).toEqual([
+      [state().smartHost.user, true, [RECIPIENT]],
+    ]);
+    expect(events.filter((e) => (e.kind === 'envelope' || e.kind === 'message') && !e.tls)).toEqual([]);
+  });
+});

@@ -166,6 +166,7 @@ describe('settings', () => {
       smartHost: 'smtp.gmail.com',
       smartHostPort: 587,
       smartHostTls: 'verify',
+      fallbackSmartHosts: [],
       allowPlaintextAuth: false,
       probeSmartHost: true,
       relayFrom: [],
