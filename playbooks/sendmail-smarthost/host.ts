@@ -8,7 +8,7 @@ import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
 import { verifyMaps } from './maps.ts';
 import { diagnoseContext, probeSmartHosts } from './probe.ts';
-import { smartHostList } from './render.ts';
+import { type RouteHost, routeList, routeMailer, smartHostList } from './render.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
 import type { SendmailSettings } from './settings.ts';
@@ -48,7 +48,7 @@ export function makeCommand(): string {
 }
 
 /** makemap for a text map; Debian keeps its maps smmta:smmsp 0640, as its Makefile does. */
-export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): string {
+export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable' | 'mailertable'): string {
   const path = `${MAIL_DIR}/${map}`;
   const db = `${path}.db`;
   return script([
@@ -298,6 +298,7 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
+  for (const r of routeList(settings)) await verifyRoute(ctx, r, routeMailer(r, settings.smartHostPort));
   // the maps and the cf sendmail runs, not only the files mailprov wrote
   await verifyMaps(ctx, settings);
   await verifyDaemonRunsCf(ctx);
@@ -358,4 +359,18 @@ async function sendTestMessage(ctx: VerifyContext, settings: SendmailSettings): 
   log(
     `test message <${id}> relayed through ${settings.smartHost}:${settings.smartHostPort}${tls ? ' over STARTTLS' : ''}${authed ? ' with AUTH' : ''}`,
   );
+}
+
+/** A route: sendmail sends mail for its domain (and a subdomain) to its own smart host, with its mailer. */
+async function verifyRoute(ctx: VerifyContext, r: RouteHost, mailer: string): Promise<void> {
+  for (const to of [`postmaster@${r.domain}`, `postmaster@mailprov-route-check.${r.domain}`]) {
+    const out = (await ctx.exec(`echo ${sh`${`3,0 ${to}`}`} | ${SENDMAIL} -bt`)).stdout;
+    const parsed = /^\s*parse\s+returns: \$# (\S+) \$@ (.*?) \$:/m.exec(out);
+    const got = parsed ? `${parsed[1]} ${parsed[2].replace(/\s+/g, '')}` : '(no route)';
+    if (got !== `${mailer} [${r.smartHost}]`)
+      throw new OperationError(
+        `verification failed: mail to ${to} is routed to ${got}, not to the route's smart host [${r.smartHost}] (${mailer} mailer)`,
+      );
+  }
+  ctx.log(`mail to ${r.domain} and its subdomains routes to [${r.smartHost}] (${mailer} mailer)`);
 }

@@ -10,7 +10,7 @@ import { isV6 } from './listen.ts';
 import { scanMc } from './m4.ts';
 import { lintFeatureArgs, lintValues } from './mc-values.ts';
 import { lintRelayFrom } from './relay-from.ts';
-import { renderMc } from './render.ts';
+import { renderMc, routeList, smartHostList } from './render.ts';
 import { lintProvider } from './provider-lint.ts';
 import { lintGenericsDomains, lintSender } from './sender-lint.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
@@ -174,6 +174,7 @@ const SETTINGS_CHECKS: { host?: true; run: (settings: SendmailSettings, ctx: Par
   { run: lintSmartHostConnection },
   { run: lintPlaintextAuth },
   { run: lintFallbacks },
+  { run: lintRoutes },
   { run: lintProvider },
   { host: true, run: (_s, ctx) => lintHostName(ctx) },
   { run: (s, ctx) => lintGeneratedMc(s, ctx.distro ?? STAND_IN_DISTRO, ctx.distro) },
@@ -354,6 +355,45 @@ function lintFallbacks(settings: SendmailSettings): Finding[] {
         message: `${field}.smartHostTls '${f.smartHostTls}': the certificate of ${f.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
       });
     for (const p of lintPlaintextAuth({ auth: f.auth, smartHostTls: f.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
+      findings.push({ ...p, message: `${field}: ${p.message}` });
+  }
+  return findings;
+}
+
+/** Each route: a port sendmail's mailers take, a host of its own (one AuthInfo line per host), TLS as for smartHost. */
+function lintRoutes(settings: SendmailSettings): Finding[] {
+  const findings: Finding[] = [];
+  const routes = routeList(settings);
+  if (!routes.length) return [];
+  const hosts = new Set(smartHostList(settings).map((h) => h.smartHost.toLowerCase()));
+  if (settings.features.some((f) => f.name === 'mailertable'))
+    findings.push({
+      level: 'error',
+      code: 'reserved-feature',
+      message: "features: FEATURE(`mailertable') is what routes writes (/etc/mail/mailertable): use routes, not both",
+    });
+  for (const r of routes) {
+    const field = `routes['${r.domain}']`;
+    if (r.port !== undefined && r.port !== settings.smartHostPort && r.port !== 25)
+      findings.push({
+        level: 'error',
+        code: 'route-port',
+        message: `${field}.port ${r.port}: a route goes through the relay mailer (smartHostPort, ${settings.smartHostPort}) or the smtp mailer (25), the only ports sendmail's mailers take in the generated mc`,
+      });
+    if (hosts.has(r.smartHost.toLowerCase()))
+      findings.push({
+        level: 'error',
+        code: 'smart-host-listed-twice',
+        message: `${field}.smartHost ${r.smartHost} is already a smart host: sendmail keys AuthInfo and TLS_Srv by host name, so each route needs a host of its own`,
+      });
+    hosts.add(r.smartHost.toLowerCase());
+    if (r.smartHostTls !== 'verify')
+      findings.push({
+        level: 'warning',
+        code: 'smart-host-tls-unverified',
+        message: `${field}.smartHostTls '${r.smartHostTls}': the certificate of ${r.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
+      });
+    for (const p of lintPlaintextAuth({ auth: r.auth, smartHostTls: r.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
       findings.push({ ...p, message: `${field}: ${p.message}` });
   }
   return findings;

@@ -16,6 +16,7 @@ export function lintValues(settings: SendmailSettings): Finding[] {
       [`fallbackSmartHosts[${i}].smartHost`, f.smartHost],
       ...(f.auth?.mechanisms ?? []).map((m, j): [string, string] => [`fallbackSmartHosts[${i}].auth.mechanisms[${j}]`, m]),
     ]),
+    ...Object.entries(settings.routes ?? {}).map(([d, r]): [string, string] => [`routes['${d}'].smartHost`, r.smartHost]),
     ['localDomain', settings.localDomain],
     ['trustedCa', settings.trustedCa],
     ...settings.listen.map((l, i): [string, string] => [`listen[${i}]`, l]),

@@ -4,7 +4,7 @@
 import { OperationError, redact, sh, type ProbeContext } from 'mailprov';
 import { diagnoseConnect, diagnoseProbe, oneLine, type DiagnoseContext, type Diagnosis } from './diagnose.ts';
 import { distroOf } from './distro.ts';
-import { distroPaths, smartHostList } from './render.ts';
+import { distroPaths, routeList, smartHostList } from './render.ts';
 import type { SendmailSettings } from './settings.ts';
 import { expectedSender, triedAddresses } from './sender.ts';
 import { smtpProbe, type SmtpProbeResult } from './smtp-probe.ts';
@@ -114,6 +114,22 @@ const UNREACHABLE = new Set(['connection-refused', 'connection-timed-out', 'name
  * does a list none of which can be reached.
  */
 export async function probeSmartHosts(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+  await probeFailoverList(ctx, settings);
+  // each route's smart host, on its port: a refusal fails the host, as for smartHost
+  for (const r of routeList(settings))
+    await probeSmartHost(ctx, {
+      ...settings,
+      smartHost: r.smartHost,
+      auth: r.auth,
+      smartHostTls: r.smartHostTls,
+      smartHostPort: r.port ?? settings.smartHostPort,
+      provider: undefined,
+      fallbackSmartHosts: [],
+      routes: {},
+    });
+}
+
+async function probeFailoverList(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
   const hosts = smartHostList(settings);
   if (hosts.length === 1) return probeSmartHost(ctx, settings);
   const down: string[] = [];

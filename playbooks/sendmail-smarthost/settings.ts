@@ -142,6 +142,22 @@ export const sendmailSettingsSchema = z
       .describe(
         "smart hosts tried in order when `smartHost` cannot be reached (sendmail's host list, `relay:[a]:[b]`), each `{ smartHost, auth?, smartHostTls? }` with its own AuthInfo line and TLS requirement (`'verify'` unless said), on `smartHostPort`; each is probed: one that cannot be reached is a warning while another of the list takes the relay, a refusal (credentials, TLS) fails the host",
       ),
+    routes: z
+      .record(
+        hostname,
+        z
+          .object({
+            smartHost: hostname,
+            port: z.number().int().min(1).max(65535).optional(),
+            auth: authSchema.optional(),
+            smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+          })
+          .strict(),
+      )
+      .default({})
+      .describe(
+        "per-destination routes: `{ 'corp.example': { smartHost, port?, auth?, smartHostTls? } }`, mail to that domain (and its subdomains) goes to its own smart host through `FEATURE(mailertable)` (`/etc/mail/mailertable`, hashed with makemap), with its own AuthInfo line and TLS requirement, and is probed like `smartHost`; `port` is `smartHostPort` (the relay mailer) or 25 (the smtp mailer), the two ports sendmail's mailers take here",
+      ),
     localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
     relayFrom: z
       .array(network)

@@ -9,6 +9,7 @@ import { diagnoseText, oneLine } from '../../playbooks/sendmail-smarthost/diagno
 import { transcriptEvidence } from '../../playbooks/sendmail-smarthost/host.ts';
 import { presetOf, type ProviderSetting } from '../../playbooks/sendmail-smarthost/providers.ts';
 import { runHosts } from '../../src/engine/index.ts';
+import { rollbackHost } from '../../src/engine/rollback-host.ts';
 import { resultsToJson } from '../../src/report/json.ts';
 import {
   PROVIDER_REPLIES,
@@ -220,5 +221,66 @@ describe('failover', () => {
       [state().smartHost.user, true, [RECIPIENT]],
     ]);
     expect(events.filter((e) => (e.kind === 'envelope' || e.kind === 'message') && !e.tls)).toEqual([]);
+  });
+});
+
+describe('routes', () => {
+  // the route's smart host is the stand-in by its address: a host of its own for AuthInfo and
+  // TLS_Srv (its certificate is for smtp.sandbox.test, so TLS is required but not verified here)
+  const ROUTE_HOST = '127.0.0.2';
+  const routed = () =>
+    relaySettings(state(), {
+      smartHost: state().smartHost.name,
+      routes: {
+        'corp.example': {
+          smartHost: ROUTE_HOST,
+          smartHostTls: 'encrypt',
+          auth: { user: state().smartHost.second.user, password: secret.file(state().smartHost.second.passwordFile) },
+        },
+      },
+    });
+
+  it('mail for the routed domain leaves through its own smart host with its own AUTH, the rest through smartHost; a rollback takes the route back', async () => {
+    await setSmartHostMode(state(), { mode: 'normal' });
+    let r: Awaited<ReturnType<typeof run>> | undefined;
+    const events = await eventsDuring(async () => {
+      r = await run(routed());
+    });
+    expect([r!.status, r!.error]).toEqual(['changed', undefined]);
+    expect(r!.changes.map((c) => c.resourceId)).toEqual(
+      expect.arrayContaining(['file:/etc/mail/mailertable', 'command:makemap mailertable']),
+    );
+    // the probe of each: smartHost as relay@, the route's host as relay2@, both over TLS
+    expect(events.filter((e) => e.kind === 'auth').map((e) => e.kind === 'auth' && [e.user, e.code, e.tls])).toEqual(
+      expect.arrayContaining([
+        [state().smartHost.user, 235, true],
+        [state().smartHost.second.user, 235, true],
+      ]),
+    );
+    const sent = await eventsDuring(async () => {
+      for (const to of ['ops@corp.example', 'ops@eu.corp.example', RECIPIENT]) {
+        const out = await remote(state(), 0, `/usr/sbin/sendmail -Am -odi -oi -f root -- ${to}`, `Subject: route to ${to}\n\nhello\n`);
+        expect(out.code, out.stderr).toBe(0);
+      }
+    });
+    expect(sent.filter((e) => e.kind === 'message').map((e) => e.kind === 'message' && [e.rcptTo[0], e.user, e.tls])).toEqual([
+      ['ops@corp.example', state().smartHost.second.user, true],
+      ['ops@eu.corp.example', state().smartHost.second.user, true],
+      [RECIPIENT, state().smartHost.user, true],
+    ]);
+
+    // the route goes with a rollback of its apply: the table, its .db and the mc's FEATURE
+    const host = sandboxInventory(state(), []).hosts[0];
+    const log: string[] = [];
+    const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
+    expect(rb.error, log.join('\n')).toBeUndefined();
+    expect(rb.restored).toEqual(expect.arrayContaining(['/etc/mail/mailertable', '/etc/mail/mailertable.db', '/etc/mail/sendmail.mc']));
+    const left = await remote(
+      state(),
+      0,
+      'ls /etc/mail/mailertable /etc/mail/mailertable.db 2>&1; grep -c mailertable /etc/mail/sendmail.mc; true',
+    );
+    expect(left.stdout).not.toMatch(/^\/etc\/mail\/mailertable(\.db)?$/m);
+    expect(left.stdout.trim().split('\n').at(-1)).toBe('0');
   });
 });

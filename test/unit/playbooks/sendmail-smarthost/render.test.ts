@@ -167,6 +167,7 @@ describe('settings', () => {
       smartHostPort: 587,
       smartHostTls: 'verify',
       fallbackSmartHosts: [],
+      routes: {},
       allowPlaintextAuth: false,
       probeSmartHost: true,
       relayFrom: [],
