@@ -115,10 +115,13 @@ const UNREACHABLE = new Set(['connection-refused', 'connection-timed-out', 'name
  */
 export async function probeSmartHosts(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
   await probeFailoverList(ctx, settings);
-  // each route's smart host, on its port: a refusal fails the host, as for smartHost
+  // each route's smart host, on its port: a refusal fails the host, as for smartHost. One taking
+  // the relay without AUTH is asked for its own domain's postmaster (RFC 5321 requires one), not
+  // for the verify recipient, which it has no reason to take
   for (const r of routeList(settings))
     await probeSmartHost(ctx, {
       ...settings,
+      verify: { recipient: `postmaster@${r.domain}`, from: settings.verify?.from },
       smartHost: r.smartHost,
       auth: r.auth,
       smartHostTls: r.smartHostTls,

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseProbe } from '../../../../playbooks/sendmail-smarthost/diagnose.ts';
+import { probeSmartHosts } from '../../../../playbooks/sendmail-smarthost/probe.ts';
+import { sendmailSettingsSchema } from '../../../../playbooks/sendmail-smarthost/settings.ts';
 import { smtpProbe } from '../../../../playbooks/sendmail-smarthost/smtp-probe.ts';
 import { ensureCa, issueServerCert } from '../../../../src/sandbox/ca.ts';
 import {
@@ -21,6 +23,7 @@ import {
 } from '../../../../src/sandbox/smarthost-modes.ts';
 import { type SmartHost, startSmartHost } from '../../../../src/sandbox/smarthost.ts';
 import { MODE_DECODES } from '../../../provider-modes.ts';
+import { debianOs, hostFacts } from '../../fixtures.ts';
 
 const NAME = 'smtp.probe.test';
 const USER = 'relay@probe.test';
@@ -125,5 +128,46 @@ describe('the stand-in smart host as each provider', () => {
     expect(r).toMatchObject({ ok: true, mechanism: 'PLAIN' });
     const { r: old } = await probeIn({ mode: 'normal', user: 'AKIAIOSFODNN7EXAMPLE', password: 'derived' }, true);
     expect(old.failure).toMatchObject({ step: 'auth' });
+  });
+});
+
+// The playbook's probe of a route that takes the relay without AUTH: the route's own domain is
+// asked for (its postmaster), never the verify recipient, which an internal hub has no reason to take.
+describe('probeSmartHosts on a route authorised by IP', () => {
+  it("asks the route's host for its own domain's postmaster, and sends no message", async () => {
+    await writeModeFile(smartHostModeFile(dir), { mode: 'ip-relay' });
+    const settings = sendmailSettingsSchema.parse({
+      smartHost: NAME,
+      trustedCa: '/etc/ssl/certs/ca-certificates.crt',
+      verify: { recipient: 'ops@example.com' },
+      routes: { 'corp.example': { smartHost: 'hub.corp.example', smartHostTls: 'encrypt' } },
+    });
+    const infos: string[] = [];
+    const ctx = {
+      hostName: 'relay1',
+      facts: hostFacts({ os: { ...debianOs, fqdn: 'relay1.probe.test' } }),
+      // no sendmail on this "host": the CA bundle is the test's, the sender what the settings say
+      exec: async (cmd: string) => (cmd.startsWith('cat ') ? { code: 0, stdout: ca, stderr: '' } : { code: 1, stdout: '', stderr: '' }),
+      // every smart host is the stand-in here
+      connect: async () => connect(),
+      log: () => {},
+      warn: (m: string) => infos.push(`warning: ${m}`),
+      info: (m: string) => infos.push(m),
+    };
+    const before = (await readEventsFile(smartHostEventsFile(dir))).length;
+    await probeSmartHosts(ctx as never, settings);
+    const events = (await readEventsFile(smartHostEventsFile(dir))).slice(before);
+    expect(events.filter((e) => e.kind === 'envelope').map((e) => e.kind === 'envelope' && `${e.command} ${e.address} ${e.code}`)).toEqual([
+      'MAIL root@relay1.probe.test 250',
+      'RCPT ops@example.com 250',
+      'RSET null 250',
+      'MAIL root@relay1.probe.test 250',
+      'RCPT postmaster@corp.example 250',
+      'RSET null 250',
+    ]);
+    expect(events.filter((e) => e.kind === 'message' || e.kind === 'auth')).toEqual([]);
+    expect(infos.at(-1)).toMatch(
+      /^smart host hub\.corp\.example:587 reached from this host over TLS .*, relay accepted without AUTH for root@relay1\.probe\.test to postmaster@corp\.example \(RSET, no message sent\)$/,
+    );
   });
 });
