@@ -34,10 +34,14 @@ import {
   GENERICS_TABLE,
   maskAuthinfo,
   maskAuthinfoLines,
-  renderAccess,
-  renderAuthinfo,
+  renderAccessFor,
+  renderAuthinfoFor,
   renderGenericsTable,
+  renderMailertable,
   renderMc,
+  allSmartHosts,
+  MAILERTABLE,
+  routeList,
 } from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
@@ -122,7 +126,8 @@ export const sendmailSmartHost = definePlaybook({
     const authinfo = `${MAIL_DIR}/authinfo`;
     const access = `${MAIL_DIR}/access`;
     const sendmail = serviceId('sendmail');
-    const auth = settings.auth;
+    // AUTH to any smart host of the list: SASL's plugins, and an authinfo line per authenticating host
+    const auth = allSmartHosts(settings).some((h) => h.auth);
 
     const resources = [
       packages({
@@ -165,7 +170,7 @@ export const sendmailSmartHost = definePlaybook({
         ? file({
             path: authinfo,
             // revealed at plan time, on the controller, only to become file content sent over stdin
-            content: () => renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
+            content: () => renderAuthinfoFor(settings) ?? '',
             owner: 'root',
             group: 'root',
             mode: '0600',
@@ -186,7 +191,7 @@ export const sendmailSmartHost = definePlaybook({
       }),
       file({
         path: access,
-        content: renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
+        content: renderAccessFor(settings),
         owner: 'root',
         group: 'root',
         mode: '0644',
@@ -216,6 +221,17 @@ export const sendmailSmartHost = definePlaybook({
         ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
         files: [{ path: `${GENERICS_TABLE}.db` }],
       }),
+      ...(routeList(settings).length
+        ? [file({ path: MAILERTABLE, content: renderMailertable(settings), owner: 'root', group: 'root', mode: '0644' })]
+        : []),
+      // declared without routes too: a rollback that removes the table still removes its .db
+      command({
+        name: 'makemap mailertable',
+        run: makemapCommand('mailertable'),
+        onChangeOf: [fileId(MAILERTABLE)],
+        ...(routeList(settings).length ? { creates: `${MAILERTABLE}.db` } : {}),
+        files: [{ path: `${MAILERTABLE}.db` }],
+      }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
       // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
       // never rebuilt from an mc that may not build
@@ -224,7 +240,7 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo)],
+        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo), fileId(MAILERTABLE)],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
@@ -241,9 +257,9 @@ export const sendmailSmartHost = definePlaybook({
       facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort ? [firewallFact.query()] : [])],
       lint(): Finding[] {
         const findings: Finding[] = [];
-        if (settings.auth) {
+        for (const h of allSmartHosts(settings)) {
           try {
-            settings.auth.password.reveal();
+            h.auth?.password.reveal();
           } catch (err) {
             findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
           }
