@@ -34,10 +34,14 @@ import {
   GENERICS_TABLE,
   maskAuthinfo,
   maskAuthinfoLines,
-  renderAccess,
-  renderAuthinfo,
+  renderAccessFor,
+  renderAuthinfoFor,
   renderGenericsTable,
+  renderMailertable,
   renderMc,
+  allSmartHosts,
+  MAILERTABLE,
+  routeList,
 } from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
@@ -93,9 +97,10 @@ export const MTA_SERVICES = ['exim4', 'postfix', 'exim', 'opensmtpd'];
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
 /**
- * TCP 25 in the firewall that decides: iptables (ip6tables too when sendmail listens on an IPv6
- * address, `::` included), firewalld's smtp service, or ufw's or nftables' own rules for relayFrom's
- * networks (or everyone, with smtpPortFrom: 'everyone').
+ * TCP 25 in the firewall that decides, for relayFrom's networks (or everyone, with smtpPortFrom:
+ * 'everyone'): iptables, a rule per network (ip6tables too when sendmail listens on an IPv6
+ * address, `::` included), firewalld's rich rules (its smtp service for everyone), or ufw's or
+ * nftables' own rules.
  */
 function smtpRules(settings: SendmailSettings) {
   if (!settings.openSmtpPort) return [];
@@ -122,7 +127,8 @@ export const sendmailSmartHost = definePlaybook({
     const authinfo = `${MAIL_DIR}/authinfo`;
     const access = `${MAIL_DIR}/access`;
     const sendmail = serviceId('sendmail');
-    const auth = settings.auth;
+    // AUTH to any smart host of the list: SASL's plugins, and an authinfo line per authenticating host
+    const auth = allSmartHosts(settings).some((h) => h.auth);
 
     const resources = [
       packages({
@@ -165,7 +171,7 @@ export const sendmailSmartHost = definePlaybook({
         ? file({
             path: authinfo,
             // revealed at plan time, on the controller, only to become file content sent over stdin
-            content: () => renderAuthinfo(settings.smartHost, auth, auth.password.reveal()),
+            content: () => renderAuthinfoFor(settings) ?? '',
             owner: 'root',
             group: 'root',
             mode: '0600',
@@ -186,7 +192,7 @@ export const sendmailSmartHost = definePlaybook({
       }),
       file({
         path: access,
-        content: renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
+        content: renderAccessFor(settings),
         owner: 'root',
         group: 'root',
         mode: '0644',
@@ -216,6 +222,17 @@ export const sendmailSmartHost = definePlaybook({
         ...(settings.genericsTable ? { creates: `${GENERICS_TABLE}.db` } : {}),
         files: [{ path: `${GENERICS_TABLE}.db` }],
       }),
+      ...(routeList(settings).length
+        ? [file({ path: MAILERTABLE, content: renderMailertable(settings), owner: 'root', group: 'root', mode: '0644' })]
+        : []),
+      // declared without routes too: a rollback that removes the table still removes its .db
+      command({
+        name: 'makemap mailertable',
+        run: makemapCommand('mailertable'),
+        onChangeOf: [fileId(MAILERTABLE)],
+        ...(routeList(settings).length ? { creates: `${MAILERTABLE}.db` } : {}),
+        files: [{ path: `${MAILERTABLE}.db` }],
+      }),
       // sendmail.cf is rebuilt only from an mc that validated; `make` itself hides m4 errors
       // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
       // never rebuilt from an mc that may not build
@@ -224,7 +241,7 @@ export const sendmailSmartHost = definePlaybook({
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo)],
+        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo), fileId(MAILERTABLE)],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
@@ -241,9 +258,9 @@ export const sendmailSmartHost = definePlaybook({
       facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort ? [firewallFact.query()] : [])],
       lint(): Finding[] {
         const findings: Finding[] = [];
-        if (settings.auth) {
+        for (const h of allSmartHosts(settings)) {
           try {
-            settings.auth.password.reveal();
+            h.auth?.password.reveal();
           } catch (err) {
             findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
           }
@@ -261,7 +278,7 @@ export const sendmailSmartHost = definePlaybook({
           findings.push({
             level: 'warning',
             code: 'firewall-source-unknown',
-            message: `port 25 opens to relayFrom's networks where ufw or nftables decides, but ${underived.map((u) => `"${u}"`).join(', ')} names no network a firewall can match (it stays shut to it): name its addresses (192.168, IPv6:2001:db8), or set smtpPortFrom: 'everyone'`,
+            message: `port 25 opens to relayFrom's networks only, in whichever firewall decides, but ${underived.map((u) => `"${u}"`).join(', ')} names no network a firewall can match (it stays shut to it): name its addresses (192.168, IPv6:2001:db8), or set smtpPortFrom: 'everyone'`,
           });
         const mcText = userMc ?? (settings.mc && 'text' in settings.mc ? settings.mc.text : undefined);
         return [...applyForce(findings, settings.force), ...lintRelayFeatures(settings, mcText)];

@@ -1,6 +1,7 @@
 // What went wrong between a relay and its smart host, in one line of cause and one of remedy.
 // The same causes are read from three places: the probe (structured), and the text of a test
 // message's transcript, of the mail log or of a queued message's deferral reason (patterns).
+import { decodeProviderReply, presetOf, type ProviderSetting } from './providers.ts';
 import type { ProbeFailure } from './smtp-probe.ts';
 
 export type CauseCode =
@@ -24,7 +25,8 @@ export type CauseCode =
   | 'unknown';
 
 export interface Diagnosis {
-  code: CauseCode;
+  /** A generic cause, or the id of the provider's own decoder (providers.ts) that read the reply. */
+  code: CauseCode | (string & {});
   cause: string;
   remedy: string;
 }
@@ -35,6 +37,8 @@ export interface DiagnoseContext {
   user?: string;
   /** The CA bundle the relay verifies the smart host with. */
   caFile: string;
+  /** The provider preset, whose own reply table is read before the generic causes. */
+  provider?: ProviderSetting;
 }
 
 /** "cause; remedy": what a host's error line says. */
@@ -127,6 +131,9 @@ const TLS_UNTRUSTED = new Set([
 /** A failed probe step, as a cause and remedy. */
 export function diagnoseProbe(f: ProbeFailure, ctx: DiagnoseContext): Diagnosis {
   const reply = lastLine(f.reply);
+  // the provider's table reads the whole reply (its code may sit on every line of a multi-line one)
+  const decoded = f.reply ? byProvider(f.reply, ctx) : undefined;
+  if (decoded) return decoded;
   if (f.reply) return diagnoseText(reply, ctx) ?? byCode(/^4/.test(reply) ? 'temporary-failure' : 'unknown', ctx, reply);
   switch (f.code) {
     case 'NO_STARTTLS':
@@ -177,8 +184,27 @@ const PATTERNS: [RegExp, CauseCode][] = [
   [/(^|Deferred: |: )421[ -]/m, 'refused-at-greeting'],
 ];
 
-/** The first cause a text (a reply, a transcript, log lines, a deferral reason) shows, if any. */
+/** The provider's own reading of a text, with the smart host and the reply it read. */
+function byProvider(text: string, ctx: DiagnoseContext): Diagnosis | undefined {
+  if (!ctx.provider) return undefined;
+  const hit = decodeProviderReply(ctx.provider, text);
+  if (!hit) return undefined;
+  const line = hit.line.length > 160 ? `${hit.line.slice(0, 157)}...` : hit.line;
+  const { title } = presetOf(ctx.provider);
+  return {
+    code: hit.decoder.id,
+    cause: `${title} at ${ctx.smartHost}:${ctx.port} ${hit.decoder.cause} (${line})`,
+    remedy: hit.decoder.remedy,
+  };
+}
+
+/**
+ * The first cause a text (a reply, a transcript, log lines, a deferral reason) shows, if any: the
+ * provider's own table first, then the generic patterns.
+ */
 export function diagnoseText(text: string, ctx: DiagnoseContext): Diagnosis | undefined {
+  const decoded = byProvider(text, ctx);
+  if (decoded) return decoded;
   for (const [re, code] of PATTERNS) {
     const m = re.exec(text);
     if (m) {

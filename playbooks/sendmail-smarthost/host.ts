@@ -7,7 +7,8 @@ import { diagnoseText, oneLine } from './diagnose.ts';
 import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
 import { verifyMaps } from './maps.ts';
-import { diagnoseContext, probeSmartHost } from './probe.ts';
+import { diagnoseContext, probeSmartHosts } from './probe.ts';
+import { type RouteHost, routeList, routeMailer, smartHostList } from './render.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
 import type { SendmailSettings } from './settings.ts';
@@ -47,7 +48,7 @@ export function makeCommand(): string {
 }
 
 /** makemap for a text map; Debian keeps its maps smmta:smmsp 0640, as its Makefile does. */
-export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable'): string {
+export function makemapCommand(map: 'authinfo' | 'access' | 'genericstable' | 'mailertable'): string {
   const path = `${MAIL_DIR}/${map}`;
   const db = `${path}.db`;
   return script([
@@ -163,7 +164,7 @@ export function transcriptEvidence(output: string): string[] {
  * must be refused all the same.
  */
 export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
-  await probeSmartHost(ctx, settings);
+  await probeSmartHosts(ctx, settings);
   if ((await ctx.exec(`[ -x ${SENDMAIL} ] && [ -f ${MAIL_DIR}/sendmail.cf ]`)).code !== 0) {
     ctx.log('sendmail is not installed yet: no open-relay check of the live config');
     return;
@@ -281,9 +282,13 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   // -bt prints tokens spaced out: "$# relay $@ [ smtp . gmail . com ] $: ..."
   const parsed = /^\s*parse\s+returns: \$# (\S+) \$@ (.*?) \$:/m.exec(route.stdout);
   const relay = parsed ? [parsed[1], parsed[2].replace(/\s+/g, '')] : undefined;
-  if (relay?.[0] !== 'relay' || relay[1].replace(/^\[|\]$/g, '') !== settings.smartHost) {
+  // the host list of a failover, in its order: "[a]:[b]"
+  const expected = smartHostList(settings)
+    .map((h) => `[${h.smartHost}]`)
+    .join(':');
+  if (relay?.[0] !== 'relay' || relay[1] !== expected) {
     throw new OperationError(
-      `verification failed: mail to ${probe} is not routed to the smart host ${settings.smartHost}`,
+      `verification failed: mail to ${probe} is not routed to the smart host ${settings.fallbackSmartHosts.length ? `list ${expected}` : settings.smartHost}`,
       transcriptEvidence(route.stdout).concat(
         route.stdout
           .split('\n')
@@ -293,13 +298,14 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
+  for (const r of routeList(settings)) await verifyRoute(ctx, r, routeMailer(r, settings.smartHostPort));
   // the maps and the cf sendmail runs, not only the files mailprov wrote
   await verifyMaps(ctx, settings);
   await verifyDaemonRunsCf(ctx);
   await checkNotOpenRelay(exec, settings, log, { fqdn: ctx.facts.os.fqdn });
   await verifySenderRewriting(ctx, settings);
 
-  if (settings.probeSmartHost) await probeSmartHost(ctx, settings);
+  if (settings.probeSmartHost) await probeSmartHosts(ctx, settings);
   if (settings.verify) await sendTestMessage(ctx, settings);
   await flushQueue(ctx, settings);
 }
@@ -353,4 +359,18 @@ async function sendTestMessage(ctx: VerifyContext, settings: SendmailSettings): 
   log(
     `test message <${id}> relayed through ${settings.smartHost}:${settings.smartHostPort}${tls ? ' over STARTTLS' : ''}${authed ? ' with AUTH' : ''}`,
   );
+}
+
+/** A route: sendmail sends mail for its domain (and a subdomain) to its own smart host, with its mailer. */
+async function verifyRoute(ctx: VerifyContext, r: RouteHost, mailer: string): Promise<void> {
+  for (const to of [`postmaster@${r.domain}`, `postmaster@mailprov-route-check.${r.domain}`]) {
+    const out = (await ctx.exec(`echo ${sh`${`3,0 ${to}`}`} | ${SENDMAIL} -bt`)).stdout;
+    const parsed = /^\s*parse\s+returns: \$# (\S+) \$@ (.*?) \$:/m.exec(out);
+    const got = parsed ? `${parsed[1]} ${parsed[2].replace(/\s+/g, '')}` : '(no route)';
+    if (got !== `${mailer} [${r.smartHost}]`)
+      throw new OperationError(
+        `verification failed: mail to ${to} is routed to ${got}, not to the route's smart host [${r.smartHost}] (${mailer} mailer)`,
+      );
+  }
+  ctx.log(`mail to ${r.domain} and its subdomains routes to [${r.smartHost}] (${mailer} mailer)`);
 }

@@ -10,7 +10,8 @@ import { isV6 } from './listen.ts';
 import { scanMc } from './m4.ts';
 import { lintFeatureArgs, lintValues } from './mc-values.ts';
 import { lintRelayFrom } from './relay-from.ts';
-import { renderMc } from './render.ts';
+import { renderMc, routeList, smartHostList } from './render.ts';
+import { lintProvider } from './provider-lint.ts';
 import { lintGenericsDomains, lintSender } from './sender-lint.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
@@ -75,7 +76,16 @@ export function lintMc(text: string, distro?: Distro): Finding[] {
   if (smart) {
     const value = smart[1].trim();
     const bare = value.replace(/^\[|\]$/g, '');
-    if (/^[^[\]]*:\d+$/.test(value) || (/:\d+$/.test(bare) && !bare.startsWith('IPv6:'))) {
+    // a mailer and a host list ("relay:[a]:[b]", failover): each host of the list in brackets
+    const list = /^[A-Za-z0-9_]+:(\[.*)$/.exec(value)?.[1].match(/\[[^\]]*\]|[^:]+/g);
+    if (list) {
+      for (const host of list.filter((h) => !h.startsWith('[')))
+        findings.push({
+          level: 'warning',
+          code: 'smart-host-mx-lookup',
+          message: `SMART_HOST "${value}": ${host} without brackets makes sendmail look up MX records; write [${host}]`,
+        });
+    } else if (/^[^[\]]*:\d+$/.test(value) || (/:\d+$/.test(bare) && !bare.startsWith('IPv6:'))) {
       findings.push({
         level: 'error',
         code: 'smart-host-port-in-name',
@@ -146,47 +156,46 @@ export function lintUserMcTls(text: string, settings: Pick<SendmailSettings, 'sm
   ];
 }
 
-/** Every settings check, in the order their findings are reported; the generated mc last. */
+/**
+ * Every settings check, in the order their findings are reported (the generated mc last), once.
+ * Those marked `host` need the host's facts (its name, its distro); the others run before
+ * connecting too, with `ctx.distro` unknown: the generated mc is then rendered for Debian 12 as a
+ * stand-in and checked without a distro.
+ */
+const SETTINGS_CHECKS: { host?: true; run: (settings: SendmailSettings, ctx: Partial<LintContext>) => Finding[] }[] = [
+  { run: lintValues },
+  { run: lintRelayFrom },
+  { run: lintFeatureArgs },
+  { run: lintKnobs },
+  { run: lintSender },
+  { host: true, run: (s, ctx) => lintGenericsDomains(s, ctx.hostFqdn) },
+  { run: lintLocalDomain },
+  { run: lintListen },
+  { run: lintSmartHostConnection },
+  { run: lintPlaintextAuth },
+  { run: lintFallbacks },
+  { run: lintRoutes },
+  { run: lintProvider },
+  { host: true, run: (_s, ctx) => lintHostName(ctx) },
+  { run: (s, ctx) => lintGeneratedMc(s, ctx.distro ?? STAND_IN_DISTRO, ctx.distro) },
+];
+
+/** Every settings check, with the host's facts. */
 export function lintSettings(settings: SendmailSettings, ctx: LintContext): Finding[] {
-  return [
-    ...lintValues(settings),
-    ...lintRelayFrom(settings),
-    ...lintFeatureArgs(settings),
-    ...lintKnobs(settings),
-    ...lintSender(settings),
-    ...lintGenericsDomains(settings, ctx.hostFqdn),
-    ...lintLocalDomain(settings),
-    ...lintListen(settings),
-    ...lintSmartHostConnection(settings),
-    ...lintPlaintextAuth(settings),
-    ...lintHostName(ctx),
-    ...lintGeneratedMc(settings, ctx.distro, ctx.distro),
-  ];
+  return SETTINGS_CHECKS.flatMap((c) => c.run(settings, ctx));
+}
+
+/** What the playbook checks before connecting: every settings check that needs no host. */
+export function lintSettingsBeforeConnecting(settings: SendmailSettings): Finding[] {
+  return SETTINGS_CHECKS.filter((c) => !c.host).flatMap((c) => c.run(settings, {}));
 }
 
 /**
- * What the playbook checks before connecting: every settings check that needs no host. The
- * generated mc is rendered for Debian 12 as a stand-in and checked without a distro; the
- * distro-specific checks wait for facts (lintSettingsForHost, lintMcForDistro).
+ * The settings checks that need the host's facts, run once they are known (the distro-specific
+ * checks of a user's own mc are lintMcForDistro's).
  */
-export function lintSettingsBeforeConnecting(settings: SendmailSettings): Finding[] {
-  return [
-    ...lintValues(settings),
-    ...lintRelayFrom(settings),
-    ...lintFeatureArgs(settings),
-    ...lintKnobs(settings),
-    ...lintSender(settings),
-    ...lintLocalDomain(settings),
-    ...lintListen(settings),
-    ...lintSmartHostConnection(settings),
-    ...lintPlaintextAuth(settings),
-    ...lintGeneratedMc(settings, STAND_IN_DISTRO, undefined),
-  ];
-}
-
-/** The settings checks that need the host's facts, run once they are known. */
 export function lintSettingsForHost(settings: SendmailSettings, ctx: LintContext): Finding[] {
-  return [...lintGenericsDomains(settings, ctx.hostFqdn), ...lintHostName(ctx)];
+  return SETTINGS_CHECKS.filter((c) => c.host).flatMap((c) => c.run(settings, ctx));
 }
 
 const STAND_IN_DISTRO: Distro = { family: 'debian', major: 12 };
@@ -288,7 +297,7 @@ function lintSmartHostConnection(settings: SendmailSettings): Finding[] {
 }
 
 /** Without a domain in its name, sendmail waits for DNS on every command. */
-function lintHostName(ctx: LintContext): Finding[] {
+function lintHostName(ctx: Partial<LintContext>): Finding[] {
   if (ctx.hostFqdn === undefined || ctx.hostFqdn.includes('.')) return [];
   return [
     {
@@ -324,4 +333,68 @@ export function lintPlaintextAuth(settings: Pick<SendmailSettings, 'auth' | 'sma
           message: `${what}; use smartHostTls 'verify' (or 'encrypt'), or set allowPlaintextAuth: true if a password in the clear is meant`,
         },
   ];
+}
+
+/** Each fallback smart host: once in the list, and held to the same TLS rules as smartHost. */
+function lintFallbacks(settings: SendmailSettings): Finding[] {
+  const findings: Finding[] = [];
+  const seen = new Set([settings.smartHost.toLowerCase()]);
+  for (const [i, f] of settings.fallbackSmartHosts.entries()) {
+    const field = `fallbackSmartHosts[${i}]`;
+    if (seen.has(f.smartHost.toLowerCase()))
+      findings.push({
+        level: 'error',
+        code: 'smart-host-listed-twice',
+        message: `${field}.smartHost ${f.smartHost} is already in the list: sendmail would try it twice, and its AuthInfo and TLS_Srv lines would clash`,
+      });
+    seen.add(f.smartHost.toLowerCase());
+    if (f.smartHostTls !== 'verify')
+      findings.push({
+        level: 'warning',
+        code: 'smart-host-tls-unverified',
+        message: `${field}.smartHostTls '${f.smartHostTls}': the certificate of ${f.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
+      });
+    for (const p of lintPlaintextAuth({ auth: f.auth, smartHostTls: f.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
+      findings.push({ ...p, message: `${field}: ${p.message}` });
+  }
+  return findings;
+}
+
+/** Each route: a port sendmail's mailers take, a host of its own (one AuthInfo line per host), TLS as for smartHost. */
+function lintRoutes(settings: SendmailSettings): Finding[] {
+  const findings: Finding[] = [];
+  const routes = routeList(settings);
+  if (!routes.length) return [];
+  const hosts = new Set(smartHostList(settings).map((h) => h.smartHost.toLowerCase()));
+  if (settings.features.some((f) => f.name === 'mailertable'))
+    findings.push({
+      level: 'error',
+      code: 'reserved-feature',
+      message: "features: FEATURE(`mailertable') is what routes writes (/etc/mail/mailertable): use routes, not both",
+    });
+  for (const r of routes) {
+    const field = `routes['${r.domain}']`;
+    if (r.port !== undefined && r.port !== settings.smartHostPort && r.port !== 25)
+      findings.push({
+        level: 'error',
+        code: 'route-port',
+        message: `${field}.port ${r.port}: a route goes through the relay mailer (smartHostPort, ${settings.smartHostPort}) or the smtp mailer (25), the only ports sendmail's mailers take in the generated mc`,
+      });
+    if (hosts.has(r.smartHost.toLowerCase()))
+      findings.push({
+        level: 'error',
+        code: 'smart-host-listed-twice',
+        message: `${field}.smartHost ${r.smartHost} is already a smart host: sendmail keys AuthInfo and TLS_Srv by host name, so each route needs a host of its own`,
+      });
+    hosts.add(r.smartHost.toLowerCase());
+    if (r.smartHostTls !== 'verify')
+      findings.push({
+        level: 'warning',
+        code: 'smart-host-tls-unverified',
+        message: `${field}.smartHostTls '${r.smartHostTls}': the certificate of ${r.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
+      });
+    for (const p of lintPlaintextAuth({ auth: r.auth, smartHostTls: r.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
+      findings.push({ ...p, message: `${field}: ${p.message}` });
+  }
+  return findings;
 }

@@ -5,7 +5,7 @@
 // the command line holds keys only.
 import { createHash } from 'node:crypto';
 import { OperationError, sh, shellQuote, type VerifyContext } from 'mailprov';
-import { renderAccess, renderAuthinfo } from './render.ts';
+import { renderAccessFor, renderAuthinfoFor } from './render.ts';
 import type { SendmailSettings } from './settings.ts';
 
 const MAIL_DIR = '/etc/mail';
@@ -54,11 +54,8 @@ export function staleEntries(entries: MapEntry[], output: string): string[] {
 
 /** The texts of authinfo (with the password) and access as the playbook renders them from the settings. */
 export function renderedMaps(settings: SendmailSettings): { authinfo?: string; access: string } {
-  const auth = settings.auth;
-  return {
-    ...(auth ? { authinfo: renderAuthinfo(settings.smartHost, auth, auth.password.reveal()) } : {}),
-    access: renderAccess(settings.relayFrom, { smartHost: settings.smartHost, policy: settings.smartHostTls }),
-  };
+  const authinfo = renderAuthinfoFor(settings);
+  return { ...(authinfo ? { authinfo } : {}), access: renderAccessFor(settings) };
 }
 
 /**

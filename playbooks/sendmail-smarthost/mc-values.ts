@@ -12,6 +12,11 @@ export function lintValues(settings: SendmailSettings): Finding[] {
   // m4 quotes are `...': a value cannot carry an apostrophe or a backtick
   const mcValues: [string, string | undefined][] = [
     ['smartHost', settings.smartHost],
+    ...(settings.fallbackSmartHosts ?? []).flatMap((f, i): [string, string][] => [
+      [`fallbackSmartHosts[${i}].smartHost`, f.smartHost],
+      ...(f.auth?.mechanisms ?? []).map((m, j): [string, string] => [`fallbackSmartHosts[${i}].auth.mechanisms[${j}]`, m]),
+    ]),
+    ...Object.entries(settings.routes ?? {}).map(([d, r]): [string, string] => [`routes['${d}'].smartHost`, r.smartHost]),
     ['localDomain', settings.localDomain],
     ['trustedCa', settings.trustedCa],
     ...settings.listen.map((l, i): [string, string] => [`listen[${i}]`, l]),

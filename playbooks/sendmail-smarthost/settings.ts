@@ -1,5 +1,6 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
 import { Secret, z } from 'mailprov';
+import { AWS_REGION, M365_TENANT, PROVIDER_NAMES, presetOf, SIMPLE_PROVIDERS, type ProviderSetting } from './providers.ts';
 import { RELAY_WIDENING_NAMES } from './relay-features.ts';
 import type { SmtpPortProber } from './prober.ts';
 
@@ -56,16 +57,48 @@ const m4Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a name of letters, 
 /** A FEATURE with its arguments, or just its name. */
 const feature = z.union([m4Name, z.object({ name: m4Name, args: z.array(z.string()).default([]) }).strict()]);
 
+/** SMTP AUTH to a smart host; the AUTH payloads carrying the password depend on the user: masked wherever it is revealed. */
+const authSchema = z
+  .object({
+    user: saslUser,
+    password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
+    mechanisms: z
+      .array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name'))
+      .min(1)
+      .default(['PLAIN', 'LOGIN']),
+  })
+  .strict()
+  .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }));
+
+/** A preset by name, or with what picks its host: `'gmail'`, `{ name: 'ses', region: 'eu-west-1' }`. */
+const provider = z.union([
+  z.enum(SIMPLE_PROVIDERS),
+  z.object({ name: z.literal('ses'), region: z.string().regex(AWS_REGION, 'an AWS region such as eu-west-1') }).strict(),
+  z
+    .object({
+      name: z.literal('microsoft-365-connector'),
+      tenant: z.string().regex(M365_TENANT, "the tenant's part of <tenant>.mail.protection.outlook.com, such as contoso-com"),
+    })
+    .strict(),
+]);
+
 export const sendmailSettingsSchema = z
   .object({
-    smartHost: hostname.describe('e.g. `smtp.gmail.com`; written as `[host]` (no MX lookup)'),
-    smartHostPort: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .default(587)
-      .describe('`RELAY_MAILER_ARGS` / `ESMTP_MAILER_ARGS` `TCP $h <port>`. Not 465: a lint error, see "Port 465" below'),
+    provider: provider.optional().describe(
+      `a provider preset (see [providers](../providers.md)): ${PROVIDER_NAMES.filter((n) => n !== 'ses' && n !== 'microsoft-365-connector')
+        .map((n) => `\`'${n}'\``)
+        .join(
+          ', ',
+        )}, \`{ name: 'ses', region }\` or \`{ name: 'microsoft-365-connector', tenant }\`. It fills \`smartHost\` and \`smartHostPort\`, checks the shape of \`auth\` (an error naming the field), and decodes the provider's replies in the probe, the test message and the queue report; settings given explicitly win`,
+    ),
+    smartHost: hostname.optional().meta({
+      description: 'e.g. `smtp.gmail.com`; written as `[host]` (no MX lookup). Required unless `provider` names one',
+      defaultText: "the provider's",
+    }),
+    smartHostPort: z.number().int().min(1).max(65535).optional().meta({
+      description: '`RELAY_MAILER_ARGS` / `ESMTP_MAILER_ARGS` `TCP $h <port>`. Not 465: a lint error, see "Port 465" below',
+      defaultText: "the provider's, else 587",
+    }),
     /**
      * TLS to the smart host: 'verify' (the default) relays only over STARTTLS with a certificate that
      * verifies against the host's CA bundle and is for smartHost; 'encrypt' needs STARTTLS but checks
@@ -94,20 +127,37 @@ export const sendmailSettingsSchema = z
       .boolean()
       .default(true)
       .describe('after every changing apply, prove from the host that the smart host takes the credentials (see below)'),
-    auth: z
-      .object({
-        user: saslUser,
-        password: z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }),
-        mechanisms: z
-          .array(z.string().regex(/^[A-Z0-9-]+$/, 'an upper-case SASL mechanism name'))
-          .min(1)
-          .default(['PLAIN', 'LOGIN']),
-      })
-      .strict()
-      // the AUTH payloads carrying the password depend on the user: masked wherever it is revealed
-      .transform((auth) => ({ ...auth, password: auth.password.usedForSaslBy(auth.user) }))
-      .optional()
-      .describe("`{ user, password: secret.env(...) or secret.file(...), mechanisms: ['PLAIN','LOGIN'] }`"),
+    auth: authSchema.optional().describe("`{ user, password: secret.env(...) or secret.file(...), mechanisms: ['PLAIN','LOGIN'] }`"),
+    fallbackSmartHosts: z
+      .array(
+        z
+          .object({
+            smartHost: hostname,
+            auth: authSchema.optional(),
+            smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe(
+        "smart hosts tried in order when `smartHost` cannot be reached (sendmail's host list, `relay:[a]:[b]`), each `{ smartHost, auth?, smartHostTls? }` with its own AuthInfo line and TLS requirement (`'verify'` unless said), on `smartHostPort`; each is probed: one that cannot be reached is a warning while another of the list takes the relay, a refusal (credentials, TLS) fails the host",
+      ),
+    routes: z
+      .record(
+        hostname,
+        z
+          .object({
+            smartHost: hostname,
+            port: z.number().int().min(1).max(65535).optional(),
+            auth: authSchema.optional(),
+            smartHostTls: z.enum(['verify', 'encrypt', 'none']).default('verify'),
+          })
+          .strict(),
+      )
+      .default({})
+      .describe(
+        "per-destination routes: `{ 'corp.example': { smartHost, port?, auth?, smartHostTls? } }`, mail to that domain (and its subdomains) goes to its own smart host through `FEATURE(mailertable)` (`/etc/mail/mailertable`, hashed with makemap), with its own AuthInfo line and TLS requirement, and is probed like `smartHost`; `port` is `smartHostPort` (the relay mailer) or 25 (the smtp mailer), the two ports sendmail's mailers take here",
+      ),
     localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
     relayFrom: z
       .array(network)
@@ -136,14 +186,14 @@ export const sendmailSettingsSchema = z
     }),
     /**
      * Who the opened port 25 admits: 'relayFrom' (the default: the networks relayFrom names, IPv4
-     * and IPv6, where ufw, nftables or firewalld decides) or 'everyone' (a host that also receives
-     * mail from outside). The access map stays the second line either way.
+     * and IPv6, in whichever firewall decides) or 'everyone' (a host that also receives mail from
+     * outside). The access map stays the second line either way.
      */
     smtpPortFrom: z
       .enum(['relayFrom', 'everyone'])
       .default('relayFrom')
       .describe(
-        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6), where ufw, nftables or firewalld decides (iptables still opens it to everyone); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
+        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6; a family it names none of stays shut), in whichever firewall decides (iptables and ip6tables: a marked rule per network); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
       ),
     /**
      * After apply, prove port 25 reachable from inside relayFrom: the prober (controllerProbe(), or
@@ -257,17 +307,46 @@ export const sendmailSettingsSchema = z
       ),
   })
   .strict()
+  .superRefine((s, ctx) => {
+    if (!s.smartHost && !s.provider)
+      ctx.addIssue({ code: 'custom', path: ['smartHost'], message: 'a host name, or a provider that names one' });
+    if (s.provider) for (const issue of providerIssues(s.provider, s.auth)) ctx.addIssue({ code: 'custom', ...issue });
+  })
   // defaults that agree with each other: a relay for other hosts listens on every address and opens
   // port 25; a relay for this host alone listens on loopback and leaves the firewall as it is
   .transform((s) => {
     const lan = s.relayFrom.length > 0;
+    const preset = s.provider ? presetOf(s.provider) : undefined;
     return {
       ...s,
+      // explicit settings win over the preset
+      smartHost: (s.smartHost ?? preset?.host) as string,
+      smartHostPort: s.smartHostPort ?? preset?.port ?? 587,
       listen: s.listen ?? [lan ? '0.0.0.0' : '127.0.0.1'],
       openSmtpPort: s.openSmtpPort ?? lan,
       features: s.features.map((f) => (typeof f === 'string' ? { name: f, args: [] } : f)),
     };
   });
+
+/**
+ * What a provider asks of `auth` that a schema can see before any secret is read: present or absent,
+ * and the user's shape (SendGrid's literal `apikey`). The password's shape is lint (lint.ts).
+ */
+function providerIssues(p: ProviderSetting, auth: { user: string } | undefined): { path: string[]; message: string }[] {
+  const preset = presetOf(p);
+  if (preset.auth === 'required' && !auth)
+    return [{ path: ['auth'], message: `${preset.title} takes mail only with SMTP AUTH: { user, password: secret.env(...) }` }];
+  if (preset.auth === 'none' && auth)
+    return [
+      {
+        path: ['auth'],
+        message: `no auth: ${preset.title} authorises the relay by its IP address (or certificate) and takes no SMTP AUTH on port ${preset.port}`,
+      },
+    ];
+  if (auth && preset.user && !preset.user.test(auth.user))
+    return [{ path: ['auth', 'user'], message: `${preset.user.expected} for ${preset.title}, not "${auth.user}"` }];
+  return [];
+}
 
 export type SendmailSettings = z.output<typeof sendmailSettingsSchema>;
 export type SendmailSettingsInput = z.input<typeof sendmailSettingsSchema>;

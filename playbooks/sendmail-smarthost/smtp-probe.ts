@@ -25,11 +25,16 @@ export interface SmtpProbeOptions {
   auth?: { user: string; password: string; mechanisms: string[] };
   /** Send AUTH without TLS (policy 'none' and a server without STARTTLS): only when the settings say so by name. */
   allowPlaintextAuth?: boolean;
+  /**
+   * After AUTH (or without it): MAIL FROM this sender, RCPT TO this recipient, then RSET, never
+   * DATA. Proves that a smart host authorising the relay by its IP takes this relay for this sender.
+   */
+  envelope?: { from: string; to: string };
   /** Per reply. */
   timeoutMs?: number;
 }
 
-export type ProbeStep = 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'auth';
+export type ProbeStep = 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'auth' | 'mail' | 'rcpt' | 'rset';
 
 export interface ProbeFailure {
   step: ProbeStep;
@@ -53,6 +58,8 @@ export interface SmtpProbeResult {
   authOfferedInClear?: boolean;
   /** Whether the session went on over TLS (AUTH, if any, inside it). */
   tls?: boolean;
+  /** Set when the smart host took MAIL FROM and RCPT TO (then RSET; no DATA was sent). */
+  envelopeAccepted?: boolean;
 }
 
 interface Reply {
@@ -221,6 +228,7 @@ export async function smtpProbe(stream: Duplex, opts: SmtpProbeOptions): Promise
         });
     }
     if (opts.auth) await authenticate(caps, opts.auth);
+    if (opts.envelope) await tryEnvelope(opts.envelope);
     send('QUIT');
     await read('auth').catch(() => undefined); // a server may close without its 221
     result.ok = true;
@@ -239,6 +247,19 @@ export async function smtpProbe(stream: Duplex, opts: SmtpProbeOptions): Promise
   async function expectEhlo(): Promise<Reply> {
     send(`EHLO ${opts.ehloName}`);
     return expect('ehlo', 250);
+  }
+
+  // 251 ("will forward") takes the recipient as well as 250 does
+  async function tryEnvelope(envelope: { from: string; to: string }): Promise<void> {
+    send(`MAIL FROM:<${envelope.from}>`);
+    await expect('mail', 250);
+    send(`RCPT TO:<${envelope.to}>`);
+    const r = await read('rcpt');
+    if (r.code !== 250 && r.code !== 251)
+      throw new ProbeError({ step: 'rcpt', reply: r.text, detail: `rcpt: the server answered ${r.lines.at(-1)}` });
+    send('RSET');
+    await expect('rset', 250);
+    result.envelopeAccepted = true;
   }
 
   async function authenticate(caps: Map<string, string[]>, auth: NonNullable<SmtpProbeOptions['auth']>): Promise<void> {

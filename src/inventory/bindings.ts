@@ -90,7 +90,7 @@ export function settingsKey(value: unknown, depth = 0): string | undefined {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value}:${value}`;
   if (value === undefined || value === null) return String(value);
-  if (value instanceof Secret) return value.source.kind === 'value' ? undefined : `secret:${JSON.stringify(value.source)}`;
+  if (value instanceof Secret) return value.isInline ? undefined : `secret:${JSON.stringify(value.source)}`;
   if (Array.isArray(value)) {
     const items = value.map((v) => settingsKey(v, depth + 1));
     return items.includes(undefined) ? undefined : `[${items.join(',')}]`;

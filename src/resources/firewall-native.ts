@@ -20,6 +20,67 @@ export interface PortOpening {
   sources: PortSources;
 }
 
+/**
+ * A source network as iptables, nft and ufw print it back (inet_ntop): host bits cleared, IPv6
+ * compressed and lower case, the prefix always written (nft and ufw leave out a host's /32 and
+ * /128 themselves). Anything else would never match what the firewall shows, and be "added"
+ * again on every run.
+ */
+export function canonicalSource(source: string, family: 'ipv4' | 'ipv6'): string {
+  const [addr, prefixText, ...rest] = source.trim().split('/');
+  const bits = family === 'ipv4' ? 32 : 128;
+  const prefix = prefixText === undefined ? bits : /^[0-9]{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
+  const words = family === 'ipv4' ? ipv4Words(addr) : ipv6Words(addr);
+  if (rest.length || !words || !(prefix >= 0 && prefix <= bits))
+    throw new OperationError(`"${source}" is not an ${family === 'ipv4' ? 'IPv4' : 'IPv6'} network (address/prefix)`);
+  // words of 8 (IPv4) or 16 (IPv6) bits; those past the prefix cleared
+  const size = family === 'ipv4' ? 8 : 16;
+  const masked = words.map((w, i) => {
+    const keep = Math.max(0, Math.min(size, prefix - i * size));
+    return keep === 0 ? 0 : w & ~((1 << (size - keep)) - 1) & ((1 << size) - 1);
+  });
+  return `${family === 'ipv4' ? masked.join('.') : compressIpv6(masked)}/${prefix}`;
+}
+
+function ipv4Words(addr: string): number[] | undefined {
+  const parts = addr.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^[0-9]{1,3}$/.test(p) || Number(p) > 255)) return undefined;
+  return parts.map(Number);
+}
+
+function ipv6Words(addr: string): number[] | undefined {
+  const halves = addr.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (h: string) => (h === '' ? [] : h.split(':'));
+  const head = groups(halves[0]);
+  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  const missing = 8 - head.length - tail.length;
+  if ((halves.length === 2 ? missing < 1 : missing !== 0) || [...head, ...tail].some((g) => !/^[0-9A-Fa-f]{1,4}$/.test(g)))
+    return undefined;
+  return [...head, ...Array<string>(missing).fill('0'), ...tail].map((g) => Number.parseInt(g, 16));
+}
+
+/** As inet_ntop writes it: the longest run of two or more zero groups (the first of equals) as `::`. */
+function compressIpv6(words: number[]): string {
+  let best = { at: -1, len: 0 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (best.len < 2) return hex.join(':');
+  return `${hex.slice(0, best.at).join(':')}::${hex.slice(best.at + best.len).join(':')}`;
+}
+
+/** The opening with its sources as the firewalls print them back, each once. */
+export function canonicalOpening(open: PortOpening): PortOpening {
+  if (open.sources === 'everyone') return open;
+  const canon = (list: string[], family: 'ipv4' | 'ipv6') => [...new Set(list.map((s) => canonicalSource(s, family)))];
+  return { ...open, sources: { ipv4: canon(open.sources.ipv4, 'ipv4'), ipv6: canon(open.sources.ipv6, 'ipv6') } };
+}
+
 /** nftables' boot-time ruleset on Debian (nftables.service loads it). */
 export const NFT_CONF = '/etc/nftables.conf';
 const BEGIN = `# ${RULE_MARK}: begin (mailprov's rules; its undo takes this block out)`;
@@ -196,7 +257,9 @@ export function describe(open: PortOpening): string {
 export function ufwRules(open: PortOpening): string[] {
   const mark = `comment '${RULE_MARK}'`;
   if (open.sources === 'everyone') return [`allow ${open.port}/${open.proto} ${mark}`];
-  return [...open.sources.ipv4, ...open.sources.ipv6].map((s) => `allow from ${s} to any port ${open.port} proto ${open.proto} ${mark}`);
+  // ufw keeps a single address without its /32 or /128 (util.normalize_address), and shows it so
+  const sources = [...open.sources.ipv4.map((s) => s.replace(/\/32$/, '')), ...open.sources.ipv6.map((s) => s.replace(/\/128$/, ''))];
+  return sources.map((s) => `allow from ${s} to any port ${open.port} proto ${open.proto} ${mark}`);
 }
 
 const ufwOurs = (added: string[]) => added.map((l) => l.replace(/^ufw /, '')).filter((l) => l.endsWith(`comment '${RULE_MARK}'`));
@@ -264,17 +327,27 @@ export const nftRulesUndo: UndoHandler<NftRecord> = {
   describe: (r) => `nft ${r.family} ${r.table} ${r.chain}: mailprov's rules back to ${r.previous.length ? r.previous.join('; ') : 'none'}`,
 };
 
-const ufwRule = z.string().regex(/^allow [^\n;&|`$]* comment 'mailprov'$/);
-const ufwRecord = z.object({ kind: z.literal('ufw-rules'), added: z.array(ufwRule), removed: z.array(ufwRule) });
-type UfwRecord = z.infer<typeof ufwRecord>;
+/**
+ * The undo of a change that added some rules and took out others (ufw's, firewalld's rich rules):
+ * it takes out what was added and puts back what was removed; its inverse swaps the two lists.
+ */
+function addedRemovedUndo<K extends string>(
+  kind: K,
+  rule: z.ZodString,
+  steps: (add: string[], remove: string[]) => Step[],
+  what: string,
+): UndoHandler<{ kind: K; added: string[]; removed: string[] }> {
+  const record = z.object({ kind: z.literal(kind), added: z.array(rule), removed: z.array(rule) });
+  return {
+    kind,
+    parse: (raw) => parseRecord(record, raw),
+    steps: (r) => steps(r.removed, r.added),
+    inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
+    describe: (r) => [...r.added.map((a) => `- ${what} ${a}`), ...r.removed.map((a) => `+ ${what} ${a}`)].join(', '),
+  };
+}
 
-export const ufwRulesUndo: UndoHandler<UfwRecord> = {
-  kind: 'ufw-rules',
-  parse: (record) => parseRecord(ufwRecord, record),
-  steps: (r) => ufwSteps(r.removed, r.added),
-  inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
-  describe: (r) => [...r.added.map((a) => `- ufw ${a}`), ...r.removed.map((a) => `+ ufw ${a}`)].join(', '),
-};
+export const ufwRulesUndo = addedRemovedUndo('ufw-rules', z.string().regex(/^allow [^\n;&|`$]* comment 'mailprov'$/), ufwSteps, 'ufw');
 
 /** firewalld's rich rules (as `--list-rich-rules` prints them) that admit the service from each network. */
 export function richRules(open: PortOpening, service: string): string[] {
@@ -317,14 +390,9 @@ export function planFirewalldRich(id: string, open: PortOpening, service: string
   };
 }
 
-const richRule = z.string().regex(/^rule family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="[A-Za-z0-9._-]+" accept$/);
-const richRecord = z.object({ kind: z.literal('firewalld-rich-rules'), added: z.array(richRule), removed: z.array(richRule) });
-type RichRecord = z.infer<typeof richRecord>;
-
-export const firewalldRichUndo: UndoHandler<RichRecord> = {
-  kind: 'firewalld-rich-rules',
-  parse: (record) => parseRecord(richRecord, record),
-  steps: (r) => richSteps(r.removed, r.added),
-  inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
-  describe: (r) => [...r.added.map((a) => `- firewalld ${a}`), ...r.removed.map((a) => `+ firewalld ${a}`)].join(', '),
-};
+export const firewalldRichUndo = addedRemovedUndo(
+  'firewalld-rich-rules',
+  z.string().regex(/^rule family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="[A-Za-z0-9._-]+" accept$/),
+  richSteps,
+  'firewalld',
+);

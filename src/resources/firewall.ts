@@ -1,19 +1,21 @@
 // firewallRule: one iptables (or ip6tables) rule in the filter table, present once, inserted before
-// the first REJECT/DROP of its chain (so it is reached), and persisted so it survives a reboot. The
-// rule mailprov inserts carries a comment match ("mailprov"), so that undoing it deletes exactly that
-// rule and never an identical one a person added by hand. Where firewalld runs, a service instead;
-// where ufw or a native nftables ruleset decides (facts/firewall.ts), the port described by `open`
-// is opened there, their own way (firewall-native.ts).
+// the first REJECT/DROP of its chain (so it is reached), and persisted so it survives a reboot; with
+// `open` to some networks, that rule once per source network of its family (`-s`). The rules
+// mailprov inserts carry a comment match ("mailprov"), so that undoing them deletes exactly those
+// rules and never an identical one a person added by hand, and a change of networks replaces
+// exactly mailprov's old ones. Where firewalld runs, a service (or rich rules) instead; where ufw or
+// a native nftables ruleset decides (facts/firewall.ts), the port described by `open` is opened
+// there, their own way (firewall-native.ts).
 import { z } from 'zod';
 import { fileFact, ip6tablesFact, iptablesFact } from '../facts/builtin.ts';
 import { firewallFact } from '../facts/firewall.ts';
-import { NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
+import { canonicalOpening, describe, NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
 import { script } from '../transport/script.ts';
 import { parseRecord } from './undo-record.ts';
-import type { Change, NoChange, Resource, Step, UndoHandler } from './types.ts';
+import type { Change, NoChange, Resource, Step, UndoHandler, UndoRecord } from './types.ts';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -28,8 +30,9 @@ export interface FirewallRuleOptions {
   /** Where firewalld runs (RHEL 7+), allow this firewalld service instead, e.g. "smtp" (a service covers both families). */
   firewalldService?: string;
   /**
-   * The port the rule opens, and to whom: what ufw or a native nftables ruleset is told instead
-   * of the iptables rule, where one of them decides (the IPv4 resource opens both families there).
+   * The port the rule opens, and to whom. In iptables, the rule once per source network of its
+   * family (none: the port stays shut to it); where ufw, a native nftables ruleset or firewalld
+   * decides, what it is told instead (the IPv4 resource opens both families there).
    */
   open?: PortOpening;
   notify?: string[];
@@ -86,6 +89,12 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
   const chain = opts.chain ?? 'INPUT';
   const spec = norm(opts.rule);
   const id = firewallRuleId(chain, spec, family);
+  // sources as the firewalls print them back, so that what is there compares equal to what is asked
+  const open = opts.open && canonicalOpening(opts.open);
+  if (open && open.sources !== 'everyone' && /(^| )(!\s+)?(-s|--source|--src)( |$)/.test(spec))
+    throw new OperationError(
+      `firewall rule must not name a source when it is opened to some networks (mailprov adds -s per network): ${opts.rule}`,
+    );
   return {
     id,
     notify: opts.notify ?? [],
@@ -101,58 +110,156 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
       const iptables = facts.get(fact, undefined);
       const firewalld = facts.get(iptablesFact, undefined).firewalld;
       const svc = opts.firewalldService;
-      if (firewalld && svc && opts.open && opts.open.sources !== 'everyone') {
+      if (firewalld && svc && open && open.sources !== 'everyone') {
         // to some networks only: rich rules for the service, both families from the IPv4 resource
         if (family === 'ipv6')
           return { resourceId: id, reason: `the firewalld rich rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
-        return planFirewalldRich(id, opts.open, svc, facts.get(firewallFact, undefined));
+        // the zone's service admits every source: rich rules beside it would say "relayFrom only" and change nothing
+        if (firewalld.runtime.includes(svc) || firewalld.permanent.includes(svc))
+          throw new OperationError(
+            `firewalld allows the ${svc} service (${open.proto}/${open.port} from everyone, both families): rich rules for ${describe(open)} would change nothing; take the service out of the zone (firewall-cmd --permanent --remove-service=${svc}, and at runtime), or set the port open to everyone`,
+          );
+        return planFirewalldRich(id, open, svc, facts.get(firewallFact, undefined));
       }
       if (firewalld && svc) {
         // one firewalld service opens both families: when the IPv4 twin allows it, that is done
         const twin = firewallRuleId(chain, spec, 'ipv4');
         if (family === 'ipv6' && ctx.changed.has(twin))
           return { resourceId: id, reason: `firewalld's ${svc} service covers IPv6 too (${twin})` };
-        return planFirewalld(id, svc, firewalld);
+        return planFirewalld(id, svc, firewalld, open);
       }
-      const fw = opts.open ? facts.get(firewallFact, undefined) : undefined;
-      if (opts.open && (fw?.manager === 'nftables' || fw?.manager === 'ufw')) {
+      const fw = open ? facts.get(firewallFact, undefined) : undefined;
+      if (open && (fw?.manager === 'nftables' || fw?.manager === 'ufw')) {
         // an iptables rule there would be passed over by the firewall that decides: its own rules instead
         if (family === 'ipv6')
           return { resourceId: id, reason: `${fw.why}: the rules of ${firewallRuleId(chain, spec, 'ipv4')} cover IPv6 too` };
-        return fw.manager === 'nftables' ? planNftables(id, opts.open, fw, facts.get(fileFact, NFT_CONF)) : planUfw(id, opts.open, fw);
+        return fw.manager === 'nftables' ? planNftables(id, open, fw, facts.get(fileFact, NFT_CONF)) : planUfw(id, open, fw);
       }
       if (!iptables.available) throw new OperationError(`${cmd} is not available on this host (needed for rule -A ${chain} ${spec})`);
-      const persistFile = opts.persistFile ?? defaultPersistFile(facts, family);
-      // ours, or the same rule added by hand: either way the port is open
-      const lines = [`-A ${chain} ${markedSpec(spec)}`, `-A ${chain} ${spec}`];
-      const has = (text: string[]) => text.map(norm).some((l) => lines.includes(l));
-      const live = has(iptables.rules);
-      const saved = facts.get(fileFact, persistFile);
-      const persisted = saved.exists && has((saved.content ?? '').split('\n'));
-      if (live && persisted) return { resourceId: id, reason: `rule present and saved in ${persistFile}` };
-      // mailprov saves its own line only: the live table also holds rules of other tools (fail2ban
-      // bans, Docker's chains) that must not become boot-time rules, so it is never dumped whole
-      const line = `-A ${chain} ${markedSpec(spec)}`;
-      const createdFile = !saved.exists;
-      const steps: Step[] = [];
-      if (!live) steps.push(insertStep(family, chain, spec, insertPosition(iptables.rules, chain)));
-      steps.push(persistAddStep(persistFile, chain, line));
-      const record = { kind: 'iptables-rule', ...(family === 'ipv6' ? { family } : {}), chain, rule: spec, added: true, persistFile };
-      return {
-        resourceId: id,
-        action: live ? 'persist-rule' : 'add-rule',
-        summary: live ? `save ${cmd} rule -A ${chain} ${spec} in ${persistFile}` : `add ${cmd} rule -A ${chain} ${spec}`,
-        reason: live ? `rule is live but not saved in ${persistFile}` : 'rule not present',
-        steps,
-        // the saved rules are copied aside, but undone by taking out exactly the line mailprov
-        // added: putting the old file back would drop rules saved since
-        files: [{ path: persistFile, keepOnUndo: true }],
-        // an IPv4 record is written as before this field existed (a record without family is IPv4);
-        // a rule that was live already is not mailprov's to delete: only its saved line is
-        undo: [{ ...record, createdFile, ...(live ? { liveRule: false } : {}) }],
-        confirm: !live,
-      };
+      return planIptables(id, family, chain, spec, open, iptables.rules, opts.persistFile ?? defaultPersistFile(facts, family), (path) =>
+        facts.get(fileFact, path),
+      );
     },
+  };
+}
+
+/**
+ * The rules the resource wants in iptables: its spec, or with `open` to some networks, the spec
+ * once per source network of this family (`-s` first, as `iptables -S` prints it; none: the port
+ * stays shut to this family).
+ */
+export function wantedSpecs(spec: string, family: Family, open: PortOpening | undefined): string[] {
+  if (!open || open.sources === 'everyone') return [spec];
+  return open.sources[family].map((source) => `-s ${source} ${spec}`);
+}
+
+/** The source of a rule line mailprov marked for this spec ('' for none), or undefined when it is not one of them. */
+export function ourSource(line: string, chain: string, spec: string): string | undefined {
+  const m = /^-A (\S+) (?:-s (\S+) )?(.*)$/.exec(norm(line));
+  return m && m[1] === chain && m[3] === markedSpec(spec) ? (m[2] ?? '') : undefined;
+}
+
+function planIptables(
+  id: string,
+  family: Family,
+  chain: string,
+  spec: string,
+  open: PortOpening | undefined,
+  rules: string[],
+  persistFile: string,
+  file: (path: string) => { exists: boolean; content?: string },
+): Change | NoChange {
+  const { cmd } = FAMILIES[family];
+  const saved = file(persistFile);
+  const savedLines = saved.exists ? (saved.content ?? '').split('\n').map(norm) : [];
+  const live = rules.map(norm);
+  const wanted = wantedSpecs(spec, family, open);
+  // ours, or the same rule added by hand: either way the port is open to it
+  const present = (text: string[], w: string) => text.includes(`-A ${chain} ${markedSpec(w)}`) || text.includes(`-A ${chain} ${w}`);
+  // mailprov's rules of this spec with a source it no longer wants (relayFrom changed, or
+  // smtpPortFrom): taken out, live and saved; a person's rules are never marked, and stay
+  const stale = (text: string[]) =>
+    text
+      .filter((l) => ourSource(l, chain, spec) !== undefined)
+      .map((l) => unmarked(l.replace(/^-A \S+ /, '')))
+      .filter((r) => !wanted.includes(r));
+  const toAdd = wanted.filter((w) => !present(live, w) || !present(savedLines, w));
+  const toRemove = [...new Set([...stale(live), ...stale(savedLines)])];
+  const to = open ? ` (${open.proto}/${open.port} open to ${describe(open)})` : '';
+  if (!toAdd.length && !toRemove.length)
+    return {
+      resourceId: id,
+      reason: !wanted.length
+        ? `${open!.proto}/${open!.port} opens to ${describe(open!) || 'no network'}, none of them ${family === 'ipv6' ? 'IPv6' : 'IPv4'}: ${cmd} keeps it shut`
+        : `rule${wanted.length > 1 ? 's' : ''} present and saved in ${persistFile}${to}`,
+    };
+  // mailprov saves its own lines only: the live table also holds rules of other tools (fail2ban
+  // bans, Docker's chains) that must not become boot-time rules, so it is never dumped whole
+  const createdFile = !saved.exists;
+  const steps: Step[] = [];
+  const edits: string[] = [];
+  const undo: UndoRecord[] = [];
+  const said: string[] = [];
+  const base = { kind: 'iptables-rule', ...(family === 'ipv6' ? { family } : {}), chain } as const;
+  let insertAt = insertPosition(rules, chain);
+  for (const w of toAdd) {
+    const isLive = present(live, w);
+    const isSaved = present(savedLines, w);
+    if (!isLive) {
+      steps.push(insertStep(family, chain, w, insertAt));
+      if (insertAt) insertAt++;
+    }
+    if (!isSaved) edits.push(persistAddCommand(persistFile, chain, `-A ${chain} ${markedSpec(w)}`));
+    said.push(isLive ? `save ${cmd} rule -A ${chain} ${w} in ${persistFile}` : `add ${cmd} rule -A ${chain} ${w}`);
+    // an IPv4 record is written as before this field existed (a record without family is IPv4);
+    // a rule that was live already is not mailprov's to delete, nor a line saved already its to take out
+    undo.push({
+      ...base,
+      rule: w,
+      added: true,
+      ...(isSaved ? {} : { persistFile, createdFile }),
+      ...(isLive ? { liveRule: false } : {}),
+    });
+  }
+  for (const r of toRemove) {
+    const isLive = live.includes(`-A ${chain} ${markedSpec(r)}`);
+    const isSaved = savedLines.includes(`-A ${chain} ${markedSpec(r)}`);
+    if (isLive) steps.push(deleteStep(family, chain, r));
+    if (isSaved) edits.push(persistRemoveCommand(persistFile, chain, `-A ${chain} ${markedSpec(r)}`, false));
+    said.push(`take out ${cmd} rule -A ${chain} ${r}`);
+    // its undo puts back what was there: the live rule, the saved line, or both
+    undo.push({ ...base, rule: r, added: false, ...(isSaved ? { persistFile } : {}), ...(isLive ? {} : { liveRule: false }) });
+  }
+  // one edit is its own command; several run in order, stopping at the first that fails
+  if (edits.length) steps.push({ label: `save rules to ${persistFile}`, command: edits.length === 1 ? edits[0] : script(edits) });
+  const inserts = toAdd.some((w) => !present(live, w));
+  return {
+    resourceId: id,
+    action: toRemove.length ? 'change-rule' : inserts ? 'add-rule' : 'persist-rule',
+    summary: `${said.join('; ')}${to}`,
+    reason: toRemove.length
+      ? `mailprov's rules there now admit ${toRemove.map((r) => /^-s (\S+) /.exec(r)?.[1] ?? 'everyone').join(', ')}`
+      : inserts
+        ? `rule not present`
+        : `rule is live but not saved in ${persistFile}`,
+    steps,
+    // the saved rules are copied aside, but undone by taking out exactly the lines mailprov
+    // added (and putting back those it took out): putting the old file back would drop rules saved since
+    files: [{ path: persistFile, keepOnUndo: true }],
+    undo,
+    // a rule taken out could be the one this connection comes through
+    confirm: inserts || toRemove.length > 0,
+  };
+}
+
+/** The spec without mailprov's comment match. */
+const unmarked = (marked: string) => norm(marked.replace(` -m comment --comment ${RULE_COMMENT}`, ''));
+
+function deleteStep(family: Family, chain: string, spec: string): Step {
+  const { cmd } = FAMILIES[family];
+  return {
+    label: `${cmd} -D ${chain} ${spec} (mailprov's, no longer asked for)`,
+    command: `${cmd} ${sh`-w -D ${chain} ${markedSpec(spec).split(' ')}`}`,
   };
 }
 
@@ -266,25 +373,39 @@ function persistAddStep(persistFile: string, chain: string, line: string): Step 
 }
 
 /** firewalld: the service allowed at runtime and permanently (`--permanent` then `--reload`). */
-function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; permanent: string[] }): Change | NoChange {
-  if (fwd.runtime.includes(svc) && fwd.permanent.includes(svc)) return { resourceId: id, reason: `firewalld allows ${svc}` };
+/**
+ * firewalld: the service allowed now and permanently, each told directly, as the rich rules are: a
+ * --reload would also drop runtime rules of other tools (fail2ban's bans) that were never made
+ * permanent. Its undo takes it out of exactly the layers it was added to.
+ */
+function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; permanent: string[] }, open?: PortOpening): Change | NoChange {
+  // the service opens the port to every source, in both families: the plan says so
+  const to = open ? ` (${open.proto}/${open.port} open to everyone)` : '';
+  const layers = { runtime: !fwd.runtime.includes(svc), permanent: !fwd.permanent.includes(svc) };
+  if (!layers.runtime && !layers.permanent) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
   return {
     resourceId: id,
     action: 'add-service',
-    summary: `allow ${svc} in firewalld`,
-    reason: fwd.permanent.includes(svc) ? `${svc} allowed permanently but not at runtime` : `firewalld does not allow ${svc}`,
-    steps: [firewalldStep(svc, 'add')],
-    undo: fwd.permanent.includes(svc) ? [] : [{ kind: 'firewalld-service', service: svc, added: true }],
+    summary: `allow ${svc} in firewalld${to}`,
+    reason: !layers.permanent
+      ? `${svc} allowed permanently but not at runtime`
+      : !layers.runtime
+        ? `${svc} allowed at runtime but not permanently`
+        : `firewalld does not allow ${svc}`,
+    steps: [firewalldStep(svc, 'add', layers)],
+    undo: [{ kind: 'firewalld-service', service: svc, added: true, ...layers }],
     confirm: true,
   };
 }
 
-function firewalldStep(svc: string, verb: 'add' | 'remove'): Step {
-  const command =
-    verb === 'add'
-      ? sh`firewall-cmd --permanent --add-service=${svc} && firewall-cmd --reload`
-      : sh`firewall-cmd --permanent --remove-service=${svc} && firewall-cmd --reload`;
-  return { label: `firewall-cmd --permanent --${verb}-service=${svc} && firewall-cmd --reload`, command };
+function firewalldStep(svc: string, verb: 'add' | 'remove', layers: { runtime: boolean; permanent: boolean }): Step {
+  const now = `firewall-cmd ${sh`${`--${verb}-service=${svc}`}`} >/dev/null`;
+  const permanent = `firewall-cmd ${sh`--permanent ${`--${verb}-service=${svc}`}`} >/dev/null`;
+  const where = layers.runtime && layers.permanent ? 'now and --permanent' : layers.runtime ? 'now only' : '--permanent only';
+  return {
+    label: `firewall-cmd --${verb}-service=${svc} (${where})`,
+    command: [...(layers.runtime ? [now] : []), ...(layers.permanent ? [permanent] : [])].join(' && '),
+  };
 }
 
 const ruleRecord = z.object({
@@ -353,13 +474,16 @@ const serviceRecord = z.object({
   kind: z.literal('firewalld-service'),
   service: z.string().regex(/^[A-Za-z0-9._-]+$/),
   added: z.boolean().default(true),
+  /** Which of firewalld's layers the change touched; records of mailprov before this say neither, and meant both. */
+  runtime: z.boolean().default(true),
+  permanent: z.boolean().default(true),
 });
 type FirewalldRecord = z.infer<typeof serviceRecord>;
 
 export const firewalldServiceUndo: UndoHandler<FirewalldRecord> = {
   kind: 'firewalld-service',
   parse: (record) => parseRecord(serviceRecord, record),
-  steps: (r) => [firewalldStep(r.service, r.added ? 'remove' : 'add')],
+  steps: (r) => [firewalldStep(r.service, r.added ? 'remove' : 'add', r)],
   inverse: (r) => ({ ...r, added: !r.added }),
   describe: (r) => `${r.added ? '-' : '+'} firewalld service ${r.service}`,
 };

@@ -32,6 +32,8 @@ export {
   smartHostModeFile,
   smartHostEventsFile,
   SMART_HOST_MODES,
+  PROVIDER_REPLIES,
+  type ProviderReplyMode,
   type SmartHostMode,
   type SmartHostModeName,
   type SmartHostEvent,

@@ -21,9 +21,13 @@ import type {
 import type { StoredMessage } from './messages.ts';
 import {
   appendEvent,
+  isProviderReplyMode,
   NORMAL_MODE,
+  PROVIDER_REPLIES,
   readModeFile,
+  SMART_HOST_MODES,
   type NewSmartHostEvent,
+  type ProviderReply,
   type SmartHostMode,
   type SmartHostModeName,
 } from './smarthost-modes.ts';
@@ -89,6 +93,7 @@ const CLOSE_GRACE_MS = 1000;
 
 type Connection = SMTPServer['connections'] extends Set<infer C> ? C : never;
 type ServedMode = Exclude<SmartHostModeName, 'tempfail'>;
+const SERVED_MODES = SMART_HOST_MODES.filter((m): m is ServedMode => m !== 'tempfail');
 type Recorder = (event: NewSmartHostEvent) => void;
 
 /** What one connection needs beyond its SMTP server: fixed when it is accepted. */
@@ -97,6 +102,8 @@ interface ConnectionState {
   users: Record<string, string>;
   /** The AUTH exchange under way, recorded when its final reply goes out */
   auth: { mechanism: string; user: string | null } | null;
+  /** The next reply is a provider's, sent as it wrote it (its own enhanced code, none added) */
+  rawReply?: boolean;
 }
 
 /** What the listener and the mode servers share. */
@@ -114,6 +121,9 @@ interface Hooks extends Shared {
   /** Pipeline INJECTED_AFTER_STARTTLS behind the 220 to STARTTLS (the starttls-injection mode) */
   injectAfterStartTls: boolean;
 }
+
+/** Where the text of a provider's reply begins, after its code. */
+const replyParts = (r: ProviderReply) => ({ code: Number(r.reply.slice(0, 3)), text: r.reply.slice(4) });
 
 class GmailLikeServer extends SMTPServer {
   readonly hooks: Hooks;
@@ -136,8 +146,27 @@ function instrument(connection: Connection, hooks: Hooks): void {
   if (hooks.requireTls) requireStartTlsForAuth(connection);
   if (hooks.injectAfterStartTls) injectAfterStartTls(connection);
   recordAuthReplies(connection, hooks);
-  useGmailEnhancedCodes(connection);
+  useGmailEnhancedCodes(connection, hooks);
   recordFailedHandshake(connection, hooks);
+  recordRset(connection, hooks);
+}
+
+// The probe of an IP-authorised relay ends its envelope with RSET: recorded, so a test can tell
+// that no DATA followed.
+function recordRset(connection: Connection, hooks: Hooks): void {
+  const original = connection.handler_RSET;
+  connection.handler_RSET = function (this: Connection, command, callback) {
+    hooks.record({
+      kind: 'envelope',
+      connection: this.id,
+      command: 'RSET',
+      address: null,
+      code: 250,
+      user: typeof this.session.user === 'string' ? this.session.user : null,
+      tls: this.secure,
+    });
+    return original.call(this, command, callback);
+  };
 }
 
 // A client that refuses the certificate aborts the handshake (an OpenSSL client with an alert such as
@@ -196,11 +225,19 @@ function recordAuthReplies(connection: Connection, hooks: Hooks): void {
   };
 }
 
-function useGmailEnhancedCodes(connection: Connection): void {
+// A provider's reply carries its own enhanced code, or none (SES's 554 has none): sent as written.
+function useGmailEnhancedCodes(connection: Connection, hooks: Hooks): void {
   const enhancedCode = connection._getEnhancedStatusCode;
   connection._getEnhancedStatusCode = function (this: Connection, code, context) {
+    if (hooks.connections.get(this.id)?.rawReply) return '';
     if (context !== false && GMAIL_ENHANCED_CODES[code]) return GMAIL_ENHANCED_CODES[code];
     return enhancedCode.call(this, code, context);
+  };
+  const send = connection.send;
+  connection.send = function (this: Connection, code, data, context) {
+    send.call(this, code, data, context);
+    const state = hooks.connections.get(this.id);
+    if (state) state.rawReply = false;
   };
 }
 
@@ -263,10 +300,14 @@ function refuse(socket: net.Socket, reply: string): void {
   setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
 }
 
-/** A password override (a password rotated at the provider) replaces every account's password. */
+/**
+ * A password override (a password rotated at the provider) replaces every account's password; with
+ * a user too, that account is the only one (a provider's own user shape).
+ */
 function usersFor(users: Record<string, string>, mode: SmartHostMode): Record<string, string> {
-  const { password } = mode;
+  const { password, user } = mode;
   if (password === undefined) return users;
+  if (user !== undefined) return { [user]: password };
   return Object.fromEntries(Object.keys(users).map((user) => [user, password]));
 }
 
@@ -286,16 +327,14 @@ type ModeServers = Partial<Record<ServedMode, GmailLikeServer>>;
 
 function modeServers(shared: Shared): ModeServers {
   const { options } = shared;
-  const certs: Record<ServedMode, Pem | undefined> = {
-    normal: options.tls,
-    'no-starttls': options.tls,
+  // every mode but the bad-certificate ones presents the certificate clients trust
+  const certs: Partial<Record<ServedMode, Pem | undefined>> = {
     'untrusted-cert': options.badTls?.['untrusted-cert'],
     'wrong-name-cert': options.badTls?.['wrong-name-cert'],
-    'starttls-injection': options.tls,
   };
   const servers: ModeServers = {};
-  for (const mode of Object.keys(certs) as ServedMode[]) {
-    const pem = certs[mode];
+  for (const mode of SERVED_MODES) {
+    const pem = mode in certs ? certs[mode] : options.tls;
     if (pem) servers[mode] = smtpServer(pem, mode, shared);
   }
   return servers;
@@ -305,6 +344,27 @@ function smtpServer(pem: Pem, mode: ServedMode, shared: Shared): GmailLikeServer
   const noStartTls = mode === 'no-starttls';
   const { options, connections, record, onError } = shared;
   const appPasswordUsers = options.appPasswordUsers ?? [];
+  const provider: ProviderReply | undefined = isProviderReplyMode(mode) ? PROVIDER_REPLIES[mode] : undefined;
+  // an IP-authorised relay: no AUTH in EHLO, mail taken without it
+  const noAuth = mode === 'ip-relay' || provider?.noAuth === true;
+  /** The provider's reply at this stage, as an error for smtp-server to send as written. */
+  const played = (stage: ProviderReply['stage'], session: SMTPServerSession): Error | undefined => {
+    if (provider?.stage !== stage) return undefined;
+    const state = connections.get(session.id);
+    if (state) state.rawReply = true;
+    const { code, text } = replyParts(provider);
+    return smtpError(code, text);
+  };
+  const envelope = (command: 'MAIL' | 'RCPT', address: string, code: number, session: SMTPServerSession) =>
+    record({
+      kind: 'envelope',
+      connection: session.id,
+      command,
+      address,
+      code,
+      user: typeof session.user === 'string' ? session.user : null,
+      tls: session.secure,
+    });
   const server = new GmailLikeServer(
     {
       secure: false,
@@ -312,6 +372,7 @@ function smtpServer(pem: Pem, mode: ServedMode, shared: Shared): GmailLikeServer
       cert: pem.cert,
       // A legacy or downgraded server: no STARTTLS in EHLO, AUTH taken in the clear.
       ...(noStartTls ? { disabledCommands: ['STARTTLS'], allowInsecureAuth: true } : {}),
+      ...(noAuth ? { disabledCommands: ['AUTH'] } : {}),
       name: options.hostname ?? 'smtp.sandbox.test',
       authMethods: ['PLAIN', 'LOGIN'],
       authRequiredMessage: AUTH_REQUIRED,
@@ -330,20 +391,40 @@ function smtpServer(pem: Pem, mode: ServedMode, shared: Shared): GmailLikeServer
       onAuth: (auth, session, callback) => {
         const state = connections.get(session.id);
         if (state?.auth) state.auth.user = auth.username ?? null;
+        if (provider) {
+          // the provider's reply to any AUTH; in a later stage, any credentials are taken
+          const err = played('auth', session);
+          if (err) return callback(null, { message: err.message, responseCode: (err as Error & { responseCode: number }).responseCode });
+          return callback(null, { user: auth.username ?? '' });
+        }
         callback(null, checkCredentials(state?.users ?? {}, appPasswordUsers, auth));
+      },
+      onMailFrom: (address, session, callback) => {
+        const err = played('mail', session);
+        envelope('MAIL', address.address, err ? replyParts(provider!).code : 250, session);
+        callback(err ?? null);
+      },
+      onRcptTo: (address, session, callback) => {
+        const err = played('rcpt', session);
+        envelope('RCPT', address.address, err ? replyParts(provider!).code : 250, session);
+        callback(err ?? null);
       },
       onData: (stream, session, callback) => {
         readAll(stream)
           .then(async (raw) => {
             // smtp-server answers 552 itself (rejectOversized); just do not store it.
             if (stream.sizeExceeded) return 'oversized';
+            const err = played('data', session);
+            if (err) throw err;
             const message = await storeMessage(options.storeDir, raw, session);
             record(messageEvent(message, session));
             return message.id;
           })
           .then(
             (id) => callback(null, `OK ${id} - gsmtp`),
-            (err: Error) => {
+            (err: Error & { responseCode?: number }) => {
+              // a provider's refusal of the message is the reply it plays, not a fault
+              if (err.responseCode) return callback(err);
               onError(err);
               callback(smtpError(451, 'Temporary local problem, try again later'));
             },

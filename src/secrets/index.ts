@@ -4,6 +4,7 @@
 // nobody foresaw. That registry is deliberately process-wide: a secret must be masked everywhere.
 import { readFileSync } from 'node:fs';
 import { SecretError } from '../errors.ts';
+import { AWS_REGION, deriveSesSmtpPassword } from './ses.ts';
 
 export const MASK = '********';
 
@@ -90,7 +91,12 @@ export function redact(text: string): string {
   return out;
 }
 
-type SecretSource = { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'value'; value: string };
+type SecretSource =
+  | { kind: 'env'; name: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'value'; value: string }
+  // derived from another secret when revealed (sesSmtpPassword): the source names the other's source, never a value
+  | { kind: 'ses-smtp-password'; region: string; from: SecretSource };
 
 /**
  * A value that must never be printed. `toString`, `toJSON` and `util.inspect` all give the mask;
@@ -121,7 +127,14 @@ export class Secret {
         return `file ${this.source.path}`;
       case 'value':
         return 'inline value';
+      case 'ses-smtp-password':
+        return `the SES SMTP password for ${this.source.region} derived from ${new Secret(this.source.from).describe()}`;
     }
+  }
+
+  /** An inline value somewhere in its source (tests): nothing identifies it but the value itself. */
+  get isInline(): boolean {
+    return this.source.kind === 'value' || (this.source.kind === 'ses-smtp-password' && new Secret(this.source.from).isInline);
   }
 
   reveal(): string {
@@ -138,6 +151,9 @@ export class Secret {
       } catch (err) {
         throw new SecretError(`secret file ${this.source.path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`);
       }
+    } else if (this.source.kind === 'ses-smtp-password') {
+      // the key it comes from is revealed (and so masked) too: it is as secret as the password
+      value = deriveSesSmtpPassword(new Secret(this.source.from).reveal(), this.source.region);
     } else {
       value = this.source.value;
     }
@@ -173,6 +189,19 @@ export const secret = {
   file: (path: string) => new Secret({ kind: 'file', path: sourceName(path, 'secret.file', 'the path of a file') }),
   /** For tests only: an inline value. Inventories should use env or file. */
   value: (value: string) => new Secret({ kind: 'value', value }),
+  /**
+   * Amazon SES's SMTP password for `region`, derived from an IAM user's secret access key (itself a
+   * secret: `secret.env('AWS_SECRET_ACCESS_KEY')`) when it is revealed; the user is the key's access key id.
+   */
+  sesSmtpPassword: (secretAccessKey: Secret, region: string) => {
+    if (!(secretAccessKey instanceof Secret))
+      throw new SecretError(
+        `secret.sesSmtpPassword() needs the IAM secret access key as a secret (secret.env('AWS_SECRET_ACCESS_KEY') or secret.file(...)), never the key itself`,
+      );
+    if (typeof region !== 'string' || !AWS_REGION.test(region))
+      throw new SecretError(`secret.sesSmtpPassword() needs an AWS region such as eu-west-1, not ${JSON.stringify(region)}`);
+    return new Secret({ kind: 'ses-smtp-password', region, from: secretAccessKey.source });
+  },
 };
 
 export function isSecret(value: unknown): value is Secret {

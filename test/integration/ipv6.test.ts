@@ -9,7 +9,10 @@ const sandbox = useSandbox(1, { centos: 1 });
 
 /** The host's own IPv6 address beside ::1, a ULA on its loopback (a sandbox host has no other interface). */
 const ULA = 'fd00::25';
-const MARKED = '-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+const SMTP_MARKED = '-p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+/** B's relayFrom names an IPv6 network too (the ULA's): ip6tables admits that one only, iptables 192.168 as in A. */
+const V6_NET = 'fd00::/16';
+const MARKED = `-A INPUT -s ${V6_NET} ${SMTP_MARKED}`;
 
 const HOSTS = {
   // every address: one dual-stack daemon on :: serves IPv4 too
@@ -30,10 +33,10 @@ const out = async (name: Name, cmd: string) => {
   return r.stdout;
 };
 
-/** Generation A: IPv4 only (the derived default, listen 0.0.0.0); B: the host's IPv6 addresses too. */
+/** Generation A: IPv4 only (the derived default, listen 0.0.0.0); B: the host's IPv6 addresses and network too. */
 const settingsA = (): SendmailSettingsInput => relaySettings(sandbox.state);
 const settingsB = (name: Name): SendmailSettingsInput =>
-  relaySettings(sandbox.state, { listen: [...HOSTS[name].listen], openSmtpPort: true });
+  relaySettings(sandbox.state, { listen: [...HOSTS[name].listen], relayFrom: ['192.168', 'IPv6:fd00'], openSmtpPort: true });
 const inventory = (settings: (name: Name) => SendmailSettingsInput) =>
   sandboxInventory(
     sandbox.state,
@@ -112,7 +115,7 @@ describe('IPv6 listen addresses', () => {
           kind: 'iptables-rule',
           family: 'ipv6',
           chain: 'INPUT',
-          rule: SMTP_RULE,
+          rule: `-s ${V6_NET} ${SMTP_RULE}`,
           added: true,
           persistFile: HOSTS[name].saved,
           // RHEL ships /etc/sysconfig/ip6tables; on Debian mailprov writes rules.v6 itself (iptables-persistent is
@@ -158,7 +161,7 @@ describe('IPv6 listen addresses', () => {
       // the inventory of A, where the rollback goes (its own steps rebuild the restored files)
       const host = hostOf(name, settingsA);
       const dry = await rollbackHost(host, { dryRun: true, packages: false, inventoryFile: 'inv.ts', log: () => {} });
-      expect(dry.plan?.actions).toEqual([`- ip6tables rule -A INPUT ${SMTP_RULE}`]);
+      expect(dry.plan?.actions).toEqual([`- ip6tables rule -A INPUT -s ${V6_NET} ${SMTP_RULE}`]);
       const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
       expect(rb.error, name).toBeUndefined();
       expect(await out(name, 'ip6tables -S')).not.toContain('mailprov');
@@ -166,7 +169,7 @@ describe('IPv6 listen addresses', () => {
       expect(await out(name, `cat ${HOSTS[name].saved} 2>/dev/null || echo absent`)).toEqual(
         name === 'centos1' ? expect.not.stringContaining('mailprov') : 'absent\n',
       );
-      expect(await out(name, 'iptables -S INPUT')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+      expect((await out(name, 'iptables -S INPUT')).split('\n')).toContain(`-A INPUT -s 192.168.0.0/16 ${SMTP_MARKED}`);
       expect(await listeners(name)).toEqual(['0.0.0.0:25']);
     }
     // the stock RHEL rules stay, live and saved

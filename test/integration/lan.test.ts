@@ -3,7 +3,9 @@
 // client inside relayFrom and a guest client on the same wire outside it. Everything runs as a user
 // would: the sandbox inventory (inventories/sandbox.ts) through the CLI, mail submitted by a real
 // SMTP client from the client's own network namespace, and arriving at the stand-in smart host over
-// STARTTLS with AUTH.
+// STARTTLS with AUTH. Where iptables decides (the CentOS-like relay), port 25 opens to relayFrom's
+// network only: the guest cannot even connect, and a change of relayFrom replaces exactly
+// mailprov's rule, live and saved, as its rollback puts the old one back.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -14,13 +16,15 @@ import {
   lanConnect,
   lanSubmit,
   readMessages,
+  relaySettings,
   sandboxUp,
   SMART_HOST_USER,
   waitForMessage,
   type SandboxHost,
   type SandboxState,
 } from '../../src/sandbox/index.ts';
-import { stopSandbox } from './helpers.ts';
+import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { apply, remote, sandboxInventory, stopSandbox } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/mailprov.mjs');
@@ -108,6 +112,19 @@ const relays = () => state.hosts;
 const lanAddress = (h: SandboxHost) => h.lanAddress!;
 /** What a relay's port 25 looks like from the LAN before apply and after rollback. */
 const closed = (h: SandboxHost) => (h.kind === 'centos' ? 'unreachable' : 'refused');
+/** The CentOS-like relay: its stock iptables ruleset ends in REJECT, so iptables decides there. */
+const IPT = 2;
+const SMTP_MARKED = '-p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+const iptOut = async (cmd: string) => {
+  const r = await remote(state, IPT, cmd);
+  expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
+  return r.stdout;
+};
+/** mailprov's port 25 rules on the iptables relay, live and saved. */
+const iptRules = async () => ({
+  live: (await iptOut('iptables -S INPUT')).split('\n').filter((l) => l.includes('mailprov')),
+  saved: (await iptOut('cat /etc/sysconfig/iptables')).split('\n').filter((l) => l.includes('mailprov')),
+});
 
 describe('the sandbox LAN', () => {
   it('puts the hosts and two clients on one bridge, with no leg on this machine', async () => {
@@ -158,11 +175,25 @@ describe('the office relay, with real traffic through the firewall', () => {
       // the relay's own Received line names the office client it took the message from
       expect(m.raw).toMatch(/Received: from client\.lan\.sandbox\.test \(office\.lan\.sandbox\.test \[192\.168\.77\.200\]\)/);
     }
+    // where iptables decides, the rule admits relayFrom's network only, before the stock REJECT, and is saved so
+    const office = `-A INPUT -s 192.168.77.0/24 ${SMTP_MARKED}`;
+    expect(await iptRules()).toEqual({ live: [office], saved: [office] });
+    const live = (await iptOut('iptables -S INPUT')).split('\n');
+    expect(live.indexOf(office)).toBeLessThan(live.findIndex((l) => l.includes('-j REJECT')));
   });
 
-  it('a guest on the same wire, outside relayFrom, is refused relaying (and nothing reaches the smart host)', async () => {
+  it('a guest on the same wire, outside relayFrom, is refused relaying where no firewall decides, and shut out by iptables where it does', async () => {
     await quietMachine();
-    for (const h of relays()) {
+    // the Debian relays drop nothing: the port is open to the guest, and it is sendmail that refuses;
+    // the CentOS-like relay's iptables admits relayFrom's network only, and rejects the guest as before apply
+    const outcomes = [];
+    for (const h of relays()) outcomes.push([h.name, (await lanConnect(state.lan, 'guest', lanAddress(h), 25)).outcome]);
+    expect(outcomes).toEqual([
+      ['relay1', 'open'],
+      ['relay2', 'open'],
+      ['centos1', 'unreachable'],
+    ]);
+    for (const h of relays().filter((x) => x.kind !== 'centos')) {
       const subject = `from a guest through ${h.name} ${Date.now()}`;
       const sent = await lanSubmit(state.lan, 'guest', lanAddress(h), {
         from: 'visitor@guest.lan.sandbox.test',
@@ -171,18 +202,16 @@ describe('the office relay, with real traffic through the firewall', () => {
       });
       expect(sent.accepted, h.name).toBe(false);
       expect(sent.response).toMatch(/^550 5\.7\.1 <ops@example\.com>\.\.\. Relaying denied/);
-      // the port is open to the guest: it is sendmail that refuses, not the firewall
-      expect(await lanConnect(state.lan, 'guest', lanAddress(h), 25)).toMatchObject({ outcome: 'open' });
     }
     // refused at RCPT: nothing was queued, so nothing of the guest's reaches the smart host later
     const queued = mailprov('plan', INVENTORY);
     expect(queued.out).not.toMatch(/mail-queued|waiting in the queue/);
     expect((await readMessages(state.smartHost.storeDir)).filter((m) => m.subject?.startsWith('from a guest'))).toEqual([]);
     // the same by hand: `mailprov sandbox submit` says what the relay answered, and exits 1
-    const byHand = mailprov('sandbox', 'submit', 'centos1', '--client', 'guest');
+    const byHand = mailprov('sandbox', 'submit', 'relay1', '--client', 'guest');
     expect(byHand).toEqual({
       code: 1,
-      out: 'guest 192.168.88.200 -> centos1 192.168.77.3:25: 550 5.7.1 <ops@example.com>... Relaying denied. Proper authentication required.\n',
+      out: 'guest 192.168.88.200 -> relay1 192.168.77.1:25: 550 5.7.1 <ops@example.com>... Relaying denied. Proper authentication required.\n',
     });
     expect(mailprov('sandbox', 'submit', 'centos1')).toMatchObject({
       code: 0,
@@ -196,5 +225,52 @@ describe('the office relay, with real traffic through the firewall', () => {
       expect(back.code, back.out).toBe(0);
       expect(await lanConnect(state.lan, 'office', lanAddress(h), 25), h.name).toMatchObject({ outcome: closed(h) });
     }
+  });
+
+  it("a change of relayFrom replaces exactly mailprov's iptables rule (the plan says so), and its rollback puts the old one back", async () => {
+    // relayFrom narrowed to the office client alone; everything of the table but mailprov's rules stays as it is
+    const others = async () =>
+      (await iptOut('iptables -S; cat /etc/sysconfig/iptables')).split('\n').filter((l) => !l.includes('mailprov'));
+    // centos1 relays for the office network again, as the sandbox inventory says
+    const again = mailprov('apply', INVENTORY, '--limit', 'centos1');
+    expect(again.code, again.out).toBe(0);
+    const lan24 = `-A INPUT -s 192.168.77.0/24 ${SMTP_MARKED}`;
+    expect(await iptRules()).toEqual({ live: [lan24], saved: [lan24] });
+    const before = await others();
+    const inv = sandboxInventory(
+      state,
+      [
+        {
+          use: (host) =>
+            sendmailSmartHost(
+              relaySettings(state, {
+                relayFrom: ['192.168.77.200'],
+                listen: ['127.0.0.1', state.hosts.find((h) => h.name === host.name)!.lanAddress!],
+              }),
+            ),
+        },
+      ],
+      {},
+      ['centos1'],
+    );
+    const [planned] = await apply(inv, true);
+    const rule = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+    expect(planned.changes.find((c) => c.resourceId.startsWith('firewall:'))?.summary).toBe(
+      `add iptables rule -A INPUT -s 192.168.77.200/32 ${rule}; take out iptables rule -A INPUT -s 192.168.77.0/24 ${rule} (tcp/25 open to 192.168.77.200/32)`,
+    );
+    const [applied] = await apply(inv);
+    expect([applied.status, applied.error]).toEqual(['changed', undefined]);
+    const office = `-A INPUT -s 192.168.77.200/32 ${SMTP_MARKED}`;
+    expect(await iptRules()).toEqual({ live: [office], saved: [office] });
+    expect(await others()).toEqual(before);
+    expect(await lanConnect(state.lan, 'office', lanAddress(state.hosts[IPT]), 25)).toMatchObject({ outcome: 'open' });
+    expect(await lanConnect(state.lan, 'guest', lanAddress(state.hosts[IPT]), 25)).toMatchObject({ outcome: 'unreachable' });
+    // the rollback of that apply (the latest): the /24 rule back in its place, live and saved, the /32 one gone
+    const back = mailprov('rollback', INVENTORY, '--host', 'centos1');
+    expect(back.code, back.out).toBe(0);
+    expect(await iptRules()).toEqual({ live: [lan24], saved: [lan24] });
+    expect(await others()).toEqual(before);
+    expect(await lanConnect(state.lan, 'office', lanAddress(state.hosts[IPT]), 25)).toMatchObject({ outcome: 'open' });
+    expect(await lanConnect(state.lan, 'guest', lanAddress(state.hosts[IPT]), 25)).toMatchObject({ outcome: 'unreachable' });
   });
 });

@@ -60,9 +60,10 @@ describe('a mixed inventory (Debian and CentOS-like hosts)', () => {
     expect(await out('centos1', 'cat /etc/mail/sendmail.mc')).toContain(
       "include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl",
     );
-    // the rule is saved where each distro loads it at boot, before RHEL's stock REJECT
-    expect(await out('relay1', 'cat /etc/iptables/rules.v4')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
-    expect(await out('centos1', 'cat /etc/sysconfig/iptables')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+    // the rule (relayFrom's network only) is saved where each distro loads it at boot, before RHEL's stock REJECT
+    const rule = '-A INPUT -s 192.168.0.0/16 -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+    expect((await out('relay1', 'cat /etc/iptables/rules.v4')).split('\n')).toContain(rule);
+    expect((await out('centos1', 'cat /etc/sysconfig/iptables')).split('\n')).toContain(rule);
     expect((await out('centos1', 'iptables -S INPUT')).trim().split('\n').at(-1)).toBe(
       '-A INPUT -j REJECT --reject-with icmp-host-prohibited',
     );

@@ -41,6 +41,8 @@ const snapshot = async (host: number) =>
     )
   ).stdout;
 
+const SMTP_MARKED = '-p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+
 describe('rollback', () => {
   it.each([
     ['relay1', 'Debian 13', 0],
@@ -60,7 +62,8 @@ describe('rollback', () => {
       expect(b.error).toBeUndefined();
       const afterB = await snapshot(i);
       expect(afterB).not.toBe(afterA);
-      expect(afterB).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+      // B opens port 25 to its relayFrom (10.0.0) only
+      expect(afterB.split('\n')).toContain(`-A INPUT -s 10.0.0.0/24 ${SMTP_MARKED}`);
 
       const host = sendmailOn(name, settings()).hosts[0];
       const history = (await readHistory(host)).generations;
@@ -72,7 +75,7 @@ describe('rollback', () => {
         {
           kind: 'iptables-rule',
           chain: 'INPUT',
-          rule: '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
+          rule: '-s 10.0.0.0/24 -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
           added: true,
           persistFile: '/etc/iptables/rules.v4',
           // iptables-persistent saved one: the undo takes mailprov's line out of it, never the file
@@ -98,7 +101,9 @@ describe('rollback', () => {
         /^\(binary, \d+ bytes, sha256 [0-9a-f]{16}\)\n$/,
       );
       // the saved rules are not put back whole: the rule mailprov added is deleted and the rules saved again
-      expect(dry.plan?.actions).toEqual(['- iptables rule -A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT']);
+      expect(dry.plan?.actions).toEqual([
+        '- iptables rule -A INPUT -s 10.0.0.0/24 -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT',
+      ]);
       expect(await snapshot(i)).toBe(afterB);
 
       const rb = await rollbackHost(host, { dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });

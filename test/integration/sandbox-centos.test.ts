@@ -176,7 +176,9 @@ describe('a CentOS-like sandbox host', () => {
     // the rule went in before the stock REJECT and was saved where RHEL keeps its rules
     const input = (await out('iptables -S INPUT')).trim().split('\n');
     expect(input.at(-1)).toBe('-A INPUT -j REJECT --reject-with icmp-host-prohibited');
-    expect(await out('cat /etc/sysconfig/iptables')).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+    expect((await out('cat /etc/sysconfig/iptables')).split('\n')).toContain(
+      '-A INPUT -s 192.168.0.0/16 -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT',
+    );
   });
 });
 

@@ -64,10 +64,10 @@ describe('sendmail smart-host playbook', () => {
     expect((await remote(0, 'stat -c "%a %U:%G" /etc/mail/authinfo /etc/mail/authinfo.db')).stdout).toBe(
       '600 root:root\n640 smmta:smmsp\n',
     );
-    expect((await remote(0, 'iptables -S INPUT')).stdout).toContain(
-      '-A INPUT -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT',
-    );
-    expect((await remote(0, 'cat /etc/iptables/rules.v4')).stdout).toContain('--dport 25 -m comment --comment mailprov -j ACCEPT');
+    // port 25 opens to relayFrom's network (192.168) only, live and saved
+    const rule = '-A INPUT -s 192.168.0.0/16 -p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
+    expect((await remote(0, 'iptables -S INPUT')).stdout.split('\n')).toContain(rule);
+    expect((await remote(0, 'cat /etc/iptables/rules.v4')).stdout.split('\n')).toContain(rule);
   });
 
   it('changes nothing and does not restart on the second apply', async () => {

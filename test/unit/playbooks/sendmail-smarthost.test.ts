@@ -39,7 +39,7 @@ describe('sendmail playbook on a fresh Debian host', () => {
 });
 
 describe('sendmail playbook on RHEL', () => {
-  it('CentOS 6: yum, cyrus-sasl-plain, RHEL mc, rule inserted before REJECT and saved to /etc/sysconfig/iptables, service', () => {
+  it("CentOS 6: yum, cyrus-sasl-plain, RHEL mc, relayFrom's rule inserted before REJECT and saved to /etc/sysconfig/iptables, service", () => {
     const plan = planHost(build().resources, hostFacts({ os: centosOs(6), rules: REJECT, services: { sendmail: true } }));
     expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, cyrus-sasl-plain (yum)');
     // after the wait for rpm's lock: the install (yum 3 knows no weak dependencies)
@@ -47,7 +47,7 @@ describe('sendmail playbook on RHEL', () => {
     const mc = plan.changes.find((c) => c.resourceId === 'file:/etc/mail/sendmail.mc')?.diff?.after ?? '';
     expect(mc).toContain("include(`/usr/share/sendmail-cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl");
     expect(mc).toContain("define(`confCACERT', `/etc/pki/tls/certs/ca-bundle.crt')dnl");
-    expect(commands(plan)).toContain('iptables -I INPUT 3 -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT');
+    expect(commands(plan)).toContain('iptables -I INPUT 3 -s 192.168.0.0/16 -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT');
     expect(commands(plan)).toContain('save rules to /etc/sysconfig/iptables');
     expect(commands(plan)).toContain('restorecon /etc/mail');
     const restart = plan.changes.at(-1)!;
@@ -64,8 +64,12 @@ describe('sendmail playbook on RHEL', () => {
     );
     expect(plan.changes[0].steps[0].command.split('\n').at(-1)).toMatch(/^yum install/);
     const fw = plan.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
-    expect(fw.steps.map((s) => s.command)).toEqual(["firewall-cmd --permanent --add-service='smtp' && firewall-cmd --reload"]);
-    expect(fw.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true }]);
+    expect(fw.summary).toBe('allow smtp in firewalld (tcp/25 open to everyone)');
+    // allowed at runtime already (dhcpv6-client), not smtp: added now and permanently, each directly, never --reload
+    expect(fw.steps.map((s) => s.command)).toEqual([
+      "firewall-cmd '--add-service=smtp' >/dev/null && firewall-cmd --permanent '--add-service=smtp' >/dev/null",
+    ]);
+    expect(fw.undo).toEqual([{ kind: 'firewalld-service', service: 'smtp', added: true, runtime: true, permanent: true }]);
     expect(plan.changes.at(-1)!.steps.map((s) => s.command)).toEqual(["systemctl 'restart' 'sendmail'", "systemctl 'restart' 'sm-client'"]);
   });
 
@@ -77,7 +81,9 @@ describe('sendmail playbook on RHEL', () => {
     expect(plan.changes[0].steps[0].command.split('\n').at(-1)).toBe(
       "dnf install -y -q --setopt=install_weak_deps=False 'sendmail' 'sendmail-cf' 'cyrus-sasl-plain'",
     );
-    expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall:'))?.reason).toBe('firewalld allows smtp');
+    expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall:'))?.reason).toBe(
+      'firewalld allows smtp (tcp/25 open to everyone)',
+    );
   });
 
   it('firewalld, open to relayFrom: a rich rule per network for the smtp service, now and permanently, no reload', () => {
@@ -107,6 +113,8 @@ describe('sendmail playbook on RHEL', () => {
 
 describe('sendmail playbook with IPv6 listen addresses', () => {
   const V6_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
+  /** A LAN with an IPv6 network too: ip6tables admits only that one. */
+  const V6_RELAY = ['192.168', 'IPv6:fd00:1'];
   const ids = (p: ReturnType<typeof planHost>) => p.changes.map((c) => c.resourceId).filter((id) => id.startsWith('firewall'));
   const firewallIds = (s: Partial<SendmailSettingsInput>) =>
     build(s)
@@ -124,18 +132,18 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
     expect(firewallIds({ relayFrom: [], listen: ['::1'] })).toEqual([]);
   });
 
-  it('Debian: adds the rule with ip6tables, saves it to rules.v6, renders the inet6 daemon', () => {
-    const plan = planHost(build({ listen: ['0.0.0.0', '::'] }).resources, hostFacts({ os: debianOs }));
+  it("Debian: adds relayFrom's IPv6 rule with ip6tables, saves it to rules.v6, renders the inet6 daemon", () => {
+    const plan = planHost(build({ relayFrom: V6_RELAY, listen: ['0.0.0.0', '::'] }).resources, hostFacts({ os: debianOs }));
     expect(ids(plan)).toEqual([`firewall:INPUT ${V6_RULE}`, `firewall6:INPUT ${V6_RULE}`]);
     const fw6 = plan.changes.find((c) => c.resourceId.startsWith('firewall6:'))!;
-    expect(fw6.summary).toBe(`add ip6tables rule -A INPUT ${V6_RULE}`);
-    expect(fw6.steps.map((s) => s.label)).toEqual([`ip6tables -A INPUT ${V6_RULE}`, 'save rules to /etc/iptables/rules.v6']);
+    expect(fw6.summary).toBe(`add ip6tables rule -A INPUT -s fd00:1::/32 ${V6_RULE} (tcp/25 open to 192.168.0.0/16, fd00:1::/32)`);
+    expect(fw6.steps.map((s) => s.label)).toEqual([`ip6tables -A INPUT -s fd00:1::/32 ${V6_RULE}`, 'save rules to /etc/iptables/rules.v6']);
     expect(fw6.undo).toEqual([
       {
         kind: 'iptables-rule',
         family: 'ipv6',
         chain: 'INPUT',
-        rule: V6_RULE,
+        rule: `-s fd00:1::/32 ${V6_RULE}`,
         added: true,
         persistFile: '/etc/iptables/rules.v6',
         createdFile: true,
@@ -158,11 +166,11 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
       '-A INPUT -j REJECT --reject-with icmp6-adm-prohibited',
     ];
     const plan = planHost(
-      build({ listen: ['127.0.0.1', '::1'], openSmtpPort: true }).resources,
+      build({ relayFrom: V6_RELAY, listen: ['127.0.0.1', '::1'], openSmtpPort: true }).resources,
       hostFacts({ os: centosOs(6), rules: REJECT, rules6, services: { sendmail: true } }),
     );
-    expect(commands(plan)).toContain(`iptables -I INPUT 3 ${V6_RULE}`);
-    expect(commands(plan)).toContain(`ip6tables -I INPUT 5 ${V6_RULE}`);
+    expect(commands(plan)).toContain(`iptables -I INPUT 3 -s 192.168.0.0/16 ${V6_RULE}`);
+    expect(commands(plan)).toContain(`ip6tables -I INPUT 5 -s fd00:1::/32 ${V6_RULE}`);
     expect(commands(plan)).toContain('save rules to /etc/sysconfig/ip6tables');
   });
 
@@ -174,7 +182,7 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
     );
     expect(ids(plan)).toEqual([`firewall:INPUT ${V6_RULE}`]);
     expect(plan.changes.flatMap((c) => c.undo).filter((u) => u.kind !== 'packages')).toEqual([
-      { kind: 'firewalld-service', service: 'smtp', added: true },
+      { kind: 'firewalld-service', service: 'smtp', added: true, runtime: true, permanent: true },
     ]);
     expect(plan.unchanged.find((u) => u.resourceId.startsWith('firewall6:'))?.reason).toBe(
       `firewalld's smtp service covers IPv6 too (firewall:INPUT ${V6_RULE})`,
@@ -183,20 +191,24 @@ describe('sendmail playbook with IPv6 listen addresses', () => {
 
   it('a second run finds both rules live and saved, and changes nothing in the firewall', () => {
     const marked = '-p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
-    const saved = fileFact(`*filter\n-A INPUT ${marked}\nCOMMIT\n`);
+    const v4 = `-A INPUT -s 192.168.0.0/16 ${marked}`;
+    const v6 = `-A INPUT -s fd00:1::/32 ${marked}`;
     const plan = planHost(
-      build({ listen: ['0.0.0.0', '::'] }).resources,
+      build({ relayFrom: V6_RELAY, listen: ['0.0.0.0', '::'] }).resources,
       hostFacts({
         os: debianOs,
-        rules: ['-P INPUT ACCEPT', `-A INPUT ${marked}`],
-        rules6: ['-P INPUT ACCEPT', `-A INPUT ${marked}`],
-        files: { '/etc/iptables/rules.v4': saved, '/etc/iptables/rules.v6': saved },
+        rules: ['-P INPUT ACCEPT', v4],
+        rules6: ['-P INPUT ACCEPT', v6],
+        files: {
+          '/etc/iptables/rules.v4': fileFact(`*filter\n${v4}\nCOMMIT\n`),
+          '/etc/iptables/rules.v6': fileFact(`*filter\n${v6}\nCOMMIT\n`),
+        },
       }),
     );
     expect(ids(plan)).toEqual([]);
     expect(plan.unchanged.filter((u) => u.resourceId.startsWith('firewall')).map((u) => u.reason)).toEqual([
-      'rule present and saved in /etc/iptables/rules.v4',
-      'rule present and saved in /etc/iptables/rules.v6',
+      'rule present and saved in /etc/iptables/rules.v4 (tcp/25 open to 192.168.0.0/16, fd00:1::/32)',
+      'rule present and saved in /etc/iptables/rules.v6 (tcp/25 open to 192.168.0.0/16, fd00:1::/32)',
     ]);
   });
 });

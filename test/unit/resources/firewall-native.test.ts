@@ -172,6 +172,16 @@ describe('port 25 where a native nftables ruleset decides', () => {
     expect(isChange(v6)).toBe(false);
   });
 
+  it('finds its rules for an IPv6 network written long, or a host, as nft prints them back, and changes nothing', () => {
+    const long: PortOpening = { proto: 'tcp', port: 25, sources: { ipv4: ['10.1.2.3/32'], ipv6: ['2001:DB8:0:0::/64'] } };
+    const shown = [
+      'ip saddr 10.1.2.3 tcp dport 25 accept comment "mailprov"',
+      'ip6 saddr 2001:db8::/64 tcp dport 25 accept comment "mailprov"',
+    ];
+    const saved = withNftBlock(CONF, nftBlock({ family: 'inet', table: 'filter', chain: 'input' }, shown));
+    expect(isChange(plan4(long, fwFacts(nftFacts(shown), saved)))).toBe(false);
+  });
+
   it('refuses to open the port in one of several native input chains that drop (each must accept a packet)', () => {
     const two = NATIVE.replace(
       'table ip filter {',
@@ -257,6 +267,18 @@ describe('port 25 where ufw decides', () => {
       "ufw 'allow' 'from' 'fd00::/8' 'to' 'any' 'port' '25' 'proto' 'tcp' 'comment' 'mailprov'",
     ]);
     expect(() => ufwRulesUndo.parse({ kind: 'ufw-rules', added: ["allow 25/tcp; reboot comment 'mailprov'"], removed: [] })).toThrow();
+  });
+
+  it('finds its rule for a single address as ufw shows it back (no /32), and changes nothing: no delete and add on every run', () => {
+    const host: PortOpening = { proto: 'tcp', port: 25, sources: { ipv4: ['10.1.2.3/32'], ipv6: ['2001:DB8:0:0::1'] } };
+    const shown = [
+      "allow from 10.1.2.3 to any port 25 proto tcp comment 'mailprov'",
+      "allow from 2001:db8::1 to any port 25 proto tcp comment 'mailprov'",
+    ];
+    expect(plan4(host, fwFacts(ufw(['allow 22/tcp', ...shown])))).toEqual({
+      resourceId: `firewall:INPUT ${RULE}`,
+      reason: "ufw allows tcp/25 from 10.1.2.3/32, 2001:db8::1/128 (mailprov's rules)",
+    });
   });
 
   it("never replaces a person's ufw rule of the same match (ufw would update it in place); their identical allow counts as open", () => {

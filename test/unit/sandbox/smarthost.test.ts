@@ -293,6 +293,8 @@ describe('smart host modes', () => {
       { kind: 'connection', mode: 'normal', remote: 'unix' },
       { kind: 'starttls', protocol: 'TLSv1.3' },
       { kind: 'auth', user: USER, mechanism: 'PLAIN', tls: true, code: 235, client: 'h1.sandbox.test' },
+      { kind: 'envelope', command: 'MAIL', address: 'root@h1.sandbox.test', code: 250, user: USER, tls: true },
+      { kind: 'envelope', command: 'RCPT', address: 'alice@example.com', code: 250, user: USER, tls: true },
       {
         kind: 'message',
         id: expect.any(String),
@@ -336,6 +338,8 @@ describe('smart host modes', () => {
     expect(withoutTimes(events)).toEqual([
       { kind: 'connection', mode: 'no-starttls', remote: 'unix' },
       { kind: 'auth', user: USER, mechanism: 'PLAIN', tls: false, code: 235, client: 'h1.sandbox.test' },
+      expect.objectContaining({ kind: 'envelope', command: 'MAIL', code: 250, tls: false }),
+      expect.objectContaining({ kind: 'envelope', command: 'RCPT', code: 250, tls: false }),
       expect.objectContaining({ kind: 'message', user: USER, tls: false }),
     ]);
     expect(await waitForMessage(modeStore, bySubject('in the clear'), 2000)).toMatchObject({ authUser: USER, tls: false });

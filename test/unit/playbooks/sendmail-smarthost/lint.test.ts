@@ -1,7 +1,15 @@
 // Every lint: a case where it fires and one where it does not.
 import { describe, expect, it } from 'vitest';
 import { secret } from '../../../../src/secrets/index.ts';
-import { applyForce, lintMc, lintSettings, lintUserMcTls, UNFORCEABLE } from '../../../../playbooks/sendmail-smarthost/lint.ts';
+import {
+  applyForce,
+  lintMc,
+  lintSettings,
+  lintSettingsBeforeConnecting,
+  lintSettingsForHost,
+  lintUserMcTls,
+  UNFORCEABLE,
+} from '../../../../playbooks/sendmail-smarthost/lint.ts';
 import { lintRelayFrom } from '../../../../playbooks/sendmail-smarthost/relay-from.ts';
 import { renderMc } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
@@ -84,6 +92,26 @@ describe('lintMc', () => {
 describe('lintSettings', () => {
   it('finds nothing in good settings', () => {
     expect(lintSettings(settings(), { distro: debian, hostFqdn: 'relay1.example.org' })).toEqual([]);
+  });
+
+  // one list of checks: what runs before connecting and what waits for the host are its two parts
+  it('is the checks before connecting and the checks for the host, nothing more or less', () => {
+    const s = settings({
+      provider: 'microsoft-365',
+      smartHost: 'smtp.sandbox.test',
+      smartHostTls: 'encrypt',
+      localDomain: 'sandbox.test',
+      genericsTable: { root: 'ops@example.org' },
+      genericsDomains: ['example.org'],
+    });
+    const ctx = { distro: debian, hostFqdn: 'relay1' };
+    const before = lintSettingsBeforeConnecting(s);
+    const forHost = lintSettingsForHost(s, ctx);
+    expect(codes(before)).toEqual(
+      expect.arrayContaining(['local-domain-covers-destination', 'smart-host-tls-unverified', 'provider-basic-auth-retiring']),
+    );
+    expect(codes(forHost)).toEqual(['generics-domain-misses-host', 'unqualified-hostname']);
+    expect(codes(lintSettings(s, ctx)).sort()).toEqual([...codes(before), ...codes(forHost)].sort());
   });
 
   // the schema refuses these values; settings that reach the lint some other way are checked again

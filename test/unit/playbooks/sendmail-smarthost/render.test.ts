@@ -166,6 +166,8 @@ describe('settings', () => {
       smartHost: 'smtp.gmail.com',
       smartHostPort: 587,
       smartHostTls: 'verify',
+      fallbackSmartHosts: [],
+      routes: {},
       allowPlaintextAuth: false,
       probeSmartHost: true,
       relayFrom: [],
