@@ -48,6 +48,7 @@ import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, v
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mapInSyncCommand } from './sendmail-smarthost/maps.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
+import { probeStatus, readRelayStatus, relayStatusFact } from './sendmail-smarthost/status.ts';
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources.ts';
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
@@ -300,6 +301,12 @@ export const sendmailSmartHost = definePlaybook({
       },
       // `plan --probe`: the smart host as this host would reach it, and whether the live relay is open
       probe: (ctx: ProbeContext) => probeRelay(ctx, settings),
+      // `mailprov status`: is mail flowing (the daemon, the queue, the log, and the probe's figures)
+      status: {
+        facts: [mailQueueFact.query(), relayStatusFact.query()],
+        read: (facts: HostFacts) => readRelayStatus(facts, settings),
+        probe: (ctx: ProbeContext) => probeStatus(ctx, settings),
+      },
     };
   },
 });

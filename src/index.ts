@@ -25,6 +25,11 @@ export {
   type Finding,
   type VerifyContext,
   type ProbeContext,
+  type PlaybookStatusParts,
+  type ServiceStatus,
+  type ProbeStatus,
+  type QueueCause,
+  type LogEvent,
 } from './playbook/index.ts';
 
 // Secrets: read at apply time (secret.env / secret.file), never printed; redact() scrubs every

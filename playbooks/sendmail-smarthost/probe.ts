@@ -54,7 +54,8 @@ function failed(d: Diagnosis, evidence: string[] = []): OperationError {
   return Object.assign(new OperationError(`smart host check failed: ${oneLine(d)}`, evidence), { diagnosis: d });
 }
 
-export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+/** Throws OperationError (with its `diagnosis`) when the smart host cannot be used; else says what it saw. */
+export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettings): Promise<SmtpProbeResult> {
   const { smartHost, smartHostPort: port } = settings;
   const dctx = diagnoseContext(settings, ctx);
   let ca: string | undefined;
@@ -102,6 +103,7 @@ export async function probeSmartHost(ctx: ProbeContext, settings: SendmailSettin
       ? `, relay accepted without AUTH for ${envelope.from} to ${envelope.to} (RSET, no message sent)`
       : '';
   ctx.info(`smart host ${smartHost}:${port} reached from this host${tls}${authed}${relayed}`);
+  return result;
 }
 
 /** What failover is for: a smart host that cannot be reached now. Anything else is a misconfiguration. */
@@ -134,7 +136,10 @@ export async function probeSmartHosts(ctx: ProbeContext, settings: SendmailSetti
 
 async function probeFailoverList(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
   const hosts = smartHostList(settings);
-  if (hosts.length === 1) return probeSmartHost(ctx, settings);
+  if (hosts.length === 1) {
+    await probeSmartHost(ctx, settings);
+    return;
+  }
   const down: string[] = [];
   for (const [i, h] of hosts.entries()) {
     const one = { ...settings, ...h, provider: i === 0 ? settings.provider : undefined, fallbackSmartHosts: [] };

@@ -51,7 +51,7 @@ export interface SmtpProbeResult {
   /** Server replies ("S: 250-...") and our commands ("C: EHLO ..."), the AUTH data masked. */
   transcript: string[];
   /** The certificate's subject CN and issuer CN, when TLS was set up. */
-  certificate?: { subject: string; issuer: string; names: string };
+  certificate?: { subject: string; issuer: string; names: string; expiresAt: number | null };
   /** The mechanism AUTH used, when it succeeded. */
   mechanism?: string;
   /** Set when the server offered AUTH before STARTTLS: a password there would go in the clear. */
@@ -348,5 +348,12 @@ function describeCertificate(socket: TLSSocket): SmtpProbeResult['certificate'] 
   const cert = socket.getPeerCertificate();
   if (!cert?.subject) return undefined;
   const cn = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v ?? ''));
-  return { subject: cn(cert.subject.CN), issuer: cn(cert.issuer?.CN), names: cert.subjectaltname ?? '' };
+  // notAfter, in seconds since the epoch (what `status` reports as the certificate's expiry)
+  const notAfter = Date.parse(cert.valid_to);
+  return {
+    subject: cn(cert.subject.CN),
+    issuer: cn(cert.issuer?.CN),
+    names: cert.subjectaltname ?? '',
+    expiresAt: Number.isNaN(notAfter) ? null : Math.floor(notAfter / 1000),
+  };
 }

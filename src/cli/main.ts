@@ -10,6 +10,7 @@ import type { RunCommandOptions } from './run.ts';
 import type { ForgetCommandOptions } from './forget-secrets.ts';
 import type { HistoryCommandOptions, RollbackCommandOptions } from './rollback.ts';
 import type { MergeCommandOptions } from './report.ts';
+import type { StatusCommandOptions } from './status.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -99,6 +100,33 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await runCommand(inventory, opts, 'plan');
     });
 
+  sshConfigOptions(program.command('status'))
+    .description(
+      'is mail flowing? per host, read-only (no lock, no journal entry): drift (changes pending), sendmail and where it listens, ' +
+        'the queue and why it waits, the last delivery to the smart host and the last failure in the mail log ' +
+        '(exit 0: all ok, 2: a host needs attention, 3: a host unreachable or unreadable, 1: error; ' +
+        'with --prometheus: 0 once the file is written; with --nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)',
+    )
+    .argument('<inventory>', 'inventory file (.ts, or an Ansible INI or YAML host list)')
+    .option('--limit <hosts>', 'only these hosts or groups (comma separated)')
+    .option('--shard <i/n>', SHARD_HELP)
+    .option('--forks <n>', 'hosts read at once', positiveInt, 20)
+    .option('--json', 'print one JSON document instead of the table')
+    .option('--probe', "also probe the smart host from each host (TLS, credentials, the certificate's expiry), as `plan --probe`")
+    .option('--prometheus <file>', "write the figures in node_exporter's textfile-collector format to this file (atomically)")
+    .option('--nagios', 'print one Nagios plugin status line with performance data, and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .option('--warn-queue <n>', 'with --nagios: WARNING above this many queued messages (default 10)')
+    .option('--crit-queue <n>', 'with --nagios: CRITICAL above this many queued messages (default 100)')
+    .option('--warn-age <duration>', 'with --nagios: WARNING when the oldest queued message is older (600, 30m, 2h, 1d; default 30m)')
+    .option('--crit-age <duration>', 'with --nagios: CRITICAL when the oldest queued message is older (default 2h)')
+    .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
+    .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
+    .option('--ask-key-pass', ASK_KEY_PASS)
+    .action(async (inventory: string, opts: StatusCommandOptions) => {
+      const { statusCommand } = await import('./status.ts');
+      exitCode = await statusCommand(inventory, opts);
+    });
+
   program
     .command('show')
     .description('print a plan file as `plan --out` printed it (diffs masked), after checking it was not changed (exit 2: changes pending)')
@@ -182,9 +210,9 @@ export async function main(argv: string[]): Promise<number> {
   report
     .command('merge')
     .description(
-      'merge the --json results of plan or apply shards into one summary, with the exit code one run over all their hosts ' +
-        'would have had (0, 1 a host failed, 2 a plan with changes pending, 4 a saved plan refused on a host); 3 when the files are not the shards of one run ' +
-        '(one inventory, one --limit, one n, each shard once, each host in its own shard)',
+      'merge the --json results of plan, apply or status shards into one summary, with the exit code one run over all their hosts ' +
+        'would have had (plan and apply: 0, 1 a host failed, 2 a plan with changes pending, 4 a saved plan refused on a host; status: its own codes); ' +
+        '3 when the files are not the shards of one run (one command, one inventory, one --limit, one n, each shard once, each host in its own shard)',
     )
     .argument('<files...>', 'the JSON files, one per shard')
     .option('--json', 'print the merged JSON document instead of text')
@@ -269,7 +297,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 1;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      // a Nagios plugin given arguments it cannot read is UNKNOWN (3), with a status line on stdout
+      if (argv[0] === 'status' && argv.includes('--nagios')) {
+        process.stdout.write('MAILPROV UNKNOWN - invalid arguments (see stderr)\n');
+        return 3;
+      }
+      return 1;
+    }
     process.stderr.write(redact(`mailprov: ${describeError(err)}\n`));
     return exitCodeOf(err);
   }

@@ -2,7 +2,17 @@
 import { readFileSync } from 'node:fs';
 import { MergeError } from '../errors.ts';
 import { ConsoleReporter } from '../report/index.ts';
-import { entryToResult, mergeRunDocs, parseRunDoc } from '../report/merge.ts';
+import {
+  entryToResult,
+  isStatusText,
+  mergeRunDocs,
+  mergeStatusDocs,
+  parseRunDoc,
+  parseStatusDoc,
+  type StatusDoc,
+} from '../report/merge.ts';
+import type { HostStatus } from '../status/host.ts';
+import { statusExitCode, statusTable } from '../status/render.ts';
 import { redact } from '../secrets/index.ts';
 
 export interface MergeCommandOptions {
@@ -14,7 +24,19 @@ export interface MergeCommandOptions {
  * Files that are not the shards of one run throw a MergeError, which main.ts ends with 3 (EXIT_NOT_ONE_RUN).
  */
 export async function reportMergeCommand(files: string[], opts: MergeCommandOptions): Promise<number> {
-  const docs = files.map((f) => parseRunDoc(f, readInput(f)));
+  const texts = files.map((f) => ({ file: f, text: readInput(f) }));
+  const status = texts.filter((t) => isStatusText(t.text));
+  if (status.length && status.length < texts.length)
+    throw new MergeError(
+      files,
+      `the results are of different commands: status in ${status.map((t) => t.file).join(', ')}, plan or apply in the others: merge the shards of one command`,
+    );
+  if (status.length)
+    return mergeStatus(
+      texts.map((t) => parseStatusDoc(t.file, t.text)),
+      opts,
+    );
+  const docs = texts.map((t) => parseRunDoc(t.file, t.text));
   const merged = mergeRunDocs(docs);
   if (opts.json) {
     // the inputs were redacted when written; this process holds no secrets, but every output passes the redactor
@@ -29,6 +51,16 @@ export async function reportMergeCommand(files: string[], opts: MergeCommandOpti
   reporter.printErrors(results);
   reporter.printSummary(results, undefined, merged.command === 'plan');
   return merged.exitCode;
+}
+
+/** Shards of `status --json`: one table (or document) and the exit code status gives over all the hosts. */
+function mergeStatus(docs: StatusDoc[], opts: MergeCommandOptions): number {
+  const { doc, hosts } = mergeStatusDocs(docs);
+  const statuses = hosts as unknown as HostStatus[];
+  const exitCode = statusExitCode(statuses);
+  if (opts.json) process.stdout.write(redact(JSON.stringify({ ...doc, exitCode }, null, 2)) + '\n');
+  else process.stdout.write(redact(statusTable(statuses)));
+  return exitCode;
 }
 
 function readInput(file: string): string {

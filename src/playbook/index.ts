@@ -53,6 +53,63 @@ export interface PlaybookParts {
    * OperationError with evidence when the host could not work as configured.
    */
   probe?(ctx: ProbeContext): Promise<void>;
+  /** `mailprov status`: how the service runs now, read from facts (gathered with the others, in one command). */
+  status?: PlaybookStatusParts;
+}
+
+/** A playbook's answer to "is mail flowing?" (`mailprov status`): read-only, from facts and an optional probe. */
+export interface PlaybookStatusParts {
+  /** Facts the status reads, gathered in the same remote command as the resources' own. */
+  facts: FactQuery[];
+  read(facts: HostFacts): ServiceStatus;
+  /** `status --probe`: the world beyond the host (the smart host), as `plan --probe` sees it. */
+  probe?(ctx: ProbeContext): Promise<ProbeStatus>;
+}
+
+/** Why queued messages wait: one deferral reason, decoded as the probe decodes failures. */
+export interface QueueCause {
+  /** How many queued messages carry this reason (of those whose details were read). */
+  count: number;
+  /** The decoded cause's code ("refused-at-greeting"), or "unknown" when no pattern fits. */
+  code: string;
+  /** "cause; remedy" when decoded, else the reason as sendmail wrote it. */
+  text: string;
+  /** The reason as sendmail keeps it in the queue file ("Deferred: 421 4.3.2 ..."). */
+  reason: string;
+}
+
+/** A line of the mail log about the smart host, with its time. */
+export interface LogEvent {
+  /** Seconds since the epoch. */
+  at: number;
+  line: string;
+  /** Decoded, for a failure. */
+  code?: string;
+  text?: string;
+}
+
+export interface ServiceStatus {
+  /** The daemon runs (its process is there). */
+  running: boolean;
+  /** Where it listens on port 25 ("127.0.0.1", "::1", "0.0.0.0"). */
+  listening: string[];
+  queue: { messages: number; oldestSeconds: number | null; causes: QueueCause[] };
+  lastDelivery: LogEvent | null;
+  lastFailure: LogEvent | null;
+  /** Where the log was read ("/var/log/mail.log", "journal"), or null when there was none. */
+  logSource: string | null;
+}
+
+export interface ProbeStatus {
+  ok: boolean;
+  /** Whether TLS was set up (null: not reached that far). */
+  tls: boolean | null;
+  /** The AUTH mechanism accepted, or null (no auth configured, or refused). */
+  auth: string | null;
+  certificate: { subject: string; issuer: string; expiresAt: number | null } | null;
+  /** When the probe failed: the decoded cause's code and "cause; remedy". */
+  code?: string;
+  text?: string;
 }
 
 export interface PlaybookDefinition<Schema extends z.ZodType> {

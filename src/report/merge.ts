@@ -63,6 +63,50 @@ const runDoc = z.looseObject({
   hosts: z.array(hostEntry),
 });
 
+// `mailprov status --json --shard i/n`: the same shard record, hosts with their state
+const statusDoc = z.looseObject({
+  command: z.literal('status'),
+  inventory: z.string().nullable().optional(),
+  shard: runDoc.shape.shard,
+  hosts: z.array(z.looseObject({ host: z.string().min(1), state: z.enum(['ok', 'attention', 'unreachable', 'failed']) })),
+});
+
+export type StatusDoc = z.infer<typeof statusDoc> & { file: string };
+
+/** Whether a file's text is `status --json` (merged by mergeStatusDocs) rather than a plan or apply. */
+export function isStatusText(text: string): boolean {
+  try {
+    return (JSON.parse(text) as { command?: unknown })?.command === 'status';
+  } catch {
+    return false;
+  }
+}
+
+export function parseStatusDoc(file: string, text: string): StatusDoc {
+  const parsed = statusDoc.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MergeError([file], `${file}: not the --json result of mailprov status (${issue.path.join('.')}: ${issue.message})`);
+  }
+  return { ...parsed.data, file };
+}
+
+/** The shards of one `status --json --shard` run, checked as a plan's or apply's are, as one document. */
+export function mergeStatusDocs(docs: StatusDoc[]): { doc: Record<string, unknown>; hosts: StatusDoc['hosts'] } {
+  if (!docs.length) throw new MergeError([], 'nothing to merge: give the JSON file of each shard');
+  checkShards(docs);
+  const hosts = disjointHosts(docs);
+  checkHosts(docs);
+  hosts.sort((a, b) => a.host.localeCompare(b.host, 'en', { numeric: true }));
+  const doc = {
+    command: 'status',
+    inventory: common(docs.map((d) => d.inventory ?? null)),
+    merged: docs.map((d) => ({ file: d.file, shard: d.shard ? `${d.shard.index}/${d.shard.count}` : null, hosts: d.hosts.length })),
+    hosts,
+  };
+  return { doc, hosts };
+}
+
 export type HostEntry = z.infer<typeof hostEntry>;
 export type RunDoc = z.infer<typeof runDoc> & { file: string };
 
@@ -168,10 +212,17 @@ function oneCommand(docs: RunDoc[]): 'plan' | 'apply' {
   return docs[0].command;
 }
 
-type Sharded = RunDoc & { shard: NonNullable<RunDoc['shard']> & SelectionRecord };
+/** What the checks read of any sharded result (plan, apply or status): its file, its shard, its hosts' names. */
+interface ShardedInput {
+  file: string;
+  shard?: RunDoc['shard'];
+  hosts: { host: string }[];
+}
+
+type Sharded = ShardedInput & { shard: NonNullable<RunDoc['shard']> & SelectionRecord };
 
 /** The files grouped by a value, for a message: `a.json, c.json: web; b.json: db`. */
-function byValue(docs: RunDoc[], value: (d: RunDoc) => string): string {
+function byValue(docs: ShardedInput[], value: (d: ShardedInput) => string): string {
   const groups = new Map<string, string[]>();
   for (const d of docs) groups.set(value(d), [...(groups.get(value(d)) ?? []), d.file]);
   return [...groups].map(([v, fs]) => `${fs.join(', ')}: ${v}`).join('; ');
@@ -182,7 +233,7 @@ function byValue(docs: RunDoc[], value: (d: RunDoc) => string): string {
  * once, none missing (a missing shard would hide its failures). A run without --shard is a selection
  * of its own: it merges alone, never with another (their hosts could never be shown to cover anything).
  */
-function checkShards(docs: RunDoc[]): void {
+function checkShards(docs: ShardedInput[]): void {
   const files = docs.map((d) => d.file);
   const plain = docs.filter((d) => !d.shard);
   if (plain.length && docs.length === 1) return; // one whole run: nothing to fit together
@@ -260,7 +311,7 @@ function checkShards(docs: RunDoc[]): void {
  * host is in its shard's result: a result that lost a host, or holds one of another shard or run, is
  * not the run it claims to be.
  */
-function checkHosts(docs: RunDoc[]): void {
+function checkHosts(docs: ShardedInput[]): void {
   if (docs.length === 1 && !docs[0].shard) return;
   const sharded = docs as Sharded[];
   const selection = new Set(sharded[0].shard.selection);
@@ -302,11 +353,11 @@ function checkHosts(docs: RunDoc[]): void {
 }
 
 /** Every host once: a host in two inputs means the shards did not come from one inventory and n. */
-function disjointHosts(docs: RunDoc[]): HostEntry[] {
+function disjointHosts<H extends { host: string }>(docs: (ShardedInput & { hosts: H[] })[]): H[] {
   const fileOf = new Map<string, string>();
   const clashes: string[] = [];
   const clashFiles = new Set<string>();
-  const hosts: HostEntry[] = [];
+  const hosts: H[] = [];
   for (const d of docs) {
     for (const h of d.hosts) {
       const first = fileOf.get(h.host);
@@ -332,7 +383,7 @@ function disjointHosts(docs: RunDoc[]): HostEntry[] {
 
 const listOf = (items: string[]) => items.slice(0, 5).join(', ') + (items.length > 5 ? `, and ${items.length - 5} more` : '');
 
-const describeInputs = (docs: RunDoc[]) =>
+const describeInputs = (docs: ShardedInput[]) =>
   docs.map((d) => `${d.file}${d.shard ? ` ${d.shard.index}/${d.shard.count}` : ''} with ${d.hosts.length} hosts`).join(', ');
 
 const common = (values: (string | null)[]) => (values.every((v) => v === values[0]) ? values[0] : null);
