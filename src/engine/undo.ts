@@ -124,7 +124,11 @@ export async function undoGenerations(
     else await journal.finish(gen, 'rolled-back', opts.reason);
   }
   for (const gen of opts.closes ?? [])
-    await journal.finish(gen, 'rolled-back', `${opts.reason}, with the generations it had undone (${(gen.undid ?? []).join(', ')})`);
+    await journal.finish(
+      gen,
+      'rolled-back',
+      `${opts.reason}, with what it had undone${gen.undid?.length ? ` (generation ${gen.undid.join(', ')})` : ''}`,
+    );
   if (into) await journal.write(into);
   // what the journal saved it puts back byte for byte, generator outputs included: a generator
   // whose every output was saved is not run again (its source may never have built)
