@@ -24,6 +24,7 @@ import {
   describeHalfUndone,
   planRollback,
   repairIncomplete,
+  rollbackStart,
   undoGenerations,
   type ForgottenFile,
   type RollbackPlan,
@@ -88,16 +89,7 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
     await checkUndo(runner, plan.undo, optIn, os);
     if (opts.dryRun) return { host: host.name, ok: true, plan };
 
-    const unique = (xs: string[]) => [...new Set(xs)];
-    const gen: Generation = await journal.begin({
-      kind: 'rollback',
-      inventory: opts.inventoryFile,
-      summary: [`roll back to generation ${plan.target}: undo ${plan.undo.map((g) => g.id).join(', ')}`],
-      undid: plan.undo.map((g) => g.id),
-      files: unique(plan.undo.flatMap((g) => g.files)),
-      kept: unique(plan.undo.flatMap((g) => g.kept)),
-      sensitive: unique(plan.undo.flatMap((g) => g.sensitive)),
-    });
+    const gen: Generation = await journal.begin(rollbackStart(plan, opts.inventoryFile));
     let undone: Awaited<ReturnType<typeof undoGenerations>>;
     try {
       undone = await undoGenerations(runner, journal, plan.undo, host.playbooks, {
@@ -106,6 +98,8 @@ export async function rollbackHost(host: ResolvedHost, opts: RollbackOptions): P
         os,
         reason: `undone by generation ${gen.id}`,
         by: `the rollback (generation ${gen.id})`,
+        files: plan.files,
+        closes: plan.closed,
       });
       await verifyPlaybooks(
         runner,

@@ -14,6 +14,7 @@ import {
   isLive,
   remainingUndo,
   type Generation,
+  type GenerationStart,
   type HostJournal,
   type PrunedRecord,
   type UndoRecord,
@@ -38,6 +39,10 @@ export interface UndoOptions {
   reason: string;
   /** Says which undo this is, when one stops halfway ("the automatic rollback", "rollback generation 7"). */
   by: string;
+  /** Generations whose saved files are put back too, records left as they are (see UndoChoice.files). */
+  files?: Generation[];
+  /** Rollbacks recorded as undone with nothing of theirs undone (see UndoChoice.closed). */
+  closes?: Generation[];
 }
 
 export interface UndoResult {
@@ -82,14 +87,22 @@ export async function undoGenerations(
   if (into) {
     await journal.backup(into, [...into.files, ...into.kept]);
   }
+  const undoing = new Set(gens);
+  // newest first, so that the oldest saved copy of each file is the one that stays
+  const sources = [...gens, ...(opts.files ?? [])].sort((a, b) => b.id - a.id);
   const restored = new Set<string>();
-  const notRestored = forgottenFiles(gens);
+  const notRestored = forgottenFiles(sources);
   const skip = new Set(notRestored.map((f) => f.path));
   for (const f of notRestored)
     runner.log(
       `${f.path}: not restored, its saved copy was removed by forget-secrets (generation ${f.generations.join(', ')}); the current file stays`,
     );
-  for (const gen of gens) {
+  for (const gen of sources) {
+    if (!undoing.has(gen)) {
+      runner.log(`put back the files saved by generation ${gen.id} (${gen.kind}, ${gen.status})`);
+      for (const f of await journal.restoreFiles(gen, '', skip)) restored.add(f);
+      continue;
+    }
     runner.log(`undo generation ${gen.id} (${gen.kind}, ${gen.startedAt})`);
     const done = new Set(gen.undone);
     try {
@@ -106,12 +119,20 @@ export async function undoGenerations(
     }
     // records left for an opt-in that was not given (packages without --packages) stay listed as not undone
     gen.undone = [...done].sort((a, b) => a - b);
-    await journal.finish(gen, 'rolled-back', opts.reason);
+    // a rollback that failed was never a state to return to: it stays recorded as failed
+    if (gen.status === 'failed') await journal.write(gen);
+    else await journal.finish(gen, 'rolled-back', opts.reason);
   }
+  for (const gen of opts.closes ?? [])
+    await journal.finish(
+      gen,
+      'rolled-back',
+      `${opts.reason}, with what it had undone${gen.undid?.length ? ` (generation ${gen.undid.join(', ')})` : ''}`,
+    );
   if (into) await journal.write(into);
   // what the journal saved it puts back byte for byte, generator outputs included: a generator
   // whose every output was saved is not run again (its source may never have built)
-  const saved = new Set(gens.flatMap((g) => g.files).filter((f) => !skip.has(f)));
+  const saved = new Set(sources.flatMap((g) => g.files).filter((f) => !skip.has(f)));
   try {
     const { rebuilt, facts } = await rebuild(runner, playbooks, restored, saved, (into ?? gens[0]).id);
     return { restored: [...restored], notRestored, rebuilt, facts };
@@ -252,9 +273,28 @@ export async function repairIncomplete(runner: Runner, journal: HostJournal, pla
   return true;
 }
 
-export interface RollbackPlan {
+/**
+ * What a rollback does. Every generation past the target is one of three things. One that made
+ * changes still in effect (an apply, or a rollback that put back what another had undone) is undone:
+ * its files put back, its records undone. A rollback that undid generations past the target is
+ * *closed*: what it undid is already gone, and undoing its records would put it back with nothing
+ * left to take it out again, so they stay as they are and it is only recorded as undone. One undone
+ * before (a failed apply rolled back by itself, an apply a closed rollback undid) gives its saved
+ * copies: the oldest saved copy of each file is what the file was at the target.
+ */
+export interface UndoChoice {
   target: number;
+  /** Generations whose changes are undone, newest first. */
   undo: Generation[];
+  /** Generations already undone whose saved copies are put back too, newest first. */
+  files: Generation[];
+  /** Live rollbacks past the target whose records stay: what they undid goes with them. */
+  closed: Generation[];
+  /** Whether the rollback puts back what the generation it undoes took out (it undoes a rollback); unknown for records of older versions. */
+  reapplies?: boolean;
+}
+
+export interface RollbackPlan extends UndoChoice {
   /** Per file: what it is now and what the rollback makes it (masked where it holds secrets). */
   diffs: FileDiff[];
   /** What the resources' undo does besides files, one line each ("- iptables rule ..."). */
@@ -264,11 +304,34 @@ export interface RollbackPlan {
 }
 
 /**
- * Which generations `rollback --to N` undoes: every live one after N (complete, or left halfway
- * by an undo that failed), newest first. A pruned generation cannot be the target, nor can a
- * target be reached past a live generation that was pruned (its backups, the way back, are gone).
+ * Whether a generation's records are changes it made (an apply, or a rollback that undid a
+ * rollback), rather than changes it took out (a rollback of applies). Records of older versions do
+ * not say: the generations they undid do, when those agree and were not pruned.
  */
-export function chooseUndo(generations: Generation[], to?: number, pruned: PrunedRecord[] = []): { target: number; undo: Generation[] } {
+function makesChanges(g: Generation, byId: ReadonlyMap<number, Generation>): boolean | undefined {
+  if (g.kind === 'apply') return true;
+  if (g.reapplies !== undefined) return g.reapplies;
+  // a rollback that names nothing it undid is read as most are: a rollback of applies
+  if (!g.undid?.length) return false;
+  const undid = (g.undid ?? []).map((id) => byId.get(id));
+  const senses = new Set(undid.map((u) => (u ? makesChanges(u, byId) : undefined)));
+  return senses.size === 1 && !senses.has(undefined) ? !senses.has(true) : undefined;
+}
+
+/**
+ * What a rollback undoes. `rollback --to N` returns the host to what it was after generation N
+ * (0: before the first), whatever applies and rollbacks came since (see UndoChoice). Without --to
+ * it undoes the latest live generation: an apply by returning to the complete generation before
+ * it, a rollback by undoing exactly it (putting back what it undid). A pruned generation cannot be
+ * the target, nor can a target be reached past a live generation that was pruned (its backups, the
+ * way back, are gone).
+ */
+export function chooseUndo(
+  generations: Generation[],
+  to?: number,
+  pruned: PrunedRecord[] = [],
+  optIn: ReadonlySet<string> = new Set(),
+): UndoChoice {
   const complete = generations.filter((g) => g.status === 'complete');
   const oldest =
     complete.length >= 2 ? `the oldest generation to return to is ${complete[0].id}` : 'no older generation is left to return to';
@@ -283,7 +346,15 @@ export function chooseUndo(generations: Generation[], to?: number, pruned: Prune
   }
   const live = generations.filter(isLive);
   if (!live.length) throw new OperationError('nothing to roll back: the host has no complete generation');
-  const target = to ?? (complete.length >= 2 ? complete[complete.length - 2].id : 0);
+  const byId = new Map(generations.map((g) => [g.id, g]));
+  const latest = live[live.length - 1];
+  if (to === undefined && latest.kind === 'rollback') {
+    // the state before it is the one of the generation just before it, whatever its status
+    const before = [...generations, ...pruned].filter((g) => g.id < latest.id).map((g) => g.id);
+    const sense = makesChanges(latest, byId);
+    return { target: Math.max(0, ...before), undo: [latest], files: [], closed: [], reapplies: sense === undefined ? undefined : !sense };
+  }
+  const target = to ?? Math.max(0, ...complete.filter((g) => g.id < latest.id).map((g) => g.id));
   if (to !== undefined && to !== 0 && !complete.some((g) => g.id === to)) {
     throw new OperationError(`--to ${to}: no complete generation ${to} on this host (complete: ${complete.map((g) => g.id).join(', ')})`);
   }
@@ -298,9 +369,50 @@ export function chooseUndo(generations: Generation[], to?: number, pruned: Prune
         `which were pruned (keepGenerations=${keep}); ${oldest}`,
     );
   }
-  const undo = live.filter((g) => g.id > target).reverse();
-  if (!undo.length) throw new OperationError(`nothing to roll back: generation ${target} is the latest`);
-  return { target, undo };
+  // A complete target was never undone, so every rollback after it undid generations after it:
+  // each change made since, and each one taken out since, lies in the range.
+  const undo: Generation[] = [];
+  const files: Generation[] = [];
+  const closed: Generation[] = [];
+  for (const g of generations.filter((x) => x.id > target && x.status !== 'in-progress').reverse()) {
+    const pending = pendingRecords(g, optIn).length > 0;
+    const makes = makesChanges(g, byId);
+    if (makes === undefined) {
+      if (isLive(g) || remainingUndo(g).length)
+        throw new OperationError(
+          `generation ${g.id} is a rollback recorded by an older mailprov whose undone generations (${(g.undid ?? []).join(', ')}) ` +
+            `are pruned or mix applies and rollbacks: whether its records take changes out or put them back cannot be told; ` +
+            `roll back one generation at a time (\`mailprov rollback\` without --to)`,
+        );
+    } else if (makes) (isLive(g) || pending ? undo : files).push(g);
+    else if (isLive(g)) closed.push(g);
+  }
+  if (!undo.length) {
+    if (!closed.length && !live.some((g) => g.id > target))
+      throw new OperationError(`nothing to roll back: generation ${target} is the latest`);
+    throw new OperationError(
+      `nothing to roll back: the host is as it was after generation ${target}` +
+        (closed.length ? ` (generation ${closed.map((g) => g.id).join(', ')} undid every change since)` : ''),
+    );
+  }
+  return { target, undo, files, closed, reapplies: false };
+}
+
+/** The new rollback generation's record, before its first change. */
+export function rollbackStart(plan: UndoChoice, inventory: string): GenerationStart {
+  const unique = (xs: string[]) => [...new Set(xs)];
+  const sources = [...plan.undo, ...plan.files];
+  const closed = plan.closed.length ? `; ${plan.closed.map((g) => g.id).join(', ')} undone with what it undid` : '';
+  return {
+    kind: 'rollback',
+    inventory,
+    summary: [`roll back to generation ${plan.target}: undo ${plan.undo.map((g) => g.id).join(', ')}${closed}`],
+    undid: plan.undo.map((g) => g.id),
+    ...(plan.reapplies === undefined ? {} : { reapplies: plan.reapplies }),
+    files: unique(sources.flatMap((g) => g.files)),
+    kept: unique(plan.undo.flatMap((g) => g.kept)),
+    sensitive: unique(sources.flatMap((g) => g.sensitive)),
+  };
 }
 
 /** What undoing these records does, one line each, with the opt-ins applied. */
@@ -320,16 +432,29 @@ export async function planRollback(
   optIn: ReadonlySet<string>,
   pruned: PrunedRecord[] = [],
 ): Promise<RollbackPlan> {
-  const { target, undo } = chooseUndo(generations, to, pruned);
-  const notRestored = forgottenFiles(undo);
+  const choice = chooseUndo(generations, to, pruned, optIn);
+  const { undo } = choice;
+  const sources = [...undo, ...choice.files].sort((a, b) => a.id - b.id);
+  const notRestored = forgottenFiles(sources);
   const skip = new Set(notRestored.map((f) => f.path));
-  // Restoring newest first, the oldest undone generation's copy of a file is what remains.
-  const source = new Map<string, Generation>();
-  for (const g of undo) for (const f of g.files) if (!skip.has(f)) source.set(f, g);
-  const queries = [...source.entries()].flatMap(([path, g]) =>
-    [path, `${genDir(g.id)}/files${path}`, `${genDir(g.id)}/absent`].map((p) => fileFact.query(p)),
-  );
+  // Restoring newest first, the oldest copy of a file is what remains: per file, every generation
+  // that may hold one, oldest first (the first that does is the one)
+  const candidates = new Map<string, Generation[]>();
+  for (const g of sources) for (const f of g.files) if (!skip.has(f)) candidates.set(f, [...(candidates.get(f) ?? []), g]);
+  const queries = [...candidates.entries()].flatMap(([path, gs]) => [
+    fileFact.query(path),
+    ...gs.flatMap((g) => [`${genDir(g.id)}/files${path}`, `${genDir(g.id)}/absent`].map((p) => fileFact.query(p))),
+  ]);
   const facts = await gatherFacts(runner.conn, queries);
+  const isAbsent = (g: Generation, path: string) => {
+    const list = facts.get(fileFact, `${genDir(g.id)}/absent`);
+    return list.exists && (list.content ?? '').split('\n').includes(path);
+  };
+  const source = new Map<string, Generation>();
+  for (const [path, gs] of candidates) {
+    const g = gs.find((x) => facts.get(fileFact, `${genDir(x.id)}/files${path}`).exists || isAbsent(x, path));
+    if (g) source.set(path, g); // else never written by any of them
+  }
   const masks = new Map(
     playbooks.flatMap((p) => p.parts.resources).flatMap((r: Resource) => (r.file ? [[r.file.path, r.file.mask] as const] : [])),
   );
@@ -337,9 +462,6 @@ export async function planRollback(
   for (const [path, g] of source) {
     const now = facts.get(fileFact, path);
     const copy = facts.get(fileFact, `${genDir(g.id)}/files${path}`);
-    const absentList = facts.get(fileFact, `${genDir(g.id)}/absent`);
-    const absent = absentList.exists && (absentList.content ?? '').split('\n').includes(path);
-    if (!copy.exists && !absent) continue; // never written by that generation
     const before = now.exists ? (now.content ?? null) : null;
     const after = copy.exists ? (copy.content ?? null) : null;
     const meta: string[] = [];
@@ -347,7 +469,7 @@ export async function planRollback(
       meta.push(`${now.owner}:${now.group} ${now.mode} -> ${copy.owner}:${copy.group} ${copy.mode}`);
     }
     if (before === after && !meta.length) continue;
-    const sensitive = undo.some((u) => u.sensitive.includes(path));
+    const sensitive = sources.some((u) => u.sensitive.includes(path));
     // a generator's binary output (a .db map) is put back byte for byte: its digest tells the two apart
     const binary = [now, copy].some((f) => f.exists && f.content !== undefined && /[\0\uFFFD]/.test(f.content));
     const mask = binary
@@ -367,8 +489,7 @@ export async function planRollback(
     });
   }
   return {
-    target,
-    undo,
+    ...choice,
     diffs,
     actions: describeUndo(
       undo.flatMap((g) =>

@@ -48,6 +48,7 @@ export interface GenerationStart {
   sensitive?: string[];
   undo?: UndoRecord[];
   undid?: number[];
+  reapplies?: boolean;
   /** The id of the saved plan this apply carries out (`apply PLANFILE`). */
   plan?: string;
 }
@@ -133,6 +134,7 @@ export class HostJournal {
       forgotten: [],
       undone: [],
       ...(start.undid ? { undid: start.undid } : {}),
+      ...(start.reapplies === undefined ? {} : { reapplies: start.reapplies }),
       ...(start.plan ? { plan: start.plan } : {}),
     };
     await this.write(gen);

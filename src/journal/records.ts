@@ -45,6 +45,12 @@ export const generationSchema = z.object({
   undone: z.array(z.number().int().nonnegative()).optional(),
   /** For rollbacks: the generations undone. */
   undid: z.array(z.number().int().positive()).optional(),
+  /**
+   * For rollbacks: true when it undid a rollback (its records are the changes it put back), false
+   * when it undid applies (its records put back what it took out). Absent in records of older
+   * versions: read from the generations in `undid`.
+   */
+  reapplies: z.boolean().optional(),
   reason: z.string().optional(),
   /** `apply PLANFILE`: the saved plan's id, so that the same plan is refused a second time. */
   plan: z.string().optional(),

@@ -35,7 +35,8 @@ export function renderRollback(r: RollbackResult, dryRun: boolean): string {
   if (!r.plan) return '';
   const p = r.plan;
   const lines = [
-    `${chalk.bold(r.host)}: ${dryRun ? 'would roll back' : 'rolled back'} to generation ${p.target} (undo ${p.undo.map((g) => g.id).join(', ')})`,
+    `${chalk.bold(r.host)}: ${dryRun ? 'would roll back' : 'rolled back'} to generation ${p.target} (undo ${p.undo.map((g) => g.id).join(', ')}` +
+      `${p.closed.length ? `; ${p.closed.map((g) => g.id).join(', ')} undone with what it undid` : ''})`,
   ];
   for (const d of p.diffs) {
     lines.push(
@@ -67,6 +68,8 @@ export function rollbackToJson(r: RollbackResult): string {
   const plan = r.plan && {
     ...r.plan,
     undo: r.plan.undo.map((g) => g.id),
+    files: r.plan.files.map((g) => g.id),
+    closed: r.plan.closed.map((g) => g.id),
     diffs: r.plan.diffs.map((d) => ({ ...d, unified: unifiedDiff(d) })),
   };
   return redact(JSON.stringify(redactValue({ ...r, plan }), null, 2));

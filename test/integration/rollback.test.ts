@@ -133,6 +133,59 @@ describe('rollback', () => {
     },
   );
 
+  it('apply, apply with a narrower source, rollback, rollback --to 0: nothing of the second apply comes back (relay3, iptables)', async () => {
+    // the /24 rule, then the /32 rule in its place and a file of its own; the port is 2500, no MTA needed
+    const port = definePlaybook({
+      name: 'port',
+      settings: z.object({ sources: z.array(z.string()), office: z.boolean() }).strict(),
+      build: ({ sources, office }) => ({
+        resources: [
+          firewallRule({
+            rule: '-p tcp -m state --state NEW -m tcp --dport 2500 -j ACCEPT',
+            open: { proto: 'tcp', port: 2500, sources: { ipv4: sources, ipv6: [] } },
+          }),
+          ...(office ? [file({ path: '/etc/mailprov-office', content: 'office\n' })] : []),
+        ],
+      }),
+    });
+    const inv = (sources: string[], office: boolean) =>
+      sandboxInventory(sandbox.state, [{ on: 'relay3', use: port({ sources, office }) }], {}, ['relay3']);
+    const state = async () =>
+      (
+        await remote(
+          2,
+          'iptables -S INPUT | grep -e 2500 || true; cat /etc/iptables/rules.v4 2>&1 | grep -e 2500; ls /etc/mailprov-office 2>&1',
+        )
+      ).stdout;
+    const before = await state();
+    const host = inv([], false).hosts[0];
+    const rollback = async (to?: number) => {
+      const r = await rollbackHost(host, { to, dryRun: false, packages: false, inventoryFile: 'inv.ts', log: () => {} });
+      expect(r.error).toBeUndefined();
+      return r;
+    };
+    const rule = (net: string) =>
+      `-A INPUT -s ${net} -p tcp -m state --state NEW -m tcp --dport 2500 -m comment --comment mailprov -j ACCEPT`;
+
+    const [a] = await apply(inv(['10.0.0.0/24'], false));
+    expect(a.error).toBeUndefined();
+    const afterA = await state();
+    expect(afterA).toContain(rule('10.0.0.0/24'));
+    const [b] = await apply(inv(['10.0.0.7'], true));
+    expect(b.error).toBeUndefined();
+    expect(await state()).toContain(rule('10.0.0.7/32'));
+    expect(await state()).not.toContain('10.0.0.0/24');
+    await rollback();
+    expect(await state()).toBe(afterA);
+
+    const back = await rollback(0);
+
+    // the /32 rule and the file stay gone: the rollback of the second apply is left as it is, with it
+    expect(await state()).toBe(before);
+    expect(back.plan?.closed.map((g) => g.id)).toEqual([back.generation! - 1]);
+    expect(before).not.toContain('2500 -m comment');
+  });
+
   const slow = definePlaybook({
     name: 'slow',
     settings: z.object({ motd: z.string(), seconds: z.number() }).strict(),

@@ -29,7 +29,7 @@ describe('a generation an undo left halfway', () => {
     expect(chooseUndo([gen(1, { status: 'rolled-back' }), half], 0).undo.map((g) => g.id)).toEqual([2]);
     // the default target (the complete generation before the last) goes past it too
     const three = [gen(1), half, gen(3)];
-    expect(chooseUndo(three)).toEqual({ target: 1, undo: [gen(3), half] });
+    expect(chooseUndo(three)).toEqual({ target: 1, undo: [gen(3), half], files: [], closed: [], reapplies: false });
     // and --to a generation after it leaves it alone
     expect(chooseUndo([...three, gen(4)], 3).undo.map((g) => g.id)).toEqual([4]);
     // the dry run names only what is left

@@ -3,7 +3,7 @@
 // undone newest first with the opt-ins applied, an undo that stops halfway recorded as such, the
 // rebuild of what watches a restored file, the repair of a run left in progress, and the dry run's
 // diffs read from the host's own backups. Which generations a rollback undoes is pure: tested on records.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   forgottenFiles,
   planRollback,
   repairIncomplete,
+  rollbackStart,
   undoGenerations,
   type UndoOptions,
 } from '../../../src/engine/undo.ts';
@@ -201,6 +202,148 @@ describe('undoGenerations', () => {
   });
 });
 
+/**
+ * A rollback as `mailprov rollback` records it: a generation of its own that backs up the files it
+ * puts back and keeps the inverse of each record it undoes; 'failed' when its undo stops.
+ */
+async function rollback(to?: number, optIn: ReadonlySet<string> = new Set()) {
+  const plan = chooseUndo(journal.generations, to, journal.pruned, optIn);
+  const gen = await journal.begin(rollbackStart(plan, 'inv.ts'));
+  try {
+    await undoGenerations(
+      runner,
+      journal,
+      plan.undo,
+      [],
+      opts({ recordInto: gen, optIn, reason: `undone by generation ${gen.id}`, files: plan.files, closes: plan.closed }),
+    );
+  } catch (err) {
+    await journal.finish(gen, 'failed', 'the rollback failed');
+    throw err;
+  }
+  await journal.finish(gen, 'complete');
+  return gen;
+}
+
+describe('rollback across rollback generations', () => {
+  // an apply that puts a firewall-like rule in a file the journal does not back up (as iptables'
+  // live rules): only the records take it back out
+  const rule = (line: string) => lineEntriesRecord({ path: at('rules'), entries: [{ wrote: [line], before: [] }], created: false });
+  const replace = (from: string, to: string) =>
+    lineEntriesRecord({ path: at('rules'), entries: [{ wrote: [to], before: [from] }], created: false });
+  const rules = () => read('rules');
+  async function applyRules(content: string, undo: UndoRecord[], files: Record<string, string> = {}) {
+    writeFileSync(at('rules'), content);
+    return apply(files, { undo });
+  }
+  beforeEach(() => writeFileSync(at('rules'), 'policy\n'));
+
+  it('apply, apply, rollback, rollback --to 0: what the first rollback undid stays undone', async () => {
+    writeFileSync(at('sendmail.mc'), 'v0\n');
+    await applyRules('policy\nallow /24\n', [rule('allow /24')], { 'sendmail.mc': 'v1\n' });
+    // the second apply narrows the rule, and creates a file of its own
+    await applyRules('policy\nallow /32\n', [replace('allow /24', 'allow /32')], { 'sendmail.mc': 'v2\n', mailertable: 'corp\n' });
+    await rollback();
+    expect([rules(), read('sendmail.mc'), existsSync(at('mailertable'))]).toEqual(['policy\nallow /24\n', 'v1\n', false]);
+
+    await rollback(0);
+
+    expect(rules()).toBe('policy\n');
+    expect(read('sendmail.mc')).toBe('v0\n');
+    expect(existsSync(at('mailertable'))).toBe(false);
+  });
+
+  it('apply, rollback, apply, rollback --to 0: the first apply is not put back', async () => {
+    await applyRules('policy\nallow /24\n', [rule('allow /24')], { mailertable: 'corp\n' });
+    await rollback();
+    expect([rules(), existsSync(at('mailertable'))]).toEqual(['policy\n', false]);
+    await applyRules('policy\nallow /16\n', [rule('allow /16')]);
+
+    const plan = chooseUndo(journal.generations, 0, journal.pruned);
+    expect([plan.undo.map((g) => g.id), plan.closed.map((g) => g.id)]).toEqual([[3], [2]]);
+    const back = await rollback(0);
+
+    expect(rules()).toBe('policy\n');
+    expect(existsSync(at('mailertable'))).toBe(false);
+    // the rollback of generation 1 went with it: neither is a state to return to any more
+    expect(onDisk(journal.generations[1])).toMatchObject({ status: 'rolled-back' });
+    expect(onDisk(back).undid).toEqual([3]);
+  });
+
+  it('a rollback of a rollback puts back exactly what it undid, and a rollback of that undoes it again', async () => {
+    await applyRules('policy\nallow /24\n', [rule('allow /24')]);
+    await applyRules('policy\nallow /32\n', [replace('allow /24', 'allow /32')], { mailertable: 'corp\n' });
+    await rollback();
+    expect(rules()).toBe('policy\nallow /24\n');
+
+    const redo = await rollback();
+    expect([rules(), read('mailertable')]).toEqual(['policy\nallow /32\n', 'corp\n']);
+    expect(onDisk(redo).summary).toEqual(['roll back to generation 2: undo 3']);
+
+    await rollback();
+    expect([rules(), existsSync(at('mailertable'))]).toEqual(['policy\nallow /24\n', false]);
+
+    await rollback(0);
+    expect(rules()).toBe('policy\n');
+    expect(existsSync(at('mailertable'))).toBe(false);
+  });
+
+  it('--to a generation that a later rollback already returned to has nothing to do', async () => {
+    await applyRules('policy\nallow /24\n', [rule('allow /24')]);
+    await applyRules('policy\nallow /32\n', [replace('allow /24', 'allow /32')]);
+    await rollback();
+    expect(() => chooseUndo(journal.generations, 1, journal.pruned)).toThrow(
+      'nothing to roll back: the host is as it was after generation 1 (generation 3 undid every change since)',
+    );
+  });
+
+  it('a rollback of a rollback that stopped halfway is finished by rollback --to 0, its half put back taken out again', async () => {
+    mkdirSync(at('conf.d'));
+    writeFileSync(at('conf.d/extra'), 'base\n');
+    await applyRules('policy\nallow /24\n', [rule('allow /24')]);
+    writeFileSync(at('conf.d/extra'), 'base\nextra\n');
+    await applyRules('policy\nallow /32\n', [
+      replace('allow /24', 'allow /32'),
+      lineEntriesRecord({ path: at('conf.d/extra'), entries: [{ wrote: ['extra'], before: [] }], created: false }),
+    ]);
+    await rollback();
+    expect([rules(), read('conf.d/extra')]).toEqual(['policy\nallow /24\n', 'base\n']);
+    // the undo of that rollback puts the rule back, then cannot write into a folder that is gone
+    rmSync(at('conf.d'), { recursive: true });
+    const err = await rollback().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect(rules()).toBe('policy\nallow /32\n');
+    expect(journal.generations.map((g) => [g.id, g.status])).toEqual([
+      [1, 'complete'],
+      [2, 'rolled-back'],
+      [3, 'rollback-failed'],
+      [4, 'failed'],
+    ]);
+    mkdirSync(at('conf.d'));
+    writeFileSync(at('conf.d/extra'), 'base\n');
+
+    await rollback(0);
+
+    expect(rules()).toBe('policy\n');
+    expect(read('conf.d/extra')).toBe('base\n');
+  });
+
+  it('a rollback past an older one whose undone generation was pruned takes nothing of it back', async () => {
+    await applyRules('policy\nallow /24\n', [rule('allow /24')], { mailertable: 'corp\n' });
+    await rollback();
+    await applyRules('policy\nallow /16\n', [rule('allow /16')]);
+    // pruned as keepGenerations=2 does it: the folder gone, a line in the pruned list
+    rmSync(join(gens, '1'), { recursive: true });
+    journal.generations.shift();
+    journal.pruned.push({ id: 1, status: 'rolled-back', keep: 2, at: 't' });
+
+    await rollback(0);
+
+    expect(rules()).toBe('policy\n');
+    expect(existsSync(at('mailertable'))).toBe(false);
+  });
+});
+
 describe('repairIncomplete', () => {
   it('does nothing on a journal with nothing left in progress', async () => {
     await apply({ 'sendmail.mc': 'v1\n' });
@@ -274,9 +417,45 @@ describe('chooseUndo', () => {
 
   it('by default returns to the complete generation before the last, undoing every live one after it, newest first', () => {
     const all = [gen(1), gen(2), gen(3, { status: 'rolled-back' }), gen(4)];
-    expect(chooseUndo(all)).toEqual({ target: 2, undo: [gen(4)] });
+    // 3, undone by itself, gives its saved copies only
+    expect(chooseUndo(all)).toEqual({
+      target: 2,
+      undo: [gen(4)],
+      files: [gen(3, { status: 'rolled-back' })],
+      closed: [],
+      reapplies: false,
+    });
     expect(chooseUndo(all, 1).undo.map((g) => g.id)).toEqual([4, 2]);
-    expect(chooseUndo([gen(1)])).toEqual({ target: 0, undo: [gen(1)] });
+    expect(chooseUndo([gen(1)])).toEqual({ target: 0, undo: [gen(1)], files: [], closed: [], reapplies: false });
+  });
+
+  it('by default undoes a latest rollback alone; --to past it leaves it and what it undid as they are', () => {
+    const all = [gen(1), gen(2, { status: 'rolled-back' }), gen(3, { kind: 'rollback', undid: [2] })];
+    expect(chooseUndo(all)).toEqual({ target: 2, undo: [all[2]], files: [], closed: [], reapplies: true });
+    expect(chooseUndo(all, 0)).toEqual({ target: 0, undo: [all[0]], files: [all[1]], closed: [all[2]], reapplies: false });
+    // the rollback of that rollback made changes: --to 0 undoes it
+    const redo = [
+      ...all.slice(0, 2),
+      gen(3, { kind: 'rollback', undid: [2], status: 'rolled-back' }),
+      gen(4, { kind: 'rollback', undid: [3] }),
+    ];
+    expect(chooseUndo(redo, 0).undo.map((g) => g.id)).toEqual([4, 1]);
+    expect(chooseUndo(redo, 0).closed).toEqual([]);
+  });
+
+  it('refuses to go past a rollback of an older version whose records cannot be told apart', () => {
+    // an older mailprov's rollback --to 0 undid a rollback and an apply at once: its records both put back and take out
+    const all = [
+      gen(1, { status: 'rolled-back' }),
+      gen(2, { status: 'rolled-back' }),
+      gen(3, { kind: 'rollback', undid: [2], status: 'rolled-back' }),
+      gen(4, { kind: 'rollback', undid: [3, 1] }),
+    ];
+    expect(() => chooseUndo([...all, gen(5)], 0)).toThrow(
+      'generation 4 is a rollback recorded by an older mailprov whose undone generations (3, 1) are pruned or mix applies and rollbacks',
+    );
+    // undoing it alone needs no telling
+    expect(chooseUndo(all).undo.map((g) => g.id)).toEqual([4]);
   });
 
   it('refuses what it cannot do, saying why', () => {

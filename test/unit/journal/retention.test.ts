@@ -122,7 +122,15 @@ describe('history and rollback rendering', () => {
         ok: true,
         generation: 6,
         restored: ['/etc/mail/access'],
-        plan: { target: 3, undo: gens(5, 4), diffs: [], actions: [], notRestored: [{ path: '/etc/mail/authinfo', generations: [4] }] },
+        plan: {
+          target: 3,
+          undo: gens(5, 4),
+          files: [],
+          closed: [],
+          diffs: [],
+          actions: [],
+          notRestored: [{ path: '/etc/mail/authinfo', generations: [4] }],
+        },
       },
       false,
     );
