@@ -408,7 +408,7 @@ function planFirewalld(
   if (!layers.runtime && !layers.permanent && !richGone.length) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
   const service = layers.runtime || layers.permanent;
   const ruleGone = richGone.length
-    ? `mailprov's rich rules for ${svc} admit ${richGone.map((r) => /source address="([^"]+)"/.exec(r)![1]).join(', ')} only`
+    ? `mailprov's rich rules for ${svc} there now admit ${richGone.map((r) => /source address="([^"]+)"/.exec(r)![1]).join(', ')}`
     : '';
   return {
     resourceId: id,
