@@ -1,8 +1,10 @@
 // Opening a TCP port where the firewall that decides is not iptables: a native nftables ruleset
-// (rules inserted at the head of its input chain, persisted as a marked block of /etc/nftables.conf
-// checked with `nft -c -f` before it replaces the file) and ufw (its own rules, which it persists
-// itself). Every rule carries the mark "mailprov" (an nft comment, a ufw comment), so its undo
-// removes exactly mailprov's rules and never one a person added.
+// (rules inserted at the head of each input chain that drops, for the families it sees, persisted
+// as a marked block of /etc/nftables.conf checked with `nft -c -f` before it replaces the file),
+// ufw (its own rules, which it persists itself) and firewalld (rich rules, runtime and permanent).
+// Every rule carries a mark (an nft comment "mailprov", a ufw comment, a rich rule's priority 25),
+// so a change replaces exactly mailprov's rules, its undo removes exactly them, and never one a
+// person added.
 import { z } from 'zod';
 import type { FirewallFacts, NftInputChain } from '../facts/firewall.ts';
 import { RULE_MARK } from '../facts/firewall.ts';
