@@ -193,7 +193,7 @@ export const sendmailSettingsSchema = z
       .enum(['relayFrom', 'everyone'])
       .default('relayFrom')
       .describe(
-        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6; a family it names none of stays shut), in whichever firewall decides (iptables and ip6tables: a marked rule per network); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
+        "who the opened port 25 admits: `'relayFrom'`, the networks `relayFrom` names (IPv4 and IPv6; a family it names none of stays shut), in whichever firewall decides, each rule marked as mailprov's so that a change of `relayFrom` replaces exactly mailprov's old ones (iptables and ip6tables: a rule per network; firewalld: a rich rule per network, marked `priority=\"25\"`); `'everyone'` for a host that also receives mail from outside (the plan says so). The access map stays the second line either way",
       ),
     /**
      * After apply, prove port 25 reachable from inside relayFrom: the prober (controllerProbe(), or

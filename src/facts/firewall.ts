@@ -23,8 +23,8 @@ export interface FirewallFacts {
   /** Why this one, for the plan and for errors: "firewalld is running", "table inet filter, chain input: policy drop". */
   why: string;
   nft?: NftInputChain;
-  /** More than one native input chain drops (each must accept a packet): how many. */
-  nftChains?: number;
+  /** More than one native input chain drops (each must accept a packet): every one, `nft` first. */
+  nftChains?: NftInputChain[];
   /** ufw's added rules (`ufw show added`), when ufw is active. */
   ufwAdded?: string[];
   /** firewalld's rich rules of the default zone, now and after a reload, when firewalld runs. */
@@ -109,7 +109,7 @@ export function parseFirewall(body: string): FirewallFacts {
   const [nft] = chains;
   if (nft) {
     const why = chains.map((c) => `nftables table ${c.family} ${c.table}, chain ${c.chain}: ${c.drops}`).join('; ');
-    return { manager: 'nftables', why, nft, ...(chains.length > 1 ? { nftChains: chains.length } : {}) };
+    return { manager: 'nftables', why, nft, ...(chains.length > 1 ? { nftChains: chains } : {}) };
   }
   const ipt = tagged('MP_IPT');
   if (ipt.length) {

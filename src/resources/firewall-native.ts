@@ -1,15 +1,17 @@
 // Opening a TCP port where the firewall that decides is not iptables: a native nftables ruleset
-// (rules inserted at the head of its input chain, persisted as a marked block of /etc/nftables.conf
-// checked with `nft -c -f` before it replaces the file) and ufw (its own rules, which it persists
-// itself). Every rule carries the mark "mailprov" (an nft comment, a ufw comment), so its undo
-// removes exactly mailprov's rules and never one a person added.
+// (rules inserted at the head of each input chain that drops, for the families it sees, persisted
+// as a marked block of /etc/nftables.conf checked with `nft -c -f` before it replaces the file),
+// ufw (its own rules, which it persists itself) and firewalld (rich rules, runtime and permanent).
+// Every rule carries a mark (an nft comment "mailprov", a ufw comment, a rich rule's priority 25),
+// so a change replaces exactly mailprov's rules, its undo removes exactly them, and never one a
+// person added.
 import { z } from 'zod';
 import type { FirewallFacts, NftInputChain } from '../facts/firewall.ts';
 import { RULE_MARK } from '../facts/firewall.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
 import { parseRecord } from './undo-record.ts';
-import type { Change, NoChange, Step, UndoHandler } from './types.ts';
+import type { Change, NoChange, Step, UndoHandler, UndoRecord } from './types.ts';
 
 /** Who may connect: everyone, or these source networks (CIDR), by family. */
 export type PortSources = 'everyone' | { ipv4: string[]; ipv6: string[] };
@@ -129,22 +131,29 @@ export const normNft = (rule: string) =>
 
 const sameRules = (a: string[], b: string[]) => JSON.stringify(a.map(normNft).sort()) === JSON.stringify(b.map(normNft).sort());
 
+type ChainRef = Pick<NftInputChain, 'family' | 'table' | 'chain'>;
+/** A chain and mailprov's rules in it. */
+export type ChainRules = ChainRef & { rules: string[] };
+const chainName = (c: ChainRef) => `${c.family} ${c.table} ${c.chain}`;
+
 /** Shell: delete every rule marked mailprov's in the chain (by handle), and nothing else. */
-function nftDeleteOurs(c: Pick<NftInputChain, 'family' | 'table' | 'chain'>): string {
+function nftDeleteOurs(c: ChainRef): string {
   const where = sh`${c.family} ${c.table} ${c.chain}`;
   const pattern = `s/.*comment "${RULE_MARK}" # handle \\([0-9][0-9]*\\)$/\\1/p`;
   return `for h in $(nft -a list chain ${where} | sed -n ${sh`${pattern}`}); do nft delete rule ${where} handle "$h" || exit 1; done`;
 }
 
 /** Shell: insert the rules at the head of the chain, in their order. */
-const nftInsert = (c: Pick<NftInputChain, 'family' | 'table' | 'chain'>, rules: string[]) =>
+const nftInsert = (c: ChainRef, rules: string[]) =>
   [...rules].reverse().map((r) => `nft ${sh`insert rule ${c.family} ${c.table} ${c.chain}`} ${r}`);
 
-/** The block mailprov keeps in nftables.conf: its rules, inserted after the file's own tables load. */
-export function nftBlock(c: Pick<NftInputChain, 'family' | 'table' | 'chain'>, rules: string[]): string {
-  return [BEGIN, ...[...rules].reverse().map((r) => `insert rule ${c.family} ${c.table} ${c.chain} ${r}`), END].join('\n');
+/**
+ * The block mailprov keeps in nftables.conf: its rules, inserted after the file's own tables load,
+ * chain after chain (one chain: the block as it always was).
+ */
+export function nftBlock(chains: ChainRules[]): string {
+  return [BEGIN, ...chains.flatMap((c) => [...c.rules].reverse().map((r) => `insert rule ${chainName(c)} ${r}`)), END].join('\n');
 }
-
 /** The conf's text with mailprov's block as given (none: taken out); the file's other lines as they were. */
 export function withNftBlock(conf: string, block: string | undefined): string {
   const lines = conf.split('\n');
@@ -189,63 +198,78 @@ export function nftPersistCommand(conf: string, block: string | undefined): stri
   ].join('\n');
 }
 
-function nftSteps(c: Pick<NftInputChain, 'family' | 'table' | 'chain'>, rules: string[], conf: string): Step[] {
-  const where = `${c.family} ${c.table} ${c.chain}`;
+function nftSteps(chains: ChainRules[], conf: string): Step[] {
+  const total = chains.reduce((n, c) => n + c.rules.length, 0);
   return [
-    {
-      label: rules.length
-        ? `nft: mailprov's rules at the head of ${where}: ${rules.join('; ')}`
-        : `nft: take mailprov's rules out of ${where}`,
-      command: ['(', nftDeleteOurs(c), ...nftInsert(c, rules).map((l) => `${l} || exit 1`), ')'].join('\n'),
-    },
+    ...chains.map((c) => ({
+      label: c.rules.length
+        ? `nft: mailprov's rules at the head of ${chainName(c)}: ${c.rules.join('; ')}`
+        : `nft: take mailprov's rules out of ${chainName(c)}`,
+      command: ['(', nftDeleteOurs(c), ...nftInsert(c, c.rules).map((l) => `${l} || exit 1`), ')'].join('\n'),
+    })),
     {
       label: `save them in ${conf} (checked with nft -c -f first)`,
-      command: nftPersistCommand(conf, rules.length ? nftBlock(c, rules) : undefined),
+      command: nftPersistCommand(conf, total ? nftBlock(chains.filter((c) => c.rules.length)) : undefined),
     },
   ];
 }
 
+/** Which families of packets pass a chain of this table family. */
+const FAMILIES_SEEN: Record<string, Array<'ipv4' | 'ipv6'>> = { inet: ['ipv4', 'ipv6'], ip: ['ipv4'], ip6: ['ipv6'] };
+
+/**
+ * A packet must be accepted by every input hook chain of its family: the port is opened in each
+ * native chain that drops, for the families that chain sees (IPv4 sources in a `table ip`, IPv6 in
+ * a `table ip6`, both in a `table inet`), the usual `table ip filter` + `table ip6 filter` included.
+ */
 export function planNftables(
   id: string,
   open: PortOpening,
   fw: FirewallFacts,
   conf: { exists: boolean; content?: string },
 ): Change | NoChange {
-  const c = fw.nft!;
-  const where = `nftables ${c.family} ${c.table} chain ${c.chain}`;
-  // a packet must be accepted by every input hook chain: opening one of several would leave it shut
-  if (fw.nftChains)
-    throw new OperationError(
-      `${fw.nftChains} nftables input chains drop what they do not accept (${fw.why}): mailprov opens port ${open.port} in one chain only; open it in the others yourself, or merge them`,
-    );
-  const rules = nftRules(open, c.family);
-  if (!rules.length) throw new OperationError(`no source of the port's allowed networks is of the family of ${where}`);
+  const chains = (fw.nftChains ?? [fw.nft!]).filter((c) => c.family in FAMILIES_SEEN);
+  const where = `nftables ${chains.map((c) => `${c.family} ${c.table} chain ${c.chain}`).join(' and ')}`;
+  const wanted: ChainRules[] = chains.map((c) => ({ family: c.family, table: c.table, chain: c.chain, rules: nftRules(open, c.family) }));
+  if (!wanted.some((c) => c.rules.length))
+    throw new OperationError(`no source of the port's allowed networks is of the family of ${where}`);
   if (!conf.exists)
     throw new OperationError(
-      `${where} drops input, but ${NFT_CONF} is missing: mailprov would open port ${open.port} until the next boot only`,
+      `${where} drop${chains.length > 1 ? '' : 's'} input, but ${NFT_CONF} is missing: mailprov would open port ${open.port} until the next boot only`,
     );
-  const live = sameRules(c.ours, rules);
+  const block = nftBlock(wanted.filter((c) => c.rules.length));
   const saved = nftBlockOf(conf.content ?? '');
-  const persisted = saved === nftBlock(c, rules);
-  if (live && persisted) return { resourceId: id, reason: `${where} accepts ${describe(open)} (mailprov's rules, saved in ${NFT_CONF})` };
-  const previous = saved ? savedRules(saved) : c.ours;
+  const differs = wanted.filter((c, i) => !sameRules(chains[i].ours, c.rules));
+  if (!differs.length && saved === block)
+    return {
+      resourceId: id,
+      reason: `${where} accept${chains.length > 1 ? '' : 's'} ${describe(open)} (mailprov's rules, saved in ${NFT_CONF})`,
+    };
+  const ours = chains.flatMap((c) => c.ours);
+  const records = wanted.map((c, i) => ({ ...c, previous: saved ? savedRules(saved, c) : chains[i].ours }));
+  const steps = nftSteps(wanted, NFT_CONF);
   return {
     resourceId: id,
-    action: c.ours.length ? 'change-rule' : 'add-rule',
+    action: ours.length ? 'change-rule' : 'add-rule',
     summary: `open ${open.proto}/${open.port} to ${describe(open)} in ${where}`,
-    reason: `${fw.why}${c.ours.length ? `; mailprov's rules there now: ${c.ours.join('; ')}` : ''}`,
-    steps: nftSteps(c, rules, NFT_CONF),
+    reason: `${fw.why}${ours.length ? `; mailprov's rules there now: ${ours.join('; ')}` : ''}`,
+    // the chains whose live rules differ, then the conf (with every chain's rules)
+    steps: [...steps.filter((_, i) => i < wanted.length && differs.includes(wanted[i])), steps[steps.length - 1]],
     files: [{ path: NFT_CONF, keepOnUndo: true }],
-    undo: [{ kind: 'nft-rules', family: c.family, table: c.table, chain: c.chain, conf: NFT_CONF, rules, previous }],
+    // one chain: the record as it always was; several: one record for them all (they share the conf's block)
+    undo: [
+      records.length === 1 ? { kind: 'nft-rules', ...records[0], conf: NFT_CONF } : { kind: 'nft-rules', conf: NFT_CONF, chains: records },
+    ],
     confirm: true,
   };
 }
 
-const savedRules = (block: string) =>
+/** mailprov's rules for the chain in a saved block, in chain order. */
+const savedRules = (block: string, c: ChainRef) =>
   block
     .split('\n')
-    .filter((l) => l.startsWith('insert rule '))
-    .map((l) => l.split(' ').slice(5).join(' '))
+    .filter((l) => l.startsWith(`insert rule ${chainName(c)} `))
+    .map((l) => l.slice(`insert rule ${chainName(c)} `.length))
     .reverse();
 
 export function describe(open: PortOpening): string {
@@ -306,25 +330,40 @@ export function planUfw(id: string, open: PortOpening, fw: FirewallFacts): Chang
   };
 }
 
-const nftRecord = z.object({
-  kind: z.literal('nft-rules'),
+const nftRule = z.string().regex(/^[^\n;]*comment "mailprov"$/);
+const nftChain = z.object({
   family: z.enum(['inet', 'ip', 'ip6']),
   table: z.string().regex(/^[A-Za-z0-9_-]+$/),
   chain: z.string().regex(/^[A-Za-z0-9_-]+$/),
-  conf: z.string().regex(/^\/[^\0\n]*$/),
   /** mailprov's rules after the change, and before it (none: there were none). */
-  rules: z.array(z.string().regex(/^[^\n;]*comment "mailprov"$/)),
-  previous: z.array(z.string().regex(/^[^\n;]*comment "mailprov"$/)),
+  rules: z.array(nftRule),
+  previous: z.array(nftRule),
 });
-type NftRecord = z.infer<typeof nftRecord>;
+const nftConf = z.string().regex(/^\/[^\0\n]*$/);
+// several chains share the conf's block, so one record covers them all; a one-chain record keeps its old shape
+const nftRecord = z.union([
+  z.object({ kind: z.literal('nft-rules'), conf: nftConf, chains: z.array(nftChain).min(1) }),
+  nftChain
+    .extend({ kind: z.literal('nft-rules'), conf: nftConf })
+    .transform(({ kind, conf, ...chain }) => ({ kind, conf, chains: [chain] })),
+]);
+type NftRecord = z.output<typeof nftRecord>;
 
 /** Puts back mailprov's rules as they were before (none: takes them out), live and in the conf. */
 export const nftRulesUndo: UndoHandler<NftRecord> = {
   kind: 'nft-rules',
   parse: (record) => parseRecord(nftRecord, record),
-  steps: (r) => nftSteps(r, r.previous, r.conf),
-  inverse: (r) => ({ ...r, rules: r.previous, previous: r.rules }),
-  describe: (r) => `nft ${r.family} ${r.table} ${r.chain}: mailprov's rules back to ${r.previous.length ? r.previous.join('; ') : 'none'}`,
+  steps: (r) =>
+    nftSteps(
+      r.chains.map((c) => ({ ...c, rules: c.previous })),
+      r.conf,
+    ),
+  inverse: (r) =>
+    r.chains.length === 1
+      ? { kind: r.kind, conf: r.conf, ...r.chains[0], rules: r.chains[0].previous, previous: r.chains[0].rules }
+      : { ...r, chains: r.chains.map((c) => ({ ...c, rules: c.previous, previous: c.rules })) },
+  describe: (r) =>
+    r.chains.map((c) => `nft ${chainName(c)}: mailprov's rules back to ${c.previous.length ? c.previous.join('; ') : 'none'}`).join('; '),
 };
 
 /**
@@ -349,50 +388,146 @@ function addedRemovedUndo<K extends string>(
 
 export const ufwRulesUndo = addedRemovedUndo('ufw-rules', z.string().regex(/^allow [^\n;&|`$]* comment 'mailprov'$/), ufwSteps, 'ufw');
 
-/** firewalld's rich rules (as `--list-rich-rules` prints them) that admit the service from each network. */
+// firewalld's rich rules take no comment, and the objects that could carry a name (an ipset, a
+// service, a zone) exist at runtime only after a --reload, which would also drop other tools'
+// runtime rules (fail2ban's bans). mailprov's mark is in the rule itself: priority 25, which
+// firewalld keeps in both layers and prints back. A positive priority puts the rule in the zone's
+// _post chain, after its deny rules (a person's or fail2ban's reject still wins), before its target.
+export const RICH_PRIORITY = 25;
+
+/** firewalld's rich rules (as `--list-rich-rules` prints them) that admit the service from each network, marked mailprov's. */
 export function richRules(open: PortOpening, service: string): string[] {
   if (open.sources === 'everyone') return [];
   const rule = (family: 'ipv4' | 'ipv6', source: string) =>
-    `rule family="${family}" source address="${source}" service name="${service}" accept`;
+    `rule priority="${RICH_PRIORITY}" family="${family}" source address="${source}" service name="${service}" accept`;
   return [...open.sources.ipv4.map((s) => rule('ipv4', s)), ...open.sources.ipv6.map((s) => rule('ipv6', s))];
 }
 
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const richShape = (service: string, priority: string) =>
+  new RegExp(`^rule ${priority}family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="${escapeRe(service)}" accept$`);
+/** mailprov's rich rules for the service: marked with its priority. */
+const isOurRich = (service: string) => (r: string) => richShape(service, `priority="${RICH_PRIORITY}" `).test(r);
+/**
+ * The unmarked rule mailprov wrote before it marked them (priority 0, nothing else): adopted as
+ * mailprov's, so a host applied then has its old networks replaced too; the plan names each.
+ */
+const isLegacyRich = (service: string) => (r: string) => richShape(service, '').test(r);
+
+type Layers = { runtime: boolean; permanent: boolean };
+const layerName = (l: Layers) => (l.runtime && l.permanent ? 'now and --permanent' : l.runtime ? 'now only' : '--permanent only');
+
 // Runtime and permanent each told directly: a --reload would also drop runtime rules of other
-// tools (fail2ban's bans) that were never made permanent.
-function richSteps(add: string[], remove: string[]): Step[] {
+// tools (fail2ban's bans) that were never made permanent. Additions first, so a network kept
+// (an old unmarked rule replaced by a marked one) is never shut out in between.
+function richSteps(add: string[], remove: string[], layers: Layers = { runtime: true, permanent: true }): Step[] {
   const one = (verb: 'add' | 'remove', r: string): Step => ({
-    label: `firewall-cmd --${verb}-rich-rule='${r}' (now and --permanent)`,
-    command: `firewall-cmd ${sh`${`--${verb}-rich-rule=${r}`}`} >/dev/null && firewall-cmd ${sh`--permanent ${`--${verb}-rich-rule=${r}`}`} >/dev/null`,
+    label: `firewall-cmd --${verb}-rich-rule='${r}' (${layerName(layers)})`,
+    command: [
+      ...(layers.runtime ? [`firewall-cmd ${sh`${`--${verb}-rich-rule=${r}`}`} >/dev/null`] : []),
+      ...(layers.permanent ? [`firewall-cmd ${sh`--permanent ${`--${verb}-rich-rule=${r}`}`} >/dev/null`] : []),
+    ].join(' && '),
   });
-  return [...remove.map((r) => one('remove', r)), ...add.map((r) => one('add', r))];
+  return [...add.map((r) => one('add', r)), ...remove.map((r) => one('remove', r))];
+}
+
+export interface RichPlan {
+  steps: Step[];
+  undo: UndoRecord[];
+  /** The rules taken out, and the unmarked ones among them (adopted), for the plan. */
+  removed: string[];
+  adopted: string[];
+  added: string[];
 }
 
 /**
- * firewalld with the port open to some networks: a rich rule per network, added now and permanently.
- * Rich rules carry no comment: what mailprov added is what its undo record names, and only that goes.
+ * What makes the default zone's rich rules for the service exactly the wanted ones, layer by layer:
+ * each wanted rule added where it lacks, each of mailprov's (marked, or of its old unmarked shape)
+ * that is not wanted taken out where it is. One undo record per set of layers touched.
+ */
+export function richChanges(wanted: string[], service: string, rich: { runtime: string[]; permanent: string[] }): RichPlan {
+  const ours = (r: string) => isOurRich(service)(r) || isLegacyRich(service)(r);
+  const groups = new Map<string, { layers: Layers; added: string[]; removed: string[] }>();
+  const put = (r: string, layers: Layers, list: 'added' | 'removed') => {
+    if (!layers.runtime && !layers.permanent) return;
+    const key = `${layers.runtime}/${layers.permanent}`;
+    const g = groups.get(key) ?? { layers, added: [], removed: [] };
+    g[list].push(r);
+    groups.set(key, g);
+  };
+  for (const r of wanted) put(r, { runtime: !rich.runtime.includes(r), permanent: !rich.permanent.includes(r) }, 'added');
+  const stale = [...new Set([...rich.runtime, ...rich.permanent])].filter((r) => ours(r) && !wanted.includes(r));
+  for (const r of stale) put(r, { runtime: rich.runtime.includes(r), permanent: rich.permanent.includes(r) }, 'removed');
+  const all = [...groups.values()];
+  return {
+    steps: all.flatMap((g) => richSteps(g.added, g.removed, g.layers)),
+    // both layers: written as records were before layers were told apart
+    undo: all.map((g) => ({
+      kind: 'firewalld-rich-rules',
+      added: g.added,
+      removed: g.removed,
+      ...(g.layers.runtime && g.layers.permanent ? {} : g.layers),
+    })),
+    added: [...new Set(all.flatMap((g) => g.added))],
+    removed: stale,
+    adopted: stale.filter(isLegacyRich(service)),
+  };
+}
+
+/** Plan lines for the unmarked rules taken out as mailprov's. */
+export const adoptedDetails = (adopted: string[]) =>
+  adopted.map(
+    (r) =>
+      `take out unmarked rich rule '${r}': the shape mailprov wrote before it marked its rules (priority="${RICH_PRIORITY}"), taken as mailprov's; a rollback puts it back`,
+  );
+
+/**
+ * firewalld with the port open to some networks: a rich rule per network, marked, added now and
+ * permanently; mailprov's rules for networks no longer asked for are taken out.
  */
 export function planFirewalldRich(id: string, open: PortOpening, service: string, fw: FirewallFacts): Change | NoChange {
-  const wanted = richRules(open, service);
   const rich = fw.richRules ?? { runtime: [], permanent: [] };
-  const add = wanted.filter((r) => !rich.runtime.includes(r) || !rich.permanent.includes(r));
-  if (!add.length) return { resourceId: id, reason: `firewalld admits ${service} from ${describe(open)} (rich rules)` };
+  const c = richChanges(richRules(open, service), service, rich);
+  if (!c.steps.length) return { resourceId: id, reason: `firewalld admits ${service} from ${describe(open)} (mailprov's rich rules)` };
+  const admitted = (rules: string[]) => rules.map((r) => /source address="([^"]+)"/.exec(r)![1]).join(', ');
   return {
     resourceId: id,
-    action: 'add-rule',
+    action: c.removed.length ? 'change-rule' : 'add-rule',
     summary: `open ${open.proto}/${open.port} to ${describe(open)} in firewalld (rich rules for its ${service} service)`,
-    reason: fw.why,
-    steps: richSteps(add, []),
-    // a rule that was there at runtime or permanently already is added where it lacked, and left on undo
-    undo: [
-      { kind: 'firewalld-rich-rules', added: add.filter((r) => !rich.runtime.includes(r) && !rich.permanent.includes(r)), removed: [] },
-    ],
+    reason: `${fw.why}${c.removed.length ? `; mailprov's rich rules there now admit ${admitted(c.removed)}` : ''}`,
+    ...(c.adopted.length ? { details: adoptedDetails(c.adopted) } : {}),
+    steps: c.steps,
+    undo: c.undo,
     confirm: true,
   };
 }
 
-export const firewalldRichUndo = addedRemovedUndo(
-  'firewalld-rich-rules',
-  z.string().regex(/^rule family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="[A-Za-z0-9._-]+" accept$/),
-  richSteps,
-  'firewalld',
-);
+const richRecord = z.object({
+  kind: z.literal('firewalld-rich-rules'),
+  added: z.array(
+    z
+      .string()
+      .regex(/^rule (priority="-?[0-9]+" )?family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="[A-Za-z0-9._-]+" accept$/),
+  ),
+  removed: z.array(
+    z
+      .string()
+      .regex(/^rule (priority="-?[0-9]+" )?family="ipv[46]" source address="[0-9A-Fa-f.:/]+" service name="[A-Za-z0-9._-]+" accept$/),
+  ),
+  /** Which of firewalld's layers the change touched; records written before this say neither, and meant both. */
+  runtime: z.boolean().default(true),
+  permanent: z.boolean().default(true),
+});
+type RichRecord = z.infer<typeof richRecord>;
+
+/** Takes out the rich rules mailprov added and puts back those it took out, in the layers it touched. */
+export const firewalldRichUndo: UndoHandler<RichRecord> = {
+  kind: 'firewalld-rich-rules',
+  parse: (record) => parseRecord(richRecord, record),
+  steps: (r) => richSteps(r.removed, r.added, r),
+  inverse: (r) => ({ ...r, added: r.removed, removed: r.added }),
+  describe: (r) =>
+    [...r.added.map((a) => `- firewalld ${a}`), ...r.removed.map((a) => `+ firewalld ${a}`)]
+      .map((l) => (r.runtime && r.permanent ? l : `${l} (${layerName(r)})`))
+      .join(', '),
+};

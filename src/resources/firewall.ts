@@ -9,7 +9,18 @@
 import { z } from 'zod';
 import { fileFact, ip6tablesFact, iptablesFact } from '../facts/builtin.ts';
 import { firewallFact } from '../facts/firewall.ts';
-import { canonicalOpening, describe, NFT_CONF, planFirewalldRich, planNftables, planUfw, type PortOpening } from './firewall-native.ts';
+import {
+  adoptedDetails,
+  canonicalOpening,
+  describe,
+  NFT_CONF,
+  planFirewalldRich,
+  planNftables,
+  planUfw,
+  type PortOpening,
+  type RichPlan,
+  richChanges,
+} from './firewall-native.ts';
 import type { HostFacts } from '../facts/types.ts';
 import { OperationError } from '../errors.ts';
 import { sh } from '../transport/quote.ts';
@@ -126,7 +137,12 @@ export function firewallRule(opts: FirewallRuleOptions): Resource {
         const twin = firewallRuleId(chain, spec, 'ipv4');
         if (family === 'ipv6' && ctx.changed.has(twin))
           return { resourceId: id, reason: `firewalld's ${svc} service covers IPv6 too (${twin})` };
-        return planFirewalld(id, svc, firewalld, open);
+        // open to everyone after relayFrom: mailprov's rich rules are no longer asked for (the IPv4 resource takes them out)
+        const rich =
+          open && family === 'ipv4'
+            ? richChanges([], svc, facts.get(firewallFact, undefined).richRules ?? { runtime: [], permanent: [] })
+            : undefined;
+        return planFirewalld(id, svc, firewalld, open, rich);
       }
       const fw = open ? facts.get(firewallFact, undefined) : undefined;
       if (open && (fw?.manager === 'nftables' || fw?.manager === 'ufw')) {
@@ -372,28 +388,48 @@ function persistAddStep(persistFile: string, chain: string, line: string): Step 
   return { label: `save rules to ${persistFile}`, command: persistAddCommand(persistFile, chain, line) };
 }
 
-/** firewalld: the service allowed at runtime and permanently (`--permanent` then `--reload`). */
 /**
  * firewalld: the service allowed now and permanently, each told directly, as the rich rules are: a
  * --reload would also drop runtime rules of other tools (fail2ban's bans) that were never made
- * permanent. Its undo takes it out of exactly the layers it was added to.
+ * permanent. Its undo takes it out of exactly the layers it was added to. Open to everyone, the
+ * rich rules mailprov added for relayFrom go (`rich`), and come back on undo.
  */
-function planFirewalld(id: string, svc: string, fwd: { runtime: string[]; permanent: string[] }, open?: PortOpening): Change | NoChange {
+function planFirewalld(
+  id: string,
+  svc: string,
+  fwd: { runtime: string[]; permanent: string[] },
+  open?: PortOpening,
+  rich?: RichPlan,
+): Change | NoChange {
   // the service opens the port to every source, in both families: the plan says so
   const to = open ? ` (${open.proto}/${open.port} open to everyone)` : '';
   const layers = { runtime: !fwd.runtime.includes(svc), permanent: !fwd.permanent.includes(svc) };
-  if (!layers.runtime && !layers.permanent) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
+  const richGone = rich?.removed ?? [];
+  if (!layers.runtime && !layers.permanent && !richGone.length) return { resourceId: id, reason: `firewalld allows ${svc}${to}` };
+  const service = layers.runtime || layers.permanent;
+  const ruleGone = richGone.length
+    ? `mailprov's rich rules for ${svc} there now admit ${richGone.map((r) => /source address="([^"]+)"/.exec(r)![1]).join(', ')}`
+    : '';
   return {
     resourceId: id,
-    action: 'add-service',
-    summary: `allow ${svc} in firewalld${to}`,
-    reason: !layers.permanent
-      ? `${svc} allowed permanently but not at runtime`
-      : !layers.runtime
-        ? `${svc} allowed at runtime but not permanently`
-        : `firewalld does not allow ${svc}`,
-    steps: [firewalldStep(svc, 'add', layers)],
-    undo: [{ kind: 'firewalld-service', service: svc, added: true, ...layers }],
+    action: service ? 'add-service' : 'change-rule',
+    summary: `${service ? `allow ${svc} in firewalld` : `take out mailprov's rich rules for ${svc} in firewalld, which allows it`}${to}`,
+    reason: [
+      !service
+        ? ''
+        : !layers.permanent
+          ? `${svc} allowed permanently but not at runtime`
+          : !layers.runtime
+            ? `${svc} allowed at runtime but not permanently`
+            : `firewalld does not allow ${svc}`,
+      ruleGone,
+    ]
+      .filter(Boolean)
+      .join('; '),
+    ...(rich?.adopted.length ? { details: adoptedDetails(rich.adopted) } : {}),
+    // the service first: the rich rules' networks are never shut out in between
+    steps: [...(service ? [firewalldStep(svc, 'add', layers)] : []), ...(rich?.steps ?? [])],
+    undo: [...(service ? [{ kind: 'firewalld-service', service: svc, added: true, ...layers }] : []), ...(rich?.undo ?? [])],
     confirm: true,
   };
 }

@@ -53,7 +53,8 @@ const FWD = 2; // relay3
 const ALL = [NFT, UFW, FWD];
 /** Outside what a firewall admits: nftables' and ufw's drop give no answer, firewalld's default zone rejects. */
 const shut = (i: number) => (i === FWD ? 'unreachable' : 'timeout');
-const RICH = 'rule family="ipv4" source address="192.168.77.0/24" service name="smtp" accept';
+// marked as mailprov's by its priority (rich rules take no comment)
+const RICH = 'rule priority="25" family="ipv4" source address="192.168.77.0/24" service name="smtp" accept';
 
 const remote = (i: number, cmd: string, stdin?: string) => remoteExec(state, i, cmd, stdin);
 const out = async (i: number, cmd: string, stdin?: string) => {
@@ -183,6 +184,41 @@ describe('port 25 in the firewall that decides (Debian 13)', () => {
     expect(await out(FWD, 'firewall-cmd --list-services')).toBe('dhcpv6-client ssh\n');
   });
 
+  it("firewalld: a change of relayFrom to one other address shuts the office out (mailprov's old rule taken out); its rollback lets the office in again", async () => {
+    const guest = state.lan!.clients.guest.address;
+    const GUEST = `rule priority="25" family="ipv4" source address="${guest}/32" service name="smtp" accept`;
+    const look = 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules';
+    // the office prober would find the port shut to it, as asked: no probe for this apply
+    const moved = sandboxInventory(
+      state,
+      [{ on: 'relays', use: () => sendmailSmartHost(relaySettings(state, { listen: ['127.0.0.1', lan(FWD)], relayFrom: [guest] })) }],
+      {},
+      ['relay3'],
+    );
+    // after the rollback above: the office's rules first, as the first apply made them
+    const [first] = await apply(inventory(['relay3']));
+    expect([first.status, first.error]).toEqual(['changed', undefined]);
+    const [planned] = await apply(moved, true);
+    const fw = planned.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
+    expect([fw.action, fw.summary, fw.reason]).toEqual([
+      'change-rule',
+      `open tcp/25 to ${guest}/32 in firewalld (rich rules for its smtp service)`,
+      "firewalld is running; mailprov's rich rules there now admit 192.168.77.0/24",
+    ]);
+    expect(await out(FWD, look)).toBe(`${RICH}\n${RICH}\n`);
+    const [applied] = await apply(moved);
+    expect([applied.status, applied.error]).toEqual(['changed', undefined]);
+    expect(await out(FWD, look)).toBe(`${GUEST}\n${GUEST}\n`);
+    expect(await lanConnect(state.lan!, 'office', lan(FWD), 25)).toMatchObject({ outcome: 'unreachable' });
+    expect(await lanConnect(state.lan!, 'guest', lan(FWD), 25)).toMatchObject({ outcome: 'open' });
+    // the rollback of that apply puts the office's rule back, now and permanently, and takes the guest's out
+    const rb = await rollback(FWD);
+    expect(rb.error).toBeUndefined();
+    expect(await out(FWD, look)).toBe(`${RICH}\n${RICH}\n`);
+    expect(await lanConnect(state.lan!, 'office', lan(FWD), 25)).toMatchObject({ outcome: 'open' });
+    expect(await lanConnect(state.lan!, 'guest', lan(FWD), 25)).toMatchObject({ outcome: 'unreachable' });
+  });
+
   it("refuses to replace a person's ufw rule of the same match (ufw would update it in place)", async () => {
     await out(UFW, 'ufw insert 1 deny from 192.168.77.0/24 to any port 25 proto tcp >/dev/null');
     const [r] = await apply(inventory(['relay2']));
@@ -202,5 +238,65 @@ describe('port 25 in the firewall that decides (Debian 13)', () => {
     const added = await out(UFW, 'ufw show added');
     expect(added).not.toContain('mailprov');
     expect(added).toContain('ufw deny from 192.168.77.200');
+  });
+  it('nftables with a table per family (ip filter + ip6 filter, both dropping): IPv4 opened in the ip table, IPv6 in the ip6 table; the office relays, the guest is shut out, a rollback shuts it again', async () => {
+    const split = `#!/usr/sbin/nft -f
+
+flush ruleset
+
+table ip filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		tcp dport 22 accept
+	}
+}
+table ip6 filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		tcp dport 22 accept
+	}
+}
+`;
+    await out(NFT, 'cat > /etc/nftables.conf && nft -f /etc/nftables.conf', split);
+    const both = sandboxInventory(
+      state,
+      [
+        {
+          on: 'relays',
+          use: () =>
+            sendmailSmartHost(
+              relaySettings(state, {
+                listen: ['127.0.0.1', lan(NFT)],
+                relayFrom: [state.lan!.office, 'IPv6:fd00:77'],
+                smtpPortProbe: { prober: sandboxPortProber(state)! },
+              }),
+            ),
+        },
+      ],
+      {},
+      ['relay1'],
+    );
+    const [r] = await apply(both);
+    expect([r.status, r.error]).toEqual(['changed', undefined]);
+    expect(firewallSummary(r)).toBe(
+      'open tcp/25 to 192.168.77.0/24, fd00:77::/32 in nftables ip filter chain input and ip6 filter chain input',
+    );
+    expect(await out(NFT, 'nft list chain ip filter input')).toContain('ip saddr 192.168.77.0/24 tcp dport 25 accept comment "mailprov"');
+    expect(await out(NFT, 'nft list chain ip6 filter input')).toContain('ip6 saddr fd00:77::/32 tcp dport 25 accept comment "mailprov"');
+    const conf = await out(NFT, 'cat /etc/nftables.conf');
+    expect(conf.startsWith(split)).toBe(true);
+    expect(conf).toContain('insert rule ip6 filter input ip6 saddr fd00:77::/32 tcp dport 25 accept comment "mailprov"');
+    await out(NFT, 'nft -c -f /etc/nftables.conf');
+    expect(await lanConnect(state.lan!, 'office', lan(NFT), 25)).toMatchObject({ outcome: 'open' });
+    expect(await lanConnect(state.lan!, 'guest', lan(NFT), 25)).toMatchObject({ outcome: 'timeout' });
+    const rb = await rollback(NFT);
+    expect(rb.error).toBeUndefined();
+    expect(await out(NFT, 'nft list ruleset')).not.toContain('mailprov');
+    expect(await out(NFT, 'cat /etc/nftables.conf')).toBe(split);
+    expect(await lanConnect(state.lan!, 'office', lan(NFT), 25)).toMatchObject({ outcome: 'timeout' });
   });
 });

@@ -93,8 +93,8 @@ describe('sendmail playbook on RHEL', () => {
     );
     const fw = plan.changes.find((c) => c.resourceId.startsWith('firewall:'))!;
     const rules = [
-      'rule family="ipv4" source address="192.168.0.0/16" service name="smtp" accept',
-      'rule family="ipv6" source address="fd00:1::/32" service name="smtp" accept',
+      'rule priority="25" family="ipv4" source address="192.168.0.0/16" service name="smtp" accept',
+      'rule priority="25" family="ipv6" source address="fd00:1::/32" service name="smtp" accept',
     ];
     expect(fw.summary).toBe('open tcp/25 to 192.168.0.0/16, fd00:1::/32 in firewalld (rich rules for its smtp service)');
     expect(fw.steps.map((s) => s.command)).toEqual(
