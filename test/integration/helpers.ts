@@ -112,11 +112,13 @@ export async function stopSandbox(state: SandboxState | undefined): Promise<void
   expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(state.dir);
 }
 
+/** An inventory of the sandbox's hosts (or `only` those) in group relays; `defaults` overrides the defaults below. */
 export function sandboxInventory(
   state: SandboxState,
   playbooks: InventoryInput['playbooks'],
   extraHosts: InventoryInput['hosts'] = {},
   only?: string[],
+  defaults: InventoryInput['defaults'] = {},
 ): Inventory {
   return resolveInventory(
     {
@@ -126,6 +128,7 @@ export function sandboxInventory(
         knownHosts: state.knownHosts,
         hostKeyPolicy: 'strict',
         connectTimeoutMs: 5000,
+        ...defaults,
       },
       hosts: {
         ...Object.fromEntries(
