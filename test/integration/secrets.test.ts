@@ -3,10 +3,10 @@
 // rollback --dry-run, history and --json, through the real CLI on a sandbox host. Neither the
 // password nor its JSON-escaped or base64 forms may appear in any output, log or JSON.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useSandbox, writeInventory } from './helpers.ts';
 
 const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
@@ -17,6 +17,9 @@ let work: string;
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'mailprov-secrets-'));
   expect(cli('apply', inventory(sandbox.state.smartHost.passwordFile))).toMatch(/changed/);
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /**
