@@ -4,14 +4,19 @@
 // time is most of a dry run on one host. bin/mailprov.mjs falls back to src/ (via tsx) whenever
 // dist/ is missing or older than the sources, so nobody has to remember this step.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const playbooks = readdirSync(join(root, 'playbooks')).filter((f) => f.endsWith('.ts'));
 
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+// Built beside dist/ and swapped in whole: a CLI started meanwhile (a test beside `npm pack`, which
+// runs this) loads the old bundle or the new one, never a folder half deleted or half written.
+const dist = join(root, 'dist');
+const building = join(root, `.dist-building-${process.pid}`);
+const old = join(root, `.dist-old-${process.pid}`);
+rmSync(building, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
   entryPoints: {
@@ -20,7 +25,7 @@ await build({
     sandbox: 'src/sandbox/index.ts',
     ...Object.fromEntries(playbooks.map((f) => [`playbooks/${f.replace(/\.ts$/, '')}`, `playbooks/${f}`])),
   },
-  outdir: 'dist',
+  outdir: building,
   outExtension: { '.js': '.mjs' },
   bundle: true,
   splitting: true, // one copy of every class (Secret, ...) shared by the CLI, inventories and playbooks
@@ -33,4 +38,17 @@ await build({
   alias: { mailprov: './src/index.ts' },
   logLevel: 'warning',
 });
-writeFileSync(join(root, 'dist', '.built'), `${new Date().toISOString()}\n`);
+writeFileSync(join(building, '.built'), `${new Date().toISOString()}\n`);
+try {
+  renameSync(dist, old);
+} catch (err) {
+  if (err.code !== 'ENOENT') throw err;
+}
+try {
+  renameSync(building, dist);
+} catch (err) {
+  // another build swapped its dist/ in meanwhile (built from the same sources): that one stays
+  if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+  rmSync(building, { recursive: true, force: true });
+}
+rmSync(old, { recursive: true, force: true });

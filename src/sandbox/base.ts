@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { withBuildLock } from './build-lock.ts';
 import { local } from './local.ts';
 
 /** Installed in every host: what a minimal server has, plus the sandbox's own plumbing. */
@@ -143,10 +144,17 @@ export async function ensureBase(
   release: DebianRelease = DEFAULT_RELEASE,
 ): Promise<string> {
   const target = basePath(cacheDir, release);
-  const { codename, base, repo, alone } = recipe(release);
-  if (existsSync(join(target, 'etc', 'mailprov-sandbox-base'))) return target;
+  const built = () => existsSync(join(target, 'etc', 'mailprov-sandbox-base'));
+  if (built()) return target;
   const parent = join(target, '..');
   mkdirSync(parent, { recursive: true });
+  // one build at a time: a process that waited for another's uses its base
+  return withBuildLock(parent, log, async () => (built() ? target : buildBase(target, release, log)));
+}
+
+async function buildBase(target: string, release: DebianRelease, log: (line: string) => void): Promise<string> {
+  const { codename, base, repo, alone } = recipe(release);
+  const parent = join(target, '..');
   // Build beside the target and rename: a crashed or concurrent build never leaves half a base.
   const tmp = join(parent, `rootfs.building-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });

@@ -8,36 +8,33 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxState } from '../../src/sandbox/index.ts';
-import { startSandbox, stopSandbox } from './helpers.ts';
+import { useSandbox } from './helpers.ts';
 
 const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
 const PASSPHRASE = 'Sandbox key passphrase 7';
 
-let state: SandboxState;
+const sandbox = useSandbox(1);
 let work: string;
 let agent: ChildProcess | undefined;
 let agentSocket: string;
 let encryptedKey: string;
 
 beforeAll(async () => {
-  state = await startSandbox(1);
   work = mkdtempSync(join(tmpdir(), 'mailprov-agent-'));
   // an ssh-agent of the test's own, on a socket in its folder, in the foreground so that it dies with its pid
   agentSocket = join(work, 'agent.sock');
   agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
   for (let i = 0; i < 100 && !existsSync(agentSocket); i++) await new Promise((r) => setTimeout(r, 50));
-  execFileSync('ssh-add', ['-q', state.privateKey], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket }, stdio: 'ignore' });
+  execFileSync('ssh-add', ['-q', sandbox.state.privateKey], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket }, stdio: 'ignore' });
   // the sandbox key, re-encrypted with a passphrase
   encryptedKey = join(work, 'id_ed25519_encrypted');
-  copyFileSync(state.privateKey, encryptedKey);
+  copyFileSync(sandbox.state.privateKey, encryptedKey);
   execFileSync('ssh-keygen', ['-q', '-p', '-f', encryptedKey, '-N', PASSPHRASE, '-P', '']);
 });
 
 afterAll(async () => {
   agent?.kill();
   if (work) rmSync(work, { recursive: true, force: true });
-  await stopSandbox(state);
 });
 
 /**
@@ -55,8 +52,8 @@ function inventory(name: string, defaults: Record<string, string>, extraHosts = 
        build: () => ({ resources: [file({ path: '/etc/mailprov-agent-note', content: 'hello\\n', mode: '0644' })] }),
      });
      export default defineInventory({
-       defaults: ${JSON.stringify({ knownHosts: state.knownHosts, connectTimeoutMs: 5000, ...defaults })},
-       hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} }, ${extraHosts} },
+       defaults: ${JSON.stringify({ knownHosts: sandbox.state.knownHosts, connectTimeoutMs: 5000, ...defaults })},
+       hosts: { relay1: { address: '127.0.0.1', port: ${sandbox.state.hosts[0].port} }, ${extraHosts} },
        playbooks: [{ use: note({}) }],
      });\n`,
   );
@@ -190,11 +187,11 @@ describe('an Ansible inventory as it is', () => {
       join(dir, 'hosts'),
       [
         '[relays]',
-        `relay1 ansible_host=127.0.0.1 ansible_port=${state.hosts[0].port}`,
+        `relay1 ansible_host=127.0.0.1 ansible_port=${sandbox.state.hosts[0].port}`,
         '',
         '[relays:vars]',
         'ansible_user=root',
-        `ansible_ssh_private_key_file=${state.privateKey}`,
+        `ansible_ssh_private_key_file=${sandbox.state.privateKey}`,
         "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
         'ansible_python_interpreter=/usr/bin/python3',
         '',

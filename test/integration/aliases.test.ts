@@ -1,39 +1,22 @@
-// Root's mail goes to a person: mailAliases bound next to sendmailSmartHost on a Debian and a
-// CentOS-like host. Mail to root arrives at the stand-in smart host addressed to the alias target,
-// the rest of /etc/aliases stays byte for byte, a second apply changes nothing, plan shows the
-// file's diff, and rollback takes back only the entries mailprov wrote, with their database, keeping
-// what others added since.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mailAliases } from '../../playbooks/mail-aliases.ts';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
 import { unifiedDiff } from '../../src/report/diff.ts';
-import { relaySettings, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
+import { relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
+import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-
-beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-aliases-'));
-  state = await sandboxUp({ dir, count: 1, centos: 1 });
-});
-
-afterAll(async () => {
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(1, { centos: 1 });
 
 const HOSTS = ['relay1', 'centos1'] as const;
 const remote = async (host: (typeof HOSTS)[number], cmd: string, stdin?: string) => {
-  const r = await remoteExec(state, HOSTS.indexOf(host), cmd, stdin);
+  const r = await remoteExec(sandbox.state, HOSTS.indexOf(host), cmd, stdin);
   expect(r.code, `${host}: ${cmd}\n${r.stderr}`).toBe(0);
   return r.stdout;
 };
 const inventory = (root: string, more: Record<string, string> = {}) =>
-  sandboxInventory(state, [
-    { on: 'relays', use: sendmailSmartHost(relaySettings(state)) },
+  sandboxInventory(sandbox.state, [
+    { on: 'relays', use: sendmailSmartHost(relaySettings(sandbox.state)) },
     { on: 'relays', use: mailAliases({ root, ...more }) },
   ]);
 /** What sendmail itself finds for root in its aliases database. */
@@ -85,11 +68,11 @@ describe('mailAliases next to sendmailSmartHost', () => {
     for (const host of HOSTS) await remote(host, 'echo test | /usr/sbin/sendmail -oi root');
     for (const host of HOSTS) {
       const m = await waitForMessage(
-        state.smartHost.storeDir,
+        sandbox.state.smartHost.storeDir,
         (x) => x.subject === null && x.mailFrom === `root@${host}.sandbox.test`,
         30_000,
       );
-      expect(m).toMatchObject({ rcptTo: ['ops@example.com'], authUser: state.smartHost.user, tls: true });
+      expect(m).toMatchObject({ rcptTo: ['ops@example.com'], authUser: sandbox.state.smartHost.user, tls: true });
       expect(m.raw).toMatch(/\r?\n\r?\ntest\r?\n$/);
     }
   });
@@ -138,7 +121,7 @@ describe('mailAliases next to sendmailSmartHost', () => {
     expect(await remote('centos1', 'cat /etc/aliases')).toBe(`${centosBefore}root: ops@example.com\n`);
     // and mail to root goes to the restored target
     await remote('centos1', '/usr/sbin/sendmail -oi root', 'Subject: after rollback\n\ntest\n');
-    const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === 'after rollback', 30_000);
+    const m = await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === 'after rollback', 30_000);
     expect(m.rcptTo).toEqual(['ops@example.com']);
     // the rolled-back state is what the inventory says: nothing to do
     expect((await apply(inv)).map((r) => r.status)).toEqual(['unchanged', 'unchanged']);

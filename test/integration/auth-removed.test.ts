@@ -2,34 +2,28 @@
 // real sandbox host: a host no playbook manages authinfo on any more is told so by plan, with the
 // commands; a rollback to generation 0 with no playbook bound removes authinfo.db with authinfo (the
 // journal keeps the .db itself); and an apply without `auth` removes both, its plan masked.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
-import { relaySettings, sandboxUp, type SandboxState } from '../../src/sandbox/index.ts';
-import { byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
+import { relaySettings } from '../../src/sandbox/index.ts';
+import { byHost, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
+const sandbox = useSandbox(1);
 let password: string;
 
 beforeAll(async () => {
-  state = await sandboxUp({ dir: mkdtempSync(join(tmpdir(), 'mailprov-it-auth-removed-')), count: 1 });
-  password = readFileSync(state.smartHost.passwordFile, 'utf8').trim();
+  password = readFileSync(sandbox.state.smartHost.passwordFile, 'utf8').trim();
 });
 
-afterAll(async () => {
-  await stopSandbox(state);
-});
-
-const remote = (cmd: string) => remoteExec(state, 0, cmd);
-const withAuth = () => [{ on: 'relays', use: sendmailSmartHost(relaySettings(state)) }];
+const remote = (cmd: string) => remoteExec(sandbox.state, 0, cmd);
+const withAuth = () => [{ on: 'relays', use: sendmailSmartHost(relaySettings(sandbox.state)) }];
 // the same binding without auth; no test message (the stand-in smart host wants AUTH for that)
-const withoutAuth = () => [{ on: 'relays', use: sendmailSmartHost(relaySettings(state, { auth: undefined, verify: undefined })) }];
+const withoutAuth = () => [{ on: 'relays', use: sendmailSmartHost(relaySettings(sandbox.state, { auth: undefined, verify: undefined })) }];
 const run = async (playbooks: ReturnType<typeof withAuth>, dryRun = false) =>
-  byHost(await runHosts(sandboxInventory(state, playbooks).hosts, { dryRun, forks: 1, emit: () => {}, inventoryFile: 'inv.ts' })).relay1;
+  byHost(await runHosts(sandboxInventory(sandbox.state, playbooks).hosts, { dryRun, forks: 1, emit: () => {}, inventoryFile: 'inv.ts' }))
+    .relay1;
 /** Which of authinfo and its .db exist on the host. */
 const present = async () =>
   (await remote('cd /etc/mail && for f in authinfo authinfo.db; do [ -e "$f" ] && echo "$f"; done; true')).stdout
@@ -66,7 +60,7 @@ describe('credentials mailprov wrote', () => {
   });
 
   it('rollback --to 0 with no playbook bound removes authinfo.db with authinfo', async () => {
-    const host = sandboxInventory(state, []).hosts[0];
+    const host = sandboxInventory(sandbox.state, []).hosts[0];
     const log: string[] = [];
     const rb = await rollbackHost(host, { to: 0, dryRun: false, packages: false, inventoryFile: 'inv.ts', log: (l) => log.push(l) });
     expect(rb.error, log.join('\n')).toBeUndefined();

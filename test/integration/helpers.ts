@@ -8,8 +8,24 @@ import type { HostResult } from '../../src/engine/events.ts';
 import { runHosts } from '../../src/engine/index.ts';
 import { resolveInventory, type Inventory } from '../../src/inventory/load.ts';
 import type { InventoryInput } from '../../src/inventory/schema.ts';
-import { sandboxDown, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
+import { type DebianRelease, DEFAULT_RELEASE, sandboxDown, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
 import { connect, type Connection, type ExecResult } from '../../src/transport/ssh.ts';
+
+/**
+ * The Debian releases whose per-release cases run: the default release (13) in `npm test`, and the
+ * others (12) in `npm run test:matrix` (MAILPROV_TEST_MATRIX=1), which `.ci/run` runs as well. A
+ * case that runs the same story once per release (a sandbox or a host of each) goes through this;
+ * a mixed fleet (a Debian 12 host beside the others, in one run) costs little and stays in `npm test`.
+ */
+export function releasesUnderTest(): DebianRelease[] {
+  return process.env.MAILPROV_TEST_MATRIX === '1' ? [12] : [DEFAULT_RELEASE];
+}
+
+/** The cases of a per-release `describe.each`/`it.each` whose release is under test (releasesUnderTest). */
+export function casesUnderTest<T>(cases: readonly T[], releaseOf: (c: T) => DebianRelease): T[] {
+  const under = releasesUnderTest();
+  return cases.filter((c) => under.includes(releaseOf(c)));
+}
 
 /** `releases`: Debian hosts of a release other than the default (13), e.g. `{ relay2: 12 }` for a mixed fleet. */
 export async function startSandbox(count: number, opts: Omit<UpOptions, 'dir' | 'count'> = {}): Promise<SandboxState> {
@@ -96,11 +112,13 @@ export async function stopSandbox(state: SandboxState | undefined): Promise<void
   expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(state.dir);
 }
 
+/** An inventory of the sandbox's hosts (or `only` those) in group relays; `defaults` overrides the defaults below. */
 export function sandboxInventory(
   state: SandboxState,
   playbooks: InventoryInput['playbooks'],
   extraHosts: InventoryInput['hosts'] = {},
   only?: string[],
+  defaults: InventoryInput['defaults'] = {},
 ): Inventory {
   return resolveInventory(
     {
@@ -110,6 +128,7 @@ export function sandboxInventory(
         knownHosts: state.knownHosts,
         hostKeyPolicy: 'strict',
         connectTimeoutMs: 5000,
+        ...defaults,
       },
       hosts: {
         ...Object.fromEntries(

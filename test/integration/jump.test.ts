@@ -12,40 +12,40 @@ import { SMTP_RULE, sendmailSmartHost } from '../../playbooks/sendmail-smarthost
 import { ConnectError } from '../../src/errors.ts';
 import { resolveInventory, type Inventory } from '../../src/inventory/load.ts';
 import type { InventoryInput } from '../../src/inventory/schema.ts';
-import { relaySettings, sandboxAddress, sandboxUp, type SandboxHost, type SandboxState } from '../../src/sandbox/index.ts';
+import { relaySettings, sandboxAddress, type SandboxHost } from '../../src/sandbox/index.ts';
 import { connect, jumpConnections, type SshTarget } from '../../src/transport/ssh.ts';
-import { apply, byHost, stopSandbox } from './helpers.ts';
+import { apply, byHost, useSandbox } from './helpers.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/mailprov.mjs');
 
-let state: SandboxState;
+const sandbox = useSandbox(4, { private: { relay2: ['relay1'], relay3: ['relay1'], relay4: ['relay2'] } });
 let work: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'mailprov-it-jump-work-'));
-  state = await sandboxUp({
-    dir: mkdtempSync(join(tmpdir(), 'mailprov-it-jump-')),
-    count: 4,
-    private: { relay2: ['relay1'], relay3: ['relay1'], relay4: ['relay2'] },
-  });
 });
 
 afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
-  await stopSandbox(state);
 });
 
 // no run may leave a jump host connection open behind it
 afterEach(() => expect(jumpConnections().size).toBe(0));
 
-const host = (name: string): SandboxHost => state.hosts.find((h) => h.name === name)!;
+const host = (name: string): SandboxHost => sandbox.state.hosts.find((h) => h.name === name)!;
 const bastion = () => `root@127.0.0.1:${host('relay1').port}`;
-const playbooks = (): InventoryInput['playbooks'] => [{ on: 'all', use: sendmailSmartHost(relaySettings(state)) }];
+const playbooks = (): InventoryInput['playbooks'] => [{ on: 'all', use: sendmailSmartHost(relaySettings(sandbox.state)) }];
 
 function inventory(hosts: InventoryInput['hosts'], over: Partial<NonNullable<InventoryInput['defaults']>> = {}): Inventory {
   return resolveInventory(
     {
-      defaults: { privateKey: state.privateKey, knownHosts: state.knownHosts, hostKeyPolicy: 'strict', connectTimeoutMs: 5000, ...over },
+      defaults: {
+        privateKey: sandbox.state.privateKey,
+        knownHosts: sandbox.state.knownHosts,
+        hostKeyPolicy: 'strict',
+        connectTimeoutMs: 5000,
+        ...over,
+      },
       hosts,
       playbooks: playbooks(),
     },
@@ -55,7 +55,7 @@ function inventory(hosts: InventoryInput['hosts'], over: Partial<NonNullable<Inv
 
 /** The private hosts as the sandbox says to reach them (through relay1). */
 const privateHosts = (over = {}) =>
-  inventory({ relay2: sandboxAddress(state, host('relay2')), relay3: sandboxAddress(state, host('relay3')) }, over);
+  inventory({ relay2: sandboxAddress(sandbox.state, host('relay2')), relay3: sandboxAddress(sandbox.state, host('relay3')) }, over);
 
 /** "Accepted publickey" lines in relay1's sshd log: one per SSH connection made to the bastion. */
 const bastionLogins = () => (readFileSync(join(host('relay1').dir, 'host.log'), 'utf8').match(/Accepted publickey for root/g) ?? []).length;
@@ -90,7 +90,7 @@ describe('a bastion in front of private hosts', () => {
   it('the private hosts cannot be reached without the jump, and are recorded under the name the bastion uses', async () => {
     const [relay2] = privateHosts().hosts;
     // nothing on this machine leads to them: no forwarder was started for them
-    const forwarded = JSON.parse(readFileSync(join(state.dir, 'forwarder-ports.json'), 'utf8')) as Record<string, number>;
+    const forwarded = JSON.parse(readFileSync(join(sandbox.state.dir, 'forwarder-ports.json'), 'utf8')) as Record<string, number>;
     expect(Object.keys(forwarded)).toEqual(['relay1']);
     // a direct connection: the name does not resolve here, and the address it has in the bastion leads nowhere here
     expect(await refusal({ ...relay2.target, jump: undefined })).toMatch(
@@ -103,7 +103,7 @@ describe('a bastion in front of private hosts', () => {
     // through the bastion it answers
     expect(await run(relay2.target, 'hostname')).toBe('relay2.sandbox.test');
     // ssh's own known_hosts line for a host reached by name on port 22
-    expect(readFileSync(state.knownHosts, 'utf8')).toContain(`\nrelay2.sandbox.test ${pubKey('relay2')}\n`);
+    expect(readFileSync(sandbox.state.knownHosts, 'utf8')).toContain(`\nrelay2.sandbox.test ${pubKey('relay2')}\n`);
   });
 
   it('plans and applies the sendmail playbook through the bastion, over one connection to it per run', async () => {
@@ -160,7 +160,7 @@ describe('a bastion in front of private hosts', () => {
     const other = join(work, 'otherkey');
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
     const wrong = readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
-    const known = readFileSync(state.knownHosts, 'utf8');
+    const known = readFileSync(sandbox.state.knownHosts, 'utf8');
 
     const badBastion = join(work, 'known_hosts.bad-bastion');
     writeFileSync(badBastion, known.replace(pubKey('relay1'), wrong));
@@ -203,9 +203,9 @@ describe('ssh_config aliases', () => {
        export default defineInventory({
          defaults: ${defaults},
          hosts: { relay2: { address: 'private-2' }, relay3: { address: 'private-3' } },
-         playbooks: [{ use: sendmailSmartHost({ smartHost: ${JSON.stringify(state.smartHost.name)}, listen: ['0.0.0.0'],
-           relayFrom: ${JSON.stringify(relaySettings(state).relayFrom)}, verify: { recipient: 'ops@example.com' },
-           auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(state.smartHost.passwordFile)}) } }) }],
+         playbooks: [{ use: sendmailSmartHost({ smartHost: ${JSON.stringify(sandbox.state.smartHost.name)}, listen: ['0.0.0.0'],
+           relayFrom: ${JSON.stringify(relaySettings(sandbox.state).relayFrom)}, verify: { recipient: 'ops@example.com' },
+           auth: { user: ${JSON.stringify(sandbox.state.smartHost.user)}, password: secret.file(${JSON.stringify(sandbox.state.smartHost.passwordFile)}) } }) }],
        });\n`,
     );
     const r = spawnSync(process.execPath, [BIN, 'plan', inv, '--json', ...args], {
@@ -234,9 +234,9 @@ describe('ssh_config aliases', () => {
         '  User nobody',
         'Host *',
         '  User root',
-        `  IdentityFile ${state.privateKey}`,
+        `  IdentityFile ${sandbox.state.privateKey}`,
         '  IdentitiesOnly yes',
-        `  UserKnownHostsFile ${state.knownHosts}`,
+        `  UserKnownHostsFile ${sandbox.state.knownHosts}`,
         '  StrictHostKeyChecking yes',
         '  ConnectTimeout 5',
         '',
@@ -261,7 +261,7 @@ describe('ssh_config aliases', () => {
 
     // without the file the aliases are names nobody knows: given the key and known_hosts the file
     // named, a run gets as far as looking the names up, and finds none
-    const none = cli(['--no-ssh-config'], JSON.stringify({ privateKey: state.privateKey, knownHosts: state.knownHosts }));
+    const none = cli(['--no-ssh-config'], JSON.stringify({ privateKey: sandbox.state.privateKey, knownHosts: sandbox.state.knownHosts }));
     expect(none.code).toBe(1);
     expect(none.json.hosts.map((h: { error: string }) => h.error)).toEqual([
       expect.stringMatching(/^relay2: cannot connect to private-2:22: .*ENOTFOUND/),

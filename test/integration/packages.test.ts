@@ -15,11 +15,11 @@ import { rollbackHost } from '../../src/engine/rollback-host.ts';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { packages } from '../../src/resources/index.ts';
 import { installCommand } from '../../src/resources/packages.ts';
-import { relaySettings, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
-import { apply, byHost, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
+import { type DebianRelease, relaySettings, sandboxUp, type SandboxState, type UpOptions } from '../../src/sandbox/index.ts';
+import { apply, byHost, casesUnderTest, remote as remoteExec, sandboxInventory, stopSandbox } from './helpers.ts';
 
-/** The Debian releases these tests run on, each in a sandbox of its own with five hosts. */
-const DEBIAN: { release: string; up: Omit<UpOptions, 'dir'> }[] = [
+/** The Debian releases these tests run on, each in a sandbox of its own with five hosts (12: `npm run test:matrix`). */
+const DEBIAN: { release: string; up: Omit<UpOptions, 'dir'> & { release: DebianRelease } }[] = [
   { release: 'Debian 13', up: { count: 5, release: 13 } },
   { release: 'Debian 12', up: { count: 5, release: 12 } },
 ];
@@ -68,7 +68,7 @@ const want = definePlaybook({
   build: ({ names, lockWaitSeconds }) => ({ resources: [packages({ names, lockWaitSeconds })] }),
 });
 
-describe.each(DEBIAN)('the package step on $release', ({ up }) => {
+describe.each(casesUnderTest(DEBIAN, (d) => d.up.release))('the package step on $release', ({ up }) => {
   let state: SandboxState;
   const UFW = 0;
   const PLAIN = 1;

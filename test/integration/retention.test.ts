@@ -6,24 +6,17 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { readHistory, rollbackHost } from '../../src/engine/rollback-host.ts';
 import { renderHistory } from '../../src/report/rollback.ts';
-import { relaySettings, setSmartHostMode, type SandboxState } from '../../src/sandbox/index.ts';
+import { relaySettings, setSmartHostMode } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
-import { apply, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { apply, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState;
-beforeAll(async () => {
-  state = await startSandbox(1);
-});
-afterAll(async () => {
-  if (state) await setSmartHostMode(state, { mode: 'normal' });
-  await stopSandbox(state);
-});
+const sandbox = useSandbox(1);
 
-const remote = (cmd: string) => remoteExec(state, 0, cmd);
+const remote = (cmd: string) => remoteExec(sandbox.state, 0, cmd);
 const JOURNAL = '/var/lib/mailprov';
 
 /**
@@ -32,27 +25,27 @@ const JOURNAL = '/var/lib/mailprov';
  * each apply proves the new one.
  */
 const inventoryFor = async (i: number) => {
-  const pw = join(state.dir, `password-${i}`);
+  const pw = join(sandbox.state.dir, `password-${i}`);
   writeFileSync(pw, `old-password-${i}\n`, { mode: 0o600 });
-  await setSmartHostMode(state, { mode: 'normal', password: `old-password-${i}` });
-  const settings = relaySettings(state, {
+  await setSmartHostMode(sandbox.state, { mode: 'normal', password: `old-password-${i}` });
+  const settings = relaySettings(sandbox.state, {
     openSmtpPort: false,
     verify: undefined,
-    auth: { user: state.smartHost.user, password: secret.file(pw) },
+    auth: { user: sandbox.state.smartHost.user, password: secret.file(pw) },
     relayFrom: [`10.0.${i}`],
   });
-  return sandboxInventory(state, [{ on: 'relay1', use: sendmailSmartHost(settings) }]);
+  return sandboxInventory(sandbox.state, [{ on: 'relay1', use: sendmailSmartHost(settings) }]);
 };
 
 /** The real CLI, as a user runs it, on an inventory file naming the sandbox host. */
 function mailprov(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const inv = join(state.dir, 'retention-inventory.ts');
+  const inv = join(sandbox.state.dir, 'retention-inventory.ts');
   writeFileSync(
     inv,
     `import { defineInventory } from 'mailprov';
      export default defineInventory({
-       defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
-       hosts: { relay1: { address: '127.0.0.1', port: ${state.hosts[0].port} } },
+       defaults: { privateKey: ${JSON.stringify(sandbox.state.privateKey)}, knownHosts: ${JSON.stringify(sandbox.state.knownHosts)} },
+       hosts: { relay1: { address: '127.0.0.1', port: ${sandbox.state.hosts[0].port} } },
      });\n`,
   );
   const child = spawn(process.execPath, [resolve(__dirname, '../../bin/mailprov.mjs'), args[0], inv, ...args.slice(1)], {

@@ -13,9 +13,9 @@ import { definePlaybook } from '../../src/playbook/index.ts';
 import { command, file, firewallRule } from '../../src/resources/index.ts';
 import { relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
 import { secret } from '../../src/secrets/index.ts';
-import { apply, byHost, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
+import { apply, byHost, casesUnderTest, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
-// relay1 to relay3 are Debian 13; relay4 is Debian 12, where the first test runs too
+// relay1 to relay3 are Debian 13; relay4 is Debian 12, where the first test runs too (under `npm run test:matrix`)
 const sandbox = useSandbox(4, { releases: { relay4: 12 } });
 
 const remote = (host: number, cmd: string, stdin?: string) => remoteExec(sandbox.state, host, cmd, stdin);
@@ -44,11 +44,16 @@ const snapshot = async (host: number) =>
 const SMTP_MARKED = '-p tcp -m state --state NEW -m tcp --dport 25 -m comment --comment mailprov -j ACCEPT';
 
 describe('rollback', () => {
-  it.each([
-    ['relay1', 'Debian 13', 0],
-    ['relay4', 'Debian 12', 3],
-  ] as const)(
-    'apply A, apply B, rollback: the host is back to A and relaying; the rollback itself can be undone (%s, %s)',
+  it.each(
+    casesUnderTest(
+      [
+        ['relay1', 13, 0],
+        ['relay4', 12, 3],
+      ] as const,
+      ([, release]) => release,
+    ),
+  )(
+    'apply A, apply B, rollback: the host is back to A and relaying; the rollback itself can be undone (%s, Debian %s)',
     async (name, _release, i) => {
       // a rule that existed before, and a host that already persists its rules (iptables-persistent)
       await remote(

@@ -1,30 +1,19 @@
 // The CentOS-like sandbox host: a Debian-built root in RHEL's layout (rpm and dnf with a local
 // repository only, sendmail packaged as RHEL's, SysV `service`, the stock iptables ruleset), next to
 // a Debian host in the same sandbox, and a `down` that leaves nothing behind.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { packagesFact } from '../../src/facts/builtin.ts';
 import { buildFactScript, parseFacts } from '../../src/facts/gather.ts';
-import { relaySettings, sandboxDown, sandboxStatus, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
-import { apply, pidsNaming, remote as remoteExec, resourceIds, sandboxInventory, stopSandbox } from './helpers.ts';
+import { relaySettings, sandboxDown, sandboxStatus, waitForMessage } from '../../src/sandbox/index.ts';
+import { apply, pidsNaming, remote as remoteExec, resourceIds, sandboxInventory, useSandbox } from './helpers.ts';
 
-let state: SandboxState | undefined;
-let down = false;
+// the last test takes it down itself; useSandbox's afterAll then finds nothing left, and checks so
+const sandbox = useSandbox(1, { centos: 1 });
 
-beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mailprov-it-centos-'));
-  state = await sandboxUp({ dir, count: 1, centos: 1 });
-});
-
-afterAll(async () => {
-  if (!down) await stopSandbox(state);
-});
-
-const CENTOS = 1; // index of centos1 in state.hosts (after relay1)
-const remote = (cmd: string, stdin?: string) => remoteExec(state!, CENTOS, cmd, stdin);
+const CENTOS = 1; // index of centos1 in sandbox.state.hosts (after relay1)
+const remote = (cmd: string, stdin?: string) => remoteExec(sandbox.state, CENTOS, cmd, stdin);
 const out = async (cmd: string) => {
   const r = await remote(cmd);
   expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
@@ -33,13 +22,13 @@ const out = async (cmd: string) => {
 
 describe('a CentOS-like sandbox host', () => {
   it('is named centosN after the Debian hosts, with its kind recorded, and answers SSH', async () => {
-    expect(state!.hosts.map((h) => [h.name, h.fqdn, h.kind])).toEqual([
+    expect(sandbox.state.hosts.map((h) => [h.name, h.fqdn, h.kind])).toEqual([
       ['relay1', 'relay1.sandbox.test', 'debian'],
       ['centos1', 'centos1.sandbox.test', 'centos'],
     ]);
     expect((await out('hostname -f')).trim()).toBe('centos1.sandbox.test');
-    expect((await remoteExec(state!, 0, '. /etc/os-release; echo $ID')).stdout.trim()).toBe('debian');
-    expect((await sandboxStatus(state!.dir)).hosts.map((h) => h.up)).toEqual([true, true]);
+    expect((await remoteExec(sandbox.state, 0, '. /etc/os-release; echo $ID')).stdout.trim()).toBe('debian');
+    expect((await sandboxStatus(sandbox.state.dir)).hosts.map((h) => h.up)).toEqual([true, true]);
   });
 
   it("says CentOS, and mailprov's facts see an rpm/dnf host with SysV services", async () => {
@@ -163,16 +152,16 @@ describe('a CentOS-like sandbox host', () => {
   });
 
   it("trusts the sandbox CA through RHEL's bundle, and relays through the smart host with the playbook", async () => {
-    const ca = readFileSync(state!.smartHost.caCert, 'utf8');
+    const ca = readFileSync(sandbox.state.smartHost.caCert, 'utf8');
     expect(await out('cat /etc/pki/tls/certs/ca-bundle.crt')).toContain(ca.trim());
     const results = await apply(
-      sandboxInventory(state!, [{ on: 'relays', use: sendmailSmartHost(relaySettings(state!)) }], {}, ['centos1']),
+      sandboxInventory(sandbox.state, [{ on: 'relays', use: sendmailSmartHost(relaySettings(sandbox.state)) }], {}, ['centos1']),
     );
     expect(results[0].error).toBeUndefined();
     expect(results[0].status).toBe('changed');
     expect(resourceIds(results[0])).toContain('firewall:INPUT -p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT');
-    const m = await waitForMessage(state!.smartHost.storeDir, (x) => x.subject === 'mailprov verification from centos1', 10_000);
-    expect(m).toMatchObject({ authUser: state!.smartHost.user, tls: true });
+    const m = await waitForMessage(sandbox.state.smartHost.storeDir, (x) => x.subject === 'mailprov verification from centos1', 10_000);
+    expect(m).toMatchObject({ authUser: sandbox.state.smartHost.user, tls: true });
     // the rule went in before the stock REJECT and was saved where RHEL keeps its rules
     const input = (await out('iptables -S INPUT')).trim().split('\n');
     expect(input.at(-1)).toBe('-A INPUT -j REJECT --reject-with icmp-host-prohibited');
@@ -184,9 +173,8 @@ describe('a CentOS-like sandbox host', () => {
 
 describe('a sandbox with a CentOS-like host', () => {
   it('leaves no process, mount or folder after down', async () => {
-    const dir = state!.dir;
+    const dir = sandbox.state.dir;
     await sandboxDown({ dir });
-    down = true;
     expect(pidsNaming(dir)).toEqual([]);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dir);
     expect(existsSync(dir)).toBe(false);

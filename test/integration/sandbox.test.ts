@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   madeNamespaces,
   readState,
@@ -27,14 +27,11 @@ import {
   sandboxStatus,
   sandboxUp,
   type RecordedProcess,
-  type SandboxState,
 } from '../../src/sandbox/index.ts';
 import { connect, type Connection } from '../../src/transport/ssh.ts';
-import { pidsNaming, startSandbox, stopSandbox } from './helpers.ts';
+import { pidsNaming, useSandbox } from './helpers.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/mailprov.mjs');
-
-let state: SandboxState | undefined;
 
 function readProc(pid: number, what: 'cmdline' | 'stat'): string | undefined {
   try {
@@ -48,14 +45,14 @@ const statOf = (pid: number) => readProc(pid, 'stat');
 const conns: Connection[] = [];
 
 async function ssh(i: number): Promise<Connection> {
-  const h = state!.hosts[i];
+  const h = sandbox.state.hosts[i];
   const c = await connect({
     name: h.name,
     address: '127.0.0.1',
     port: h.port,
     user: 'root',
-    privateKey: state!.privateKey,
-    knownHosts: state!.knownHosts,
+    privateKey: sandbox.state.privateKey,
+    knownHosts: sandbox.state.knownHosts,
     hostKeyPolicy: 'strict',
     sudo: false,
     connectTimeoutMs: 5000,
@@ -65,13 +62,10 @@ async function ssh(i: number): Promise<Connection> {
 }
 
 // a mixed fleet: relay1 is Debian 13 (the default), relay2 Debian 12
-beforeAll(async () => {
-  state = await startSandbox(2, { releases: { relay2: 12 } });
-});
+const sandbox = useSandbox(2, { releases: { relay2: 12 } });
 
-afterAll(async () => {
+afterAll(() => {
   for (const c of conns) c.close();
-  await stopSandbox(state);
 });
 
 describe('sandbox hosts', () => {
@@ -81,7 +75,7 @@ describe('sandbox hosts', () => {
     expect((await b.exec('hostname')).stdout.trim()).toBe('relay2.sandbox.test');
     expect((await a.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 13');
     expect((await b.exec('. /etc/os-release; echo $ID $VERSION_ID')).stdout.trim()).toBe('debian 12');
-    expect(state!.hosts.map((h) => [h.name, h.release])).toEqual([
+    expect(sandbox.state.hosts.map((h) => [h.name, h.release])).toEqual([
       ['relay1', 13],
       ['relay2', 12],
     ]);
@@ -125,14 +119,14 @@ describe('sandbox hosts', () => {
   });
 
   it('status reports every host up', async () => {
-    const s = await sandboxStatus(state!.dir);
+    const s = await sandboxStatus(sandbox.state.dir);
     expect(s.hosts.map((h) => h.up)).toEqual([true, true]);
   });
 });
 
 describe('sandbox lifecycle', () => {
   it('down removes every process and mount, also after a crashed up; up works again', async () => {
-    const dir = `${state!.dir}-cycle`;
+    const dir = `${sandbox.state.dir}-cycle`;
     const s1 = await sandboxUp({ dir, count: 3 });
     expect(sandboxProcesses(s1).map((p) => p.what)).toEqual(expect.arrayContaining(['smart host', 'relay3 host', 'forwarder']));
     // simulate a crash: kill only the forwarder; the hosts' namespaces are left running
@@ -147,7 +141,7 @@ describe('sandbox lifecycle', () => {
   });
 
   it('down stops what an up killed halfway had started, from the processes it recorded as they started', async () => {
-    const dir = `${state!.dir}-crashed`;
+    const dir = `${sandbox.state.dir}-crashed`;
     const up = spawn(process.execPath, [BIN, 'sandbox', 'up', '2', '--dir', dir], {
       stdio: 'ignore',
       env: { ...process.env, MAILPROV_FROM_SOURCE: '1' },

@@ -3,17 +3,23 @@
 // rollback --dry-run, history and --json, through the real CLI on a sandbox host. Neither the
 // password nor its JSON-escaped or base64 forms may appear in any output, log or JSON.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useSandbox, writeInventory } from './helpers.ts';
 
 const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
 const sandbox = useSandbox(1);
 let work: string;
+// a first, good apply: a complete generation for each test's rollback dry runs to compare with
+// (every bad apply below rolls back, so it stays the last complete one)
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'mailprov-secrets-'));
+  expect(cli('apply', inventory(sandbox.state.smartHost.passwordFile))).toMatch(/changed/);
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /**
@@ -51,45 +57,39 @@ function logs(): string {
 }
 
 describe('secrets stay secret', () => {
-  it('random passwords never show in plan, apply, rollback --dry-run, history, --json or the run logs', { timeout: 600_000 }, () => {
-    // a first, good apply: a complete generation for the rollback dry runs to compare with
-    const inv = inventory(sandbox.state.smartHost.passwordFile);
-    expect(cli('apply', inv)).toMatch(/changed/);
-    const pwFile = join(work, 'password');
-    const seen: string[] = [];
-    for (let seed = 1; seed <= 5; seed++) {
-      const raw = randomPassword(seed);
-      writeFileSync(pwFile, raw);
-      const value = raw.replace(/\r?\n$/, ''); // as secret.file reads it
-      const bad = inventory(pwFile);
-      const outputs = [
-        cli('plan', bad),
-        cli('plan', bad, '--json'),
-        // the probe sends the password inside TLS to the smart host, which refuses it: the refusal is shown, never the password
-        cli('plan', bad, '--probe'),
-        cli('plan', bad, '--probe', '--json'),
-        cli('apply', bad, '--json'),
-        cli('apply', bad),
-        cli('rollback', bad, '--host', 'relay1', '--dry-run'),
-        cli('rollback', bad, '--host', 'relay1', '--dry-run', '--json'),
-        cli('history', bad, '--json'),
-        cli('history', bad),
-      ];
-      const user = sandbox.state.smartHost.user;
-      const forms = [
-        value,
-        JSON.stringify(value).slice(1, -1),
-        Buffer.from(value).toString('base64'),
-        // what AUTH PLAIN and LOGIN send: the probe without an authorization id, sendmail with the user as one
-        Buffer.from(`\0${user}\0${value}`).toString('base64'),
-        Buffer.from(`${user}\0${user}\0${value}`).toString('base64'),
-      ];
-      const all = outputs.join('\n') + logs();
-      for (const f of forms) expect(all.includes(f), `password form ${JSON.stringify(f)} leaked`).toBe(false);
-      seen.push(outputs[4]);
-      expect(outputs[2]).toMatch(/smart host check failed/);
-    }
-    // the applies did run (and failed on the smart host's refusal, then rolled back): the error paths were taken
-    expect(seen.join('\n')).toMatch(/rolled-back/);
+  // one test per password (each a few CLI runs), so that none runs long
+  it.each([1, 2, 3, 4, 5])('random password %i never shows in plan, apply, rollback --dry-run, history, --json or the run logs', (seed) => {
+    const pwFile = join(work, `password-${seed}`);
+    const raw = randomPassword(seed);
+    writeFileSync(pwFile, raw);
+    const value = raw.replace(/\r?\n$/, ''); // as secret.file reads it
+    const bad = inventory(pwFile);
+    const outputs = [
+      cli('plan', bad),
+      cli('plan', bad, '--json'),
+      // the probe sends the password inside TLS to the smart host, which refuses it: the refusal is shown, never the password
+      cli('plan', bad, '--probe'),
+      cli('plan', bad, '--probe', '--json'),
+      cli('apply', bad, '--json'),
+      cli('apply', bad),
+      cli('rollback', bad, '--host', 'relay1', '--dry-run'),
+      cli('rollback', bad, '--host', 'relay1', '--dry-run', '--json'),
+      cli('history', bad, '--json'),
+      cli('history', bad),
+    ];
+    const user = sandbox.state.smartHost.user;
+    const forms = [
+      value,
+      JSON.stringify(value).slice(1, -1),
+      Buffer.from(value).toString('base64'),
+      // what AUTH PLAIN and LOGIN send: the probe without an authorization id, sendmail with the user as one
+      Buffer.from(`\0${user}\0${value}`).toString('base64'),
+      Buffer.from(`${user}\0${user}\0${value}`).toString('base64'),
+    ];
+    const all = outputs.join('\n') + logs();
+    for (const f of forms) expect(all.includes(f), `password form ${JSON.stringify(f)} leaked`).toBe(false);
+    expect(outputs[2]).toMatch(/smart host check failed/);
+    // the apply did run, failed on the smart host's refusal, and rolled back: the error paths were taken
+    expect(outputs[4]).toMatch(/rolled-back/);
   });
 });

@@ -6,35 +6,32 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxState } from '../../src/sandbox/index.ts';
-import { startSandbox, stopSandbox } from './helpers.ts';
+import { useSandbox } from './helpers.ts';
 
 const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
-let state: SandboxState;
+const sandbox = useSandbox(3);
 let work: string;
 let inv: string;
 
 beforeAll(async () => {
-  state = await startSandbox(3);
   work = mkdtempSync(join(tmpdir(), 'mailprov-shard-'));
   inv = join(work, 'inv.ts');
-  const hosts = state.hosts.map((h) => `${h.name}: { address: '127.0.0.1', port: ${h.port} }`).join(', ');
+  const hosts = sandbox.state.hosts.map((h) => `${h.name}: { address: '127.0.0.1', port: ${h.port} }`).join(', ');
   writeFileSync(
     inv,
     `import { defineInventory, secret } from 'mailprov';
      import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
      export default defineInventory({
-       defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
+       defaults: { privateKey: ${JSON.stringify(sandbox.state.privateKey)}, knownHosts: ${JSON.stringify(sandbox.state.knownHosts)} },
        hosts: { ${hosts} },
        playbooks: [{ use: sendmailSmartHost({
-         smartHost: ${JSON.stringify(state.smartHost.name)}, listen: ['127.0.0.1'], openSmtpPort: false,
-         auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(state.smartHost.passwordFile)}) },
+         smartHost: ${JSON.stringify(sandbox.state.smartHost.name)}, listen: ['127.0.0.1'], openSmtpPort: false,
+         auth: { user: ${JSON.stringify(sandbox.state.smartHost.user)}, password: secret.file(${JSON.stringify(sandbox.state.smartHost.passwordFile)}) },
        }) }],
      });\n`,
   );
 });
 afterAll(async () => {
-  await stopSandbox(state);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 

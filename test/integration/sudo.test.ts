@@ -11,9 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { definePlaybook } from '../../src/playbook/index.ts';
 import { file } from '../../src/resources/index.ts';
-import type { SandboxState } from '../../src/sandbox/index.ts';
 import { connect, type Connection, type SshTarget } from '../../src/transport/ssh.ts';
-import { apply, remote as remoteExec, sandboxInventory, startSandbox, stopSandbox } from './helpers.ts';
+import { apply, remote as remoteExec, sandboxInventory, useSandbox } from './helpers.ts';
 
 const notes = definePlaybook({
   name: 'trust-notes',
@@ -26,7 +25,7 @@ const PASSWORDS = { deploy: 'Unused-deploy pass', deploy2: 'S3cret deploy2 pass'
 const RELAY1 = 0;
 const RELAY2 = 1;
 
-let state: SandboxState | undefined;
+const sandbox = useSandbox(2);
 const made: string[] = [];
 const tempDir = (prefix: string) => {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -35,7 +34,6 @@ const tempDir = (prefix: string) => {
 };
 
 beforeAll(async () => {
-  state = await startSandbox(2);
   await remote(
     RELAY1,
     [
@@ -53,20 +51,19 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
-  await stopSandbox(state);
 });
 
-const remote = async (host: number, cmd: string, stdin?: string) => (await remoteExec(state!, host, cmd, stdin)).stdout;
+const remote = async (host: number, cmd: string, stdin?: string) => (await remoteExec(sandbox.state, host, cmd, stdin)).stdout;
 
 function targetAs(user: string, sudoPassword: string | undefined): SshTarget {
-  const h = state!.hosts[RELAY1];
+  const h = sandbox.state.hosts[RELAY1];
   return {
     name: h.name,
     address: '127.0.0.1',
     port: h.port,
     user,
-    privateKey: state!.privateKey,
-    knownHosts: state!.knownHosts,
+    privateKey: sandbox.state.privateKey,
+    knownHosts: sandbox.state.knownHosts,
     hostKeyPolicy: 'strict',
     sudo: true,
     sudoPassword,
@@ -85,7 +82,7 @@ async function withConnection<T>(target: SshTarget, use: (c: Connection) => Prom
 
 /** Applies the notes playbook on relay1 as this user, through sudo. */
 async function applyAs(user: string, sudoPassword: string | undefined, text: string) {
-  const inv = sandboxInventory(state!, [{ on: 'relay1', use: notes({ text }) }], {}, ['relay1']);
+  const inv = sandboxInventory(sandbox.state, [{ on: 'relay1', use: notes({ text }) }], {}, ['relay1']);
   Object.assign(inv.hosts[0].target, { user, sudo: true, sudoPassword });
   const [r] = await apply(inv);
   return r;
@@ -155,7 +152,7 @@ describe('sudo', () => {
     const r = await applyAs('deploy2', wrong, 'must not be written');
     expect(r.status).toBe('failed');
     expect(r.error).toMatch(
-      new RegExp(`^relay1: sudo refused the password for user deploy2 on host 127\\.0\\.0\\.1:${state!.hosts[RELAY1].port}$`),
+      new RegExp(`^relay1: sudo refused the password for user deploy2 on host 127\\.0\\.0\\.1:${sandbox.state.hosts[RELAY1].port}$`),
     );
     expect(r.error).not.toContain(wrong);
     expect(await hostState()).toBe(before);
@@ -188,16 +185,16 @@ describe('host key types', () => {
   const relay2Target = (knownHosts: string): SshTarget => ({
     name: 'relay2',
     address: '127.0.0.1',
-    port: state!.hosts[RELAY2].port,
+    port: sandbox.state.hosts[RELAY2].port,
     user: 'root',
-    privateKey: state!.privateKey,
+    privateKey: sandbox.state.privateKey,
     knownHosts,
     hostKeyPolicy: 'accept-new',
     sudo: false,
     connectTimeoutMs: 5000,
   });
   const hostPub = (name: string) =>
-    readFileSync(join(state!.hosts[RELAY2].dir, 'upper/etc/ssh', name), 'utf8')
+    readFileSync(join(sandbox.state.hosts[RELAY2].dir, 'upper/etc/ssh', name), 'utf8')
       .trim()
       .split(' ')
       .slice(0, 2)
@@ -208,7 +205,7 @@ describe('host key types', () => {
     const other = join(tempDir('mailprov-otherkey-'), 'key');
     execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', other]);
     const known = join(tempDir('mailprov-kh-'), 'known_hosts');
-    const line = `[127.0.0.1]:${state!.hosts[RELAY2].port} ${readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`;
+    const line = `[127.0.0.1]:${sandbox.state.hosts[RELAY2].port} ${readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`;
     writeFileSync(known, line);
     await expect(connect(relay2Target(known))).rejects.toThrow(
       new RegExp(
@@ -219,7 +216,7 @@ describe('host key types', () => {
   });
 
   it('accept-new refuses a host whose sshd switched from its recorded ed25519 key to ECDSA and RSA keys', async () => {
-    const port = state!.hosts[RELAY2].port;
+    const port = sandbox.state.hosts[RELAY2].port;
     const known = join(tempDir('mailprov-kh-'), 'known_hosts');
     const line = `[127.0.0.1]:${port} ${hostPub('ssh_host_ed25519_key.pub')}\n`;
     writeFileSync(known, line);

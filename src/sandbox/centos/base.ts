@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { packageRoot } from '../../paths.ts';
 import { BASE_PACKAGES, SSHD_CONFIG, defaultCacheDir, mirrorArg, runMmdebstrap } from '../base.ts';
+import { withBuildLock } from '../build-lock.ts';
 import { local } from '../local.ts';
 
 /** Installed besides the Debian base's tools: the rpm tool chain, and what Debian's sendmail programs link against. */
@@ -63,9 +64,16 @@ const MARKER = 'etc/mailprov-sandbox-centos';
 /** Returns the cached CentOS-like root filesystem, building it first if needed (about a minute). */
 export async function ensureCentosBase(cacheDir = defaultCacheDir(), log: (line: string) => void = () => {}): Promise<string> {
   const target = centosBasePath(cacheDir);
-  if (existsSync(join(target, MARKER))) return target;
+  const built = () => existsSync(join(target, MARKER));
+  if (built()) return target;
   const parent = join(target, '..');
   mkdirSync(parent, { recursive: true });
+  // one build at a time: a process that waited for another's uses its base
+  return withBuildLock(parent, log, async () => (built() ? target : buildCentosBase(target, log)));
+}
+
+async function buildCentosBase(target: string, log: (line: string) => void): Promise<string> {
+  const parent = join(target, '..');
   // Build beside the target and rename: a crashed or concurrent build never leaves half a base.
   const tmp = join(parent, `rootfs.building-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
