@@ -5,10 +5,19 @@ import { readFileSync } from 'node:fs';
 import type { Finding } from 'mailprov';
 import type { SendmailSettings } from './settings.ts';
 
-export function lintSubmission(settings: Pick<SendmailSettings, 'submission'>): Finding[] {
+/** What submission writes into the mc itself: a second define of one would be the one sendmail keeps. */
+export const SUBMISSION_DEFINES = ['confAUTH_OPTIONS', 'confAUTH_REALM', 'confSERVER_CERT', 'confSERVER_KEY', 'confRECEIVED_HEADER'];
+
+export function lintSubmission(settings: Pick<SendmailSettings, 'submission'> & Partial<Pick<SendmailSettings, 'defines'>>): Finding[] {
   const sub = settings.submission;
   if (!sub) return [];
   const findings: Finding[] = [];
+  for (const name of SUBMISSION_DEFINES.filter((n) => settings.defines && n in settings.defines))
+    findings.push({
+      level: 'error',
+      code: 'reserved-define',
+      message: `defines: ${name} cannot be set here with submission: mailprov sets it (submission.tls, submission.realm, AUTH only after STARTTLS)`,
+    });
   for (const [user, password] of Object.entries(sub.users)) {
     let value: string;
     try {

@@ -161,7 +161,7 @@ describe('the submission users resource', () => {
     expect(matchesRecord('new', /alice@\S+ (\S+)/.exec(record)![1])).toBe(true);
   });
 
-  it('the fact reads the sasldb and the record without printing anything else', () => {
+  it("the fact lists the users of mailprov's own sasldb", () => {
     const script = saslUsersFact.script({ sasldb: SUBMISSION_PATHS.sasldb, record: USERS_RECORD });
     expect(script).toContain("sasldblistusers2 -f '/etc/mail/sasldb2'");
   });
@@ -173,6 +173,16 @@ describe('submission lint', () => {
     expect(findings.map((f) => [f.level, f.code])).toEqual([
       ['error', 'submission-password'],
       ['error', 'submission-cert'],
+    ]);
+  });
+
+  it('a define submission writes itself is an error', () => {
+    const findings = lintSubmission(
+      parse({ defines: { confAUTH_OPTIONS: 'A' }, submission: { users: { a: secret.value('p') }, tls: TLS } }),
+    );
+    expect(findings.map((f) => [f.code, f.message])[0]).toEqual([
+      'reserved-define',
+      'defines: confAUTH_OPTIONS cannot be set here with submission: mailprov sets it (submission.tls, submission.realm, AUTH only after STARTTLS)',
     ]);
   });
 });
