@@ -55,7 +55,7 @@ import { probeStatus, readRelayStatus, relayStatusFact } from './sendmail-smarth
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources.ts';
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
-import { submissionUsers } from './sendmail-smarthost/submission.ts';
+import { SUBMISSION_USERS_ID, submissionUsers } from './sendmail-smarthost/submission.ts';
 import { lintSubmission } from './sendmail-smarthost/submission-lint.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
@@ -300,15 +300,26 @@ export const sendmailSmartHost = definePlaybook({
       // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
       // never rebuilt from an mc that may not build
       command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [fileId(mc)], notify: [sendmail], files: MAKE_OUTPUTS }),
+      // before the relabelling below, which watches its files
+      ...(sub ? submissionResources(sub, sendmail) : []),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo), fileId(MAILERTABLE)],
+        onChangeOf: [
+          fileId(mc),
+          fileId(access),
+          fileId(GENERICS_TABLE),
+          fileId(authinfo),
+          fileId(MAILERTABLE),
+          // submission's certificate, key and sasldb (written in /etc/mail too)
+          fileId(SUBMISSION_PATHS.cert),
+          fileId(SUBMISSION_PATHS.key),
+          SUBMISSION_USERS_ID,
+        ],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
-      ...(sub ? submissionResources(sub, sendmail) : []),
       ...submissionRules(settings),
       // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
       service({

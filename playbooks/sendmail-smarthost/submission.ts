@@ -107,7 +107,8 @@ export function usersSteps(
     ...plan.remove.map((u) => ({ label: `remove submission user ${u}`, command: sh`saslpasswd2 -d -f ${db} -u ${realm} ${u}` })),
     {
       label: `record the submission users' password hashes in ${USERS_RECORD}`,
-      command: sh`umask 077 && cat > ${`${USERS_RECORD}.tmp`} && chmod 0600 ${`${USERS_RECORD}.tmp`} && mv -f ${`${USERS_RECORD}.tmp`} ${USERS_RECORD}`,
+      // root's alone: /etc/mail is setgid smmsp on Debian, so the group is said, not inherited
+      command: sh`umask 077 && cat > ${`${USERS_RECORD}.tmp`} && chown root:root ${`${USERS_RECORD}.tmp`} && chmod 0600 ${`${USERS_RECORD}.tmp`} && mv -f ${`${USERS_RECORD}.tmp`} ${USERS_RECORD}`,
       stdin: record,
     },
     {
