@@ -1,5 +1,12 @@
 // Authenticated submission (issue 32): its settings, what it renders, and the users resource's plan.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sendmailSmartHost } from '../../../../playbooks/sendmail-smarthost.ts';
+import { planHost } from '../../../../src/engine/plan.ts';
+import type { FirewallFacts } from '../../../../src/facts/firewall.ts';
+import { debianOs, fileFact, hostFacts } from '../../fixtures.ts';
 import { secret } from '../../../../src/secrets/index.ts';
 import { renderMc, renderSaslConf, SUBMISSION_PATHS } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
@@ -184,5 +191,55 @@ describe('submission lint', () => {
       'reserved-define',
       'defines: confAUTH_OPTIONS cannot be set here with submission: mailprov sets it (submission.tls, submission.realm, AUTH only after STARTTLS)',
     ]);
+  });
+});
+
+describe('submission in the whole plan', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprov-submission-unit-'));
+  const cert = join(dir, 'cert.pem');
+  writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const NFT: FirewallFacts = {
+    manager: 'nftables',
+    why: 'nftables table inet filter, chain input: policy drop',
+    nft: { family: 'inet', table: 'filter', chain: 'input', drops: 'policy drop', ours: [] },
+  };
+  const planWith = (from?: string[]) =>
+    planHost(
+      sendmailSmartHost.definition.build(
+        sendmailSettingsSchema.parse({
+          smartHost: 'smtp.example.org',
+          relayFrom: ['192.168.77'],
+          submission: { users: { alice: secret.value('pw-plan-1') }, tls: { cert, key: TLS.key }, ...(from ? { from } : {}) },
+        }),
+      ).resources,
+      hostFacts({
+        os: debianOs,
+        files: { '/etc/nftables.conf': fileFact('#!/usr/sbin/nft -f\nflush ruleset\n') },
+        extra: { firewall: NFT, 'sasl-users': { exists: false, users: [], record: {} } },
+      }),
+    );
+
+  it("installs Cyrus SASL's server side and opens port 587 where port 25 is opened: to everyone by default, else to `from`", () => {
+    const plan = planWith();
+    expect(plan.changes[0].summary).toBe('install sendmail, sendmail-cf, libsasl2-modules, sasl2-bin (apt)');
+    expect(plan.changes.filter((c) => c.resourceId.startsWith('firewall')).map((c) => c.summary)).toEqual([
+      'open tcp/25 to 192.168.77.0/24 in nftables inet filter chain input',
+      'open tcp/587 to everyone in nftables inet filter chain input',
+    ]);
+    expect(
+      planWith(['10.8'])
+        .changes.filter((c) => c.resourceId.startsWith('firewall'))
+        .map((c) => c.summary)[1],
+    ).toBe('open tcp/587 to 10.8.0.0/16 in nftables inet filter chain input');
+  });
+
+  it('the key is masked in the plan, and no password or key is in any command', () => {
+    const plan = planWith();
+    const key = plan.changes.find((c) => c.resourceId === `file:${SUBMISSION_PATHS.key}`)!;
+    expect(key.diff?.after).toBe('(private key, masked)\n');
+    const text = JSON.stringify(plan.changes.map((c) => [c.summary, c.reason, c.diff, c.steps.map((s) => s.command)]));
+    expect(text).not.toContain('pw-plan-1');
+    expect(text).not.toContain('BEGIN PRIVATE KEY');
   });
 });
