@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../../../playbooks/sendmail-smarthost.ts';
+import { verifySubmission } from '../../../../playbooks/sendmail-smarthost/host.ts';
 import { planHost } from '../../../../src/engine/plan.ts';
 import type { FirewallFacts } from '../../../../src/facts/firewall.ts';
 import { debianOs, fileFact, hostFacts } from '../../fixtures.ts';
@@ -20,7 +21,7 @@ import {
   type SaslUsersFact,
 } from '../../../../playbooks/sendmail-smarthost/submission.ts';
 import { lintSubmission } from '../../../../playbooks/sendmail-smarthost/submission-lint.ts';
-import type { Change, HostFacts } from '../../../../src/index.ts';
+import type { Change, HostFacts, VerifyContext } from '../../../../src/index.ts';
 
 const TLS = { cert: '/nonexistent/cert.pem', key: secret.value('-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----') };
 const parse = (s: Partial<SendmailSettingsInput> = {}) =>
@@ -241,5 +242,30 @@ describe('submission in the whole plan', () => {
     const text = JSON.stringify(plan.changes.map((c) => [c.summary, c.reason, c.diff, c.steps.map((s) => s.command)]));
     expect(text).not.toContain('pw-plan-1');
     expect(text).not.toContain('BEGIN PRIVATE KEY');
+  });
+});
+
+describe('the relay proof of submission', () => {
+  const sub = parse({ submission: { users: { a: secret.value('p') }, tls: TLS, listen: ['192.0.2.1'] } }).submission!;
+  // what the host answers: its listening sockets, and the AuthOptions line of the live sendmail.cf
+  const host = (ss: string, authOptions: string) =>
+    (async (cmd: string) => ({
+      command: cmd,
+      code: 0,
+      stdout: cmd.startsWith('ss ') ? ss : cmd.startsWith('grep') ? authOptions : '',
+      stderr: '',
+    })) as unknown as VerifyContext['exec'];
+  const SS = 'LISTEN 0 32 192.0.2.1:587 0.0.0.0:*\nLISTEN 0 32 0.0.0.0:25 0.0.0.0:*\n';
+
+  it('passes when the daemon listens and the live cf offers AUTH only after STARTTLS', async () => {
+    const lines: string[] = [];
+    await verifySubmission(host(SS, 'O AuthOptions=A p y\n'), sub, (l) => lines.push(l));
+    expect(lines).toEqual(['submission: listening on 192.0.2.1:587, AUTH only after STARTTLS (O AuthOptions=A p y)']);
+  });
+
+  it('fails when the live cf would offer AUTH before STARTTLS', async () => {
+    await expect(verifySubmission(host(SS, 'O AuthOptions=A y\n'), sub, () => {})).rejects.toThrow(
+      'verification failed: the live sendmail.cf would offer AUTH before STARTTLS (no `p` in AuthOptions)',
+    );
   });
 });
