@@ -5,7 +5,7 @@
 // IP on port 25. Removing a user and applying again makes its AUTH fail; a rollback brings it back.
 // No password shows in any output, JSON, log or remote command line.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,8 @@ describe.each([13, 12] as const)('Debian %i', (release) => {
 
   afterAll(async () => {
     await stopSandbox(state);
+    // its password files and TLS key go with the test
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   /** A user's inventory: the office relay of lan.test.ts, plus submission for `users`. */
