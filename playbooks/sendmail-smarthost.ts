@@ -42,6 +42,9 @@ import {
   allSmartHosts,
   MAILERTABLE,
   routeList,
+  renderSaslConf,
+  SUBMISSION_PATHS,
+  submissionRealm,
 } from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
 import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
@@ -52,6 +55,8 @@ import { probeStatus, readRelayStatus, relayStatusFact } from './sendmail-smarth
 import { bindV6OnlyFact, isV6 } from './sendmail-smarthost/listen.ts';
 import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources.ts';
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
+import { SUBMISSION_USERS_ID, submissionUsers } from './sendmail-smarthost/submission.ts';
+import { lintSubmission } from './sendmail-smarthost/submission-lint.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 export { controllerProbe } from './sendmail-smarthost/port-proof.ts';
@@ -94,6 +99,62 @@ export const MTA_PACKAGES = [
 /** The daemons of those MTAs: one running is stopped for sendmail, and started again by `rollback --packages`. */
 export const MTA_SERVICES = ['exim4', 'postfix', 'exim', 'opensmtpd'];
 
+export const SUBMISSION_RULE = (port: number) => `-p tcp -m state --state NEW -m tcp --dport ${port} -j ACCEPT`;
+
+/**
+ * The submission port in the firewall that decides, as port 25 is: to `submission.from`'s networks,
+ * or to everyone (the default: AUTH is required there). The port stays open while any firewall
+ * decides; IPv4 only, as the MSA daemon listens.
+ */
+function submissionRules(settings: SendmailSettings) {
+  const sub = settings.submission;
+  if (!sub) return [];
+  const opening = smtpOpening(sub.from ?? [], sub.from ? 'relayFrom' : 'everyone');
+  const open = { ...opening, port: sub.port };
+  return [
+    firewallRule({
+      chain: 'INPUT',
+      rule: SUBMISSION_RULE(sub.port),
+      ...(sub.port === 587 ? { firewalldService: 'submission' } : {}),
+      open,
+    }),
+  ];
+}
+
+/**
+ * The server side of submission: Cyrus SASL's configuration for sendmail, the server's certificate
+ * and key (the key a secret: masked, 0600), and the users. A changed certificate, key or SASL
+ * configuration is read by a restarted sendmail only.
+ */
+function submissionResources(sub: NonNullable<SendmailSettings['submission']>, sendmail: string) {
+  return [
+    file({ path: SUBMISSION_PATHS.saslConf, content: renderSaslConf(), owner: 'root', group: 'root', mode: '0644', notify: [sendmail] }),
+    file({
+      path: SUBMISSION_PATHS.cert,
+      content: () => readFileSync(sub.tls.cert, 'utf8'),
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      notify: [sendmail],
+    }),
+    file({
+      path: SUBMISSION_PATHS.key,
+      // revealed at plan time, on the controller, only to become file content sent over stdin
+      content: () => `${sub.tls.key.reveal()}\n`,
+      owner: 'root',
+      group: 'root',
+      mode: '0600',
+      mask: () => '(private key, masked)\n',
+      notify: [sendmail],
+    }),
+    submissionUsers({
+      users: sub.users,
+      realm: (facts) => submissionRealm(sub, facts.os.fqdn),
+      group: 'smmsp',
+    }),
+  ];
+}
+
 export const SMTP_RULE = '-p tcp -m state --state NEW -m tcp --dport 25 -j ACCEPT';
 
 /**
@@ -129,13 +190,15 @@ export const sendmailSmartHost = definePlaybook({
     const sendmail = serviceId('sendmail');
     // AUTH to any smart host of the list: SASL's plugins, and an authinfo line per authenticating host
     const auth = allSmartHosts(settings).some((h) => h.auth);
+    const sub = settings.submission;
 
     const resources = [
       packages({
         name: 'sendmail',
         names: {
-          debian: ['sendmail', 'sendmail-cf', ...(auth ? ['libsasl2-modules'] : [])],
-          rhel: ['sendmail', 'sendmail-cf', ...(auth ? ['cyrus-sasl-plain'] : [])],
+          // submission: Cyrus SASL's server side too (saslpasswd2, sasldblistusers2, the sasldb plugin)
+          debian: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['libsasl2-modules'] : []), ...(sub ? ['sasl2-bin'] : [])],
+          rhel: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['cyrus-sasl-plain'] : []), ...(sub ? ['cyrus-sasl'] : [])],
         },
         // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
         // and conflicts with sendmail; the other packages listed go with their MTA
@@ -153,7 +216,7 @@ export const sendmailSmartHost = definePlaybook({
       }),
       // the rule's persistence at boot on Debian, only where iptables decides: its own transaction,
       // since on a ufw host it would take ufw away
-      ...(settings.openSmtpPort
+      ...(settings.openSmtpPort || sub
         ? [
             packages({
               name: 'iptables-persistent',
@@ -237,14 +300,27 @@ export const sendmailSmartHost = definePlaybook({
       // the journal keeps what make writes, so a rollback puts back the cf and maps that ran,
       // never rebuilt from an mc that may not build
       command({ name: `make in ${MAIL_DIR}`, run: makeCommand(), onChangeOf: [fileId(mc)], notify: [sendmail], files: MAKE_OUTPUTS }),
+      // before the relabelling below, which watches its files
+      ...(sub ? submissionResources(sub, sendmail) : []),
       // a file moved into /etc/mail keeps the label of where it was written: relabel (RHEL, SELinux)
       command({
         name: `restorecon ${MAIL_DIR}`,
         run: `restorecon -R ${MAIL_DIR}`,
-        onChangeOf: [fileId(mc), fileId(access), fileId(GENERICS_TABLE), fileId(authinfo), fileId(MAILERTABLE)],
+        onChangeOf: [
+          fileId(mc),
+          fileId(access),
+          fileId(GENERICS_TABLE),
+          fileId(authinfo),
+          fileId(MAILERTABLE),
+          // submission's certificate, key and sasldb (written in /etc/mail too)
+          fileId(SUBMISSION_PATHS.cert),
+          fileId(SUBMISSION_PATHS.key),
+          SUBMISSION_USERS_ID,
+        ],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
       }),
       ...smtpRules(settings),
+      ...submissionRules(settings),
       // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
       service({
         name: 'sendmail',
@@ -255,7 +331,7 @@ export const sendmailSmartHost = definePlaybook({
 
     return {
       resources,
-      facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort ? [firewallFact.query()] : [])],
+      facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort || sub ? [firewallFact.query()] : [])],
       lint(): Finding[] {
         const findings: Finding[] = [];
         for (const h of allSmartHosts(settings)) {
@@ -265,6 +341,7 @@ export const sendmailSmartHost = definePlaybook({
             findings.push({ level: 'error', code: 'secret-missing', message: (err as Error).message });
           }
         }
+        findings.push(...lintSubmission(settings));
         // the checks that need the host (its distro, its name) run in checkFacts
         findings.push(...lintSettingsBeforeConnecting(settings));
         if (userMc !== undefined || (settings.mc && 'text' in settings.mc)) {

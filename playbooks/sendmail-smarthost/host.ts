@@ -277,6 +277,8 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
     );
   }
 
+  if (settings.submission) await verifySubmission(exec, settings.submission, log);
+
   const probe = settings.verify?.recipient ?? 'postmaster@example.com';
   const route = await exec(`echo ${sh`${`3,0 ${probe}`}`} | ${SENDMAIL} -bt`);
   // -bt prints tokens spaced out: "$# relay $@ [ smtp . gmail . com ] $: ..."
@@ -373,4 +375,32 @@ async function verifyRoute(ctx: VerifyContext, r: RouteHost, mailer: string): Pr
       );
   }
   ctx.log(`mail to ${r.domain} and its subdomains routes to [${r.smartHost}] (${mailer} mailer)`);
+}
+
+/**
+ * Submission (issue 32), as the live sendmail has it: a daemon on the port at each address, and
+ * AUTH offered only after STARTTLS (`p` in the cf's AuthOptions, as sendmail reads it).
+ */
+export async function verifySubmission(
+  exec: VerifyContext['exec'],
+  sub: NonNullable<SendmailSettings['submission']>,
+  log: (line: string) => void,
+): Promise<void> {
+  const wanted = sub.listen.map((a) => `${a}:${sub.port}`);
+  const listening = async () => {
+    const r = await exec('ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null');
+    const local = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[3] ?? '');
+    return wanted.every((w) => local.includes(w) || (w.startsWith('0.0.0.0:') && local.includes(`*:${sub.port}`)));
+  };
+  if (!(await poll(listening, 10_000)))
+    throw new OperationError(
+      `verification failed: sendmail does not listen for submission on ${wanted.join(', ')}`,
+      await sendmailEvidence(exec),
+    );
+  const options = (await exec(`grep '^O AuthOptions=' ${MAIL_DIR}/sendmail.cf`)).stdout.trim();
+  if (!/^O AuthOptions=.*\bp\b/.test(options))
+    throw new OperationError('verification failed: the live sendmail.cf would offer AUTH before STARTTLS (no `p` in AuthOptions)', [
+      `  ${options || '(no AuthOptions line)'}`,
+    ]);
+  log(`submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options})`);
 }

@@ -82,6 +82,41 @@ const provider = z.union([
     .strict(),
 ]);
 
+/** A submission user's name, as saslpasswd2 takes it and sasldblistusers2 prints it back. */
+const submissionUser = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "a user name of letters, digits and . _ + - (no @: the realm is the relay's)");
+
+/**
+ * Authenticated submission (MSA) for people outside relayFrom: port 587, STARTTLS, then SMTP AUTH
+ * (PLAIN, LOGIN) against a sasldb of mailprov's own; relaying for an authenticated user only.
+ */
+const submissionSchema = z
+  .object({
+    port: z.number().int().min(1).max(65535).default(587),
+    users: z
+      .record(submissionUser, z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }))
+      .refine((u) => Object.keys(u).length > 0, 'at least one user'),
+    tls: z
+      .object({
+        cert: z.string().min(1),
+        key: z.instanceof(Secret, { message: 'secret.file("path/to/key.pem"): the private key is a secret' }),
+      })
+      .strict(),
+    from: z.array(network).optional(),
+    listen: z
+      .array(z.string().regex(/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/, 'an IPv4 address such as 0.0.0.0'))
+      .min(1)
+      .default(['0.0.0.0']),
+    realm: hostname.optional(),
+  })
+  .strict()
+  // each password is the SASL secret of its user: the AUTH payloads carrying it are masked too
+  .transform((s) => ({
+    ...s,
+    users: Object.fromEntries(Object.entries(s.users).map(([user, password]) => [user, password.usedForSaslBy(user)])),
+  }));
+
 export const sendmailSettingsSchema = z
   .object({
     provider: provider.optional().describe(
@@ -157,6 +192,11 @@ export const sendmailSettingsSchema = z
       .default({})
       .describe(
         "per-destination routes: `{ 'corp.example': { smartHost, port?, auth?, smartHostTls? } }`, mail to that domain (and its subdomains) goes to its own smart host through `FEATURE(mailertable)` (`/etc/mail/mailertable`, hashed with makemap), with its own AuthInfo line and TLS requirement, and is probed like `smartHost`; `port` is `smartHostPort` (the relay mailer) or 25 (the smtp mailer), the two ports sendmail's mailers take here",
+      ),
+    submission: submissionSchema
+      .optional()
+      .describe(
+        "authenticated submission for people outside `relayFrom` (see \"Submission for roaming users\"): `{ port: 587, users: { alice: secret.env('ALICE_PW') }, tls: { cert: 'certs/relay.pem', key: secret.file('certs/relay.key') }, from?: ['10.8'], listen?: ['0.0.0.0'], realm? }`. A daemon on `port` (`M=Ea`: AUTH required), AUTH (PLAIN, LOGIN) offered only after STARTTLS (`confAUTH_OPTIONS` `p`), users in `/etc/mail/sasldb2` set with `saslpasswd2` reading the password on stdin; `tls.cert` is a path on the controller, `tls.key` a secret; `from` (networks as in `relayFrom`, default anywhere) is who the firewall lets reach the port; `listen`, the IPv4 addresses the daemon accepts on (default every one); `realm` defaults to the host's FQDN",
       ),
     localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
     relayFrom: z

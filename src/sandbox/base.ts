@@ -30,6 +30,8 @@ export const REPO_PACKAGES = [
   'sendmail-cf',
   'sendmail-bin',
   'libsasl2-modules',
+  // saslpasswd2 and sasldblistusers2, for the submission users (issue 32)
+  'sasl2-bin',
   'mailutils',
   'python3-apt',
   'iptables-persistent',

@@ -42,6 +42,8 @@ export { relaySettings, sandboxPortProber } from './relay.ts';
 export {
   lanConnect,
   lanSubmit,
+  lanSubmitAuth,
+  lanEhlo,
   LAN_CLIENTS,
   LAN_NETWORK,
   LAN_OFFICE_NETWORK,

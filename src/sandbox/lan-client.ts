@@ -6,7 +6,7 @@ import nodemailer from 'nodemailer';
 import type { LanConnectResult, LanSubmitResult } from './lan.ts';
 
 interface Request {
-  kind: 'connect' | 'submit';
+  kind: 'connect' | 'submit' | 'ehlo';
   address: string;
   port: number;
   timeoutMs: number;
@@ -14,6 +14,8 @@ interface Request {
   to?: string;
   subject?: string;
   text?: string;
+  /** Submission: STARTTLS required (any certificate), then AUTH as this user. */
+  auth?: { user: string; pass: string };
 }
 
 const outcomeOf = (code: string | undefined): LanConnectResult['outcome'] =>
@@ -42,7 +44,8 @@ async function submit(req: Request): Promise<LanSubmitResult> {
     host: req.address,
     port: req.port,
     secure: false,
-    ignoreTLS: true,
+    // submission (issue 32): STARTTLS first, then AUTH; the relay's certificate is not what is tested
+    ...(req.auth ? { requireTLS: true, tls: { rejectUnauthorized: false }, auth: req.auth } : { ignoreTLS: true }),
     name: 'client.lan.sandbox.test',
     connectionTimeout: req.timeoutMs,
     greetingTimeout: req.timeoutMs,
@@ -66,6 +69,33 @@ async function submit(req: Request): Promise<LanSubmitResult> {
   }
 }
 
+/** The EHLO reply in the clear (no STARTTLS): the extensions the server offers before TLS. */
+function ehlo(req: Request): Promise<LanConnectResult> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: req.address, port: req.port });
+    let text = '';
+    let sent = false;
+    const done = (r: LanConnectResult) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ outcome: 'timeout', detail: text }), req.timeoutMs);
+    socket.on('data', (d) => {
+      text += d.toString('latin1');
+      if (!sent && /^220 .*\r?\n/m.test(text)) {
+        sent = true;
+        text = '';
+        socket.write('EHLO client.lan.sandbox.test\r\n');
+      } else if (sent && /^250 .*\r?\n/m.test(text)) {
+        socket.write('QUIT\r\n');
+        done({ outcome: 'open', detail: text.trim() });
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => done({ outcome: outcomeOf(err.code), detail: err.code ?? err.message }));
+  });
+}
+
 let input = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => {
@@ -73,6 +103,6 @@ process.stdin.on('data', (d) => {
 });
 process.stdin.on('end', async () => {
   const req = JSON.parse(input) as Request;
-  const result = req.kind === 'connect' ? await tcp(req) : await submit(req);
+  const result = req.kind === 'connect' ? await tcp(req) : req.kind === 'ehlo' ? await ehlo(req) : await submit(req);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 });

@@ -113,7 +113,8 @@ export interface LanMessage {
 
 type ClientRequest =
   | { kind: 'connect'; address: string; port: number; timeoutMs: number }
-  | ({ kind: 'submit'; address: string; port: number; timeoutMs: number } & LanMessage);
+  | { kind: 'ehlo'; address: string; port: number; timeoutMs: number }
+  | ({ kind: 'submit'; address: string; port: number; timeoutMs: number; auth?: { user: string; pass: string } } & LanMessage);
 
 function clientProcess(lan: SandboxLan | undefined, client: LanClientName): RecordedProcess {
   if (!lan) throw new SandboxError('this sandbox has no LAN: bring it up with `mailprov sandbox up --lan`');
@@ -155,4 +156,37 @@ export function lanSubmit(
   timeoutMs = 15_000,
 ): Promise<LanSubmitResult> {
   return onClient(lan, client, { kind: 'submit', address: relay, port: 25, timeoutMs, ...message });
+}
+
+/**
+ * Submits one message as a roaming user does (issue 32): to `port` (587), STARTTLS required, then
+ * AUTH as `auth` when given. The password reaches the client over its stdin, never its command line.
+ */
+export function lanSubmitAuth(
+  lan: SandboxLan | undefined,
+  client: LanClientName,
+  relay: string,
+  message: LanMessage,
+  opts: { port: number; auth?: { user: string; pass: string } },
+  timeoutMs = 15_000,
+): Promise<LanSubmitResult> {
+  return onClient(lan, client, {
+    kind: 'submit',
+    address: relay,
+    port: opts.port,
+    timeoutMs,
+    ...message,
+    ...(opts.auth ? { auth: opts.auth } : {}),
+  });
+}
+
+/** The EHLO reply of `address:port` in the clear, from a LAN client: what is offered before STARTTLS. */
+export function lanEhlo(
+  lan: SandboxLan | undefined,
+  client: LanClientName,
+  address: string,
+  port: number,
+  timeoutMs = 5000,
+): Promise<LanConnectResult> {
+  return onClient(lan, client, { kind: 'ehlo', address, port, timeoutMs });
 }

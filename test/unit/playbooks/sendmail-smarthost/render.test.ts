@@ -39,7 +39,7 @@ describe('renderMc', () => {
         "define(`confCACERT_PATH', `/etc/ssl/certs')dnl",
         "define(`confCACERT', `/etc/ssl/certs/ca-certificates.crt')dnl",
         "define(`confAUTH_MECHANISMS', `PLAIN LOGIN')dnl",
-        "TRUST_AUTH_MECH(`PLAIN LOGIN')dnl",
+        // no TRUST_AUTH_MECH: nothing authenticates clients here (issue 32)
         "FEATURE(`authinfo', `hash /etc/mail/authinfo')dnl",
         'MAILER_DEFINITIONS',
         "MAILER(`local')dnl",

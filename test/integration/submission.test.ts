@@ -1,0 +1,223 @@
+// Authenticated submission (issue 32) on the sandbox LAN, Debian 13 and 12: the guest client, outside
+// relayFrom, submits on port 587 as a roaming user would. Without AUTH it is refused; in the clear
+// no AUTH is offered; after STARTTLS with a configured user it relays to the stand-in smart host
+// (the Received line names the user); a wrong password gets 535. The office client still relays by
+// IP on port 25. Removing a user and applying again makes its AUTH fail; a rollback brings it back.
+// No password shows in any output, JSON, log or remote command line.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lanEhlo, lanSubmit, lanSubmitAuth, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
+import { remote, stopSandbox } from './helpers.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/mailprov.mjs');
+// passwords a shell would take apart: any of them on a command line would be split, expanded or shown
+const ALICE = `al'ice "pw" $HOME \`id\` ${Date.now()}`;
+const BOB = `bob-pw; echo no ${process.pid}`;
+
+describe.each([13, 12] as const)('Debian %i', (release) => {
+  let state: SandboxState;
+  let work: string;
+  let inv: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'mailprov-it-submission-'));
+    state = await sandboxUp({
+      dir: mkdtempSync(join(tmpdir(), 'mailprov-it-sub-sb-')),
+      count: 1,
+      lan: true,
+      releases: { relay1: release },
+    });
+    writeFileSync(join(work, 'alice.pw'), ALICE, { mode: 0o600 });
+    writeFileSync(join(work, 'bob.pw'), BOB, { mode: 0o600 });
+    const r = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=relay1.sandbox.test',
+        '-keyout',
+        join(work, 'key.pem'),
+        '-out',
+        join(work, 'cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    inv = inventory(['alice', 'bob']);
+  }, 600_000);
+
+  afterAll(async () => {
+    await stopSandbox(state);
+    // its password files and TLS key go with the test
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** A user's inventory: the office relay of lan.test.ts, plus submission for `users`. */
+  function inventory(users: string[]): string {
+    const file = join(work, 'inv.ts');
+    const host = state.hosts[0];
+    writeFileSync(
+      file,
+      `import { defineInventory, secret } from 'mailprov';
+       import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
+       export default defineInventory({
+         defaults: { privateKey: ${JSON.stringify(state.privateKey)}, knownHosts: ${JSON.stringify(state.knownHosts)} },
+         hosts: { relay1: { address: '127.0.0.1', port: ${host.port} } },
+         playbooks: [{ use: sendmailSmartHost({
+           smartHost: ${JSON.stringify(state.smartHost.name)}, smartHostPort: 587,
+           auth: { user: ${JSON.stringify(state.smartHost.user)}, password: secret.file(${JSON.stringify(state.smartHost.passwordFile)}) },
+           listen: ['0.0.0.0'], relayFrom: [${JSON.stringify(state.lan!.office)}],
+           verify: { recipient: 'ops@example.com' },
+           submission: {
+             // the stand-in smart host's forwarder holds 127.0.0.2:587 inside the host: not every address
+             listen: [${JSON.stringify(host.lanAddress)}, '127.0.0.1'],
+             users: { ${users.map((u) => `${u}: secret.file(${JSON.stringify(join(work, `${u}.pw`))})`).join(', ')} },
+             tls: { cert: ${JSON.stringify(join(work, 'cert.pem'))}, key: secret.file(${JSON.stringify(join(work, 'key.pem'))}) },
+           },
+         }) }],
+       });\n`,
+    );
+    return file;
+  }
+
+  const outputs: string[] = [];
+  function mailprov(...args: string[]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      encoding: 'utf8',
+      cwd: work,
+      env: { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, NO_COLOR: '1' },
+      timeout: 300_000,
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    outputs.push(out);
+    return { code: r.status, out };
+  }
+
+  const relay = () => state.hosts[0].lanAddress!;
+  const submitAs = (user: string, pass: string, subject: string) =>
+    lanSubmitAuth(
+      state.lan,
+      'guest',
+      relay(),
+      { from: `${user}@guest.lan.sandbox.test`, to: 'ops@example.com', subject },
+      { port: 587, auth: { user, pass } },
+    );
+
+  describe('authenticated submission on port 587', () => {
+    it('apply sets up the MSA; the plan names the users and no remote command carries a password', { timeout: 600_000 }, async () => {
+      const plan = mailprov('plan', inv, '--json');
+      expect(plan.code, plan.out).toBe(2); // changes pending
+      type Planned = { resource: string; summary: string; commands: { label: string; command: string; sendsContent: boolean }[] };
+      const planned = JSON.parse(plan.out) as { hosts: { changes: Planned[] }[] };
+      const users = planned.hosts[0].changes.find((c) => c.resource === 'submission-users:sendmail')!;
+      expect(users.summary).toBe('submission users: add alice, bob');
+      // each password travels on its command's stdin: the command line is saslpasswd2's, with the user only
+      expect(users.commands.find((c) => c.label === 'add submission user alice')).toEqual({
+        label: 'add submission user alice',
+        command: "umask 027 && saslpasswd2 -p -c -f '/etc/mail/sasldb2' -u 'relay1.sandbox.test' 'alice'",
+        sendsContent: true,
+      });
+      const applied = mailprov('apply', inv);
+      expect(applied.code, applied.out).toBe(0);
+      // a second plan finds the users as they should be: compared by their recorded hashes
+      // the sasldb readable by root and smmsp only; the record of hashes and the key by root only
+      const modes = await remote(
+        state,
+        0,
+        `stat -c '%n %U:%G %a' /etc/mail/sasldb2 /etc/mail/sasldb2.mailprov /etc/mail/submission-key.pem`,
+      );
+      expect(modes.stdout.trim().split('\n')).toEqual([
+        '/etc/mail/sasldb2 root:smmsp 640',
+        '/etc/mail/sasldb2.mailprov root:root 600',
+        '/etc/mail/submission-key.pem root:root 600',
+      ]);
+      const again = mailprov('plan', inv);
+      expect(again.out).not.toMatch(/submission users:/);
+      expect(again.code, again.out).toBe(0);
+    });
+
+    it('in the clear, port 587 offers STARTTLS but no AUTH', async () => {
+      const ehlo = await lanEhlo(state.lan, 'guest', relay(), 587);
+      expect(ehlo.outcome).toBe('open');
+      expect(ehlo.detail).toMatch(/^250-STARTTLS/m);
+      expect(ehlo.detail).not.toMatch(/AUTH/);
+    });
+
+    it('the guest without AUTH is refused; with AUTH after STARTTLS it relays, named in the Received line; a wrong password gets 535', async () => {
+      const plain = await lanSubmit(state.lan, 'guest', relay(), {
+        from: 'visitor@guest.lan.sandbox.test',
+        to: 'ops@example.com',
+        subject: 'no auth',
+      });
+      expect(plain.accepted).toBe(false);
+      const noAuth = await lanSubmitAuth(
+        state.lan,
+        'guest',
+        relay(),
+        { from: 'visitor@guest.lan.sandbox.test', to: 'ops@example.com', subject: 'no auth 587' },
+        { port: 587 },
+      );
+      expect(noAuth.accepted).toBe(false);
+      expect(noAuth.response).toMatch(/^530 5\.7\.0 Authentication required/);
+
+      const subject = `alice roaming ${Date.now()}`;
+      const sent = await submitAs('alice', ALICE, subject);
+      expect(sent, JSON.stringify(sent)).toMatchObject({ accepted: true });
+      const m = await waitForMessage(state.smartHost.storeDir, (x) => x.subject === subject, 30_000);
+      expect(m.rcptTo).toEqual(['ops@example.com']);
+      expect(m.raw).toMatch(/\r?\n\t\(authenticated as alice bits=0\)\r?\n\tby relay1\.sandbox\.test .* with ESMTPSA /);
+
+      const wrong = await submitAs('alice', `${ALICE}x`, 'wrong');
+      expect(wrong.accepted).toBe(false);
+      expect(wrong.response).toMatch(/^535 5\.7\.0 authentication failed/);
+    });
+
+    it('the office client still relays by IP on port 25', async () => {
+      const subject = `office by IP ${Date.now()}`;
+      const sent = await lanSubmit(state.lan, 'office', relay(), {
+        from: 'printer@office.lan.sandbox.test',
+        to: 'ops@example.com',
+        subject,
+      });
+      expect(sent).toMatchObject({ accepted: true });
+      await waitForMessage(state.smartHost.storeDir, (x) => x.subject === subject, 30_000);
+    });
+
+    it('a user removed from the inventory can no longer authenticate; rollback brings it back', { timeout: 600_000 }, async () => {
+      inventory(['alice']);
+      const plan = mailprov('plan', inv);
+      expect(plan.out).toMatch(/submission users: remove bob/);
+      expect(plan.code).toBe(2);
+      const applied = mailprov('apply', inv);
+      expect(applied.code, applied.out).toBe(0);
+      expect((await submitAs('bob', BOB, 'bob gone')).response).toMatch(/^535 /);
+      expect(await submitAs('alice', ALICE, `alice stays ${Date.now()}`)).toMatchObject({ accepted: true });
+
+      const back = mailprov('rollback', inv, '--host', 'relay1');
+      expect(back.code, back.out).toBe(0);
+      expect(await submitAs('bob', BOB, `bob back ${Date.now()}`)).toMatchObject({ accepted: true });
+    });
+
+    it('no password shows in any output, JSON or run log', () => {
+      const logs = readdirSync(work, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.log'))
+        .map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'));
+      const all = [...outputs, ...logs].join('\n');
+      expect(outputs.length).toBeGreaterThanOrEqual(5);
+      for (const pw of [ALICE, BOB]) {
+        expect(all).not.toContain(pw);
+        expect(all).not.toContain(JSON.stringify(pw).slice(1, -1));
+        expect(all).not.toContain(Buffer.from(pw).toString('base64'));
+      }
+    });
+  });
+});
