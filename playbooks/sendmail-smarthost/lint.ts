@@ -348,14 +348,7 @@ function lintFallbacks(settings: SendmailSettings): Finding[] {
         message: `${field}.smartHost ${f.smartHost} is already in the list: sendmail would try it twice, and its AuthInfo and TLS_Srv lines would clash`,
       });
     seen.add(f.smartHost.toLowerCase());
-    if (f.smartHostTls !== 'verify')
-      findings.push({
-        level: 'warning',
-        code: 'smart-host-tls-unverified',
-        message: `${field}.smartHostTls '${f.smartHostTls}': the certificate of ${f.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
-      });
-    for (const p of lintPlaintextAuth({ auth: f.auth, smartHostTls: f.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
-      findings.push({ ...p, message: `${field}: ${p.message}` });
+    findings.push(...lintExtraHostTls(field, f, settings));
   }
   return findings;
 }
@@ -387,14 +380,25 @@ function lintRoutes(settings: SendmailSettings): Finding[] {
         message: `${field}.smartHost ${r.smartHost} is already a smart host: sendmail keys AuthInfo and TLS_Srv by host name, so each route needs a host of its own`,
       });
     hosts.add(r.smartHost.toLowerCase());
-    if (r.smartHostTls !== 'verify')
-      findings.push({
-        level: 'warning',
-        code: 'smart-host-tls-unverified',
-        message: `${field}.smartHostTls '${r.smartHostTls}': the certificate of ${r.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
-      });
-    for (const p of lintPlaintextAuth({ auth: r.auth, smartHostTls: r.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
-      findings.push({ ...p, message: `${field}: ${p.message}` });
+    findings.push(...lintExtraHostTls(field, r, settings));
   }
+  return findings;
+}
+
+/** A fallback's or a route's own host: TLS checked as for smartHost, AUTH never in the clear. */
+function lintExtraHostTls(
+  field: string,
+  host: { smartHost: string; smartHostTls: SendmailSettings['smartHostTls']; auth?: SendmailSettings['auth'] },
+  settings: SendmailSettings,
+): Finding[] {
+  const findings: Finding[] = [];
+  if (host.smartHostTls !== 'verify')
+    findings.push({
+      level: 'warning',
+      code: 'smart-host-tls-unverified',
+      message: `${field}.smartHostTls '${host.smartHostTls}': the certificate of ${host.smartHost} is not checked, so anyone on the path can pose as it (use 'verify' unless it is a legacy server)`,
+    });
+  for (const p of lintPlaintextAuth({ auth: host.auth, smartHostTls: host.smartHostTls, allowPlaintextAuth: settings.allowPlaintextAuth }))
+    findings.push({ ...p, message: `${field}: ${p.message}` });
   return findings;
 }

@@ -6,6 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { PlanFileError } from '../errors.ts';
+import { DIFF_FIELDS } from '../report/diff-schema.ts';
 import { CHANGE_ACTIONS } from '../resources/types.ts';
 import { redactValue } from '../secrets/index.ts';
 import { canonicalJson, sha256 } from './digest.ts';
@@ -24,16 +25,7 @@ const savedChange = z.strictObject({
   summary: z.string(),
   reason: z.string(),
   details: z.array(z.string()),
-  diff: z
-    .object({
-      path: z.string(),
-      before: z.string().nullable(),
-      after: z.string().nullable(),
-      masked: z.boolean(),
-      secretChanged: z.boolean(),
-      meta: z.array(z.string()),
-    })
-    .nullable(),
+  diff: z.object(DIFF_FIELDS).nullable(),
   steps: z.array(z.strictObject({ label: z.string(), command: z.string(), notes: z.string().optional(), stdin: digestString.nullable() })),
   files: z.array(z.strictObject({ path: z.string(), sensitive: z.boolean(), keepOnUndo: z.boolean() })),
   undo: digestString,

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { HostResult } from '../engine/events.ts';
 import { MergeError } from '../errors.ts';
 import { shardOf } from '../inventory/shard.ts';
+import { DIFF_FIELDS } from './diff-schema.ts';
 import { runExitCode, summarize } from './json.ts';
 import { CHANGE_ACTIONS } from '../resources/types.ts';
 
@@ -19,16 +20,7 @@ const change = z.looseObject({
   summary: z.string(),
   reason: z.string(),
   commands: z.array(z.looseObject({ label: z.string(), command: z.string() })),
-  diff: z
-    .looseObject({
-      path: z.string(),
-      before: z.string().nullable(),
-      after: z.string().nullable(),
-      masked: z.boolean(),
-      secretChanged: z.boolean(),
-      meta: z.array(z.string()),
-    })
-    .nullable(),
+  diff: z.looseObject(DIFF_FIELDS).nullable(),
 });
 
 const hostEntry = z.looseObject({
