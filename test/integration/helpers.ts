@@ -199,3 +199,15 @@ export async function connectTo(state: SandboxState, i: number): Promise<Connect
     connectTimeoutMs: 5000,
   });
 }
+
+/** Every form a password could leak in: itself, JSON-escaped, base64, and as AUTH PLAIN sends it
+ * (the probe without an authorization id, sendmail with the user as one). */
+export function passwordForms(value: string, user: string): string[] {
+  return [
+    value,
+    JSON.stringify(value).slice(1, -1),
+    Buffer.from(value).toString('base64'),
+    Buffer.from(`\0${user}\0${value}`).toString('base64'),
+    Buffer.from(`${user}\0${user}\0${value}`).toString('base64'),
+  ];
+}

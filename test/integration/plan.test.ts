@@ -6,15 +6,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { relaySettings } from '../../src/sandbox/index.ts';
-import {
-  apply,
-  releasesUnderTest,
-  remote as remoteExec,
-  resourceIds,
-  sandboxInventory,
-  useSandbox,
-  writeInventory,
-} from './helpers.ts';
+import { apply, releasesUnderTest, remote as remoteExec, resourceIds, sandboxInventory, useSandbox, writeInventory } from './helpers.ts';
 
 // the release under test: Debian 13 in npm test, Debian 12 in npm run test:matrix
 const sandbox = useSandbox(1, { releases: { relay1: releasesUnderTest()[0] } });
