@@ -7,7 +7,7 @@
 // network only: the guest cannot even connect, and a change of relayFrom replaces exactly
 // mailprov's rule, live and saved, as its rollback puts the old one back.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // the test's own folder (inventories, run logs) goes whatever happened to the sandbox
+  if (work) rmSync(work, { recursive: true, force: true });
   if (!state) return;
   // every network namespace of the sandbox (hosts, bridge, clients) goes with its `down`, and with
   // them every veth and the bridge: none of them was ever on this machine's own network
