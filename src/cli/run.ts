@@ -1,5 +1,6 @@
 // `mailprov apply` and `mailprov plan`: inventory -> hosts -> (engine) -> report.
 import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.ts';
 import { limitHosts } from '../inventory/load.ts';
 import { shardHosts, shardLabel, shardOption } from '../inventory/shard.ts';
 import { defaultRunDir, runHosts } from '../engine/index.ts';
@@ -19,6 +20,11 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
     const { applyPlanCommand } = await import('./plan-file.ts');
     return applyPlanCommand(inventoryFile, opts);
   }
+  // an inventory is planned afresh: there is nothing to check on every host before applying any
+  if (opts.allOrNothing)
+    throw new UsageError(
+      `--all-or-nothing goes with a plan file (\`mailprov plan ${inventoryFile} --out plan.json\`, then \`mailprov apply plan.json --all-or-nothing\`), not with an inventory: nothing was applied`,
+    );
   const dryRun = mode === 'plan';
   // a wrong --shard fails before the inventory loads
   const shard = shardOption(opts.shard);

@@ -189,6 +189,19 @@ describe('mailprov CLI', () => {
     expect(doc.hosts[0].error).toMatch(new RegExp(`^relay1: cannot connect to 127\\.0\\.0\\.1:${closed[1]}: .*ECONNREFUSED`));
   });
 
+  it('refuses --all-or-nothing beside an inventory (it goes with a plan file), applying nothing', () => {
+    const file = inventory(`
+      import { defineInventory } from 'mailprov';
+      export default defineInventory({ hosts: {} });
+    `);
+    const r = mailprov(['apply', file, '--all-or-nothing']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^mailprov: --all-or-nothing goes with a plan file \(`mailprov plan .*inv\.ts --out plan\.json`, then `mailprov apply plan\.json --all-or-nothing`\), not with an inventory: nothing was applied\n$/,
+    );
+    expect(r.stdout).toBe('');
+  });
+
   it('refuses a sandbox of no host, and a host count that is not a whole number, before touching anything', () => {
     const dir = join(tempDir('mailprov-cli-sb-'), 'sandbox');
     const none = mailprov(['sandbox', 'up', '0', '--centos', '0', '--dir', dir]);
