@@ -152,13 +152,14 @@ export async function applyPlanCommand(file: string, opts: RunCommandOptions): P
   let results: HostResult[];
   let interrupted = false;
   let runDir: string | undefined;
-  // --all-or-nothing: every host is checked first, changing nothing; any refusal stops them all.
-  // --dry-run: that check alone
+  // --all-or-nothing: every host is checked first, changing nothing; any refusal stops them all,
+  // except on a host where this plan was applied before, complete (a rollout that --max-fail or a
+  // stale host stopped is finished by running it again). --dry-run: that check alone
   const checked =
     opts.allOrNothing || opts.dryRun
       ? await runHosts(hosts, { ...base, dryRun: true, emit: opts.json || !opts.dryRun ? () => {} : reporter.onEvent })
       : undefined;
-  const refusedFirst = checked?.filter((r) => r.refused || r.status === 'failed') ?? [];
+  const refusedFirst = checked?.filter((r) => (r.refused && r.alreadyApplied === undefined) || r.status === 'failed') ?? [];
   if (checked && opts.dryRun) {
     results = checked;
   } else if (checked && refusedFirst.length) {
@@ -195,6 +196,7 @@ export async function applyPlanCommand(file: string, opts: RunCommandOptions): P
     reporter.printErrors(results);
     for (const r of results.filter((x) => x.refused))
       reporter.write(`\n${reporter.c.yellow.bold(`${r.host} refused:`)}\n${r.refused!.map((l) => `  ${l}`).join('\n')}\n`);
+    reporter.write(notAppliedReport(results, file, reporter.c));
     reporter.printSummary(results, runDir, opts.dryRun);
   }
   if (interrupted) {
@@ -202,6 +204,20 @@ export async function applyPlanCommand(file: string, opts: RunCommandOptions): P
     return EXIT_INTERRUPTED;
   }
   return applyPlanExitCode(results);
+}
+
+/**
+ * The hosts this run did not reach, neither applied nor refused (--max-fail stopped the rollout,
+ * --all-or-nothing, a Ctrl-C), grouped by why: the plan was not tried there, so it may still hold.
+ */
+export function notAppliedReport(results: readonly HostResult[], file: string, c: ConsoleReporter['c']): string {
+  const byWhy = new Map<string, string[]>();
+  for (const r of results)
+    if (r.status === 'skipped' && !r.refused) byWhy.set(r.error ?? 'not applied', [...(byWhy.get(r.error ?? 'not applied') ?? []), r.host]);
+  if (!byWhy.size) return '';
+  let text = '';
+  for (const [why, hosts] of byWhy) text += `\n${c.yellow.bold(`not applied on ${hosts.join(', ')}:`)}\n  ${why}\n`;
+  return `${text}  the plan was not applied there: \`mailprov apply ${file}\` again applies it on each host where it still holds\n`;
 }
 
 /** 1 when a host failed, else 4 when one was refused (stale, applied before, or --all-or-nothing), else 0. */

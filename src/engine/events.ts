@@ -31,6 +31,11 @@ export interface HostResult {
   saved?: { facts: FactDigest[]; changes: SavedChange[] };
   /** `apply PLANFILE`: why this host's saved plan was refused (stale, already applied); status 'skipped'. */
   refused?: string[];
+  /**
+   * `apply PLANFILE`: refused only because this plan was applied here before, complete: the
+   * generation that did it. The host is where the plan leaves it, so --all-or-nothing goes on.
+   */
+  alreadyApplied?: number;
 }
 
 export type EngineEvent =

@@ -149,8 +149,10 @@ function checkSaved(run: HostRun, saved: SavedPlanOfHost, plan: HostPlan): strin
   const gens = run.journal!.generations;
   const undidByHand = new Set(gens.flatMap((g) => (g.kind === 'rollback' ? (g.undid ?? []) : [])));
   const applied = gens.find((g) => g.plan === saved.planId && (g.status !== 'rolled-back' || undidByHand.has(g.id)));
-  if (applied)
+  if (applied) {
+    if (applied.status === 'complete') run.result.alreadyApplied = applied.id;
     return [`this plan was already applied here (generation ${applied.id}, ${applied.status}, ${applied.startedAt}): make a new plan`];
+  }
   if (saved.host.status === 'failed')
     return [`the plan holds no steps for this host: planning failed then (${(saved.host.error ?? '').split('\n')[0]})`];
   const facts = staleFacts(

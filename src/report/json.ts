@@ -23,6 +23,7 @@ export function resultsToJson(command: string, results: HostResult[], extra: Rec
       log: r.logFile ?? null,
       // apply PLANFILE: why the saved plan was refused on this host
       ...(r.refused ? { refused: r.refused } : {}),
+      ...(r.alreadyApplied !== undefined ? { alreadyApplied: r.alreadyApplied } : {}),
       changes: r.changes.map((c) => ({
         resource: c.resourceId,
         action: c.action,

@@ -1,27 +1,33 @@
-// Saved plans (issue 28) through the real CLI on two sandbox hosts: plan --out, show, apply FILE.
+// Saved plans (issue 28) through the real CLI on sandbox hosts: plan --out, show, apply FILE.
 // A host edited by hand since the plan is refused and the other applied; the same plan is refused
 // the second time; a rotated password makes the plan stale; a plan file edited by hand is refused;
-// and neither the plan file, its JSON nor any output holds a password in any form.
+// and neither the plan file, its JSON nor any output holds a password in any form. With --serial
+// and --max-fail (three hosts): a failing first host stops the rollout and the same plan finishes
+// it once mended; a stale first host is refused and does not stop it; --all-or-nothing finishes a
+// rollout whose other hosts were applied before.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setSmartHostMode } from '../../src/sandbox/index.ts';
 import { passwordForms, remote, useSandbox } from './helpers.ts';
 
 const BIN = resolve(__dirname, '../../bin/mailprov.mjs');
-const sandbox = useSandbox(2);
+// relay1 and relay2 in inv.ts; relay3 joins them for --serial (the tests at the end)
+const sandbox = useSandbox(3);
 let work: string;
 let pwFile: string;
 
-beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), 'mailprov-saved-plan-'));
-  pwFile = join(work, 'password');
-  copyFileSync(sandbox.state.smartHost.passwordFile, pwFile);
+/** An inventory in the work folder: the first `count` sandbox hosts, the relay with `extra` settings. */
+function writeInventory(name: string, count: number, extra = ''): void {
   const s = sandbox.state;
-  const hosts = s.hosts.map((h) => `${h.name}: { address: '127.0.0.1', port: ${h.port} }`).join(', ');
+  const hosts = s.hosts
+    .slice(0, count)
+    .map((h) => `${h.name}: { address: '127.0.0.1', port: ${h.port} }`)
+    .join(', ');
   writeFileSync(
-    join(work, 'inv.ts'),
+    join(work, name),
     `import { defineInventory, secret } from 'mailprov';
      import { sendmailSmartHost } from 'mailprov/playbooks/sendmail-smarthost';
      export default defineInventory({
@@ -29,12 +35,21 @@ beforeAll(() => {
        hosts: { ${hosts} },
        playbooks: [{ use: sendmailSmartHost({
          smartHost: ${JSON.stringify(s.smartHost.name)},
-         listen: ['127.0.0.1'], openSmtpPort: false, verify: { recipient: 'ops@example.com' },
+         listen: ['127.0.0.1'], openSmtpPort: false, verify: { recipient: 'ops@example.com' }, ${extra}
          auth: { user: ${JSON.stringify(s.smartHost.user)}, password: secret.file(${JSON.stringify(pwFile)}) },
        }) }],
      });\n`,
   );
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'mailprov-saved-plan-'));
+  pwFile = join(work, 'password');
+  copyFileSync(sandbox.state.smartHost.passwordFile, pwFile);
+  writeInventory('inv.ts', 2);
 });
+// it holds the smart host's password
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const cli = (...args: string[]) => {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: work, env: { ...process.env, MAILPROV_PLAN_KEY: '' } });
@@ -164,5 +179,96 @@ describe('saved plans', () => {
       if (seed === 1) expect(outputs[2].out).toMatch(/rolled back/);
     }
     copyFileSync(sandbox.state.smartHost.passwordFile, pwFile);
+  });
+});
+
+describe('saved plans with --serial and --max-fail (three hosts)', () => {
+  type Doc = { hosts: { host: string; status: string; error: string | null; refused?: string[]; alreadyApplied?: number }[] };
+  const hostsOf = (json: string) => Object.fromEntries((JSON.parse(json) as Doc).hosts.map((h) => [h.host, h]));
+  /** What a failed apply must leave as it was: the files under /etc/mail, sendmail or not, the journal. */
+  const snapshot = async (i: number) =>
+    (
+      await remote(
+        sandbox.state,
+        i,
+        'find /etc/mail -type f -exec sha256sum {} + 2>/dev/null | sort; command -v sendmail || echo no sendmail; ls /var/lib/mailprov/generations 2>/dev/null',
+      )
+    ).stdout;
+  /** The journal's generations that carry this plan's id. */
+  const generationsOf = async (i: number, planId: string) =>
+    (
+      await remote(sandbox.state, i, `grep -l '"plan": *"${planId}"' /var/lib/mailprov/generations/*/*.json 2>/dev/null; true`)
+    ).stdout.trim();
+  const planIdOf = (name: string) => (JSON.parse(readFileSync(planFile(name), 'utf8')) as { id: string }).id;
+
+  it('a failing first host: the rollout stops there, rolled back, the others untouched; once mended the same plan applies all three', {
+    timeout: 600_000,
+  }, async () => {
+    writeInventory('inv-a.ts', 3, "relayFrom: ['10.0.28'],");
+    writeInventory('inv-b.ts', 3, "relayFrom: ['10.0.29'],");
+    // relay1 first gets sendmail (a plain apply), so that its automatic rollback leaves it exactly as planned
+    const base = cli('apply', 'inv-a.ts', '--limit', 'relay1');
+    expect(base.code, base.out + base.err).toBe(0);
+    expect(cli('plan', 'inv-b.ts', '--out', 'q1.json').code).toBe(2);
+    const id = planIdOf('q1.json');
+    const before = [await snapshot(1), await snapshot(2)];
+    // the provider rotated the password: relay1's verification fails at AUTH, and it rolls back
+    await setSmartHostMode(sandbox.state, { mode: 'normal', password: 'rotated-at-the-provider' });
+    let stopped: ReturnType<typeof cli>;
+    try {
+      stopped = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0');
+    } finally {
+      await setSmartHostMode(sandbox.state, { mode: 'normal' });
+    }
+    expect(stopped.code, stopped.out + stopped.err).toBe(1);
+    expect(stopped.out).toMatch(/relay1 failed:[\s\S]*rolled back to where it was/);
+    expect(stopped.out).toMatch(
+      /not applied on relay2, relay3:\n {2}not started: 1 host\(s\) failed, more than --max-fail 0\n {2}the plan was not applied there: `mailprov apply q1\.json` again applies it on each host where it still holds/,
+    );
+    expect(stopped.out).not.toMatch(/ refused:\n|refused \(the saved plan/);
+    expect([await snapshot(1), await snapshot(2)]).toEqual(before);
+    expect([await generationsOf(1, id), await generationsOf(2, id)]).toEqual(['', '']);
+    expect(await generationsOf(0, id)).not.toBe('');
+
+    // mended: relay1 was rolled back by itself, so the plan may be tried there again; relay2 and relay3 were never tried
+    const mended = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0', '--json');
+    expect(mended.code, mended.err).toBe(0);
+    expect(statuses(mended.out)).toEqual({ relay1: 'changed', relay2: 'changed', relay3: 'changed' });
+    const again = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0', '--json');
+    expect(again.code, again.err).toBe(4);
+    for (const h of Object.values(hostsOf(again.out))) {
+      expect(h.status).toBe('skipped');
+      expect(h.refused?.[0]).toMatch(/^this plan was already applied here \(generation \d+, complete/);
+      expect(h.alreadyApplied).toEqual(expect.any(Number));
+    }
+  });
+
+  it('a stale first host is refused and does not count as failed: the rollout goes on; mended, --all-or-nothing applies it beside the hosts done before', {
+    timeout: 600_000,
+  }, async () => {
+    // a relayFrom no host has yet: a change to each one's access map, whatever the tests before did
+    writeInventory('inv-c.ts', 3, "relayFrom: ['10.0.30'],");
+    expect(cli('plan', 'inv-c.ts', '--out', 'q2.json').code).toBe(2);
+    const edit = await remote(
+      sandbox.state,
+      0,
+      "cp -p /etc/mail/access /root/access.kept && printf 'Connect:10.9.9.9 RELAY\\n' >> /etc/mail/access",
+    );
+    expect(edit.code, edit.stderr).toBe(0);
+    const r = cli('apply', 'q2.json', '--serial', '1', '--max-fail', '0', '--json');
+    expect(r.code, r.err).toBe(4);
+    const hosts = hostsOf(r.out);
+    expect(statuses(r.out)).toEqual({ relay1: 'skipped', relay2: 'changed', relay3: 'changed' });
+    expect(hosts.relay1.refused).toContainEqual(
+      expect.stringMatching(/^\/etc\/mail\/access changed since the plan: sha256 [0-9a-f]{16} -> [0-9a-f]{16}$/),
+    );
+    expect((await remote(sandbox.state, 0, 'cat /etc/mail/access')).stdout).toContain('Connect:10.9.9.9 RELAY');
+
+    // the hand edit undone: relay1 holds again; relay2 and relay3 are refused as applied before, which does not stop --all-or-nothing
+    expect((await remote(sandbox.state, 0, 'cp -p /root/access.kept /etc/mail/access')).code).toBe(0);
+    const rest = cli('apply', 'q2.json', '--all-or-nothing', '--serial', '1', '--max-fail', '0', '--json');
+    expect(rest.code, rest.err).toBe(4);
+    expect(statuses(rest.out)).toEqual({ relay1: 'changed', relay2: 'skipped', relay3: 'skipped' });
+    expect(hostsOf(rest.out).relay2.refused?.[0]).toMatch(/^this plan was already applied here/);
   });
 });
