@@ -72,17 +72,25 @@ export async function main(argv: string[]): Promise<number> {
   ])
     .description(
       'change what differs on every host, validate, restart only when needed, verify. ' +
-        'With a plan file: exit 0 applied, 1 a host failed, 4 a host (or the whole plan) was refused as stale or already applied',
+        'With a plan file: exit 0 applied, 1 a host failed (the hosts --max-fail then left are not applied), ' +
+        '4 a host (or the whole plan) was refused as stale or already applied, or not applied because of --all-or-nothing',
     )
     .option(
       '--dry-run',
       'plan only: show what would change, change nothing (same as `plan`); with a plan file: check which hosts it still holds for',
     )
-    .option('--all-or-nothing', 'with a plan file: apply no host unless the plan still holds on every host (each is checked first)')
+    .option(
+      '--all-or-nothing',
+      'with a plan file: apply no host unless the plan still holds on every host not already applied with it (each is checked first)',
+    )
     .option('--probe', 'with --dry-run: also run the read-only probes (as `plan --probe`)')
     .option('--verify', 'verify hosts even when nothing changed')
     .option('--serial <n>', 'apply in batches of n hosts (or n%), like Ansible serial')
-    .option('--max-fail <k>', 'stop the rollout once more than k hosts failed', wholeNumber)
+    .option(
+      '--max-fail <k>',
+      'stop the rollout once more than k hosts failed (a host a plan file refuses is not failed: the rollout goes on)',
+      wholeNumber,
+    )
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
       exitCode = await runCommand(inventory, opts, opts.dryRun ? 'plan' : 'apply');
