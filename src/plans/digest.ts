@@ -165,9 +165,30 @@ function describeFact(key: string): string {
   const name = key.slice(0, colon);
   const arg = key.slice(colon + 1);
   if (name === 'file') return arg;
+  if (name === 'packages' || name === 'package-transaction') return `the packages ${packageNames(arg)}`;
   // a check is a shell command: its first words say enough
   const words = arg.replace(/\s+/g, ' ');
   return name === 'test' ? `the check \`${words.length > 60 ? `${words.slice(0, 60)}...` : words}\`` : `${name} ${arg}`;
+}
+
+/**
+ * The names in a packages fact's argument (a list, or the transaction's per-manager lists) for a
+ * person: "sendmail, sendmail-cf (rpm: sendmail, cyrus-sasl-plain)"; the argument as it is otherwise.
+ */
+function packageNames(arg: string): string {
+  const list = (v: unknown) => (Array.isArray(v) && v.every((n) => typeof n === 'string') ? v.join(', ') : undefined);
+  try {
+    const v = JSON.parse(arg) as unknown;
+    const plain = list(v);
+    if (plain !== undefined) return plain;
+    const { apt, rpm } = (v ?? {}) as { apt?: unknown; rpm?: unknown };
+    const a = list(apt);
+    const r = list(rpm);
+    if (a !== undefined && r !== undefined) return a === r ? a : `${a} (rpm: ${r})`;
+  } catch {
+    // not JSON: said as it is
+  }
+  return arg;
 }
 
 /** Whether what a change sends may hold a secret: it writes a sensitive file, masks its diff, or carries a known secret. */

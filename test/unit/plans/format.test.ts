@@ -168,6 +168,19 @@ describe('plan digests', () => {
     expect(staleFacts(saved, factDigests(resources, same, salt), salt, factTexts(resources, same))).toEqual([]);
   });
 
+  it('names the packages whose state changed since the plan by their names', () => {
+    const digest = (v: string) => `sha256:${sha256(v)}`;
+    const transaction = 'package-transaction:{"apt":["sendmail","sendmail-cf"],"rpm":["sendmail","cyrus-sasl-plain"],"recommends":false}';
+    const installed = 'packages:["sendmail","sendmail-cf"]';
+    const saved = [transaction, installed].map((key) => ({ key, digest: digest('before') }));
+    const now = [transaction, installed].map((key) => ({ key, digest: digest('after') }));
+    const nowValues = new Map([transaction, installed].map((key) => [key, 'after']));
+    expect(staleFacts(saved, now, salt, nowValues)).toEqual([
+      'the packages sendmail, sendmail-cf (rpm: sendmail, cyrus-sasl-plain) changed since the plan',
+      'the packages sendmail, sendmail-cf changed since the plan',
+    ]);
+  });
+
   it('content is compared by digest: the same steps pass, another password is a difference', () => {
     const plan = (content: string): Change => {
       const r = file({ path: authinfo, content, owner: 'root', group: 'root', mode: '0600', mask });
