@@ -3,8 +3,8 @@
 // the second time; a rotated password makes the plan stale; a plan file edited by hand is refused;
 // and neither the plan file, its JSON nor any output holds a password in any form. With --serial
 // and --max-fail (three hosts): a failing first host stops the rollout and the same plan finishes
-// it once mended; a stale first host is refused and does not stop it; --all-or-nothing finishes a
-// rollout whose other hosts were applied before.
+// it once mended (but not on a host whose failed apply installed packages); a stale first host is
+// refused and does not stop it; --all-or-nothing finishes a rollout whose other hosts were applied before.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -201,46 +201,60 @@ describe('saved plans with --serial and --max-fail (three hosts)', () => {
     ).stdout.trim();
   const planIdOf = (name: string) => (JSON.parse(readFileSync(planFile(name), 'utf8')) as { id: string }).id;
 
-  it('a failing first host: the rollout stops there, rolled back, the others untouched; once mended the same plan applies all three', {
+  it('a failing first host: the rollout stops there, rolled back, the others untouched; once mended the same plan finishes it', {
     timeout: 600_000,
   }, async () => {
     writeInventory('inv-a.ts', 3, "relayFrom: ['10.0.28'],");
     writeInventory('inv-b.ts', 3, "relayFrom: ['10.0.29'],");
-    // relay1 first gets sendmail (a plain apply), so that its automatic rollback leaves it exactly as planned
+    // relay1 first gets sendmail (a plain apply), so that its automatic rollback leaves it exactly as planned;
+    // relay2 and relay3 have none (the tests before never applied a plan there)
     const base = cli('apply', 'inv-a.ts', '--limit', 'relay1');
     expect(base.code, base.out + base.err).toBe(0);
     expect(cli('plan', 'inv-b.ts', '--out', 'q1.json').code).toBe(2);
     const id = planIdOf('q1.json');
     const before = [await snapshot(1), await snapshot(2)];
-    // the provider rotated the password: relay1's verification fails at AUTH, and it rolls back
+    // the provider refuses the password for a while: each host's verification fails at AUTH, and it rolls back
     await setSmartHostMode(sandbox.state, { mode: 'normal', password: 'rotated-at-the-provider' });
-    let stopped: ReturnType<typeof cli>;
+    let wider: ReturnType<typeof cli>;
     try {
-      stopped = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0');
+      const stopped = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0');
+      expect(stopped.code, stopped.out + stopped.err).toBe(1);
+      expect(stopped.out).toMatch(/relay1 failed:[\s\S]*rolled back to where it was/);
+      expect(stopped.out).toMatch(
+        /not applied on relay2, relay3:\n {2}not started: 1 host\(s\) failed, more than --max-fail 0\n {2}the plan was not applied there: `mailprov apply q1\.json` again applies it on each host where it still holds/,
+      );
+      expect(stopped.out).not.toMatch(/ refused:\n|refused \(the saved plan/);
+      expect([await snapshot(1), await snapshot(2)]).toEqual(before);
+      expect([await generationsOf(1, id), await generationsOf(2, id)]).toEqual(['', '']);
+      expect(await generationsOf(0, id)).not.toBe('');
+      // still refused, one more failure allowed: relay1 is tried again (its rollback undid it), relay2 fails
+      // too (it installs sendmail first), and relay3 is not started
+      wider = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '1', '--json');
     } finally {
       await setSmartHostMode(sandbox.state, { mode: 'normal' });
     }
-    expect(stopped.code, stopped.out + stopped.err).toBe(1);
-    expect(stopped.out).toMatch(/relay1 failed:[\s\S]*rolled back to where it was/);
-    expect(stopped.out).toMatch(
-      /not applied on relay2, relay3:\n {2}not started: 1 host\(s\) failed, more than --max-fail 0\n {2}the plan was not applied there: `mailprov apply q1\.json` again applies it on each host where it still holds/,
-    );
-    expect(stopped.out).not.toMatch(/ refused:\n|refused \(the saved plan/);
-    expect([await snapshot(1), await snapshot(2)]).toEqual(before);
-    expect([await generationsOf(1, id), await generationsOf(2, id)]).toEqual(['', '']);
-    expect(await generationsOf(0, id)).not.toBe('');
+    expect(wider.code, wider.err).toBe(1);
+    const w = hostsOf(wider.out);
+    expect(w.relay1.status).toBe('rolled-back');
+    expect(['rolled-back', 'failed']).toContain(w.relay2.status);
+    expect([w.relay3.status, w.relay3.error]).toEqual(['skipped', 'not started: 2 host(s) failed, more than --max-fail 1']);
+    expect(await generationsOf(2, id)).toBe('');
 
-    // mended: relay1 was rolled back by itself, so the plan may be tried there again; relay2 and relay3 were never tried
+    // mended: relay1 was rolled back by itself, so the plan may be tried there again; relay3 was never
+    // tried; relay2 is stale: the packages its failed apply installed stay (as after any automatic rollback)
     const mended = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0', '--json');
-    expect(mended.code, mended.err).toBe(0);
-    expect(statuses(mended.out)).toEqual({ relay1: 'changed', relay2: 'changed', relay3: 'changed' });
+    expect(mended.code, mended.err).toBe(4);
+    expect(statuses(mended.out)).toEqual({ relay1: 'changed', relay2: 'skipped', relay3: 'changed' });
+    expect(hostsOf(mended.out).relay2.refused).toContainEqual(expect.stringMatching(/^the packages sendmail, .* changed since the plan$/));
     const again = cli('apply', 'q1.json', '--serial', '1', '--max-fail', '0', '--json');
     expect(again.code, again.err).toBe(4);
-    for (const h of Object.values(hostsOf(again.out))) {
+    const a = hostsOf(again.out);
+    for (const h of [a.relay1, a.relay3]) {
       expect(h.status).toBe('skipped');
       expect(h.refused?.[0]).toMatch(/^this plan was already applied here \(generation \d+, complete/);
       expect(h.alreadyApplied).toEqual(expect.any(Number));
     }
+    expect(a.relay2).not.toHaveProperty('alreadyApplied');
   });
 
   it('a stale first host is refused and does not count as failed: the rollout goes on; mended, --all-or-nothing applies it beside the hosts done before', {
