@@ -53,7 +53,9 @@ describe('resolverTxtLookup', () => {
     expect(await lookup('slow.example.org')).toEqual({
       kind: 'failed',
       cause: 'timeout',
-      message: `no answer from ${dns.address} for slow.example.org (TXT) within 0.3 s, asked 1 times`,
+      message: expect.stringMatching(
+        new RegExp(`^no answer from ${dns.address} for slow\\.example\\.org \\(TXT\\), asked once in 0\\.\\d s$`),
+      ),
     });
     const nobody = `127.0.0.1:${await closedPort()}`;
     // nothing listens: on loopback the kernel's port-unreachable comes back at once
