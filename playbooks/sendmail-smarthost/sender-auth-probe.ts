@@ -43,7 +43,7 @@ export async function senderAddresses(ctx: Pick<ProbeContext, 'exec' | 'facts'>,
   const [envelope, header] = r.code === 0 ? triedAddresses(r.stdout) : [];
   if (envelope && header && PLAIN_ADDRESS.test(envelope) && PLAIN_ADDRESS.test(header))
     return { envelope, header, source: "as the host's sendmail.cf rewrites it" };
-  return { envelope: from, header: from, source: 'sendmail is not installed yet: not rewritten' };
+  return { envelope: from, header: from, source: "as it is (the host's sendmail -bt did not say how it leaves: not installed yet?)" };
 }
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();

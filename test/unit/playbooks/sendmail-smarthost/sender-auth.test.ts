@@ -14,7 +14,9 @@ import {
   spfWithInclude,
   type SenderAuthInput,
 } from '../../../../playbooks/sendmail-smarthost/sender-auth.ts';
-import { sendmailSettingsSchema } from '../../../../playbooks/sendmail-smarthost/settings.ts';
+import { senderAddresses } from '../../../../playbooks/sendmail-smarthost/sender-auth-probe.ts';
+import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
+import { hostFacts } from '../../fixtures.ts';
 
 /** A zone: TXT records by name; a name not there is NXDOMAIN; a failure by its answer. */
 function zone(z: Record<string, string[] | TxtAnswer>): TxtLookup & { asked: string[] } {
@@ -396,5 +398,68 @@ describe('the senderAuthentication setting', () => {
       },
     ]);
     expect(lint({ check: 'warn', dnsServers: ['192.0.2.53'] })).toEqual([]);
+  });
+});
+
+describe('which sender is checked', () => {
+  // relay1.example.org is the host's FQDN (the fixture's); `bt` is what the host's sendmail -bt prints, if it runs
+  const senders = async (over: Partial<SendmailSettingsInput>, bt?: string) => {
+    const asked: string[] = [];
+    const exec = async (cmd: string, stdin?: string) => {
+      asked.push(`${cmd}\n${stdin ?? ''}`);
+      return { command: cmd, ...(bt === undefined ? { code: 1, stdout: '', stderr: '' } : { code: 0, stdout: bt, stderr: '' }) };
+    };
+    const settings = sendmailSettingsSchema.parse({ smartHost: 'smtp.gmail.com', ...over });
+    return { ...(await senderAddresses({ exec, facts: hostFacts() }, settings)), asked };
+  };
+
+  it('the sender as it is, without rewriting: verify.from, else root at the host', async () => {
+    expect(await senders({})).toEqual({
+      envelope: 'root@relay1.example.org',
+      header: 'root@relay1.example.org',
+      source: 'no sender rewriting',
+      asked: [],
+    });
+    expect(await senders({ verify: { recipient: 'ops@example.org', from: 'alerts@example.net' } })).toMatchObject({
+      envelope: 'alerts@example.net',
+      header: 'alerts@example.net',
+    });
+  });
+
+  it("as the settings will rewrite it, not as the host's sendmail does now", async () => {
+    const bt = 'Rcode = 0, addr = root@old.example\nRcode = 0, addr = root@old.example\n';
+    expect(await senders({ masquerade: { as: 'example.org' } }, bt)).toEqual({
+      envelope: 'root@example.org',
+      header: 'root@example.org',
+      source: 'as the settings rewrite it',
+      asked: [],
+    });
+    // the envelope left alone: SPF is the host's domain's, DMARC the masquerade's
+    expect(await senders({ masquerade: { as: 'example.org', envelope: false } })).toMatchObject({
+      envelope: 'root@relay1.example.org',
+      header: 'root@example.org',
+    });
+    expect(await senders({ genericsTable: { root: 'ops@example.com' } })).toMatchObject({
+      envelope: 'ops@example.com',
+      header: 'ops@example.com',
+    });
+  });
+
+  it("with your own mc, as the host's sendmail -bt rewrites it (envelope, then header); before sendmail is there, as it is", async () => {
+    const own = { mc: { text: "MASQUERADE_AS(`example.org')dnl\n" } };
+    const read = await senders(own, 'Rcode = 0, addr = bounces@example.org\nRcode = 0, addr = root@example.org\n');
+    expect([read.envelope, read.header, read.source]).toEqual([
+      'bounces@example.org',
+      'root@example.org',
+      "as the host's sendmail.cf rewrites it",
+    ]);
+    expect(read.asked).toEqual([
+      '[ -x /usr/sbin/sendmail ] && /usr/sbin/sendmail -bt\n/tryflags ES\n/try relay root@relay1.example.org\n/tryflags HS\n/try relay root@relay1.example.org\n',
+    ]);
+    expect(await senders(own)).toMatchObject({
+      envelope: 'root@relay1.example.org',
+      header: 'root@relay1.example.org',
+      source: "as it is (the host's sendmail -bt did not say how it leaves: not installed yet?)",
+    });
   });
 });
