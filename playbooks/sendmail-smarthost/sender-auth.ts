@@ -73,7 +73,7 @@ function countLookup(w: Walk, term: string): void {
     );
 }
 
-/** The record a term of `from` points to: one SPF record, or a permerror naming the term. */
+/** The record an include: or redirect= (`term`) points to: one SPF record, or a permerror naming the term. */
 async function targetRecord(w: Walk, term: string, target: string): Promise<string> {
   const sel = await selectSpf(target, w.lookup);
   if (sel.kind === 'one') return sel.record;
