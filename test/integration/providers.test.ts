@@ -341,7 +341,6 @@ describe('the sender domain can pass SPF and DMARC (plan --probe)', () => {
       ],
       ['info', 'DMARC of has.example: p=reject ("v=DMARC1; p=reject; rua=mailto:postmaster@has.example")'],
     ]);
-    expect(passing.findings.filter((f) => f.level !== 'info')).toEqual([]);
   });
 
   it("senderAuthentication.check 'require' fails the host on the same records, after the smart host's probe", async () => {
