@@ -14,8 +14,9 @@ import {
   spfWithInclude,
   type SenderAuthInput,
 } from '../../../../playbooks/sendmail-smarthost/sender-auth.ts';
-import { senderAddresses } from '../../../../playbooks/sendmail-smarthost/sender-auth-probe.ts';
+import { probeSenderAuthentication, senderAddresses } from '../../../../playbooks/sendmail-smarthost/sender-auth-probe.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
+import { secret } from '../../../../src/secrets/index.ts';
 import { hostFacts } from '../../fixtures.ts';
 
 /** A zone: TXT records by name; a name not there is NXDOMAIN; a failure by its answer. */
@@ -461,5 +462,39 @@ describe('which sender is checked', () => {
       header: 'root@relay1.example.org',
       source: "as it is (the host's sendmail -bt did not say how it leaves: not installed yet?)",
     });
+  });
+});
+
+describe('probeSenderAuthentication', () => {
+  const run = async (check: 'warn' | 'require' | 'off') => {
+    const lookup = zone({ 'example.org': ['v=spf1 mx -all'] });
+    const reported: string[] = [];
+    const ctx = {
+      hostName: 'relay1',
+      exec: async (command: string) => ({ command, code: 1, stdout: '', stderr: '' }),
+      connect: () => Promise.reject(new Error('no connection in this test')),
+      facts: hostFacts(),
+      log: () => {},
+      warn: (_m: string, code?: string) => reported.push(`warning ${code}`),
+      info: (_m: string, code?: string) => reported.push(`info ${code}`),
+    };
+    const settings = sendmailSettingsSchema.parse({
+      provider: 'sendgrid',
+      auth: { user: 'apikey', password: secret.value('SG.a.b') },
+      masquerade: { as: 'example.org' },
+      senderAuthentication: { check },
+    });
+    const failing = await probeSenderAuthentication(ctx, settings, lookup);
+    return { failing: failing.map((f) => f.code), reported, asked: lookup.asked };
+  };
+
+  it("reports each finding with its code; only 'require' returns those that fail the host; 'off' asks nothing", async () => {
+    expect(await run('warn')).toEqual({
+      failing: [],
+      reported: ['warning sender-spf-provider-missing', 'warning sender-dmarc-missing'],
+      asked: ['example.org', '_dmarc.example.org'],
+    });
+    expect((await run('require')).failing).toEqual(['sender-spf-provider-missing', 'sender-dmarc-missing']);
+    expect(await run('off')).toEqual({ failing: [], reported: [], asked: [] });
   });
 });
