@@ -25,6 +25,9 @@ export default defineConfig({
     ],
   },
   test: {
+    // tests send nothing beyond this machine: a `plan --probe` that no test pointed at a DNS server
+    // of its own asks loopback (where nothing answers), never the system's resolver
+    env: { MAILPROV_DNS_SERVERS: '127.0.0.1:1' },
     projects: [
       {
         extends: true,

@@ -8,6 +8,7 @@ import { checkNotOpenRelay } from './open-relay.ts';
 import { isV6, listensOn } from './listen.ts';
 import { verifyMaps } from './maps.ts';
 import { diagnoseContext, probeSmartHosts } from './probe.ts';
+import { probeSenderAuthentication, senderAuthFailure } from './sender-auth-probe.ts';
 import { type RouteHost, routeList, routeMailer, smartHostList } from './render.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
@@ -157,14 +158,23 @@ export function transcriptEvidence(output: string): string[] {
 }
 
 /**
- * `plan --probe`: the smart host as this host would reach it with the settings to be applied, and
- * whether the relay config on disk is open (sendmail -bt reads the files; the running daemon keeps
+ * `plan --probe`: the sender domain's SPF and DMARC (looked up from the controller), the smart host
+ * as this host would reach it with the settings to be applied, and whether the relay config on
+ * disk is open (sendmail -bt reads the files; the running daemon keeps
  * what it loaded at its start, and the probe says when the file is newer). The access map on disk
  * may not have the planned relayFrom yet, so only loopback is asked to be let in; every outsider
  * must be refused all the same.
  */
 export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
+  // the sender domain's SPF and DMARC first, so that what to publish is said even when the smart
+  // host then fails; a required check fails the host after the other checks have had their say
+  const senderFailures = await probeSenderAuthentication(ctx, settings);
   await probeSmartHosts(ctx, settings);
+  await probeLiveConfig(ctx, settings);
+  if (senderFailures.length) throw senderAuthFailure(senderFailures);
+}
+
+async function probeLiveConfig(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
   if ((await ctx.exec(`[ -x ${SENDMAIL} ] && [ -f ${MAIL_DIR}/sendmail.cf ]`)).code !== 0) {
     ctx.log('sendmail is not installed yet: no open-relay check of the live config');
     return;

@@ -12,6 +12,7 @@ import { lintFeatureArgs, lintValues } from './mc-values.ts';
 import { lintRelayFrom } from './relay-from.ts';
 import { renderMc, routeList, smartHostList } from './render.ts';
 import { lintProvider } from './provider-lint.ts';
+import { lintSenderAuthentication } from './sender-auth-probe.ts';
 import { lintGenericsDomains, lintSender } from './sender-lint.ts';
 import type { Distro, SendmailSettings } from './settings.ts';
 
@@ -176,6 +177,7 @@ const SETTINGS_CHECKS: { host?: true; run: (settings: SendmailSettings, ctx: Par
   { run: lintFallbacks },
   { run: lintRoutes },
   { run: lintProvider },
+  { run: lintSenderAuthentication },
   { host: true, run: (_s, ctx) => lintHostName(ctx) },
   { run: (s, ctx) => lintGeneratedMc(s, ctx.distro ?? STAND_IN_DISTRO, ctx.distro) },
 ];

@@ -59,6 +59,11 @@ export interface ProviderPreset {
    * error where the shape is certain to fail (SES's raw IAM secret), else a warning.
    */
   password?: (password: string) => PasswordFinding | undefined;
+  /**
+   * The SPF include(s) the provider documents for a sender domain whose mail it sends
+   * (`include:amazonses.com`): any one authorises it; the first is the one suggested.
+   */
+  spfIncludes: string[];
   decoders: ReplyDecoder[];
 }
 
@@ -81,6 +86,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: 'Gmail',
         host: 'smtp.gmail.com',
         port: 587,
+        spfIncludes: ['_spf.google.com'],
         auth: 'required',
         user: { test: isAddress, expected: 'the full Google account address (you@gmail.com)' },
         password: (pw) =>
@@ -99,6 +105,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: 'Google Workspace SMTP relay',
         host: 'smtp-relay.gmail.com',
         port: 587,
+        spfIncludes: ['_spf.google.com'],
         auth: 'optional',
         user: { test: isAddress, expected: 'an address of a user in your Workspace domain (relay@example.org)' },
         decoders: [
@@ -119,6 +126,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: 'Microsoft 365',
         host: 'smtp.office365.com',
         port: 587,
+        spfIncludes: ['spf.protection.outlook.com'],
         auth: 'required',
         user: { test: isAddress, expected: "the mailbox's user principal name (relay@example.org)" },
         decoders: [
@@ -160,6 +168,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: 'Microsoft 365 inbound connector',
         host: `${tenant.toLowerCase()}.mail.protection.outlook.com`,
         port: 25,
+        spfIncludes: ['spf.protection.outlook.com'],
         auth: 'none',
         decoders: [
           {
@@ -194,6 +203,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: `Amazon SES (${region})`,
         host: `email-smtp.${region}.amazonaws.com`,
         port: 587,
+        spfIncludes: ['amazonses.com'],
         auth: 'required',
         user: {
           test: (u) => /^AKIA[A-Z0-9]{16}$/.test(u),
@@ -239,6 +249,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: 'SendGrid',
         host: 'smtp.sendgrid.net',
         port: 587,
+        spfIncludes: ['sendgrid.net'],
         auth: 'required',
         user: { test: (u) => u === 'apikey', expected: "the literal 'apikey' (SendGrid's SMTP user; the API key is the password)" },
         password: (pw) =>
@@ -274,6 +285,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: eu ? 'Mailgun (EU)' : 'Mailgun',
         host: eu ? 'smtp.eu.mailgun.org' : 'smtp.mailgun.org',
         port: 587,
+        spfIncludes: ['mailgun.org'],
         auth: 'required',
         user: { test: isAddress, expected: "the domain's SMTP login (postmaster@mg.example.org)" },
         decoders: [
@@ -298,6 +310,7 @@ export function presetOf(p: ProviderSetting): ProviderPreset {
         title: 'Postmark',
         host: 'smtp.postmarkapp.com',
         port: 587,
+        spfIncludes: ['spf.mtasv.net'],
         auth: 'required',
         user: {
           test: (u) => !u.includes('@'),

@@ -1,5 +1,6 @@
 // The sendmail playbook's settings, validated when the inventory loads (unknown keys are errors).
 import { Secret, z } from 'mailprov';
+import { isDnsServer } from './dns-txt.ts';
 import { AWS_REGION, M365_TENANT, PROVIDER_NAMES, presetOf, SIMPLE_PROVIDERS, type ProviderSetting } from './providers.ts';
 import { RELAY_WIDENING_NAMES } from './relay-features.ts';
 import type { SmtpPortProber } from './prober.ts';
@@ -192,6 +193,24 @@ export const sendmailSettingsSchema = z
       .default({})
       .describe(
         "per-destination routes: `{ 'corp.example': { smartHost, port?, auth?, smartHostTls? } }`, mail to that domain (and its subdomains) goes to its own smart host through `FEATURE(mailertable)` (`/etc/mail/mailertable`, hashed with makemap), with its own AuthInfo line and TLS requirement, and is probed like `smartHost`; `port` is `smartHostPort` (the relay mailer) or 25 (the smtp mailer), the two ports sendmail's mailers take here",
+      ),
+    /**
+     * `plan --probe` looks up the sender domain's SPF and DMARC records from the controller: does
+     * SPF authorise the provider, is there a DMARC record. 'warn' (the default) reports what to
+     * publish; 'require' fails the host instead; 'off' looks nothing up.
+     */
+    senderAuthentication: z
+      .object({
+        check: z.enum(['warn', 'require', 'off']).default('warn'),
+        dnsServers: z
+          .array(z.string().refine(isDnsServer, 'a DNS server address: 192.0.2.53, 192.0.2.53:5353, 2001:db8::53 or [2001:db8::53]:5353'))
+          .min(1)
+          .optional(),
+      })
+      .strict()
+      .default({ check: 'warn' })
+      .describe(
+        "`{ check: 'warn' | 'require' | 'off', dnsServers? }`: `plan --probe` looks up, from the controller, the SPF record of the sender domain (the envelope sender as it will leave: `verify.from` or root at the host, rewritten by `masquerade` or `genericsTable`) and the DMARC record of the header From's, and says what to publish: SPF must authorise the provider's include (`include:amazonses.com`...), through includes and redirects within SPF's 10 DNS lookups (see [providers](../providers.md#the-sender-domain-spf-and-dmarc)). `'warn'` reports, `'require'` fails the host instead, `'off'` looks nothing up. `dnsServers` (`['192.0.2.53', '[2001:db8::53]:5353']`) are asked instead of `MAILPROV_DNS_SERVERS`, else the system's",
       ),
     submission: submissionSchema
       .optional()

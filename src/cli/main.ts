@@ -102,7 +102,10 @@ export async function main(argv: string[]): Promise<number> {
       '--out <file>',
       'also save the plan to this file, for review and `apply FILE`; stdout is then the plan as `show FILE` prints it',
     )
-    .option('--probe', "also run the playbooks' read-only probes from each host (the smart host's TLS and credentials), changing nothing")
+    .option(
+      '--probe',
+      "also run the playbooks' read-only probes from each host (the smart host's TLS and credentials; the sender domain's SPF and DMARC), changing nothing",
+    )
     .action(async (inventory: string, opts: RunCommandOptions) => {
       const { runCommand } = await import('./run.ts');
       exitCode = await runCommand(inventory, opts, 'plan');

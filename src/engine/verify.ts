@@ -13,8 +13,8 @@ function probeContext(runner: Runner, host: ResolvedHost, facts: HostFacts, labe
     connect: (address, port, opts) => tcpFromHost(runner.conn, address, port, opts),
     facts,
     log: (l) => runner.log(`${label}: ${l}`),
-    warn: (message) => finding({ level: 'warning', code: 'not-verified', message }),
-    info: (message) => finding({ level: 'info', code: label.replaceAll(' ', '-'), message }),
+    warn: (message, code) => finding({ level: 'warning', code: code ?? 'not-verified', message }),
+    info: (message, code) => finding({ level: 'info', code: code ?? label.replaceAll(' ', '-'), message }),
   };
 }
 

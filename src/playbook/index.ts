@@ -27,10 +27,13 @@ export interface ProbeContext {
   facts: HostFacts;
   /** Reports a line of progress (already redacted by the engine). */
   log(line: string): void;
-  /** Reports what could not be verified, and why, without failing the host (shown as a warning). */
-  warn(message: string): void;
-  /** Reports a result worth showing in the summary (shown as info). */
-  info(message: string): void;
+  /**
+   * Reports what could not be verified, or what is worth fixing, without failing the host (shown as
+   * a warning; its code is `not-verified` unless given).
+   */
+  warn(message: string, code?: string): void;
+  /** Reports a result worth showing in the summary (shown as info; its code is the phase's unless given). */
+  info(message: string, code?: string): void;
 }
 
 export interface VerifyContext extends ProbeContext {

@@ -3,6 +3,7 @@
 // preset's decoding stays), and a real sendmail meets it. SES's derived password relays a message;
 // every provider reply a real sendmail gets is read as its provider's cause, in the queue report
 // too; a Workspace relay by IP is proven without mail, and a connector's refusal is decoded by the probe.
+// plan --probe reads the sender domain's SPF and DMARC from a DNS server on loopback the test starts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
 import { diagnoseText, oneLine } from '../../playbooks/sendmail-smarthost/diagnose.ts';
@@ -22,6 +23,7 @@ import {
 import { secret } from '../../src/secrets/index.ts';
 import { deriveSesSmtpPassword } from '../../src/secrets/ses.ts';
 import type { SendmailSettingsInput } from '../../playbooks/sendmail-smarthost/settings.ts';
+import { type DnsTestServer, startDnsServer } from '../dns-server.ts';
 import { MODE_DECODES } from '../provider-modes.ts';
 import { remote, sandboxInventory, useSandbox } from './helpers.ts';
 
@@ -282,5 +284,75 @@ describe('routes', () => {
     );
     expect(left.stdout).not.toMatch(/^\/etc\/mail\/mailertable(\.db)?$/m);
     expect(left.stdout.trim().split('\n').at(-1)).toBe('0');
+  });
+});
+
+describe('the sender domain can pass SPF and DMARC (plan --probe)', () => {
+  let dns: DnsTestServer;
+  beforeAll(async () => {
+    dns = await startDnsServer({
+      // SPF names Google but not SES, and there is no DMARC record
+      'lacks.example': ['v=spf1 include:_spf.google.com ~all'],
+      '_spf.google.com': ['v=spf1 ip4:35.190.247.0/24 ~all'],
+      // SPF names SES, through an include of the domain's own; DMARC is there
+      'has.example': ['google-site-verification=abc', 'v=spf1 include:_spf.has.example -all'],
+      '_spf.has.example': ['v=spf1 ip4:192.0.2.0/24 include:amazonses.com -all'],
+      'amazonses.com': ['v=spf1 ip4:199.255.192.0/22 -all'],
+      '_dmarc.has.example': ['v=DMARC1; p=reject; rua=mailto:postmaster@has.example'],
+    });
+  });
+  afterAll(() => dns?.close());
+
+  /** SES through the stand-in, the host's mail leaving as root@<domain>, DNS asked on loopback. */
+  const sending = (domain: string, check: 'warn' | 'require') =>
+    settings({
+      provider: SES,
+      auth: { user: ACCESS_KEY_ID, password: secret.sesSmtpPassword(secret.env(KEY_VAR), REGION) },
+      masquerade: { as: domain },
+      senderAuthentication: { check, dnsServers: [dns.address] },
+    });
+  const plan = (s: SendmailSettingsInput) => run(s, { dryRun: true, probe: true });
+  const senderFindings = (r: Awaited<ReturnType<typeof run>>) => r.findings.filter((f) => f.code.startsWith('sender-'));
+
+  it('warns with the records to add when SPF lacks the provider and DMARC is missing; quiet when both are there', async () => {
+    await setSmartHostMode(state(), { mode: 'normal', user: ACCESS_KEY_ID, password: deriveSesSmtpPassword(KEY, REGION) });
+    const lacking = await plan(sending('lacks.example', 'warn'));
+    expect([lacking.status, lacking.error]).not.toContain('failed');
+    expect(lacking.error).toBeUndefined();
+    expect(senderFindings(lacking).map((f) => [f.level, f.code])).toEqual([
+      ['warning', 'sender-spf-provider-missing'],
+      ['warning', 'sender-dmarc-missing'],
+    ]);
+    const [spf, dmarc] = senderFindings(lacking).map((f) => f.message);
+    expect(spf).toMatch(
+      /^the SPF record of lacks\.example does not authorise Amazon SES \(eu-west-1\) \(no include:amazonses\.com\): .*; replace the TXT record at lacks\.example \("v=spf1 include:_spf\.google\.com ~all"\) with: v=spf1 include:_spf\.google\.com include:amazonses\.com ~all$/,
+    );
+    expect(dmarc).toMatch(/add a TXT record at _dmarc\.lacks\.example: v=DMARC1; p=none; rua=mailto:postmaster@lacks\.example$/);
+    // the smart host was probed all the same, and the lookups went to the test's server
+    expect(lacking.findings.map((f) => f.message)).toContainEqual(expect.stringMatching(/^smart host smtp\.sandbox\.test:587 reached/));
+    expect(dns.queries).toEqual(expect.arrayContaining(['lacks.example TXT', '_spf.google.com TXT', '_dmarc.lacks.example TXT']));
+
+    const passing = await plan(sending('has.example', 'warn'));
+    expect(passing.error).toBeUndefined();
+    expect(senderFindings(passing).map((f) => [f.level, f.message])).toEqual([
+      [
+        'info',
+        'SPF of has.example authorises Amazon SES (eu-west-1) (include:amazonses.com): "v=spf1 include:_spf.has.example -all", 2 of 10 DNS lookups',
+      ],
+      ['info', 'DMARC of has.example: p=reject ("v=DMARC1; p=reject; rua=mailto:postmaster@has.example")'],
+    ]);
+  });
+
+  it("senderAuthentication.check 'require' fails the host on the same records, after the smart host's probe", async () => {
+    const r = await plan(sending('lacks.example', 'require'));
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(
+      /^sender domain check failed \(senderAuthentication\.check is 'require'\): sender-spf-provider-missing, sender-dmarc-missing\n {2}the SPF record of lacks\.example .* with: v=spf1 include:_spf\.google\.com include:amazonses\.com ~all\n {2}no DMARC record for lacks\.example/,
+    );
+    expect(r.findings.map((f) => f.message)).toContainEqual(expect.stringMatching(/^smart host smtp\.sandbox\.test:587 reached/));
+    // and passes where the records are right
+    const ok = await plan(sending('has.example', 'require'));
+    expect([ok.status, ok.error]).not.toContain('failed');
+    expect(ok.error).toBeUndefined();
   });
 });

@@ -170,6 +170,7 @@ describe('settings', () => {
       routes: {},
       allowPlaintextAuth: false,
       probeSmartHost: true,
+      senderAuthentication: { check: 'warn' },
       relayFrom: [],
       allowPublicRelayFrom: false,
       allowRelayFeatures: [],
