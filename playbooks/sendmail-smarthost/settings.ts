@@ -87,6 +87,28 @@ const submissionUser = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "a user name of letters, digits and . _ + - (no @: the realm is the relay's)");
 
+const privateKey = z.instanceof(Secret, { message: 'secret.file("path/to/key.pem"): the private key is a secret' });
+
+/** A certificate mailprov makes per host (submission-cert.ts): its names, validity and renewal. */
+const issued = {
+  /** Names beside the host's FQDN (first, and the subject's CN): host names or IPv4 addresses. */
+  names: z.array(z.union([hostname, z.string().regex(/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/)])).default([]),
+  days: z.number().int().min(2).max(3650).default(365),
+  /** Re-issued when fewer days than this are left. */
+  renewDays: z.number().int().min(1).default(30),
+};
+
+/**
+ * The submission daemon's certificate: pushed from the controller (`cert` + `key`), issued per host
+ * by the operator's CA (`ca`), or self-signed per host (`selfSigned: true`, and only then: clients
+ * must pin it). A pushed certificate that is self-signed needs `selfSigned: true` too.
+ */
+const submissionTls = z.union([
+  z.object({ cert: z.string().min(1), key: privateKey, selfSigned: z.boolean().default(false) }).strict(),
+  z.object({ ca: z.object({ cert: z.string().min(1), key: privateKey }).strict(), ...issued }).strict(),
+  z.object({ selfSigned: z.literal(true), ...issued }).strict(),
+]);
+
 /**
  * Authenticated submission (MSA) for people outside relayFrom: port 587, STARTTLS, then SMTP AUTH
  * (PLAIN, LOGIN) against a sasldb of mailprov's own; relaying for an authenticated user only.
@@ -97,12 +119,7 @@ const submissionSchema = z
     users: z
       .record(submissionUser, z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }))
       .refine((u) => Object.keys(u).length > 0, 'at least one user'),
-    tls: z
-      .object({
-        cert: z.string().min(1),
-        key: z.instanceof(Secret, { message: 'secret.file("path/to/key.pem"): the private key is a secret' }),
-      })
-      .strict(),
+    tls: submissionTls,
     from: z.array(network).optional(),
     listen: z
       .array(z.string().regex(/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/, 'an IPv4 address such as 0.0.0.0'))
