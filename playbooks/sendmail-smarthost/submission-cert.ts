@@ -15,7 +15,7 @@
 // Undo: the change names the certificate and the key, so the journal copies both aside before the
 // first step (the key as a secret) and a rollback puts the previous pair back, or removes a new one.
 import { spawn, spawnSync } from 'node:child_process';
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,8 +122,8 @@ export function altNames(subjectAltName: string | undefined): string[] {
     .filter((n): n is string => n !== undefined);
 }
 
-const spkiHex = (key: Parameters<typeof createPublicKey>[0]) =>
-  createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex');
+const spkiHex = (key: string | KeyObject) =>
+  (typeof key === 'string' || key.type !== 'public' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' }).toString('hex');
 
 /** The first certificate of a PEM text, read; throws when there is none. */
 export function readCert(pem: string): CertInfo {
@@ -189,7 +189,8 @@ export function reissueReason(want: WantedCert, have: SubmissionCertFact, now: n
   } else if (!info.selfSigned) return `it is not self-signed (issuer: ${info.issuer}) and the settings ask for a self-signed one`;
   if (!sameNames(info.names, want.names))
     return `its names (${info.names.join(', ') || 'none'}) are not the ones wanted (${want.names.join(', ')})`;
-  if (info.notBefore > now) return `it is not valid before ${new Date(info.notBefore).toISOString()}`;
+  // a certificate made a moment ago by a host whose clock runs ahead is fine: a day's slack
+  if (info.notBefore > now + DAY_MS) return `it is not valid before ${new Date(info.notBefore).toISOString()}`;
   if (daysLeft(info.notAfter, now) < want.renewDays) return `it ${expiryText(info.notAfter, now)}: renewed under ${want.renewDays} days`;
   return undefined;
 }
@@ -268,7 +269,11 @@ export function lintSubmissionTls(tls: SubmissionTls, now = Date.now()): Finding
     const info = readCert(x!.toString());
     const where = `submission.tls.cert (${tls.cert})`;
     if (key && !x!.checkPrivateKey(key))
-      findings.push({ level: 'error', code: 'submission-cert', message: `${where} is not for the key submission.tls.key: they are not a pair` });
+      findings.push({
+        level: 'error',
+        code: 'submission-cert',
+        message: `${where} is not for the key submission.tls.key: they are not a pair`,
+      });
     if (info.notAfter <= now)
       findings.push({ level: 'error', code: 'submission-cert-expired', message: `${where} ${expiryText(info.notAfter, now)}` });
     else if (info.notBefore > now)
@@ -322,7 +327,11 @@ export function lintSubmissionTls(tls: SubmissionTls, now = Date.now()): Finding
   if (!ca.ca)
     findings.push({ level: 'error', code: 'submission-ca', message: `${where} is not a CA certificate (basicConstraints CA:TRUE)` });
   if (key && !ca.checkPrivateKey(key))
-    findings.push({ level: 'error', code: 'submission-ca', message: `${where} is not for the key submission.tls.ca.key: they are not a pair` });
+    findings.push({
+      level: 'error',
+      code: 'submission-ca',
+      message: `${where} is not for the key submission.tls.ca.key: they are not a pair`,
+    });
   const caEnd = Date.parse(ca.validTo);
   if (caEnd <= now) findings.push({ level: 'error', code: 'submission-ca', message: `${where} ${expiryText(caEnd, now)}` });
   else if (daysLeft(caEnd, now) < tls.days)
@@ -344,12 +353,16 @@ export function lintSubmissionTls(tls: SubmissionTls, now = Date.now()): Finding
 /** What the plan says of the host's certificate now: its names, its issuer and when it expires. */
 export function hostCertFindings(fact: SubmissionCertFact, now = Date.now()): Finding[] {
   if (fact.cert === null)
-    return [{ level: 'info', code: 'submission-cert-expiry', message: `no submission certificate on the host yet (${SUBMISSION_PATHS.cert})` }];
+    return [
+      { level: 'info', code: 'submission-cert-expiry', message: `no submission certificate on the host yet (${SUBMISSION_PATHS.cert})` },
+    ];
   let info: CertInfo;
   try {
     info = readCert(fact.cert);
   } catch {
-    return [{ level: 'info', code: 'submission-cert-expiry', message: `${SUBMISSION_PATHS.cert} on the host holds no readable certificate` }];
+    return [
+      { level: 'info', code: 'submission-cert-expiry', message: `${SUBMISSION_PATHS.cert} on the host holds no readable certificate` },
+    ];
   }
   return [
     {
@@ -384,7 +397,9 @@ export function extensionsConfig(names: readonly string[]): string {
 
 function openssl(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // through cat: node's stdin for a child is a socket, which openssl cannot open as /dev/stdin;
+    // a pipe it can. The arguments go as "$@", never through the shell's parsing.
+    const child = spawn('sh', ['-c', 'cat | openssl "$@"', 'openssl', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
