@@ -34,7 +34,7 @@ export function prometheusText(statuses: HostStatus[]): string {
   );
   const served = fam(
     'mailprov_submission_cert_expiry_seconds',
-    "time the certificate the relay presents (submission) expires, seconds since the epoch",
+    'time the certificate the relay presents (submission) expires, seconds since the epoch',
   );
   for (const s of statuses) {
     const host = { host: s.host };

@@ -182,7 +182,14 @@ describe('--nagios', () => {
   it('reads durations; the defaults are documented ones', () => {
     expect(['90', '90s', '30m', '2h', '1d'].map((d) => parseDuration(d, '--warn-age'))).toEqual([90, 90, 1800, 7200, 86400]);
     expect(() => parseDuration('soon', '--warn-age')).toThrow(/--warn-age soon: expected a duration/);
-    expect(DEFAULT_THRESHOLDS).toEqual({ warnQueue: 10, critQueue: 100, warnAge: 1800, critAge: 7200, warnCert: 2592000, critCert: 604800 });
+    expect(DEFAULT_THRESHOLDS).toEqual({
+      warnQueue: 10,
+      critQueue: 100,
+      warnAge: 1800,
+      critAge: 7200,
+      warnCert: 2592000,
+      critCert: 604800,
+    });
   });
 });
 

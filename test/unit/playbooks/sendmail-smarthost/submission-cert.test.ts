@@ -186,7 +186,9 @@ describe('issue again, or leave alone', async () => {
 
   it('issues again under renewDays left, not before', () => {
     expect(reissueReason(want, fact(good, good.key), now + 334 * DAY)).toBeUndefined();
-    expect(reissueReason(want, fact(good, good.key), now + 336 * DAY)).toMatch(/^it expires in 2[89] day\(s\) \(.*\): renewed under 30 days$/);
+    expect(reissueReason(want, fact(good, good.key), now + 336 * DAY)).toMatch(
+      /^it expires in 2[89] day\(s\) \(.*\): renewed under 30 days$/,
+    );
     expect(reissueReason(want, fact(good, good.key), now + 400 * DAY)).toMatch(/^it expired/);
   });
 });
