@@ -509,6 +509,15 @@ function installLines(): (string | { run: string; name: string })[] {
   ];
 }
 
+/** The CA's certificate, for planning (the lint said why it cannot be read, `status` says it here). */
+function readCa(path: string): X509Certificate {
+  try {
+    return new X509Certificate(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new OperationError(`submission.tls.ca.cert: ${path} cannot be read as a certificate: ${fileError(err)}`);
+  }
+}
+
 export interface SubmissionCertOptions {
   tls: IssuedTls;
   notify: string[];
@@ -528,7 +537,7 @@ export function submissionCert(opts: SubmissionCertOptions): Resource {
     plan(facts: HostFacts): Change | NoChange {
       const have = facts.get(submissionCertFact, paths);
       const names = wantedNames(facts.os.fqdn, tls.names);
-      const caCert = ca ? new X509Certificate(readFileSync(ca.cert, 'utf8')) : undefined;
+      const caCert = ca ? readCa(ca.cert) : undefined;
       const caName = caCert?.subject.replace(/\n/g, ', ');
       const now = Date.now();
       const why = reissueReason({ names, renewDays: tls.renewDays, ca: caCert }, have, now);

@@ -227,6 +227,19 @@ describe('lint of submission.tls', () => {
     expect(warned[1].message).toMatch(/^SELF-SIGNED: .* each one must pin it/);
   });
 
+  it("the playbook's lint refuses, before any host is reached, a pushed certificate that is self-signed (without the setting) or not for its key", () => {
+    const ss = selfSigned(['relay1.example.org'], 90);
+    const lint = (tls: unknown) =>
+      sendmailSmartHost.definition.build(
+        sendmailSettingsSchema.parse({ smartHost: 'smtp.example.org', submission: { users: { a: secret.value('p') }, tls } }),
+      ).lint!()
+        .filter((f) => f.level === 'error')
+        .map((f) => f.code);
+    expect(lint({ cert: ss.path, key: secret.value(ss.key.pem) })).toEqual(['submission-self-signed']);
+    expect(lint({ cert: ss.path, key: secret.value(newKey().pem), selfSigned: true })).toEqual(['submission-cert']);
+    expect(lint({ cert: ss.path, key: secret.value(ss.key.pem), selfSigned: true })).toEqual([]);
+  });
+
   it('a key that is no key is an error that never shows the key', () => {
     const ss = selfSigned(['relay1.example.org'], 90);
     const f = lintSubmissionTls(
