@@ -29,6 +29,7 @@ import {
   type SubmissionTls,
 } from '../../../../playbooks/sendmail-smarthost/submission-cert.ts';
 import { planHost } from '../../../../src/engine/plan.ts';
+import { changesDiffer, saveChange } from '../../../../src/plans/digest.ts';
 import type { Change } from '../../../../src/index.ts';
 import { secret } from '../../../../src/secrets/index.ts';
 import { debianOs, hostFacts } from '../../fixtures.ts';
@@ -367,6 +368,13 @@ describe('the plan of a certificate made per host', () => {
     // the certificate is read by a restarted sendmail, and relabelled on SELinux
     const all = planWith({ ca }, { cert: null, keyExists: false, keyPublic: null }).changes.map((ch) => ch.resourceId);
     expect(all).toContain('service:sendmail');
+  });
+
+  it('a saved plan holds no certificate (it is signed at apply) and the same change planned again matches it', () => {
+    const c = certChange({ ca }, { cert: null, keyExists: false, keyPublic: null })!;
+    const saved = saveChange(c, '00'.repeat(16));
+    expect(saved.steps.map((st) => st.stdin)).toEqual([null, null]);
+    expect(changesDiffer([saved], [certChange({ ca }, { cert: null, keyExists: false, keyPublic: null })!], '00'.repeat(16))).toEqual([]);
   });
 
   it('a certificate that stays: no change, and the reason says when it expires', async () => {
