@@ -368,7 +368,7 @@ export function hostCertFindings(fact: SubmissionCertFact, now = Date.now()): Fi
     {
       level: 'info',
       code: 'submission-cert-expiry',
-      message: `submission certificate on the host: ${info.names.join(', ') || info.subject}, ${info.selfSigned ? 'self-signed' : `issued by ${info.issuer}`}, ${expiryText(info.notAfter, now)}`,
+      message: `submission certificate on the host before any change: ${info.names.join(', ') || info.subject}, ${info.selfSigned ? 'self-signed' : `issued by ${info.issuer}`}, ${expiryText(info.notAfter, now)}`,
     },
   ];
 }

@@ -289,7 +289,7 @@ describe("the plan's word on the host's certificate", () => {
   it('names, issuer and days left; none yet', async () => {
     const c = await issued(['relay1.example.org'], 90);
     expect(hostCertFindings(fact(c, c.key))[0].message).toMatch(
-      /^submission certificate on the host: relay1\.example\.org, issued by CN=Office CA, expires in 89 day\(s\) \(/,
+      /^submission certificate on the host before any change: relay1\.example\.org, issued by CN=Office CA, expires in 89 day\(s\) \(/,
     );
     expect(hostCertFindings(fact(null, null))[0].message).toBe('no submission certificate on the host yet (/etc/mail/submission-cert.pem)');
   });
