@@ -209,7 +209,8 @@ export const sendmailSmartHost = definePlaybook({
     const sub = settings.submission;
     const certPaths = { cert: SUBMISSION_PATHS.cert, key: SUBMISSION_PATHS.key };
     const certQuery = submissionCertFact.query(certPaths);
-    // a certificate made on the host: its key and request, by the openssl CLI
+    // a certificate made on the host: its key and request, by the openssl CLI (Debian's sendmail
+    // needs only libssl; RHEL's @core always has openssl)
     const hostOpenssl = sub && !isPushed(sub.tls) ? ['openssl'] : [];
 
     const resources = [
@@ -218,7 +219,7 @@ export const sendmailSmartHost = definePlaybook({
         names: {
           // submission: Cyrus SASL's server side too (saslpasswd2, sasldblistusers2, the sasldb plugin)
           debian: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['libsasl2-modules'] : []), ...(sub ? ['sasl2-bin'] : []), ...hostOpenssl],
-          rhel: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['cyrus-sasl-plain'] : []), ...(sub ? ['cyrus-sasl'] : []), ...hostOpenssl],
+          rhel: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['cyrus-sasl-plain'] : []), ...(sub ? ['cyrus-sasl'] : [])],
         },
         // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
         // and conflicts with sendmail; the other packages listed go with their MTA

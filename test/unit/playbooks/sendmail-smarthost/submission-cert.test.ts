@@ -368,6 +368,10 @@ describe('the plan of a certificate made per host', () => {
     // the certificate is read by a restarted sendmail, and relabelled on SELinux
     const all = planWith({ ca }, { cert: null, keyExists: false, keyPublic: null }).changes.map((ch) => ch.resourceId);
     expect(all).toContain('service:sendmail');
+    // the openssl CLI that makes the key and the request (Debian's sendmail needs only libssl)
+    expect(planWith({ ca }, { cert: null, keyExists: false, keyPublic: null }).changes[0].summary).toBe(
+      'install sendmail, sendmail-cf, libsasl2-modules, sasl2-bin, openssl (apt)',
+    );
   });
 
   it('a saved plan holds no certificate (it is signed at apply) and the same change planned again matches it', () => {
