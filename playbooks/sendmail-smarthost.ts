@@ -57,6 +57,14 @@ import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
 import { SUBMISSION_USERS_ID, submissionUsers } from './sendmail-smarthost/submission.ts';
 import { lintSubmission } from './sendmail-smarthost/submission-lint.ts';
+import {
+  hostCertFindings,
+  isPushed,
+  SUBMISSION_CERT_ID,
+  submissionCert,
+  submissionCertFact,
+  type SubmissionTls,
+} from './sendmail-smarthost/submission-cert.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 export { controllerProbe } from './sendmail-smarthost/port-proof.ts';
@@ -123,15 +131,28 @@ function submissionRules(settings: SendmailSettings) {
 
 /**
  * The server side of submission: Cyrus SASL's configuration for sendmail, the server's certificate
- * and key (the key a secret: masked, 0600), and the users. A changed certificate, key or SASL
- * configuration is read by a restarted sendmail only.
+ * and key (pushed: the key a secret, masked, 0600; or made per host, submission-cert.ts), and the
+ * users. A changed certificate, key or SASL configuration is read by a restarted sendmail only.
  */
 function submissionResources(sub: NonNullable<SendmailSettings['submission']>, sendmail: string) {
   return [
     file({ path: SUBMISSION_PATHS.saslConf, content: renderSaslConf(), owner: 'root', group: 'root', mode: '0644', notify: [sendmail] }),
+    ...certResources(sub.tls, sendmail),
+    submissionUsers({
+      users: sub.users,
+      realm: (facts) => submissionRealm(sub, facts.os.fqdn),
+      group: 'smmsp',
+    }),
+  ];
+}
+
+/** The submission certificate and key: two files from the controller, or one made per host. */
+function certResources(tls: SubmissionTls, sendmail: string) {
+  if (!isPushed(tls)) return [submissionCert({ tls, notify: [sendmail] })];
+  return [
     file({
       path: SUBMISSION_PATHS.cert,
-      content: () => readFileSync(sub.tls.cert, 'utf8'),
+      content: () => readFileSync(tls.cert, 'utf8'),
       owner: 'root',
       group: 'root',
       mode: '0644',
@@ -140,17 +161,12 @@ function submissionResources(sub: NonNullable<SendmailSettings['submission']>, s
     file({
       path: SUBMISSION_PATHS.key,
       // revealed at plan time, on the controller, only to become file content sent over stdin
-      content: () => `${sub.tls.key.reveal()}\n`,
+      content: () => `${tls.key.reveal()}\n`,
       owner: 'root',
       group: 'root',
       mode: '0600',
       mask: () => '(private key, masked)\n',
       notify: [sendmail],
-    }),
-    submissionUsers({
-      users: sub.users,
-      realm: (facts) => submissionRealm(sub, facts.os.fqdn),
-      group: 'smmsp',
     }),
   ];
 }
@@ -191,13 +207,18 @@ export const sendmailSmartHost = definePlaybook({
     // AUTH to any smart host of the list: SASL's plugins, and an authinfo line per authenticating host
     const auth = allSmartHosts(settings).some((h) => h.auth);
     const sub = settings.submission;
+    const certPaths = { cert: SUBMISSION_PATHS.cert, key: SUBMISSION_PATHS.key };
+    const certQuery = submissionCertFact.query(certPaths);
+    // a certificate made on the host: its key and request, by the openssl CLI (Debian's sendmail
+    // needs only libssl; RHEL's @core always has openssl)
+    const hostOpenssl = sub && !isPushed(sub.tls) ? ['openssl'] : [];
 
     const resources = [
       packages({
         name: 'sendmail',
         names: {
           // submission: Cyrus SASL's server side too (saslpasswd2, sasldblistusers2, the sasldb plugin)
-          debian: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['libsasl2-modules'] : []), ...(sub ? ['sasl2-bin'] : [])],
+          debian: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['libsasl2-modules'] : []), ...(sub ? ['sasl2-bin'] : []), ...hostOpenssl],
           rhel: ['sendmail', 'sendmail-cf', ...(auth || sub ? ['cyrus-sasl-plain'] : []), ...(sub ? ['cyrus-sasl'] : [])],
         },
         // sendmail takes the host's MTA's place: every MTA provides mail-transport-agent (Debian)
@@ -315,6 +336,7 @@ export const sendmailSmartHost = definePlaybook({
           // submission's certificate, key and sasldb (written in /etc/mail too)
           fileId(SUBMISSION_PATHS.cert),
           fileId(SUBMISSION_PATHS.key),
+          SUBMISSION_CERT_ID,
           SUBMISSION_USERS_ID,
         ],
         when: { test: (facts) => facts.os.selinux, otherwise: 'SELinux is not enabled' },
@@ -331,7 +353,12 @@ export const sendmailSmartHost = definePlaybook({
 
     return {
       resources,
-      facts: [mailQueueFact.query(), bindV6OnlyFact.query(), ...(settings.openSmtpPort || sub ? [firewallFact.query()] : [])],
+      facts: [
+        mailQueueFact.query(),
+        bindV6OnlyFact.query(),
+        ...(settings.openSmtpPort || sub ? [firewallFact.query()] : []),
+        ...(sub ? [certQuery] : []),
+      ],
       lint(): Finding[] {
         const findings: Finding[] = [];
         for (const h of allSmartHosts(settings)) {
@@ -370,6 +397,8 @@ export const sendmailSmartHost = definePlaybook({
           findings.push(...lintMcForDistro(text, distroOf(facts)));
         }
         findings.push(...queueFinding(facts.get(mailQueueFact, undefined), diagnoseContext(settings, { facts })));
+        // the host's submission certificate as it is: its names and when it expires
+        if (sub) findings.push(...hostCertFindings(facts.get(submissionCertFact, certPaths)));
         return applyForce(findings, settings.force);
       },
       verify: async (ctx: VerifyContext) => {
@@ -380,7 +409,7 @@ export const sendmailSmartHost = definePlaybook({
       probe: (ctx: ProbeContext) => probeRelay(ctx, settings),
       // `mailprov status`: is mail flowing (the daemon, the queue, the log, and the probe's figures)
       status: {
-        facts: [mailQueueFact.query(), relayStatusFact.query()],
+        facts: [mailQueueFact.query(), relayStatusFact.query(), ...(sub ? [certQuery] : [])],
         read: (facts: HostFacts) => readRelayStatus(facts, settings),
         probe: (ctx: ProbeContext) => probeStatus(ctx, settings),
       },

@@ -27,6 +27,7 @@ export {
   type ProbeContext,
   type PlaybookStatusParts,
   type ServiceStatus,
+  type ServerCertificate,
   type ProbeStatus,
   type QueueCause,
   type LogEvent,

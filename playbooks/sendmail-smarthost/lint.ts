@@ -38,6 +38,12 @@ export const UNFORCEABLE = new Set([
   'relay-from-public',
   'implicit-tls-port',
   'plaintext-auth',
+  // the submission certificate: self-signed only by its own setting, never an expired one or one
+  // that is not for its key (TLS would fail, and AUTH with it)
+  'submission-self-signed',
+  'submission-cert',
+  'submission-cert-expired',
+  'submission-ca',
 ]);
 
 /**

@@ -88,6 +88,28 @@ const submissionUser = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "a user name of letters, digits and . _ + - (no @: the realm is the relay's)");
 
+const privateKey = z.instanceof(Secret, { message: 'secret.file("path/to/key.pem"): the private key is a secret' });
+
+/** A certificate mailprov makes per host (submission-cert.ts): its names, validity and renewal. */
+const issued = {
+  /** Names beside the host's FQDN (first, and the subject's CN): host names or IPv4 addresses. */
+  names: z.array(z.union([hostname, z.string().regex(/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/)])).default([]),
+  days: z.number().int().min(2).max(3650).default(365),
+  /** Re-issued when fewer days than this are left. */
+  renewDays: z.number().int().min(1).default(30),
+};
+
+/**
+ * The submission daemon's certificate: pushed from the controller (`cert` + `key`), issued per host
+ * by the operator's CA (`ca`), or self-signed per host (`selfSigned: true`, and only then: clients
+ * must pin it). A pushed certificate that is self-signed needs `selfSigned: true` too.
+ */
+const submissionTls = z.union([
+  z.object({ cert: z.string().min(1), key: privateKey, selfSigned: z.boolean().default(false) }).strict(),
+  z.object({ ca: z.object({ cert: z.string().min(1), key: privateKey }).strict(), ...issued }).strict(),
+  z.object({ selfSigned: z.literal(true), ...issued }).strict(),
+]);
+
 /**
  * Authenticated submission (MSA) for people outside relayFrom: port 587, STARTTLS, then SMTP AUTH
  * (PLAIN, LOGIN) against a sasldb of mailprov's own; relaying for an authenticated user only.
@@ -98,12 +120,7 @@ const submissionSchema = z
     users: z
       .record(submissionUser, z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }))
       .refine((u) => Object.keys(u).length > 0, 'at least one user'),
-    tls: z
-      .object({
-        cert: z.string().min(1),
-        key: z.instanceof(Secret, { message: 'secret.file("path/to/key.pem"): the private key is a secret' }),
-      })
-      .strict(),
+    tls: submissionTls,
     from: z.array(network).optional(),
     listen: z
       .array(z.string().regex(/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/, 'an IPv4 address such as 0.0.0.0'))
@@ -215,7 +232,7 @@ export const sendmailSettingsSchema = z
     submission: submissionSchema
       .optional()
       .describe(
-        "authenticated submission for people outside `relayFrom` (see \"Submission for roaming users\"): `{ port: 587, users: { alice: secret.env('ALICE_PW') }, tls: { cert: 'certs/relay.pem', key: secret.file('certs/relay.key') }, from?: ['10.8'], listen?: ['0.0.0.0'], realm? }`. A daemon on `port` (`M=Ea`: AUTH required), AUTH (PLAIN, LOGIN) offered only after STARTTLS (`confAUTH_OPTIONS` `p`), users in `/etc/mail/sasldb2` set with `saslpasswd2` reading the password on stdin; `tls.cert` is a path on the controller, `tls.key` a secret; `from` (networks as in `relayFrom`, default anywhere) is who the firewall lets reach the port; `listen`, the IPv4 addresses the daemon accepts on (default every one); `realm` defaults to the host's FQDN",
+        "authenticated submission for people outside `relayFrom` (see \"Submission for roaming users\"): `{ port: 587, users: { alice: secret.env('ALICE_PW') }, tls: { cert: 'certs/relay.pem', key: secret.file('certs/relay.key') }, from?: ['10.8'], listen?: ['0.0.0.0'], realm? }`. A daemon on `port` (`M=Ea`: AUTH required), AUTH (PLAIN, LOGIN) offered only after STARTTLS (`confAUTH_OPTIONS` `p`), users in `/etc/mail/sasldb2` set with `saslpasswd2` reading the password on stdin; `tls` is pushed (`{ cert, key, selfSigned? }`: `cert` a path on the controller, `key` a secret), issued per host by your CA (`{ ca: { cert, key }, names?, days?: 365, renewDays?: 30 }`: the key made on the host, the request signed on the controller) or self-signed per host (`{ selfSigned: true, names?, days?, renewDays? }`), see \"The submission certificate\"; `from` (networks as in `relayFrom`, default anywhere) is who the firewall lets reach the port; `listen`, the IPv4 addresses the daemon accepts on (default every one); `realm` defaults to the host's FQDN",
       ),
     localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
     relayFrom: z

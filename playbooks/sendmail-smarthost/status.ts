@@ -15,6 +15,8 @@ import { diagnoseText, oneLine, type DiagnoseContext, type Diagnosis } from './d
 import { diagnoseContext, probeSmartHost } from './probe.ts';
 import { mailQueueFact, type MailQueue } from './queue.ts';
 import type { SendmailSettings } from './settings.ts';
+import { certStatus, submissionCertFact } from './submission-cert.ts';
+import { SUBMISSION_PATHS } from './render.ts';
 
 /** Mail log lines about deliveries read at most (the newest). */
 const LOG_LINES = 400;
@@ -173,6 +175,10 @@ export function readRelayStatus(facts: HostFacts, settings: SendmailSettings): S
     queue: queueStatus(facts.get(mailQueueFact, undefined), ctx),
     ...readDeliveries(s, ctx),
     logSource: s.logSource,
+    // the submission daemon's certificate: when it expires shows in status, text, JSON and metrics
+    ...(settings.submission
+      ? { certificate: certStatus(facts.get(submissionCertFact, { cert: SUBMISSION_PATHS.cert, key: SUBMISSION_PATHS.key })) }
+      : {}),
   };
 }
 

@@ -1,9 +1,9 @@
-// Lint of the submission settings, before any host is reached: every password and the key readable
-// (a secret that cannot be read is an error `force` never passes), the certificate readable, and
-// no password saslpasswd2 could not take whole on stdin (it reads one line).
-import { readFileSync } from 'node:fs';
+// Lint of the submission settings, before any host is reached: every password readable (a secret
+// that cannot be read is an error `force` never passes), no password saslpasswd2 could not take
+// whole on stdin (it reads one line), and the certificate settings (submission-cert.ts).
 import type { Finding } from 'mailprov';
 import type { SendmailSettings } from './settings.ts';
+import { lintSubmissionTls } from './submission-cert.ts';
 
 /** What submission writes into the mc itself: a second define of one would be the one sendmail keeps. */
 export const SUBMISSION_DEFINES = ['confAUTH_OPTIONS', 'confAUTH_REALM', 'confSERVER_CERT', 'confSERVER_KEY', 'confRECEIVED_HEADER'];
@@ -33,21 +33,6 @@ export function lintSubmission(settings: Pick<SendmailSettings, 'submission'> & 
         message: `submission user ${user}: the password holds a line break or NUL, which saslpasswd2 cannot read from stdin`,
       });
   }
-  try {
-    sub.tls.key.reveal();
-  } catch (err) {
-    findings.push({ level: 'error', code: 'secret-missing', message: `submission.tls.key: ${(err as Error).message}` });
-  }
-  try {
-    const cert = readFileSync(sub.tls.cert, 'utf8');
-    if (!cert.includes('-----BEGIN CERTIFICATE-----'))
-      findings.push({ level: 'error', code: 'submission-cert', message: `submission.tls.cert: ${sub.tls.cert} holds no PEM certificate` });
-  } catch (err) {
-    findings.push({
-      level: 'error',
-      code: 'submission-cert',
-      message: `submission.tls.cert: ${sub.tls.cert} cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`,
-    });
-  }
+  findings.push(...lintSubmissionTls(sub.tls));
   return findings;
 }

@@ -130,6 +130,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--crit-queue <n>', 'with --nagios: CRITICAL above this many queued messages (default 100)')
     .option('--warn-age <duration>', 'with --nagios: WARNING when the oldest queued message is older (600, 30m, 2h, 1d; default 30m)')
     .option('--crit-age <duration>', 'with --nagios: CRITICAL when the oldest queued message is older (default 2h)')
+    .option('--warn-cert <duration>', "with --nagios: WARNING when the relay's own certificate (submission) expires sooner (default 30d)")
+    .option('--crit-cert <duration>', 'with --nagios: CRITICAL when it expires sooner, or has expired (default 7d)')
     .option('--with <playbooks.ts>', 'for Ansible host lists: a module whose default export is the playbooks bindings')
     .option('-K, --ask-sudo-pass', 'ask once for the sudo password of hosts with sudo: true and no sudoPasswordEnv')
     .option('--ask-key-pass', ASK_KEY_PASS)

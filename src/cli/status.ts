@@ -25,6 +25,8 @@ export interface StatusCommandOptions extends InventoryCommandOptions {
   critQueue?: string;
   warnAge?: string;
   critAge?: string;
+  warnCert?: string;
+  critCert?: string;
   askSudoPass?: boolean;
   askKeyPass?: boolean;
 }
@@ -47,6 +49,8 @@ function thresholds(opts: StatusCommandOptions): NagiosThresholds {
     critQueue: opts.critQueue === undefined ? d.critQueue : parseCount(opts.critQueue, '--crit-queue'),
     warnAge: opts.warnAge === undefined ? d.warnAge : parseDuration(opts.warnAge, '--warn-age'),
     critAge: opts.critAge === undefined ? d.critAge : parseDuration(opts.critAge, '--crit-age'),
+    warnCert: opts.warnCert === undefined ? d.warnCert : parseDuration(opts.warnCert, '--warn-cert'),
+    critCert: opts.critCert === undefined ? d.critCert : parseDuration(opts.critCert, '--crit-cert'),
   };
 }
 

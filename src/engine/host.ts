@@ -338,6 +338,7 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
       gen,
       (change.files ?? []).map((f) => f.path),
     );
+    let previous = '';
     for (const [j, step] of change.steps.entries()) {
       // detached on the host: a lost connection never cuts a step (apt, make, a restart) in half;
       // the backup runs in the same command, before it, and a failed one stops it (fail-stop)
@@ -345,7 +346,7 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
         dir: `${genDir(gen.id)}/steps/${stepName()}`,
         before: j === 0 ? backup : undefined,
         command: step.command,
-        stdin: step.stdin,
+        stdin: step.stdinFrom ? await step.stdinFrom(previous) : step.stdin,
         label: step.label,
         what: change.summary,
         onLost: (message) => run.finding({ level: 'warning', code: 'connection-lost', message }),
@@ -354,6 +355,7 @@ async function applyPhase(run: HostRun, runner: Runner, gen: Generation, changes
       if (step.notes)
         for (const line of out.split('\n'))
           if (line.startsWith('mailprov-note: ')) run.finding({ level: 'info', code: step.notes, message: line.slice(15) });
+      previous = out;
     }
     if (watch) await confirmPhase(run, watch);
     run.result.applied++;

@@ -101,6 +101,19 @@ export interface ServiceStatus {
   lastFailure: LogEvent | null;
   /** Where the log was read ("/var/log/mail.log", "journal"), or null when there was none. */
   logSource: string | null;
+  /** The certificate the service presents to its clients (sendmail's submission), null when it has none. */
+  certificate?: ServerCertificate | null;
+}
+
+/** A certificate on the host, as `mailprov status` reports it. */
+export interface ServerCertificate {
+  subject: string;
+  issuer: string;
+  /** Its subjectAltName's DNS names and IP addresses. */
+  names: string[];
+  /** When it expires, seconds since the epoch. */
+  expiresAt: number;
+  selfSigned: boolean;
 }
 
 export interface ProbeStatus {

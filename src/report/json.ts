@@ -30,7 +30,11 @@ export function resultsToJson(command: string, results: HostResult[], extra: Rec
         summary: c.summary,
         reason: c.reason,
         details: c.details ?? [],
-        commands: c.steps.map((s) => ({ label: s.label, command: s.command, sendsContent: s.stdin !== undefined })),
+        commands: c.steps.map((s) => ({
+          label: s.label,
+          command: s.command,
+          sendsContent: s.stdin !== undefined || s.stdinFrom !== undefined,
+        })),
         diff: c.diff ? { ...c.diff, unified: unifiedDiff(c.diff) } : null,
       })),
     })),

@@ -14,6 +14,12 @@ export type { UndoRecord };
 export interface Step {
   command: string;
   stdin?: string;
+  /**
+   * Content made on the controller at apply time from the previous step's output, sent as this
+   * step's stdin: a certificate signed for the request the host just made, so that the host's new
+   * private key never leaves it. A saved plan holds no digest of it (it does not exist yet).
+   */
+  stdinFrom?: (previousOutput: string) => Promise<string>;
   /** Short human label for progress lines and errors, e.g. "write /etc/mail/access". */
   label: string;
   /**

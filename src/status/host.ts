@@ -86,7 +86,7 @@ export async function statusHost(host: ResolvedHost, opts: StatusOptions = {}): 
       };
       status.probe = await first.parts.probe(ctx);
     }
-    status.problems = problemsOf(status);
+    status.problems = problemsOf(status, status.checkedAt);
     status.state = status.problems.length ? 'attention' : 'ok';
     return status;
   } catch (err) {
@@ -103,14 +103,25 @@ function unread(status: HostStatus, state: 'unreachable' | 'failed', err: unknow
   return status;
 }
 
+/** A certificate with fewer seconds left makes its host worth a look (the --nagios default WARNING). */
+export const CERT_ATTENTION_SECONDS = 30 * 86400;
+
 /** What makes a host worth a look; the thresholds of --nagios come on top of these (see nagios.ts). */
-export function problemsOf(s: Pick<HostStatus, 'drift' | 'service' | 'probe'>): string[] {
+export function problemsOf(s: Pick<HostStatus, 'drift' | 'service' | 'probe'>, now = Math.floor(Date.now() / 1000)): string[] {
   const problems: string[] = [];
   if (s.drift?.changes) problems.push(`drifted: ${s.drift.changes} change(s) pending (see \`mailprov plan\`)`);
   if (s.service && !s.service.running) problems.push('sendmail is not running');
   const q = s.service?.queue;
   if (q?.messages) problems.push(`${q.messages} message(s) queued${q.causes[0] ? `: ${q.causes[0].text}` : ''}`);
   if (s.probe && !s.probe.ok) problems.push(`smart host probe failed: ${s.probe.text ?? s.probe.code}`);
+  // a certificate that expires within a month needs someone (a new one pushed, or an apply that renews it)
+  const cert = s.service?.certificate;
+  if (cert && cert.expiresAt - now < CERT_ATTENTION_SECONDS)
+    problems.push(
+      cert.expiresAt <= now
+        ? 'its certificate has expired: clients refuse TLS, and with it AUTH'
+        : `its certificate expires in ${Math.floor((cert.expiresAt - now) / 86400)} day(s)`,
+    );
   return problems;
 }
 

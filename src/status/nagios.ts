@@ -13,9 +13,19 @@ export interface NagiosThresholds {
   /** Seconds. */
   warnAge: number;
   critAge: number;
+  /** Seconds a certificate the service presents has left: WARNING, CRITICAL under these. */
+  warnCert: number;
+  critCert: number;
 }
 
-export const DEFAULT_THRESHOLDS: NagiosThresholds = { warnQueue: 10, critQueue: 100, warnAge: 1800, critAge: 7200 };
+export const DEFAULT_THRESHOLDS: NagiosThresholds = {
+  warnQueue: 10,
+  critQueue: 100,
+  warnAge: 1800,
+  critAge: 7200,
+  warnCert: 30 * 86400,
+  critCert: 7 * 86400,
+};
 
 /** "90", "90s", "30m", "2h", "1d" -> seconds. */
 export function parseDuration(value: string, option: string): number {
@@ -50,6 +60,13 @@ export function hostNagios(s: HostStatus, t: NagiosThresholds): { state: NagiosS
     if (age > t.critAge) found.push(['CRITICAL', `oldest queued ${age}s > ${t.critAge}s${cause}`]);
     else if (age > t.warnAge) found.push(['WARNING', `oldest queued ${age}s > ${t.warnAge}s${cause}`]);
   }
+  const cert = svc?.certificate;
+  if (cert) {
+    const left = cert.expiresAt - s.checkedAt;
+    const says = left <= 0 ? 'expired' : `expires in ${Math.floor(left / 86400)} day(s)`;
+    if (left < t.critCert) found.push(['CRITICAL', `certificate ${says} < ${t.critCert / 86400} days`]);
+    else if (left < t.warnCert) found.push(['WARNING', `certificate ${says} < ${t.warnCert / 86400} days`]);
+  }
   if (s.probe && !s.probe.ok) found.push(['CRITICAL', `smart host probe failed (${s.probe.code ?? 'unknown'})`]);
   if (s.drift?.changes) found.push(['WARNING', `${s.drift.changes} change(s) pending`]);
   return { state: worst(found.map(([st]) => st)), why: found.map(([, w]) => w) };
@@ -73,6 +90,12 @@ export function nagiosReport(statuses: HostStatus[], t: NagiosThresholds): { lin
     perf.push(`${label(`${s.host}_queue`)}=${q ? q.messages : 'U'};${t.warnQueue};${t.critQueue};0;`);
     perf.push(`${label(`${s.host}_oldest`)}=${q ? `${q.oldestSeconds ?? 0}s` : 'U'};${t.warnAge};${t.critAge};0;`);
     perf.push(`${label(`${s.host}_drift`)}=${s.drift ? s.drift.changes : 'U'};0;;0;`);
+    // days left: the range "N:" alerts below N
+    const cert = s.service?.certificate;
+    if (cert)
+      perf.push(
+        `${label(`${s.host}_cert_days`)}=${Math.floor((cert.expiresAt - s.checkedAt) / 86400)};${t.warnCert / 86400}:;${t.critCert / 86400}:;;`,
+      );
   }
   // one line: a newline in a host's error would start the plugin's long output
   const line = `MAILPROV ${state} - ${summary}`.replace(/[\r\n|]+/g, ' ');

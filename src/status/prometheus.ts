@@ -32,6 +32,10 @@ export function prometheusText(statuses: HostStatus[]): string {
     'mailprov_smarthost_cert_expiry_seconds',
     "time the smart host's certificate expires, seconds since the epoch (status --probe)",
   );
+  const served = fam(
+    'mailprov_submission_cert_expiry_seconds',
+    'time the certificate the relay presents (submission) expires, seconds since the epoch',
+  );
   for (const s of statuses) {
     const host = { host: s.host };
     up.samples.push({ labels: host, value: b(s.state === 'ok' || s.state === 'attention') });
@@ -46,6 +50,7 @@ export function prometheusText(statuses: HostStatus[]): string {
       for (const [cause, n] of byCode) causes.samples.push({ labels: { ...host, cause }, value: n });
       if (svc.lastDelivery) delivered.samples.push({ labels: host, value: svc.lastDelivery.at });
       if (svc.lastFailure) failed.samples.push({ labels: host, value: svc.lastFailure.at });
+      if (svc.certificate) served.samples.push({ labels: host, value: svc.certificate.expiresAt });
     }
     if (s.probe) {
       probe.samples.push({ labels: host, value: b(s.probe.ok) });
@@ -55,7 +60,7 @@ export function prometheusText(statuses: HostStatus[]): string {
   // per host, not per file: the shards of a fleet each write a file, which the collector reads together
   const read = fam('mailprov_status_timestamp_seconds', 'when mailprov status read (or tried to read) the host');
   for (const s of statuses) read.samples.push({ labels: { host: s.host }, value: s.checkedAt });
-  const families = [up, running, drift, queued, oldest, causes, delivered, failed, probe, expiry, read];
+  const families = [up, running, drift, queued, oldest, causes, delivered, failed, probe, expiry, served, read];
   const lines: string[] = [];
   for (const f of families) {
     if (!f.samples.length) continue;

@@ -49,6 +49,11 @@ export function statusTable(statuses: HostStatus[], now = Math.floor(Date.now() 
     for (const c of s.service?.queue.causes ?? []) details.push(`queued: ${c.count} x [${c.code}] ${c.text}`);
     if (s.service?.lastFailure) details.push(`last failure: [${s.service.lastFailure.code}] ${s.service.lastFailure.text}`);
     if (s.drift?.changes) details.push(`drift: ${s.drift.summaries.join('; ')}`);
+    const c = s.service?.certificate;
+    if (c)
+      details.push(
+        `certificate: ${c.names.join(', ') || c.subject}, ${c.selfSigned ? 'self-signed' : `issued by ${c.issuer}`}, ${c.expiresAt > now ? `expires in ${formatAge(c.expiresAt - now)}` : `EXPIRED ${formatAge(now - c.expiresAt)} ago`} (${new Date(c.expiresAt * 1000).toISOString().slice(0, 10)})`,
+      );
     const p = s.probe;
     if (p) {
       const cert = p.certificate

@@ -5,10 +5,11 @@
 // IP on port 25. Removing a user and applying again makes its AUTH fail; a rollback brings it back.
 // No password shows in any output, JSON, log or remote command line.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureCa } from '../../src/sandbox/ca.ts';
 import { lanEhlo, lanSubmit, lanSubmitAuth, sandboxUp, waitForMessage, type SandboxState } from '../../src/sandbox/index.ts';
 import { releasesUnderTest, remote, stopSandbox } from './helpers.ts';
 
@@ -61,8 +62,12 @@ describe.each(releasesUnderTest())('Debian %i', (release) => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  /** A user's inventory: the office relay of lan.test.ts, plus submission for `users`. */
-  function inventory(users: string[]): string {
+  /** The certificate pushed from the controller: self-signed, so said. */
+  const PUSHED = () =>
+    `{ cert: ${JSON.stringify(join(work, 'cert.pem'))}, key: secret.file(${JSON.stringify(join(work, 'key.pem'))}), selfSigned: true }`;
+
+  /** A user's inventory: the office relay of lan.test.ts, plus submission for `users`, with `tls` (code). */
+  function inventory(users: string[], tls = PUSHED()): string {
     const file = join(work, 'inv.ts');
     const host = state.hosts[0];
     writeFileSync(
@@ -81,7 +86,7 @@ describe.each(releasesUnderTest())('Debian %i', (release) => {
              // the stand-in smart host's forwarder holds 127.0.0.2:587 inside the host: not every address
              listen: [${JSON.stringify(host.lanAddress)}, '127.0.0.1'],
              users: { ${users.map((u) => `${u}: secret.file(${JSON.stringify(join(work, `${u}.pw`))})`).join(', ')} },
-             tls: { cert: ${JSON.stringify(join(work, 'cert.pem'))}, key: secret.file(${JSON.stringify(join(work, 'key.pem'))}) },
+             tls: ${tls},
            },
          }) }],
        });\n`,
@@ -218,6 +223,147 @@ describe.each(releasesUnderTest())('Debian %i', (release) => {
         expect(all).not.toContain(JSON.stringify(pw).slice(1, -1));
         expect(all).not.toContain(Buffer.from(pw).toString('base64'));
       }
+    });
+  });
+  // the certificate (issue 32, item 2): issued per host by the operator's CA, the key made on the
+  // host; verified by a client against the CA; left alone by a second apply; expiry in plan and
+  // status; self-signed only when a setting says so, loudly; rollback returns the previous pair
+  describe('the submission certificate', () => {
+    const USERS = ['alice'];
+    let ca: { caCert: string; caKey: string };
+    const CA_TLS = () =>
+      `{ ca: { cert: ${JSON.stringify(ca.caCert)}, key: secret.file(${JSON.stringify(ca.caKey)}) }, names: ['mail.sandbox.test', ${JSON.stringify(relay())}] }`;
+
+    /** A TLS client on the relay host that trusts only the test CA: STARTTLS on 587, the chain and the name checked. */
+    async function verifyAgainstCa(): Promise<{ code: number; out: string }> {
+      const r = await remote(
+        state,
+        0,
+        `cat > /tmp/mailprov-it-ca.pem && openssl s_client -connect ${relay()}:587 -starttls smtp -CAfile /tmp/mailprov-it-ca.pem -verify_return_error -verify_hostname relay1.sandbox.test -brief </dev/null 2>&1`,
+        readFileSync(ca.caCert, 'utf8'),
+      );
+      return { code: r.code ?? -1, out: r.stdout };
+    }
+    const served = async () =>
+      (await remote(state, 0, 'openssl x509 -in /etc/mail/submission-cert.pem -noout -issuer -ext subjectAltName')).stdout;
+
+    beforeAll(async () => {
+      ca = await ensureCa(join(work, 'ca'), '/CN=Mailprov Test Office CA');
+    });
+
+    it('a pushed self-signed certificate without selfSigned: true is refused before anything changes', () => {
+      inventory(USERS, PUSHED().replace(', selfSigned: true', ''));
+      const plan = mailprov('plan', inv);
+      expect(plan.code, plan.out).toBe(1);
+      expect(plan.out).toMatch(/is self-signed \(CN ?= ?relay1\.sandbox\.test\): set submission\.tls\.selfSigned: true/);
+    });
+
+    it('issued by the CA: the plan says so, a client verifies it against the CA, the key stays on the host, a second apply changes nothing', {
+      timeout: 600_000,
+    }, async () => {
+      inventory(USERS, CA_TLS());
+      const plan = mailprov('plan', inv);
+      expect(plan.code, plan.out).toBe(2);
+      expect(plan.out).toContain(
+        `issue the submission certificate for relay1.sandbox.test, mail.sandbox.test, ${relay()} from the CA CN=Mailprov Test Office CA (365 days)`,
+      );
+      // the pushed one, as it is on the host now: its expiry
+      expect(plan.out).toMatch(/submission certificate on the host before any change: .*self-signed, expires in [01] day\(s\)/);
+      expect((await verifyAgainstCa()).code).not.toBe(0);
+
+      const applied = mailprov('apply', inv);
+      expect(applied.code, applied.out).toBe(0);
+      const v = await verifyAgainstCa();
+      expect(v.out).toMatch(/Verification: OK/);
+      expect(v.out).toMatch(/Verified peername: relay1\.sandbox\.test/);
+      expect(v.code, v.out).toBe(0);
+      expect(await served()).toMatch(
+        new RegExp(`DNS:relay1\\.sandbox\\.test, DNS:mail\\.sandbox\\.test, IP Address:${relay().replaceAll('.', '\\.')}`),
+      );
+      const modes = await remote(
+        state,
+        0,
+        `stat -c '%n %U:%G %a' /etc/mail/submission-cert.pem /etc/mail/submission-key.pem; ls -a /etc/mail | grep -c mailprov-new`,
+      );
+      expect(modes.stdout.trim().split('\n')).toEqual([
+        '/etc/mail/submission-cert.pem root:root 644',
+        '/etc/mail/submission-key.pem root:root 600',
+        '0',
+      ]);
+      // AUTH still works over the new certificate
+      expect(await submitAs('alice', ALICE, `alice over the CA's certificate ${Date.now()}`)).toMatchObject({ accepted: true });
+
+      const again = mailprov('plan', inv);
+      expect(again.code, again.out).toBe(0);
+      expect(again.out).toMatch(
+        /submission certificate on the host before any change: relay1\.sandbox\.test, mail\.sandbox\.test, .*issued by CN=Mailprov Test Office CA, expires in 36[45] day\(s\)/,
+      );
+      const second = mailprov('apply', inv);
+      expect(second.code, second.out).toBe(0);
+      expect(second.out).not.toMatch(/issue the submission certificate/);
+    });
+
+    it('mailprov status shows when it expires: the table, --json, --prometheus and --nagios', () => {
+      const text = mailprov('status', inv);
+      expect(text.code, text.out).toBe(0);
+      expect(text.out).toMatch(
+        /certificate: relay1\.sandbox\.test, mail\.sandbox\.test, .*issued by CN=Mailprov Test Office CA, expires in 36[45] days/,
+      );
+      const json = mailprov('status', inv, '--json');
+      const cert = JSON.parse(json.out).hosts[0].service.certificate;
+      expect(cert).toMatchObject({
+        issuer: 'CN=Mailprov Test Office CA',
+        selfSigned: false,
+        names: ['relay1.sandbox.test', 'mail.sandbox.test', relay()],
+      });
+      expect(cert.expiresAt - Date.now() / 1000).toBeGreaterThan(364 * 86400);
+      const prom = join(work, 'mailprov.prom');
+      expect(mailprov('status', inv, '--prometheus', prom).code).toBe(0);
+      expect(readFileSync(prom, 'utf8')).toContain(`mailprov_submission_cert_expiry_seconds{host="relay1"} ${cert.expiresAt}`);
+      const ok = mailprov('status', inv, '--nagios');
+      expect(ok.code, ok.out).toBe(0);
+      expect(ok.out).toMatch(/relay1_cert_days=36[45];30:;7:;;/);
+      // a year of warning: WARNING, and the days left said
+      const warn = mailprov('status', inv, '--nagios', '--warn-cert', '400d');
+      expect(warn.code, warn.out).toBe(1);
+      expect(warn.out).toMatch(/^MAILPROV WARNING - relay1 WARNING: certificate expires in 36[45] day\(s\) < 400 days/);
+    });
+
+    it('self-signed per host only with selfSigned: true, warned in plan and apply; rollback returns the CA certificate and its key', {
+      timeout: 600_000,
+    }, async () => {
+      const keyBefore = (await remote(state, 0, 'sha256sum /etc/mail/submission-key.pem')).stdout;
+      inventory(USERS, '{ selfSigned: true }');
+      const plan = mailprov('plan', inv);
+      expect(plan.code, plan.out).toBe(2);
+      expect(plan.out).toMatch(/SELF-SIGNED: submission\.tls\.selfSigned: .*each one must pin it/);
+      expect(plan.out).toContain('make a SELF-SIGNED submission certificate for relay1.sandbox.test (365 days; clients must pin it)');
+      const applied = mailprov('apply', inv);
+      expect(applied.code, applied.out).toBe(0);
+      expect(applied.out).toMatch(/SELF-SIGNED: submission\.tls\.selfSigned/);
+      expect(await served()).toMatch(/issuer=CN ?= ?relay1\.sandbox\.test/);
+      expect((await verifyAgainstCa()).code).not.toBe(0);
+      expect(mailprov('plan', inv).code).toBe(0);
+
+      const back = mailprov('rollback', inv, '--host', 'relay1');
+      expect(back.code, back.out).toBe(0);
+      expect((await remote(state, 0, 'sha256sum /etc/mail/submission-key.pem')).stdout).toBe(keyBefore);
+      const v = await verifyAgainstCa();
+      expect(v.code, v.out).toBe(0);
+    });
+
+    it("the CA's key shows in no output, JSON or run log, and was never on the host", async () => {
+      const logs = readdirSync(work, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.log'))
+        .map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'));
+      const all = [...outputs, ...logs].join('\n');
+      const caKey = readFileSync(ca.caKey, 'utf8');
+      const body = caKey.split('\n').filter((l) => l && !l.startsWith('-----'));
+      expect(body.length).toBeGreaterThan(0);
+      for (const line of body) expect(all).not.toContain(line);
+      expect(existsSync(ca.caKey)).toBe(true);
+      const onHost = await remote(state, 0, `grep -rlF ${JSON.stringify(body[0])} /etc /var/lib/mailprov /tmp 2>/dev/null; true`);
+      expect(onHost.stdout.trim()).toBe('');
     });
   });
 });

@@ -33,7 +33,7 @@ function host(name: string, over: Partial<HostStatus> = {}): HostStatus {
     probe: null,
     ...over,
   };
-  s.problems = s.state === 'ok' || s.state === 'attention' ? problemsOf(s) : s.problems;
+  s.problems = s.state === 'ok' || s.state === 'attention' ? problemsOf(s, NOW) : s.problems;
   if (s.state === 'ok' && s.problems.length) s.state = 'attention';
   return s;
 }
@@ -127,7 +127,7 @@ describe('writeAtomically', () => {
 });
 
 describe('--nagios', () => {
-  const t = { warnQueue: 1, critQueue: 5, warnAge: 600, critAge: 3600 };
+  const t = { warnQueue: 1, critQueue: 5, warnAge: 600, critAge: 3600, warnCert: 30 * 86400, critCert: 7 * 86400 };
   // perfdata per the plugin guidelines: 'label'=value[UOM];[warn];[crit];[min];[max]
   const PERF = /^(('[^']+'|[^' =]+)=(U|-?[\d.]+)(s|%|B|KB|MB|TB|c)?;[\d.]*;[\d.]*;[\d.]*;[\d.]*)( |$)/;
 
@@ -182,7 +182,14 @@ describe('--nagios', () => {
   it('reads durations; the defaults are documented ones', () => {
     expect(['90', '90s', '30m', '2h', '1d'].map((d) => parseDuration(d, '--warn-age'))).toEqual([90, 90, 1800, 7200, 86400]);
     expect(() => parseDuration('soon', '--warn-age')).toThrow(/--warn-age soon: expected a duration/);
-    expect(DEFAULT_THRESHOLDS).toEqual({ warnQueue: 10, critQueue: 100, warnAge: 1800, critAge: 7200 });
+    expect(DEFAULT_THRESHOLDS).toEqual({
+      warnQueue: 10,
+      critQueue: 100,
+      warnAge: 1800,
+      critAge: 7200,
+      warnCert: 2592000,
+      critCert: 604800,
+    });
   });
 });
 
@@ -201,5 +208,48 @@ describe('the table and exit codes', () => {
     expect(lines[2]).toMatch(/^gone\s+unreachable\s+-\s+-/);
     expect(text).toContain('  queued: 3 x [refused-at-greeting] smtp:587 refuses service for now; try later');
     expect(text).toContain('  unreachable: gone: connection refused');
+  });
+});
+
+describe("the relay's own certificate (submission)", () => {
+  const t = { ...DEFAULT_THRESHOLDS };
+  const withCert = (daysLeft: number, selfSigned = false) =>
+    host('relay1', {
+      service: {
+        ...host('x').service!,
+        certificate: {
+          subject: 'CN=relay1.example.org',
+          issuer: 'CN=Office CA',
+          names: ['relay1.example.org'],
+          expiresAt: NOW + daysLeft * 86400 + 3600,
+          selfSigned,
+        },
+      },
+    });
+
+  it('--nagios: OK with more than 30 days left, WARNING under 30, CRITICAL under 7 and once expired; days left in perfdata', () => {
+    expect(hostNagios(withCert(90), t)).toEqual({ state: 'OK', why: [] });
+    expect(hostNagios(withCert(20), t)).toEqual({ state: 'WARNING', why: ['certificate expires in 20 day(s) < 30 days'] });
+    expect(hostNagios(withCert(3), t)).toEqual({ state: 'CRITICAL', why: ['certificate expires in 3 day(s) < 7 days'] });
+    expect(hostNagios(withCert(-2), t)).toEqual({ state: 'CRITICAL', why: ['certificate expired < 7 days'] });
+    expect(hostNagios(withCert(20), { ...t, warnCert: 10 * 86400 }).state).toBe('OK');
+    // the range "30:" alerts below 30, as the plugin guidelines write it
+    expect(nagiosReport([withCert(20)], t).line).toContain('relay1_cert_days=20;30:;7:;;');
+  });
+
+  it('status: a host whose certificate has fewer than 30 days left needs attention; the table says when it expires', () => {
+    expect(withCert(90).state).toBe('ok');
+    expect(withCert(20)).toMatchObject({ state: 'attention', problems: ['its certificate expires in 20 day(s)'] });
+    expect(withCert(-2).problems).toEqual(['its certificate has expired: clients refuse TLS, and with it AUTH']);
+    expect(statusTable([withCert(90)], NOW)).toContain(
+      '  certificate: relay1.example.org, issued by CN=Office CA, expires in 90 days (2027-03-07)',
+    );
+    expect(statusTable([withCert(-2, true)], NOW)).toMatch(/certificate: relay1\.example\.org, self-signed, EXPIRED 47 h ago/);
+  });
+
+  it('--prometheus: mailprov_submission_cert_expiry_seconds, only for a host that has one', () => {
+    const families = parsePrometheusTextFormat(prometheusText([withCert(90), host('plain')]));
+    expect(sample(families, 'mailprov_submission_cert_expiry_seconds', { host: 'relay1' })).toBe(String(NOW + 90 * 86400 + 3600));
+    expect(sample(families, 'mailprov_submission_cert_expiry_seconds', { host: 'plain' })).toBeUndefined();
   });
 });

@@ -361,6 +361,10 @@ describe('applyForce', () => {
       'reserved-define',
       'reserved-feature',
       'secret-missing',
+      'submission-ca',
+      'submission-cert',
+      'submission-cert-expired',
+      'submission-self-signed',
     ]);
     const relay = applyForce([f('relay-from-invalid'), f('relay-from-public')], true);
     expect(relay.map((x) => [x.code, x.level, x.message])).toEqual([

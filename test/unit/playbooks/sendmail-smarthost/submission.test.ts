@@ -180,7 +180,8 @@ describe('submission lint', () => {
     const findings = lintSubmission(parse({ submission: { users: { alice: secret.value('a\nb') }, tls: TLS } }));
     expect(findings.map((f) => [f.level, f.code])).toEqual([
       ['error', 'submission-password'],
-      ['error', 'submission-cert'],
+      ['error', 'submission-cert'], // the key is no key
+      ['error', 'submission-cert'], // the certificate cannot be read
     ]);
   });
 
