@@ -57,6 +57,7 @@ import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
 import { SUBMISSION_USERS_ID, submissionUsers } from './sendmail-smarthost/submission.ts';
 import { lintSubmission } from './sendmail-smarthost/submission-lint.ts';
+import { saslauthdMux, saslauthdResources } from './sendmail-smarthost/saslauthd.ts';
 
 export { sendmailSettingsSchema, type SendmailSettings, type SendmailSettingsInput } from './sendmail-smarthost/settings.ts';
 export { controllerProbe } from './sendmail-smarthost/port-proof.ts';
@@ -127,8 +128,18 @@ function submissionRules(settings: SendmailSettings) {
  * configuration is read by a restarted sendmail only.
  */
 function submissionResources(sub: NonNullable<SendmailSettings['submission']>, sendmail: string) {
+  const pam = sub.users === 'pam';
   return [
-    file({ path: SUBMISSION_PATHS.saslConf, content: renderSaslConf(), owner: 'root', group: 'root', mode: '0644', notify: [sendmail] }),
+    // the host's PAM users: saslauthd first (its package came with sendmail's), so sendmail finds it
+    ...(pam ? saslauthdResources() : []),
+    file({
+      path: SUBMISSION_PATHS.saslConf,
+      content: (facts) => renderSaslConf(pam ? { saslauthdMux: saslauthdMux(facts) } : {}),
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      notify: [sendmail],
+    }),
     file({
       path: SUBMISSION_PATHS.cert,
       content: () => readFileSync(sub.tls.cert, 'utf8'),
@@ -147,11 +158,16 @@ function submissionResources(sub: NonNullable<SendmailSettings['submission']>, s
       mask: () => '(private key, masked)\n',
       notify: [sendmail],
     }),
-    submissionUsers({
-      users: sub.users,
-      realm: (facts) => submissionRealm(sub, facts.os.fqdn),
-      group: 'smmsp',
-    }),
+    ...(sub.users === 'pam'
+      ? []
+      : [
+          submissionUsers({
+            users: sub.users,
+            realm: (facts) => submissionRealm(sub, facts.os.fqdn),
+            // sendmail's own group on both families (Debian's /etc/mail is smmta:smmsp; RHEL's sendmail creates smmsp)
+            group: 'smmsp',
+          }),
+        ]),
   ];
 }
 

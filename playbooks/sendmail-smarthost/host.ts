@@ -402,5 +402,12 @@ export async function verifySubmission(
     throw new OperationError('verification failed: the live sendmail.cf would offer AUTH before STARTTLS (no `p` in AuthOptions)', [
       `  ${options || '(no AuthOptions line)'}`,
     ]);
-  log(`submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options})`);
+  // port 25 takes no AUTH at all (M=A): AUTH belongs to the submission port
+  const daemons = (await exec(`grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf`)).stdout.split('\n').filter(Boolean);
+  const offering = daemons.filter((d) => /\bPort=(smtp|25)\b/.test(d) && !/\bM=[A-Za-z]*A/.test(d));
+  if (offering.length)
+    throw new OperationError('verification failed: the live sendmail.cf would offer AUTH on port 25 (no `M=A` on its daemon)', [
+      ...offering.map((d) => `  ${d}`),
+    ]);
+  log(`submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options}), none on port 25`);
 }
