@@ -110,7 +110,15 @@ export function refusesForLoad(output: string): boolean {
  * Port=smtp, Addr=127.0.0.1"; no Addr means every address of its family (0.0.0.0 or ::).
  */
 export function smtpDaemonAddresses(cfLines: string): string[] {
-  const addresses: string[] = [];
+  return smtpDaemons(cfLines).map(({ opts }) => {
+    const v6 = (opts.get('Family') ?? opts.get('F')) === 'inet6';
+    return opts.get('Addr') ?? opts.get('A') ?? (v6 ? '::' : '0.0.0.0');
+  });
+}
+
+/** The cf's daemons on port 25 (no Port is port 25): each line, and its options by name. */
+export function smtpDaemons(cfLines: string): { line: string; opts: Map<string, string> }[] {
+  const daemons: { line: string; opts: Map<string, string> }[] = [];
   for (const line of cfLines.split('\n')) {
     const m = /^O DaemonPortOptions=(.*)$/.exec(line.trim());
     if (!m) continue;
@@ -122,10 +130,9 @@ export function smtpDaemonAddresses(cfLines: string): string[] {
     );
     const port = opts.get('Port') ?? opts.get('P') ?? 'smtp';
     if (port !== 'smtp' && port !== '25') continue;
-    const v6 = (opts.get('Family') ?? opts.get('F')) === 'inet6';
-    addresses.push(opts.get('Addr') ?? opts.get('A') ?? (v6 ? '::' : '0.0.0.0'));
+    daemons.push({ line: line.trim(), opts });
   }
-  return addresses;
+  return daemons;
 }
 
 /** The last lines sendmail logged, wherever this host keeps them (Debian, RHEL, journald). */
@@ -403,11 +410,11 @@ export async function verifySubmission(
       `  ${options || '(no AuthOptions line)'}`,
     ]);
   // port 25 takes no AUTH at all (M=A): AUTH belongs to the submission port
-  const daemons = (await exec(`grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf`)).stdout.split('\n').filter(Boolean);
-  const offering = daemons.filter((d) => /\bPort=(smtp|25)\b/.test(d) && !/\bM=[A-Za-z]*A/.test(d));
+  const daemons = smtpDaemons((await exec(`grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf`)).stdout);
+  const offering = daemons.filter(({ opts }) => !(opts.get('Modifiers') ?? opts.get('M') ?? '').includes('A'));
   if (offering.length)
     throw new OperationError('verification failed: the live sendmail.cf would offer AUTH on port 25 (no `M=A` on its daemon)', [
-      ...offering.map((d) => `  ${d}`),
+      ...offering.map((d) => `  ${d.line}`),
     ]);
   log(`submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options}), none on port 25`);
 }

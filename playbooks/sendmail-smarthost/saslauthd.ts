@@ -55,21 +55,20 @@ function onlyOn(family: 'debian' | 'rhel', resource: Resource): Resource {
 
 /**
  * saslauthd enabled at boot, whichever way the host starts services: systemd, RHEL's chkconfig, or
- * Debian's update-rc.d (a SysV host). Checked first, so a second apply runs nothing.
+ * Debian's update-rc.d (a SysV host; `defaults` first, for a script installed without links).
+ * Checked first, so a second apply runs nothing. One line each: a fact's key is its command.
  */
 export const ENABLE_SASLAUTHD = [
   'if [ -d /run/systemd/system ]; then systemctl enable saslauthd',
   'elif command -v chkconfig >/dev/null 2>&1; then chkconfig saslauthd on',
-  // `defaults` first: a SysV script installed without links (not Debian's package, which adds them disabled)
   'elif command -v update-rc.d >/dev/null 2>&1; then update-rc.d saslauthd defaults && update-rc.d saslauthd enable',
   "else echo 'no systemctl, chkconfig or update-rc.d to enable saslauthd at boot with' >&2; exit 1; fi",
-].join('\n');
+].join('; ');
 
-export const SASLAUTHD_ENABLED = [
-  'if [ -d /run/systemd/system ]; then systemctl is-enabled --quiet saslauthd',
-  // a start link in the default runlevel: Debian's /etc/rc2.d, RHEL's /etc/rc.d/rc3.d
-  'else ls /etc/rc2.d/S*saslauthd /etc/rc3.d/S*saslauthd /etc/rc.d/rc3.d/S*saslauthd 2>/dev/null | grep -q .; fi',
-].join('\n');
+/** A start link in the default runlevel (Debian's /etc/rc2.d, RHEL's /etc/rc.d/rc3.d), or systemd's word. */
+export const SASLAUTHD_ENABLED =
+  'if [ -d /run/systemd/system ]; then systemctl is-enabled --quiet saslauthd; ' +
+  'else ls /etc/rc2.d/S*saslauthd /etc/rc3.d/S*saslauthd /etc/rc.d/rc3.d/S*saslauthd 2>/dev/null | grep -q .; fi';
 
 /** saslauthd with PAM: its settings (per family), enabled at boot, running; restarted when its settings change. */
 export function saslauthdResources(): Resource[] {
@@ -89,13 +88,17 @@ export function saslauthdResources(): Resource[] {
   return [
     settings('debian'),
     settings('rhel'),
-    command({
-      name: 'enable saslauthd at boot',
-      run: ENABLE_SASLAUTHD,
-      unless: SASLAUTHD_ENABLED,
-      unlessSays: 'saslauthd is not enabled at boot',
-      describe: 'saslauthd stays enabled after a rollback (as its package stays installed)',
-    }),
+    {
+      ...command({
+        name: 'enable saslauthd at boot',
+        run: ENABLE_SASLAUTHD,
+        unless: SASLAUTHD_ENABLED,
+        unlessSays: 'saslauthd is not enabled at boot',
+        describe: 'saslauthd stays enabled after a rollback (as its package stays installed)',
+      }),
+      // it follows no file: a rollback has nothing to rebuild with it
+      rebuildsFromFiles: false,
+    },
     service({ name: 'saslauthd', onNotify: 'restart' }),
   ];
 }

@@ -158,6 +158,14 @@ describe('port 25 without AUTH once submission is set', () => {
         () => {},
       ),
     ).rejects.toThrow('verification failed: the live sendmail.cf would offer AUTH on port 25 (no `M=A` on its daemon)');
+    // no Port is port 25 too; M=E (no ETRN) is not M=A
+    await expect(
+      verifySubmission(
+        host('O DaemonPortOptions=Family=inet6, Name=MTA-v6, M=E\nO DaemonPortOptions=Name=MSA, Port=587, M=Ea\n'),
+        sub,
+        () => {},
+      ),
+    ).rejects.toThrow('no `M=A` on its daemon');
   });
 
   it('and passes when every port 25 daemon has M=A', async () => {
