@@ -384,6 +384,12 @@ async function verifyRoute(ctx: VerifyContext, r: RouteHost, mailer: string): Pr
   ctx.log(`mail to ${r.domain} and its subdomains routes to [${r.smartHost}] (${mailer} mailer)`);
 }
 
+/** saslauthd runs and its socket is the one Sendmail.conf names (`users: 'pam'`). */
+export const SASLAUTHD_ANSWERS =
+  "p=$(sed -n 's/^saslauthd_path: *//p' /etc/sasl2/Sendmail.conf); " +
+  'if [ ! -S "$p" ]; then echo "no socket at ${p:-(no saslauthd_path)}"; exit 1; fi; ' +
+  'pgrep -x saslauthd >/dev/null || { echo "no saslauthd process"; exit 1; }';
+
 /**
  * Submission (issue 32), as the live sendmail has it: a daemon on the port at each address, and
  * AUTH offered only after STARTTLS (`p` in the cf's AuthOptions, as sendmail reads it).
@@ -416,5 +422,17 @@ export async function verifySubmission(
     throw new OperationError('verification failed: the live sendmail.cf would offer AUTH on port 25 (no `M=A` on its daemon)', [
       ...offering.map((d) => `  ${d.line}`),
     ]);
-  log(`submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options}), none on port 25`);
+  // the host's PAM users: sendmail asks saslauthd, so saslauthd must be there to answer (an init
+  // script may exit 0 without starting it: Debian 12's does without START=yes)
+  if (sub.users === 'pam') {
+    const r = await exec(SASLAUTHD_ANSWERS);
+    if (r.code !== 0)
+      throw new OperationError(
+        'verification failed: saslauthd is not running on the socket Sendmail.conf names: no PAM user can authenticate',
+        [`  ${`${r.stdout}${r.stderr}`.trim().replace(/\s+/g, ' ') || `exit ${r.code}`}`],
+      );
+  }
+  log(
+    `submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options}), none on port 25${sub.users === 'pam' ? ', saslauthd answering' : ''}`,
+  );
 }

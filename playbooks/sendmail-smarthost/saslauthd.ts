@@ -33,6 +33,8 @@ export function renderSaslauthdSettings(family: 'debian' | 'rhel'): string {
       : [
           'DESC="SASL Authentication Daemon"',
           'NAME="saslauthd"',
+          // Debian 12's init script starts nothing without it (and says so only as a warning)
+          'START=yes',
           'MECHANISMS="pam"',
           'MECH_OPTIONS=""',
           'THREADS=5',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sendmailSmartHost } from '../../../../playbooks/sendmail-smarthost.ts';
-import { verifySubmission } from '../../../../playbooks/sendmail-smarthost/host.ts';
+import { SASLAUTHD_ANSWERS, verifySubmission } from '../../../../playbooks/sendmail-smarthost/host.ts';
 import { renderMc, renderSaslConf, SUBMISSION_PATHS } from '../../../../playbooks/sendmail-smarthost/render.ts';
 import { renderSaslauthdSettings, SASLAUTHD_ENABLED as ENABLED } from '../../../../playbooks/sendmail-smarthost/saslauthd.ts';
 import { sendmailSettingsSchema, type SendmailSettingsInput } from '../../../../playbooks/sendmail-smarthost/settings.ts';
@@ -54,7 +54,7 @@ describe("submission.users: 'pam'", () => {
   });
 
   it("saslauthd's settings: PAM, in Debian's and RHEL's own words", () => {
-    expect(renderSaslauthdSettings('debian')).toContain('\nMECHANISMS="pam"\n');
+    expect(renderSaslauthdSettings('debian')).toContain('\nSTART=yes\nMECHANISMS="pam"\n');
     expect(renderSaslauthdSettings('debian')).toContain('\nOPTIONS="-c -m /var/run/saslauthd"\n');
     expect(renderSaslauthdSettings('rhel')).toContain('\nSOCKETDIR=/run/saslauthd\nMECH=pam\nFLAGS=\n');
   });
@@ -136,17 +136,20 @@ describe('port 25 without AUTH once submission is set', () => {
 
   // what the host answers: its listening sockets, and the lines of the live sendmail.cf grep asks for
   const sub = parse({ users: 'pam', tls: TLS, listen: ['192.0.2.1'] }).submission!;
-  const host = (daemonLines: string) =>
+  const host = (daemonLines: string, saslauthd = { code: 0, stdout: '' }) =>
     (async (cmd: string) => ({
       command: cmd,
-      code: 0,
-      stdout: cmd.startsWith('ss ')
-        ? 'LISTEN 0 32 192.0.2.1:587 0.0.0.0:*\n'
-        : cmd.includes('DaemonPortOptions')
-          ? daemonLines
-          : cmd.includes('AuthOptions')
-            ? 'O AuthOptions=A p y\n'
-            : '',
+      code: cmd === SASLAUTHD_ANSWERS ? saslauthd.code : 0,
+      stdout:
+        cmd === SASLAUTHD_ANSWERS
+          ? saslauthd.stdout
+          : cmd.startsWith('ss ')
+            ? 'LISTEN 0 32 192.0.2.1:587 0.0.0.0:*\n'
+            : cmd.includes('DaemonPortOptions')
+              ? daemonLines
+              : cmd.includes('AuthOptions')
+                ? 'O AuthOptions=A p y\n'
+                : '',
       stderr: '',
     })) as unknown as VerifyContext['exec'];
 
@@ -175,6 +178,15 @@ describe('port 25 without AUTH once submission is set', () => {
       sub,
       (l) => lines.push(l),
     );
-    expect(lines).toEqual(['submission: listening on 192.0.2.1:587, AUTH only after STARTTLS (O AuthOptions=A p y), none on port 25']);
+    expect(lines).toEqual([
+      'submission: listening on 192.0.2.1:587, AUTH only after STARTTLS (O AuthOptions=A p y), none on port 25, saslauthd answering',
+    ]);
+  });
+
+  it("with users: 'pam', the relay proof fails when saslauthd does not answer on Sendmail.conf's socket", async () => {
+    const ok = 'O DaemonPortOptions=Family=inet, Name=MTA-v4, Port=smtp, M=A\n';
+    await expect(verifySubmission(host(ok, { code: 1, stdout: 'no socket at /var/run/saslauthd/mux\n' }), sub, () => {})).rejects.toThrow(
+      'verification failed: saslauthd is not running on the socket Sendmail.conf names: no PAM user can authenticate\n  no socket at /var/run/saslauthd/mux',
+    );
   });
 });
