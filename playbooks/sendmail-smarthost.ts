@@ -57,6 +57,7 @@ import { relaySources, smtpOpening } from './sendmail-smarthost/firewall-sources
 import { provePortOpen } from './sendmail-smarthost/port-proof.ts';
 import { SUBMISSION_USERS_ID, submissionUsers } from './sendmail-smarthost/submission.ts';
 import { lintSubmission } from './sendmail-smarthost/submission-lint.ts';
+import { saslauthdMux, saslauthdResources } from './sendmail-smarthost/saslauthd.ts';
 import {
   hostCertFindings,
   isPushed,
@@ -135,14 +136,29 @@ function submissionRules(settings: SendmailSettings) {
  * users. A changed certificate, key or SASL configuration is read by a restarted sendmail only.
  */
 function submissionResources(sub: NonNullable<SendmailSettings['submission']>, sendmail: string) {
+  const pam = sub.users === 'pam';
   return [
-    file({ path: SUBMISSION_PATHS.saslConf, content: renderSaslConf(), owner: 'root', group: 'root', mode: '0644', notify: [sendmail] }),
-    ...certResources(sub.tls, sendmail),
-    submissionUsers({
-      users: sub.users,
-      realm: (facts) => submissionRealm(sub, facts.os.fqdn),
-      group: 'smmsp',
+    // the host's PAM users: saslauthd first (its package came with sendmail's), so sendmail finds it
+    ...(pam ? saslauthdResources() : []),
+    file({
+      path: SUBMISSION_PATHS.saslConf,
+      content: (facts) => renderSaslConf(pam ? { saslauthdMux: saslauthdMux(facts) } : {}),
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      notify: [sendmail],
     }),
+    ...certResources(sub.tls, sendmail),
+    ...(sub.users === 'pam'
+      ? []
+      : [
+          submissionUsers({
+            users: sub.users,
+            realm: (facts) => submissionRealm(sub, facts.os.fqdn),
+            // sendmail's own group on both families (Debian's /etc/mail is smmta:smmsp; RHEL's sendmail creates smmsp)
+            group: 'smmsp',
+          }),
+        ]),
   ];
 }
 

@@ -111,7 +111,15 @@ export function refusesForLoad(output: string): boolean {
  * Port=smtp, Addr=127.0.0.1"; no Addr means every address of its family (0.0.0.0 or ::).
  */
 export function smtpDaemonAddresses(cfLines: string): string[] {
-  const addresses: string[] = [];
+  return smtpDaemons(cfLines).map(({ opts }) => {
+    const v6 = (opts.get('Family') ?? opts.get('F')) === 'inet6';
+    return opts.get('Addr') ?? opts.get('A') ?? (v6 ? '::' : '0.0.0.0');
+  });
+}
+
+/** The cf's daemons on port 25 (no Port is port 25): each line, and its options by name. */
+export function smtpDaemons(cfLines: string): { line: string; opts: Map<string, string> }[] {
+  const daemons: { line: string; opts: Map<string, string> }[] = [];
   for (const line of cfLines.split('\n')) {
     const m = /^O DaemonPortOptions=(.*)$/.exec(line.trim());
     if (!m) continue;
@@ -123,10 +131,9 @@ export function smtpDaemonAddresses(cfLines: string): string[] {
     );
     const port = opts.get('Port') ?? opts.get('P') ?? 'smtp';
     if (port !== 'smtp' && port !== '25') continue;
-    const v6 = (opts.get('Family') ?? opts.get('F')) === 'inet6';
-    addresses.push(opts.get('Addr') ?? opts.get('A') ?? (v6 ? '::' : '0.0.0.0'));
+    daemons.push({ line: line.trim(), opts });
   }
-  return addresses;
+  return daemons;
 }
 
 /** The last lines sendmail logged, wherever this host keeps them (Debian, RHEL, journald). */
@@ -387,6 +394,12 @@ async function verifyRoute(ctx: VerifyContext, r: RouteHost, mailer: string): Pr
   ctx.log(`mail to ${r.domain} and its subdomains routes to [${r.smartHost}] (${mailer} mailer)`);
 }
 
+/** saslauthd runs and its socket is the one Sendmail.conf names (`users: 'pam'`). */
+export const SASLAUTHD_ANSWERS =
+  "p=$(sed -n 's/^saslauthd_path: *//p' /etc/sasl2/Sendmail.conf); " +
+  'if [ ! -S "$p" ]; then echo "no socket at ${p:-(no saslauthd_path)}"; exit 1; fi; ' +
+  'pgrep -x saslauthd >/dev/null || { echo "no saslauthd process"; exit 1; }';
+
 /**
  * Submission (issue 32), as the live sendmail has it: a daemon on the port at each address, and
  * AUTH offered only after STARTTLS (`p` in the cf's AuthOptions, as sendmail reads it).
@@ -412,5 +425,24 @@ export async function verifySubmission(
     throw new OperationError('verification failed: the live sendmail.cf would offer AUTH before STARTTLS (no `p` in AuthOptions)', [
       `  ${options || '(no AuthOptions line)'}`,
     ]);
-  log(`submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options})`);
+  // port 25 takes no AUTH at all (M=A): AUTH belongs to the submission port
+  const daemons = smtpDaemons((await exec(`grep '^O DaemonPortOptions=' ${MAIL_DIR}/sendmail.cf`)).stdout);
+  const offering = daemons.filter(({ opts }) => !(opts.get('Modifiers') ?? opts.get('M') ?? '').includes('A'));
+  if (offering.length)
+    throw new OperationError('verification failed: the live sendmail.cf would offer AUTH on port 25 (no `M=A` on its daemon)', [
+      ...offering.map((d) => `  ${d.line}`),
+    ]);
+  // the host's PAM users: sendmail asks saslauthd, so saslauthd must be there to answer (an init
+  // script may exit 0 without starting it: Debian 12's does without START=yes)
+  if (sub.users === 'pam') {
+    const r = await exec(SASLAUTHD_ANSWERS);
+    if (r.code !== 0)
+      throw new OperationError(
+        'verification failed: saslauthd is not running on the socket Sendmail.conf names: no PAM user can authenticate',
+        [`  ${`${r.stdout}${r.stderr}`.trim().replace(/\s+/g, ' ') || `exit ${r.code}`}`],
+      );
+  }
+  log(
+    `submission: listening on ${wanted.join(', ')}, AUTH only after STARTTLS (${options}), none on port 25${sub.users === 'pam' ? ', saslauthd answering' : ''}`,
+  );
 }

@@ -17,17 +17,23 @@ export const bindV6OnlyFact = defineFact<boolean>({
   parse: (body) => body.trim() === '1',
 });
 
-/** One MTA daemon on port 25; an IPv6 address needs Family=inet6, and the wildcard omits Addr. */
-function mtaDaemon(addr: string): string {
+/**
+ * One MTA daemon on port 25; an IPv6 address needs Family=inet6, and the wildcard omits Addr.
+ * `modifiers`: the daemon's M= flags (`A`: no AUTH offered there, op.me's DaemonPortOptions).
+ */
+function mtaDaemon(addr: string, modifiers?: string): string {
   const head = isV6(addr) ? 'Family=inet6, Name=MTA-v6, Port=smtp' : 'Family=inet, Name=MTA-v4, Port=smtp';
   const any = addr === '0.0.0.0' || addr === '::';
-  return `DAEMON_OPTIONS(\`${head}${any ? '' : `, Addr=${addr}`}')dnl`;
+  return `DAEMON_OPTIONS(\`${head}${any ? '' : `, Addr=${addr}`}${modifiers ? `, M=${modifiers}` : ''}')dnl`;
 }
 
-/** The daemons for `listen`: with a dual-stack `::` the IPv4 ones are left out, since it serves them. */
-export function mtaDaemons(listen: string[], v6only: boolean): string[] {
+/**
+ * The daemons for `listen`: with a dual-stack `::` the IPv4 ones are left out, since it serves them.
+ * `modifiers` go on each (see mtaDaemon).
+ */
+export function mtaDaemons(listen: string[], v6only: boolean, modifiers?: string): string[] {
   const dualStack = listen.includes('::') && !v6only;
-  return listen.filter((a) => !(dualStack && !isV6(a))).map(mtaDaemon);
+  return listen.filter((a) => !(dualStack && !isV6(a))).map((a) => mtaDaemon(a, modifiers));
 }
 
 /** An IPv6 address in canonical form (compressed, lower case), as `ss` and `netstat` print it. */

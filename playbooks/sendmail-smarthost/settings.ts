@@ -117,9 +117,13 @@ const submissionTls = z.union([
 const submissionSchema = z
   .object({
     port: z.number().int().min(1).max(65535).default(587),
-    users: z
-      .record(submissionUser, z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }))
-      .refine((u) => Object.keys(u).length > 0, 'at least one user'),
+    // users and their passwords (a sasldb of mailprov's own), or 'pam': the host's own users, through saslauthd
+    users: z.union([
+      z
+        .record(submissionUser, z.instanceof(Secret, { message: 'secret.env("NAME") or secret.file("path"), never the password itself' }))
+        .refine((u) => Object.keys(u).length > 0, 'at least one user'),
+      z.literal('pam'),
+    ]),
     tls: submissionTls,
     from: z.array(network).optional(),
     listen: z
@@ -132,7 +136,10 @@ const submissionSchema = z
   // each password is the SASL secret of its user: the AUTH payloads carrying it are masked too
   .transform((s) => ({
     ...s,
-    users: Object.fromEntries(Object.entries(s.users).map(([user, password]) => [user, password.usedForSaslBy(user)])),
+    users:
+      s.users === 'pam'
+        ? ('pam' as const)
+        : Object.fromEntries(Object.entries(s.users).map(([user, password]) => [user, password.usedForSaslBy(user)])),
   }));
 
 export const sendmailSettingsSchema = z
@@ -232,7 +239,7 @@ export const sendmailSettingsSchema = z
     submission: submissionSchema
       .optional()
       .describe(
-        "authenticated submission for people outside `relayFrom` (see \"Submission for roaming users\"): `{ port: 587, users: { alice: secret.env('ALICE_PW') }, tls: { cert: 'certs/relay.pem', key: secret.file('certs/relay.key') }, from?: ['10.8'], listen?: ['0.0.0.0'], realm? }`. A daemon on `port` (`M=Ea`: AUTH required), AUTH (PLAIN, LOGIN) offered only after STARTTLS (`confAUTH_OPTIONS` `p`), users in `/etc/mail/sasldb2` set with `saslpasswd2` reading the password on stdin; `tls` is pushed (`{ cert, key, selfSigned? }`: `cert` a path on the controller, `key` a secret), issued per host by your CA (`{ ca: { cert, key }, names?, days?: 365, renewDays?: 30 }`: the key made on the host, the request signed on the controller) or self-signed per host (`{ selfSigned: true, names?, days?, renewDays? }`), see \"The submission certificate\"; `from` (networks as in `relayFrom`, default anywhere) is who the firewall lets reach the port; `listen`, the IPv4 addresses the daemon accepts on (default every one); `realm` defaults to the host's FQDN",
+        "authenticated submission for people outside `relayFrom` (see \"Submission for roaming users\"): `{ port: 587, users: { alice: secret.env('ALICE_PW') }, tls: { cert: 'certs/relay.pem', key: secret.file('certs/relay.key') }, from?: ['10.8'], listen?: ['0.0.0.0'], realm? }`. A daemon on `port` (`M=Ea`: AUTH required), AUTH (PLAIN, LOGIN) offered only after STARTTLS (`confAUTH_OPTIONS` `p`), users in `/etc/mail/sasldb2` set with `saslpasswd2` reading the password on stdin; `tls` is pushed (`{ cert, key, selfSigned? }`: `cert` a path on the controller, `key` a secret), issued per host by your CA (`{ ca: { cert, key }, names?, days?: 365, renewDays?: 30 }`: the key made on the host, the request signed on the controller) or self-signed per host (`{ selfSigned: true, names?, days?, renewDays? }`), see \"The submission certificate\"; `from` (networks as in `relayFrom`, default anywhere) is who the firewall lets reach the port; `listen`, the IPv4 addresses the daemon accepts on (default every one); `realm` defaults to the host's FQDN. `users: 'pam'` takes the host's own users instead, through `saslauthd` with PAM (installed, enabled and started; see \"Submission for the host's PAM users\"). With submission, port 25 offers no AUTH (`M=A`): AUTH is on `port` alone",
       ),
     localDomain: hostname.optional().describe('`LOCAL_DOMAIN(...)`'),
     relayFrom: z

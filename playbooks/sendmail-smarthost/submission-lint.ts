@@ -18,7 +18,8 @@ export function lintSubmission(settings: Pick<SendmailSettings, 'submission'> & 
       code: 'reserved-define',
       message: `defines: ${name} cannot be set here with submission: mailprov sets it (submission.tls, submission.realm, AUTH only after STARTTLS)`,
     });
-  for (const [user, password] of Object.entries(sub.users)) {
+  // 'pam': the host's own users, no password of the inventory's
+  for (const [user, password] of sub.users === 'pam' ? [] : Object.entries(sub.users)) {
     let value: string;
     try {
       value = password.reveal();

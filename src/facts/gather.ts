@@ -27,10 +27,11 @@ export function buildFactScript(queries: FactQuery[], nonce = randomBytes(8).toS
   const marker = `@@mailprov-${nonce}@@`;
   const unique = uniqueQueries(queries);
   let script = 'export LC_ALL=C\n';
-  for (const q of [...unique, { key: 'end', script: 'true' }]) {
+  // each section is named by its query's place, not its key: a key may hold a line break (a
+  // check of several lines), which would split the marker line and lose the section
+  for (const [i, q] of [...unique, { key: 'end', script: 'true' }].entries()) {
     const body = 'fact' in q ? (q.fact as Fact<unknown, unknown>).script(q.arg) : q.script;
-    // printf, not echo: dash's echo turns a key's backslashes (a check's `\t`) into other characters
-    script += `printf '%s\\n' ${shellQuote(`${marker} ${q.key}`)}\n${body}\n`;
+    script += `printf '%s\\n' ${shellQuote(`${marker} ${i === unique.length ? 'end' : i}`)}\n${body}\n`;
   }
   return { script, marker, queries: unique };
 }
@@ -51,7 +52,8 @@ export function parseFacts(output: string, built: FactScript): HostFacts {
   if (current !== undefined) sections.set(current, buf.join('\n'));
   if (!sections.has('end')) throw new FactError('fact gathering output was cut short (no end marker)');
   const values = new Map<string, unknown>();
-  for (const q of built.queries) values.set(q.key, (q.fact as Fact<unknown, unknown>).parse(sections.get(q.key) ?? '', q.arg));
+  for (const [i, q] of built.queries.entries())
+    values.set(q.key, (q.fact as Fact<unknown, unknown>).parse(sections.get(String(i)) ?? '', q.arg));
   return factsFrom(values);
 }
 

@@ -1,7 +1,8 @@
 // What a LAN client does, run inside the client's network namespace by lan.ts (nsenter): reads one
 // request as JSON on stdin, writes its outcome as JSON on stdout. A real SMTP client (nodemailer)
 // submits, as a machine of the office would: port 25, no AUTH, no STARTTLS.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import nodemailer from 'nodemailer';
 import type { LanConnectResult, LanSubmitResult } from './lan.ts';
 
@@ -14,6 +15,8 @@ interface Request {
   to?: string;
   subject?: string;
   text?: string;
+  /** ehlo: the reply after STARTTLS rather than in the clear. */
+  starttls?: boolean;
   /** Submission: STARTTLS required (any certificate), then AUTH as this user. */
   auth?: { user: string; pass: string };
 }
@@ -69,30 +72,50 @@ async function submit(req: Request): Promise<LanSubmitResult> {
   }
 }
 
-/** The EHLO reply in the clear (no STARTTLS): the extensions the server offers before TLS. */
+/**
+ * The EHLO reply in the clear: the extensions the server offers before TLS; with `starttls`, the
+ * EHLO reply after STARTTLS instead (any certificate: what is offered is what is tested).
+ */
 function ehlo(req: Request): Promise<LanConnectResult> {
   return new Promise((resolve) => {
-    const socket = connect({ host: req.address, port: req.port });
+    const plain = connect({ host: req.address, port: req.port });
+    let socket: Socket = plain;
     let text = '';
-    let sent = false;
+    let step: 'greeting' | 'ehlo' | 'starttls' | 'ehlo-tls' = 'greeting';
     const done = (r: LanConnectResult) => {
       clearTimeout(timer);
       socket.destroy();
+      plain.destroy();
       resolve(r);
     };
     const timer = setTimeout(() => done({ outcome: 'timeout', detail: text }), req.timeoutMs);
-    socket.on('data', (d) => {
+    const onData = (d: Buffer) => {
       text += d.toString('latin1');
-      if (!sent && /^220 .*\r?\n/m.test(text)) {
-        sent = true;
+      if (step === 'greeting' && /^220 .*\r?\n/m.test(text)) {
+        step = 'ehlo';
         text = '';
         socket.write('EHLO client.lan.sandbox.test\r\n');
-      } else if (sent && /^250 .*\r?\n/m.test(text)) {
+      } else if ((step === 'ehlo' || step === 'ehlo-tls') && /^250 .*\r?\n/m.test(text)) {
+        if (step === 'ehlo' && req.starttls) {
+          step = 'starttls';
+          text = '';
+          socket.write('STARTTLS\r\n');
+          return;
+        }
         socket.write('QUIT\r\n');
         done({ outcome: 'open', detail: text.trim() });
+      } else if (step === 'starttls' && /^\d{3} .*\r?\n/m.test(text)) {
+        if (!/^220 /m.test(text)) return done({ outcome: 'open', detail: `STARTTLS refused: ${text.trim()}` });
+        plain.removeAllListeners('data');
+        step = 'ehlo-tls';
+        text = '';
+        socket = tlsConnect({ socket: plain, rejectUnauthorized: false }, () => socket.write('EHLO client.lan.sandbox.test\r\n'));
+        socket.on('data', onData);
+        socket.on('error', (err: NodeJS.ErrnoException) => done({ outcome: outcomeOf(err.code), detail: err.code ?? err.message }));
       }
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => done({ outcome: outcomeOf(err.code), detail: err.code ?? err.message }));
+    };
+    plain.on('data', onData);
+    plain.on('error', (err: NodeJS.ErrnoException) => done({ outcome: outcomeOf(err.code), detail: err.code ?? err.message }));
   });
 }
 

@@ -113,7 +113,7 @@ export interface LanMessage {
 
 type ClientRequest =
   | { kind: 'connect'; address: string; port: number; timeoutMs: number }
-  | { kind: 'ehlo'; address: string; port: number; timeoutMs: number }
+  | { kind: 'ehlo'; address: string; port: number; timeoutMs: number; starttls?: boolean }
   | ({ kind: 'submit'; address: string; port: number; timeoutMs: number; auth?: { user: string; pass: string } } & LanMessage);
 
 function clientProcess(lan: SandboxLan | undefined, client: LanClientName): RecordedProcess {
@@ -180,13 +180,17 @@ export function lanSubmitAuth(
   });
 }
 
-/** The EHLO reply of `address:port` in the clear, from a LAN client: what is offered before STARTTLS. */
+/**
+ * The EHLO reply of `address:port` in the clear, from a LAN client: what is offered before STARTTLS;
+ * with `opts.starttls`, what is offered after it.
+ */
 export function lanEhlo(
   lan: SandboxLan | undefined,
   client: LanClientName,
   address: string,
   port: number,
   timeoutMs = 5000,
+  opts: { starttls?: boolean } = {},
 ): Promise<LanConnectResult> {
-  return onClient(lan, client, { kind: 'ehlo', address, port, timeoutMs });
+  return onClient(lan, client, { kind: 'ehlo', address, port, timeoutMs, ...(opts.starttls ? { starttls: true } : {}) });
 }

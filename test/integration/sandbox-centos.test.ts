@@ -62,7 +62,7 @@ describe('a CentOS-like sandbox host', () => {
     expect(repos.trim().split('\n')).toHaveLength(2); // header + the local repository
     expect(await out('grep -h "^baseurl\\|^gpgcheck" /etc/yum.repos.d/*.repo')).toBe('baseurl=file:///srv/mailprov-rpms\ngpgcheck=0\n');
     expect(await out("dnf list -q --available | awk 'NR>1 {print $1}' | sort")).toBe(
-      'cyrus-sasl-plain.x86_64\nsendmail-cf.noarch\nsendmail.x86_64\n',
+      'cyrus-sasl-plain.x86_64\ncyrus-sasl.x86_64\nsendmail-cf.noarch\nsendmail.x86_64\n',
     );
   });
 

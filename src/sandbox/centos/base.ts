@@ -3,7 +3,7 @@
 // tools plus Debian's rpm and dnf) given RHEL's layout: os-release and redhat-release saying
 // CentOS, rpm and dnf as the package tools (apt and dpkg are off PATH), dnf with only a local
 // repository, SysV `service`, the stock /etc/sysconfig/iptables and ip6tables and RHEL's CA bundle path.
-// The local repository (/srv/mailprov-rpms) holds sendmail, sendmail-cf and cyrus-sasl-plain,
+// The local repository (/srv/mailprov-rpms) holds sendmail, sendmail-cf, cyrus-sasl and cyrus-sasl-plain,
 // built with rpmbuild from the programs Debian ships, in RHEL's layout (see build.sh and the specs
 // beside it). Built once with mmdebstrap, cached next to the Debian base, keyed by a recipe hash.
 import { createHash } from 'node:crypto';

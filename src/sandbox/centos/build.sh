@@ -10,7 +10,7 @@ mkdir -p "$work/debs" "$work/stage" "$repo"
 
 # The programs, from Debian's own packages (downloaded, unpacked, never installed).
 cd "$work/debs"
-apt-get download -q sendmail-bin sendmail-cf libsasl2-modules
+apt-get download -q sendmail-bin sendmail-cf libsasl2-modules sasl2-bin
 for deb in *.deb; do
 	p=${deb%%_*}
 	mkdir -p "$work/stage/$p"

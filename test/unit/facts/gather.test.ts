@@ -77,6 +77,14 @@ describe('buildFactScript', () => {
     expect(facts.os.family).toBe('debian');
   });
 
+  it('reads a check of several lines (a key with a line break) as its own exit code', () => {
+    const check = 'if true; then\n  exit 4\nfi';
+    const built = buildFactScript([testFact.query(check), testFact.query('exit 0')]);
+    const facts = parseFacts(execFileSync('/bin/dash', ['-c', built.script]).toString(), built);
+    expect(facts.get(testFact, check)).toBe(4);
+    expect(facts.get(testFact, 'exit 0')).toBe(0);
+  });
+
   it('refuses output that was cut short', () => {
     const built = buildFactScript([]);
     expect(() => parseFacts(`${built.marker} os\nID=debian\n`, built)).toThrow(/cut short/);

@@ -261,7 +261,7 @@ describe('the relay proof of submission', () => {
   it('passes when the daemon listens and the live cf offers AUTH only after STARTTLS', async () => {
     const lines: string[] = [];
     await verifySubmission(host(SS, 'O AuthOptions=A p y\n'), sub, (l) => lines.push(l));
-    expect(lines).toEqual(['submission: listening on 192.0.2.1:587, AUTH only after STARTTLS (O AuthOptions=A p y)']);
+    expect(lines).toEqual(['submission: listening on 192.0.2.1:587, AUTH only after STARTTLS (O AuthOptions=A p y), none on port 25']);
   });
 
   it('fails when the live cf would offer AUTH before STARTTLS', async () => {
