@@ -132,6 +132,29 @@ export function summarizeProfiles(dir: string): ThreadSummary[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The phase breakdown mailprov prints itself with MAILPROV_TRACE=1 (src/trace.ts), on stderr:
+//   trace: <phase>   <from>-<to> ms   <total> ms [in <count>]
+// from/to in ms since the process started; total: the phase's spans added up (over hosts).
+
+export interface TraceLine {
+  phase: string;
+  from: number;
+  to: number;
+  totalMs: number;
+  count: number;
+}
+
+export function parseTraceLines(stderr: string): TraceLine[] {
+  const lines: TraceLine[] = [];
+  for (const m of stderr.matchAll(/^trace: (.+?)\s+(\d+)-(\d+) ms\s+(\d+) ms(?: in (\d+))?$/gm))
+    lines.push({ phase: m[1].trim(), from: Number(m[2]), to: Number(m[3]), totalMs: Number(m[4]), count: Number(m[5] ?? 1) });
+  // the total line has no total of its own: its span is the process's life up to the report
+  for (const m of stderr.matchAll(/^trace: total\s+0-(\d+) ms$/gm))
+    lines.push({ phase: 'total', from: 0, to: Number(m[1]), totalMs: Number(m[1]), count: 1 });
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The timeline of a real CLI run: without --json and with stdout a pipe, mailprov prints one plain
 // line per host event ("relay3: connecting", "relay3: facts", ..., "relay3: unchanged"). Pipe
 // writes are synchronous on Linux, so stamping each line as it arrives here times the phases of
