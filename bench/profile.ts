@@ -55,9 +55,10 @@ function bucketOf(stack: ProfileNode[]): string {
     if (/^node:internal\/(modules|deps\/cjs-module-lexer|vm|source_map)/.test(url)) return 'module loading (node)';
     if (url.includes('node_modules/zod/')) return 'zod (schemas)';
     if (url.includes('node_modules/commander/')) return 'commander';
-    // our sources, the bundle in dist/, and an inventory bundled into a temp file
+    // our sources, the bundle in dist/ (zod bundled in it), an installed copy's, and an inventory bundled into a temp file
     if (/\/(src|playbooks|inventories|bin|dist)\//.test(url) && !url.includes('node_modules/')) return 'mailprov code';
-    if (/\/mailprov-inventory-[^/]*\.mjs$/.test(url)) return 'mailprov code';
+    if (/node_modules\/mailprov\/(src|playbooks|inventories|bin|dist)\//.test(url)) return 'mailprov code';
+    if (/\/mailprov-inventory-[^/]*\.mjs$/.test(url) || /\/mailprov\/inventories\/[0-9a-f]+\.mjs/.test(url)) return 'mailprov code';
     if (url.includes('node_modules/')) return `other packages (${url.split('node_modules/').pop()!.split('/')[0]})`;
   }
   return 'node internals (streams, fs, timers, ...)';
