@@ -22,7 +22,7 @@ import { findLeftoverSecrets } from './leftover-secrets.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
 import { describeIncomplete, readLeftSteps, waitForLeftSteps } from './left-steps.ts';
 import { describeHalfUndone, repairIncomplete, undoGenerations } from './undo.ts';
-import { probePlaybooks, verifyPlaybooks } from './verify.ts';
+import { playbooksToVerify, probePlaybooks, verifyPlaybooks } from './verify.ts';
 import { changesDiffer, factDigests, factTexts, saveChange, staleFacts } from '../plans/digest.ts';
 import type { SavedHost } from '../plans/format.ts';
 import { traced, tracedSync } from '../trace.ts';
@@ -119,8 +119,14 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
       await traced('apply', () => applyPhase(run, runner, run.gen!, plan.changes));
       run.result.status = 'changed';
     }
-    if (plan.changes.length || opts.alwaysVerify)
-      await traced('verify', () => verifyPlaybooks(runner, host, run.facts!, 'apply', run.phase, run.finding));
+    if (plan.changes.length || opts.alwaysVerify) {
+      const toVerify = playbooksToVerify(host.playbooks, plan.changes, opts.alwaysVerify);
+      for (const p of host.playbooks.filter((x) => x.parts.verify && !toVerify.includes(x)))
+        run.log(
+          `verify ${p.name}: not run, every change is of a self-contained playbook (${plan.changes.map((c) => c.resourceId).join(', ')})`,
+        );
+      await traced('verify', () => verifyPlaybooks(runner, { ...host, playbooks: toVerify }, run.facts!, 'apply', run.phase, run.finding));
+    }
     await traced('finish', () => finishPhase(run));
     return run.result;
   } catch (err) {
