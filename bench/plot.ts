@@ -7,10 +7,10 @@ import { rows, TOOL_LABEL, version } from './report.ts';
 import type { BenchResults, ScenarioName, Tool } from './results.ts';
 
 export const PLOTTED: ScenarioName[] = ['dry run, fresh hosts', 'no-op re-apply'];
-const LINES: Tool[] = ['mailprov', 'mailprovNode', 'ansible', 'floor'];
+const LINES: Tool[] = ['mailprov', 'mailprovNpx', 'ansible', 'floor'];
 const COLORS: Record<string, string> = {
   [TOOL_LABEL.mailprov]: '#1f5fa8',
-  [TOOL_LABEL.mailprovNode]: '#6aaed6',
+  [TOOL_LABEL.mailprovNpx]: '#6aaed6',
   [TOOL_LABEL.ansible]: '#c8372d',
   'floor (ssh host true)': '#7f7f7f',
 };

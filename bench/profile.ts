@@ -55,9 +55,10 @@ function bucketOf(stack: ProfileNode[]): string {
     if (/^node:internal\/(modules|deps\/cjs-module-lexer|vm|source_map)/.test(url)) return 'module loading (node)';
     if (url.includes('node_modules/zod/')) return 'zod (schemas)';
     if (url.includes('node_modules/commander/')) return 'commander';
-    // our sources, the bundle in dist/, and an inventory bundled into a temp file
+    // our sources, the bundle in dist/ (zod bundled in it), an installed copy's, and an inventory bundled into a temp file
     if (/\/(src|playbooks|inventories|bin|dist)\//.test(url) && !url.includes('node_modules/')) return 'mailprov code';
-    if (/\/mailprov-inventory-[^/]*\.mjs$/.test(url)) return 'mailprov code';
+    if (/node_modules\/mailprov\/(src|playbooks|inventories|bin|dist)\//.test(url)) return 'mailprov code';
+    if (/\/mailprov-inventory-[^/]*\.mjs$/.test(url) || /\/mailprov\/inventories\/[0-9a-f]+\.mjs/.test(url)) return 'mailprov code';
     if (url.includes('node_modules/')) return `other packages (${url.split('node_modules/').pop()!.split('/')[0]})`;
   }
   return 'node internals (streams, fs, timers, ...)';
@@ -129,6 +130,29 @@ export function summarizeProfiles(dir: string): ThreadSummary[] {
     .filter((f) => f.endsWith('.cpuprofile'))
     .sort()
     .map((f) => summarizeProfile(join(dir, f)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The phase breakdown mailprov prints itself with MAILPROV_TRACE=1 (src/trace.ts), on stderr:
+//   trace: <phase>   <from>-<to> ms   <total> ms [in <count>]
+// from/to in ms since the process started; total: the phase's spans added up (over hosts).
+
+export interface TraceLine {
+  phase: string;
+  from: number;
+  to: number;
+  totalMs: number;
+  count: number;
+}
+
+export function parseTraceLines(stderr: string): TraceLine[] {
+  const lines: TraceLine[] = [];
+  for (const m of stderr.matchAll(/^trace: (.+?)\s+(\d+)-(\d+) ms\s+(\d+) ms(?: in (\d+))?$/gm))
+    lines.push({ phase: m[1].trim(), from: Number(m[2]), to: Number(m[3]), totalMs: Number(m[4]), count: Number(m[5] ?? 1) });
+  // the total line has no total of its own: its span is the process's life up to the report
+  for (const m of stderr.matchAll(/^trace: total\s+0-(\d+) ms$/gm))
+    lines.push({ phase: 'total', from: 0, to: Number(m[1]), totalMs: Number(m[1]), count: 1 });
+  return lines;
 }
 
 // ---------------------------------------------------------------------------------------------

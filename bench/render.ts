@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderSvg } from './plot.ts';
-import { BENCH_END, BENCH_START, latestMarkdown, probeCostSection, docsSection, replaceBetween } from './report.ts';
+import { BENCH_END, BENCH_START, docsSection, latestMarkdown, probeCostSection, replaceBetween, targetsNotes } from './report.ts';
 import type { BenchResults } from './results.ts';
 
 export const RESULTS_FILE = 'bench/results.json';
@@ -29,7 +29,7 @@ export async function writeReports(r: BenchResults, root: string): Promise<strin
   const pageText = replaceBetween(readFileSync(page, 'utf8'), BENCH_START, BENCH_END, docsSection(r));
   const picture = await renderSvg(r);
   const old = existsSync(latest) ? readFileSync(latest, 'utf8') : '';
-  writeFileSync(latest, latestMarkdown(r, probeCostSection(old)));
+  writeFileSync(latest, latestMarkdown(r, probeCostSection(old), targetsNotes(old)));
   writeFileSync(page, pageText);
   writeFileSync(svg, picture);
   return [latest, page, svg];

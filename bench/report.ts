@@ -2,7 +2,7 @@
 // speed tables of docs/benchmark.md (between its bench markers). Pure functions of the results; bench/render.ts
 // writes them, with the picture (bench/plot.ts).
 import { fmt, median, ratio, table } from './lib.ts';
-import type { TraceSummary } from './profile.ts';
+import type { TraceLine, TraceSummary } from './profile.ts';
 import { scaleSection } from './scale-report.ts';
 import { SCENARIOS, type BenchResults, type Profile, type Sample, type Scenario, type Tool } from './results.ts';
 
@@ -13,7 +13,8 @@ const SIDE_SECTIONS = /<!-- ([a-z]+-cost):start -->[\s\S]*?<!-- \1:end -->/g;
 
 /** How each tool is named in tables and the plot. */
 export const TOOL_LABEL: Record<Tool, string> = {
-  mailprov: 'npx mailprov',
+  mailprov: 'mailprov',
+  mailprovNpx: 'npx mailprov',
   mailprovNode: 'node bin/mailprov.mjs',
   ansible: 'ansible',
   floor: 'floor',
@@ -32,7 +33,7 @@ export interface Row {
   ok: Partial<Record<Tool, boolean>>;
   /** The floor of this N: the median of every floor sample taken at this N. */
   floor: number;
-  /** mailprov's peak RSS over the scenario's runs (node runs: under npx the largest process may be npm's). */
+  /** mailprov's peak RSS over the scenario's runs (installed runs: under npx the largest process may be npm's). */
   rssMb?: number;
   loadBefore: number;
   /** The highest 1-minute load average at the end of any run of the scenario. */
@@ -53,7 +54,7 @@ export function rows(r: BenchResults): Row[] {
         medians[tool] = seconds(xs);
         ok[tool] = xs.every((x) => x.ok);
       }
-      const kb = [...(s.samples.mailprov ?? []), ...(s.samples.mailprovNode ?? [])].map((x) => x.maxRssKb ?? 0);
+      const kb = (s.samples.mailprov ?? []).map((x) => x.maxRssKb ?? 0);
       const all = Object.values(s.samples).flat();
       return {
         name: s.name,
@@ -80,13 +81,13 @@ const cell = (row: Row, tool: Tool) =>
   row.medians[tool] === undefined ? '-' : fmt(row.medians[tool]) + (row.ok[tool] === false ? ' (!)' : '');
 const times = (x: number | undefined, digits = 1) => (x === undefined ? 'n/a' : `${fmt(x, digits)}x`);
 
-/** Scenarios against N; ratios are of `npx mailprov`, the way the README runs it. */
+/** Scenarios against N; ratios are of the installed `mailprov`, as a user who runs it often has it. */
 export function mainTable(r: BenchResults, withLoad: boolean): string {
   const header = [
     'scenario',
     'N',
+    'mailprov s',
     'npx mailprov s',
-    'node bin/mailprov.mjs s',
     'ansible s',
     'floor s',
     'ansible/mailprov',
@@ -100,7 +101,7 @@ export function mainTable(r: BenchResults, withLoad: boolean): string {
         row.name,
         String(row.hosts),
         cell(row, 'mailprov'),
-        cell(row, 'mailprovNode'),
+        cell(row, 'mailprovNpx'),
         cell(row, 'ansible'),
         fmt(row.floor),
         times(ratio(row.medians.ansible, row.medians.mailprov)),
@@ -127,12 +128,12 @@ export function handTable(r: BenchResults): string {
         x === undefined ? 'n/a' : x <= 1.2 ? 'yes' : 'no',
       ];
     });
-  return table(['first apply', 'N', 'npx mailprov s', 'by hand s', 'mailprov/by hand', 'within 1.2x'], body);
+  return table(['first apply', 'N', 'mailprov s', 'by hand s', 'mailprov/by hand', 'within 1.2x'], body);
 }
 
 /** Every sample, in the order of the repetitions. */
 export function samplesTable(r: BenchResults): string {
-  const tools: Tool[] = ['mailprov', 'mailprovNode', 'ansible', 'byHand', 'floor'];
+  const tools: Tool[] = ['mailprov', 'mailprovNpx', 'ansible', 'byHand', 'floor'];
   return table(
     ['scenario', 'N', ...tools.map((t) => `${TOOL_LABEL[t]} s`)],
     rows(r).map((row) => {
@@ -153,7 +154,7 @@ export function cliTable(r: BenchResults): string {
   const yes = (s: number | undefined) => (s === undefined ? 'n/a (run with --hosts 1)' : s < 0.5 ? 'yes' : 'no');
   const body = r.cliStart.filter((c) => !c.what.startsWith('mailprov plan')).map((c) => [c.what, fmt(median(c.samples), 3), '']);
   const plan1 = r.scenarios.find((s) => s.hosts === 1 && s.name === 'dry run, converged hosts');
-  for (const tool of ['mailprov', 'mailprovNode'] as const) {
+  for (const tool of ['mailprov', 'mailprovNpx'] as const) {
     const froms = [...new Set(plan1?.samples[tool]?.map((x) => x.from))].join('+') || '?';
     const m = seconds(plan1?.samples[tool]);
     body.push([`${TOOL_LABEL[tool]} plan, 1 converged host (from ${froms})`, fmt(m, 3), yes(m)]);
@@ -216,6 +217,124 @@ function firstApplyText(s: Scenario): string | undefined {
   return lines.join('\n');
 }
 
+/** The medians of mailprov's own phase breakdowns (MAILPROV_TRACE=1), phase by phase. */
+function breakdowns(r: BenchResults): string[] {
+  return (r.phaseBreakdowns ?? [])
+    .filter((b) => b.runs.length)
+    .map((b) => {
+      const phases = [...new Set(b.runs.flatMap((run) => run.map((l) => l.phase)))];
+      const of = (phase: string, pick: (l: TraceLine) => number) =>
+        median(b.runs.flatMap((run) => run.filter((l) => l.phase === phase).map(pick)));
+      const total = of('total', (l) => l.to);
+      return [
+        `Where the time of a ${b.label} goes, phase by phase (median of ${b.runs.length} runs; ms since the process started;`,
+        "total: the phase's spans added up, which for one host is its wall time; the rest of the wall time is glue between phases):",
+        '',
+        table(
+          ['phase', '', 'from ms', 'to ms', 'total ms', 'share of the run'],
+          phases.map((phase) => {
+            const t = of(phase, (l) => l.totalMs);
+            return [
+              phase,
+              '',
+              fmt(
+                of(phase, (l) => l.from),
+                0,
+              ),
+              fmt(
+                of(phase, (l) => l.to),
+                0,
+              ),
+              fmt(t, 0),
+              phase === 'total' ? '' : `${fmt((100 * t) / total, 0)}%`,
+            ];
+          }),
+        ),
+      ].join('\n');
+    });
+}
+
+interface Target {
+  what: string;
+  goal: number;
+  unit: 's' | 'x';
+  value?: number;
+  /** Why there is no value. */
+  missing?: string;
+}
+
+/** The targets of issue 30, each met or missed (and by how much), from this run's figures. */
+export function targets(r: BenchResults): Target[] {
+  const rowOf = (name: Scenario['name'], n: number) => rows(r).find((x) => x.name === name && x.hosts === n);
+  const notRun = (n: number) => `not measured: this run had no N=${n} (--hosts ${r.options.hosts.join(',')})`;
+  const vsFloor = (name: Scenario['name'], n: number, goal: number): Target => {
+    const row = rowOf(name, n);
+    return {
+      what: `${name === 'no-op re-apply' ? 'no-op apply' : 'plan'} on ${n} converged hosts, mailprov/floor`,
+      goal,
+      unit: 'x',
+      value: row && ratio(row.medians.mailprov, row.floor),
+      missing: row ? undefined : notRun(n),
+    };
+  };
+  const vsHand = (n: number, goal: number): Target => {
+    const row = rowOf('first apply', n);
+    return {
+      what: `first apply on ${n} host(s), mailprov/by hand`,
+      goal,
+      unit: 'x',
+      value: row && ratio(row.medians.mailprov, row.medians.byHand),
+      missing: row ? undefined : notRun(n),
+    };
+  };
+  const plan1 = rowOf('dry run, converged hosts', 1);
+  const breakdown = r.phaseBreakdowns?.find((b) => b.hosts === 1 && b.runs.length);
+  const connect = breakdown?.runs.map((run) => run.find((l) => l.phase === 'handshake')?.from).filter((x) => x !== undefined);
+  return [
+    {
+      what: 'installed `mailprov plan`, 1 converged host, wall',
+      goal: 0.5,
+      unit: 's',
+      value: plan1?.medians.mailprov,
+      missing: plan1 ? undefined : notRun(1),
+    },
+    {
+      what: 'start to first connect (same plan: spawn to the TCP connect, MAILPROV_TRACE)',
+      goal: 0.25,
+      unit: 's',
+      value: connect?.length ? median(connect) / 1000 : undefined,
+      missing: connect?.length ? undefined : 'not measured: no phase breakdown in this run',
+    },
+    vsFloor('dry run, converged hosts', 10, 1.3),
+    vsFloor('no-op re-apply', 10, 1.3),
+    vsFloor('dry run, converged hosts', 100, 1.2),
+    vsFloor('no-op re-apply', 100, 1.2),
+    vsHand(1, 1.2),
+    vsHand(10, 1.1),
+  ];
+}
+
+function targetsText(r: BenchResults): string {
+  const show = (t: Target, x: number) => (t.unit === 's' ? `${fmt(x, 2)} s` : `${fmt(x, 2)}x`);
+  return [
+    'Targets (issue 30), from the figures below:',
+    '',
+    table(
+      ['target', 'goal', 'measured', 'met'],
+      targets(r).map((t) => {
+        if (t.value === undefined) return [t.what, `<= ${show(t, t.goal)}`, '-', t.missing ?? 'n/a'];
+        const over = t.value - t.goal;
+        return [
+          t.what,
+          `<= ${show(t, t.goal)}`,
+          show(t, t.value),
+          over <= 0 ? 'met' : `missed by ${t.unit === 's' ? `${fmt(over, 2)} s` : fmt(over, 2)} (${fmt((100 * over) / t.goal, 0)}%)`,
+        ];
+      }),
+    ),
+  ].join('\n');
+}
+
 // ---------------------------------------------------------------------------------------------
 // the documents
 
@@ -233,7 +352,7 @@ function measured(r: BenchResults): string {
   return `${m.measured}: ${m.commit.slice(0, 10)}${extra}${from}`;
 }
 
-export function latestMarkdown(r: BenchResults, probeCost?: string): string {
+export function latestMarkdown(r: BenchResults, probeCost?: string, notes?: string): string {
   const m = r.machine;
   const firstApplies = r.scenarios.filter((s) => s.name === 'first apply').sort((a, b) => a.hosts - b.hosts);
   const sections = [...firstApplies.map(firstApplyText), ...r.profiles.map(profileText)].filter((x): x is string => x !== undefined);
@@ -246,10 +365,11 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
     `mailprov measured: ${measured(r)}.`,
     `Load average (1, 5, 15 min) as the run began: ${loads(r.load.before)}; as it ended: ${loads(r.load.after)}. The sandbox hosts run on the same ${m.cores} cores as the tools.`,
     '',
-    `Seconds of wall time for the whole process, spawn to exit, median of ${r.options.reps} repetition(s). mailprov runs as the`,
-    "README tells users, `npx mailprov` in the clone (npm starts, finds the package's own bin, runs it), and as",
-    '`node bin/mailprov.mjs` (the same bin, without npm); ratios are of `npx mailprov`. A first apply runs once per tool',
-    'in each repetition, each on hosts of a sandbox brought up for it, as `npx mailprov` only. Ansible:',
+    `Seconds of wall time for the whole process, spawn to exit, median of ${r.options.reps} repetition(s). mailprov runs as`,
+    'a user who runs it often has it: installed (`npm pack`, then `npm install -g` of the tarball into a prefix of',
+    "its own, the `mailprov` on PATH); and as `npx mailprov` in the clone (npm starts, finds the package's own bin,",
+    'runs it). Ratios are of the installed `mailprov`. A first apply runs once per tool in each repetition, each on',
+    'hosts of a sandbox brought up for it, as the installed `mailprov` only. Ansible:',
     '`bench/ansible/sendmail-smarthost.yml`, forks = N, pipelining on, no fact gathering, python3-apt pre-installed',
     "outside the timing. Floor: N parallel `ssh host true`. By hand: the commands of mailprov's own plan, replayed in",
     'one shell over one SSH connection per host. Load: the 1-minute load average as the scenario began, and the',
@@ -257,6 +377,9 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
     '',
     '![Wall time against the number of hosts](latest.svg)',
     '',
+    targetsText(r),
+    '',
+    ...(notes ? [notes, ''] : []),
     mainTable(r, true),
     '',
     handTable(r),
@@ -267,6 +390,7 @@ export function latestMarkdown(r: BenchResults, probeCost?: string): string {
     '',
     samplesTable(r),
     '',
+    ...breakdowns(r).flatMap((s) => [s, '']),
     ...sections.flatMap((s) => [s, '']),
     ...(r.failures.length ? ['Failures:', '', ...r.failures.map((f) => `- ${f}`), ''] : []),
     ...(r.scale ? [scaleSection(r.scale), ''] : []),
@@ -281,7 +405,7 @@ export function docsSection(r: BenchResults): string {
     `Latest, on this machine (${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${r.date.slice(0, 10)}, mailprov ${version(r)},`,
     `median of ${r.options.reps} run(s) (every sample: [\`bench/results.json\`](../bench/results.json); the full report: [\`bench/latest.md\`](../bench/latest.md)):`,
     '',
-    '![Wall time against the number of hosts, dry run and no-op re-apply: npx mailprov, node bin/mailprov.mjs, Ansible and the SSH floor](../bench/latest.svg)',
+    '![Wall time against the number of hosts, dry run and no-op re-apply: mailprov installed, npx mailprov, Ansible and the SSH floor](../bench/latest.svg)',
     '',
     mainTable(r, false),
     '',
@@ -302,6 +426,11 @@ export function replaceBetween(text: string, start: string, end: string, body: s
     throw new Error(`expected one line ${start} and, after it, one line ${end}`);
   return [...lines.slice(0, i + 1), body, ...lines.slice(j)].join('\n');
 }
+
+const NOTES = /<!-- targets-notes:start -->[\s\S]*?<!-- targets-notes:end -->/;
+
+/** What was written by hand about the targets (why each is met or missed), kept when latest.md is rendered again. */
+export const targetsNotes = (latest: string) => latest.match(NOTES)?.[0];
 
 /** Every section a side benchmark wrote (probe-cost, jump-cost), kept when latest.md is rendered again. */
 export const probeCostSection = (latest: string) => latest.match(SIDE_SECTIONS)?.join('\n\n') || undefined;

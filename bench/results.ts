@@ -1,17 +1,18 @@
 // The shape of bench/results.json: what one `npm run bench` measured, every sample kept. bench/latest.md,
 // the speed tables of docs/benchmark.md and bench/latest.svg are rendered from it alone (bench/report.ts), so
 // `npm run bench -- --render-only` can write them again and anyone can check them against the samples.
-import type { ThreadSummary, TraceSummary } from './profile.ts';
+import type { ThreadSummary, TraceLine, TraceSummary } from './profile.ts';
 
 export const SCENARIOS = ['dry run, fresh hosts', 'first apply', 'no-op re-apply', 'dry run, converged hosts'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
- * Who ran. mailprov: `npx mailprov` in the clone, as the README tells users; mailprovNode: `node
- * bin/mailprov.mjs`, the same bin without npm; floor: N parallel `ssh host true`; byHand: mailprov's
- * planned commands replayed over one SSH connection per host (first apply only).
+ * Who ran. mailprov: the installed CLI (the packed tarball, `npm install -g`), the bin on PATH, as a
+ * user who runs it often has it; mailprovNpx: `npx mailprov` in the clone; mailprovNode: `node
+ * bin/mailprov.mjs` in the clone (results of earlier runs only); floor: N parallel `ssh host true`;
+ * byHand: mailprov's planned commands replayed over one SSH connection per host (first apply only).
  */
-export const TOOLS = ['mailprov', 'mailprovNode', 'ansible', 'floor', 'byHand'] as const;
+export const TOOLS = ['mailprov', 'mailprovNpx', 'mailprovNode', 'ansible', 'floor', 'byHand'] as const;
 export type Tool = (typeof TOOLS)[number];
 
 export interface Phase {
@@ -61,6 +62,13 @@ export interface Profile {
   cpu: ThreadSummary[];
 }
 
+/** mailprov's own phase breakdown (MAILPROV_TRACE=1) of several identical runs. */
+export interface PhaseBreakdown {
+  label: string;
+  hosts: number;
+  runs: TraceLine[][];
+}
+
 /** Whether relay1 ended as mailprov renders it, after each tool's first apply. */
 export interface Equivalence {
   hosts: number;
@@ -85,6 +93,8 @@ export interface BenchResults {
   scenarios: Scenario[];
   cliStart: CliStart[];
   profiles: Profile[];
+  /** Absent in results of runs before the breakdown existed. */
+  phaseBreakdowns?: PhaseBreakdown[];
   equivalence: Equivalence[];
   failures: string[];
   /** The last `npm run bench -- --scale ...` (kept when a run without --scale writes the file). */

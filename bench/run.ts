@@ -11,7 +11,8 @@
 //   dry run, converged hosts  mailprov plan            ansible-playbook --check --diff
 //   floor                     N parallel `ssh host true`
 //   by hand                   mailprov's planned commands over one ssh connection per host
-// mailprov runs as the README tells users (`npx mailprov` in the clone) and as `node bin/mailprov.mjs`.
+// mailprov runs installed (`npm pack`, then `npm install -g` of the tarball into a prefix of the work
+// folder: the bin on PATH, as a user who runs it often has it), and as `npx mailprov` in the clone.
 // The fast scenarios run --reps times, the tools taking turns (and the floor after each turn). A
 // first apply runs --reps times too, each time on fresh hosts: the first repetition on the sandboxes
 // the converged scenarios then use, each later one on sandboxes brought up for it and taken down
@@ -28,17 +29,28 @@
 // profiles in results/ (git-ignored). Everything it starts (sandboxes, SSH masters, work files under
 // /tmp) is gone when it ends.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { sandboxDown, sandboxUp, type SandboxState } from '../src/sandbox/index.ts';
 import { localSync } from '../src/sandbox/local.ts';
 import { median, sshRun, sshRunAll, timed } from './lib.ts';
-import { summarizeProfiles, traceCli, type TraceSummary } from './profile.ts';
+import { parseTraceLines, summarizeProfiles, traceCli, type TraceLine, type TraceSummary } from './profile.ts';
 import { readResults, writeReports, writeResults } from './render.ts';
 import { cliTable, handTable, mainTable } from './report.ts';
 import { scaleNotes, scaleTable } from './scale-report.ts';
-import type { BenchResults, CliStart, Equivalence, Profile, Sample, ScaleResults, Scenario, ScenarioName, Tool } from './results.ts';
+import type {
+  BenchResults,
+  CliStart,
+  Equivalence,
+  PhaseBreakdown,
+  Profile,
+  Sample,
+  ScaleResults,
+  Scenario,
+  ScenarioName,
+  Tool,
+} from './results.ts';
 import { benchScale, type ScaleOptions } from './scale.ts';
 import {
   ansible,
@@ -46,6 +58,8 @@ import {
   cli,
   cliRunsFrom,
   floor,
+  installed,
+  installMailprov,
   mailprov,
   mailprovCommand,
   prepareHand,
@@ -136,6 +150,7 @@ const equivalence: Equivalence[] = [];
 const profiles: (Profile & { profileDir?: string })[] = [];
 const failures: string[] = [];
 const cliStart: CliStart[] = [];
+const phaseBreakdowns: PhaseBreakdown[] = [];
 
 const load1 = () => Math.round(loadavg()[0] * 100) / 100;
 /** Seconds to the millisecond: finer is noise, and results.json is read by people. */
@@ -171,7 +186,7 @@ const add = (s: Scenario, tool: Tool, sample: Sample) => (s.samples[tool] ??= []
 // sandboxes: all under our work folder, all taken down at the end (also on Ctrl-C)
 
 const work = mkdtempSync('/tmp/mailprov-bench-');
-for (const d of ['out', 'cwd', 'sandboxes', 'bin']) mkdirSync(join(work, d));
+for (const d of ['out', 'cwd', 'sandboxes']) mkdirSync(join(work, d));
 const running = new Set<string>();
 
 async function up(label: string, count: number): Promise<SandboxState> {
@@ -344,8 +359,8 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
     'dry run, fresh hosts',
     n,
     [
-      ['mailprov', () => mailprov(work, M, 'plan', 'changes', { via: 'npx' })],
-      ['mailprovNode', () => mailprov(work, M, 'plan', 'changes')],
+      ['mailprov', () => mailprov(work, M, 'plan', 'changes')],
+      ['mailprovNpx', () => mailprov(work, M, 'plan', 'changes', { via: 'npx' })],
       ['ansible', () => ansible(work, setup, A, 'check', 'changes')],
     ],
     floorOf,
@@ -368,8 +383,8 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
     'no-op re-apply',
     n,
     [
-      ['mailprov', () => mailprov(work, M, 'apply', 'none', { via: 'npx' })],
-      ['mailprovNode', () => mailprov(work, M, 'apply', 'none')],
+      ['mailprov', () => mailprov(work, M, 'apply', 'none')],
+      ['mailprovNpx', () => mailprov(work, M, 'apply', 'none', { via: 'npx' })],
       ['ansible', () => ansible(work, setup, A, 'apply', 'none')],
     ],
     floorOf,
@@ -378,8 +393,8 @@ async function benchHosts(n: number, profileHere: { plan: boolean; apply: boolea
     'dry run, converged hosts',
     n,
     [
-      ['mailprov', () => mailprov(work, M, 'plan', 'none', { via: 'npx' })],
-      ['mailprovNode', () => mailprov(work, M, 'plan', 'none')],
+      ['mailprov', () => mailprov(work, M, 'plan', 'none')],
+      ['mailprovNpx', () => mailprov(work, M, 'plan', 'none', { via: 'npx' })],
       ['ansible', () => ansible(work, setup, A, 'check', 'none')],
     ],
     floorOf,
@@ -418,13 +433,13 @@ async function converge(what: string, run: () => Promise<Outcome>): Promise<void
 }
 
 /**
- * mailprov's first apply as users run it (`npx mailprov`), timed like the others but with its plain
+ * mailprov's first apply as users run it (installed), timed like the others but with its plain
  * output (no --json) stamped line by line, to see where the time goes: each step, the verification,
  * and what is around them.
  */
 async function mailprovFirstApply(state: SandboxState): Promise<Outcome & { from: 'dist' | 'src'; trace: TraceSummary }> {
   const n = state.hosts.length;
-  const run = mailprovCommand(work, 'npx', ['apply', cli.inventory, '--forks', String(n)]);
+  const run = mailprovCommand(work, 'installed', ['apply', cli.inventory, '--forks', String(n)]);
   const env = { ...process.env, ...run.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0' };
   const out = join(work, 'out', `first-apply-mailprov-${n}-${state.dir.split('/').pop()}.txt`);
   const t = await traceCli(run.cmd, run.args, env, run.cwd);
@@ -436,22 +451,23 @@ async function mailprovFirstApply(state: SandboxState): Promise<Outcome & { from
     code: t.code,
     ok,
     detail: `exit ${t.code}, ${changed}/${n} host(s) changed${ok ? '' : `; output in ${out}`}`,
-    from: cliRunsFrom(env),
+    from: cliRunsFrom(env, 'installed'),
     trace: t.trace,
   };
 }
 
 /**
- * Where the time of a converged run goes: the real CLI's per-host phase timeline (its plain output
- * lines, stamped as they arrive), then a CPU profile of a second, identical run. Both run the bin
- * with node: a CPU profile of npx would be npm's.
+ * Where the time of a converged run goes: the installed CLI's per-host phase timeline (its plain
+ * output lines, stamped as they arrive), then a CPU profile of a second, identical run (node
+ * --cpu-prof and the installed bin: a CPU profile of the `mailprov` shim would be the same process).
+ * On one host, also its own phase breakdown (MAILPROV_TRACE=1), --reps runs.
  */
 async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<void> {
   const n = state.hosts.length;
   const label = `${mode === 'apply' ? 'no-op apply' : 'plan'}, ${n} converged host(s)`;
-  const env = { ...process.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0' };
-  const from = cliRunsFrom(env);
-  const t = await traceCli(process.execPath, [cli.bin, mode, cli.inventory, '--forks', String(n)], env, join(work, 'cwd'));
+  const run = mailprovCommand(work, 'installed', [mode, cli.inventory, '--forks', String(n)]);
+  const env = { ...process.env, ...run.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0' };
+  const t = await traceCli(run.cmd, run.args, env, run.cwd);
   writeFileSync(join(work, 'out', `trace-${mode}-${n}.txt`), t.output);
   if (t.code !== 0) failures.push(`timeline of ${label}: exit ${t.code} (see ${join(work, 'out', `trace-${mode}-${n}.txt`)})`);
 
@@ -460,7 +476,7 @@ async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<voi
     mailprov(work, state, mode, 'none', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
   );
   profiles.push({
-    label: `${label} (node bin/mailprov.mjs, from ${from})`,
+    label: `${label} (mailprov installed)`,
     hosts: n,
     trace: t.trace,
     cpu: existsSync(profDir) ? summarizeProfiles(profDir) : [],
@@ -469,11 +485,19 @@ async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<voi
   log(`profiled ${label}`);
 
   if (mode === 'plan' && n === 1) {
+    const runs: TraceLine[][] = [];
+    for (let rep = 1; rep <= Math.max(opts.reps, 5); rep++) {
+      const { outcome } = await measure(`N=1 plan, MAILPROV_TRACE=1`, rep, () =>
+        mailprov(work, state, 'plan', 'none', { env: { MAILPROV_TRACE: '1' } }),
+      );
+      if (outcome.ok) runs.push(parseTraceLines(outcome.stderr ?? ''));
+    }
+    phaseBreakdowns.push({ label: 'plan, 1 converged host (mailprov installed, MAILPROV_TRACE=1)', hosts: 1, runs });
     // the start-time target, from src/ through tsx too (what runs while dist/ is stale)
     const samples: number[] = [];
     for (let rep = 1; rep <= opts.reps; rep++) {
       const { sample } = await measure(`N=1 plan from src/ (MAILPROV_FROM_SOURCE=1)`, rep, () =>
-        mailprov(work, state, 'plan', 'none', { env: { MAILPROV_FROM_SOURCE: '1' } }),
+        mailprov(work, state, 'plan', 'none', { via: 'node', env: { MAILPROV_FROM_SOURCE: '1' } }),
       );
       samples.push(sample.seconds);
     }
@@ -485,8 +509,7 @@ async function profile(state: SandboxState, mode: 'plan' | 'apply'): Promise<voi
 // the CLI's own start: bare node, and `mailprov --help` each way (no command run)
 
 async function cliStartTimes(): Promise<void> {
-  // `mailprov` on PATH, linked as `npm install -g` links a package's bin
-  symlinkSync(cli.bin, join(work, 'bin', 'mailprov'));
+  const installedRun = mailprovCommand(work, 'installed', ['--help']);
   const npx = mailprovCommand(work, 'npx', ['--help']);
   // npx links the package into its cache on first use: not part of what is timed
   localSync({ cwd: npx.cwd, env: { ...process.env, ...npx.env }, what: 'npx mailprov' })`${npx.cmd} ${npx.args}`;
@@ -494,11 +517,11 @@ async function cliStartTimes(): Promise<void> {
     ['node -e 0 (bare Node start)', process.execPath, ['-e', '0'], join(work, 'cwd'), process.env],
     [`node bin/mailprov.mjs --help (from ${cliRunsFrom()})`, process.execPath, [cli.bin, '--help'], join(work, 'cwd'), process.env],
     [
-      `mailprov --help, the bin on PATH as installed (from ${cliRunsFrom()})`,
-      'mailprov',
-      ['--help'],
-      join(work, 'cwd'),
-      { ...process.env, PATH: `${join(work, 'bin')}:${process.env.PATH}` },
+      'mailprov --help, the bin on PATH as installed by npm install -g (from dist)',
+      installedRun.cmd,
+      installedRun.args,
+      installedRun.cwd,
+      { ...process.env, ...installedRun.env },
     ],
     [`npx mailprov --help, in the clone (from ${cliRunsFrom()})`, npx.cmd, npx.args, npx.cwd, { ...process.env, ...npx.env }],
     [
@@ -589,6 +612,9 @@ try {
       `measuring a snapshot of mailprov (${snapshot.commit.slice(0, 10)}${snapshot.uncommitted.length ? ` + ${snapshot.uncommitted.length} uncommitted file(s)` : ''}), ${snapshot.built ? 'bundle built' : `NOT bundled: ${snapshot.buildError ?? 'no bin/build.mjs'}`}`,
     );
   }
+  const t0 = Date.now();
+  installMailprov(work);
+  log(`installed mailprov (npm pack, npm install -g into ${installed.prefix}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await cliStartTimes();
   const largest = Math.max(...opts.hosts);
   for (const n of opts.hosts) await benchHosts(n, { plan: n === 1, apply: n === largest });
@@ -632,8 +658,9 @@ const results: BenchResults = {
   load: { before: loadBefore, after: loadavg() },
   method: {
     timing: 'wall time of whole processes, spawn to exit; medians of the repetitions; a first apply on fresh hosts each repetition',
-    mailprov: 'npx --no --offline mailprov apply|plan inventories/sandbox.ts --json --forks N, in the clone (as the README says)',
-    mailprovNode: 'node bin/mailprov.mjs apply|plan inventories/sandbox.ts --json --forks N',
+    mailprov:
+      'mailprov apply|plan inventories/sandbox.ts --json --forks N: the bin on PATH of the packed tarball, installed with npm install -g into a prefix of the work folder',
+    mailprovNpx: 'npx --no --offline mailprov apply|plan inventories/sandbox.ts --json --forks N, in the clone',
     ansible:
       'ansible-playbook bench/ansible/sendmail-smarthost.yml, forks=N, pipelining, gather_facts off, python3-apt pre-installed untimed, SSH masters closed after each run',
     floor: 'N parallel ssh -i key -o UserKnownHostsFile=... -p PORT root@127.0.0.1 true',
@@ -642,6 +669,7 @@ const results: BenchResults = {
   scenarios,
   cliStart,
   profiles: profiles.map(({ profileDir: _, ...p }) => p),
+  phaseBreakdowns,
   equivalence,
   failures,
 };

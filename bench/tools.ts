@@ -97,23 +97,53 @@ export function renderFiles(state: SandboxState): Rendered {
 
 // ---------------------------------------------------------------------------------------------
 // mailprov: `mailprov apply|plan inventories/sandbox.ts --json`, aimed at the sandbox through
-// MAILPROV_SANDBOX_DIR, run two ways:
-//   npx   `npx mailprov ...` in the clone, as the README tells users (npm starts, finds the package's
-//         own bin, runs it); --offline and --no, so npm never asks a registry or installs anything,
-//         and npm's cache (its _npx link and logs) is a folder of the work folder
-//   node  `node bin/mailprov.mjs ...`, the bin without npm, run in a folder of the work folder
-// Either way the run logs (.mailprov/runs) land in the work folder and go when the bench ends (with
+// MAILPROV_SANDBOX_DIR, run three ways:
+//   installed  `mailprov ...`, the bin on PATH of the packed tarball installed with `npm install -g`
+//              into a prefix of the work folder (installMailprov): what a user who runs it often has,
+//              and the figure the targets are about
+//   npx        `npx mailprov ...` in the clone (npm starts, finds the package's own bin, runs it);
+//              --offline and --no, so npm never asks a registry or installs anything, and npm's
+//              cache (its _npx link and logs) is a folder of the work folder
+//   node       `node bin/mailprov.mjs ...`, the clone's bin without npm (profiles, start times)
+// Each way the run logs (.mailprov/runs) land in the work folder and go when the bench ends (with
 // --live, npx's land in the checkout's own .mailprov/, which git ignores).
 
-export type Via = 'npx' | 'node';
+export type Via = 'installed' | 'npx' | 'node';
 
-/** The process that runs `mailprov <args>` one way or the other. */
+/** Where installMailprov put the installed copy: its prefix (bin/mailprov, lib/node_modules/mailprov). */
+export const installed = { prefix: '' };
+
+/**
+ * `npm pack` of the mailprov under test, then `npm install -g` of the tarball into a prefix of the
+ * work folder, as a user installs it (dependencies from npm's cache only, never the registry):
+ * nothing outside the work folder changes. Untimed.
+ */
+export function installMailprov(work: string): string {
+  const prefix = join(work, 'prefix');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+  const pack = localSync({ cwd: cli.root, env, what: 'npm pack' })`npm pack --pack-destination ${work} --silent`;
+  const tarball = join(work, pack.stdout.trim().split('\n').pop()!);
+  localSync({
+    cwd: work,
+    env,
+    what: 'npm install -g',
+  })`npm install -g --prefix ${prefix} ${tarball} --offline --no-audit --no-fund --silent`;
+  installed.prefix = prefix;
+  return prefix;
+}
+
+/** The process that runs `mailprov <args>` one way or another. */
 export function mailprovCommand(
   work: string,
   via: Via,
   args: string[],
 ): { cmd: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
   if (via === 'node') return { cmd: process.execPath, args: [cli.bin, ...args], cwd: join(work, 'cwd'), env: {} };
+  if (via === 'installed') {
+    if (!installed.prefix) throw new Error('mailprov is not installed yet (installMailprov)');
+    const bin = join(installed.prefix, 'bin');
+    return { cmd: 'mailprov', args, cwd: join(work, 'cwd'), env: { PATH: `${bin}:${process.env.PATH}` } };
+  }
   return {
     cmd: 'npx',
     args: ['--no', '--offline', 'mailprov', ...args],
@@ -126,6 +156,8 @@ export interface MailprovRun extends Outcome {
   json?: MailprovJson;
   /** Which code the CLI ran: the esbuild bundle in dist/, or src/ through tsx. */
   from: 'dist' | 'src';
+  /** What it wrote on stderr (a MAILPROV_TRACE=1 run: its phase breakdown). */
+  stderr?: string;
 }
 
 function newest(dir: string): number {
@@ -141,7 +173,9 @@ function newest(dir: string): number {
  * The same test bin/mailprov.mjs makes: the bundle runs when dist/.built is newer than src/ and
  * playbooks/ (others editing src/ during a bench run send the CLI back to tsx; the JSON says so).
  */
-export function cliRunsFrom(env: NodeJS.ProcessEnv = process.env): 'dist' | 'src' {
+export function cliRunsFrom(env: NodeJS.ProcessEnv = process.env, via: Via = 'node'): 'dist' | 'src' {
+  // an installed copy always runs the bundle it was packed with (see bin/mailprov.mjs)
+  if (via === 'installed') return 'dist';
   const stamp = join(cli.root, 'dist', '.built');
   if (!existsSync(stamp) || env.MAILPROV_FROM_SOURCE) return 'src';
   return statSync(stamp).mtimeMs >= Math.max(newest(join(cli.root, 'src')), newest(join(cli.root, 'playbooks'))) ? 'dist' : 'src';
@@ -166,21 +200,27 @@ export async function mailprov(
   expect: 'changes' | 'none',
   more: { via?: Via; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; forks?: number; args?: string[] } = {},
 ): Promise<MailprovRun> {
-  const via = more.via ?? 'node';
+  const via = more.via ?? 'installed';
   const out = outFile(work, `mailprov-${via}-${mode}.json`);
   const forks = String(more.forks ?? state.hosts.length);
   const run = mailprovCommand(work, via, [mode, cli.inventory, '--json', '--forks', forks, ...(more.args ?? [])]);
   const env = { ...process.env, ...run.env, MAILPROV_SANDBOX_DIR: state.dir, FORCE_COLOR: '0', ...more.env };
-  const from = cliRunsFrom(env);
-  const r = await timed(run.cmd, [...(via === 'node' ? (more.nodeArgs ?? []) : []), ...run.args], {
+  const from = cliRunsFrom(env, via);
+  // node options (--cpu-prof): node runs the bin itself, the installed one for an installed run
+  if (more.nodeArgs && via !== 'npx') {
+    const bin = via === 'installed' ? join(installed.prefix, 'lib/node_modules/mailprov/bin/mailprov.mjs') : cli.bin;
+    Object.assign(run, { cmd: process.execPath, args: [...more.nodeArgs, bin, ...run.args.slice(via === 'node' ? 1 : 0)] });
+  }
+  const r = await timed(run.cmd, run.args, {
     cwd: run.cwd,
     env,
     stdoutFile: out,
     stderrFile: `${out}.stderr`,
     // the peak RSS of mailprov's process: under npx the largest process may be npm's
-    rssFile: via === 'node' ? `${out}.rss` : undefined,
+    rssFile: via === 'npx' ? undefined : `${out}.rss`,
   });
   let json: MailprovJson | undefined;
+  const stderr = existsSync(`${out}.stderr`) ? readFileSync(`${out}.stderr`, 'utf8') : '';
   try {
     json = JSON.parse(readFileSync(out, 'utf8')) as MailprovJson;
   } catch {
@@ -193,7 +233,7 @@ export async function mailprov(
   const detail = json
     ? `exit ${r.code}, ${changes} change(s), ${json.summary.failed} failed host(s)`
     : `exit ${r.code}, no JSON (see ${out}.stderr)`;
-  return { ...r, ok, detail: ok ? detail : `${detail}; output in ${out}`, json, from };
+  return { ...r, ok, detail: ok ? detail : `${detail}; output in ${out}`, json, from, stderr };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import { MailprovError } from '../errors.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
 import { registerSecret } from '../secrets/index.ts';
 import { unlockKeys } from '../transport/keys.ts';
+import { traced } from '../trace.ts';
 
 /** Which option asks, and what to do instead without a terminal: for the message when there is none. */
 export interface PromptFor {
@@ -79,6 +80,6 @@ export interface CredentialOptions {
  */
 export async function prepareHosts(hosts: ResolvedHost[], opts: CredentialOptions): Promise<ResolvedHost[]> {
   const ask = opts.askKeyPass ? (file: string) => askHidden(`passphrase for key ${file}: `, process.stdin, KEY_PROMPT) : undefined;
-  const unlocked = await unlockKeys(hosts, { ask });
+  const unlocked = await traced('key decryption', () => unlockKeys(hosts, { ask }));
   return opts.askSudoPass ? askSudoPasswordFor(unlocked) : unlocked;
 }

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { describeError, exitCodeOf } from '../errors.ts';
 import { version } from './version.ts';
 import { redact } from '../secrets/index.ts';
+import { traced, traceReport, traceSpan } from '../trace.ts';
 import type { CheckCommandOptions } from './check.ts';
 import type { InitCommandOptions } from './init.ts';
 import type { RunCommandOptions } from './run.ts';
@@ -42,6 +43,16 @@ const SHARD_HELP =
   'only the hosts of shard i of n (e.g. 2/3), by a hash of each host name, after --limit/--host; auto/n takes i from $JOB_COMPLETION_INDEX (0-based)';
 
 export async function main(argv: string[]): Promise<number> {
+  // MAILPROV_TRACE: Node's start and the bundle's modules, up to here, are the first phase
+  traceSpan('module load', 0)();
+  try {
+    return await runMain(argv);
+  } finally {
+    process.stderr.write(traceReport());
+  }
+}
+
+async function runMain(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('mailprov')
     .description('Provision sendmail smart-host relays over SSH: plan, apply, sandbox')
@@ -92,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       wholeNumber,
     )
     .action(async (inventory: string, opts: RunCommandOptions) => {
-      const { runCommand } = await import('./run.ts');
+      const { runCommand } = await traced('module load', () => import('./run.ts'));
       exitCode = await runCommand(inventory, opts, opts.dryRun ? 'plan' : 'apply');
     });
 
@@ -107,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       "also run the playbooks' read-only probes from each host (the smart host's TLS and credentials; the sender domain's SPF and DMARC), changing nothing",
     )
     .action(async (inventory: string, opts: RunCommandOptions) => {
-      const { runCommand } = await import('./run.ts');
+      const { runCommand } = await traced('module load', () => import('./run.ts'));
       exitCode = await runCommand(inventory, opts, 'plan');
     });
 

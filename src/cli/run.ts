@@ -11,6 +11,7 @@ import { EXIT_INTERRUPTED, interruptedReport, runInterruptibly } from './interru
 import type { RunCommandOptions } from './run-options.ts';
 import { prepareHosts } from './ask-passwords.ts';
 import { looksLikePlan, newSalt } from '../plans/format.ts';
+import { traceSpan } from '../trace.ts';
 
 export type { RunCommandOptions } from './run-options.ts';
 
@@ -54,33 +55,42 @@ export async function runCommand(inventoryFile: string, opts: RunCommandOptions,
     }),
   );
   reporter.finish();
-  // `selected` and the selection record let `report merge` check that the shards are of one
-  // selection (one inventory, one --limit) and together covered all of it, each host in its shard
-  const record = () =>
-    selectionRecord(
-      readFileSync(inventory.file),
-      inventory.hosts.map((h) => h.name),
-      opts.limit,
-      selected.map((h) => h.name),
-    );
-  if (opts.out && salt) {
-    const { writePlanFile } = await import('./plan-file.ts');
-    return writePlanFile(opts.out, { inventory, salt, shard, limit: opts.limit, selected, record: record(), results, json: opts.json });
+  const rendered = traceSpan('render');
+  try {
+    return await report();
+  } finally {
+    rendered();
   }
-  if (opts.json) {
-    const sharding = shard ? { shard: { ...shard, selected: selected.length, ...record() } } : {};
-    process.stdout.write(resultsToJson(mode, results, { inventory: inventory.file, logs: runDir ?? null, ...sharding }) + '\n');
-  } else {
-    if (dryRun) reporter.printPlan(results);
-    reporter.printFindings(results);
-    reporter.printErrors(results);
-    reporter.printSummary(results, runDir, dryRun);
+
+  async function report(): Promise<number> {
+    // `selected` and the selection record let `report merge` check that the shards are of one
+    // selection (one inventory, one --limit) and together covered all of it, each host in its shard
+    const record = () =>
+      selectionRecord(
+        readFileSync(inventory.file),
+        inventory.hosts.map((h) => h.name),
+        opts.limit,
+        selected.map((h) => h.name),
+      );
+    if (opts.out && salt) {
+      const { writePlanFile } = await import('./plan-file.ts');
+      return writePlanFile(opts.out, { inventory, salt, shard, limit: opts.limit, selected, record: record(), results, json: opts.json });
+    }
+    if (opts.json) {
+      const sharding = shard ? { shard: { ...shard, selected: selected.length, ...record() } } : {};
+      process.stdout.write(resultsToJson(mode, results, { inventory: inventory.file, logs: runDir ?? null, ...sharding }) + '\n');
+    } else {
+      if (dryRun) reporter.printPlan(results);
+      reporter.printFindings(results);
+      reporter.printErrors(results);
+      reporter.printSummary(results, runDir, dryRun);
+    }
+    if (interrupted) {
+      process.stderr.write(interruptedReport(results, inventoryFile));
+      return EXIT_INTERRUPTED;
+    }
+    return runExitCode(mode, results);
   }
-  if (interrupted) {
-    process.stderr.write(interruptedReport(results, inventoryFile));
-    return EXIT_INTERRUPTED;
-  }
-  return runExitCode(mode, results);
 }
 
 /** Whether `apply`'s argument is a plan file rather than an inventory (a missing file is the inventory loader's to report). */

@@ -22,9 +22,10 @@ import { findLeftoverSecrets } from './leftover-secrets.ts';
 import { checkResources, factQueries, planHost, type HostPlan } from './plan.ts';
 import { describeIncomplete, readLeftSteps, waitForLeftSteps } from './left-steps.ts';
 import { describeHalfUndone, repairIncomplete, undoGenerations } from './undo.ts';
-import { probePlaybooks, verifyPlaybooks } from './verify.ts';
+import { playbooksToVerify, probePlaybooks, verifyPlaybooks } from './verify.ts';
 import { changesDiffer, factDigests, factTexts, saveChange, staleFacts } from '../plans/digest.ts';
 import type { SavedHost } from '../plans/format.ts';
+import { traced, tracedSync } from '../trace.ts';
 
 export interface HostRunOptions {
   dryRun: boolean;
@@ -90,11 +91,13 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     lint(run);
     if (opts.stop?.requested) return interruptedBeforeChanges(run, 'before it was contacted');
     const runner = await connectPhase(run);
-    if (!opts.dryRun) run.lock = await acquireLock(runner.conn, lockInfo(run));
-    await factsPhase(run, runner);
-    const plan = planPhase(run);
+    if (!opts.dryRun) run.lock = await traced('lock', () => acquireLock(runner.conn, lockInfo(run)));
+    await traced('facts', () => factsPhase(run, runner));
+    const plan = tracedSync('plan', () => planPhase(run));
     // credentials mailprov wrote that no bound playbook manages any more: said, with how to remove them
-    const leftover = await findLeftoverSecrets(runner.conn, host.name, opts.inventoryFile ?? '', run.journal!.generations, run.resources);
+    const leftover = await traced('other remote reads', () =>
+      findLeftoverSecrets(runner.conn, host.name, opts.inventoryFile ?? '', run.journal!.generations, run.resources),
+    );
     if (leftover) run.finding(leftover);
     if (opts.save)
       run.result.saved = {
@@ -107,17 +110,24 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     }
     if (opts.dryRun) {
       run.result.status = plan.changes.length ? 'pending' : 'unchanged';
-      if (opts.probe) await probePlaybooks(runner, host, run.facts!, run.phase, run.finding);
+      if (opts.probe) await traced('verify', () => probePlaybooks(runner, host, run.facts!, run.phase, run.finding));
       return run.result;
     }
     if (opts.stop?.requested && plan.changes.length) return interruptedBeforeChanges(run, 'after planning');
     if (plan.changes.length) {
-      run.gen = await recordPhase(run, plan);
-      await applyPhase(run, runner, run.gen, plan.changes);
+      run.gen = await traced('apply', () => recordPhase(run, plan));
+      await traced('apply', () => applyPhase(run, runner, run.gen!, plan.changes));
       run.result.status = 'changed';
     }
-    if (plan.changes.length || opts.alwaysVerify) await verifyPlaybooks(runner, host, run.facts!, 'apply', run.phase, run.finding);
-    await finishPhase(run);
+    if (plan.changes.length || opts.alwaysVerify) {
+      const toVerify = playbooksToVerify(host.playbooks, plan.changes, opts.alwaysVerify);
+      for (const p of host.playbooks.filter((x) => x.parts.verify && !toVerify.includes(x)))
+        run.log(
+          `verify ${p.name}: not run, every change is of a self-contained playbook (${plan.changes.map((c) => c.resourceId).join(', ')})`,
+        );
+      await traced('verify', () => verifyPlaybooks(runner, { ...host, playbooks: toVerify }, run.facts!, 'apply', run.phase, run.finding));
+    }
+    await traced('finish', () => finishPhase(run));
     return run.result;
   } catch (err) {
     run.result.status = 'failed';

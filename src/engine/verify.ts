@@ -1,7 +1,8 @@
 // Post-apply (and post-rollback) verification: each playbook proves its own work on the host.
 import type { HostFacts } from '../facts/types.ts';
-import type { ResolvedHost } from '../inventory/load.ts';
+import type { BoundPlaybook, ResolvedHost } from '../inventory/load.ts';
 import type { Finding, ProbeContext } from '../playbook/index.ts';
+import type { Change } from '../resources/types.ts';
 import type { Runner } from '../transport/runner.ts';
 import { tcpFromHost } from '../transport/tcp-from-host.ts';
 import type { Phase } from './events.ts';
@@ -31,6 +32,20 @@ export async function probePlaybooks(
     phase('probing', { detail: p.name });
     await p.parts.probe(probeContext(runner, host, facts, 'probe', finding));
   }
+}
+
+/**
+ * Which playbooks verify after an apply with these changes: every one, unless every change is of a
+ * self-contained playbook (PlaybookParts.selfContained), which then verify alone: an aliases-only
+ * change cannot affect the relay, so the smart-host probe is not run for it. `always` (--verify):
+ * every one.
+ */
+export function playbooksToVerify(playbooks: BoundPlaybook[], changes: Change[], always = false): BoundPlaybook[] {
+  if (always) return playbooks;
+  const ownerOf = (id: string) => playbooks.find((p) => p.parts.resources.some((r) => r.id === id));
+  const owners = changes.map((c) => ownerOf(c.resourceId));
+  if (owners.some((p) => !p?.parts.selfContained)) return playbooks;
+  return playbooks.filter((p) => owners.includes(p));
 }
 
 export async function verifyPlaybooks(

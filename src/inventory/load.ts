@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { InventoryError } from '../errors.ts';
 import { DEFAULT_KEEP_GENERATIONS } from '../journal/retention.ts';
@@ -17,6 +18,8 @@ import { parseIniInventory } from './ini.ts';
 import { describeIssue, inventorySchema, zodPath, type HostInput, type InventoryInput } from './schema.ts';
 import { resolveTargets, targetWarning, type ConnectionSettings } from './targets.ts';
 import { parseYamlInventory } from './yaml.ts';
+import { traced, tracedSync } from '../trace.ts';
+import { cachedInventory, cacheKey, digestOf, inventoryCacheDir, sha256, storeInventory } from './compile-cache.ts';
 
 export type { InventoryWarning } from './ansible.ts';
 
@@ -129,9 +132,54 @@ export async function loadInventoryModule(file: string): Promise<unknown> {
 /**
  * With the CLI running from its bundle, an inventory (and the TypeScript files it imports) is
  * bundled by esbuild into one module whose `mailprov` imports point at the running bundle: one copy
- * of every class, and no loader hooks on the start-up path.
+ * of every class, and no loader hooks on the start-up path. The module is cached by content
+ * (compile-cache.ts): an unchanged inventory starts no esbuild at all.
  */
 async function importBundled(file: string, dist: string): Promise<{ default?: unknown }> {
+  const cacheDir = inventoryCacheDir();
+  const key = cacheDir ? cacheKey(file, compilerId(dist)) : undefined;
+  const cached = cacheDir && key ? cachedInventory(cacheDir, key) : undefined;
+  // a query of its own per load: the module is evaluated again, as a fresh file would be (its
+  // hostsFromIni() warnings are collected again, its files read again)
+  if (cached) return import(`${pathToFileURL(cached).href}?load=${++loads}`);
+  const { code, inputs } = await compileInventory(file, dist);
+  if (cacheDir && key) storeInventory(cacheDir, key, code, inputs);
+  const tmp = join(tmpdir(), `mailprov-inventory-${process.pid}-${Date.now()}.mjs`);
+  writeFileSync(tmp, code, { mode: 0o600 });
+  try {
+    return await import(pathToFileURL(tmp).href);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+let loads = 0;
+
+/** What compiles an inventory: the running bundle (its folder, when it was built) and esbuild's version. */
+function compilerId(dist: string): string {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const esbuild = (() => {
+    try {
+      return read(createRequire(join(dist, 'cli.mjs')).resolve('esbuild/package.json'));
+    } catch {
+      return '';
+    }
+  })();
+  return `${dist}\0${read(join(dist, '.built'))}\0${(/"version":\s*"([^"]+)"/.exec(esbuild) ?? [])[1] ?? ''}`;
+}
+
+/**
+ * The bundled module, and a digest of each file it was compiled from: of the very content esbuild
+ * was given for the inventory's own files (read here, below), of what is on disk now for the others
+ * (packages under node_modules, which esbuild reads itself).
+ */
+async function compileInventory(file: string, dist: string): Promise<{ code: string; inputs: Record<string, string> }> {
   const { build } = await import('esbuild');
   const target = (spec: string) => {
     const rest = spec.slice('mailprov'.length);
@@ -140,10 +188,12 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
     if (rest.startsWith('/playbooks/')) return join(dist, `${rest.slice(1).replace(/\.ts$/, '')}.mjs`);
     return undefined;
   };
+  const inputs: Record<string, string> = {};
   const out = await build({
     entryPoints: [file],
     bundle: true,
     write: false,
+    metafile: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
@@ -166,20 +216,20 @@ async function importBundled(file: string, dist: string): Promise<{ default?: un
         setup(b) {
           b.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
             if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
-            const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
+            const source = readFileSync(args.path);
+            inputs[args.path] = sha256(source);
+            const text = source.toString('utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
             return { contents: text, loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js' };
           });
         },
       },
     ],
   });
-  const tmp = join(tmpdir(), `mailprov-inventory-${process.pid}-${Date.now()}.mjs`);
-  writeFileSync(tmp, out.outputFiles[0].text, { mode: 0o600 });
-  try {
-    return await import(pathToFileURL(tmp).href);
-  } finally {
-    rmSync(tmp, { force: true });
+  for (const rel of Object.keys(out.metafile.inputs)) {
+    const path = resolve(rel);
+    inputs[path] ??= digestOf(path) ?? '';
   }
+  return { code: out.outputFiles[0].text, inputs };
 }
 
 export interface LoadOptions {
@@ -202,13 +252,14 @@ export async function loadInventory(fileArg: string, opts: LoadOptions = {}): Pr
   const file = resolve(fileArg);
   if (!existsSync(file)) throw new InventoryError(file, '(file)', 'an existing inventory file (.ts, or Ansible INI or YAML)', 'not found');
   const [raw, warnings] = await collecting(async () => {
-    if (/\.[cm]?[tj]s$/.test(file)) return loadInventoryModule(file);
+    if (/\.[cm]?[tj]s$/.test(file)) return traced('inventory compile', () => loadInventoryModule(file));
     const hosts = collect(readAnsibleHosts(file, ansibleFormat(file)));
     return { hosts, playbooks: opts.withPlaybooks ? await loadInventoryModule(resolve(opts.withPlaybooks)) : [] };
   });
   if (raw === undefined)
     throw new InventoryError(file, 'default export', 'defineInventory({...}) as the default export', 'the module exports no default');
-  const inventory = resolveInventory(raw, file, { sshConfig: readSshConfigOption(opts.sshConfig) });
+  const sshConfig = tracedSync('ssh_config and known_hosts', () => readSshConfigOption(opts.sshConfig));
+  const inventory = resolveInventory(raw, file, { sshConfig });
   return { ...inventory, warnings: [...warnings, ...inventory.warnings] };
 }
 

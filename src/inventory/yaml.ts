@@ -3,7 +3,8 @@
 // as wanted). A group may be described in several places; its parts add up. Parsed with the `yaml`
 // package into the model INI inventories share (ansible.ts): the same group precedence, host ranges
 // and ansible_* mapping.
-import { parse, type YAMLError } from 'yaml';
+import { createRequire } from 'node:module';
+import type { YAMLError } from 'yaml';
 import { InventoryError } from '../errors.ts';
 import {
   type AnsibleInventory,
@@ -20,11 +21,16 @@ import {
 
 const GROUP_KEYS = ['hosts', 'vars', 'children'];
 
+// loaded on first use: the yaml package is a tenth of a second of every start otherwise, and only
+// YAML inventories need it
+let yaml: typeof import('yaml') | undefined;
+const loadYaml = () => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+
 export function parseYamlInventory(text: string, file: string): AnsibleInventory {
   let doc: unknown;
   try {
     // Ansible's vaulted values (!vault) and other tags stay text: mailprov reads none of them
-    doc = parse(text, { logLevel: 'error', uniqueKeys: true });
+    doc = loadYaml().parse(text, { logLevel: 'error', uniqueKeys: true });
   } catch (err) {
     // the first line says what and where ("... at line 4, column 1:"); an excerpt follows
     const what = (err as YAMLError).message.split('\n')[0].replace(/:$/, '');

@@ -52,6 +52,13 @@ export interface PlaybookParts {
   /** Post-apply verification, run when the host changed; throws OperationError with evidence. */
   verify?(ctx: VerifyContext): Promise<void>;
   /**
+   * Its changes touch only what its own verify proves (mail-aliases: the aliases file and its
+   * database, nothing sendmail relays with): when every change of an apply is of such playbooks, only
+   * theirs verify, and another playbook's verify (the smart-host probe) does not run for them. Any
+   * change of a playbook without it verifies every playbook of the host.
+   */
+  selfContained?: boolean;
+  /**
    * Read-only checks against the world outside the host (`plan --probe`): changes nothing; throws
    * OperationError with evidence when the host could not work as configured.
    */

@@ -1,9 +1,13 @@
 // Unified diffs of planned file changes (texts arrive already masked where they hold secrets).
-import { createTwoFilesPatch } from 'diff';
+import { createRequire } from 'node:module';
 import type { FileDiff } from '../resources/types.ts';
 
+// loaded on first use: a run with nothing to change shows no diff
+let jsdiff: typeof import('diff') | undefined;
+
 export function unifiedDiff(d: FileDiff): string {
-  const patch = createTwoFilesPatch(
+  jsdiff ??= createRequire(import.meta.url)('diff') as typeof import('diff');
+  const patch = jsdiff.createTwoFilesPatch(
     d.before === null ? '/dev/null' : `a${d.path}`,
     d.after === null ? '/dev/null' : `b${d.path}`,
     d.before ?? '',

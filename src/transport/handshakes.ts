@@ -17,6 +17,7 @@ import { redact } from '../secrets/index.ts';
 import { authMethods } from './keys.ts';
 import { judgeHostKey, type KnownHostsCheck, knownHostsFor, rememberHostKey } from './known-hosts.ts';
 import type { SshTarget } from './target.ts';
+import { traced, tracedSync } from '../trace.ts';
 
 /** MAILPROV_MAX_HANDSHAKES, else 64: enough to keep a controller busy, few enough that each finishes in time. */
 export const DEFAULT_MAX_HANDSHAKES = 64;
@@ -48,7 +49,8 @@ export interface HandshakeChecks {
 
 /** known_hosts and keys first: a host that cannot be checked is refused before anything connects. */
 export async function prepareHandshake(target: SshTarget): Promise<HandshakeChecks> {
-  return { known: await knownHostsFor(target), auth: authMethods(target) };
+  const known = await traced('ssh_config and known_hosts', () => knownHostsFor(target));
+  return { known, auth: tracedSync('key decryption', () => authMethods(target)) };
 }
 
 /**

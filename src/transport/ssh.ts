@@ -12,6 +12,7 @@ import { forwardThrough, openRoute } from './jump.ts';
 import { shellQuote } from './quote.ts';
 import { announceStart, startThroughSudo, type SudoRun, sudoWords, type SudoWords } from './sudo.ts';
 import type { SshTarget } from './target.ts';
+import { traced } from '../trace.ts';
 
 // what callers of the connector name with it
 export type { HostKeyPolicy, SshTarget } from './target.ts';
@@ -66,8 +67,11 @@ export async function connect(target: SshTarget): Promise<Connection> {
   let ssh: NodeSSH;
   try {
     // the route (its own hops' handshakes) is open before this one takes a slot: slots never nest
-    ssh = await withHandshakeSlot(async () =>
-      handshake(target, checks, route ? await forwardThrough(route.value, target, target.jump!.at(-1)!) : await openTcp(target)),
+    // traced: the TCP connection and the handshake, with any wait for a handshake slot
+    ssh = await traced('handshake', () =>
+      withHandshakeSlot(async () =>
+        handshake(target, checks, route ? await forwardThrough(route.value, target, target.jump!.at(-1)!) : await openTcp(target)),
+      ),
     );
   } catch (err) {
     route?.release();

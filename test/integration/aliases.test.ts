@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { mailAliases } from '../../playbooks/mail-aliases.ts';
 import { sendmailSmartHost } from '../../playbooks/sendmail-smarthost.ts';
+import { runHosts } from '../../src/engine/index.ts';
 import { rollbackHost } from '../../src/engine/rollback-host.ts';
+import type { Inventory } from '../../src/inventory/load.ts';
 import { unifiedDiff } from '../../src/report/diff.ts';
 import { relaySettings, waitForMessage } from '../../src/sandbox/index.ts';
 import { apply, byHost, remote as remoteExec, resourceIds, sandboxInventory, useSandbox } from './helpers.ts';
@@ -19,6 +21,19 @@ const inventory = (root: string, more: Record<string, string> = {}) =>
     { on: 'relays', use: sendmailSmartHost(relaySettings(sandbox.state)) },
     { on: 'relays', use: mailAliases({ root, ...more }) },
   ]);
+/** An apply that also says which playbooks verified on each host (each one's "verifying" phase). */
+async function applyVerifying(inv: Inventory) {
+  const verified: Record<string, string[]> = {};
+  const results = await runHosts(inv.hosts, {
+    dryRun: false,
+    forks: 20,
+    emit: (e) => {
+      if (e.kind === 'host-phase' && e.phase === 'verifying') (verified[e.host] ??= []).push(e.detail ?? '');
+    },
+  });
+  return { results: byHost(results), verified };
+}
+
 /** What sendmail itself finds for root in its aliases database. */
 const rootInDatabase = async (host: (typeof HOSTS)[number]) =>
   /map_lookup: aliases \(root\) (.*)/.exec(await remote(host, '/usr/sbin/sendmail -bt', '/map aliases root\n'))?.[1];
@@ -47,11 +62,13 @@ describe('mailAliases next to sendmailSmartHost', () => {
     centosBefore = await remote('centos1', 'cat /etc/aliases');
     expect(centosBefore).toContain('postmaster:\troot\n');
 
-    const results = byHost(await apply(inventory('ops@example.com')));
+    const { results, verified } = await applyVerifying(inventory('ops@example.com'));
     for (const host of HOSTS) {
       const r = results[host];
       expect(r.error, host).toBeUndefined();
       expect(r.status).toBe('changed');
+      // sendmail changed: its verification (the smart-host probe) runs, and the aliases' own
+      expect(verified[host]).toEqual(['sendmail-smarthost', 'mail-aliases']);
       const ids = resourceIds(r);
       expect(ids).toEqual(expect.arrayContaining(['packages:sendmail', 'file:/etc/aliases', 'command:newaliases']));
       // bound after sendmailSmartHost: sendmail (and newaliases) is there before the aliases are
@@ -96,9 +113,11 @@ describe('mailAliases next to sendmailSmartHost', () => {
       expect(await rootInDatabase(host)).toBe('returns ops@example.com (0)'); // a plan changes nothing
     }
 
-    const changed = byHost(await apply(inventory('oncall@example.com')));
+    const { results: changed, verified } = await applyVerifying(inventory('oncall@example.com'));
     for (const host of HOSTS) {
       expect([changed[host].status, changed[host].error]).toEqual(['changed', undefined]);
+      // an aliases-only change cannot affect the relay: only the aliases verify, no smart-host probe
+      expect(verified[host]).toEqual(['mail-aliases']);
       expect(await rootInDatabase(host)).toBe('returns oncall@example.com (0)');
     }
 

@@ -13,16 +13,19 @@ import {
   docsSection,
   replaceBetween,
   rows,
+  targets,
+  targetsNotes,
 } from '../../../bench/report.ts';
+import { parseTraceLines } from '../../../bench/profile.ts';
 import { fixtureResults } from './fixture.ts';
 
 describe('figures from the samples', () => {
   it('takes the median of each tool, the floor of each N over all its scenarios, and flags failed runs', () => {
     const [dry, first, , converged] = rows(fixtureResults());
     expect(dry).toMatchObject({ name: 'dry run, fresh hosts', hosts: 1, floor: 0.2, loadBefore: 1, loadDuring: 2.3 });
-    expect(dry.medians).toEqual({ mailprov: 1, mailprovNode: 0.35, ansible: 4, floor: 0.2 });
+    expect(dry.medians).toEqual({ mailprov: 0.35, mailprovNpx: 1, ansible: 4, floor: 0.2 });
     expect(dry.rssMb).toBe(76);
-    // a first apply has no floor samples of its own, and no RSS under npx
+    // a first apply has no floor samples of its own, and no RSS (its run is traced line by line)
     expect(first.medians).toEqual({ mailprov: 7, ansible: 11, byHand: 6 });
     expect(first.floor).toBe(0.2);
     expect(first.rssMb).toBeUndefined();
@@ -39,16 +42,16 @@ describe('figures from the samples', () => {
 });
 
 describe('tables', () => {
-  it('shows npx and node runs of mailprov, ratios of npx mailprov, and marks a median with a failed run', () => {
+  it('shows installed and npx runs of mailprov, ratios of the installed mailprov, and marks a median with a failed run', () => {
     const lines = mainTable(fixtureResults(), false).split('\n');
     expect(lines[0]).toBe(
-      '| scenario                 | N  | npx mailprov s | node bin/mailprov.mjs s | ansible s | floor s | ansible/mailprov | mailprov/floor | mailprov peak RSS MB |',
+      '| scenario                 | N  | mailprov s | npx mailprov s | ansible s | floor s | ansible/mailprov | mailprov/floor | mailprov peak RSS MB |',
     );
     expect(lines.slice(2, 6)).toEqual([
-      '| dry run, fresh hosts     | 1  |           1.00 |                    0.35 |      4.00 |    0.20 |             4.0x |           5.0x |                   76 |',
-      '| first apply              | 1  |           7.00 |                       - |     11.00 |    0.20 |             1.6x |          35.0x |                    - |',
-      '| no-op re-apply           | 1  |           1.20 |                    0.50 |      4.00 |    0.20 |             3.3x |           6.0x |                   80 |',
-      '| dry run, converged hosts | 1  |           1.05 |                    0.45 |  3.90 (!) |    0.20 |             3.7x |           5.3x |                   77 |',
+      '| dry run, fresh hosts     | 1  |       0.35 |           1.00 |      4.00 |    0.20 |            11.4x |           1.7x |                   76 |',
+      '| first apply              | 1  |       7.00 |              - |     11.00 |    0.20 |             1.6x |          35.0x |                    - |',
+      '| no-op re-apply           | 1  |       0.50 |           1.20 |      4.00 |    0.20 |             8.0x |           2.5x |                   80 |',
+      '| dry run, converged hosts | 1  |       0.45 |           1.05 |  3.90 (!) |    0.20 |             8.7x |           2.3x |                   77 |',
     ]);
     expect(lines).toHaveLength(10);
     expect(mainTable(fixtureResults(), true).split('\n')[6]).toMatch(/\| {12}2\.0, 2\.3 \|$/);
@@ -57,10 +60,10 @@ describe('tables', () => {
   it('compares the first apply with the same commands by hand, medians of both', () => {
     expect(handTable(fixtureResults())).toBe(
       [
-        '| first apply | N  | npx mailprov s | by hand s | mailprov/by hand | within 1.2x |',
-        '|:------------|:---|---------------:|----------:|-----------------:|------------:|',
-        '| vs. by hand | 1  |           7.00 |      6.00 |            1.17x |         yes |',
-        '| vs. by hand | 10 |          14.00 |     12.00 |            1.17x |         yes |',
+        '| first apply | N  | mailprov s | by hand s | mailprov/by hand | within 1.2x |',
+        '|:------------|:---|-----------:|----------:|-----------------:|------------:|',
+        '| vs. by hand | 1  |       7.00 |      6.00 |            1.17x |         yes |',
+        '| vs. by hand | 10 |      14.00 |     12.00 |            1.17x |         yes |',
       ].join('\n'),
     );
   });
@@ -120,5 +123,51 @@ describe('documents', () => {
     expect(() => replaceBetween(`${BENCH_START}\n${BENCH_END}\n${BENCH_START}\n`, BENCH_START, BENCH_END, 'x')).toThrow(
       /expected one line/,
     );
+  });
+});
+
+describe('targets and the phase breakdown', () => {
+  it('says of each target met, missed by how much, or not measured in this run', () => {
+    const t = targets(fixtureResults());
+    const of = (what: string) => t.find((x) => x.what.startsWith(what))!;
+    expect(of('installed `mailprov plan`')).toMatchObject({ value: 0.45, goal: 0.5 });
+    expect(of('plan on 10 converged hosts')).toMatchObject({ value: 0.9 / 0.4, goal: 1.3 });
+    expect(of('first apply on 10 host(s)')).toMatchObject({ goal: 1.1 });
+    expect(of('plan on 100 converged hosts').missing).toBe('not measured: this run had no N=100 (--hosts 1,10)');
+    expect(of('start to first connect').missing).toMatch(/no phase breakdown/);
+    const md = latestMarkdown(fixtureResults());
+    expect(md).toMatch(/\| installed `mailprov plan`, 1 converged host, wall +\| <= 0\.50 s +\| +0\.45 s \| +met \|/);
+    expect(md).toMatch(/\| plan on 10 converged hosts, mailprov\/floor +\| <= 1\.30x +\| +2\.25x \| +missed by 0\.95 \(73%\) \|/);
+  });
+
+  it("reads mailprov's MAILPROV_TRACE report and shows the median of each phase, the start of the first connect as a target", () => {
+    const report = (connectAt: number) =>
+      [
+        'some warning on stderr',
+        'trace: module load                         0-200 ms    198 ms in 2',
+        `trace: inventory compile                 200-230 ms     30 ms`,
+        `trace: handshake                         ${connectAt}-${connectAt + 50} ms     50 ms`,
+        'trace: facts                             300-450 ms    150 ms',
+        'trace: total                               0-460 ms',
+      ].join('\n');
+    const lines = parseTraceLines(report(240));
+    expect(lines[0]).toEqual({ phase: 'module load', from: 0, to: 200, totalMs: 198, count: 2 });
+    expect(lines.at(-1)).toEqual({ phase: 'total', from: 0, to: 460, totalMs: 460, count: 1 });
+    const r = fixtureResults();
+    r.phaseBreakdowns = [{ label: 'plan, 1 converged host', hosts: 1, runs: [230, 240, 400].map((t) => parseTraceLines(report(t))) }];
+    expect(targets(r).find((x) => x.what.startsWith('start to first connect'))?.value).toBe(0.24);
+    const md = latestMarkdown(r);
+    expect(md).toContain('Where the time of a plan, 1 converged host goes, phase by phase (median of 3 runs');
+    expect(md).toMatch(/\| module load +\| +\| +0 \| +200 \| +198 \| +43% \|/);
+    expect(md).toMatch(/\| start to first connect .* \| <= 0\.25 s \| +0\.24 s \| +met \|/);
+  });
+
+  it('keeps the notes written by hand about the targets, right under their table', () => {
+    const notes = '<!-- targets-notes:start -->\nWhy: the facts.\n<!-- targets-notes:end -->';
+    expect(targetsNotes(`# old\n${notes}\nstale`)).toBe(notes);
+    expect(targetsNotes('# nothing')).toBeUndefined();
+    const md = latestMarkdown(fixtureResults(), undefined, notes);
+    expect(md.indexOf(notes)).toBeGreaterThan(md.indexOf('Targets (issue 30)'));
+    expect(md.indexOf(notes)).toBeLessThan(md.indexOf('| scenario '));
   });
 });
