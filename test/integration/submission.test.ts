@@ -330,7 +330,9 @@ describe.each(CASES)('$label', ({ host: name, up }) => {
       inventory(USERS, PUSHED().replace(', selfSigned: true', ''));
       const plan = mailprov('plan', inv);
       expect(plan.code, plan.out).toBe(1);
-      expect(plan.out).toMatch(new RegExp(String.raw`is self-signed \(CN ?= ?${name}\.sandbox\.test\): set submission\.tls\.selfSigned: true`));
+      expect(plan.out).toMatch(
+        new RegExp(String.raw`is self-signed \(CN ?= ?${name}\.sandbox\.test\): set submission\.tls\.selfSigned: true`),
+      );
     });
 
     it('issued by the CA: the plan says so, a client verifies it against the CA, the key stays on the host, a second apply changes nothing', {
@@ -371,7 +373,9 @@ describe.each(CASES)('$label', ({ host: name, up }) => {
       const again = mailprov('plan', inv);
       expect(again.code, again.out).toBe(0);
       expect(again.out).toMatch(
-        new RegExp(String.raw`submission certificate on the host before any change: ${name}\.sandbox\.test, mail\.sandbox\.test, .*issued by CN=Mailprov Test Office CA, expires in 36[45] day\(s\)`),
+        new RegExp(
+          String.raw`submission certificate on the host before any change: ${name}\.sandbox\.test, mail\.sandbox\.test, .*issued by CN=Mailprov Test Office CA, expires in 36[45] day\(s\)`,
+        ),
       );
       const second = mailprov('apply', inv);
       expect(second.code, second.out).toBe(0);
@@ -382,7 +386,9 @@ describe.each(CASES)('$label', ({ host: name, up }) => {
       const text = mailprov('status', inv);
       expect(text.code, text.out).toBe(0);
       expect(text.out).toMatch(
-        new RegExp(String.raw`certificate: ${name}\.sandbox\.test, mail\.sandbox\.test, .*issued by CN=Mailprov Test Office CA, expires in 36[45] days`),
+        new RegExp(
+          String.raw`certificate: ${name}\.sandbox\.test, mail\.sandbox\.test, .*issued by CN=Mailprov Test Office CA, expires in 36[45] days`,
+        ),
       );
       const json = mailprov('status', inv, '--json');
       const cert = JSON.parse(json.out).hosts[0].service.certificate;
@@ -397,11 +403,13 @@ describe.each(CASES)('$label', ({ host: name, up }) => {
       expect(readFileSync(prom, 'utf8')).toContain(`mailprov_submission_cert_expiry_seconds{host="${name}"} ${cert.expiresAt}`);
       const ok = mailprov('status', inv, '--nagios');
       expect(ok.code, ok.out).toBe(0);
-      expect(ok.out).toMatch(new RegExp(String.raw`${name}_cert_days=36[45];30:;7:;;`));
+      expect(ok.out).toMatch(new RegExp(`${name}_cert_days=36[45];30:;7:;;`));
       // a year of warning: WARNING, and the days left said
       const warn = mailprov('status', inv, '--nagios', '--warn-cert', '400d');
       expect(warn.code, warn.out).toBe(1);
-      expect(warn.out).toMatch(new RegExp(String.raw`^MAILPROV WARNING - ${name} WARNING: certificate expires in 36[45] day\(s\) < 400 days`));
+      expect(warn.out).toMatch(
+        new RegExp(String.raw`^MAILPROV WARNING - ${name} WARNING: certificate expires in 36[45] day\(s\) < 400 days`),
+      );
     });
 
     it('self-signed per host only with selfSigned: true, warned in plan and apply; rollback returns the CA certificate and its key', {
