@@ -29,6 +29,7 @@ export { readMessages, waitForMessage } from './messages.ts';
 export {
   setSmartHostMode,
   readSmartHostEvents,
+  waitForSmartHostEvents,
   smartHostModeFile,
   smartHostEventsFile,
   SMART_HOST_MODES,

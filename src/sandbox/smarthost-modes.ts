@@ -140,6 +140,28 @@ export async function readSmartHostEvents(state: Pick<SandboxState, 'dir'>): Pro
   return readEventsFile(smartHostEventsFile(state.dir));
 }
 
+/**
+ * The smart host's events once `done(events)` holds. The server writes an event when its side of
+ * the connection ends, which can be after the client has already gone (a client that refuses the
+ * certificate exits before the server sees the alert), so a test reads what it waits for.
+ */
+export async function waitForSmartHostEvents(
+  state: Pick<SandboxState, 'dir'>,
+  done: (events: SmartHostEvent[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<SmartHostEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await readSmartHostEvents(state);
+    if (done(events)) return events;
+    if (Date.now() >= deadline) {
+      const kinds = events.map((e) => e.kind).join(', ') || 'none';
+      throw new SandboxError(`the smart host's events did not come within ${timeoutMs} ms; recorded: ${kinds}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Checks a mode from a caller or a file; unknown keys are refused so a misspelt `password` is not ignored. */
 export function parseSmartHostMode(value: unknown): SmartHostMode {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
