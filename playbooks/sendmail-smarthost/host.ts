@@ -12,6 +12,7 @@ import { probeSenderAuthentication, senderAuthFailure } from './sender-auth-prob
 import { type RouteHost, routeList, routeMailer, smartHostList } from './render.ts';
 import { flushCommand, mailQueueFact, parseQueue } from './queue.ts';
 import { verifySenderRewriting } from './sender.ts';
+import { sideBySide } from './side-by-side.ts';
 import type { SendmailSettings } from './settings.ts';
 
 export const MAIL_DIR = '/etc/mail';
@@ -175,9 +176,14 @@ export function transcriptEvidence(output: string): string[] {
 export async function probeRelay(ctx: ProbeContext, settings: SendmailSettings): Promise<void> {
   // the sender domain's SPF and DMARC first, so that what to publish is said even when the smart
   // host then fails; a required check fails the host after the other checks have had their say
-  const senderFailures = await probeSenderAuthentication(ctx, settings);
-  await probeSmartHosts(ctx, settings);
-  await probeLiveConfig(ctx, settings);
+  let senderFailures: Awaited<ReturnType<typeof probeSenderAuthentication>> = [];
+  await sideBySide(ctx, [
+    async (c) => {
+      senderFailures = await probeSenderAuthentication(c, settings);
+    },
+    (c) => probeSmartHosts(c, settings),
+    (c) => probeLiveConfig(c, settings),
+  ]);
   if (senderFailures.length) throw senderAuthFailure(senderFailures);
 }
 
@@ -296,6 +302,23 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
 
   if (settings.submission) await verifySubmission(exec, settings.submission, log);
 
+  // what sendmail now does, read without sending anything: these do not depend on one another
+  await sideBySide(ctx, [
+    (c) => verifyRouting(c, settings),
+    (c) => verifyMaps(c, settings),
+    (c) => verifyDaemonRunsCf(c),
+    (c) => checkNotOpenRelay(c.exec, settings, c.log, { fqdn: c.facts.os.fqdn }),
+    (c) => verifySenderRewriting(c, settings),
+    ...(settings.probeSmartHost ? [(c: VerifyContext) => probeSmartHosts(c, settings)] : []),
+  ]);
+  // then the one check that sends: a test message only once every check above held
+  if (settings.verify) await sendTestMessage(ctx, settings);
+  await flushQueue(ctx, settings);
+}
+
+/** Mail to the verify recipient goes to the smart host (or the failover list), and each route's mail to its own. */
+async function verifyRouting(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
+  const { exec, log } = ctx;
   const probe = settings.verify?.recipient ?? 'postmaster@example.com';
   const route = await exec(`echo ${sh`${`3,0 ${probe}`}`} | ${SENDMAIL} -bt`);
   // -bt prints tokens spaced out: "$# relay $@ [ smtp . gmail . com ] $: ..."
@@ -318,15 +341,6 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   }
   log(`mail to ${probe} routes to ${relay[1]} (${relay[0]} mailer)`);
   for (const r of routeList(settings)) await verifyRoute(ctx, r, routeMailer(r, settings.smartHostPort));
-  // the maps and the cf sendmail runs, not only the files mailprov wrote
-  await verifyMaps(ctx, settings);
-  await verifyDaemonRunsCf(ctx);
-  await checkNotOpenRelay(exec, settings, log, { fqdn: ctx.facts.os.fqdn });
-  await verifySenderRewriting(ctx, settings);
-
-  if (settings.probeSmartHost) await probeSmartHosts(ctx, settings);
-  if (settings.verify) await sendTestMessage(ctx, settings);
-  await flushQueue(ctx, settings);
 }
 
 /** Messages that waited before the apply (deferred by the old config, say) leave now. */
