@@ -414,6 +414,44 @@ export function docsSection(r: BenchResults): string {
   ].join('\n');
 }
 
+export const SPEED_START = '<!-- speed:start -->';
+export const SPEED_END = '<!-- speed:end -->';
+
+/**
+ * The README's speed section: the run's headline figures at one host and at its largest N, and how
+ * many of the targets it met. Short on purpose: docs/benchmark.md and bench/latest.md hold the rest.
+ */
+export function readmeSection(r: BenchResults): string {
+  const all = rows(r);
+  const ns = [...new Set(all.map((row) => row.hosts))].sort((a, b) => a - b);
+  const shown = [...new Set([ns[0], ns[ns.length - 1]])].filter((n) => n !== undefined);
+  const s = (x: number | undefined) => (x === undefined ? '-' : `${fmt(x)} s`);
+  const lines: string[][] = [];
+  for (const n of shown) {
+    for (const name of ['dry run, converged hosts', 'no-op re-apply', 'first apply'] as const) {
+      const row = all.find((x) => x.name === name && x.hosts === n);
+      if (!row) continue;
+      const label = {
+        'dry run, converged hosts': '`plan`, converged',
+        'no-op re-apply': '`apply`, nothing to change',
+        'first apply': '`apply`, fresh hosts',
+      }[name];
+      const peer = name === 'first apply' ? `by hand ${s(row.medians.byHand)}` : `SSH floor ${s(row.floor)}`;
+      lines.push([String(n), label, s(row.medians.mailprov), s(row.medians.ansible), peer]);
+    }
+  }
+  const t = targets(r);
+  const met = t.filter((x) => x.value !== undefined && x.value <= x.goal).length;
+  const measuredCount = t.filter((x) => x.value !== undefined).length;
+  return [
+    `Measured by \`npm run bench\` on a ${r.machine.cores}-core machine (${day(r.date).slice(0, 10)}, mailprov ${version(r)}, median of ${r.options.reps}; wall time of the whole command, the installed \`mailprov\`):`,
+    '',
+    table(['hosts', 'command', 'mailprov', 'Ansible', 'the least it could take'], lines),
+    '',
+    `The SSH floor is N parallel \`ssh host true\`; "by hand" is mailprov's own plan typed into one shell per host. Speed goals met: ${met} of ${measuredCount} measured (${t.length} in all). How it is measured and where the time goes: [docs/benchmark.md](docs/benchmark.md), every figure in [bench/latest.md](bench/latest.md).`,
+  ].join('\n');
+}
+
 /**
  * Replaces what lies between two marker lines, the markers kept. A marker counts only alone on its
  * line: docs/benchmark.md names them in its prose too.

@@ -11,8 +11,11 @@ import {
   medianSample,
   probeCostSection,
   docsSection,
+  readmeSection,
   replaceBetween,
   rows,
+  SPEED_END,
+  SPEED_START,
   targets,
   targetsNotes,
 } from '../../../bench/report.ts';
@@ -169,5 +172,28 @@ describe('targets and the phase breakdown', () => {
     const md = latestMarkdown(fixtureResults(), undefined, notes);
     expect(md.indexOf(notes)).toBeGreaterThan(md.indexOf('Targets (issue 30)'));
     expect(md.indexOf(notes)).toBeLessThan(md.indexOf('| scenario '));
+  });
+});
+
+describe("the README's speed section", () => {
+  it('shows one host and the largest N, each against Ansible and its floor or by hand, and counts the goals met', () => {
+    const r = fixtureResults();
+    const text = readmeSection(r);
+    const measured = targets(r).filter((t) => t.value !== undefined);
+    const met = measured.filter((t) => t.value! <= t.goal).length;
+    expect(text).toContain(`Speed goals met: ${met} of ${measured.length} measured (${targets(r).length} in all)`);
+    const first = rows(r).find((x) => x.name === 'first apply' && x.hosts === 1)!;
+    expect(text).toMatch(
+      new RegExp(
+        `\\| 1 +\\| \`apply\`, fresh hosts +\\| +${first.medians.mailprov!.toFixed(2)} s \\|.*by hand ${first.medians.byHand!.toFixed(2)} s \\|`,
+      ),
+    );
+    expect(text).toContain('[docs/benchmark.md](docs/benchmark.md)');
+  });
+
+  it('is what the committed results say: README.md holds the section rendered from bench/results.json', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const results = JSON.parse(readFileSync('bench/results.json', 'utf8'));
+    expect(replaceBetween(readme, SPEED_START, SPEED_END, readmeSection(results)), 'run `npm run bench -- --render-only`').toBe(readme);
   });
 });
