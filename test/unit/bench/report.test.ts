@@ -143,6 +143,47 @@ describe('targets and the phase breakdown', () => {
     expect(md).toMatch(/\| plan on 10 converged hosts, mailprov\/floor +\| <= 1\.30x +\| +2\.25x \| +missed by 0\.95 \(73%\) \|/);
   });
 
+  it('takes hundreds of hosts from the scale run kept in the results, and says so, when this run had none', () => {
+    const r = fixtureResults();
+    const run = (scenario: 'no-op re-apply' | 'dry run, converged hosts', tool: 'mailprov' | 'floor', seconds: number, ok = true) => ({
+      scenario,
+      tool,
+      seconds,
+      ok,
+      detail: '',
+      load: [1, 1] as [number, number],
+    });
+    r.scale = {
+      date: '2026-11-24T00:36:00Z',
+      command: 'npm run bench -- --scale 100 --converge-at 100',
+      mailprovCommit: '435802e7d2aa',
+      load: { before: [1, 1, 1], after: [1, 1, 1] },
+      // the no-op apply has no floor of its own there: the converged dry run's floor stands for it
+      ns: [
+        {
+          hosts: 100,
+          forks: 100,
+          sandbox: { upSeconds: 8, processes: 600, pssMbPerHost: 4, rssMbPerHost: 24, forwarderPssMb: 40 },
+          runs: [
+            run('dry run, converged hosts', 'mailprov', 12),
+            run('dry run, converged hosts', 'floor', 10),
+            run('no-op re-apply', 'mailprov', 15),
+          ],
+        },
+      ],
+      notes: [],
+      failures: [],
+    };
+    const t = targets(r);
+    const plan = t.find((x) => x.what.startsWith('plan on 100 converged hosts'))!;
+    expect(plan).toMatchObject({ value: 1.2, goal: 1.2 });
+    expect(plan.what).toContain('(scale run of 2026-11-24, mailprov 435802e7d2, one run)');
+    expect(t.find((x) => x.what.startsWith('no-op apply on 100'))?.value).toBe(1.5);
+    // a failed run there is no figure
+    r.scale.ns[0].runs[0].ok = false;
+    expect(targets(r).find((x) => x.what.startsWith('plan on 100'))?.missing).toMatch(/not measured/);
+  });
+
   it("reads mailprov's MAILPROV_TRACE report and shows the median of each phase, the start of the first connect as a target", () => {
     const report = (connectAt: number) =>
       [

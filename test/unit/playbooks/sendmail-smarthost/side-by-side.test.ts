@@ -8,7 +8,7 @@ function context() {
   const said: string[] = [];
   const ctx = {
     hostName: 'h',
-    exec: async () => ({ code: 0, stdout: '', stderr: '' }),
+    exec: async (command: string) => ({ command, code: 0, stdout: '', stderr: '' }),
     connect: async () => {
       throw new Error('no');
     },
