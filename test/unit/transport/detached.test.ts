@@ -45,6 +45,12 @@ describe.each(shells)('detached steps under %s', (shell) => {
     expect(r.stderr).toMatch(/did not arrive whole/);
     expect(parseStepReport(run(shell, waitScript(dir)).stderr).outcome).toEqual({ state: 'not-started' });
     expect(run(shell, launchScript(dir, 'true', 'again', 0)).stderr).toMatch(/exists already/);
+    // a step that takes no input is not started on input it did not expect either
+    const none = join(g, 'steps', '1-002');
+    const extra = run(shell, launchScript(none, 'touch ran', 'a step', 0), 'stray');
+    expect(extra.status).toBe(120);
+    expect(extra.stderr).toMatch(/did not arrive whole/);
+    expect(existsSync(join(none, 'stdin'))).toBe(false);
   });
 
   it('what runs before the step (the backup) stops it when it fails, with its own exit status and message', () => {
