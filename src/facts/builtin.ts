@@ -168,18 +168,50 @@ export const ip6tablesFact = defineFact<IptablesFacts>({
   parse: parseFilterRules,
 });
 
+/** A service asked about by name, with the pid files its daemon writes (see ServiceQuery.pidFiles). */
+export interface ServiceQuery {
+  name: string;
+  /**
+   * Hosts without systemd: the daemon's pid files (every place it writes one, on any distro). The
+   * service runs exactly when one of them names a live process, read in place of the init script's
+   * `status`: Debian's sendmail script runs its whole helper and a perl status check for it (50 ms
+   * of the fact script), and exits 0 when the daemon is stopped.
+   */
+  pidFiles?: readonly string[];
+}
+
+/**
+ * Shell printing "running" when one of the pid files names a live process (not a zombie); no
+ * process is spawned. A pid file left by a daemon that died (stale) reads as not running.
+ */
+export function pidFileRunningScript(pidFiles: readonly string[]): string {
+  return [
+    `for f in ${pidFiles.map(shellQuote).join(' ')}; do`,
+    '  pid=; { read -r pid < "$f"; } 2>/dev/null',
+    '  case $pid in ""|*[!0-9]*) continue ;; esac',
+    // /proc/<pid>/stat: "pid (comm) state ...": Z (zombie) and X (dead) are gone already
+    '  st=; { read -r st < "/proc/$pid/stat"; } 2>/dev/null',
+    '  case ${st##*") "} in ""|Z*|X*) ;; *) echo running; break ;; esac',
+    'done',
+  ].join('\n');
+}
+
 /** Whether a service is known (unit file or init script) and running. */
-export const serviceFact = defineFact<ServiceFact, string>({
+export const serviceFact = defineFact<ServiceFact, string | ServiceQuery>({
   name: 'service',
-  script(name) {
+  script(arg) {
+    const { name, pidFiles } = typeof arg === 'string' ? { name: arg, pidFiles: undefined } : arg;
     const n = shellQuote(name);
     const script = shellQuote(`/etc/init.d/${name}`);
-    // systemd when it runs; otherwise the init script's status (LSB: 0 = running).
+    // systemd when it runs; otherwise the daemon's pid files when given, else the init script's
+    // status (LSB: 0 = running)
     return [
       'if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then',
       `  if systemctl cat ${n}.service >/dev/null 2>&1; then echo known; systemctl is-active --quiet ${n} && echo running; fi`,
       `elif [ -x ${script} ]; then`,
-      `  echo known; ${script} status >/dev/null 2>&1 </dev/null && echo running`,
+      pidFiles?.length
+        ? `  echo known\n${pidFileRunningScript(pidFiles)}`
+        : `  echo known; ${script} status >/dev/null 2>&1 </dev/null && echo running`,
       'fi',
       'true',
     ].join('\n');
