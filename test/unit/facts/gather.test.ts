@@ -116,14 +116,23 @@ describe('pidFileRunningScript (a service on a host without systemd)', () => {
   });
 
   it('reads not running when the pid is a zombie (the daemon died, its parent has not reaped it)', async () => {
-    // the child exits at once; its parent, exec'd into sleep, never reaps it
-    const parent = spawn('/bin/sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // the child (head) waits for a byte from the test; its parent, exec'd into sleep, never reaps it
+    const parent = spawn('/bin/sh', ['-c', 'exec 3<&0; head -c1 <&3 >/dev/null & echo $!; exec sleep 30'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 1000 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
     try {
-      const zombie = (await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString())))).trim();
-      const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
-      for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      const child = (await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString())))).trim();
+      const read = (path: string) => readFileSync(path, 'utf8');
+      await until(() => read(`/proc/${parent.pid}/comm`) === 'sleep\n');
+      expect(running(pidFile('alive', `${child}\n`))).toBe(true);
+      parent.stdin.write('x');
+      const state = () => read(`/proc/${child}/stat`).replace(/^.*\) /s, '')[0];
+      await until(() => state() === 'Z');
       expect(state()).toBe('Z');
-      expect(running(pidFile('zombie', `${zombie}\n`))).toBe(false);
+      expect(running(pidFile('zombie', `${child}\n`))).toBe(false);
     } finally {
       parent.kill();
     }
