@@ -77,7 +77,12 @@ function transactionScript(q: TransactionQuery): string {
   return [
     'set --',
     'if command -v apt-get >/dev/null 2>&1; then',
-    `  for p in ${apt}; do dpkg-query -W -f='\${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || set -- "$@" "$p"; done`,
+    // one dpkg-query for all (a converged host: every name installed, no other process); a name
+    // it does not list as installed (an arch-qualified one, a pattern) is asked on its own, as before
+    // (with no names, dpkg-query would list every package: not asked)
+    ...(q.apt.length ? [`  installed=$(dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\n' ${apt} 2>/dev/null)`] : []),
+    `  for p in ${apt}; do case "\n$installed\n" in *"\n$p\t"ii*) continue ;; esac`,
+    `    dpkg-query -W -f='\${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || set -- "$@" "$p"; done`,
     `  echo "${MARK} requested $*"`,
     '  if [ "$#" -gt 0 ]; then',
     `    out=$(${APT_SIMULATE} -q ${aptRecommendsFlag(q.recommends)} install "$@" 2>&1); echo "${MARK} exit $?"`,
@@ -92,7 +97,8 @@ function transactionScript(q: TransactionQuery): string {
     '  fi',
     'elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then',
     '  pm=dnf; command -v dnf >/dev/null 2>&1 || pm=yum',
-    `  for p in ${rpm}; do rpm -q "$p" >/dev/null 2>&1 || set -- "$@" "$p"; done`,
+    // rpm -q exits 0 only when every name is installed: then no name is asked on its own
+    `  ${q.rpm.length ? `rpm -q ${rpm} >/dev/null 2>&1 || ` : ''}for p in ${rpm}; do rpm -q "$p" >/dev/null 2>&1 || set -- "$@" "$p"; done`,
     `  echo "${MARK} requested $*"`,
     '  if [ "$#" -gt 0 ]; then',
     // --allowerasing only here, to see what a conflict would remove; the install never passes it unasked
