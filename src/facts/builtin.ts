@@ -57,10 +57,11 @@ export const fileFact = defineFact<FileFact, string>({
   name: 'file',
   script(path) {
     const p = shellQuote(path);
+    // one stat: its size (the last field) decides whether the content is read
     return [
       `if [ -e ${p} ] || [ -L ${p} ]; then`,
-      `  stat -c '%F|%U|%G|%a|%s' ${p}`,
-      `  if [ -f ${p} ] && [ "$(stat -c %s ${p})" -le ${MAX_CONTENT_BYTES} ]; then base64 -w0 < ${p}; echo; fi`,
+      `  mp_stat=$(stat -c '%F|%U|%G|%a|%s' ${p}) && printf '%s\\n' "$mp_stat"`,
+      `  if [ -f ${p} ] && [ "\${mp_stat##*|}" -le ${MAX_CONTENT_BYTES} ]; then base64 -w0 < ${p}; echo; fi`,
       'else echo MISSING; fi',
     ].join('\n');
   },
