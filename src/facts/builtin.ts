@@ -11,7 +11,8 @@ const OS_SCRIPT = [
   'cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null',
   'echo "MAILPROV_FQDN=$(hostname -f 2>/dev/null || hostname 2>/dev/null || cat /etc/hostname)"',
   '[ -r /etc/redhat-release ] && echo "MAILPROV_REDHAT_RELEASE=$(head -n1 /etc/redhat-release)"',
-  'for t in apt-get dnf yum systemctl service; do command -v "$t" >/dev/null 2>&1 && echo "MAILPROV_HAS_$t=1" | tr - _; done',
+  // the name as the key says it (apt-get: apt_get), without a tr process per tool
+  'for t in apt-get:apt_get dnf:dnf yum:yum systemctl:systemctl service:service; do command -v "${t%%:*}" >/dev/null 2>&1 && echo "MAILPROV_HAS_${t#*:}=1"; done',
   '[ -d /run/systemd/system ] && echo MAILPROV_SYSTEMD_RUNNING=1',
   'command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled && echo MAILPROV_SELINUX=1',
   'true',
