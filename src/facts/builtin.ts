@@ -93,15 +93,25 @@ export function parseFile(text: string): FileFact {
   return { exists: true, type, owner, group, mode: mode.padStart(4, '0'), size: Number(size), content, sha256 };
 }
 
+/**
+ * Shell that reads dpkg's list of packages (name, state, version; every package it knows but the
+ * never-installed ones) into $mp_dpkg_status, once per fact script: the sections run in one shell,
+ * and dpkg-query parses the whole status database however few packages it is asked about.
+ */
+export const DPKG_STATUS_SCRIPT = `[ -n "\${mp_dpkg_status+set}" ] || mp_dpkg_status=$(dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' 2>/dev/null)`;
+
 /** Whether each listed package is installed (dpkg or rpm), in one query per list. */
 export const packagesFact = defineFact<Map<string, PackageFact>, readonly string[]>({
   name: 'packages',
   script(names) {
     const args = names.map(shellQuote).join(' ');
     // One line per package: name, state (ii = installed), version. Missing packages print nothing.
+    // dpkg: the lines of the named packages from the host's whole list, read once per fact script
+    // (DPKG_STATUS_SCRIPT), so that every packages and transaction fact costs one dpkg-query in all.
     return [
       'if command -v dpkg-query >/dev/null 2>&1; then',
-      `  dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' ${args} 2>/dev/null`,
+      `  ${DPKG_STATUS_SCRIPT}`,
+      `  printf '%s\\n' "$mp_dpkg_status" | awk -F '\\t' 'BEGIN { for (i = 1; i < ARGC; i++) want[ARGV[i]]; ARGC = 1 } $1 in want' ${args}`,
       'elif command -v rpm >/dev/null 2>&1; then',
       `  for p in ${args}; do rpm -q --qf '%{NAME}\\tii \\t%{VERSION}-%{RELEASE}\\n' "$p" 2>/dev/null | grep -v 'is not installed'; done`,
       'fi',

@@ -2,6 +2,7 @@
 // anything (apt-get -s, dnf --assumeno), and whether the package manager was left interrupted.
 // Both are facts, so a dry run shows the same transaction the apply checks and runs.
 import { shellQuote } from '../transport/quote.ts';
+import { DPKG_STATUS_SCRIPT } from './builtin.ts';
 import { defineFact } from './fact.ts';
 
 export interface PackageVersion {
@@ -77,11 +78,11 @@ function transactionScript(q: TransactionQuery): string {
   return [
     'set --',
     'if command -v apt-get >/dev/null 2>&1; then',
-    // one dpkg-query for all (a converged host: every name installed, no other process); a name
-    // it does not list as installed (an arch-qualified one, a pattern) is asked on its own, as before
-    // (with no names, dpkg-query would list every package: not asked)
-    ...(q.apt.length ? [`  installed=$(dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\n' ${apt} 2>/dev/null)`] : []),
-    `  for p in ${apt}; do case "\n$installed\n" in *"\n$p\t"ii*) continue ;; esac`,
+    // dpkg's list, read once per fact script (the packages fact reads the same): a name it lists
+    // as installed needs no other process; one it does not (an arch-qualified one, a pattern) is
+    // asked on its own, as before
+    `  ${DPKG_STATUS_SCRIPT}`,
+    `  for p in ${apt}; do case "\n$mp_dpkg_status\n" in *"\n$p\t"ii*) continue ;; esac`,
     `    dpkg-query -W -f='\${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || set -- "$@" "$p"; done`,
     `  echo "${MARK} requested $*"`,
     '  if [ "$#" -gt 0 ]; then',
