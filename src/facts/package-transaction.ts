@@ -331,19 +331,25 @@ export const packageManagerStateFact = defineFact<PackageManagerState>({
   script: () =>
     [
       'if command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then',
-      // apt refuses to run while dpkg's journal (updates/) holds entries: "dpkg was interrupted"
-      '  if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then echo interrupted; fi',
-      '  dpkg --audit 2>/dev/null | head -n 6',
+      // apt refuses to run while dpkg's journal (updates/) holds entries: "dpkg was interrupted";
+      // any entry (hidden ones too) is seen by the shell's globs, with no ls process
+      '  for f in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]* /var/lib/dpkg/updates/..?*; do',
+      '    if [ -e "$f" ] || [ -L "$f" ]; then echo interrupted; break; fi',
+      '  done',
+      // its first 6 lines are kept by the parser (no head process)
+      '  dpkg --audit 2>/dev/null',
       'fi',
       'true',
     ].join('\n'),
   parse(text) {
-    const lines = text.split('\n').filter((l) => l && l !== 'interrupted');
+    const all = text.split('\n');
+    const interrupted = all[0] === 'interrupted';
+    const lines = (interrupted ? all.slice(1) : all).slice(0, 6).filter(Boolean);
     // dpkg --audit: a sentence ("The following packages are only half configured, probably due
     // to ..."), then one indented line per package ("  name  description")
     const headline = lines.find((l) => !l.startsWith(' '))?.replace(/[,.].*$/, '') ?? '';
     const names = lines.filter((l) => l.startsWith(' ')).map((l) => l.trim().split(/\s/)[0]);
     const detail = names.length ? `${headline}: ${names.join(', ')}` : headline;
-    return { interrupted: text.split('\n').includes('interrupted') || lines.length > 0, detail };
+    return { interrupted: interrupted || lines.length > 0, detail };
   },
 });
