@@ -143,8 +143,12 @@ const FIREWALLD_SCRIPT = [
   'fi',
 ].join('\n');
 
+// iptables' rules are kept in $mp_iptables for the rest of the fact script: the firewall fact
+// reads its INPUT chain from them instead of running iptables again (see firewall.ts)
 const rulesScript = (cmd: 'iptables' | 'ip6tables') =>
-  `if command -v ${cmd} >/dev/null 2>&1; then ${cmd} -S 2>/dev/null || echo MAILPROV_IPTABLES_FAILED; else echo MAILPROV_NO_IPTABLES; fi`;
+  cmd === 'iptables'
+    ? 'if command -v iptables >/dev/null 2>&1; then if mp_iptables=$(iptables -S 2>/dev/null); then printf \'%s\\n\' "$mp_iptables"; else unset mp_iptables; echo MAILPROV_IPTABLES_FAILED; fi; else echo MAILPROV_NO_IPTABLES; fi'
+    : `if command -v ${cmd} >/dev/null 2>&1; then ${cmd} -S 2>/dev/null || echo MAILPROV_IPTABLES_FAILED; else echo MAILPROV_NO_IPTABLES; fi`;
 
 export function parseFilterRules(body: string): IptablesFacts {
   const failed = /MAILPROV_(NO_IPTABLES|IPTABLES_FAILED)/.test(body);
