@@ -363,6 +363,8 @@ export const sendmailSmartHost = definePlaybook({
       service({
         name: 'sendmail',
         onNotify: 'restart',
+        // Debian's daemon (MTA listener), and RHEL's
+        pidFiles: ['/run/sendmail/mta/sendmail.pid', '/var/run/sendmail.pid'],
         companions: (facts) => (facts.os.family === 'rhel' && facts.os.serviceManager === 'systemd' ? ['sm-client'] : []),
       }),
     ];

@@ -60,7 +60,7 @@ export { lineEntriesRecord, type LineEntriesRecord } from './resources/index.ts'
 // engine gathers every fact of a host in one remote command.
 export type { HostFacts, OsFacts, FileFact, PackageFact, ServiceFact, IptablesFacts, Fact, FactQuery } from './facts/types.ts';
 export { defineFact } from './facts/fact.ts';
-export { fileFact, packagesFact, serviceFact, iptablesFact, ip6tablesFact, testFact } from './facts/builtin.ts';
+export { fileFact, packagesFact, serviceFact, iptablesFact, ip6tablesFact, testFact, type ServiceQuery } from './facts/builtin.ts';
 export { firewallFact, type FirewallFacts, type FirewallManager } from './facts/firewall.ts';
 
 // Shell quoting for remote commands (POSIX single quotes, safe in dash): sh`cmd ${value}` quotes

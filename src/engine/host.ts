@@ -7,7 +7,16 @@ import { ConnectionLostError, describeError, InterruptedError, LockError, Operat
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/types.ts';
 import type { ResolvedHost } from '../inventory/load.ts';
-import { acquireLock, controllerIdentity, genDir, HostJournal, journalFact, type Generation, type PruneOutcome } from '../journal/index.ts';
+import {
+  acquireLock,
+  controllerIdentity,
+  type HeldLock,
+  genDir,
+  HostJournal,
+  journalFact,
+  type Generation,
+  type PruneOutcome,
+} from '../journal/index.ts';
 import type { Finding } from '../playbook/index.ts';
 import { undoHandlerFor } from '../resources/undo.ts';
 import type { Change, Resource } from '../resources/types.ts';
@@ -78,7 +87,7 @@ interface HostRun {
   journal?: HostJournal;
   gen?: Generation;
   /** The host's lock, taken again on each reconnect. */
-  lock?: { release(): void };
+  lock?: HeldLock;
   lockInfo?: string;
   /** The lock went to another run while the connection was down: this run touches the host no more. */
   lockLost?: boolean;
@@ -91,8 +100,15 @@ export async function runHost(host: ResolvedHost, opts: HostRunOptions): Promise
     lint(run);
     if (opts.stop?.requested) return interruptedBeforeChanges(run, 'before it was contacted');
     const runner = await connectPhase(run);
-    if (!opts.dryRun) run.lock = await traced('lock', () => acquireLock(runner.conn, lockInfo(run)));
-    await traced('facts', () => factsPhase(run, runner));
+    // an apply takes the lock and gathers the facts under it in one round trip
+    let gathered: HostFacts | undefined;
+    if (!opts.dryRun) {
+      run.phase('facts');
+      // traced as facts: the lock (a flock that does not wait) is the smaller part of this round trip
+      run.lock = await traced('facts', () => acquireLock(runner.conn, lockInfo(run), { facts: factQueriesOf(run) }));
+      gathered = run.lock.facts;
+    }
+    await traced('facts', () => factsPhase(run, runner, gathered));
     const plan = tracedSync('plan', () => planPhase(run));
     // credentials mailprov wrote that no bound playbook manages any more: said, with how to remove them
     const leftover = await traced('other remote reads', () =>
@@ -263,14 +279,21 @@ async function connectPhase(run: HostRun): Promise<Runner> {
   return run.runner;
 }
 
+/** Every fact the host's run reads: the journal, the resources', the playbooks'. */
+const factQueriesOf = (run: HostRun) => [
+  journalFact.query(),
+  ...factQueries(run.resources),
+  ...run.host.playbooks.flatMap((p) => p.parts.facts ?? []),
+];
+
 /**
- * Facts and the journal in one round trip. Generations an undo left halfway are reported; an apply
+ * Facts and the journal in one round trip (with the lock, for an apply: `gathered`). Generations an undo left halfway are reported; an apply
  * a dead controller left is rolled back first (a rollback it left is recorded as failed).
  */
-async function factsPhase(run: HostRun, runner: Runner): Promise<void> {
-  run.phase('facts');
-  const queries = [journalFact.query(), ...factQueries(run.resources), ...run.host.playbooks.flatMap((p) => p.parts.facts ?? [])];
-  run.facts = await gatherFacts(runner.conn, queries);
+async function factsPhase(run: HostRun, runner: Runner, gathered?: HostFacts): Promise<void> {
+  if (!gathered) run.phase('facts');
+  const queries = factQueriesOf(run);
+  run.facts = gathered ?? (await gatherFacts(runner.conn, queries));
   run.journal = HostJournal.fromFacts(runner, run.facts, undoHandlerFor);
   const os = run.facts.os;
   run.result.os = os.prettyName;

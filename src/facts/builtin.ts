@@ -11,7 +11,8 @@ const OS_SCRIPT = [
   'cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null',
   'echo "MAILPROV_FQDN=$(hostname -f 2>/dev/null || hostname 2>/dev/null || cat /etc/hostname)"',
   '[ -r /etc/redhat-release ] && echo "MAILPROV_REDHAT_RELEASE=$(head -n1 /etc/redhat-release)"',
-  'for t in apt-get dnf yum systemctl service; do command -v "$t" >/dev/null 2>&1 && echo "MAILPROV_HAS_$t=1" | tr - _; done',
+  // the name as the key says it (apt-get: apt_get), without a tr process per tool
+  'for t in apt-get:apt_get dnf:dnf yum:yum systemctl:systemctl service:service; do command -v "${t%%:*}" >/dev/null 2>&1 && echo "MAILPROV_HAS_${t#*:}=1"; done',
   '[ -d /run/systemd/system ] && echo MAILPROV_SYSTEMD_RUNNING=1',
   'command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled && echo MAILPROV_SELINUX=1',
   'true',
@@ -57,10 +58,11 @@ export const fileFact = defineFact<FileFact, string>({
   name: 'file',
   script(path) {
     const p = shellQuote(path);
+    // one stat: its size (the last field) decides whether the content is read
     return [
       `if [ -e ${p} ] || [ -L ${p} ]; then`,
-      `  stat -c '%F|%U|%G|%a|%s' ${p}`,
-      `  if [ -f ${p} ] && [ "$(stat -c %s ${p})" -le ${MAX_CONTENT_BYTES} ]; then base64 -w0 < ${p}; echo; fi`,
+      `  mp_stat=$(stat -c '%F|%U|%G|%a|%s' ${p}) && printf '%s\\n' "$mp_stat"`,
+      `  if [ -f ${p} ] && [ "\${mp_stat##*|}" -le ${MAX_CONTENT_BYTES} ]; then base64 -w0 < ${p}; echo; fi`,
       'else echo MISSING; fi',
     ].join('\n');
   },
@@ -91,15 +93,25 @@ export function parseFile(text: string): FileFact {
   return { exists: true, type, owner, group, mode: mode.padStart(4, '0'), size: Number(size), content, sha256 };
 }
 
+/**
+ * Shell that reads dpkg's list of packages (name, state, version; every package it knows but the
+ * never-installed ones) into $mp_dpkg_status, once per fact script: the sections run in one shell,
+ * and dpkg-query parses the whole status database however few packages it is asked about.
+ */
+export const DPKG_STATUS_SCRIPT = `[ -n "\${mp_dpkg_status+set}" ] || mp_dpkg_status=$(dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' 2>/dev/null)`;
+
 /** Whether each listed package is installed (dpkg or rpm), in one query per list. */
 export const packagesFact = defineFact<Map<string, PackageFact>, readonly string[]>({
   name: 'packages',
   script(names) {
     const args = names.map(shellQuote).join(' ');
     // One line per package: name, state (ii = installed), version. Missing packages print nothing.
+    // dpkg: the lines of the named packages from the host's whole list, read once per fact script
+    // (DPKG_STATUS_SCRIPT), so that every packages and transaction fact costs one dpkg-query in all.
     return [
       'if command -v dpkg-query >/dev/null 2>&1; then',
-      `  dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' ${args} 2>/dev/null`,
+      `  ${DPKG_STATUS_SCRIPT}`,
+      `  printf '%s\\n' "$mp_dpkg_status" | awk -F '\\t' 'BEGIN { for (i = 1; i < ARGC; i++) want[ARGV[i]]; ARGC = 1 } $1 in want' ${args}`,
       'elif command -v rpm >/dev/null 2>&1; then',
       `  for p in ${args}; do rpm -q --qf '%{NAME}\\tii \\t%{VERSION}-%{RELEASE}\\n' "$p" 2>/dev/null | grep -v 'is not installed'; done`,
       'fi',
@@ -131,8 +143,12 @@ const FIREWALLD_SCRIPT = [
   'fi',
 ].join('\n');
 
+// iptables' rules are kept in $mp_iptables for the rest of the fact script: the firewall fact
+// reads its INPUT chain from them instead of running iptables again (see firewall.ts)
 const rulesScript = (cmd: 'iptables' | 'ip6tables') =>
-  `if command -v ${cmd} >/dev/null 2>&1; then ${cmd} -S 2>/dev/null || echo MAILPROV_IPTABLES_FAILED; else echo MAILPROV_NO_IPTABLES; fi`;
+  cmd === 'iptables'
+    ? 'if command -v iptables >/dev/null 2>&1; then if mp_iptables=$(iptables -S 2>/dev/null); then printf \'%s\\n\' "$mp_iptables"; else unset mp_iptables; echo MAILPROV_IPTABLES_FAILED; fi; else echo MAILPROV_NO_IPTABLES; fi'
+    : `if command -v ${cmd} >/dev/null 2>&1; then ${cmd} -S 2>/dev/null || echo MAILPROV_IPTABLES_FAILED; else echo MAILPROV_NO_IPTABLES; fi`;
 
 export function parseFilterRules(body: string): IptablesFacts {
   const failed = /MAILPROV_(NO_IPTABLES|IPTABLES_FAILED)/.test(body);
@@ -168,18 +184,50 @@ export const ip6tablesFact = defineFact<IptablesFacts>({
   parse: parseFilterRules,
 });
 
+/** A service asked about by name, with the pid files its daemon writes (see ServiceQuery.pidFiles). */
+export interface ServiceQuery {
+  name: string;
+  /**
+   * Hosts without systemd: the daemon's pid files (every place it writes one, on any distro). The
+   * service runs exactly when one of them names a live process, read in place of the init script's
+   * `status`: Debian's sendmail script runs its whole helper and a perl status check for it (50 ms
+   * of the fact script), and exits 0 when the daemon is stopped.
+   */
+  pidFiles?: readonly string[];
+}
+
+/**
+ * Shell printing "running" when one of the pid files names a live process (not a zombie); no
+ * process is spawned. A pid file left by a daemon that died (stale) reads as not running.
+ */
+export function pidFileRunningScript(pidFiles: readonly string[]): string {
+  return [
+    `for f in ${pidFiles.map(shellQuote).join(' ')}; do`,
+    '  pid=; { read -r pid < "$f"; } 2>/dev/null',
+    '  case $pid in ""|*[!0-9]*) continue ;; esac',
+    // /proc/<pid>/stat: "pid (comm) state ...": Z (zombie) and X (dead) are gone already
+    '  st=; { read -r st < "/proc/$pid/stat"; } 2>/dev/null',
+    '  case ${st##*") "} in ""|Z*|X*) ;; *) echo running; break ;; esac',
+    'done',
+  ].join('\n');
+}
+
 /** Whether a service is known (unit file or init script) and running. */
-export const serviceFact = defineFact<ServiceFact, string>({
+export const serviceFact = defineFact<ServiceFact, string | ServiceQuery>({
   name: 'service',
-  script(name) {
+  script(arg) {
+    const { name, pidFiles } = typeof arg === 'string' ? { name: arg, pidFiles: undefined } : arg;
     const n = shellQuote(name);
     const script = shellQuote(`/etc/init.d/${name}`);
-    // systemd when it runs; otherwise the init script's status (LSB: 0 = running).
+    // systemd when it runs; otherwise the daemon's pid files when given, else the init script's
+    // status (LSB: 0 = running)
     return [
       'if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then',
       `  if systemctl cat ${n}.service >/dev/null 2>&1; then echo known; systemctl is-active --quiet ${n} && echo running; fi`,
       `elif [ -x ${script} ]; then`,
-      `  echo known; ${script} status >/dev/null 2>&1 </dev/null && echo running`,
+      pidFiles?.length
+        ? `  echo known\n${pidFileRunningScript(pidFiles)}`
+        : `  echo known; ${script} status >/dev/null 2>&1 </dev/null && echo running`,
       'fi',
       'true',
     ].join('\n');

@@ -44,7 +44,11 @@ const SCRIPT = [
   '  ufw show added 2>/dev/null | sed -n "s/^ufw /MP_UFW_ADDED ufw /p"',
   'fi',
   'if command -v nft >/dev/null 2>&1; then nft list ruleset 2>/dev/null | sed "s/^/MP_NFT /"; fi',
-  'if command -v iptables >/dev/null 2>&1; then iptables -S INPUT 2>/dev/null | sed "s/^/MP_IPT /"; fi',
+  // the INPUT chain: its lines of the rules the iptables fact read in this script, if it did
+  'if command -v iptables >/dev/null 2>&1; then',
+  '  if [ -n "${mp_iptables+set}" ]; then printf \'%s\\n\' "$mp_iptables" | sed -n "s/^-[PA] INPUT /MP_IPT &/p"',
+  '  else iptables -S INPUT 2>/dev/null | sed "s/^/MP_IPT /"; fi',
+  'fi',
   'true',
 ].join('\n');
 

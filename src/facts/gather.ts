@@ -1,6 +1,8 @@
 // Gathers every fact a host's resources need in ONE remote command: a small sh script with one
 // section per query, each introduced by a marker line carrying a random nonce (so no file content
-// can forge a section). The parser turns the sections back into HostFacts.
+// can forge a section). The parser turns the sections back into HostFacts. The sections run in
+// one shell: what several read (dpkg's list, iptables' rules) is kept in an mp_ variable by the
+// first, and a section that finds none reads it itself, so the order of the queries never matters.
 import { randomBytes } from 'node:crypto';
 import { CommandError, FactError } from '../errors.ts';
 import { redact } from '../secrets/index.ts';

@@ -2,6 +2,7 @@
 // anything (apt-get -s, dnf --assumeno), and whether the package manager was left interrupted.
 // Both are facts, so a dry run shows the same transaction the apply checks and runs.
 import { shellQuote } from '../transport/quote.ts';
+import { DPKG_STATUS_SCRIPT } from './builtin.ts';
 import { defineFact } from './fact.ts';
 
 export interface PackageVersion {
@@ -77,7 +78,12 @@ function transactionScript(q: TransactionQuery): string {
   return [
     'set --',
     'if command -v apt-get >/dev/null 2>&1; then',
-    `  for p in ${apt}; do dpkg-query -W -f='\${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || set -- "$@" "$p"; done`,
+    // dpkg's list, read once per fact script (the packages fact reads the same): a name it lists
+    // as installed needs no other process; one it does not (an arch-qualified one, a pattern) is
+    // asked on its own, as before
+    `  ${DPKG_STATUS_SCRIPT}`,
+    `  for p in ${apt}; do case "\n$mp_dpkg_status\n" in *"\n$p\t"ii*) continue ;; esac`,
+    `    dpkg-query -W -f='\${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || set -- "$@" "$p"; done`,
     `  echo "${MARK} requested $*"`,
     '  if [ "$#" -gt 0 ]; then',
     `    out=$(${APT_SIMULATE} -q ${aptRecommendsFlag(q.recommends)} install "$@" 2>&1); echo "${MARK} exit $?"`,
@@ -92,7 +98,8 @@ function transactionScript(q: TransactionQuery): string {
     '  fi',
     'elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then',
     '  pm=dnf; command -v dnf >/dev/null 2>&1 || pm=yum',
-    `  for p in ${rpm}; do rpm -q "$p" >/dev/null 2>&1 || set -- "$@" "$p"; done`,
+    // rpm -q exits 0 only when every name is installed: then no name is asked on its own
+    `  ${q.rpm.length ? `rpm -q ${rpm} >/dev/null 2>&1 || ` : ''}for p in ${rpm}; do rpm -q "$p" >/dev/null 2>&1 || set -- "$@" "$p"; done`,
     `  echo "${MARK} requested $*"`,
     '  if [ "$#" -gt 0 ]; then',
     // --allowerasing only here, to see what a conflict would remove; the install never passes it unasked
@@ -324,19 +331,25 @@ export const packageManagerStateFact = defineFact<PackageManagerState>({
   script: () =>
     [
       'if command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then',
-      // apt refuses to run while dpkg's journal (updates/) holds entries: "dpkg was interrupted"
-      '  if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then echo interrupted; fi',
-      '  dpkg --audit 2>/dev/null | head -n 6',
+      // apt refuses to run while dpkg's journal (updates/) holds entries: "dpkg was interrupted";
+      // any entry (hidden ones too) is seen by the shell's globs, with no ls process
+      '  for f in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]* /var/lib/dpkg/updates/..?*; do',
+      '    if [ -e "$f" ] || [ -L "$f" ]; then echo interrupted; break; fi',
+      '  done',
+      // its first 6 lines are kept by the parser (no head process)
+      '  dpkg --audit 2>/dev/null',
       'fi',
       'true',
     ].join('\n'),
   parse(text) {
-    const lines = text.split('\n').filter((l) => l && l !== 'interrupted');
+    const all = text.split('\n');
+    const interrupted = all[0] === 'interrupted';
+    const lines = (interrupted ? all.slice(1) : all).slice(0, 6).filter(Boolean);
     // dpkg --audit: a sentence ("The following packages are only half configured, probably due
     // to ..."), then one indented line per package ("  name  description")
     const headline = lines.find((l) => !l.startsWith(' '))?.replace(/[,.].*$/, '') ?? '';
     const names = lines.filter((l) => l.startsWith(' ')).map((l) => l.trim().split(/\s/)[0]);
     const detail = names.length ? `${headline}: ${names.join(', ')}` : headline;
-    return { interrupted: text.split('\n').includes('interrupted') || lines.length > 0, detail };
+    return { interrupted: interrupted || lines.length > 0, detail };
   },
 });

@@ -7,4 +7,4 @@ export * from './records.ts';
 export { HostJournal, journalFact, controllerIdentity, type GenerationStart, type PruneOutcome } from './journal.ts';
 export { genDir, JOURNAL_DIR, GENERATIONS_DIR, PRUNED_FILE } from './scripts.ts';
 export * from './retention.ts';
-export { acquireLock } from './lock.ts';
+export { acquireLock, type HeldLock } from './lock.ts';

@@ -166,6 +166,8 @@ function describeFact(key: string): string {
   const arg = key.slice(colon + 1);
   if (name === 'file') return arg;
   if (name === 'packages' || name === 'package-transaction') return `the packages ${packageNames(arg)}`;
+  // by name, or { name, pidFiles } (a daemon's pid files)
+  if (name === 'service') return `the service ${arg.startsWith('{') ? (JSON.parse(arg) as { name: string }).name : arg}`;
   // a check is a shell command: its first words say enough
   const words = arg.replace(/\s+/g, ' ');
   return name === 'test' ? `the check \`${words.length > 60 ? `${words.slice(0, 60)}...` : words}\`` : `${name} ${arg}`;

@@ -13,6 +13,12 @@ export interface ServiceOptions {
   /** Extra units started/restarted together (RHEL 7+: sm-client with sendmail), per host. */
   companions?: (facts: HostFacts) => string[];
   state?: 'running';
+  /**
+   * Hosts without systemd: every pid file the daemon writes (per distro). It runs exactly when one
+   * names a live process, read instead of running the init script's `status` (slow for some
+   * daemons, and wrong for Debian's sendmail, whose status exits 0 when it is stopped).
+   */
+  pidFiles?: readonly string[];
   onNotify?: 'restart' | 'reload';
 }
 
@@ -24,6 +30,7 @@ export function serviceCommand(os: OsFacts, name: string, action: 'start' | 'res
 export function service(opts: ServiceOptions): Resource {
   const id = serviceId(opts.name);
   const onNotify = opts.onNotify ?? 'restart';
+  const query = opts.pidFiles?.length ? { name: opts.name, pidFiles: opts.pidFiles } : opts.name;
   const steps = (facts: HostFacts, action: 'start' | 'restart' | 'reload') =>
     [opts.name, ...(opts.companions?.(facts) ?? [])].map((u) => ({
       label: `${action} ${u}`,
@@ -33,9 +40,9 @@ export function service(opts: ServiceOptions): Resource {
     id,
     notify: [],
     handler: true,
-    facts: () => [serviceFact.query(opts.name)],
+    facts: () => [serviceFact.query(query)],
     plan(facts): Change | NoChange {
-      const fact = facts.get(serviceFact, opts.name);
+      const fact = facts.get(serviceFact, query);
       if (fact.running) return { resourceId: id, reason: `${opts.name} is running` };
       return {
         resourceId: id,
@@ -49,7 +56,7 @@ export function service(opts: ServiceOptions): Resource {
     planNotified(facts, notifiedBy, ctx): Change | NoChange {
       if (ctx.changed.has(id)) return { resourceId: id, reason: `${opts.name} is started in this run already` };
       // a rollback restarts what runs, and starts nothing that was not running before
-      if (ctx.mode === 'rollback' && !facts.get(serviceFact, opts.name).running)
+      if (ctx.mode === 'rollback' && !facts.get(serviceFact, query).running)
         return { resourceId: id, reason: `${opts.name} is not running: nothing to restart` };
       return {
         resourceId: id,

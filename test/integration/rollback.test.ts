@@ -278,6 +278,27 @@ describe('rollback', () => {
     await remote(1, `rm -f ${gate}.waiting ${gate}.open`);
   });
 
+  it("an apply reads the host's facts under its lock, taken in the same round trip; a plan takes none", async () => {
+    // the command's guard is a fact: it says whether the lock was free while the facts were read
+    const probe = definePlaybook({
+      name: 'lock-probe',
+      settings: z.object({}).strict(),
+      build: () => ({
+        resources: [
+          command({ name: 'lock held', run: 'true', unless: '[ ! -e /var/lib/mailprov/lock ] || flock -n /var/lib/mailprov/lock true' }),
+        ],
+      }),
+    });
+    const inv = sandboxInventory(sandbox.state, [{ on: 'relay2', use: probe({}) }], {}, ['relay2']);
+    const [planned] = await apply(inv, true);
+    expect([planned.status, planned.changes]).toEqual(['unchanged', []]);
+    const [applied] = await apply(inv);
+    expect(applied.changes.map((c) => [c.resourceId, c.reason])).toEqual([['command:lock held', expect.stringContaining('check failed')]]);
+    expect(applied.status).toBe('changed');
+    // and the lock is free again once the run is over
+    expect((await remote(1, 'flock -n /var/lib/mailprov/lock true')).code).toBe(0);
+  });
+
   it('a firewall change that cuts off new SSH connections is reverted by the host itself, and the host rolled back', async () => {
     const lockout = definePlaybook({
       name: 'lockout',

@@ -77,6 +77,23 @@ describe('sendmail smart-host playbook', () => {
     expect(await sendmailPid(0)).toBe(pid);
   });
 
+  it('a daemon that died (killed, its pid file left behind) reads as stopped and is started again', async () => {
+    const pid = await sendmailPid(0);
+    // SIGKILL: sendmail cannot remove its pid file; tini, the host's init, reaps it
+    await remote(0, `kill -KILL ${pid}; while [ -e /proc/${pid} ]; do sleep 0.1; done`);
+    expect(await sendmailPid(0)).toBe(pid);
+    // Debian's init script says so, but exits 0 all the same: its status is not a signal
+    const status = await remote(0, '/etc/init.d/sendmail status');
+    expect([status.code, status.stdout]).toEqual([0, expect.stringContaining('MTA: is not running')]);
+    const [planned] = await apply(inventory(settings(), ['relay1']), true);
+    expect(planned.changes.map((c) => [c.resourceId, c.reason])).toEqual([['service:sendmail', 'not running']]);
+    const [applied] = await apply(inventory(settings(), ['relay1']));
+    expect([applied.status, resourceIds(applied)]).toEqual(['changed', ['service:sendmail']]);
+    const started = await sendmailPid(0);
+    expect(started).not.toBe(pid);
+    expect((await remote(0, `test -d /proc/${started}`)).code).toBe(0);
+  });
+
   it('a changed password updates only authinfo and its map; refused by the smart host, the host rolls back by itself', async () => {
     const pid = await sendmailPid(0);
     const good = readFileSync(sandbox.state.smartHost.passwordFile, 'utf8').trim();

@@ -70,10 +70,11 @@ export function hostFacts(
         };
       case 'ip6tables':
         return { available: true, rules: over.rules6 ?? ['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT'] };
-      case 'service':
-        return over.services?.[arg as string] === undefined
-          ? { known: false, running: false }
-          : { known: true, running: over.services[arg as string] };
+      case 'service': {
+        // by name, or { name, pidFiles }
+        const service = typeof arg === 'string' ? arg : (arg as { name: string }).name;
+        return over.services?.[service] === undefined ? { known: false, running: false } : { known: true, running: over.services[service] };
+      }
       case 'test':
         return over.tests?.[arg as string] ?? 1;
       case 'journal':

@@ -1,10 +1,10 @@
 // The fact script and its parser: raw command output in, parsed facts out (no host needed).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileFact, iptablesFact, packagesFact, parseOs, testFact } from '../../../src/facts/builtin.ts';
+import { fileFact, iptablesFact, packagesFact, parseOs, pidFileRunningScript, testFact } from '../../../src/facts/builtin.ts';
 import { buildFactScript, parseFacts, uniqueQueries } from '../../../src/facts/gather.ts';
 
 const DEBIAN = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -88,5 +88,53 @@ describe('buildFactScript', () => {
   it('refuses output that was cut short', () => {
     const built = buildFactScript([]);
     expect(() => parseFacts(`${built.marker} os\nID=debian\n`, built)).toThrow(/cut short/);
+  });
+});
+
+describe('pidFileRunningScript (a service on a host without systemd)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pidfiles-'));
+  const pidFile = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const running = (...files: string[]) => execFileSync('/bin/dash', ['-c', pidFileRunningScript(files)]).toString() === 'running\n';
+
+  it('reads running when a pid file names a live process, as the daemon writes it (pid, then its command)', () => {
+    expect(running(pidFile('live', `${process.pid}\n/usr/sbin/sendmail-mta -bd\n`))).toBe(true);
+    // any of the listed files: the ones of other distros are simply absent
+    expect(running(join(dir, 'absent'), pidFile('live2', `${process.pid}\n`))).toBe(true);
+  });
+
+  it('reads not running with no pid file, an empty or garbled one, or one a dead daemon left (stale)', () => {
+    const dead = spawnSync('/bin/true').pid;
+    expect(running(join(dir, 'absent'))).toBe(false);
+    expect(running(pidFile('empty', ''))).toBe(false);
+    expect(running(pidFile('garbled', '12ab\n'))).toBe(false);
+    expect(running(pidFile('path', '../1\n'))).toBe(false);
+    expect(running(pidFile('stale', `${dead}\n/usr/sbin/sendmail-mta -bd\n`))).toBe(false);
+  });
+
+  it('reads not running when the pid is a zombie (the daemon died, its parent has not reaped it)', async () => {
+    // the child (head) waits for a byte from the test; its parent, exec'd into sleep, never reaps it
+    const parent = spawn('/bin/sh', ['-c', 'exec 3<&0; head -c1 <&3 >/dev/null & echo $!; exec sleep 30'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 1000 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      const child = (await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString())))).trim();
+      const read = (path: string) => readFileSync(path, 'utf8');
+      await until(() => read(`/proc/${parent.pid}/comm`) === 'sleep\n');
+      expect(running(pidFile('alive', `${child}\n`))).toBe(true);
+      parent.stdin.write('x');
+      const state = () => read(`/proc/${child}/stat`).replace(/^.*\) /s, '')[0];
+      await until(() => state() === 'Z');
+      expect(state()).toBe('Z');
+      expect(running(pidFile('zombie', `${child}\n`))).toBe(false);
+    } finally {
+      parent.kill();
+    }
   });
 });

@@ -1,7 +1,9 @@
 // The package transaction fact read back from what the package managers really printed: each file
 // in transactions/ is the fact's output captured on a sandbox host (Debian 12's apt, the
 // CentOS-like host's dnf 4.14), as the fact script prints it.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageManagerStateFact, parseTransactionFact } from '../../../src/facts/package-transaction.ts';
@@ -89,5 +91,26 @@ describe('the package manager state fact', () => {
     expect(packageManagerStateFact.parse('interrupted\n', undefined).interrupted).toBe(true);
     const audit = 'The following packages are only half configured, probably due to problems\nconfiguring them the first time.\n';
     expect(packageManagerStateFact.parse(audit, undefined)).toMatchObject({ interrupted: true });
+    // dpkg --audit's whole output comes back: the detail is made of its first 6 lines
+    const many = `The following packages are only half configured, probably due to problems\n${['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((n) => ` ${n}  a package`).join('\n')}\n`;
+    expect(packageManagerStateFact.parse(`interrupted\n${many}`, undefined)).toEqual({
+      interrupted: true,
+      detail: 'The following packages are only half configured: a, b, c, d, e',
+    });
+  });
+
+  it("sees an entry of dpkg's journal whatever its name, and nothing in an empty one (run under dash)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpkg-updates-'));
+    const script = packageManagerStateFact.script(undefined).replaceAll('/var/lib/dpkg/updates', dir);
+    // without dpkg and apt-get on PATH the fact says nothing: stand-ins that say nothing either
+    const bin = mkdtempSync(join(tmpdir(), 'bin-'));
+    for (const tool of ['dpkg', 'apt-get']) writeFileSync(join(bin, tool), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const run = () => execFileSync('/bin/dash', ['-c', script], { env: { PATH: `${bin}:/usr/bin:/bin` } }).toString();
+    expect(run()).toBe('');
+    for (const name of ['0001', '.hidden', '..x']) {
+      writeFileSync(join(dir, name), '');
+      expect(run()).toBe('interrupted\n');
+      rmSync(join(dir, name));
+    }
   });
 });

@@ -181,6 +181,20 @@ describe('plan digests', () => {
     ]);
   });
 
+  it('names a service by its name, whether its pid files are part of the fact or not', () => {
+    const digest = (v: string) => `sha256:${sha256(v)}`;
+    const keys = ['service:saslauthd', 'service:{"name":"sendmail","pidFiles":["/run/sendmail/mta/sendmail.pid"]}'];
+    const nowValues = new Map(keys.map((key) => [key, 'after']));
+    expect(
+      staleFacts(
+        keys.map((key) => ({ key, digest: digest('before') })),
+        keys.map((key) => ({ key, digest: digest('after') })),
+        salt,
+        nowValues,
+      ),
+    ).toEqual(['the service saslauthd changed since the plan', 'the service sendmail changed since the plan']);
+  });
+
   it('content is compared by digest: the same steps pass, another password is a difference', () => {
     const plan = (content: string): Change => {
       const r = file({ path: authinfo, content, owner: 'root', group: 'root', mode: '0600', mask });

@@ -81,6 +81,10 @@ describe('the drift check of a .db against its text', () => {
     expect(check(shell, authinfo, '')).not.toBe(0); // emptied by hand
     expect(check(shell, authinfo, `${key.toLowerCase()}\t"P:old"\n`)).not.toBe(0);
     expect(check(shell, authinfo, null)).not.toBe(0); // no .db
+    // every entry as often in both: an entry twice in the text and once in the .db is not in sync
+    expect(check(shell, `${authinfo}\n${authinfo}`, `${key.toLowerCase()}\t${value}\n`)).not.toBe(0);
+    expect(check(shell, authinfo, `${key.toLowerCase()}\t${value}\nother\tx\n`)).not.toBe(0);
+    expect(check(shell, '# nothing\n', '')).toBe(0);
     expect(digest(value)).toMatch(/^[0-9a-f]{64}$/);
   });
 });
