@@ -365,6 +365,7 @@ export const sendmailSmartHost = definePlaybook({
         onNotify: 'restart',
         // Debian's daemon (MTA listener), and RHEL's
         pidFiles: ['/run/sendmail/mta/sendmail.pid', '/var/run/sendmail.pid'],
+        processName: 'sendmail', // Debian's daemon is sendmail-mta
         companions: (facts) => (facts.os.family === 'rhel' && facts.os.serviceManager === 'systemd' ? ['sm-client'] : []),
       }),
     ];

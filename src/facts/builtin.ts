@@ -194,20 +194,30 @@ export interface ServiceQuery {
    * of the fact script), and exits 0 when the daemon is stopped.
    */
   pidFiles?: readonly string[];
+  /**
+   * With pidFiles: how the daemon's process name (its comm, as in /proc/<pid>/stat) begins, e.g.
+   * 'sendmail' (Debian's is sendmail-mta). A stale pid file whose number the kernel gave to another
+   * program since then does not read as running.
+   */
+  processName?: string;
 }
 
 /**
- * Shell printing "running" when one of the pid files names a live process (not a zombie); no
- * process is spawned. A pid file left by a daemon that died (stale) reads as not running.
+ * Shell printing "running" when one of the pid files names a live process (not a zombie) whose name
+ * begins with `processName` (when given); no process is spawned. A pid file left by a daemon that
+ * died (stale) reads as not running, and so does one whose pid another program has since.
  */
-export function pidFileRunningScript(pidFiles: readonly string[]): string {
+export function pidFileRunningScript(pidFiles: readonly string[], processName?: string): string {
   return [
     `for f in ${pidFiles.map(shellQuote).join(' ')}; do`,
     '  pid=; { read -r pid < "$f"; } 2>/dev/null',
     '  case $pid in ""|*[!0-9]*) continue ;; esac',
     // /proc/<pid>/stat: "pid (comm) state ...": Z (zombie) and X (dead) are gone already
     '  st=; { read -r st < "/proc/$pid/stat"; } 2>/dev/null',
-    '  case ${st##*") "} in ""|Z*|X*) ;; *) echo running; break ;; esac',
+    '  case ${st##*") "} in ""|Z*|X*) continue ;; esac',
+    // the comm lies between the first "(" and the last ") " (it may hold either itself)
+    ...(processName ? ['  c=${st%") "*}; c=${c#*"("}', `  case $c in ${shellQuote(processName)}*) ;; *) continue ;; esac`] : []),
+    '  echo running; break',
     'done',
   ].join('\n');
 }
@@ -216,7 +226,7 @@ export function pidFileRunningScript(pidFiles: readonly string[]): string {
 export const serviceFact = defineFact<ServiceFact, string | ServiceQuery>({
   name: 'service',
   script(arg) {
-    const { name, pidFiles } = typeof arg === 'string' ? { name: arg, pidFiles: undefined } : arg;
+    const { name, pidFiles, processName } = typeof arg === 'string' ? { name: arg, pidFiles: undefined, processName: undefined } : arg;
     const n = shellQuote(name);
     const script = shellQuote(`/etc/init.d/${name}`);
     // systemd when it runs; otherwise the daemon's pid files when given, else the init script's
@@ -226,7 +236,7 @@ export const serviceFact = defineFact<ServiceFact, string | ServiceQuery>({
       `  if systemctl cat ${n}.service >/dev/null 2>&1; then echo known; systemctl is-active --quiet ${n} && echo running; fi`,
       `elif [ -x ${script} ]; then`,
       pidFiles?.length
-        ? `  echo known\n${pidFileRunningScript(pidFiles)}`
+        ? `  echo known\n${pidFileRunningScript(pidFiles, processName)}`
         : `  echo known; ${script} status >/dev/null 2>&1 </dev/null && echo running`,
       'fi',
       'true',

@@ -19,6 +19,8 @@ export interface ServiceOptions {
    * daemons, and wrong for Debian's sendmail, whose status exits 0 when it is stopped).
    */
   pidFiles?: readonly string[];
+  /** With pidFiles: how the daemon's process name begins (a pid since given to another program is not it). */
+  processName?: string;
   onNotify?: 'restart' | 'reload';
 }
 
@@ -30,7 +32,9 @@ export function serviceCommand(os: OsFacts, name: string, action: 'start' | 'res
 export function service(opts: ServiceOptions): Resource {
   const id = serviceId(opts.name);
   const onNotify = opts.onNotify ?? 'restart';
-  const query = opts.pidFiles?.length ? { name: opts.name, pidFiles: opts.pidFiles } : opts.name;
+  const query = opts.pidFiles?.length
+    ? { name: opts.name, pidFiles: opts.pidFiles, ...(opts.processName ? { processName: opts.processName } : {}) }
+    : opts.name;
   const steps = (facts: HostFacts, action: 'start' | 'restart' | 'reload') =>
     [opts.name, ...(opts.companions?.(facts) ?? [])].map((u) => ({
       label: `${action} ${u}`,

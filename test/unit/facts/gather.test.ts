@@ -115,6 +115,17 @@ describe('pidFileRunningScript (a service on a host without systemd)', () => {
     expect(running(pidFile('stale', `${dead}\n/usr/sbin/sendmail-mta -bd\n`))).toBe(false);
   });
 
+  it("reads not running when a stale pid file's number now belongs to another program (processName)", () => {
+    const named = (name: string, ...files: string[]) =>
+      execFileSync('/bin/dash', ['-c', pidFileRunningScript(files, name)]).toString() === 'running\n';
+    const comm = readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim();
+    const mine = pidFile('reused', `${process.pid}\n`);
+    expect(named(comm.slice(0, 3), mine)).toBe(true);
+    expect(named('sendmail', mine)).toBe(false);
+    // a name with shell characters is a name, not a pattern
+    expect(named('*', mine)).toBe(false);
+  });
+
   it('reads not running when the pid is a zombie (the daemon died, its parent has not reaped it)', async () => {
     // the child (head) waits for a byte from the test; its parent, exec'd into sleep, never reaps it
     const parent = spawn('/bin/sh', ['-c', 'exec 3<&0; head -c1 <&3 >/dev/null & echo $!; exec sleep 30'], {
