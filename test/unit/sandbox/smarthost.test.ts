@@ -286,7 +286,11 @@ describe('smart host modes', () => {
     client.close();
   }
 
+  /** No mode file, as before the first setMode: the tests below that need it do not rely on running first. */
+  const withoutModeFile = () => rm(smartHostModeFile(modesDir), { force: true });
+
   it('is normal without a mode file, and records connection, STARTTLS, AUTH and message, never the password', async () => {
+    await withoutModeFile();
     const events = await eventsOf(async () => sendOne(await secureSession(modeSocket), 'normal mode'));
     expect(new Set(events.map((e) => e.connection)).size).toBe(1);
     expect(withoutTimes(events)).toEqual([
@@ -312,6 +316,7 @@ describe('smart host modes', () => {
   });
 
   it('records AUTH sent in the clear in the normal mode (530, no user read), without the credentials', async () => {
+    await withoutModeFile();
     const events = await eventsOf(async () => {
       const { client } = await RawSmtp.connect(modeSocket);
       await client.command('EHLO h1.sandbox.test');
