@@ -68,7 +68,10 @@ for (const file of readdirSync(building, { recursive: true })) {
   if (!path.endsWith('.mjs')) continue;
   const code = readFileSync(path, 'utf8');
   if (code.includes('typeof require !== "undefined"'))
-    writeFileSync(path, `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);\n${code}`);
+    writeFileSync(
+      path,
+      `import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);\n${code}`,
+    );
 }
 writeFileSync(join(building, '.built'), `${new Date().toISOString()}\n`);
 try {
