@@ -2,8 +2,7 @@
 // NodeSSH (connect, the connection while it is up, dispose). node-ssh itself is not loaded: its
 // other features (SFTP helpers, make-dir and semver under them) cost a tenth of the start of a
 // one-host plan to load, and the CLI never used them.
-import type { Client as Connection, ConnectConfig } from 'ssh2';
-import { Client } from './ssh2.ts';
+import ssh2, { type Client, type ConnectConfig } from 'ssh2';
 
 /** Said when the server closes the connection before it is ready (as node-ssh said it). */
 export class NoResponseError extends Error {
@@ -16,11 +15,11 @@ export class NoResponseError extends Error {
 
 export class SshClient {
   /** The connection while it is open; null once it ended, closed or was disposed. */
-  connection: Connection | null = null;
+  connection: Client | null = null;
 
   /** Connects; resolves once authenticated, rejects on an error or a close before that. */
   async connect(config: ConnectConfig): Promise<this> {
-    const connection = new Client();
+    const connection = new ssh2.Client();
     this.connection = connection;
     await new Promise<void>((resolve, reject) => {
       connection.on('error', reject);

@@ -4,10 +4,9 @@
 // OpenSSH key it is bcrypt-pbkdf in JavaScript, about 0.8 s at ssh-keygen's default rounds.
 // The auth methods a handshake tries are made here too, from the keys opened (authMethods).
 import { readFileSync } from 'node:fs';
-import type { AnyAuthMethod, ParsedKey } from 'ssh2';
+import ssh2, { type AnyAuthMethod, type ParsedKey } from 'ssh2';
 import { ConnectError, KeyError } from '../errors.ts';
 import { registerSecret } from '../secrets/index.ts';
-import { parseKey } from './ssh2.ts';
 import { expandHome, keyFiles, type SshTarget } from './target.ts';
 
 /** A key ready to sign with, or 'encrypted' when it needs a passphrase that was not given. */
@@ -15,6 +14,8 @@ export type OpenedKey = ParsedKey | 'encrypted';
 
 // by file and passphrase: hosts sharing a key share its decryption
 const opened = new Map<string, OpenedKey>();
+// ssh2 is CommonJS: its named exports are not visible to an ES module import
+const { parseKey } = ssh2.utils;
 
 /**
  * Reads and, with a passphrase, decrypts a key file. `source` says where the passphrase came from,
