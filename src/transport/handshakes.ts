@@ -9,7 +9,7 @@
 // connections are not limited: only the handshake's CPU burst is.
 import { connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { SshClient } from './client.ts';
+import { NodeSSH } from 'node-ssh';
 import type { AnyAuthMethod } from 'ssh2';
 import pLimit from 'p-limit';
 import { ConnectError } from '../errors.ts';
@@ -57,7 +57,7 @@ export async function prepareHandshake(target: SshTarget): Promise<HandshakeChec
  * The SSH handshake over an open stream: host key checked against the target's known_hosts under its
  * policy (an unknown key recorded with accept-new), then authentication.
  */
-export async function handshake(target: SshTarget, checks: HandshakeChecks, sock: Duplex): Promise<SshClient> {
+export async function handshake(target: SshTarget, checks: HandshakeChecks, sock: Duplex): Promise<NodeSSH> {
   const { known, auth } = checks;
   let refusal: string | undefined;
   let newKeyLine: string | undefined;
@@ -69,7 +69,7 @@ export async function handshake(target: SshTarget, checks: HandshakeChecks, sock
     return verdict.accept;
   };
 
-  const ssh = new SshClient();
+  const ssh = new NodeSSH();
   try {
     await ssh.connect({
       sock,

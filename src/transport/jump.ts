@@ -7,7 +7,7 @@
 // host serves every host behind it (pool.ts).
 import { basename } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { SshClient } from './client.ts';
+import type { NodeSSH } from 'node-ssh';
 import { ConnectError, MailprovError } from '../errors.ts';
 import { splitWords } from '../inventory/words.ts';
 import { redact } from '../secrets/index.ts';
@@ -126,15 +126,15 @@ export function jumpFromProxyCommand(command: string): { jump: string } | { refu
 }
 
 /** Connections to jump hosts, shared by every host behind them in this process (see pool.ts). */
-const jumpPool = new SharedConnections<SshClient>();
+const jumpPool = new SharedConnections<NodeSSH>();
 
 /** The jump host connections, for tests and the benchmark (how many were opened, how many are open). */
-export function jumpConnections(): SharedConnections<SshClient> {
+export function jumpConnections(): SharedConnections<NodeSSH> {
   return jumpPool;
 }
 
 /** A lease on the connection to the last jump host, opening the chain up to it as needed. */
-export async function openRoute(target: SshTarget, chain: SshTarget[]): Promise<Lease<SshClient>> {
+export async function openRoute(target: SshTarget, chain: SshTarget[]): Promise<Lease<NodeSSH>> {
   try {
     return await openHop(chain, chain.length - 1);
   } catch (err) {
@@ -152,7 +152,7 @@ function hopKey(chain: SshTarget[], i: number): string {
   );
 }
 
-function openHop(chain: SshTarget[], i: number): Promise<Lease<SshClient>> {
+function openHop(chain: SshTarget[], i: number): Promise<Lease<NodeSSH>> {
   const hop = chain[i];
   const key = hopKey(chain, i);
   return jumpPool.acquire(key, async () => {
@@ -181,7 +181,7 @@ function openHop(chain: SshTarget[], i: number): Promise<Lease<SshClient>> {
 }
 
 /** A stream to `to`, opened by the jump host `via` (its sshd connects, as for `ssh -W`). */
-export function forwardThrough(jump: SshClient, to: SshTarget, via: SshTarget): Promise<Duplex> {
+export function forwardThrough(jump: NodeSSH, to: SshTarget, via: SshTarget): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const conn = jump.connection;
     const where = `${to.address}:${to.port} through jump host ${via.name}`;

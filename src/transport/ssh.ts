@@ -3,7 +3,7 @@
 // who a host is (target.ts), the handshake and how many run at once (handshakes.ts), known_hosts
 // (known-hosts.ts), keys and auth methods (keys.ts), the route through jump hosts (jump.ts), and
 // sudo's start (sudo.ts).
-import type { SshClient } from './client.ts';
+import type { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
 import { ConnectError, ConnectionLostError } from '../errors.ts';
 import { registerSecret } from '../secrets/index.ts';
@@ -64,7 +64,7 @@ export async function connect(target: SshTarget): Promise<Connection> {
   // known_hosts and keys first: a host that cannot be checked is refused before anything connects
   const checks = await prepareHandshake(target);
   const route = target.jump?.length ? await openRoute(target, target.jump) : undefined;
-  let ssh: SshClient;
+  let ssh: NodeSSH;
   try {
     // the route (its own hops' handshakes) is open before this one takes a slot: slots never nest
     // traced: the TCP connection and the handshake, with any wait for a handshake slot
@@ -138,7 +138,7 @@ export async function connect(target: SshTarget): Promise<Connection> {
  * One channel on the connection; output is kept byte for byte (node-ssh's execCommand trims it).
  * Through sudo, stdin is sent only once the command started, and stderr is the command's alone.
  */
-function execRaw(ssh: SshClient, command: string, stdin: string | undefined, sudo?: SudoRun): Promise<Omit<ExecResult, 'command'>> {
+function execRaw(ssh: NodeSSH, command: string, stdin: string | undefined, sudo?: SudoRun): Promise<Omit<ExecResult, 'command'>> {
   return new Promise((resolve, reject) => {
     const conn = ssh.connection;
     if (!conn) return reject(new Error('not connected'));
