@@ -19,9 +19,25 @@ const playbooks = readdirSync(join(root, 'playbooks')).filter((f) => f.endsWith(
 // The CLI, inventories and playbooks all get the one copy in dist/ (mailprov's `z`). The small
 // pure-JavaScript packages every run loads are bundled too: Node's resolver costs each of them more
 // than its code (chalk's package imports alone 8 ms of CPU; commander, ini, ssh-config, p-limit 4 to
-// 7 ms each), 25 ms of the start of a plan in all. ssh2 stays native: it loads an optional compiled
-// binding and files beside its own. A package listed here lists its own dependencies with it.
-const BUNDLED = new Set(['zod', 'chalk', 'commander', 'ini', 'ssh-config', 'p-limit', 'yocto-queue']);
+// 7 ms each), 25 ms of the start of a plan in all; node-ssh with the helpers it loads (make-dir and
+// semver among them) another 15. ssh2 stays native: it loads an optional compiled binding and files
+// beside its own. A package listed here lists its own dependencies with it.
+const BUNDLED = new Set([
+  'zod',
+  'chalk',
+  'commander',
+  'ini',
+  'ssh-config',
+  'p-limit',
+  'yocto-queue',
+  'node-ssh',
+  'is-stream',
+  'make-dir',
+  'semver',
+  'sb-promise-queue',
+  'sb-scandir',
+  'shell-escape',
+]);
 const dependencies = {
   name: 'dependencies-external',
   setup(b) {
