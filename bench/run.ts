@@ -87,7 +87,8 @@ interface Opts {
 function parseArgs(argv: string[]): Opts {
   const opts: Opts = { hosts: [1, 10, 30], reps: 3, keep: false, live: false, renderOnly: false };
   const scale: ScaleOptions = { ns: [], forksCap: 200, convergeAt: [100], ansibleAt: [100] };
-  const numbers = (v: string) => v.split(',').map(Number);
+  // 'none': no N (--ansible-at none: the scale run without Ansible's runs, minutes at 100 hosts)
+  const numbers = (v: string) => (v === 'none' ? [] : v.split(',').map(Number));
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
@@ -102,7 +103,7 @@ function parseArgs(argv: string[]): Opts {
     else if (flag === '--ansible-at') scale.ansibleAt = numbers(value());
     else
       throw new Error(
-        `unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live, --scale 100,400,1000 [--scale-forks 200 --converge-at 100 --ansible-at 100], or --render-only)`,
+        `unknown option ${argv[i]} (expected --hosts 1,10,30 --reps 3 --keep --live, --scale 100,400,1000 [--scale-forks 200 --converge-at 100 --ansible-at 100|none], or --render-only)`,
       );
   }
   if (scale.ns.length) {
@@ -585,7 +586,7 @@ async function scaleOnly(scale: ScaleOptions): Promise<never> {
   const results = readResults(ROOT);
   results.scale = {
     date: new Date().toISOString(),
-    command: `npm run bench -- --scale ${scale.ns.join(',')} --scale-forks ${scale.forksCap} --converge-at ${scale.convergeAt.join(',')} --ansible-at ${scale.ansibleAt.join(',')}${opts.live ? ' --live' : ''}`,
+    command: `npm run bench -- --scale ${scale.ns.join(',')} --scale-forks ${scale.forksCap} --converge-at ${scale.convergeAt.join(',') || 'none'} --ansible-at ${scale.ansibleAt.join(',') || 'none'}${opts.live ? ' --live' : ''}`,
     mailprovCommit: commit,
     load: { before, after: loadavg() },
     ns,
