@@ -47,7 +47,15 @@ import {
   submissionRealm,
 } from './sendmail-smarthost/render.ts';
 import { distroOf } from './sendmail-smarthost/distro.ts';
-import { MAIL_DIR, validateMcCommand, makeCommand, makemapCommand, probeRelay, verifyRelay } from './sendmail-smarthost/host.ts';
+import {
+  MAIL_DIR,
+  SENDMAIL_SERVICE,
+  validateMcCommand,
+  makeCommand,
+  makemapCommand,
+  probeRelay,
+  verifyRelay,
+} from './sendmail-smarthost/host.ts';
 import { diagnoseContext } from './sendmail-smarthost/probe.ts';
 import { mapInSyncCommand } from './sendmail-smarthost/maps.ts';
 import { mailQueueFact, queueFinding } from './sendmail-smarthost/queue.ts';
@@ -361,11 +369,8 @@ export const sendmailSmartHost = definePlaybook({
       ...submissionRules(settings),
       // RHEL 7+ runs the client queue runner as a unit of its own, restarted with the daemon
       service({
-        name: 'sendmail',
+        ...SENDMAIL_SERVICE,
         onNotify: 'restart',
-        // Debian's daemon (MTA listener), and RHEL's
-        pidFiles: ['/run/sendmail/mta/sendmail.pid', '/var/run/sendmail.pid'],
-        processName: 'sendmail', // Debian's daemon is sendmail-mta
         companions: (facts) => (facts.os.family === 'rhel' && facts.os.serviceManager === 'systemd' ? ['sm-client'] : []),
       }),
     ];

@@ -94,6 +94,28 @@ describe('sendmail smart-host playbook', () => {
     expect((await remote(0, `test -d /proc/${started}`)).code).toBe(0);
   });
 
+  it('a start that leaves no daemon fails verification as not running, though the init script says started and running', async () => {
+    const pid = await sendmailPid(0);
+    await remote(0, `kill -KILL ${pid}; while [ -e /proc/${pid} ]; do sleep 0.1; done`);
+    // an init script whose start starts nothing and whose status says running (Debian's says so of a
+    // stopped sendmail): only the daemon's own pid file tells the truth
+    await remote(
+      0,
+      "mv /etc/init.d/sendmail /etc/init.d/sendmail.real && printf '%s\\n' '#!/bin/sh' 'case $1 in start|restart|status) exit 0 ;; esac' 'exec /etc/init.d/sendmail.real \"$@\"' > /etc/init.d/sendmail && chmod 755 /etc/init.d/sendmail",
+    );
+    try {
+      const [r] = await apply(inventory(settings(), ['relay1']));
+      expect(resourceIds(r)).toEqual(['service:sendmail']);
+      expect(r.status).not.toBe('changed');
+      expect(r.error).toMatch(/verification failed: sendmail is not running after the restart/);
+    } finally {
+      await remote(0, 'mv -f /etc/init.d/sendmail.real /etc/init.d/sendmail');
+    }
+    const [again] = await apply(inventory(settings(), ['relay1']));
+    expect([again.status, resourceIds(again)]).toEqual(['changed', ['service:sendmail']]);
+    expect((await remote(0, `test -d /proc/${await sendmailPid(0)}`)).code).toBe(0);
+  });
+
   it('a changed password updates only authinfo and its map; refused by the smart host, the host rolls back by itself', async () => {
     const pid = await sendmailPid(0);
     const good = readFileSync(sandbox.state.smartHost.passwordFile, 'utf8').trim();
