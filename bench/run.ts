@@ -575,6 +575,8 @@ async function scaleOnly(scale: ScaleOptions): Promise<never> {
     const snap = opts.live ? undefined : snapshotMailprov(work);
     commit = snap?.commit ?? localSync({ nothrow: true })`git -C ${ROOT} rev-parse HEAD`.stdout.trim();
     log(`work folder ${work}; scale ${scale.ns.join(', ')}; mailprov --forks at most ${scale.forksCap}`);
+    // the installed mailprov, as the main benchmark times it
+    installMailprov(work);
     ns = await benchScale(scale, { work, log, up, down, failures });
   } catch (err) {
     failures.push(`bench stopped: ${(err as Error).stack ?? err}`);
@@ -583,6 +585,11 @@ async function scaleOnly(scale: ScaleOptions): Promise<never> {
     await takeAllDown();
   }
   removeWork();
+  if (code) {
+    // a run that stopped measured nothing to keep: the last complete scale figures stay
+    process.stdout.write(`\nFAILURES (bench/results.json left as it was):\n- ${failures.join('\n- ')}\n`);
+    process.exit(code);
+  }
   const results = readResults(ROOT);
   results.scale = {
     date: new Date().toISOString(),
