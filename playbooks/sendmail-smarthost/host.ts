@@ -248,6 +248,15 @@ async function verifyDaemonRunsCf(ctx: VerifyContext): Promise<void> {
   ctx.log(`the running sendmail daemon started after ${MAIL_DIR}/sendmail.cf was written`);
 }
 
+/** Whether sendmail ran when this run read the host's facts (before its changes); unknown counts as yes. */
+function ranBefore(ctx: VerifyContext): boolean {
+  try {
+    return ctx.facts.get(serviceFact, SENDMAIL_SERVICE).running;
+  } catch {
+    return true;
+  }
+}
+
 export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings): Promise<void> {
   const { exec, log } = ctx;
   // (another MTA's /usr/sbin/sendmail, put back by rollback --packages, has no makemap)
@@ -259,11 +268,15 @@ export async function verifyRelay(ctx: VerifyContext, settings: SendmailSettings
   }
   // as the plan reads it: systemd's word, else the daemon's pid files (Debian's init script says
   // "running" of a stopped sendmail, and takes 50 ms or more to say it)
-  await retry('sendmail is not running after the restart', async () => {
-    const r = await exec(serviceFact.script(SENDMAIL_SERVICE));
-    return serviceFact.parse(r.stdout, SENDMAIL_SERVICE).running;
-  });
-  log('sendmail is running');
+  const running = async () => serviceFact.parse((await exec(serviceFact.script(SENDMAIL_SERVICE))).stdout, SENDMAIL_SERVICE).running;
+  if (ctx.mode === 'rollback' && !ranBefore(ctx) && !(await running())) {
+    // a rollback starts nothing that was not running before (the service resource plans it so): a
+    // sendmail installed by the apply rolled back, never started, is stopped as the host had none
+    log('sendmail was not running before, and a rollback starts nothing: it stays stopped');
+  } else {
+    await retry('sendmail is not running after the restart', running);
+    log('sendmail is running');
+  }
   if (ctx.mode === 'rollback') {
     // the restored config may predate the relay: it only has to be one sendmail accepts
     const cf = await exec(`${SENDMAIL} -bt -d0.1 </dev/null >/dev/null 2>&1`);
